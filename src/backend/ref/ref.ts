@@ -1,0 +1,491 @@
+// The reference backend: plain TypeScript loops. Slow, obvious and the oracle every other
+// backend is tested against. Convolutions go through im2col + gemm, which is both the
+// textbook formulation and fast enough for the parity tests.
+import type { Backend, BinaryOp, Conv2dParams, Pool2dParams, UnaryOp } from '../backend.js';
+
+export class RefBackend implements Backend {
+  readonly name: string = 'ref';
+  protected live = 0;
+
+  alloc(n: number): Float32Array {
+    this.live += n;
+    return new Float32Array(n);
+  }
+
+  free(buf: Float32Array): void {
+    this.live -= buf.length;
+  }
+
+  allocatedFloats(): number {
+    return this.live;
+  }
+
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
+       A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean): void {
+    if (!accumulate) C.fill(0, 0, M * N);
+    // i-k-j order keeps the innermost loop contiguous in B and C when B is not transposed.
+    const row = new Float64Array(N);
+    for (let i = 0; i < M; i++) {
+      row.fill(0);
+      for (let k = 0; k < K; k++) {
+        const a = transA ? A[k * M + i] : A[i * K + k];
+        if (a === 0) continue;
+        if (transB) {
+          for (let j = 0; j < N; j++) row[j] += a * B[j * K + k];
+        } else {
+          const bo = k * N;
+          for (let j = 0; j < N; j++) row[j] += a * B[bo + j];
+        }
+      }
+      const co = i * N;
+      for (let j = 0; j < N; j++) C[co + j] += row[j];
+    }
+  }
+
+  /** cols[(c*R + r)*S + s, oh*OW + ow] for one image and one group of input channels. */
+  protected im2col(x: Float32Array, xOff: number, cols: Float32Array, Cg: number, p: Conv2dParams): void {
+    const { H, W, R, S, OH, OW, strideH, strideW, padH, padW, dilH, dilW } = p;
+    let o = 0;
+    for (let c = 0; c < Cg; c++) {
+      for (let r = 0; r < R; r++) {
+        for (let s = 0; s < S; s++) {
+          for (let oh = 0; oh < OH; oh++) {
+            const ih = oh * strideH - padH + r * dilH;
+            const rowOk = ih >= 0 && ih < H;
+            const base = xOff + (c * H + ih) * W;
+            for (let ow = 0; ow < OW; ow++) {
+              const iw = ow * strideW - padW + s * dilW;
+              cols[o++] = rowOk && iw >= 0 && iw < W ? x[base + iw] : 0;
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** The adjoint of im2col: scatter-add cols back into an image (dx must be zeroed first). */
+  protected col2im(cols: Float32Array, dx: Float32Array, dxOff: number, Cg: number, p: Conv2dParams): void {
+    const { H, W, R, S, OH, OW, strideH, strideW, padH, padW, dilH, dilW } = p;
+    let o = 0;
+    for (let c = 0; c < Cg; c++) {
+      for (let r = 0; r < R; r++) {
+        for (let s = 0; s < S; s++) {
+          for (let oh = 0; oh < OH; oh++) {
+            const ih = oh * strideH - padH + r * dilH;
+            const rowOk = ih >= 0 && ih < H;
+            const base = dxOff + (c * H + ih) * W;
+            for (let ow = 0; ow < OW; ow++, o++) {
+              const iw = ow * strideW - padW + s * dilW;
+              if (rowOk && iw >= 0 && iw < W) dx[base + iw] += cols[o];
+            }
+          }
+        }
+      }
+    }
+  }
+
+  conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams): void {
+    const { N, C, H, W, K, R, S, OH, OW, groups } = p;
+    const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
+    const cols = new Float32Array(CRS * L);
+    for (let n = 0; n < N; n++) {
+      for (let g = 0; g < groups; g++) {
+        this.im2col(x, (n * C + g * Cg) * H * W, cols, Cg, p);
+        const out = y.subarray((n * K + g * Kg) * L, (n * K + (g + 1) * Kg) * L);
+        this.gemm(false, false, Kg, L, CRS, w.subarray(g * Kg * CRS, (g + 1) * Kg * CRS), cols, out, false);
+      }
+      if (bias) {
+        for (let k = 0; k < K; k++) {
+          const b = bias[k], o = (n * K + k) * L;
+          for (let i = 0; i < L; i++) y[o + i] += b;
+        }
+      }
+    }
+  }
+
+  conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void {
+    const { N, C, H, W, K, R, S, OH, OW, groups } = p;
+    const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
+    const cols = new Float32Array(CRS * L);
+    dx.fill(0, 0, N * C * H * W);
+    for (let n = 0; n < N; n++) {
+      for (let g = 0; g < groups; g++) {
+        // cols[CRS, L] = w_g^T[CRS, Kg] @ dy_g[Kg, L]
+        const dyg = dy.subarray((n * K + g * Kg) * L, (n * K + (g + 1) * Kg) * L);
+        this.gemm(true, false, CRS, L, Kg, w.subarray(g * Kg * CRS, (g + 1) * Kg * CRS), dyg, cols, false);
+        this.col2im(cols, dx, (n * C + g * Cg) * H * W, Cg, p);
+      }
+    }
+  }
+
+  conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams): void {
+    const { N, C, H, W, K, R, S, OH, OW, groups } = p;
+    const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
+    const cols = new Float32Array(CRS * L);
+    dw.fill(0, 0, K * CRS);
+    for (let n = 0; n < N; n++) {
+      for (let g = 0; g < groups; g++) {
+        this.im2col(x, (n * C + g * Cg) * H * W, cols, Cg, p);
+        // dw_g[Kg, CRS] += dy_g[Kg, L] @ cols^T[L, CRS]
+        const dyg = dy.subarray((n * K + g * Kg) * L, (n * K + (g + 1) * Kg) * L);
+        this.gemm(false, true, Kg, CRS, L, dyg, cols, dw.subarray(g * Kg * CRS, (g + 1) * Kg * CRS), true);
+      }
+    }
+  }
+
+  batchNormTrain(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
+                 saveMean: Float32Array, saveInvStd: Float32Array, batchVar: Float32Array,
+                 N: number, C: number, HW: number, eps: number): void {
+    const M = N * HW;
+    for (let c = 0; c < C; c++) {
+      let s = 0;
+      for (let n = 0; n < N; n++) {
+        const o = (n * C + c) * HW;
+        for (let i = 0; i < HW; i++) s += x[o + i];
+      }
+      const mean = s / M;
+      let ss = 0;
+      for (let n = 0; n < N; n++) {
+        const o = (n * C + c) * HW;
+        for (let i = 0; i < HW; i++) {
+          const d = x[o + i] - mean;
+          ss += d * d;
+        }
+      }
+      const v = ss / M;
+      const invStd = 1 / Math.sqrt(v + eps);
+      saveMean[c] = mean;
+      saveInvStd[c] = invStd;
+      batchVar[c] = v;
+      const g = gamma ? gamma[c] : 1, b = beta ? beta[c] : 0;
+      const scale = g * invStd, shift = b - mean * scale;
+      for (let n = 0; n < N; n++) {
+        const o = (n * C + c) * HW;
+        for (let i = 0; i < HW; i++) y[o + i] = x[o + i] * scale + shift;
+      }
+    }
+  }
+
+  batchNormEval(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null,
+                mean: Float32Array, variance: Float32Array, y: Float32Array,
+                N: number, C: number, HW: number, eps: number): void {
+    for (let c = 0; c < C; c++) {
+      const invStd = 1 / Math.sqrt(variance[c] + eps);
+      const g = gamma ? gamma[c] : 1, b = beta ? beta[c] : 0;
+      const scale = g * invStd, shift = b - mean[c] * scale;
+      for (let n = 0; n < N; n++) {
+        const o = (n * C + c) * HW;
+        for (let i = 0; i < HW; i++) y[o + i] = x[o + i] * scale + shift;
+      }
+    }
+  }
+
+  batchNormTrainBackward(dy: Float32Array, x: Float32Array, gamma: Float32Array | null,
+                         saveMean: Float32Array, saveInvStd: Float32Array,
+                         dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null,
+                         N: number, C: number, HW: number): void {
+    const M = N * HW;
+    for (let c = 0; c < C; c++) {
+      const mean = saveMean[c], invStd = saveInvStd[c];
+      let sdy = 0, sdyxh = 0;
+      for (let n = 0; n < N; n++) {
+        const o = (n * C + c) * HW;
+        for (let i = 0; i < HW; i++) {
+          sdy += dy[o + i];
+          sdyxh += dy[o + i] * (x[o + i] - mean) * invStd;
+        }
+      }
+      if (dgamma) dgamma[c] = sdyxh;
+      if (dbeta) dbeta[c] = sdy;
+      // dx = g*invStd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat))
+      const g = gamma ? gamma[c] : 1;
+      const k = (g * invStd) / M;
+      for (let n = 0; n < N; n++) {
+        const o = (n * C + c) * HW;
+        for (let i = 0; i < HW; i++) {
+          const xh = (x[o + i] - mean) * invStd;
+          dx[o + i] = k * (M * dy[o + i] - sdy - xh * sdyxh);
+        }
+      }
+    }
+  }
+
+  maxPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
+    const { N, C, H, W, kH, kW, sH, sW, pH, pW, dH, dW, OH, OW } = p;
+    for (let nc = 0; nc < N * C; nc++) {
+      const xo = nc * H * W, yo = nc * OH * OW;
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          let m = -Infinity;
+          for (let i = 0; i < kH; i++) {
+            const ih = oh * sH - pH + i * dH;
+            if (ih < 0 || ih >= H) continue;
+            for (let j = 0; j < kW; j++) {
+              const iw = ow * sW - pW + j * dW;
+              if (iw < 0 || iw >= W) continue;
+              const v = x[xo + ih * W + iw];
+              if (v > m || Number.isNaN(v)) m = v;
+            }
+          }
+          y[yo + oh * OW + ow] = m;
+        }
+      }
+    }
+  }
+
+  maxPool2dBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, p: Pool2dParams): void {
+    const { N, C, H, W, kH, kW, sH, sW, pH, pW, dH, dW, OH, OW } = p;
+    dx.fill(0, 0, N * C * H * W);
+    for (let nc = 0; nc < N * C; nc++) {
+      const xo = nc * H * W, yo = nc * OH * OW;
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          let m = -Infinity, at = -1;
+          for (let i = 0; i < kH; i++) {
+            const ih = oh * sH - pH + i * dH;
+            if (ih < 0 || ih >= H) continue;
+            for (let j = 0; j < kW; j++) {
+              const iw = ow * sW - pW + j * dW;
+              if (iw < 0 || iw >= W) continue;
+              const v = x[xo + ih * W + iw];
+              if (v > m || at < 0 || Number.isNaN(v)) { m = v; at = ih * W + iw; }
+            }
+          }
+          if (at >= 0) dx[xo + at] += dy[yo + oh * OW + ow];
+        }
+      }
+    }
+  }
+
+  avgPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
+    const { N, C, H, W, kH, kW, sH, sW, pH, pW, OH, OW, countIncludePad } = p;
+    for (let nc = 0; nc < N * C; nc++) {
+      const xo = nc * H * W, yo = nc * OH * OW;
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          const h0 = oh * sH - pH, w0 = ow * sW - pW;
+          const h1 = Math.min(h0 + kH, H + pH), w1 = Math.min(w0 + kW, W + pW);
+          const padCount = (h1 - h0) * (w1 - w0);
+          const hs = Math.max(h0, 0), ws = Math.max(w0, 0), he = Math.min(h1, H), we = Math.min(w1, W);
+          let s = 0;
+          for (let ih = hs; ih < he; ih++) for (let iw = ws; iw < we; iw++) s += x[xo + ih * W + iw];
+          const div = countIncludePad ? padCount : (he - hs) * (we - ws);
+          y[yo + oh * OW + ow] = s / div;
+        }
+      }
+    }
+  }
+
+  avgPool2dBackward(dy: Float32Array, dx: Float32Array, p: Pool2dParams): void {
+    const { N, C, H, W, kH, kW, sH, sW, pH, pW, OH, OW, countIncludePad } = p;
+    dx.fill(0, 0, N * C * H * W);
+    for (let nc = 0; nc < N * C; nc++) {
+      const xo = nc * H * W, yo = nc * OH * OW;
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          const h0 = oh * sH - pH, w0 = ow * sW - pW;
+          const h1 = Math.min(h0 + kH, H + pH), w1 = Math.min(w0 + kW, W + pW);
+          const padCount = (h1 - h0) * (w1 - w0);
+          const hs = Math.max(h0, 0), ws = Math.max(w0, 0), he = Math.min(h1, H), we = Math.min(w1, W);
+          const div = countIncludePad ? padCount : (he - hs) * (we - ws);
+          const g = dy[yo + oh * OW + ow] / div;
+          for (let ih = hs; ih < he; ih++) for (let iw = ws; iw < we; iw++) dx[xo + ih * W + iw] += g;
+        }
+      }
+    }
+  }
+
+  adaptiveAvgPool2d(x: Float32Array, y: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
+    for (let nc = 0; nc < N * C; nc++) {
+      const xo = nc * H * W, yo = nc * OH * OW;
+      for (let oh = 0; oh < OH; oh++) {
+        const hs = Math.floor((oh * H) / OH), he = Math.ceil(((oh + 1) * H) / OH);
+        for (let ow = 0; ow < OW; ow++) {
+          const ws = Math.floor((ow * W) / OW), we = Math.ceil(((ow + 1) * W) / OW);
+          let s = 0;
+          for (let ih = hs; ih < he; ih++) for (let iw = ws; iw < we; iw++) s += x[xo + ih * W + iw];
+          y[yo + oh * OW + ow] = s / ((he - hs) * (we - ws));
+        }
+      }
+    }
+  }
+
+  adaptiveAvgPool2dBackward(dy: Float32Array, dx: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
+    dx.fill(0, 0, N * C * H * W);
+    for (let nc = 0; nc < N * C; nc++) {
+      const xo = nc * H * W, yo = nc * OH * OW;
+      for (let oh = 0; oh < OH; oh++) {
+        const hs = Math.floor((oh * H) / OH), he = Math.ceil(((oh + 1) * H) / OH);
+        for (let ow = 0; ow < OW; ow++) {
+          const ws = Math.floor((ow * W) / OW), we = Math.ceil(((ow + 1) * W) / OW);
+          const g = dy[yo + oh * OW + ow] / ((he - hs) * (we - ws));
+          for (let ih = hs; ih < he; ih++) for (let iw = ws; iw < we; iw++) dx[xo + ih * W + iw] += g;
+        }
+      }
+    }
+  }
+
+  unary(op: UnaryOp, x: Float32Array, y: Float32Array): void {
+    const n = x.length;
+    switch (op) {
+      case 'neg': for (let i = 0; i < n; i++) y[i] = -x[i]; break;
+      case 'exp': for (let i = 0; i < n; i++) y[i] = Math.exp(x[i]); break;
+      case 'log': for (let i = 0; i < n; i++) y[i] = Math.log(x[i]); break;
+      case 'sqrt': for (let i = 0; i < n; i++) y[i] = Math.sqrt(x[i]); break;
+      case 'abs': for (let i = 0; i < n; i++) y[i] = Math.abs(x[i]); break;
+      case 'relu': for (let i = 0; i < n; i++) { const v = x[i]; y[i] = v > 0 ? v : 0; } break;
+      case 'sigmoid': for (let i = 0; i < n; i++) y[i] = 1 / (1 + Math.exp(-x[i])); break;
+      case 'tanh': for (let i = 0; i < n; i++) y[i] = Math.tanh(x[i]); break;
+      default: throw new Error(`unknown unary op ${op as string}`);
+    }
+  }
+
+  binary(op: BinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[],
+         out: Float32Array, outShape: readonly number[]): void {
+    const f = BINARY[op];
+    const n = out.length;
+    if (a.length === n && b.length === n) {
+      for (let i = 0; i < n; i++) out[i] = f(a[i], b[i]);
+      return;
+    }
+    if (b.length === 1 && a.length === n) {
+      const bv = b[0];
+      for (let i = 0; i < n; i++) out[i] = f(a[i], bv);
+      return;
+    }
+    // General broadcast: walk the output index, keeping broadcast-aware offsets into a and b.
+    const rank = outShape.length;
+    const as = bstrides(aShape), bs = bstrides(bShape);
+    const idx = new Array<number>(rank).fill(0);
+    let ao = 0, bo = 0;
+    for (let i = 0; i < n; i++) {
+      out[i] = f(a[ao], b[bo]);
+      for (let d = rank - 1; d >= 0; d--) {
+        idx[d]++;
+        ao += as[d];
+        bo += bs[d];
+        if (idx[d] < outShape[d]) break;
+        ao -= as[d] * idx[d];
+        bo -= bs[d] * idx[d];
+        idx[d] = 0;
+      }
+    }
+  }
+
+  affine(x: Float32Array, y: Float32Array, alpha: number, beta: number): void {
+    for (let i = 0; i < x.length; i++) y[i] = x[i] * alpha + beta;
+  }
+
+  reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array): void {
+    for (let i = 0; i < dy.length; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
+  }
+
+  addInPlace(y: Float32Array, x: Float32Array): void {
+    for (let i = 0; i < y.length; i++) y[i] += x[i];
+  }
+
+  sumTo(x: Float32Array, shape: readonly number[], out: Float32Array, outShape: readonly number[]): void {
+    out.fill(0, 0, out.length);
+    const rank = shape.length;
+    const os = bstrides(outShape);
+    const idx = new Array<number>(rank).fill(0);
+    let oo = 0;
+    const acc = new Float64Array(out.length);
+    for (let i = 0; i < x.length; i++) {
+      acc[oo] += x[i];
+      for (let d = rank - 1; d >= 0; d--) {
+        idx[d]++;
+        oo += os[d];
+        if (idx[d] < shape[d]) break;
+        oo -= os[d] * idx[d];
+        idx[d] = 0;
+      }
+    }
+    for (let i = 0; i < out.length; i++) out[i] = acc[i];
+  }
+
+  softmax(x: Float32Array, y: Float32Array, rows: number, cols: number, log: boolean): void {
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      let m = -Infinity;
+      for (let c = 0; c < cols; c++) if (x[o + c] > m) m = x[o + c];
+      let s = 0;
+      for (let c = 0; c < cols; c++) s += Math.exp(x[o + c] - m);
+      if (log) {
+        const lse = m + Math.log(s);
+        for (let c = 0; c < cols; c++) y[o + c] = x[o + c] - lse;
+      } else {
+        for (let c = 0; c < cols; c++) y[o + c] = Math.exp(x[o + c] - m) / s;
+      }
+    }
+  }
+
+  softmaxCrossEntropy(logits: Float32Array, targets: Int32Array, probs: Float32Array,
+                      N: number, C: number, labelSmoothing: number): number {
+    let total = 0;
+    for (let r = 0; r < N; r++) {
+      const o = r * C;
+      let m = -Infinity;
+      for (let c = 0; c < C; c++) if (logits[o + c] > m) m = logits[o + c];
+      let s = 0;
+      for (let c = 0; c < C; c++) s += Math.exp(logits[o + c] - m);
+      const lse = m + Math.log(s);
+      let sumLogp = 0;
+      for (let c = 0; c < C; c++) {
+        const lp = logits[o + c] - lse;
+        sumLogp += lp;
+        probs[o + c] = Math.exp(lp);
+      }
+      const t = targets[r];
+      total += -(1 - labelSmoothing) * (logits[o + t] - lse) - (labelSmoothing / C) * sumLogp;
+    }
+    return total / N;
+  }
+
+  sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Array | null, lr: number, momentum: number,
+          dampening: number, weightDecay: number, nesterov: boolean, first: boolean): void {
+    for (let i = 0; i < param.length; i++) {
+      let g = grad[i] + weightDecay * param[i];
+      if (buf && momentum !== 0) {
+        const b = first ? g : momentum * buf[i] + (1 - dampening) * g;
+        buf[i] = b;
+        g = nesterov ? g + momentum * b : b;
+      }
+      param[i] -= lr * g;
+    }
+  }
+
+  adamStep(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, lr: number,
+           beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean): void {
+    const bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
+    for (let i = 0; i < param.length; i++) {
+      let g = grad[i];
+      if (decoupled) param[i] *= 1 - lr * weightDecay;
+      else g += weightDecay * param[i];
+      m[i] = beta1 * m[i] + (1 - beta1) * g;
+      v[i] = beta2 * v[i] + (1 - beta2) * g * g;
+      const denom = Math.sqrt(v[i] / bc2) + eps;
+      param[i] -= (lr / bc1) * (m[i] / denom);
+    }
+  }
+}
+
+const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: (a, b) => a * b,
+  div: (a, b) => a / b,
+  max: (a, b) => (a > b || Number.isNaN(a) ? a : b),
+  min: (a, b) => (a < b || Number.isNaN(a) ? a : b),
+};
+
+/** Strides of a contiguous shape, with 0 where the dimension is 1 (broadcast). */
+function bstrides(shape: readonly number[]): number[] {
+  const st = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    st[i] = shape[i] === 1 ? 0 : s;
+    s *= shape[i];
+  }
+  return st;
+}

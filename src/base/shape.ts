@@ -1,0 +1,63 @@
+// Shape helpers. Shapes are plain number arrays, NCHW for images, row-major contiguous storage.
+import { ShapeError } from './errors.js';
+
+export type Shape = readonly number[];
+
+export function numel(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function shapeEq(a: Shape, b: Shape): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function shapeStr(s: Shape): string {
+  return `[${s.join(', ')}]`;
+}
+
+/** Row-major strides of a contiguous tensor. */
+export function stridesOf(shape: Shape): number[] {
+  const st = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    st[i] = s;
+    s *= shape[i];
+  }
+  return st;
+}
+
+/** NumPy broadcasting of two shapes; throws ShapeError naming both when they do not broadcast. */
+export function broadcastShapes(a: Shape, b: Shape): number[] {
+  const n = Math.max(a.length, b.length);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new ShapeError(`shapes ${shapeStr(a)} and ${shapeStr(b)} do not broadcast`);
+    }
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+/** Output size of a conv/pool window: floor((in + 2P - D*(K-1) - 1)/S) + 1. */
+export function convOutSize(inSize: number, k: number, s: number, p: number, d = 1, ceil = false): number {
+  const eff = d * (k - 1) + 1;
+  const span = inSize + 2 * p - eff;
+  let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  // PyTorch: with ceil_mode the last window must start inside the input or left padding.
+  if (ceil && (out - 1) * s >= inSize + p) out--;
+  return out;
+}
+
+/** Resolve a possibly negative axis. */
+export function normAxis(axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) throw new ShapeError(`axis ${axis} out of range for rank ${rank}`);
+  return a;
+}

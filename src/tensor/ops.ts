@@ -1,0 +1,616 @@
+// The op table: every differentiable primitive, its forward (a backend kernel) and its
+// backward rule, side by side. Backward rules run under noGrad and return fresh tensors.
+import type { BinaryOp, Conv2dParams, Pool2dParams, UnaryOp } from '../backend/backend.js';
+import { getBackend } from '../backend/registry.js';
+import { ResnetError, ShapeError } from '../base/errors.js';
+import { broadcastShapes, convOutSize, normAxis, numel, shapeEq, shapeStr, type Shape } from '../base/shape.js';
+import { globalRng, type RNG } from '../base/rng.js';
+import { Tensor, record } from './tensor.js';
+
+// ---------------------------------------------------------------------------- creation
+
+export function tensor(values: ArrayLike<number>, shape?: Shape): Tensor {
+  const sh = shape ?? [values.length];
+  if (numel(sh) !== values.length) throw new ShapeError(`${values.length} values cannot have shape ${shapeStr(sh)}`);
+  const t = Tensor.empty(sh);
+  t.data.set(values);
+  return t;
+}
+
+export function zeros(shape: Shape): Tensor {
+  return Tensor.empty(shape);
+}
+
+export function full(shape: Shape, value: number): Tensor {
+  const t = Tensor.empty(shape);
+  t.data.fill(value);
+  return t;
+}
+
+export function ones(shape: Shape): Tensor {
+  return full(shape, 1);
+}
+
+export function randn(shape: Shape, rng: RNG = globalRng, std = 1, mean = 0): Tensor {
+  const t = Tensor.empty(shape);
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) d[i] = mean + std * rng.normal();
+  return t;
+}
+
+export function rand(shape: Shape, rng: RNG = globalRng, lo = 0, hi = 1): Tensor {
+  const t = Tensor.empty(shape);
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) d[i] = rng.uniform(lo, hi);
+  return t;
+}
+
+// ---------------------------------------------------------------------------- shape ops
+
+/** A copy with a new shape (one dimension may be -1). */
+export function reshape(x: Tensor, shape: Shape): Tensor {
+  const sh = [...shape];
+  const neg = sh.indexOf(-1);
+  if (neg >= 0) {
+    const rest = sh.reduce((a, d, i) => (i === neg ? a : a * d), 1);
+    if (rest === 0 || x.size % rest !== 0) throw new ShapeError(`cannot reshape ${shapeStr(x.shape)} to ${shapeStr(shape)}`);
+    sh[neg] = x.size / rest;
+  }
+  if (numel(sh) !== x.size) throw new ShapeError(`cannot reshape ${shapeStr(x.shape)} to ${shapeStr(shape)}`);
+  const out = Tensor.empty(sh, x.backend);
+  out.data.set(x.data);
+  return record(out, 'reshape', [x], (g) => [reshape(g, x.shape)]);
+}
+
+/** Flatten dimensions startDim..endDim into one (torch.flatten). */
+export function flatten(x: Tensor, startDim = 1, endDim = -1): Tensor {
+  const s = normAxis(startDim, x.rank), e = normAxis(endDim, x.rank);
+  const sh = [...x.shape.slice(0, s), numel(x.shape.slice(s, e + 1)), ...x.shape.slice(e + 1)];
+  return reshape(x, sh);
+}
+
+/** Transpose of a 2-D tensor. */
+export function transpose(x: Tensor): Tensor {
+  if (x.rank !== 2) throw new ShapeError(`transpose needs a 2-D tensor, got ${shapeStr(x.shape)}`);
+  const [r, c] = x.shape;
+  const out = Tensor.empty([c, r], x.backend);
+  const s = x.data, d = out.data;
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) d[j * r + i] = s[i * c + j];
+  return record(out, 'transpose', [x], (g) => [transpose(g)]);
+}
+
+// ---------------------------------------------------------------------------- elementwise
+
+export function unary(op: UnaryOp, x: Tensor): Tensor {
+  const out = Tensor.empty(x.shape, x.backend);
+  x.backend.unary(op, x.data, out.data);
+  return record(out, op, [x], (g) => {
+    switch (op) {
+      case 'neg': return [unary('neg', g)];
+      case 'exp': return [mul(g, out)];
+      case 'log': return [div(g, x)];
+      case 'sqrt': return [div(g, mulScalar(out, 2))];
+      case 'abs': {
+        const s = Tensor.empty(x.shape, x.backend);
+        const xd = x.data, sd = s.data;
+        for (let i = 0; i < xd.length; i++) sd[i] = Math.sign(xd[i]);
+        const r = mul(g, s);
+        s.dispose();
+        return [r];
+      }
+      case 'relu': {
+        const dx = Tensor.empty(x.shape, x.backend);
+        x.backend.reluBackward(g.data, out.data, dx.data);
+        return [dx];
+      }
+      case 'sigmoid': {
+        // s * (1 - s)
+        const d = Tensor.empty(x.shape, x.backend);
+        const od = out.data, gd = g.data, dd = d.data;
+        for (let i = 0; i < od.length; i++) dd[i] = gd[i] * od[i] * (1 - od[i]);
+        return [d];
+      }
+      case 'tanh': {
+        const d = Tensor.empty(x.shape, x.backend);
+        const od = out.data, gd = g.data, dd = d.data;
+        for (let i = 0; i < od.length; i++) dd[i] = gd[i] * (1 - od[i] * od[i]);
+        return [d];
+      }
+    }
+  });
+}
+
+export const neg = (x: Tensor) => unary('neg', x);
+export const exp = (x: Tensor) => unary('exp', x);
+export const log = (x: Tensor) => unary('log', x);
+export const sqrt = (x: Tensor) => unary('sqrt', x);
+export const abs = (x: Tensor) => unary('abs', x);
+export const relu = (x: Tensor) => unary('relu', x);
+export const sigmoid = (x: Tensor) => unary('sigmoid', x);
+export const tanh = (x: Tensor) => unary('tanh', x);
+
+function padTo(shape: Shape, rank: number): number[] {
+  return [...new Array<number>(rank - shape.length).fill(1), ...shape];
+}
+
+/** Sum g (shape outShape) down to `shape` (the inverse of broadcasting). */
+export function sumToShape(g: Tensor, shape: Shape): Tensor {
+  if (shapeEq(g.shape, shape)) return g.detach();
+  const rank = g.rank;
+  const target = padTo(shape, rank);
+  const out = Tensor.empty(shape, g.backend);
+  g.backend.sumTo(g.data, g.shape, out.data, target);
+  return out;
+}
+
+export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  const shape = broadcastShapes(a.shape, b.shape);
+  const out = Tensor.empty(shape, a.backend);
+  a.backend.binary(op, a.data, padTo(a.shape, shape.length), b.data, padTo(b.shape, shape.length), out.data, shape);
+  return record(out, op, [a, b], (g) => {
+    const need = (t: Tensor) => t.requiresGrad;
+    switch (op) {
+      case 'add':
+        return [need(a) ? sumToShape(g, a.shape) : null, need(b) ? sumToShape(g, b.shape) : null];
+      case 'sub':
+        return [need(a) ? sumToShape(g, a.shape) : null, need(b) ? sumToShape(unary('neg', g), b.shape) : null];
+      case 'mul':
+        return [need(a) ? sumToShape(binary('mul', g, b), a.shape) : null,
+                need(b) ? sumToShape(binary('mul', g, a), b.shape) : null];
+      case 'div':
+        return [need(a) ? sumToShape(binary('div', g, b), a.shape) : null,
+                need(b) ? sumToShape(neg(binary('div', binary('mul', g, out), b)), b.shape) : null];
+      case 'max':
+      case 'min': {
+        // The gradient goes to the selected operand (a on ties, as torch.maximum splits evenly;
+        // we pick a for simplicity and document it).
+        const ma = Tensor.empty(shape, a.backend), mb = Tensor.empty(shape, a.backend);
+        const od = out.data;
+        const aa = binary('add', a, zerosLike(b)), bb = binary('add', b, zerosLike(a));
+        for (let i = 0; i < od.length; i++) {
+          const selA = od[i] === aa.data[i];
+          ma.data[i] = selA ? 1 : 0;
+          mb.data[i] = selA ? 0 : 1;
+        }
+        return [sumToShape(mul(g, ma), a.shape), sumToShape(mul(g, mb), b.shape)];
+      }
+    }
+  });
+}
+
+/** Sum of [N, C, ...] over every axis but the channel axis: shape [C]. */
+export function channelSum(g: Tensor): Tensor {
+  const C = g.shape[1];
+  const out = Tensor.empty([C], g.backend);
+  g.backend.sumTo(g.data, [g.shape[0], C, g.size / (g.shape[0] * C)], out.data, [1, C, 1]);
+  return out;
+}
+
+function zerosLike(t: Tensor): Tensor {
+  return Tensor.empty(t.shape, t.backend);
+}
+
+export const add = (a: Tensor, b: Tensor) => binary('add', a, b);
+export const sub = (a: Tensor, b: Tensor) => binary('sub', a, b);
+export const mul = (a: Tensor, b: Tensor) => binary('mul', a, b);
+export const div = (a: Tensor, b: Tensor) => binary('div', a, b);
+export const maximum = (a: Tensor, b: Tensor) => binary('max', a, b);
+export const minimum = (a: Tensor, b: Tensor) => binary('min', a, b);
+
+/** x * alpha + beta. */
+export function affineScalar(x: Tensor, alpha: number, beta: number): Tensor {
+  const out = Tensor.empty(x.shape, x.backend);
+  x.backend.affine(x.data, out.data, alpha, beta);
+  return record(out, 'affine', [x], (g) => [affineScalar(g, alpha, 0)]);
+}
+export const mulScalar = (x: Tensor, s: number) => affineScalar(x, s, 0);
+export const addScalar = (x: Tensor, s: number) => affineScalar(x, 1, s);
+
+// ---------------------------------------------------------------------------- reductions
+
+/** Sum over `axes` (all when omitted). */
+export function sum(x: Tensor, axes?: number | number[], keepDim = false): Tensor {
+  const ax = axes === undefined ? x.shape.map((_, i) => i) : (Array.isArray(axes) ? axes : [axes]).map((a) => normAxis(a, x.rank));
+  const kept = x.shape.map((d, i) => (ax.includes(i) ? 1 : d));
+  const buf = x.backend.alloc(numel(kept));
+  x.backend.sumTo(x.data, x.shape, buf, kept);
+  const finalShape = keepDim ? kept : x.shape.filter((_, i) => !ax.includes(i));
+  const res = new Tensor(buf, finalShape, x.backend);
+  return record(res, 'sum', [x], (g) => {
+    const gk = new Tensor(g.backend.alloc(g.size), kept, g.backend);
+    gk.data.set(g.data);
+    const z = zerosLike(x);
+    const r = add(z, gk);
+    z.dispose();
+    gk.dispose();
+    return [r];
+  });
+}
+
+export function mean(x: Tensor, axes?: number | number[], keepDim = false): Tensor {
+  const s = sum(x, axes, keepDim);
+  const r = mulScalar(s, s.size / x.size);
+  return r;
+}
+
+// ---------------------------------------------------------------------------- linear algebra
+
+/** a[M,K] @ b[K,N]. */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.rank !== 2 || b.rank !== 2 || a.shape[1] !== b.shape[0]) {
+    throw new ShapeError(`matmul needs [M,K] @ [K,N], got ${shapeStr(a.shape)} @ ${shapeStr(b.shape)}`);
+  }
+  const [M, K] = a.shape, N = b.shape[1];
+  const out = Tensor.empty([M, N], a.backend);
+  a.backend.gemm(false, false, M, N, K, a.data, b.data, out.data, false);
+  return record(out, 'matmul', [a, b], (g) => {
+    let da: Tensor | null = null, db: Tensor | null = null;
+    if (a.requiresGrad) {
+      da = Tensor.empty([M, K], a.backend);
+      a.backend.gemm(false, true, M, K, N, g.data, b.data, da.data, false);
+    }
+    if (b.requiresGrad) {
+      db = Tensor.empty([K, N], a.backend);
+      a.backend.gemm(true, false, K, N, M, a.data, g.data, db.data, false);
+    }
+    return [da, db];
+  });
+}
+
+/** x[N,in] @ w[out,in]^T + b[out] (torch.nn.functional.linear). */
+export function linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
+  if (x.rank !== 2 || w.rank !== 2 || x.shape[1] !== w.shape[1]) {
+    throw new ShapeError(`linear expects input [N, ${w.shape[1]}], got ${shapeStr(x.shape)}`);
+  }
+  const [N, I] = x.shape, O = w.shape[0];
+  const out = Tensor.empty([N, O], x.backend);
+  x.backend.gemm(false, true, N, O, I, x.data, w.data, out.data, false);
+  if (b) x.backend.binary('add', out.data, [N, O], b.data, [1, O], out.data, [N, O]);
+  const inputs = b ? [x, w, b] : [x, w];
+  return record(out, 'linear', inputs, (g) => {
+    let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = Tensor.empty([N, I], x.backend);
+      x.backend.gemm(false, false, N, I, O, g.data, w.data, dx.data, false);
+    }
+    if (w.requiresGrad) {
+      dw = Tensor.empty([O, I], x.backend);
+      x.backend.gemm(true, false, O, I, N, g.data, x.data, dw.data, false);
+    }
+    if (b && b.requiresGrad) db = sumToShape(g, [O]);
+    return b ? [dx, dw, db] : [dx, dw];
+  });
+}
+
+// ---------------------------------------------------------------------------- convolution
+
+export interface Conv2dOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  dilation?: number | [number, number];
+  groups?: number;
+}
+
+const pair = (v: number | [number, number] | undefined, d: number): [number, number] =>
+  v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v;
+
+export function conv2dParams(xShape: Shape, wShape: Shape, o: Conv2dOptions = {}): Conv2dParams {
+  if (xShape.length !== 4) throw new ShapeError(`conv2d expects a 4-D input [N, C, H, W], got ${shapeStr(xShape)}`);
+  const [N, C, H, W] = xShape;
+  const [K, Cg, R, S] = wShape;
+  const groups = o.groups ?? 1;
+  const [strideH, strideW] = pair(o.stride, 1);
+  const [padH, padW] = pair(o.padding, 0);
+  const [dilH, dilW] = pair(o.dilation, 1);
+  if (C !== Cg * groups) {
+    throw new ShapeError(`conv2d expects ${Cg * groups} input channels, got ${C} (input ${shapeStr(xShape)}, weight ${shapeStr(wShape)}, groups ${groups})`);
+  }
+  if (K % groups !== 0) throw new ShapeError(`conv2d out channels ${K} not divisible by groups ${groups}`);
+  const OH = convOutSize(H, R, strideH, padH, dilH), OW = convOutSize(W, S, strideW, padW, dilW);
+  if (OH <= 0 || OW <= 0) {
+    throw new ShapeError(`conv2d input ${shapeStr(xShape)} is too small for a ${R}x${S} kernel (output would be ${OH}x${OW})`);
+  }
+  return { N, C, H, W, K, R, S, strideH, strideW, padH, padW, dilH, dilW, groups, OH, OW };
+}
+
+export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, o: Conv2dOptions = {}): Tensor {
+  const p = conv2dParams(x.shape, w.shape, o);
+  const out = Tensor.empty([p.N, p.K, p.OH, p.OW], x.backend);
+  x.backend.conv2d(x.data, w.data, b ? b.data : null, out.data, p);
+  const inputs = b ? [x, w, b] : [x, w];
+  return record(out, 'conv2d', inputs, (g) => {
+    let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = Tensor.empty(x.shape, x.backend);
+      x.backend.conv2dBackwardData(g.data, w.data, dx.data, p);
+    }
+    if (w.requiresGrad) {
+      dw = Tensor.empty(w.shape, x.backend);
+      x.backend.conv2dBackwardFilter(x.data, g.data, dw.data, p);
+    }
+    if (b && b.requiresGrad) {
+      db = channelSum(g);
+    }
+    return b ? [dx, dw, db] : [dx, dw];
+  });
+}
+
+// ---------------------------------------------------------------------------- batch norm
+
+/**
+ * Batch norm over [N, C, ...]. In training mode it normalises with the batch statistics and
+ * updates runningMean/runningVar in place (unbiased variance, as PyTorch); in eval mode it uses
+ * the running statistics. momentum null means a cumulative average (numBatchesTracked based).
+ */
+export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
+                          weight: Tensor | null, bias: Tensor | null,
+                          training: boolean, momentum: number, eps: number): Tensor {
+  if (x.rank < 2) throw new ShapeError(`batch norm expects [N, C, ...], got ${shapeStr(x.shape)}`);
+  const N = x.shape[0], C = x.shape[1], HW = x.size / (N * C);
+  if (weight && weight.size !== C) throw new ShapeError(`batch norm has ${weight.size} channels, input has ${C} (${shapeStr(x.shape)})`);
+  if (runningMean && runningMean.size !== C) throw new ShapeError(`batch norm has ${runningMean.size} channels, input has ${C} (${shapeStr(x.shape)})`);
+  const be = x.backend;
+  const out = Tensor.empty(x.shape, be);
+  if (!training) {
+    if (!runningMean || !runningVar) throw new ResnetError('batch norm in eval mode needs running statistics');
+    be.batchNormEval(x.data, weight?.data ?? null, bias?.data ?? null, runningMean.data, runningVar.data, out.data, N, C, HW, eps);
+    const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+    return record(out, 'batchNormEval', inputs, (g) => {
+      // y = xhat*gamma + beta, xhat = (x - mean)*inv with per-channel constants.
+      const inv = new Float32Array(C), negMean = new Float32Array(C), scale = new Float32Array(C);
+      for (let c = 0; c < C; c++) {
+        inv[c] = 1 / Math.sqrt(runningVar.data[c] + eps);
+        negMean[c] = -runningMean.data[c];
+        scale[c] = (weight ? weight.data[c] : 1) * inv[c];
+      }
+      const grads: (Tensor | null)[] = [];
+      if (x.requiresGrad) {
+        const dx = Tensor.empty(x.shape, be);
+        be.binary('mul', g.data, [N, C, HW], scale, [1, C, 1], dx.data, [N, C, HW]);
+        grads.push(dx);
+      } else grads.push(null);
+      if (weight) {
+        if (weight.requiresGrad) {
+          const t = be.alloc(x.size);
+          be.binary('add', x.data, [N, C, HW], negMean, [1, C, 1], t, [N, C, HW]);
+          be.binary('mul', t, [N, C, HW], inv, [1, C, 1], t, [N, C, HW]);
+          be.binary('mul', t, [N, C, HW], g.data, [N, C, HW], t, [N, C, HW]);
+          const dg = Tensor.empty([C], be);
+          be.sumTo(t, [N, C, HW], dg.data, [1, C, 1]);
+          be.free(t);
+          grads.push(dg);
+        } else grads.push(null);
+      }
+      if (bias) grads.push(bias.requiresGrad ? channelSum(g) : null);
+      return grads;
+    });
+  }
+  if (N * HW <= 1) throw new ShapeError(`batch norm in training mode needs more than 1 value per channel, got input ${shapeStr(x.shape)}`);
+  const saveMean = be.alloc(C), saveInvStd = be.alloc(C), batchVar = be.alloc(C);
+  be.batchNormTrain(x.data, weight?.data ?? null, bias?.data ?? null, out.data, saveMean, saveInvStd, batchVar, N, C, HW, eps);
+  if (runningMean && runningVar) {
+    const M = N * HW;
+    const rm = runningMean.data, rv = runningVar.data;
+    for (let c = 0; c < C; c++) {
+      rm[c] = (1 - momentum) * rm[c] + momentum * saveMean[c];
+      rv[c] = (1 - momentum) * rv[c] + momentum * batchVar[c] * (M / (M - 1));
+    }
+  }
+  be.free(batchVar);
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  const saved = new Tensor(saveMean, [C], be).keep(), savedInv = new Tensor(saveInvStd, [C], be).keep();
+  const res = record(out, 'batchNorm', inputs, (g) => {
+    const dx = Tensor.empty(x.shape, be);
+    const dgamma = weight ? Tensor.empty([C], be) : null;
+    const dbeta = bias ? Tensor.empty([C], be) : null;
+    be.batchNormTrainBackward(g.data, x.data, weight?.data ?? null, saved.data, savedInv.data, dx.data,
+      dgamma?.data ?? null, dbeta?.data ?? null, N, C, HW);
+    const grads: (Tensor | null)[] = [x.requiresGrad ? dx : (dx.dispose(), null)];
+    if (weight) grads.push(dgamma);
+    if (bias) grads.push(dbeta);
+    return grads;
+  });
+  // Saved statistics live as long as the output tensor's graph; tie their life to `out`.
+  attachSaved(out, [saved, savedInv]);
+  return res;
+}
+
+const savedFor = new WeakMap<Tensor, Tensor[]>();
+const savedFinalizer = new FinalizationRegistry<Tensor[]>((ts) => ts.forEach((t) => t.dispose()));
+/** Tensors an op keeps for its backward; freed with the output (dispose hooks below). */
+function attachSaved(out: Tensor, ts: Tensor[]): void {
+  savedFor.set(out, ts);
+  savedFinalizer.register(out, ts, out);
+  const orig = out.dispose.bind(out);
+  out.dispose = () => {
+    const s = savedFor.get(out);
+    if (s) {
+      s.forEach((t) => t.dispose());
+      savedFor.delete(out);
+      savedFinalizer.unregister(out);
+    }
+    orig();
+  };
+}
+
+// ---------------------------------------------------------------------------- pooling
+
+export interface Pool2dOptions {
+  kernelSize: number | [number, number];
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  dilation?: number | [number, number];
+  ceilMode?: boolean;
+  countIncludePad?: boolean;
+}
+
+function poolParams(x: Tensor, o: Pool2dOptions, kind: string): Pool2dParams {
+  if (x.rank !== 4) throw new ShapeError(`${kind} expects [N, C, H, W], got ${shapeStr(x.shape)}`);
+  const [N, C, H, W] = x.shape;
+  const [kH, kW] = pair(o.kernelSize, 1);
+  const [sH, sW] = o.stride === undefined ? [kH, kW] : pair(o.stride, 1);
+  const [pH, pW] = pair(o.padding, 0);
+  const [dH, dW] = pair(o.dilation, 1);
+  if (pH * 2 > kH || pW * 2 > kW) throw new ShapeError(`${kind}: padding should be at most half the kernel size`);
+  const OH = convOutSize(H, kH, sH, pH, dH, o.ceilMode ?? false);
+  const OW = convOutSize(W, kW, sW, pW, dW, o.ceilMode ?? false);
+  if (OH <= 0 || OW <= 0) throw new ShapeError(`${kind}: input ${shapeStr(x.shape)} is too small for kernel ${kH}x${kW}`);
+  return { N, C, H, W, kH, kW, sH, sW, pH, pW, dH, dW, OH, OW, countIncludePad: o.countIncludePad ?? true };
+}
+
+export function maxPool2d(x: Tensor, o: Pool2dOptions): Tensor {
+  const p = poolParams(x, o, 'max pool');
+  const out = Tensor.empty([p.N, p.C, p.OH, p.OW], x.backend);
+  x.backend.maxPool2d(x.data, out.data, p);
+  return record(out, 'maxPool2d', [x], (g) => {
+    const dx = Tensor.empty(x.shape, x.backend);
+    x.backend.maxPool2dBackward(x.data, g.data, dx.data, p);
+    return [dx];
+  });
+}
+
+export function avgPool2d(x: Tensor, o: Pool2dOptions): Tensor {
+  const p = poolParams(x, { ...o, dilation: 1 }, 'avg pool');
+  const out = Tensor.empty([p.N, p.C, p.OH, p.OW], x.backend);
+  x.backend.avgPool2d(x.data, out.data, p);
+  return record(out, 'avgPool2d', [x], (g) => {
+    const dx = Tensor.empty(x.shape, x.backend);
+    x.backend.avgPool2dBackward(g.data, dx.data, p);
+    return [dx];
+  });
+}
+
+export function adaptiveAvgPool2d(x: Tensor, outputSize: number | [number, number]): Tensor {
+  if (x.rank !== 4) throw new ShapeError(`adaptive avg pool expects [N, C, H, W], got ${shapeStr(x.shape)}`);
+  const [N, C, H, W] = x.shape;
+  const [OH, OW] = pair(outputSize, 1);
+  const out = Tensor.empty([N, C, OH, OW], x.backend);
+  x.backend.adaptiveAvgPool2d(x.data, out.data, N, C, H, W, OH, OW);
+  return record(out, 'adaptiveAvgPool2d', [x], (g) => {
+    const dx = Tensor.empty(x.shape, x.backend);
+    x.backend.adaptiveAvgPool2dBackward(g.data, dx.data, N, C, H, W, OH, OW);
+    return [dx];
+  });
+}
+
+// ---------------------------------------------------------------------------- softmax & losses
+
+function rowsCols(x: Tensor, what: string): [number, number] {
+  if (x.rank !== 2) throw new ShapeError(`${what} expects [N, C], got ${shapeStr(x.shape)}`);
+  return [x.shape[0], x.shape[1]];
+}
+
+export function softmax(x: Tensor): Tensor {
+  const [R, Cc] = rowsCols(x, 'softmax');
+  const out = Tensor.empty(x.shape, x.backend);
+  x.backend.softmax(x.data, out.data, R, Cc, false);
+  return record(out, 'softmax', [x], (g) => {
+    // dx = y * (g - sum(g*y))
+    const dx = Tensor.empty(x.shape, x.backend);
+    const y = out.data, gd = g.data, d = dx.data;
+    for (let r = 0; r < R; r++) {
+      let s = 0;
+      for (let c = 0; c < Cc; c++) s += gd[r * Cc + c] * y[r * Cc + c];
+      for (let c = 0; c < Cc; c++) d[r * Cc + c] = y[r * Cc + c] * (gd[r * Cc + c] - s);
+    }
+    return [dx];
+  });
+}
+
+export function logSoftmax(x: Tensor): Tensor {
+  const [R, Cc] = rowsCols(x, 'logSoftmax');
+  const out = Tensor.empty(x.shape, x.backend);
+  x.backend.softmax(x.data, out.data, R, Cc, true);
+  return record(out, 'logSoftmax', [x], (g) => {
+    // dx = g - softmax * sum(g)
+    const dx = Tensor.empty(x.shape, x.backend);
+    const y = out.data, gd = g.data, d = dx.data;
+    for (let r = 0; r < R; r++) {
+      let s = 0;
+      for (let c = 0; c < Cc; c++) s += gd[r * Cc + c];
+      for (let c = 0; c < Cc; c++) d[r * Cc + c] = gd[r * Cc + c] - Math.exp(y[r * Cc + c]) * s;
+    }
+    return [dx];
+  });
+}
+
+/** Mean cross-entropy of logits [N, C] against class indices, with optional label smoothing. */
+export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, labelSmoothing = 0): Tensor {
+  const [N, C] = rowsCols(logits, 'crossEntropy');
+  if (targets.length !== N) throw new ShapeError(`crossEntropy got ${targets.length} targets for ${N} rows`);
+  const t = Int32Array.from(targets);
+  for (let i = 0; i < N; i++) {
+    if (!(t[i] >= 0 && t[i] < C) || t[i] !== targets[i]) throw new ShapeError(`target ${targets[i]} at row ${i} is not a class index in [0, ${C})`);
+  }
+  if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw new ResnetError(`label smoothing must be in [0, 1], got ${labelSmoothing}`);
+  const be = logits.backend;
+  const probs = be.alloc(N * C);
+  const loss = be.softmaxCrossEntropy(logits.data, t, probs, N, C, labelSmoothing);
+  const out = Tensor.empty([], be);
+  out.data[0] = loss;
+  const savedProbs = new Tensor(probs, [N, C], be).keep();
+  const res = record(out, 'crossEntropy', [logits], (g) => {
+    // d/dlogits = (probs - (1-eps)*onehot - eps/C) * g / N
+    const dx = Tensor.empty([N, C], be);
+    const d = dx.data, p = savedProbs.data, s = g.data[0] / N;
+    const u = labelSmoothing / C;
+    for (let i = 0; i < N; i++) {
+      for (let c = 0; c < C; c++) d[i * C + c] = (p[i * C + c] - u - (c === t[i] ? 1 - labelSmoothing : 0)) * s;
+    }
+    return [dx];
+  });
+  attachSaved(out, [savedProbs]);
+  return res;
+}
+
+// ---------------------------------------------------------------------------- misc
+
+/** Inverted dropout: zero with probability p, scale survivors by 1/(1-p). Identity when !training. */
+export function dropout(x: Tensor, p: number, training: boolean, rng: RNG = globalRng): Tensor {
+  if (!(p >= 0 && p < 1)) {
+    if (p === 1 && training) return mulScalar(x, 0);
+    if (!(p >= 0 && p <= 1)) throw new ResnetError(`dropout probability must be in [0, 1], got ${p}`);
+  }
+  if (!training || p === 0) return affineScalar(x, 1, 0);
+  const mask = Tensor.empty(x.shape, x.backend);
+  const m = mask.data, k = 1 / (1 - p);
+  for (let i = 0; i < m.length; i++) m[i] = rng.random() < p ? 0 : k;
+  const out = mul(x, mask);
+  return out;
+}
+
+/**
+ * He et al. 2015's option-A shortcut for the CIFAR ResNets: take every `stride`-th pixel and
+ * zero-pad the channel axis with `padBefore` and `padAfter` empty channels.
+ */
+export function subsamplePadChannels(x: Tensor, stride: number, padBefore: number, padAfter: number): Tensor {
+  if (x.rank !== 4) throw new ShapeError(`shortcut expects [N, C, H, W], got ${shapeStr(x.shape)}`);
+  const [N, C, H, W] = x.shape;
+  const OH = Math.ceil(H / stride), OW = Math.ceil(W / stride), OC = C + padBefore + padAfter;
+  const out = Tensor.empty([N, OC, OH, OW], x.backend);
+  const s = x.data, d = out.data;
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let h = 0; h < OH; h++) for (let w = 0; w < OW; w++) {
+    d[((n * OC + c + padBefore) * OH + h) * OW + w] = s[((n * C + c) * H + h * stride) * W + w * stride];
+  }
+  return record(out, 'subsamplePadChannels', [x], (g) => {
+    const dx = Tensor.empty(x.shape, x.backend);
+    const gd = g.data, dd = dx.data;
+    for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let h = 0; h < OH; h++) for (let w = 0; w < OW; w++) {
+      dd[((n * C + c) * H + h * stride) * W + w * stride] = gd[((n * OC + c + padBefore) * OH + h) * OW + w];
+    }
+    return [dx];
+  });
+}
+
+/** Index of the maximum along the last axis of [N, C]. */
+export function argmax(x: Tensor): Int32Array {
+  const [R, Cc] = rowsCols(x, 'argmax');
+  const out = new Int32Array(R);
+  const d = x.data;
+  for (let r = 0; r < R; r++) {
+    let b = 0;
+    for (let c = 1; c < Cc; c++) if (d[r * Cc + c] > d[r * Cc + b]) b = c;
+    out[r] = b;
+  }
+  return out;
+}

@@ -1,0 +1,279 @@
+// Tensor: a shape plus a contiguous float32 buffer owned by a backend, and the autograd links.
+//
+// Autograd is define-by-run: an op that sees an input with requiresGrad records a Node holding
+// its inputs and a backward closure. backward() walks the graph in reverse topological order.
+// Memory: every tensor made inside scope(fn) is freed when fn returns, except what fn returns
+// and tensors marked keep() (parameters, .grad). dispose() frees at once; a
+// FinalizationRegistry frees buffers of tensors that were dropped without either.
+import type { Backend } from '../backend/backend.js';
+import { getBackend } from '../backend/registry.js';
+import { numel, shapeStr, type Shape } from '../base/shape.js';
+import { ResnetError, ShapeError } from '../base/errors.js';
+
+export interface Node {
+  readonly name: string;
+  readonly inputs: readonly Tensor[];
+  /** Given dL/dout, return dL/dinput for each input (null where the input needs none). */
+  backward(gradOut: Tensor): (Tensor | null)[];
+}
+
+const finalizer = new FinalizationRegistry<{ backend: Backend; data: Float32Array }>((h) => h.backend.free(h.data));
+
+const scopes: Set<Tensor>[] = [];
+let gradEnabled = true;
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly backend: Backend;
+  private _data: Float32Array | null;
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  /** The op that made this tensor (null for leaves). */
+  node: Node | null = null;
+  /** Optional name, used in error messages and by Module for parameters. */
+  name?: string;
+
+  /** Wraps a buffer already allocated by `backend`; the tensor owns it from now on. */
+  constructor(data: Float32Array, shape: Shape, backend: Backend = getBackend()) {
+    if (data.length !== numel(shape)) {
+      throw new ShapeError(`buffer of ${data.length} floats cannot have shape ${shapeStr(shape)}`);
+    }
+    this._data = data;
+    this.shape = Object.freeze([...shape]);
+    this.backend = backend;
+    finalizer.register(this, { backend, data }, this);
+    const top = scopes[scopes.length - 1];
+    if (top) top.add(this);
+  }
+
+  get data(): Float32Array {
+    if (!this._data) throw new ResnetError(`tensor${this.name ? ` '${this.name}'` : ''} of shape ${shapeStr(this.shape)} was used after dispose()`);
+    return this._data;
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get isDisposed(): boolean {
+    return this._data === null;
+  }
+
+  /** A copy of the values as a plain Float32Array. */
+  toFloat32Array(): Float32Array {
+    return this.data.slice();
+  }
+
+  toArray(): number[] {
+    return Array.from(this.data);
+  }
+
+  item(): number {
+    if (this.size !== 1) throw new ShapeError(`item() needs a tensor with one element, got shape ${shapeStr(this.shape)}`);
+    return this.data[0];
+  }
+
+  /** Free the buffer now. Safe to call twice. */
+  dispose(): void {
+    if (!this._data) return;
+    finalizer.unregister(this);
+    this.backend.free(this._data);
+    this._data = null;
+    this.node = null;
+    for (const s of scopes) s.delete(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** Exclude from the enclosing scope(s): the caller manages this tensor's life. */
+  keep(): this {
+    for (const s of scopes) s.delete(this);
+    return this;
+  }
+
+  /** A new leaf sharing no graph with this one (the values are copied). */
+  detach(): Tensor {
+    const out = Tensor.empty(this.shape, this.backend);
+    out.data.set(this.data);
+    return out;
+  }
+
+  setRequiresGrad(v = true): this {
+    this.requiresGrad = v;
+    return this;
+  }
+
+  /** Reverse-mode autodiff from this tensor. Without `grad`, this must be a scalar (grad = 1). */
+  backward(grad?: Tensor): void {
+    backwardFrom(this, grad);
+  }
+
+  zeroGrad(): void {
+    if (this.grad) {
+      this.grad.dispose();
+      this.grad = null;
+    }
+  }
+
+  toString(): string {
+    const d = this.data;
+    const head = Array.from(d.subarray(0, 6)).map((v) => v.toPrecision(4)).join(', ');
+    return `Tensor(${shapeStr(this.shape)}, [${head}${d.length > 6 ? ', …' : ''}])`;
+  }
+
+  static empty(shape: Shape, backend: Backend = getBackend()): Tensor {
+    return new Tensor(backend.alloc(numel(shape)), shape, backend);
+  }
+}
+
+// ---------------------------------------------------------------------------- grad mode
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Run fn without recording the graph (inference, optimizer updates, backward rules). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/** Attach a node to `out` when grad mode is on and any input requires grad. */
+export function record(out: Tensor, name: string, inputs: readonly Tensor[], backward: (g: Tensor) => (Tensor | null)[]): Tensor {
+  if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.node = { name, inputs, backward };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------- scopes
+
+/**
+ * Run fn; free every tensor created inside it except those it returns (found in a returned
+ * Tensor, array or plain object) and kept ones. Returned tensors move to the enclosing scope.
+ */
+export function scope<T>(fn: () => T): T {
+  const mine = new Set<Tensor>();
+  scopes.push(mine);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const survivors = new Set<Tensor>();
+  collectTensors(result, survivors, 0);
+  for (const t of mine) if (!survivors.has(t)) t.dispose();
+  const parent = scopes[scopes.length - 1];
+  if (parent) for (const t of survivors) if (mine.has(t)) parent.add(t);
+  return result;
+}
+
+function collectTensors(v: unknown, out: Set<Tensor>, depth: number): void {
+  if (depth > 4 || v === null || typeof v !== 'object') return;
+  if (v instanceof Tensor) {
+    out.add(v);
+    return;
+  }
+  if (Array.isArray(v)) {
+    for (const x of v) collectTensors(x, out, depth + 1);
+    return;
+  }
+  if (Object.getPrototypeOf(v) === Object.prototype || v instanceof Map) {
+    const vals = v instanceof Map ? [...v.values()] : Object.values(v);
+    for (const x of vals) collectTensors(x, out, depth + 1);
+  }
+}
+
+// ---------------------------------------------------------------------------- backward
+
+function backwardFrom(root: Tensor, grad?: Tensor): void {
+  if (!root.requiresGrad) throw new ResnetError('backward() on a tensor that does not require grad');
+  if (!grad && root.size !== 1) {
+    throw new ShapeError(`backward() without a gradient needs a scalar, got shape ${shapeStr(root.shape)}`);
+  }
+  // Topological order by iterative DFS (ResNet-152 graphs are too deep for recursion).
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const stack: [Tensor, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [t, i] = top;
+    const ins = t.node ? t.node.inputs : [];
+    if (i < ins.length) {
+      top[1]++;
+      const c = ins[i];
+      if (c.requiresGrad && !seen.has(c)) {
+        seen.add(c);
+        stack.push([c, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  const grads = new Map<Tensor, Tensor>();
+  noGrad(() => {
+    const g0 = grad ? grad.detach() : fullLike(root, 1);
+    grads.set(root, g0);
+    for (let k = order.length - 1; k >= 0; k--) {
+      const t = order[k];
+      const g = grads.get(t);
+      if (!g) continue;
+      grads.delete(t);
+      if (!t.node) {
+        // Leaf: accumulate into .grad, which outlives any scope.
+        if (t.grad) {
+          t.backend.addInPlace(t.grad.data, g.data);
+          g.dispose();
+        } else {
+          t.grad = g.keep();
+        }
+        continue;
+      }
+      const gin = t.node.backward(g);
+      if (!gin.includes(g)) g.dispose();
+      const ins = t.node.inputs;
+      const used = new Set<Tensor>();
+      for (let j = 0; j < ins.length; j++) {
+        let gi = gin[j];
+        // A rule may return the same tensor twice (add(x, x)) or pass g through: copy repeats.
+        if (gi && used.has(gi)) gi = gi.detach();
+        if (gi) used.add(gi);
+        const inp = ins[j];
+        if (!gi) continue;
+        if (!inp.requiresGrad) {
+          gi.dispose();
+          continue;
+        }
+        const prev = grads.get(inp);
+        if (prev) {
+          inp.backend.addInPlace(prev.data, gi.data);
+          gi.dispose();
+        } else {
+          grads.set(inp, gi);
+        }
+      }
+      // The graph below this node is no longer needed by this pass.
+    }
+  });
+}
+
+function fullLike(t: Tensor, v: number): Tensor {
+  const out = Tensor.empty(t.shape, t.backend);
+  out.data.fill(v);
+  return out;
+}
