@@ -1,0 +1,80 @@
+// d2l's ResNet-18 ("Dive into Deep Learning", §8.6 Residual Networks): a Sequential of five
+// stages, a global average pool, Flatten and Linear(512, classes). Unlike torchvision, its convs
+// have biases and the shortcut is a strided 1x1 conv without BN ("conv3"). Key names follow
+// the PyTorch nn.Sequential it is written as: `0.0.weight`, `1.0.conv1.weight`, `2.0.conv3.bias`,
+// `7.weight`. 11,178,378 parameters with 1 input channel and 10 classes.
+import { ShapeError } from '../base/errors.js';
+import { shapeStr, type Shape } from '../base/shape.js';
+import { xavierUniform_ } from '../nn/init.js';
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, describeSeq } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import * as ops from '../tensor/ops.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+export class Residual extends Module {
+  conv1: Conv2d; conv2: Conv2d; conv3: Conv2d | null; bn1: BatchNorm2d; bn2: BatchNorm2d;
+
+  constructor(inputChannels: number, numChannels: number, use1x1conv = false, strides = 1) {
+    super();
+    this.conv1 = this.registerModule('conv1', new Conv2d(inputChannels, numChannels, 3, { padding: 1, stride: strides }));
+    this.conv2 = this.registerModule('conv2', new Conv2d(numChannels, numChannels, 3, { padding: 1 }));
+    this.conv3 = this.registerModule('conv3', use1x1conv ? new Conv2d(inputChannels, numChannels, 1, { stride: strides }) : null);
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(numChannels));
+    this.bn2 = this.registerModule('bn2', new BatchNorm2d(numChannels));
+  }
+
+  forward(x: Tensor): Tensor {
+    let y = ops.relu(this.bn1.forward(this.conv1.forward(x)));
+    y = this.bn2.forward(this.conv2.forward(y));
+    const sc = this.conv3 ? this.conv3.forward(x) : x;
+    return ops.relu(ops.add(y, sc));
+  }
+
+  override describe(inShape: Shape, prefix: string) {
+    const main = describeSeq([['conv1', this.conv1], ['bn1', this.bn1], ['conv2', this.conv2], ['bn2', this.bn2]], inShape, prefix);
+    const rows = [...main.rows];
+    if (this.conv3) rows.push(...this.conv3.describe(inShape, `${prefix}.conv3`).rows);
+    rows.push({ name: `${prefix}.add+relu`, type: 'Add+ReLU', outShape: main.outShape, params: 0, macs: 0 });
+    return { outShape: main.outShape, rows };
+  }
+}
+
+function resnetBlock(inputChannels: number, numChannels: number, numResiduals: number, firstBlock = false): Sequential {
+  const blk: Module[] = [];
+  for (let i = 0; i < numResiduals; i++) {
+    blk.push(i === 0 && !firstBlock ? new Residual(inputChannels, numChannels, true, 2) : new Residual(numChannels, numChannels));
+  }
+  return new Sequential(...blk);
+}
+
+export interface D2lOptions {
+  numClasses?: number;
+  inChannels?: number;
+  /** d2l's train_ch6 re-initialises Linear and Conv2d weights with Xavier uniform. Default true. */
+  xavier?: boolean;
+}
+
+/** d2l's ResNet-18 as an nn.Sequential; `inChannels` is the only thing to know from outside. */
+export class D2lResNet18 extends Sequential {
+  readonly inChannels: number;
+  constructor(opts: D2lOptions = {}) {
+    const inC = opts.inChannels ?? 1;
+    const b1 = new Sequential(new Conv2d(inC, 64, 7, { stride: 2, padding: 3 }), new BatchNorm2d(64), new ReLU(),
+      new MaxPool2d(3, { stride: 2, padding: 1 }));
+    super(b1, resnetBlock(64, 64, 2, true), resnetBlock(64, 128, 2), resnetBlock(128, 256, 2), resnetBlock(256, 512, 2),
+      new AdaptiveAvgPool2d(1), new Flatten(), new Linear(512, opts.numClasses ?? 10));
+    this.inChannels = inC;
+    if (opts.xavier ?? true) {
+      for (const [, m] of this.namedModules()) if (m instanceof Conv2d || m instanceof Linear) xavierUniform_(m.weight);
+    }
+  }
+
+  override forward(x: Tensor): Tensor {
+    if (x.rank !== 4 || x.shape[1] !== this.inChannels) {
+      throw new ShapeError(`the model expects ${this.inChannels} input channel(s), the input has shape ${shapeStr(x.shape)}`);
+    }
+    return super.forward(x);
+  }
+}
+
+export const d2l_resnet18 = (opts: D2lOptions = {}) => new D2lResNet18(opts);

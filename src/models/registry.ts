@@ -1,0 +1,64 @@
+// Model registry: name → builder, with the input each model expects by default.
+import { ConfigError } from '../base/errors.js';
+import type { Module } from '../nn/module.js';
+import * as cifar from './cifar.js';
+import { d2l_resnet18 } from './d2l.js';
+import * as r from './resnet.js';
+
+export interface ModelEntry {
+  name: string;
+  build: (opts?: Record<string, unknown>) => Module;
+  /** Default input [C, H, W]. */
+  defaultInput: [number, number, number];
+  family: 'torchvision' | 'd2l' | 'cifar';
+  description: string;
+}
+
+const tv = (name: string, build: r.ResNetBuilder, description: string): ModelEntry => ({
+  name, build: (o = {}) => build(o as r.ResNetOptions), defaultInput: [3, 224, 224], family: 'torchvision', description,
+});
+const cf = (name: string, build: (o?: cifar.CifarResNetOptions) => Module, depth: number): ModelEntry => ({
+  name, build: (o = {}) => build(o as cifar.CifarResNetOptions), defaultInput: [3, 32, 32], family: 'cifar',
+  description: `CIFAR ResNet-${depth} (He et al. 2015, option A shortcuts)`,
+});
+
+export const MODELS: readonly ModelEntry[] = [
+  tv('resnet18', r.resnet18, 'ResNet-18, BasicBlock [2,2,2,2]'),
+  tv('resnet34', r.resnet34, 'ResNet-34, BasicBlock [3,4,6,3]'),
+  tv('resnet50', r.resnet50, 'ResNet-50, Bottleneck [3,4,6,3]'),
+  tv('resnet101', r.resnet101, 'ResNet-101, Bottleneck [3,4,23,3]'),
+  tv('resnet152', r.resnet152, 'ResNet-152, Bottleneck [3,8,36,3]'),
+  tv('resnext50_32x4d', r.resnext50_32x4d, 'ResNeXt-50 32x4d'),
+  tv('resnext101_32x8d', r.resnext101_32x8d, 'ResNeXt-101 32x8d'),
+  tv('resnext101_64x4d', r.resnext101_64x4d, 'ResNeXt-101 64x4d'),
+  tv('wide_resnet50_2', r.wide_resnet50_2, 'Wide ResNet-50-2'),
+  tv('wide_resnet101_2', r.wide_resnet101_2, 'Wide ResNet-101-2'),
+  { name: 'd2l_resnet18', build: (o = {}) => d2l_resnet18(o), defaultInput: [1, 96, 96], family: 'd2l',
+    description: "d2l's ResNet-18 (Dive into Deep Learning §8.6): conv biases, 1x1-conv shortcuts, 1 channel, 10 classes" },
+  cf('cifar_resnet20', cifar.cifar_resnet20, 20),
+  cf('cifar_resnet32', cifar.cifar_resnet32, 32),
+  cf('cifar_resnet44', cifar.cifar_resnet44, 44),
+  cf('cifar_resnet56', cifar.cifar_resnet56, 56),
+  cf('cifar_resnet110', cifar.cifar_resnet110, 110),
+];
+
+export function listModels(): string[] {
+  return MODELS.map((m) => m.name);
+}
+
+export function getModelEntry(name: string): ModelEntry {
+  const e = MODELS.find((m) => m.name === name);
+  if (!e) throw new ConfigError(`unknown model '${name}' (known: ${listModels().join(', ')})`);
+  return e;
+}
+
+/** Build a model by name with constructor options (camelCase, as torchvision's keyword arguments). */
+export function createModel(name: string, opts: Record<string, unknown> = {}): Module {
+  return getModelEntry(name).build(opts);
+}
+
+/** The input channels a model expects (from its stem). */
+export function modelInChannels(m: Module): number {
+  const c = (m as unknown as { inChannels?: number }).inChannels;
+  return typeof c === 'number' ? c : 3;
+}
