@@ -1,0 +1,61 @@
+// Node file helpers around the browser-safe parsers: read a file into bytes, parse, and name the
+// file in any FormatError; write atomically (temp file in the same folder, then rename).
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { ConfigError, FormatError } from '../base/errors.js';
+import type { ArrayMap } from './types.js';
+import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from './safetensors.js';
+
+/** Read a whole file, turning fs errors into a one-line ConfigError that names the path. */
+export function readBytes(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : (err.code ?? err.message);
+    throw new ConfigError(`cannot read ${path}: ${why}`);
+  }
+}
+
+/** Write bytes atomically: a temp file beside the target, then rename over it. */
+export function writeBytesAtomic(path: string, bytes: Uint8Array): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // the temp file was never created
+    }
+    const err = e as NodeJS.ErrnoException;
+    throw new ConfigError(`cannot write ${path}: ${err.code ?? err.message}`);
+  }
+}
+
+/** Run a parser on a file's bytes; a FormatError (or subclass) gets the path prefixed. */
+export function parseFile<T>(path: string, parse: (bytes: Uint8Array) => T): T {
+  const bytes = readBytes(path);
+  try {
+    return parse(bytes);
+  } catch (e) {
+    if (e instanceof FormatError) {
+      const Cls = e.constructor as new (m: string) => FormatError;
+      throw new Cls(`${path}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+export function readSafetensorsFile(path: string): ArrayMap {
+  return parseFile(path, readSafetensors);
+}
+
+export function readSafetensorsMetadataFile(path: string): Record<string, string> {
+  return parseFile(path, readSafetensorsMetadata);
+}
+
+export function writeSafetensorsFile(path: string, map: ArrayMap, metadata?: Record<string, string>): void {
+  writeBytesAtomic(path, writeSafetensors(map, metadata));
+}
