@@ -3,8 +3,9 @@
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, FormatError } from '../base/errors.js';
-import type { ArrayMap } from './types.js';
+import type { ArrayMap, NamedArray } from './types.js';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from './safetensors.js';
+import { readNpy, readNpz, writeNpy, writeNpz } from './npy.js';
 
 /** Read a whole file, turning fs errors into a one-line ConfigError that names the path. */
 export function readBytes(path: string): Uint8Array {
@@ -58,4 +59,20 @@ export function readSafetensorsMetadataFile(path: string): Record<string, string
 
 export function writeSafetensorsFile(path: string, map: ArrayMap, metadata?: Record<string, string>): void {
   writeBytesAtomic(path, writeSafetensors(map, metadata));
+}
+
+export function readNpyFile(path: string): NamedArray {
+  return parseFile(path, readNpy);
+}
+
+export function writeNpyFile(path: string, arr: NamedArray): void {
+  writeBytesAtomic(path, writeNpy(arr));
+}
+
+export function readNpzFile(path: string): ArrayMap {
+  return parseFile(path, (b) => readNpz(b));
+}
+
+export function writeNpzFile(path: string, map: ArrayMap, opts?: { compress?: boolean }): void {
+  writeBytesAtomic(path, writeNpz(map, opts));
 }

@@ -83,8 +83,9 @@ export function decodeLE(dtype: DType, bytes: Uint8Array, count: number): Float3
   if (bytes.length < count * size) {
     throw new FormatError(`need ${count * size} bytes of ${dtype} data, have ${bytes.length}`);
   }
-  // A fresh aligned copy of exactly the bytes we need.
-  const raw = bytes.slice(0, count * size);
+  // A fresh aligned copy of exactly the bytes we need (not bytes.slice: a Node Buffer's slice is a view).
+  const raw = new Uint8Array(count * size);
+  raw.set(bytes.subarray(0, count * size));
   if (!LITTLE_ENDIAN_HOST) return decodeWithDataView(dtype, raw, count);
   const buf = raw.buffer;
   switch (dtype) {
