@@ -54,8 +54,26 @@ export function getModelEntry(name: string): ModelEntry {
 
 /** Build a model by name with constructor options (camelCase, as torchvision's keyword arguments). */
 export function createModel(name: string, opts: Record<string, unknown> = {}): Module {
-  return getModelEntry(name).build(opts);
+  const e = getModelEntry(name);
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new ConfigError(`model options must be a JSON object, got ${JSON.stringify(opts)}`);
+  const allowed = OPTION_TYPES[e.family];
+  for (const [k, v] of Object.entries(opts)) {
+    const want = allowed[k];
+    if (!want) throw new ConfigError(`unknown option '${k}' for ${name} (allowed: ${Object.keys(allowed).join(', ')})`);
+    const ok = want === 'bool[3]' ? Array.isArray(v) && v.length === 3 && v.every((b) => typeof b === 'boolean')
+      : want === 'int' ? Number.isInteger(v) && (v as number) > 0 : typeof v === want;
+    if (!ok) throw new ConfigError(`option '${k}' for ${name} must be ${want === 'int' ? 'a positive integer' : want === 'bool[3]' ? 'a list of 3 booleans' : `a ${want}`}, got ${JSON.stringify(v)}`);
+  }
+  return e.build(opts);
 }
+
+type OptType = 'int' | 'boolean' | 'bool[3]';
+const OPTION_TYPES: Record<ModelEntry['family'], Record<string, OptType>> = {
+  torchvision: { numClasses: 'int', zeroInitResidual: 'boolean', groups: 'int', widthPerGroup: 'int',
+    replaceStrideWithDilation: 'bool[3]', inChannels: 'int', includeTop: 'boolean' },
+  d2l: { numClasses: 'int', inChannels: 'int', xavier: 'boolean' },
+  cifar: { numClasses: 'int', inChannels: 'int' },
+};
 
 /** The input channels a model expects (from its stem). */
 export function modelInChannels(m: Module): number {

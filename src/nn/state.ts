@@ -1,0 +1,19 @@
+// State dict ↔ named arrays (the form file formats speak). num_batches_tracked is an int64
+// buffer in PyTorch, so it is tagged I64 to be written back as PyTorch expects.
+import type { Tensor } from '../tensor/tensor.js';
+import type { Module } from './module.js';
+
+export interface TaggedArray {
+  dtype: 'F32' | 'I64';
+  shape: number[];
+  data: Float32Array;
+}
+
+export function stateDictToArrays(model: Module | Map<string, Tensor>): Map<string, TaggedArray> {
+  const sd = model instanceof Map ? model : model.stateDict();
+  const out = new Map<string, TaggedArray>();
+  for (const [k, t] of sd) {
+    out.set(k, { dtype: k.endsWith('num_batches_tracked') ? 'I64' : 'F32', shape: [...t.shape], data: t.data.slice() });
+  }
+  return out;
+}
