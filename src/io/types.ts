@@ -43,6 +43,7 @@ export function checkedNumel(shape: readonly unknown[], what: string, elemSize =
 }
 
 function fmtVal(v: unknown): string {
+  if (typeof v === 'number') return String(v);
   try {
     const s = JSON.stringify(v);
     return s === undefined ? String(v) : s.length > 40 ? s.slice(0, 40) + '…' : s;
