@@ -1,0 +1,393 @@
+// SGEMM in SIMD128: packed panels, a 2x16 register-blocked micro-kernel (8 f32x4 accumulators),
+// cache blocking over K, and a task = one (batch, M-tile, N-tile) block of the output so that
+// threads split the work by output tiles.
+//
+// Why 2x16: V8's register allocator (x64, 15 usable xmm registers) keeps 8 accumulators, 4 B
+// vectors, 2 A splats and a product in registers with no spills; bigger tiles (4x8 excepted)
+// spill and run at half speed. Measured in the kernel microbenchmark: 2x16 ~60 GFLOP/s in L1,
+// 4x8 ~48, 6x8/4x12/3x16 ~28.
+//
+// Operand modes:
+//   A: 0 = row-major [M,K] (lda), 1 = transposed, stored [K,M] (lda)
+//   B: 0 = row-major [K,N] (ldb), 1 = transposed, stored [N,K] (ldb),
+//      2 = implicit im2col of a (padded) NCHW input: B[crs, j], j = n*L + oh*OW + ow
+//      3 = implicit transposed im2col of one image: B[l, crs]
+//   C: 0 = row-major [M,N] (ldc), 1 = conv scatter: column j -> (j / L) * CIMG + j % L
+import { D_ARGS, D_COUNTER, D_NTASKS, D_SCRATCH, D_SCRATCH_STRIDE, di, du } from './desc';
+
+export const G_M: i32 = D_ARGS + 0;
+export const G_N: i32 = D_ARGS + 1;
+export const G_K: i32 = D_ARGS + 2;
+export const G_A: i32 = D_ARGS + 3;
+export const G_LDA: i32 = D_ARGS + 4;
+export const G_ATRANS: i32 = D_ARGS + 5;
+export const G_B: i32 = D_ARGS + 6;
+export const G_LDB: i32 = D_ARGS + 7;
+export const G_BMODE: i32 = D_ARGS + 8;
+export const G_C: i32 = D_ARGS + 9;
+export const G_LDC: i32 = D_ARGS + 10;
+export const G_ACC: i32 = D_ARGS + 11;
+export const G_BIAS: i32 = D_ARGS + 12;
+export const G_RELU: i32 = D_ARGS + 13;
+export const G_MCT: i32 = D_ARGS + 14;
+export const G_NCT: i32 = D_ARGS + 15;
+export const G_MTILES: i32 = D_ARGS + 16;
+export const G_NTILES: i32 = D_ARGS + 17;
+export const G_NB1: i32 = D_ARGS + 18;
+export const G_NB2: i32 = D_ARGS + 19;
+export const G_AS1: i32 = D_ARGS + 20;
+export const G_AS2: i32 = D_ARGS + 21;
+export const G_BS1: i32 = D_ARGS + 22;
+export const G_BS2: i32 = D_ARGS + 23;
+export const G_CS1: i32 = D_ARGS + 24;
+export const G_CS2: i32 = D_ARGS + 25;
+export const G_KSEGS: i32 = D_ARGS + 26;
+export const G_ASEG: i32 = D_ARGS + 27;
+export const G_BSEG: i32 = D_ARGS + 28;
+export const G_CMODE: i32 = D_ARGS + 29;
+export const G_L: i32 = D_ARGS + 30;
+export const G_OW: i32 = D_ARGS + 31;
+export const G_XIMG: i32 = D_ARGS + 32;
+export const G_CIMG: i32 = D_ARGS + 33;
+export const G_WP: i32 = D_ARGS + 34;
+export const G_HWP: i32 = D_ARGS + 35;
+export const G_SH: i32 = D_ARGS + 36;
+export const G_SW: i32 = D_ARGS + 37;
+export const G_DH: i32 = D_ARGS + 38;
+export const G_DW: i32 = D_ARGS + 39;
+export const G_R: i32 = D_ARGS + 40;
+export const G_S: i32 = D_ARGS + 41;
+export const G_KC: i32 = D_ARGS + 42;
+export const G_BIASS2: i32 = D_ARGS + 43;
+
+// Per-thread scratch layout (bytes).
+const S_POFF: usize = 0; // i32[16]
+const S_COFF: usize = 64; // i32[16]
+const S_TMP: usize = 128; // f32[2*16]
+const S_PACKA: usize = 256;
+export const MCMAX: i32 = 256;
+export const KCMAX: i32 = 320;
+export const NCMAX: i32 = 512;
+const S_PACKB: usize = S_PACKA + <usize>(MCMAX * KCMAX * 4);
+export const SCRATCH_BYTES: i32 = <i32>S_PACKB + NCMAX * KCMAX * 4;
+
+/**
+ * C[0..2, 0..16] (+)= bias + Apanel[2 x kc] @ Bpanel[kc x 16], rows ldcB bytes apart.
+ * ap: kc pairs (a0,a1); bp: kc rows of 16 floats.
+ */
+function kernel2x16(ap: usize, bp: usize, kc: i32, c: usize, ldcB: usize, add: bool,
+                    b0: f32, b1: f32, relu: bool): void {
+  let c00 = f32x4.splat(b0), c01 = c00, c02 = c00, c03 = c00;
+  let c10 = f32x4.splat(b1), c11 = c10, c12 = c10, c13 = c10;
+  for (let k = 0; k < kc; k++) {
+    const v0 = v128.load(bp), v1 = v128.load(bp, 16), v2 = v128.load(bp, 32), v3 = v128.load(bp, 48);
+    const a0 = v128.load32_splat(ap);
+    c00 = f32x4.add(c00, f32x4.mul(a0, v0));
+    c01 = f32x4.add(c01, f32x4.mul(a0, v1));
+    c02 = f32x4.add(c02, f32x4.mul(a0, v2));
+    c03 = f32x4.add(c03, f32x4.mul(a0, v3));
+    const a1 = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(a1, v0));
+    c11 = f32x4.add(c11, f32x4.mul(a1, v1));
+    c12 = f32x4.add(c12, f32x4.mul(a1, v2));
+    c13 = f32x4.add(c13, f32x4.mul(a1, v3));
+    ap += 8;
+    bp += 64;
+  }
+  const c1 = c + ldcB;
+  if (add) {
+    c00 = f32x4.add(c00, v128.load(c)); c01 = f32x4.add(c01, v128.load(c, 16));
+    c02 = f32x4.add(c02, v128.load(c, 32)); c03 = f32x4.add(c03, v128.load(c, 48));
+    c10 = f32x4.add(c10, v128.load(c1)); c11 = f32x4.add(c11, v128.load(c1, 16));
+    c12 = f32x4.add(c12, v128.load(c1, 32)); c13 = f32x4.add(c13, v128.load(c1, 48));
+  }
+  if (relu) {
+    const z = f32x4.splat(0);
+    c00 = f32x4.max(c00, z); c01 = f32x4.max(c01, z); c02 = f32x4.max(c02, z); c03 = f32x4.max(c03, z);
+    c10 = f32x4.max(c10, z); c11 = f32x4.max(c11, z); c12 = f32x4.max(c12, z); c13 = f32x4.max(c13, z);
+  }
+  v128.store(c, c00); v128.store(c, c01, 16); v128.store(c, c02, 32); v128.store(c, c03, 48);
+  v128.store(c1, c10); v128.store(c1, c11, 16); v128.store(c1, c12, 32); v128.store(c1, c13, 48);
+}
+
+/** A tile rows i0.. (mc rows valid of M), K range [k0, k0+kc) -> panels of 2 rows. */
+function packA(a: usize, lda: i32, trans: bool, i0: i32, mc: i32, k0: i32, kc: i32, dst: usize): void {
+  const mcp = (mc + 1) & ~1;
+  for (let p = 0; p < mcp; p += 2) {
+    const i = i0 + p;
+    const two = p + 1 < mc;
+    if (!trans) {
+      let r0 = a + ((<usize>i * <usize>lda + <usize>k0) << 2);
+      if (two) {
+        let r1 = r0 + (<usize>lda << 2);
+        let k = 0;
+        for (; k + 4 <= kc; k += 4) {
+          const x = v128.load(r0), y = v128.load(r1);
+          v128.store(dst, v128.shuffle<f32>(x, y, 0, 4, 1, 5));
+          v128.store(dst, v128.shuffle<f32>(x, y, 2, 6, 3, 7), 16);
+          r0 += 16; r1 += 16; dst += 32;
+        }
+        for (; k < kc; k++) {
+          store<f32>(dst, load<f32>(r0)); store<f32>(dst, load<f32>(r1), 4);
+          r0 += 4; r1 += 4; dst += 8;
+        }
+      } else {
+        for (let k = 0; k < kc; k++) {
+          store<f32>(dst, load<f32>(r0)); store<f32>(dst, 0, 4);
+          r0 += 4; dst += 8;
+        }
+      }
+    } else {
+      let src = a + ((<usize>k0 * <usize>lda + <usize>i) << 2);
+      const step = <usize>lda << 2;
+      if (two) {
+        for (let k = 0; k < kc; k++) {
+          store<u64>(dst, load<u64>(src));
+          src += step; dst += 8;
+        }
+      } else {
+        for (let k = 0; k < kc; k++) {
+          store<f32>(dst, load<f32>(src)); store<f32>(dst, 0, 4);
+          src += step; dst += 8;
+        }
+      }
+    }
+  }
+}
+
+/** Row-major or transposed B: columns j0.. (nc valid), K range [k0, k0+kc) -> panels of 16 columns. */
+function packBPlain(b: usize, ldb: i32, trans: bool, j0: i32, nc: i32, k0: i32, kc: i32, dst: usize): void {
+  for (let q = 0; q < nc; q += 16) {
+    const j = j0 + q;
+    const v = min(16, nc - q);
+    if (!trans) {
+      let src = b + ((<usize>k0 * <usize>ldb + <usize>j) << 2);
+      const step = <usize>ldb << 2;
+      if (v == 16) {
+        for (let k = 0; k < kc; k++) {
+          v128.store(dst, v128.load(src)); v128.store(dst, v128.load(src, 16), 16);
+          v128.store(dst, v128.load(src, 32), 32); v128.store(dst, v128.load(src, 48), 48);
+          src += step; dst += 64;
+        }
+      } else {
+        for (let k = 0; k < kc; k++) {
+          let jj = 0;
+          for (; jj < v; jj++) store<f32>(dst + (<usize>jj << 2), load<f32>(src + (<usize>jj << 2)));
+          for (; jj < 16; jj++) store<f32>(dst + (<usize>jj << 2), 0);
+          src += step; dst += 64;
+        }
+      }
+    } else {
+      // B stored [N, K]: column j of op(B) is row j of B.
+      let jj = 0;
+      for (; jj < v; jj++) {
+        let src = b + ((<usize>(j + jj) * <usize>ldb + <usize>k0) << 2);
+        let o = dst + (<usize>jj << 2);
+        for (let k = 0; k < kc; k++) {
+          store<f32>(o, load<f32>(src));
+          src += 4; o += 64;
+        }
+      }
+      for (; jj < 16; jj++) {
+        let o = dst + (<usize>jj << 2);
+        for (let k = 0; k < kc; k++) { store<f32>(o, 0); o += 64; }
+      }
+      dst += <usize>kc << 6;
+    }
+  }
+}
+
+/**
+ * Implicit im2col: B[crs, j] = xp[crs offset + column offset], xp a zero-padded NCHW input
+ * (so no bounds checks). Column j = n*L + oh*OW + ow; row crs = (c*R + r)*S + s.
+ */
+function packBConv(d: usize, b: usize, j0: i32, nc: i32, k0: i32, kc: i32, dst: usize, poff: usize): void {
+  const L = di(d, G_L), OW = di(d, G_OW), XIMG = di(d, G_XIMG), WP = di(d, G_WP), HWP = di(d, G_HWP);
+  const SH = di(d, G_SH), SW = di(d, G_SW), DH = di(d, G_DH), DW = di(d, G_DW), R = di(d, G_R), S = di(d, G_S);
+  const RS = R * S;
+  for (let q = 0; q < nc; q += 16) {
+    const jb = j0 + q;
+    const v = min(16, nc - q);
+    // column offsets for this panel
+    let n = jb / L, l = jb - n * L;
+    let oh = l / OW, ow = l - oh * OW;
+    for (let jj = 0; jj < v; jj++) {
+      store<i32>(poff + (<usize>jj << 2), n * XIMG + oh * SH * WP + ow * SW);
+      ow++;
+      if (ow == OW) { ow = 0; oh++; l += OW; if (l >= L) { l = 0; oh = 0; n++; } }
+    }
+    const p0 = load<i32>(poff);
+    const contiguous = v == 16 && load<i32>(poff, 60) - p0 == 15;
+    // row decode, incremental
+    let c = k0 / RS, rs = k0 - c * RS;
+    let r = rs / S, s = rs - r * S;
+    let coff = c * HWP + r * DH * WP + s * DW;
+    for (let k = 0; k < kc; k++) {
+      const base = b + (<usize>coff << 2);
+      if (contiguous) {
+        const src = base + (<usize>p0 << 2);
+        v128.store(dst, v128.load(src)); v128.store(dst, v128.load(src, 16), 16);
+        v128.store(dst, v128.load(src, 32), 32); v128.store(dst, v128.load(src, 48), 48);
+      } else {
+        let jj = 0;
+        for (; jj < v; jj++) {
+          store<f32>(dst + (<usize>jj << 2), load<f32>(base + (<usize>load<i32>(poff + (<usize>jj << 2)) << 2)));
+        }
+        for (; jj < 16; jj++) store<f32>(dst + (<usize>jj << 2), 0);
+      }
+      dst += 64;
+      s++;
+      coff += DW;
+      if (s == S) {
+        s = 0; r++;
+        coff += DH * WP - S * DW;
+        if (r == R) { r = 0; c++; coff += HWP - R * DH * WP; }
+      }
+    }
+  }
+}
+
+/**
+ * Implicit transposed im2col of one image: B[l, crs] with l = oh*OW + ow the K index and
+ * crs the column (N) index.
+ */
+function packBConvT(d: usize, b: usize, j0: i32, nc: i32, k0: i32, kc: i32, dst: usize, coffs: usize): void {
+  const OW = di(d, G_OW), WP = di(d, G_WP), HWP = di(d, G_HWP);
+  const SH = di(d, G_SH), SW = di(d, G_SW), DH = di(d, G_DH), DW = di(d, G_DW), R = di(d, G_R), S = di(d, G_S);
+  const RS = R * S;
+  for (let q = 0; q < nc; q += 16) {
+    const jb = j0 + q;
+    const v = min(16, nc - q);
+    let c = jb / RS, rs = jb - c * RS;
+    let r = rs / S, s = rs - r * S;
+    for (let jj = 0; jj < v; jj++) {
+      store<i32>(coffs + (<usize>jj << 2), c * HWP + r * DH * WP + s * DW);
+      s++;
+      if (s == S) { s = 0; r++; if (r == R) { r = 0; c++; } }
+    }
+    let oh = k0 / OW, ow = k0 - oh * OW;
+    let pos = oh * SH * WP + ow * SW;
+    for (let k = 0; k < kc; k++) {
+      const base = b + (<usize>pos << 2);
+      let jj = 0;
+      for (; jj < v; jj++) {
+        store<f32>(dst + (<usize>jj << 2), load<f32>(base + (<usize>load<i32>(coffs + (<usize>jj << 2)) << 2)));
+      }
+      for (; jj < 16; jj++) store<f32>(dst + (<usize>jj << 2), 0);
+      dst += 64;
+      ow++;
+      pos += SW;
+      if (ow == OW) { ow = 0; oh++; pos = oh * SH * WP; }
+    }
+  }
+}
+
+/** One output block: mc x nc at (i0, j0) of the current batch entry, over one K chunk. */
+function macro(d: usize, pa: usize, pb: usize, mc: i32, nc: i32, kc: i32, c0: usize, ldc: i32, j0: i32,
+               add: bool, bias: usize, relu: bool, tmp: usize): void {
+  const cmode = di(d, G_CMODE);
+  const L = di(d, G_L), CIMG = di(d, G_CIMG);
+  const ldcB = <usize>ldc << 2;
+  for (let q = 0; q < nc; q += 16) {
+    const v = min(16, nc - q);
+    const bp = pb + (<usize>q * <usize>kc << 2);
+    const j = j0 + q;
+    // column base offset of this panel in C, and whether the 16 columns are contiguous there
+    let cb: i32, contig: bool;
+    if (cmode == 0) {
+      cb = j;
+      contig = v == 16;
+    } else {
+      const n = j / L, l = j - n * L;
+      cb = n * CIMG + l;
+      contig = v == 16 && l + 16 <= L;
+    }
+    for (let p = 0; p < mc; p += 2) {
+      const ap = pa + (<usize>p * <usize>kc << 2);
+      const b0: f32 = bias != 0 ? load<f32>(bias + (<usize>p << 2)) : 0;
+      const b1: f32 = bias != 0 && p + 1 < mc ? load<f32>(bias + (<usize>(p + 1) << 2)) : 0;
+      const rows = min(2, mc - p);
+      const cp = c0 + ((<usize>p * <usize>ldc + <usize>cb) << 2);
+      if (contig && rows == 2) {
+        kernel2x16(ap, bp, kc, cp, ldcB, add, b0, b1, relu);
+      } else {
+        kernel2x16(ap, bp, kc, tmp, 64, false, b0, b1, false);
+        for (let i = 0; i < rows; i++) {
+          const crow = c0 + (<usize>(p + i) * <usize>ldc << 2);
+          for (let jj = 0; jj < v; jj++) {
+            let off: i32;
+            if (cmode == 0) off = j + jj;
+            else { const jg = j + jj; const n = jg / L; off = n * CIMG + jg - n * L; }
+            const ptr = crow + (<usize>off << 2);
+            let x = load<f32>(tmp + (<usize>(i * 16 + jj) << 2));
+            if (add) x += load<f32>(ptr);
+            if (relu && x < 0) x = 0;
+            store<f32>(ptr, x);
+          }
+        }
+      }
+    }
+  }
+}
+
+export function gemmTask(d: usize, t: i32, tid: i32): void {
+  const M = di(d, G_M), N = di(d, G_N), K = di(d, G_K);
+  const MCT = di(d, G_MCT), NCT = di(d, G_NCT), mT = di(d, G_MTILES), nT = di(d, G_NTILES);
+  const nb2 = di(d, G_NB2);
+  const per = mT * nT;
+  const b = t / per, rem = t - b * per;
+  const mi = rem / nT, ni = rem - mi * nT;
+  const b1 = b / nb2, b2 = b - b1 * nb2;
+  const scratch = du(d, D_SCRATCH) + <usize>tid * du(d, D_SCRATCH_STRIDE);
+  const pa = scratch + S_PACKA, pb = scratch + S_PACKB, tmp = scratch + S_TMP;
+
+  const aBase = du(d, G_A) + ((<usize>b1 * <usize>di(d, G_AS1) + <usize>b2 * <usize>di(d, G_AS2)) << 2);
+  const bBase = du(d, G_B) + ((<usize>b1 * <usize>di(d, G_BS1) + <usize>b2 * <usize>di(d, G_BS2)) << 2);
+  const cBase = du(d, G_C) + ((<usize>b1 * <usize>di(d, G_CS1) + <usize>b2 * <usize>di(d, G_CS2)) << 2);
+  const lda = di(d, G_LDA), ldb = di(d, G_LDB), ldc = di(d, G_LDC);
+  const atrans = di(d, G_ATRANS) != 0;
+  const bmode = di(d, G_BMODE);
+  const kSegs = di(d, G_KSEGS);
+  const aSeg = <usize>di(d, G_ASEG) << 2, bSeg = <usize>di(d, G_BSEG) << 2;
+  const accumulate = di(d, G_ACC) != 0;
+  const relu = di(d, G_RELU) != 0;
+  const kcMax = di(d, G_KC);
+  let bias = du(d, G_BIAS);
+
+  const i0 = mi * MCT, mc = min(MCT, M - i0);
+  const j0 = ni * NCT, nc = min(NCT, N - j0);
+  if (bias != 0) bias += (<usize>b2 * <usize>di(d, G_BIASS2) + <usize>i0) << 2;
+  // C rows of this tile
+  const c0 = cBase + (<usize>i0 * <usize>ldc << 2);
+
+  let first = true;
+  for (let seg = 0; seg < kSegs; seg++) {
+    const aS = aBase + <usize>seg * aSeg, bS = bBase + <usize>seg * bSeg;
+    for (let k0 = 0; k0 < K; k0 += kcMax) {
+      const kc = min(kcMax, K - k0);
+      packA(aS, lda, atrans, i0, mc, k0, kc, pa);
+      if (bmode <= 1) packBPlain(bS, ldb, bmode == 1, j0, nc, k0, kc, pb);
+      else if (bmode == 2) packBConv(d, bS, j0, nc, k0, kc, pb, scratch + S_POFF);
+      else packBConvT(d, bS, j0, nc, k0, kc, pb, scratch + S_COFF);
+      const last = seg == kSegs - 1 && k0 + kc >= K;
+      macro(d, pa, pb, mc, nc, kc, c0, ldc, j0, !first || accumulate, first ? bias : 0, relu && last, tmp);
+      first = false;
+    }
+  }
+  if (K == 0 || kSegs == 0) {
+    // C = bias (or unchanged when accumulating)
+    for (let i = 0; i < mc; i++) {
+      const bv: f32 = bias != 0 ? load<f32>(bias + (<usize>i << 2)) : 0;
+      for (let jj = 0; jj < nc; jj++) {
+        const jg = j0 + jj;
+        let off: i32 = jg;
+        if (di(d, G_CMODE) != 0) { const L = di(d, G_L); const n = jg / L; off = n * di(d, G_CIMG) + jg - n * L; }
+        const ptr = c0 + ((<usize>i * <usize>ldc + <usize>off) << 2);
+        let x = bv;
+        if (accumulate) x += load<f32>(ptr);
+        if (relu && x < 0) x = 0;
+        store<f32>(ptr, x);
+      }
+    }
+  }
+}

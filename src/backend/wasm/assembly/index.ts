@@ -1,0 +1,32 @@
+// Entry point of the kernel module. Every job is a descriptor in shared memory; each thread
+// (the main thread and the workers) calls run_job(desc, tid) and takes task indices from the
+// descriptor's atomic counter until none are left, so faster threads take more tiles.
+import { D_COUNTER, D_KIND, D_NTASKS, D_STATS, di } from './desc';
+import { gemmTask } from './gemm';
+
+// Descriptor slot numbers are exported as globals so the JS side reads them from the module.
+export * from './desc';
+export * from './gemm';
+
+export const K_GEMM: i32 = 1;
+
+export function run_job(d: usize, tid: i32): void {
+  const kind = di(d, D_KIND);
+  const n = di(d, D_NTASKS);
+  const stat = d + (<usize>(D_STATS + tid) << 2);
+  store<i32>(stat, 0);
+  for (;;) {
+    const t = atomic.add<i32>(d + (<usize>D_COUNTER << 2), 1);
+    if (t >= n) break;
+    switch (kind) {
+      case K_GEMM: gemmTask(d, t, tid); break;
+      default: unreachable();
+    }
+    store<i32>(stat, load<i32>(stat) + 1);
+  }
+}
+
+/** End of the module's static data; the JS allocator starts above it. */
+export function heap_base(): usize {
+  return __heap_base;
+}

@@ -1,0 +1,176 @@
+// The wasm heap: one WebAssembly.Memory and a JS-side allocator handing out Float32Array views.
+//
+// Shared memory never detaches old views when it grows, so a view stays valid for the life of
+// its block. Blocks are 64-byte aligned, rounded to 64 bytes, and recycled by exact size (a
+// training loop asks for the same sizes every step, so steady state is all bin hits). When the
+// bump region is exhausted the free blocks are coalesced and searched best-fit before the
+// memory grows. Without shared memory (a browser that is not cross-origin isolated) the memory is
+// reserved once at a fixed size and never grows, so views are never detached either.
+
+const PAGE = 65536;
+const ALIGN = 64;
+const MAX_PAGES = 65536; // 4 GiB
+
+export class OutOfWasmMemory extends Error {}
+
+export class WasmHeap {
+  readonly memory: WebAssembly.Memory;
+  readonly shared: boolean;
+  private buffers = new Set<ArrayBufferLike>();
+  private buf: ArrayBufferLike;
+  private top: number; // bump pointer
+  private highWater: number; // bytes above this were never handed out (still zero)
+  private readonly base: number;
+  private bins = new Map<number, number[]>(); // size -> free offsets
+  private sizes = new Map<number, number>(); // live offset -> size
+  private freeBytes = 0;
+  private liveBytes = 0;
+
+  constructor(memory: WebAssembly.Memory, shared: boolean, base: number) {
+    this.memory = memory;
+    this.shared = shared;
+    this.buf = memory.buffer;
+    this.buffers.add(this.buf);
+    this.base = roundUp(base, ALIGN);
+    this.top = this.base;
+    this.highWater = this.base;
+  }
+
+  /** Bytes of linear memory (grows, never shrinks). */
+  get byteLength(): number {
+    return this.buf.byteLength;
+  }
+
+  /** Bytes in live blocks. */
+  get liveByteCount(): number {
+    return this.liveBytes;
+  }
+
+  /** A byte offset of a fresh block of at least `bytes` bytes; zero-filled when `zero`. */
+  allocBytes(bytes: number, zero: boolean): number {
+    const size = Math.max(ALIGN, roundUp(bytes, ALIGN));
+    let off = -1;
+    const bin = this.bins.get(size);
+    if (bin && bin.length > 0) {
+      off = bin.pop()!;
+      this.freeBytes -= size;
+    } else if (this.top + size <= this.buf.byteLength) {
+      off = this.top;
+      this.top += size;
+    } else {
+      off = this.fromFreeBlocks(size);
+      if (off < 0) {
+        this.grow(this.top + size);
+        off = this.top;
+        this.top += size;
+      }
+    }
+    this.sizes.set(off, size);
+    this.liveBytes += size;
+    if (zero && off < this.highWater) new Uint8Array(this.buf, off, Math.min(size, this.highWater - off)).fill(0);
+    if (off + size > this.highWater) this.highWater = off + size;
+    return off;
+  }
+
+  freeBytesAt(off: number): void {
+    const size = this.sizes.get(off);
+    if (size === undefined) throw new Error(`wasm heap: free of unknown block at ${off}`);
+    this.sizes.delete(off);
+    this.liveBytes -= size;
+    this.freeBytes += size;
+    let bin = this.bins.get(size);
+    if (!bin) this.bins.set(size, (bin = []));
+    bin.push(off);
+  }
+
+  /** A zero-filled Float32Array of n floats. */
+  alloc(n: number): Float32Array {
+    if (n === 0) return new Float32Array(this.buf, this.base, 0);
+    const off = this.allocBytes(n * 4, true);
+    return new Float32Array(this.buf, off, n);
+  }
+
+  /** Returns true when buf was a block of this heap and has been released. */
+  free(buf: Float32Array): boolean {
+    if (buf.length === 0 || !this.owns(buf)) return false;
+    if (!this.sizes.has(buf.byteOffset)) return false;
+    this.freeBytesAt(buf.byteOffset);
+    return true;
+  }
+
+  /** Whether a typed array lies in this heap's memory. */
+  owns(a: ArrayBufferView): boolean {
+    return this.buffers.has(a.buffer);
+  }
+
+  f32(off: number, n: number): Float32Array {
+    return new Float32Array(this.buf, off, n);
+  }
+
+  i32(off: number, n: number): Int32Array {
+    return new Int32Array(this.buf, off, n);
+  }
+
+  /** Merge adjacent free blocks, give a trailing one back to the bump region, then best-fit. */
+  private fromFreeBlocks(size: number): number {
+    if (this.freeBytes === 0) return -1;
+    const blocks: [number, number][] = [];
+    for (const [s, offs] of this.bins) for (const o of offs) blocks.push([o, s]);
+    blocks.sort((a, b) => a[0] - b[0]);
+    const merged: [number, number][] = [];
+    for (const b of blocks) {
+      const last = merged[merged.length - 1];
+      if (last && last[0] + last[1] === b[0]) last[1] += b[1];
+      else merged.push([b[0], b[1]]);
+    }
+    this.bins.clear();
+    const lastBlock = merged[merged.length - 1];
+    if (lastBlock && lastBlock[0] + lastBlock[1] === this.top) {
+      this.top = lastBlock[0];
+      this.freeBytes -= lastBlock[1];
+      merged.pop();
+    }
+    let best = -1;
+    for (let i = 0; i < merged.length; i++) {
+      if (merged[i][1] >= size && (best < 0 || merged[i][1] < merged[best][1])) best = i;
+    }
+    let off = -1;
+    if (best >= 0) {
+      const [o, s] = merged[best];
+      off = o;
+      this.freeBytes -= size;
+      merged[best] = [o + size, s - size];
+    }
+    for (const [o, s] of merged) {
+      if (s === 0) continue;
+      let bin = this.bins.get(s);
+      if (!bin) this.bins.set(s, (bin = []));
+      bin.push(o);
+    }
+    if (off < 0 && this.top + size <= this.buf.byteLength) {
+      off = this.top;
+      this.top += size;
+    }
+    return off;
+  }
+
+  private grow(needBytes: number): void {
+    const have = this.buf.byteLength / PAGE;
+    const need = Math.ceil(needBytes / PAGE);
+    if (!this.shared || need > MAX_PAGES) {
+      throw new OutOfWasmMemory(
+        `wasm backend: out of memory (need ${(needBytes / 2 ** 20).toFixed(0)} MiB, ` +
+          `limit ${((this.shared ? MAX_PAGES * PAGE : this.buf.byteLength) / 2 ** 20).toFixed(0)} MiB)`,
+      );
+    }
+    // Grow by at least 1/8 of the current size to amortise, within the 4 GiB limit.
+    const want = Math.min(MAX_PAGES, Math.max(need, Math.ceil(have * 1.125)));
+    this.memory.grow(want - have);
+    this.buf = this.memory.buffer;
+    this.buffers.add(this.buf);
+  }
+}
+
+function roundUp(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}

@@ -1,0 +1,196 @@
+// A pool of worker threads that share the kernel module and the wasm memory, with synchronous
+// dispatch: the main thread posts a job descriptor to some workers through a shared control
+// block (Atomics.store + notify), works on the job itself, then waits for the workers that
+// started (Atomics.wait). A worker that has not woken up by then is cancelled instead of waited
+// for, so a descheduled worker never delays a kernel. Every participant takes task indices from
+// the descriptor's atomic counter (inside wasm), so faster threads take more tiles.
+//
+// Workers are made by a WorkerFactory: node:worker_threads in Node, Web Workers in browsers.
+// Workers never keep a Node process alive (unref) and are terminated by terminate().
+
+/** Control block layout (i32 words). Each worker slot is 16 words (64 bytes) apart. */
+const C_ERROR = 0;
+const C_SLOTS = 16;
+const SLOT_WORDS = 16;
+const S_STATE = 0;
+const S_DESC = 1;
+const S_READY = 2;
+
+const IDLE = 0;
+const POSTED = 1;
+const RUNNING = 2;
+const DONE = 3;
+const EXIT = 4;
+
+export const MAX_THREADS = 64;
+export const CONTROL_BYTES = (C_SLOTS + SLOT_WORDS * MAX_THREADS) * 4;
+
+/** Spin iterations before a thread sleeps in Atomics.wait. */
+const WORKER_SPIN = 4000;
+const MAIN_SPIN = 20000;
+
+/** The worker's whole program, as a function of its init message and nothing else. */
+function workerMain(init: { module: WebAssembly.Module; memory: WebAssembly.Memory; ctrl: number; tid: number; spin: number }): void {
+  const inst = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
+  const run = inst.exports.run_job as (d: number, t: number) => void;
+  const ctrl = new Int32Array(init.memory.buffer, init.ctrl, 16 + 16 * 64);
+  const st = 16 + 16 * init.tid;
+  Atomics.store(ctrl, st + 2, 1);
+  for (;;) {
+    let s = Atomics.load(ctrl, st);
+    for (let i = 0; i < init.spin && s !== 1 && s !== 4; i++) s = Atomics.load(ctrl, st);
+    while (s !== 1 && s !== 4) {
+      Atomics.wait(ctrl, st, s);
+      s = Atomics.load(ctrl, st);
+    }
+    if (s === 4) break;
+    if (Atomics.compareExchange(ctrl, st, 1, 2) !== 1) continue; // cancelled by the main thread
+    try {
+      run(Atomics.load(ctrl, st + 1), init.tid);
+    } catch (e) {
+      Atomics.store(ctrl, 0, 1);
+    }
+    Atomics.store(ctrl, st, 3);
+    Atomics.notify(ctrl, st);
+  }
+  Atomics.store(ctrl, st + 2, 0);
+}
+
+export interface WorkerHandle {
+  post(msg: unknown): void;
+  terminate(): void;
+}
+
+/** Makes a worker that runs `source` (a script that calls `start(initMessage)` on its first message). */
+export type WorkerFactory = (source: string) => WorkerHandle;
+
+/** Worker script for node:worker_threads (eval mode, CommonJS). */
+export function nodeWorkerSource(): string {
+  return `const { parentPort } = require('node:worker_threads');
+const start = ${workerMain.toString()};
+parentPort.once('message', (m) => { parentPort.unref(); start(m); });`;
+}
+
+/** Worker script for Web Workers. */
+export function webWorkerSource(): string {
+  return `const start = ${workerMain.toString()};
+self.onmessage = (e) => { self.onmessage = null; start(e.data); };`;
+}
+
+export class ThreadPool {
+  private readonly ctrl: Int32Array;
+  private workers: (WorkerHandle | null)[] = [];
+  private threads = 1;
+  private readonly canWaitOnMain: boolean;
+
+  constructor(
+    private readonly module: WebAssembly.Module,
+    private readonly memory: WebAssembly.Memory,
+    private readonly ctrlPtr: number,
+    private readonly runMain: (desc: number, tid: number) => void,
+    private readonly factory: WorkerFactory | null,
+    private readonly source: string,
+  ) {
+    this.ctrl = new Int32Array(memory.buffer, ctrlPtr, CONTROL_BYTES / 4);
+    this.ctrl.fill(0);
+    this.canWaitOnMain = mainCanWait(this.ctrl);
+  }
+
+  /** Threads used by a job, the main thread included. */
+  get size(): number {
+    return this.threads;
+  }
+
+  /** Workers that have started and can take work now. */
+  get readyWorkers(): number {
+    let n = 0;
+    for (let w = 1; w < this.workers.length; w++) if (Atomics.load(this.ctrl, C_SLOTS + SLOT_WORDS * w + S_READY) === 1) n++;
+    return n;
+  }
+
+  /**
+   * Use n threads (main included). Starts workers as needed; they join jobs as soon as they are
+   * ready. The promise resolves when all n are ready (or at once with no worker factory).
+   */
+  setThreads(n: number): Promise<void> {
+    n = Math.max(1, Math.min(MAX_THREADS, Math.floor(n)));
+    if (!this.factory) n = 1;
+    this.threads = n;
+    for (let w = this.workers.length; w < n; w++) {
+      if (w === 0) { this.workers.push(null); continue; }
+      const h = this.factory!(this.source);
+      h.post({ module: this.module, memory: this.memory, ctrl: this.ctrlPtr, tid: w, spin: WORKER_SPIN });
+      this.workers.push(h);
+    }
+    return this.whenReady(n);
+  }
+
+  private async whenReady(n: number): Promise<void> {
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      let ok = true;
+      for (let w = 1; w < n; w++) if (Atomics.load(this.ctrl, C_SLOTS + SLOT_WORDS * w + S_READY) !== 1) ok = false;
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error('wasm backend: worker threads did not start within 30 s');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  /**
+   * Run a job on up to `maxThreads` threads and return when all of it is done. With
+   * workersOnly (tests), the main thread only waits, so the workers must do every task.
+   */
+  run(desc: number, maxThreads: number, workersOnly = false): void {
+    const c = this.ctrl;
+    const used: number[] = [];
+    const want = Math.min(this.threads, maxThreads) - 1;
+    for (let w = 1; w < this.threads && used.length < want; w++) {
+      const s = C_SLOTS + SLOT_WORDS * w;
+      if (Atomics.load(c, s + S_READY) !== 1) continue;
+      Atomics.store(c, s + S_DESC, desc);
+      Atomics.store(c, s + S_STATE, POSTED);
+      Atomics.notify(c, s + S_STATE, 1);
+      used.push(s);
+    }
+    let err: unknown = null;
+    try {
+      if (!workersOnly || used.length === 0) this.runMain(desc, 0);
+    } catch (e) {
+      err = e;
+    }
+    for (const s of used) {
+      if (!workersOnly && Atomics.compareExchange(c, s + S_STATE, POSTED, IDLE) === POSTED) continue; // never started
+      let st = Atomics.load(c, s + S_STATE);
+      for (let i = 0; i < MAIN_SPIN && st !== DONE; i++) st = Atomics.load(c, s + S_STATE);
+      while (st !== DONE) {
+        if (this.canWaitOnMain) Atomics.wait(c, s + S_STATE, st, 50);
+        st = Atomics.load(c, s + S_STATE);
+      }
+      Atomics.store(c, s + S_STATE, IDLE);
+    }
+    if (err) throw err;
+    if (Atomics.exchange(c, C_ERROR, 0) !== 0) throw new Error('wasm backend: a kernel failed in a worker thread');
+  }
+
+  /** Stop and terminate every worker. */
+  terminate(): void {
+    for (let w = 1; w < this.workers.length; w++) {
+      const s = C_SLOTS + SLOT_WORDS * w;
+      Atomics.store(this.ctrl, s + S_STATE, EXIT);
+      Atomics.notify(this.ctrl, s + S_STATE);
+      this.workers[w]?.terminate();
+    }
+    this.ctrl.fill(0);
+    this.workers = [];
+    this.threads = 1;
+  }
+}
+
+function mainCanWait(ctrl: Int32Array): boolean {
+  try {
+    Atomics.wait(ctrl, C_ERROR, 1, 0); // value differs: returns 'not-equal' where waiting is allowed
+    return true;
+  } catch {
+    return false; // browser main thread
+  }
+}

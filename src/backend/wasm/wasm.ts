@@ -1,0 +1,301 @@
+// The wasm backend: RefBackend's interface with buffers in one shared WebAssembly.Memory and the
+// heavy kernels in AssemblyScript/SIMD128 (assembly/), run on a pool of threads. Any kernel not
+// overridden here is RefBackend's, running on the same Float32Array views.
+import { RefBackend } from '../ref/ref.js';
+import { compileKernels, instantiate, sharedMemorySupported, type KernelExports } from './loader.js';
+import { WasmHeap } from './memory.js';
+import { CONTROL_BYTES, ThreadPool, nodeWorkerSource, webWorkerSource, type WorkerFactory } from './threads.js';
+
+export interface WasmBackendOptions {
+  /** Threads, the main thread included (default: the machine's cores). */
+  threads?: number;
+  /** No worker threads at all (default false: node:worker_threads in Node, Web Workers in browsers). */
+  singleThread?: boolean;
+  /** Without shared memory, the fixed memory size in bytes (default 1 GiB). */
+  fixedMemoryBytes?: number;
+}
+
+const DESC_WORDS = 256;
+/** Jobs below this many flops run on the calling thread only. */
+const PARALLEL_MIN_FLOPS = 1 << 18;
+
+interface GemmSpec {
+  M: number; N: number; K: number;
+  A: number; lda: number; aTrans: boolean;
+  B: number; ldb: number; bMode: number;
+  C: number; ldc: number; cMode: number;
+  accumulate: boolean; bias: number; biasS2: number; relu: boolean;
+  nb1: number; nb2: number;
+  aS1: number; aS2: number; bS1: number; bS2: number; cS1: number; cS2: number;
+  kSegs: number; aSeg: number; bSeg: number;
+  conv?: { L: number; OW: number; XIMG: number; CIMG: number; WP: number; HWP: number;
+           SH: number; SW: number; DH: number; DW: number; R: number; S: number };
+}
+
+export class WasmBackend extends RefBackend {
+  override readonly name: string = 'wasm';
+  readonly heap: WasmHeap;
+  private readonly k: KernelExports;
+  private readonly c: Record<string, number>;
+  private readonly pool: ThreadPool;
+  private readonly descPtr: number;
+  private readonly di: Int32Array;
+  private readonly df: Float32Array;
+  private scratchPtr = 0;
+  private scratchThreads = 0;
+  private readonly scratchPerThread: number;
+  private temps: number[] = [];
+  private copyBack: { ptr: number; dst: Float32Array }[] = [];
+  private big = new Map<string, { ptr: number; bytes: number }>();
+
+  constructor(heap: WasmHeap, kernels: KernelExports, module: WebAssembly.Module,
+              factory: WorkerFactory | null, source: string) {
+    super();
+    this.heap = heap;
+    this.k = kernels;
+    this.c = kernels.consts;
+    this.descPtr = heap.allocBytes(DESC_WORDS * 4, true);
+    this.di = heap.i32(this.descPtr, DESC_WORDS);
+    this.df = new Float32Array(this.di.buffer, this.descPtr, DESC_WORDS);
+    const ctrl = heap.allocBytes(CONTROL_BYTES, true);
+    this.scratchPerThread = Math.ceil(this.c.SCRATCH_BYTES / 64) * 64;
+    this.pool = new ThreadPool(module, heap.memory, ctrl, (d, t) => kernels.run_job(d, t), factory, source);
+  }
+
+  // ---------------------------------------------------------------- threads
+
+  /** Threads used by kernels, the main thread included. */
+  get threads(): number {
+    return this.pool.size;
+  }
+
+  /** Use n threads (main included); resolves when they have all started. */
+  setThreads(n: number): Promise<void> {
+    return this.pool.setThreads(n);
+  }
+
+  /** Terminates the worker threads (the backend keeps working on one thread). */
+  dispose(): void {
+    this.pool.terminate();
+  }
+
+  // ---------------------------------------------------------------- storage
+
+  override alloc(n: number): Float32Array {
+    this.live += n;
+    return this.heap.alloc(n);
+  }
+
+  override free(buf: Float32Array): void {
+    if (this.heap.free(buf)) this.live -= buf.length;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** Pointer to an input array; copies it into the heap if it lives elsewhere. */
+  private inp(a: Float32Array): number {
+    if (this.heap.owns(a)) return a.byteOffset;
+    const p = this.heap.allocBytes(a.length * 4, false);
+    this.heap.f32(p, a.length).set(a);
+    this.temps.push(p);
+    return p;
+  }
+
+  /** Pointer to an output array; a foreign array gets a heap copy that is copied back by done(). */
+  private out(a: Float32Array, readFirst: boolean): number {
+    if (this.heap.owns(a)) return a.byteOffset;
+    const p = this.heap.allocBytes(a.length * 4, false);
+    if (readFirst) this.heap.f32(p, a.length).set(a);
+    this.temps.push(p);
+    this.copyBack.push({ ptr: p, dst: a });
+    return p;
+  }
+
+  private done(): void {
+    for (const { ptr, dst } of this.copyBack) dst.set(this.heap.f32(ptr, dst.length));
+    for (const p of this.temps) this.heap.freeBytesAt(p);
+    this.temps = [];
+    this.copyBack = [];
+  }
+
+  /** A grow-only scratch area that is reused between calls. */
+  private scratch(name: string, bytes: number): number {
+    let s = this.big.get(name);
+    if (!s || s.bytes < bytes) {
+      if (s) this.heap.freeBytesAt(s.ptr);
+      s = { ptr: this.heap.allocBytes(bytes, false), bytes };
+      this.big.set(name, s);
+    }
+    return s.ptr;
+  }
+
+  private ensureThreadScratch(): number {
+    const t = Math.max(1, this.pool.size);
+    if (this.scratchThreads < t) {
+      if (this.scratchPtr) this.heap.freeBytesAt(this.scratchPtr);
+      this.scratchPtr = this.heap.allocBytes(this.scratchPerThread * t, false);
+      this.scratchThreads = t;
+    }
+    return this.scratchPtr;
+  }
+
+  /** Tasks each thread took in the last job (index 0 = calling thread); for tests and benchmarks. */
+  lastJobTasksPerThread(): number[] {
+    const out: number[] = [];
+    for (let t = 0; t < this.lastJobThreads; t++) out.push(this.di[this.c.D_STATS + t]);
+    return out;
+  }
+
+  private lastJobThreads = 1;
+  /** Tests: the calling thread leaves every task of a parallel job to the workers. */
+  workersOnly = false;
+
+  private run(kind: number, ntasks: number, flops: number): void {
+    const d = this.di;
+    for (let t = 0; t < 64; t++) d[this.c.D_STATS + t] = 0;
+    d[this.c.D_KIND] = kind;
+    d[this.c.D_COUNTER] = 0;
+    d[this.c.D_NTASKS] = ntasks;
+    d[this.c.D_SCRATCH] = this.ensureThreadScratch();
+    d[this.c.D_SCRATCH_STRIDE] = this.scratchPerThread;
+    const maxThreads = flops < PARALLEL_MIN_FLOPS ? 1 : Math.min(ntasks, this.pool.size);
+    this.lastJobThreads = maxThreads;
+    if (maxThreads <= 1) this.k.run_job(this.descPtr, 0);
+    else this.pool.run(this.descPtr, maxThreads, this.workersOnly);
+  }
+
+  private gemmJob(s: GemmSpec): void {
+    const c = this.c, d = this.di;
+    const { M, N, K } = s;
+    const batch = s.nb1 * s.nb2;
+    if (M <= 0 || N <= 0 || batch <= 0) return;
+    const threads = this.pool.size;
+    const MCMAX = c.MCMAX, NCMAX = c.NCMAX, KCMAX = c.KCMAX;
+    let MCT = M <= MCMAX ? M : Math.ceil(M / Math.ceil(M / MCMAX));
+    MCT = MCT + (MCT & 1);
+    let NCT = Math.min(NCMAX, Math.ceil(N / 16) * 16);
+    const tasks = () => batch * Math.ceil(M / MCT) * Math.ceil(N / NCT);
+    if (threads > 1) {
+      while (tasks() < 4 * threads && NCT > 64) NCT = Math.max(64, Math.ceil(NCT / 32) * 16);
+      while (tasks() < 2 * threads && MCT > 32) { MCT = Math.ceil(MCT / 2); MCT += MCT & 1; }
+    }
+    const nK = Math.max(1, Math.ceil(K / KCMAX));
+    const kc = Math.max(1, Math.ceil(K / nK));
+    d[c.G_M] = M; d[c.G_N] = N; d[c.G_K] = K;
+    d[c.G_A] = s.A; d[c.G_LDA] = s.lda; d[c.G_ATRANS] = s.aTrans ? 1 : 0;
+    d[c.G_B] = s.B; d[c.G_LDB] = s.ldb; d[c.G_BMODE] = s.bMode;
+    d[c.G_C] = s.C; d[c.G_LDC] = s.ldc; d[c.G_CMODE] = s.cMode;
+    d[c.G_ACC] = s.accumulate ? 1 : 0; d[c.G_BIAS] = s.bias; d[c.G_BIASS2] = s.biasS2; d[c.G_RELU] = s.relu ? 1 : 0;
+    d[c.G_MCT] = MCT; d[c.G_NCT] = NCT;
+    d[c.G_MTILES] = Math.ceil(M / MCT); d[c.G_NTILES] = Math.ceil(N / NCT);
+    d[c.G_NB1] = s.nb1; d[c.G_NB2] = s.nb2;
+    d[c.G_AS1] = s.aS1; d[c.G_AS2] = s.aS2; d[c.G_BS1] = s.bS1; d[c.G_BS2] = s.bS2; d[c.G_CS1] = s.cS1; d[c.G_CS2] = s.cS2;
+    d[c.G_KSEGS] = s.kSegs; d[c.G_ASEG] = s.aSeg; d[c.G_BSEG] = s.bSeg;
+    d[c.G_KC] = kc;
+    const v = s.conv;
+    if (v) {
+      d[c.G_L] = v.L; d[c.G_OW] = v.OW; d[c.G_XIMG] = v.XIMG; d[c.G_CIMG] = v.CIMG; d[c.G_WP] = v.WP; d[c.G_HWP] = v.HWP;
+      d[c.G_SH] = v.SH; d[c.G_SW] = v.SW; d[c.G_DH] = v.DH; d[c.G_DW] = v.DW; d[c.G_R] = v.R; d[c.G_S] = v.S;
+    } else {
+      d[c.G_L] = 1; d[c.G_OW] = 1; d[c.G_CIMG] = 0;
+    }
+    this.run(c.K_GEMM, tasks(), 2 * M * N * K * batch * s.kSegs);
+  }
+
+  // ---------------------------------------------------------------- kernels
+
+  override gemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
+                A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean): void {
+    if (M === 0 || N === 0) return;
+    const a = this.inp(A), b = this.inp(B), cp = this.out(C, accumulate);
+    this.gemmJob({
+      M, N, K, A: a, lda: transA ? M : K, aTrans: transA, B: b, ldb: transB ? K : N, bMode: transB ? 1 : 0,
+      C: cp, ldc: N, cMode: 0, accumulate, bias: 0, biasS2: 0, relu: false,
+      nb1: 1, nb2: 1, aS1: 0, aS2: 0, bS1: 0, bS2: 0, cS1: 0, cS2: 0, kSegs: 1, aSeg: 0, bSeg: 0,
+    });
+    this.done();
+  }
+
+  /** GEMM with a fused epilogue (row bias, ReLU); for benchmarks and fused layers. */
+  gemmEx(transA: boolean, transB: boolean, M: number, N: number, K: number,
+         A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean,
+         bias: Float32Array | null, relu: boolean): void {
+    if (M === 0 || N === 0) return;
+    const a = this.inp(A), b = this.inp(B), cp = this.out(C, accumulate), bp = bias ? this.inp(bias) : 0;
+    this.gemmJob({
+      M, N, K, A: a, lda: transA ? M : K, aTrans: transA, B: b, ldb: transB ? K : N, bMode: transB ? 1 : 0,
+      C: cp, ldc: N, cMode: 0, accumulate, bias: bp, biasS2: 0, relu,
+      nb1: 1, nb2: 1, aS1: 0, aS2: 0, bS1: 0, bS2: 0, cS1: 0, cS2: 0, kSegs: 1, aSeg: 0, bSeg: 0,
+    });
+    this.done();
+  }
+}
+
+/** The default way to start workers in this runtime, or null where there is none. */
+export async function defaultWorkerFactory(): Promise<{ factory: WorkerFactory; source: string } | null> {
+  const g = globalThis as { process?: { versions?: { node?: string } }; Worker?: unknown; Blob?: unknown; URL?: unknown };
+  if (g.process?.versions?.node) {
+    const wt = await import('node:worker_threads');
+    return {
+      source: nodeWorkerSource(),
+      factory: (src) => {
+        const w = new wt.Worker(src, { eval: true });
+        w.unref();
+        return { post: (m) => w.postMessage(m), terminate: () => void w.terminate() };
+      },
+    };
+  }
+  if (typeof g.Worker === 'function' && typeof Blob !== 'undefined') {
+    return {
+      source: webWorkerSource(),
+      factory: (src) => {
+        const url = URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
+        const w = new Worker(url);
+        return { post: (m) => w.postMessage(m), terminate: () => w.terminate() };
+      },
+    };
+  }
+  return null;
+}
+
+export function defaultThreadCount(): number {
+  const g = globalThis as { navigator?: { hardwareConcurrency?: number } };
+  const n = g.navigator?.hardwareConcurrency;
+  return typeof n === 'number' && n > 0 ? n : 1;
+}
+
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+  const shared = sharedMemorySupported();
+  const module = await compileKernels(shared);
+  let memory: WebAssembly.Memory;
+  if (shared) {
+    memory = new WebAssembly.Memory({ initial: 256, maximum: 65536, shared: true });
+  } else {
+    let bytes = opts.fixedMemoryBytes ?? 2 ** 30;
+    for (;;) {
+      try {
+        const pages = Math.ceil(bytes / 65536);
+        memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+        break;
+      } catch (e) {
+        if (bytes <= 2 ** 26) throw e;
+        bytes /= 2;
+      }
+    }
+  }
+  const kernels = instantiate(module, memory);
+  const heap = new WasmHeap(memory, shared, Math.max(kernels.heap_base(), 65536));
+  const wf = shared && !opts.singleThread ? await defaultWorkerFactory() : null;
+  const be = new WasmBackend(heap, kernels, module, wf?.factory ?? null, wf?.source ?? '');
+  await be.setThreads(wf ? (opts.threads ?? (await machineThreads())) : 1);
+  return be;
+}
+
+async function machineThreads(): Promise<number> {
+  const g = globalThis as { process?: { versions?: { node?: string } } };
+  if (g.process?.versions?.node) {
+    const os = await import('node:os');
+    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  }
+  return defaultThreadCount();
+}
