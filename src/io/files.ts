@@ -6,6 +6,8 @@ import { ConfigError, FormatError } from '../base/errors.js';
 import type { ArrayMap, NamedArray } from './types.js';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from './safetensors.js';
 import { readNpy, readNpz, writeNpy, writeNpz } from './npy.js';
+import { type PthOptions, readPth } from './pth.js';
+import { readArrays } from './detect.js';
 
 /** Read a whole file, turning fs errors into a one-line ConfigError that names the path. */
 export function readBytes(path: string): Uint8Array {
@@ -75,4 +77,13 @@ export function readNpzFile(path: string): ArrayMap {
 
 export function writeNpzFile(path: string, map: ArrayMap, opts?: { compress?: boolean }): void {
   writeBytesAtomic(path, writeNpz(map, opts));
+}
+
+export function readPthFile(path: string, opts?: PthOptions): ArrayMap {
+  return parseFile(path, (b) => readPth(b, opts));
+}
+
+/** Read a .safetensors, .pth/.pt, .npz or .npy file, recognised by its content. */
+export function readArraysFile(path: string, pth?: PthOptions): ArrayMap {
+  return parseFile(path, (b) => readArrays(b, basename(path), pth));
 }
