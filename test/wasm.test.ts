@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefBackend } from '../src/backend/ref/ref.js';
+import type { Conv2dParams } from '../src/backend/backend.js';
 import { createWasmBackend, type WasmBackend } from '../src/backend/wasm/wasm.js';
 import { RNG } from '../src/base/rng.js';
 import { WasmHeap } from '../src/backend/wasm/memory.js';
@@ -131,3 +132,64 @@ test('heap: without shared memory the size is fixed and exhaustion is a clear er
   h.allocBytes(60000, true);
   assert.throws(() => h.allocBytes(10000, true), /out of memory/);
 });
+
+function convParams(N: number, C: number, H: number, W: number, K: number, R: number, S: number,
+                    stride: number, pad: number, dil: number, groups: number, padW = pad, strideW = stride): Conv2dParams {
+  const OH = Math.floor((H + 2 * pad - dil * (R - 1) - 1) / stride) + 1;
+  const OW = Math.floor((W + 2 * padW - dil * (S - 1) - 1) / strideW) + 1;
+  return { N, C, H, W, K, R, S, strideH: stride, strideW, padH: pad, padW, dilH: dil, dilW: dil, groups, OH, OW };
+}
+
+const CONV_CASES: [string, Conv2dParams][] = [
+  ['1x1 s1 (plain GEMM on NCHW)', convParams(2, 5, 3, 17, 7, 1, 1, 1, 0, 1, 1)],
+  ['1x1 s2 odd size', convParams(3, 6, 5, 5, 10, 1, 1, 2, 0, 1, 1)],
+  ['3x3 s1 p1', convParams(2, 3, 5, 17, 5, 3, 3, 1, 1, 1, 1)],
+  ['3x3 s2 p1 odd size', convParams(2, 7, 17, 5, 9, 3, 3, 2, 1, 1, 1)],
+  ['7x7 s2 p3 (stem)', convParams(1, 3, 17, 17, 4, 7, 7, 2, 3, 1, 1)],
+  ['3x3 dilation 2 p2', convParams(2, 4, 9, 11, 6, 3, 3, 1, 2, 2, 1)],
+  ['3x3 groups 2', convParams(2, 6, 5, 5, 10, 3, 3, 1, 1, 1, 2)],
+  ['3x3 s2 groups 3 (ResNeXt-like)', convParams(1, 9, 7, 9, 6, 3, 3, 2, 1, 1, 3)],
+  ['depthwise 3x3', convParams(2, 5, 6, 7, 5, 3, 3, 1, 1, 1, 5)],
+  ['1x1 on 1x1 images', convParams(5, 17, 1, 1, 3, 1, 1, 1, 0, 1, 1)],
+  ['3x3 no padding', convParams(2, 3, 5, 6, 4, 3, 3, 1, 0, 1, 1)],
+  ['2x3 kernel, asymmetric pad and stride', convParams(2, 3, 9, 8, 5, 2, 3, 2, 1, 1, 1, 0, 1)],
+  ['3x3 s3 padding 2 (pad > dil*(R-1)/2)', convParams(1, 2, 7, 7, 3, 3, 3, 3, 2, 1, 1)],
+  ['5x5 p1 s1 (pad < dil*(R-1))', convParams(2, 3, 8, 9, 4, 5, 5, 1, 1, 1, 1)],
+  ['wide: 40 channels, 20x20', convParams(2, 40, 20, 20, 36, 3, 3, 1, 1, 1, 1)],
+  ['1x1 s1 p1 (padding beyond the kernel)', convParams(2, 3, 4, 5, 2, 1, 1, 1, 1, 1, 1)],
+];
+
+test('strided conv backwardData in image chunks equals ref (rtol 1e-4, atol 1e-5)', () => {
+  const p = convParams(5, 3, 9, 7, 4, 3, 3, 2, 1, 1, 1);
+  const w = rand(4 * 3 * 9), dy = rand(5 * 4 * p.OH * p.OW);
+  const dx = be.alloc(5 * 3 * 9 * 7), dxr = new Float32Array(dx.length);
+  const saved = be.colsBytes;
+  be.colsBytes = 2 * 3 * 9 * p.OH * p.OW * 4; // two images per chunk: 3 chunks
+  try {
+    be.conv2dBackwardData(dy, w, dx, p);
+  } finally {
+    be.colsBytes = saved;
+  }
+  ref.conv2dBackwardData(dy, w, dxr, p);
+  close(dx, dxr, 1e-4, 1e-5, 'dx');
+});
+
+for (const [name, p] of CONV_CASES) {
+  test(`conv2d forward/backwardData/backwardFilter equal ref: ${name} (rtol 1e-4, atol 1e-5)`, () => {
+    const { N, C, H, W, K, R, S, OH, OW, groups } = p;
+    const x = rand(N * C * H * W), w = rand(K * (C / groups) * R * S), bias = rand(K), dy = rand(N * K * OH * OW);
+    const y = be.alloc(N * K * OH * OW), yr = new Float32Array(y.length);
+    be.conv2d(x, w, bias, y, p);
+    ref.conv2d(x, w, bias, yr, p);
+    close(y, yr, 1e-4, 1e-5, 'y');
+    const dx = be.alloc(x.length).fill(9), dxr = new Float32Array(x.length);
+    be.conv2dBackwardData(dy, w, dx, p);
+    ref.conv2dBackwardData(dy, w, dxr, p);
+    close(dx, dxr, 1e-4, 1e-5, 'dx');
+    const dw = be.alloc(w.length).fill(9), dwr = new Float32Array(w.length);
+    be.conv2dBackwardFilter(x, dy, dw, p);
+    ref.conv2dBackwardFilter(x, dy, dwr, p);
+    close(dw, dwr, 1e-4, 1e-5, 'dw');
+    for (const a of [x, w, bias, dy, y, dx, dw]) be.free(a);
+  });
+}

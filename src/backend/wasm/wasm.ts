@@ -1,6 +1,7 @@
 // The wasm backend: RefBackend's interface with buffers in one shared WebAssembly.Memory and the
 // heavy kernels in AssemblyScript/SIMD128 (assembly/), run on a pool of threads. Any kernel not
 // overridden here is RefBackend's, running on the same Float32Array views.
+import type { Conv2dParams } from '../backend.js';
 import { RefBackend } from '../ref/ref.js';
 import { compileKernels, instantiate, sharedMemorySupported, type KernelExports } from './loader.js';
 import { WasmHeap } from './memory.js';
@@ -147,6 +148,8 @@ export class WasmBackend extends RefBackend {
   }
 
   private lastJobThreads = 1;
+  /** Size cap of the im2col scratch of strided backward-data (images are processed in chunks). */
+  colsBytes = 32 << 20;
   /** Tests: the calling thread leaves every task of a parallel job to the workers. */
   workersOnly = false;
 
@@ -212,6 +215,109 @@ export class WasmBackend extends RefBackend {
       M, N, K, A: a, lda: transA ? M : K, aTrans: transA, B: b, ldb: transB ? K : N, bMode: transB ? 1 : 0,
       C: cp, ldc: N, cMode: 0, accumulate, bias: 0, biasS2: 0, relu: false,
       nb1: 1, nb2: 1, aS1: 0, aS2: 0, bS1: 0, bS2: 0, cS1: 0, cS2: 0, kSegs: 1, aSeg: 0, bSeg: 0,
+    });
+    this.done();
+  }
+
+  // ---------------------------------------------------------------- convolution
+
+  /** Zero-pads planes [P, H, W] into scratch [P, H+pt+pb, W+pl+pr]; returns its pointer. */
+  private pad(src: number, planes: number, H: number, W: number, pt: number, pb: number, pl: number, pr: number, name: string): number {
+    const c = this.c, d = this.di;
+    const Hp = H + pt + pb, Wp = W + pl + pr;
+    const dst = this.scratch(name, planes * Hp * Wp * 4);
+    const chunk = Math.max(1, Math.ceil(16384 / (Hp * Wp)));
+    d[c.P_SRC] = src; d[c.P_DST] = dst; d[c.P_PLANES] = planes; d[c.P_CHUNK] = chunk;
+    d[c.P_H] = H; d[c.P_W] = W; d[c.P_HP] = Hp; d[c.P_WP] = Wp; d[c.P_PT] = pt; d[c.P_PL] = pl;
+    this.run(c.K_PAD, Math.ceil(planes / chunk), planes * Hp * Wp * 2);
+    return dst;
+  }
+
+  /**
+   * Forward convolution of a (possibly padded) input as one GEMM per group:
+   * y_g[Kg, N*L] = w_g[Kg, CRS] @ im2col(x_g)[CRS, N*L], the im2col done inside the B packer.
+   */
+  private convForward(xPtr: number, C: number, Hp: number, Wp: number, wPtr: number, bias: number, yPtr: number,
+                      N: number, K: number, R: number, S: number, groups: number,
+                      sh: number, sw: number, dh: number, dw: number, OH: number, OW: number, relu: boolean): void {
+    const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
+    this.gemmJob({
+      M: Kg, N: N * L, K: CRS, A: wPtr, lda: CRS, aTrans: false, B: xPtr, ldb: 0, bMode: 2,
+      C: yPtr, ldc: L, cMode: 1, accumulate: false, bias, biasS2: Kg, relu,
+      nb1: 1, nb2: groups, aS1: 0, aS2: Kg * CRS, bS1: 0, bS2: Cg * Hp * Wp, cS1: 0, cS2: Kg * L,
+      kSegs: 1, aSeg: 0, bSeg: 0,
+      conv: { L, OW, XIMG: C * Hp * Wp, CIMG: K * L, WP: Wp, HWP: Hp * Wp, SH: sh, SW: sw, DH: dh, DW: dw, R, S },
+    });
+  }
+
+  override conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams): void {
+    this.conv2dEx(x, w, bias, y, p, false);
+  }
+
+  /** conv2d with an optional fused ReLU epilogue (inference). */
+  conv2dEx(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams, relu: boolean): void {
+    const { N, C, H, W, K, R, S, OH, OW, groups, padH, padW } = p;
+    if (N * K * OH * OW === 0) return;
+    const xp = this.inp(x), wp = this.inp(w), bp = bias ? this.inp(bias) : 0, yp = this.out(y, false);
+    let src = xp;
+    if (padH > 0 || padW > 0) src = this.pad(xp, N * C, H, W, padH, padH, padW, padW, 'xpad');
+    this.convForward(src, C, H + 2 * padH, W + 2 * padW, wp, bp, yp, N, K, R, S, groups,
+      p.strideH, p.strideW, p.dilH, p.dilW, OH, OW, relu);
+    this.done();
+  }
+
+  override conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void {
+    const { N, C, H, W, K, R, S, OH, OW, groups, strideH, strideW, padH, padW, dilH, dilW } = p;
+    if (N * C * H * W === 0) return;
+    const dyp = this.inp(dy), wp = this.inp(w), dxp = this.out(dx, false);
+    const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
+    const c = this.c, d = this.di;
+    const ptH = dilH * (R - 1) - padH, ptW = dilW * (S - 1) - padW;
+    if (strideH === 1 && strideW === 1 && ptH >= 0 && ptW >= 0) {
+      // Stride 1: dx = conv(pad(dy), flipped w^T) with padding dil*(R-1) - pad, same dilation.
+      const wf = this.scratch('wflip', K * CRS * 4);
+      d[c.F_SRC] = wp; d[c.F_DST] = wf; d[c.F_CG] = Cg; d[c.F_KG] = Kg; d[c.F_RS] = R * S;
+      this.run(c.K_FLIP, C, K * CRS);
+      // The padded extent must cover (H-1) + dil*(R-1) rows; trailing rows past it are unused.
+      const src = ptH > 0 || ptW > 0 ? this.pad(dyp, N * K, OH, OW, ptH, ptH, ptW, ptW, 'dypad') : dyp;
+      this.convForward(src, K, OH + 2 * ptH, OW + 2 * ptW, wf, 0, dxp, N, C, R, S, groups, 1, 1, dilH, dilW, H, W, false);
+      this.done();
+      return;
+    }
+    // General: cols[(n, g), CRS, L] = w_g^T @ dy_{n,g}, then col2im, a chunk of images at a time.
+    const perImage = C * R * S * L;
+    const chunk = Math.max(1, Math.min(N, Math.floor(this.colsBytes / 4 / perImage)));
+    const cols = this.scratch('cols', chunk * perImage * 4);
+    for (let n0 = 0; n0 < N; n0 += chunk) {
+      const nc = Math.min(chunk, N - n0);
+      this.gemmJob({
+        M: CRS, N: L, K: Kg, A: wp, lda: CRS, aTrans: true, B: dyp + n0 * K * L * 4, ldb: L, bMode: 0,
+        C: cols, ldc: L, cMode: 0, accumulate: false, bias: 0, biasS2: 0, relu: false,
+        nb1: nc, nb2: groups, aS1: 0, aS2: Kg * CRS, bS1: K * L, bS2: Kg * L, cS1: C * R * S * L, cS2: CRS * L,
+        kSegs: 1, aSeg: 0, bSeg: 0,
+      });
+      d[c.I_COLS] = cols; d[c.I_DX] = dxp + n0 * C * H * W * 4; d[c.I_PLANES] = nc * C; d[c.I_C] = C; d[c.I_CG] = Cg;
+      d[c.I_H] = H; d[c.I_W] = W; d[c.I_R] = R; d[c.I_S] = S; d[c.I_OH] = OH; d[c.I_OW] = OW;
+      d[c.I_SH] = strideH; d[c.I_SW] = strideW; d[c.I_PH] = padH; d[c.I_PW] = padW; d[c.I_DH] = dilH; d[c.I_DW] = dilW;
+      this.run(c.K_COL2IM, nc * C, nc * perImage * 2);
+    }
+    this.done();
+  }
+
+  override conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams): void {
+    const { N, C, H, W, K, R, S, OH, OW, groups, padH, padW } = p;
+    const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
+    if (K * CRS === 0) return;
+    const xp = this.inp(x), dyp = this.inp(dy), dwp = this.out(dw, false);
+    const Hp = H + 2 * padH, Wp = W + 2 * padW;
+    const src = padH > 0 || padW > 0 ? this.pad(xp, N * C, H, W, padH, padH, padW, padW, 'xpad') : xp;
+    // dw_g[Kg, CRS] = sum_n dy_{n,g}[Kg, L] @ im2col(x_{n,g})^T[L, CRS]; the images are K segments.
+    this.gemmJob({
+      M: Kg, N: CRS, K: L, A: dyp, lda: L, aTrans: false, B: src, ldb: 0, bMode: 3,
+      C: dwp, ldc: CRS, cMode: 0, accumulate: false, bias: 0, biasS2: 0, relu: false,
+      nb1: 1, nb2: groups, aS1: 0, aS2: Kg * L, bS1: 0, bS2: Cg * Hp * Wp, cS1: 0, cS2: Kg * CRS,
+      kSegs: N, aSeg: K * L, bSeg: C * Hp * Wp,
+      conv: { L, OW, XIMG: C * Hp * Wp, CIMG: 0, WP: Wp, HWP: Hp * Wp, SH: p.strideH, SW: p.strideW, DH: p.dilH, DW: p.dilW, R, S },
     });
     this.done();
   }
