@@ -306,6 +306,36 @@ def make_model_case(name, spec, out_dir):
     save_npy(os.path.join(out_dir, "loss.npy"), loss.detach().reshape(1), "<f4")
     write_safetensors(os.path.join(out_dir, "state_after_train.safetensors"), bn_buffers(train_model))
     write_safetensors(os.path.join(out_dir, "grads.safetensors"), grads)
+
+    # The same computation in float64 from the same (float32) weights and input. Train-mode BN
+    # over tiny batches (layer4 of a 64x64 input normalises 8 values per channel) amplifies
+    # rounding: PyTorch's own float32 result differs from this by more than 1e-4 relative, so
+    # the float64 run is the oracle that tight tolerances are checked against.
+    m64 = copy.deepcopy(model).double()
+    m64.load_state_dict({k: v.double() if v.is_floating_point() else v for k, v in state.items()})
+    m64.eval()
+    with torch.no_grad():
+        logits_eval64 = m64(x.double())
+    m64.train()
+    logits_train64 = m64(x.double())
+    loss64 = F.cross_entropy(logits_train64, targets)
+    loss64.backward()
+    save_npy(os.path.join(out_dir, "logits_eval_f64.npy"), logits_eval64.float(), "<f4")
+
+    # Eval-mode backward (BN uses running stats): well conditioned, so it checks every backward
+    # rule of the whole network elementwise at tight tolerances.
+    for dt, fname in ((torch.float32, "grads_eval.safetensors"), (torch.float64, "grads_eval_f64.safetensors")):
+        me = copy.deepcopy(model).to(dt)
+        me.load_state_dict({k: v.to(dt) if v.is_floating_point() else v for k, v in state.items()})
+        me.eval()
+        F.cross_entropy(me(x.to(dt)), targets).backward()
+        write_safetensors(os.path.join(out_dir, fname), {k: p.grad.detach().float() for k, p in me.named_parameters()})
+    save_npy(os.path.join(out_dir, "logits_train_f64.npy"), logits_train64.detach().float(), "<f4")
+    save_npy(os.path.join(out_dir, "loss_f64.npy"), loss64.detach().float().reshape(1), "<f4")
+    write_safetensors(os.path.join(out_dir, "state_after_train_f64.safetensors"),
+                      {k: (v.float() if v.is_floating_point() else v) for k, v in bn_buffers(m64).items()})
+    write_safetensors(os.path.join(out_dir, "grads_f64.safetensors"),
+                      {k: p.grad.detach().float() for k, p in m64.named_parameters()})
     write_json(os.path.join(out_dir, "arch.json"), {
         "model": spec["model"],
         "arch": spec["arch"],

@@ -22,6 +22,21 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
 }
 
+/** ||a - b|| / ||b|| (relative L2 error). */
+export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let n = 0, d = 0;
+  for (let i = 0; i < a.length; i++) {
+    n += (a[i] - b[i]) ** 2;
+    d += b[i] ** 2;
+  }
+  return d === 0 ? Math.sqrt(n) : Math.sqrt(n / d);
+}
+
+export function isClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number): boolean {
+  for (let i = 0; i < actual.length; i++) if (!(Math.abs(actual[i] - expected[i]) <= atol + rtol * Math.abs(expected[i]))) return false;
+  return true;
+}
+
 export function randArray(n: number, rng: RNG, lo = -1, hi = 1): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = rng.uniform(lo, hi);

@@ -1,0 +1,80 @@
+// Op-level parity with PyTorch: forward values and gradients of sum(out * r) for conv, pooling,
+// batch norm, log-softmax, cross-entropy and linear, from test/fixtures/conv_cases.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as ops from '../src/tensor/ops.js';
+import type { Tensor } from '../src/tensor/tensor.js';
+import { assertClose } from './helpers.js';
+import { fixturesSkipReason, json, st } from './fixtures.js';
+
+const skip = fixturesSkipReason('conv_cases');
+const RTOL = 1e-4, ATOL = 1e-5;
+
+interface Case { name: string; op: string; file: string; options: Record<string, any> }
+
+test(`op outputs and gradients match PyTorch (rtol ${RTOL}, atol ${ATOL})`, { skip }, () => {
+  const index = json<{ cases: Case[] }>('conv_cases', 'index.json');
+  assert.ok(index.cases.length >= 20, 'expected the full op case list');
+  for (const c of index.cases) {
+    const a = st('conv_cases', c.file);
+    const T = (k: string, grad = true): Tensor => {
+      const e = a.get(k);
+      if (!e) throw new Error(`${c.name}: fixture lacks ${k}`);
+      const t = ops.tensor(e.data, e.shape);
+      t.requiresGrad = grad;
+      return t;
+    };
+    const o = c.options;
+    const x = T('input');
+    let out: Tensor;
+    const params: Record<string, Tensor> = {};
+    let rm: Tensor | null = null, rv: Tensor | null = null;
+    switch (c.op) {
+      case 'conv2d':
+        params.weight = T('weight');
+        if (o.bias) params.bias = T('bias');
+        out = ops.conv2d(x, params.weight, params.bias ?? null, { stride: o.stride, padding: o.padding, dilation: o.dilation, groups: o.groups });
+        break;
+      case 'max_pool2d':
+        out = ops.maxPool2d(x, { kernelSize: o.kernelSize, stride: o.stride, padding: o.padding, dilation: o.dilation, ceilMode: o.ceilMode });
+        break;
+      case 'avg_pool2d':
+        out = ops.avgPool2d(x, { kernelSize: o.kernelSize, stride: o.stride, padding: o.padding, ceilMode: o.ceilMode, countIncludePad: o.countIncludePad });
+        break;
+      case 'adaptive_avg_pool2d':
+        out = ops.adaptiveAvgPool2d(x, o.outputSize);
+        break;
+      case 'batch_norm':
+        rm = T('running_mean', false);
+        rv = T('running_var', false);
+        if (o.affine) {
+          params.weight = T('weight');
+          params.bias = T('bias');
+        }
+        out = ops.batchNorm(x, rm, rv, params.weight ?? null, params.bias ?? null, true, o.momentum, o.eps);
+        break;
+      case 'log_softmax':
+        out = ops.logSoftmax(x);
+        break;
+      case 'cross_entropy':
+        out = ops.crossEntropy(x, a.get('target')!.data, o.labelSmoothing);
+        break;
+      case 'linear':
+        params.weight = T('weight');
+        params.bias = T('bias');
+        out = ops.linear(x, params.weight, params.bias);
+        break;
+      default:
+        throw new Error(`unknown op ${c.op}`);
+    }
+    assertClose(out.data, a.get('output')!.data, RTOL, ATOL, `${c.name} output`);
+    if (c.op === 'cross_entropy') out.backward();
+    else out.backward(T('r', false));
+    assertClose(x.grad!.data, a.get('grad_input')!.data, RTOL, ATOL, `${c.name} grad_input`);
+    for (const [k, p] of Object.entries(params)) assertClose(p.grad!.data, a.get(`grad_${k}`)!.data, RTOL, ATOL, `${c.name} grad_${k}`);
+    if (rm && rv) {
+      assertClose(rm.data, a.get('running_mean_after')!.data, RTOL, ATOL, `${c.name} running_mean`);
+      assertClose(rv.data, a.get('running_var_after')!.data, RTOL, ATOL, `${c.name} running_var`);
+    }
+  }
+});
