@@ -22,7 +22,8 @@ const PARALLEL_MIN_FLOPS = 1 << 18;
 
 interface GemmSpec {
   M: number; N: number; K: number;
-  A: number; lda: number; aTrans: boolean;
+  /** aMode 2: conv weights read flipped and transposed (aCg channels per group, aRS = R*S). */
+  A: number; lda: number; aTrans: boolean; aMode?: number; aCg?: number; aRS?: number;
   B: number; ldb: number; bMode: number;
   C: number; ldc: number; cMode: number;
   accumulate: boolean; bias: number; biasS2: number; relu: boolean;
@@ -140,6 +141,26 @@ export class WasmBackend extends RefBackend {
     return this.scratchPtr;
   }
 
+  /**
+   * GFLOP/s of the 2x16 micro-kernel on panels that stay in L1, on the calling thread: the
+   * practical single-core SIMD128 mul+add ceiling, for benchmark reports.
+   */
+  microKernelGflops(ms = 200): number {
+    const kc = 256, a = this.alloc(2 * kc), b = this.alloc(16 * kc), cc = this.alloc(32);
+    a.fill(0.5); b.fill(0.25);
+    let reps = 1000, best = 0;
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      this.k.bench_kernel(a.byteOffset, b.byteOffset, kc, cc.byteOffset, reps);
+      const dt = performance.now() - t0;
+      if (dt > 2) best = Math.max(best, (reps * 2 * 2 * 16 * kc) / (dt * 1e6));
+      else reps *= 2;
+    }
+    for (const x of [a, b, cc]) this.free(x);
+    return best;
+  }
+
   /** Tasks each thread took in the last job (index 0 = calling thread); for tests and benchmarks. */
   lastJobTasksPerThread(): number[] {
     const out: number[] = [];
@@ -185,7 +206,8 @@ export class WasmBackend extends RefBackend {
     const nK = Math.max(1, Math.ceil(K / KCMAX));
     const kc = Math.max(1, Math.ceil(K / nK));
     d[c.G_M] = M; d[c.G_N] = N; d[c.G_K] = K;
-    d[c.G_A] = s.A; d[c.G_LDA] = s.lda; d[c.G_ATRANS] = s.aTrans ? 1 : 0;
+    d[c.G_A] = s.A; d[c.G_LDA] = s.lda; d[c.G_ATRANS] = s.aMode ?? (s.aTrans ? 1 : 0);
+    d[c.G_ACG] = s.aCg ?? 0; d[c.G_ARS] = s.aRS ?? 0;
     d[c.G_B] = s.B; d[c.G_LDB] = s.ldb; d[c.G_BMODE] = s.bMode;
     d[c.G_C] = s.C; d[c.G_LDC] = s.ldc; d[c.G_CMODE] = s.cMode;
     d[c.G_ACC] = s.accumulate ? 1 : 0; d[c.G_BIAS] = s.bias; d[c.G_BIASS2] = s.biasS2; d[c.G_RELU] = s.relu ? 1 : 0;
@@ -239,10 +261,12 @@ export class WasmBackend extends RefBackend {
    */
   private convForward(xPtr: number, C: number, Hp: number, Wp: number, wPtr: number, bias: number, yPtr: number,
                       N: number, K: number, R: number, S: number, groups: number,
-                      sh: number, sw: number, dh: number, dw: number, OH: number, OW: number, relu: boolean): void {
+                      sh: number, sw: number, dh: number, dw: number, OH: number, OW: number, relu: boolean,
+                      flipped = false): void {
     const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
     this.gemmJob({
-      M: Kg, N: N * L, K: CRS, A: wPtr, lda: CRS, aTrans: false, B: xPtr, ldb: 0, bMode: 2,
+      M: Kg, N: N * L, K: CRS, A: wPtr, lda: CRS, aTrans: false, aMode: flipped ? 2 : 0, aCg: Kg, aRS: R * S,
+      B: xPtr, ldb: 0, bMode: 2,
       C: yPtr, ldc: L, cMode: 1, accumulate: false, bias, biasS2: Kg, relu,
       nb1: 1, nb2: groups, aS1: 0, aS2: Kg * CRS, bS1: 0, bS2: Cg * Hp * Wp, cS1: 0, cS2: Kg * L,
       kSegs: 1, aSeg: 0, bSeg: 0,
@@ -274,13 +298,10 @@ export class WasmBackend extends RefBackend {
     const c = this.c, d = this.di;
     const ptH = dilH * (R - 1) - padH, ptW = dilW * (S - 1) - padW;
     if (strideH === 1 && strideW === 1 && ptH >= 0 && ptW >= 0) {
-      // Stride 1: dx = conv(pad(dy), flipped w^T) with padding dil*(R-1) - pad, same dilation.
-      const wf = this.scratch('wflip', K * CRS * 4);
-      d[c.F_SRC] = wp; d[c.F_DST] = wf; d[c.F_CG] = Cg; d[c.F_KG] = Kg; d[c.F_RS] = R * S;
-      this.run(c.K_FLIP, C, K * CRS);
-      // The padded extent must cover (H-1) + dil*(R-1) rows; trailing rows past it are unused.
+      // Stride 1: dx = conv(pad(dy), flipped w^T) with padding dil*(R-1) - pad, same dilation;
+      // the A packer reads w flipped and transposed (A mode 2), so there is no flip pass.
       const src = ptH > 0 || ptW > 0 ? this.pad(dyp, N * K, OH, OW, ptH, ptH, ptW, ptW, 'dypad') : dyp;
-      this.convForward(src, K, OH + 2 * ptH, OW + 2 * ptW, wf, 0, dxp, N, C, R, S, groups, 1, 1, dilH, dilW, H, W, false);
+      this.convForward(src, K, OH + 2 * ptH, OW + 2 * ptW, wp, 0, dxp, N, C, R, S, groups, 1, 1, dilH, dilW, H, W, false, true);
       this.done();
       return;
     }

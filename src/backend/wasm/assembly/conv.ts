@@ -1,6 +1,5 @@
 // Convolution helpers around the GEMM: zero padding (so the implicit-im2col packers need no
-// bounds checks), col2im (the adjoint of im2col, for strided backward-data) and the weight flip
-// that turns a stride-1 backward-data into a forward convolution.
+// bounds checks) and col2im (the adjoint of im2col, for strided backward-data).
 import { D_ARGS, di, du } from './desc';
 
 // ---- pad: dst[p, Hp, Wp] = x[p, H, W] placed at (PT, PL), zeros around; one task = CHUNK planes
@@ -102,23 +101,5 @@ export function col2imTask(d: usize, t: i32): void {
       }
       cols += <usize>L << 2;
     }
-  }
-}
-
-// ---- flip: w2[g*Cg + c, k, r, s] = w[g*Kg + k, c, R-1-r, S-1-s]; one task per output row (g, c)
-export const F_SRC: i32 = D_ARGS + 0;
-export const F_DST: i32 = D_ARGS + 1;
-export const F_CG: i32 = D_ARGS + 2;
-export const F_KG: i32 = D_ARGS + 3;
-export const F_RS: i32 = D_ARGS + 4;
-
-export function flipTask(d: usize, t: i32): void {
-  const Cg = di(d, F_CG), Kg = di(d, F_KG), RS = di(d, F_RS);
-  const g = t / Cg, c = t - g * Cg;
-  const src = du(d, F_SRC), dst = du(d, F_DST) + (<usize>t * <usize>(Kg * RS) << 2);
-  for (let k = 0; k < Kg; k++) {
-    const s = src + (<usize>(((g * Kg + k) * Cg + c) * RS) << 2);
-    const o = dst + (<usize>(k * RS) << 2);
-    for (let i = 0; i < RS; i++) store<f32>(o + (<usize>i << 2), load<f32>(s + (<usize>(RS - 1 - i) << 2)));
   }
 }

@@ -8,7 +8,9 @@
 // 4x8 ~48, 6x8/4x12/3x16 ~28.
 //
 // Operand modes:
-//   A: 0 = row-major [M,K] (lda), 1 = transposed, stored [K,M] (lda)
+//   A: 0 = row-major [M,K] (lda), 1 = transposed, stored [K,M] (lda),
+//      2 = conv weights w[Kg, Cg, R, S] read as the flipped transpose A[c, k*RS + rs] =
+//          w[k, c, RS-1-rs] (backward-data as a forward convolution, without a flip pass)
 //   B: 0 = row-major [K,N] (ldb), 1 = transposed, stored [N,K] (ldb),
 //      2 = implicit im2col of a (padded) NCHW input: B[crs, j], j = n*L + oh*OW + ow
 //      3 = implicit transposed im2col of one image: B[l, crs]
@@ -59,6 +61,8 @@ export const G_R: i32 = D_ARGS + 40;
 export const G_S: i32 = D_ARGS + 41;
 export const G_KC: i32 = D_ARGS + 42;
 export const G_BIASS2: i32 = D_ARGS + 43;
+export const G_ACG: i32 = D_ARGS + 44; // A mode 2: channels per group
+export const G_ARS: i32 = D_ARGS + 45; // A mode 2: R*S
 
 // Per-thread scratch layout (bytes).
 const S_POFF: usize = 0; // i32[16]
@@ -151,6 +155,27 @@ function packA(a: usize, lda: i32, trans: bool, i0: i32, mc: i32, k0: i32, kc: i
           src += step; dst += 8;
         }
       }
+    }
+  }
+}
+
+/** A mode 2: rows c.. of the flipped-transposed weights, K index kk = k*RS + rs. */
+function packAFlip(a: usize, Cg: i32, RS: i32, i0: i32, mc: i32, k0: i32, kc: i32, dst: usize): void {
+  const mcp = (mc + 1) & ~1;
+  const kStep = <usize>(Cg * RS) << 2;
+  for (let p = 0; p < mcp; p += 2) {
+    const c = i0 + p;
+    const two = p + 1 < mc;
+    let k = k0 / RS, rs = k0 - k * RS;
+    let row = a + ((<usize>k * <usize>Cg + <usize>c) * <usize>RS << 2);
+    const rsB = <usize>RS << 2;
+    for (let kk = 0; kk < kc; kk++) {
+      const src = row + (<usize>(RS - 1 - rs) << 2);
+      store<f32>(dst, load<f32>(src));
+      store<f32>(dst, two ? load<f32>(src + rsB) : 0, 4);
+      dst += 8;
+      rs++;
+      if (rs == RS) { rs = 0; row += kStep; }
     }
   }
 }
@@ -345,7 +370,8 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
   const bBase = du(d, G_B) + ((<usize>b1 * <usize>di(d, G_BS1) + <usize>b2 * <usize>di(d, G_BS2)) << 2);
   const cBase = du(d, G_C) + ((<usize>b1 * <usize>di(d, G_CS1) + <usize>b2 * <usize>di(d, G_CS2)) << 2);
   const lda = di(d, G_LDA), ldb = di(d, G_LDB), ldc = di(d, G_LDC);
-  const atrans = di(d, G_ATRANS) != 0;
+  const amode = di(d, G_ATRANS);
+  const atrans = amode == 1;
   const bmode = di(d, G_BMODE);
   const kSegs = di(d, G_KSEGS);
   const aSeg = <usize>di(d, G_ASEG) << 2, bSeg = <usize>di(d, G_BSEG) << 2;
@@ -365,7 +391,8 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
     const aS = aBase + <usize>seg * aSeg, bS = bBase + <usize>seg * bSeg;
     for (let k0 = 0; k0 < K; k0 += kcMax) {
       const kc = min(kcMax, K - k0);
-      packA(aS, lda, atrans, i0, mc, k0, kc, pa);
+      if (amode == 2) packAFlip(aS, di(d, G_ACG), di(d, G_ARS), i0, mc, k0, kc, pa);
+      else packA(aS, lda, atrans, i0, mc, k0, kc, pa);
       if (bmode <= 1) packBPlain(bS, ldb, bmode == 1, j0, nc, k0, kc, pb);
       else if (bmode == 2) packBConv(d, bS, j0, nc, k0, kc, pb, scratch + S_POFF);
       else packBConvT(d, bS, j0, nc, k0, kc, pb, scratch + S_COFF);
@@ -390,4 +417,9 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
       }
     }
   }
+}
+
+/** Benchmark only: the micro-kernel on L1-resident panels, reps times (measures the SIMD ceiling). */
+export function bench_kernel(ap: usize, bp: usize, kc: i32, c: usize, reps: i32): void {
+  for (let r = 0; r < reps; r++) kernel2x16(ap, bp, kc, c, 64, r > 0, 0, 0, false);
 }

@@ -3,7 +3,7 @@
 // descriptor's atomic counter until none are left, so faster threads take more tiles.
 import { D_COUNTER, D_KIND, D_NTASKS, D_STATS, di } from './desc';
 import { gemmTask } from './gemm';
-import { col2imTask, flipTask, padTask } from './conv';
+import { col2imTask, padTask } from './conv';
 
 // Descriptor slot numbers are exported as globals so the JS side reads them from the module.
 export * from './desc';
@@ -13,7 +13,6 @@ export * from './conv';
 export const K_GEMM: i32 = 1;
 export const K_PAD: i32 = 2;
 export const K_COL2IM: i32 = 3;
-export const K_FLIP: i32 = 4;
 
 export function run_job(d: usize, tid: i32): void {
   const kind = di(d, D_KIND);
@@ -27,7 +26,6 @@ export function run_job(d: usize, tid: i32): void {
       case K_GEMM: gemmTask(d, t, tid); break;
       case K_PAD: padTask(d, t); break;
       case K_COL2IM: col2imTask(d, t); break;
-      case K_FLIP: flipTask(d, t); break;
       default: unreachable();
     }
     store<i32>(stat, load<i32>(stat) + 1);

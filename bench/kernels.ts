@@ -1,0 +1,120 @@
+// Kernel microbenchmarks of the wasm backend: one JSON line per case on stdout, then a table on
+// stderr. GFLOP/s best and median of several runs, and the percentage of the SIMD128 ceiling.
+//
+//   node --import tsx bench/kernels.ts [--threads 1,2] [--reps 7] [--only gemm|conv|eltwise] [--quick]
+//
+// The ceiling: WebAssembly SIMD128 has no FMA, so a core does at most 2 f32x4.mul + 2 f32x4.add
+// per cycle = 16 FLOP/cycle. The "nominal" ceiling is threads x 16 x 3.5 GHz (the figure in
+// ../shared/BENCHMARKS.md); "measured" is threads x the micro-kernel's own rate on L1-resident
+// panels in this run (the most the GEMM can reach on this machine and clock).
+import { createWasmBackend, type WasmBackend } from '../src/backend/wasm/wasm.js';
+import type { Conv2dParams } from '../src/backend/backend.js';
+
+const args = process.argv.slice(2);
+function opt(name: string, dflt: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
+}
+const quick = args.includes('--quick');
+const threadList = opt('threads', '1,2').split(',').map(Number);
+const reps = Number(opt('reps', quick ? '3' : '7'));
+const only = opt('only', '');
+const NOMINAL_GHZ = 3.5;
+
+interface Row { kernel: string; case: string; threads: number; gflops_best: number; gflops_median: number;
+  pct_nominal_ceiling: number; pct_measured_ceiling: number; ms_best: number; gbps_best?: number }
+const rows: Row[] = [];
+
+function time(fn: () => void, n: number): number[] {
+  fn(); // warm-up
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    fn();
+    out.push(performance.now() - t0);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+function report(kernel: string, name: string, threads: number, flops: number, ms: number[], peak1: number, bytes = 0): void {
+  const best = flops / (ms[0] * 1e6), med = flops / (ms[Math.floor(ms.length / 2)] * 1e6);
+  const r: Row = {
+    kernel, case: name, threads,
+    gflops_best: +best.toFixed(2), gflops_median: +med.toFixed(2),
+    pct_nominal_ceiling: +((100 * best) / (threads * 16 * NOMINAL_GHZ)).toFixed(1),
+    pct_measured_ceiling: +((100 * best) / (threads * peak1)).toFixed(1),
+    ms_best: +ms[0].toFixed(3),
+  };
+  if (bytes) r.gbps_best = +(bytes / (ms[0] * 1e6)).toFixed(2);
+  rows.push(r);
+  console.log(JSON.stringify(r));
+}
+
+function rand(be: WasmBackend, n: number): Float32Array {
+  const a = be.alloc(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) >>> 0; a[i] = s / 2 ** 31 - 1; }
+  return a;
+}
+
+function conv(N: number, C: number, H: number, K: number, R: number, stride: number, pad: number, groups = 1): Conv2dParams {
+  const OH = Math.floor((H + 2 * pad - R) / stride) + 1;
+  return { N, C, H, W: H, K, R, S: R, strideH: stride, strideW: stride, padH: pad, padW: pad, dilH: 1, dilW: 1, groups, OH, OW: OH };
+}
+
+const be = await createWasmBackend({ threads: Math.max(...threadList) });
+const peaks: number[] = [];
+for (let i = 0; i < 3; i++) peaks.push(be.microKernelGflops(300));
+const peak1 = Math.max(...peaks);
+console.log(JSON.stringify({ kernel: 'microkernel-2x16-L1', case: 'single core SIMD128 mul+add ceiling', threads: 1,
+  gflops_best: +peak1.toFixed(2), nominal_1core: 16 * NOMINAL_GHZ }));
+
+for (const threads of threadList) {
+  await be.setThreads(threads);
+  if (!only || only === 'gemm') {
+    for (const n of quick ? [256, 512] : [256, 512, 1024]) {
+      const A = rand(be, n * n), B = rand(be, n * n), C = be.alloc(n * n);
+      report('sgemm', `${n}x${n}x${n} NN`, threads, 2 * n ** 3, time(() => be.gemm(false, false, n, n, n, A, B, C, false), reps), peak1);
+      if (n === 512) {
+        report('sgemm', `${n}x${n}x${n} TN`, threads, 2 * n ** 3, time(() => be.gemm(true, false, n, n, n, A, B, C, false), reps), peak1);
+        report('sgemm', `${n}x${n}x${n} NT`, threads, 2 * n ** 3, time(() => be.gemm(false, true, n, n, n, A, B, C, false), reps), peak1);
+      }
+      for (const x of [A, B, C]) be.free(x);
+    }
+  }
+  if (!only || only === 'conv') {
+    const cases: [string, Conv2dParams][] = [
+      ['resnet stem 7x7s2 3->64 224 b1', conv(1, 3, 224, 64, 7, 2, 3)],
+      ['3x3 64->64 56 b1', conv(1, 64, 56, 64, 3, 1, 1)],
+      ['3x3 128->128 28 b1', conv(1, 128, 28, 128, 3, 1, 1)],
+      ['3x3 256->256 14 b1', conv(1, 256, 14, 256, 3, 1, 1)],
+      ['3x3 512->512 7 b1', conv(1, 512, 7, 512, 3, 1, 1)],
+      ['3x3s2 128->256 28 b1', conv(1, 128, 28, 256, 3, 2, 1)],
+      ['1x1 256->64 56 b1', conv(1, 256, 56, 64, 1, 1, 0)],
+      ['1x1 1024->256 14 b1', conv(1, 1024, 14, 256, 1, 1, 0)],
+      ['1x1s2 256->512 56 b1', conv(1, 256, 56, 512, 1, 2, 0)],
+      ['3x3 64->64 24 b16 (d2l@96)', conv(16, 64, 24, 64, 3, 1, 1)],
+      ['3x3 256->256 6 b16 (d2l@96)', conv(16, 256, 6, 256, 3, 1, 1)],
+      ['3x3 g32 128->128 56 b1 (resnext)', conv(1, 128, 56, 128, 3, 1, 1, 32)],
+    ];
+    for (const [name, p] of quick ? cases.slice(1, 3) : cases) {
+      const Cg = p.C / p.groups;
+      const flops = 2 * p.N * p.K * Cg * p.R * p.S * p.OH * p.OW;
+      const x = rand(be, p.N * p.C * p.H * p.W), w = rand(be, p.K * Cg * p.R * p.S), b = rand(be, p.K);
+      const y = be.alloc(p.N * p.K * p.OH * p.OW), dy = rand(be, y.length), dx = be.alloc(x.length), dw = be.alloc(w.length);
+      report('conv2d', name, threads, flops, time(() => be.conv2d(x, w, b, y, p), reps), peak1);
+      report('conv2dBackwardData', name, threads, flops, time(() => be.conv2dBackwardData(dy, w, dx, p), reps), peak1);
+      report('conv2dBackwardFilter', name, threads, flops, time(() => be.conv2dBackwardFilter(x, dy, dw, p), reps), peak1);
+      for (const a of [x, w, b, y, dy, dx, dw]) be.free(a);
+    }
+  }
+}
+be.dispose();
+
+// A compact table on stderr (stdout stays pure JSON lines).
+const lines = ['| kernel | case | threads | GFLOP/s best | median | % nominal | % measured |', '|---|---|---|---|---|---|---|'];
+for (const r of rows) {
+  lines.push(`| ${r.kernel} | ${r.case} | ${r.threads} | ${r.gflops_best} | ${r.gflops_median} | ${r.pct_nominal_ceiling} | ${r.pct_measured_ceiling} |`);
+}
+console.error(`\nmicro-kernel ceiling (1 core, measured): ${peak1.toFixed(1)} GFLOP/s; nominal 1 core: ${16 * NOMINAL_GHZ}`);
+console.error(lines.join('\n'));
