@@ -32,5 +32,5 @@ export function runInfo(name: string, o: InfoOptions, print: (s: string) => void
   print(line(header));
   print(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const t of table) print(line(t));
-  print(`total: ${formatCount(totalParams)} parameters, ${formatMacs(totalMacs)}MACs (${(totalMacs / 1e9).toFixed(2)} GMACs), output ${outShape.join('x')}`);
+  print(`total: ${formatCount(totalParams)} parameters, ${formatMacs(totalMacs)}MACs, output ${outShape.join("x")}`);
 }
