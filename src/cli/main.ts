@@ -2,14 +2,24 @@
 // The `resnet` command. The only place that parses flags and touches process and the console.
 import { Command, CommanderError } from 'commander';
 import { ResnetError } from '../base/errors.js';
+import { setBackend } from '../backend/registry.js';
+import { setThreads } from '../backend/wasm/index.js';
 import { listModels, MODELS } from '../models/registry.js';
+import { parsePositiveInt } from './util.js';
 
 const print = (s: string) => process.stdout.write(s + '\n');
 
 export function buildProgram(): Command {
   const program = new Command();
   program.name('resnet').description('ResNet image classifiers in TypeScript: define, train, fine-tune, run, inspect, convert')
-    .version('0.1.0').exitOverride().showHelpAfterError(false);
+    .version('0.1.0').exitOverride().showHelpAfterError(false)
+    .option('--backend <name>', 'compute backend: wasm (SIMD128, threads) or ref (plain TypeScript, the oracle)', 'wasm')
+    .option('--threads <n>', 'threads for the wasm backend (default: the machine\'s cores)', parsePositiveInt('--threads'));
+  program.hook('preAction', async (cmd) => {
+    const o = cmd.optsWithGlobals() as { backend?: string; threads?: number };
+    if (o.threads !== undefined) await setThreads(o.threads);
+    await setBackend(o.backend ?? 'wasm');
+  });
 
   program.command('models').description('list the model names').action(() => {
     for (const m of MODELS) print(`${m.name.padEnd(18)} ${m.description}`);
