@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefBackend } from '../src/backend/ref/ref.js';
-import type { Conv2dParams } from '../src/backend/backend.js';
+import type { Conv2dParams, Pool2dParams } from '../src/backend/backend.js';
 import { createWasmBackend, type WasmBackend } from '../src/backend/wasm/wasm.js';
 import { RNG } from '../src/base/rng.js';
 import { WasmHeap } from '../src/backend/wasm/memory.js';
@@ -28,6 +28,7 @@ function close(got: Float32Array, want: Float32Array, rtol: number, atol: number
   assert.equal(got.length, want.length, `${what}: length`);
   let worst = -1, worstX = 0;
   for (let i = 0; i < got.length; i++) {
+    if (Number.isNaN(got[i]) && Number.isNaN(want[i])) continue;
     const x = Math.abs(got[i] - want[i]) - (atol + rtol * Math.abs(want[i]));
     if (!(x <= 0) && (worst < 0 || !(x <= worstX))) { worst = i; worstX = x; }
   }
@@ -193,3 +194,196 @@ for (const [name, p] of CONV_CASES) {
     for (const a of [x, w, bias, dy, y, dx, dw]) be.free(a);
   });
 }
+
+const ELT_SIZES = [1, 3, 5, 17, 100003];
+
+test('unary relu/neg/abs/sqrt and affine equal ref exactly or within rtol 1e-6', () => {
+  for (const n of ELT_SIZES) {
+    const x = rand(n);
+    if (n > 3) { x[0] = NaN; x[1] = -0; x[2] = 0; }
+    for (const op of ['relu', 'neg', 'abs', 'sqrt', 'exp'] as const) {
+      const y = be.alloc(n), yr = new Float32Array(n);
+      be.unary(op, x, y);
+      ref.unary(op, x, yr);
+      assert.deepEqual(Array.from(y, (v) => Object.is(v, -0) ? '-0' : v), Array.from(yr, (v) => Object.is(v, -0) ? '-0' : v), `${op} n=${n}`);
+      be.free(y);
+    }
+    const y = be.alloc(n), yr = new Float32Array(n);
+    be.affine(x, y, 0.3, -1.7);
+    ref.affine(x, yr, 0.3, -1.7);
+    close(y, yr, 1e-6, 1e-6, `affine n=${n}`);
+  }
+});
+
+test('binary ops (same shape, scalar, broadcast), reluBackward, addInPlace equal ref exactly', () => {
+  for (const n of ELT_SIZES) {
+    const a = rand(n), b = rand(n);
+    if (n > 3) { a[0] = NaN; b[1] = NaN; a[2] = 0; b[2] = -0; }
+    for (const op of ['add', 'sub', 'mul', 'div', 'max', 'min'] as const) {
+      for (const scalar of [false, true]) {
+        const bb = scalar ? b.subarray(0, 1) : b;
+        const o = be.alloc(n), orf = new Float32Array(n);
+        be.binary(op, a, [n], bb, [bb.length], o, [n]);
+        ref.binary(op, a, [n], bb, [bb.length], orf, [n]);
+        assert.deepEqual(Array.from(o, String), Array.from(orf, String), `${op} n=${n} scalar=${scalar}`);
+        be.free(o);
+      }
+    }
+    const dx = be.alloc(n), dxr = new Float32Array(n);
+    be.reluBackward(a, b, dx);
+    ref.reluBackward(a, b, dxr);
+    assert.deepEqual(Array.from(dx, String), Array.from(dxr, String), `reluBackward n=${n}`);
+    const y = Float32Array.from(a), yw = be.alloc(n);
+    yw.set(a);
+    be.addInPlace(yw, b);
+    ref.addInPlace(y, b);
+    assert.deepEqual(Array.from(yw, String), Array.from(y, String), `addInPlace n=${n}`);
+  }
+  // general broadcasting falls back to ref
+  const a = rand(2 * 3 * 4), b = rand(3), o = be.alloc(24), orf = new Float32Array(24);
+  be.binary('mul', a, [2, 3, 4], b, [1, 3, 1], o, [2, 3, 4]);
+  ref.binary('mul', a, [2, 3, 4], b, [1, 3, 1], orf, [2, 3, 4]);
+  assert.deepEqual(Array.from(o), Array.from(orf));
+});
+
+test('sumTo equals ref for channel sums, row/column sums and general patterns (rtol 1e-5, atol 1e-5)', () => {
+  const cases: [number[], number[]][] = [
+    [[3, 5, 17], [1, 5, 1]], [[2, 3, 4, 5], [1, 3, 1, 1]], [[17, 5], [1, 5]], [[17, 5], [17, 1]], [[7], [1]],
+    [[2, 3, 4], [2, 1, 4]], [[1, 6, 1], [1, 6, 1]], [[4, 1, 3], [1, 1, 3]], [[128, 64, 24, 24], [1, 64, 1, 1]],
+  ];
+  for (const [shape, outShape] of cases) {
+    const n = shape.reduce((p, q) => p * q, 1), m = outShape.reduce((p, q) => p * q, 1);
+    const x = rand(n), o = be.alloc(m), orf = new Float32Array(m);
+    be.sumTo(x, shape, o, outShape);
+    ref.sumTo(x, shape, orf, outShape);
+    close(o, orf, 1e-5, 1e-5, `sumTo ${shape} -> ${outShape}`);
+    be.free(x);
+    be.free(o);
+  }
+});
+
+for (const [N, C, HW] of [[1, 1, 1], [3, 5, 17], [2, 3, 1], [4, 7, 5], [8, 16, 196]] as const) {
+  test(`batchNorm train/eval forward and backward equal ref: N=${N} C=${C} HW=${HW} (rtol 1e-4, atol 1e-5)`, () => {
+    const x = rand(N * C * HW), g = rand(C), b = rand(C), dy = rand(N * C * HW);
+    for (let i = 0; i < x.length; i++) x[i] = x[i] * 3 + 5; // offset mean: tests the variance's accuracy
+    for (const affine of [true, false]) {
+      const gg = affine ? g : null, bb = affine ? b : null;
+      const y = be.alloc(x.length), m = be.alloc(C), is = be.alloc(C), v = be.alloc(C);
+      const yr = new Float32Array(x.length), mr = new Float32Array(C), isr = new Float32Array(C), vr = new Float32Array(C);
+      be.batchNormTrain(x, gg, bb, y, m, is, v, N, C, HW, 1e-5);
+      ref.batchNormTrain(x, gg, bb, yr, mr, isr, vr, N, C, HW, 1e-5);
+      close(m, mr, 1e-5, 1e-6, 'mean');
+      close(v, vr, 1e-4, 1e-6, 'var');
+      close(is, isr, 1e-4, 1e-5, 'invStd');
+      close(y, yr, 1e-4, 1e-4, 'y');
+      const ye = be.alloc(x.length), yer = new Float32Array(x.length);
+      const rv = v.map((q) => q + 0.5);
+      be.batchNormEval(x, gg, bb, m, rv, ye, N, C, HW, 1e-5);
+      ref.batchNormEval(x, gg, bb, m, rv, yer, N, C, HW, 1e-5);
+      close(ye, yer, 1e-4, 1e-5, 'eval y');
+      const dx = be.alloc(x.length), dg = be.alloc(C), db = be.alloc(C);
+      const dxr = new Float32Array(x.length), dgr = new Float32Array(C), dbr = new Float32Array(C);
+      be.batchNormTrainBackward(dy, x, gg, m, is, dx, affine ? dg : null, affine ? db : null, N, C, HW);
+      ref.batchNormTrainBackward(dy, x, gg, m, is, dxr, affine ? dgr : null, affine ? dbr : null, N, C, HW);
+      close(dx, dxr, 1e-4, 1e-4, 'dx');
+      if (affine) { close(dg, dgr, 1e-4, 1e-4, 'dgamma'); close(db, dbr, 1e-4, 1e-4, 'dbeta'); }
+    }
+  });
+}
+
+test('batchNorm with fused ReLU equals relu(batchNorm) of ref (rtol 1e-4, atol 1e-4)', () => {
+  const N = 3, C = 5, HW = 17;
+  const x = rand(N * C * HW), g = rand(C), b = rand(C);
+  const y = be.alloc(x.length), m = be.alloc(C), is = be.alloc(C), v = be.alloc(C);
+  const yr = new Float32Array(x.length), t = new Float32Array(C);
+  be.batchNormTrainEx(x, g, b, y, m, is, v, N, C, HW, 1e-5, true);
+  ref.batchNormTrain(x, g, b, yr, new Float32Array(C), t, new Float32Array(C), N, C, HW, 1e-5);
+  ref.unary('relu', yr, yr);
+  close(y, yr, 1e-4, 1e-4, 'relu(bn(x))');
+});
+
+function poolParams(N: number, C: number, H: number, W: number, k: number, s: number, p: number, d = 1, ceil = false,
+                    countIncludePad = true): Pool2dParams {
+  const size = (L: number) => {
+    const num = L + 2 * p - d * (k - 1) - 1;
+    let o = Math.floor((ceil ? num + s - 1 : num) / s) + 1;
+    if (ceil && (o - 1) * s >= L + p) o--;
+    return o;
+  };
+  return { N, C, H, W, kH: k, kW: k, sH: s, sW: s, pH: p, pW: p, dH: d, dW: d, OH: size(H), OW: size(W), countIncludePad };
+}
+
+const POOL_CASES: [string, Pool2dParams][] = [
+  ['3x3 s2 p1 (resnet stem) odd size', poolParams(2, 3, 17, 17, 3, 2, 1)],
+  ['2x2 s2 on 5x5', poolParams(1, 5, 5, 5, 2, 2, 0)],
+  ['3x3 s1 p1 dilation 2', poolParams(2, 2, 9, 7, 3, 1, 1, 2)],
+  ['3x3 s2 ceil mode', poolParams(1, 3, 6, 6, 3, 2, 1, 1, true, false)],
+  ['1x1 on 1x1', poolParams(3, 4, 1, 1, 1, 1, 0)],
+];
+
+for (const [name, p] of POOL_CASES) {
+  test(`maxPool2d/avgPool2d forward and backward equal ref: ${name} (rtol 1e-5, atol 1e-6)`, () => {
+    const x = rand(p.N * p.C * p.H * p.W), dy = rand(p.N * p.C * p.OH * p.OW);
+    x[3 % x.length] = x[0]; // ties: the first maximum wins
+    const y = be.alloc(dy.length), yr = new Float32Array(dy.length);
+    be.maxPool2d(x, y, p);
+    ref.maxPool2d(x, yr, p);
+    close(y, yr, 0, 0, 'max y');
+    const dx = be.alloc(x.length), dxr = new Float32Array(x.length);
+    be.maxPool2dBackward(x, dy, dx, p);
+    ref.maxPool2dBackward(x, dy, dxr, p);
+    close(dx, dxr, 1e-6, 1e-7, 'max dx');
+    if (p.dH === 1) {
+      for (const inc of [true, false]) {
+        const q = { ...p, countIncludePad: inc };
+        be.avgPool2d(x, y, q);
+        ref.avgPool2d(x, yr, q);
+        close(y, yr, 1e-5, 1e-6, 'avg y');
+        be.avgPool2dBackward(dy, dx, q);
+        ref.avgPool2dBackward(dy, dxr, q);
+        close(dx, dxr, 1e-5, 1e-6, 'avg dx');
+      }
+    }
+  });
+}
+
+test('adaptiveAvgPool2d forward and backward equal ref, global and uneven windows (rtol 1e-5, atol 1e-6)', () => {
+  for (const [N, C, H, W, OH, OW] of [[2, 3, 7, 7, 1, 1], [1, 5, 17, 5, 3, 2], [2, 2, 5, 5, 5, 5], [1, 1, 1, 1, 1, 1], [3, 17, 4, 4, 7, 3]]) {
+    const x = rand(N * C * H * W), dy = rand(N * C * OH * OW);
+    const y = be.alloc(dy.length), yr = new Float32Array(dy.length);
+    be.adaptiveAvgPool2d(x, y, N, C, H, W, OH, OW);
+    ref.adaptiveAvgPool2d(x, yr, N, C, H, W, OH, OW);
+    close(y, yr, 1e-5, 1e-6, `adaptive y ${[N, C, H, W, OH, OW]}`);
+    const dx = be.alloc(x.length), dxr = new Float32Array(x.length);
+    be.adaptiveAvgPool2dBackward(dy, dx, N, C, H, W, OH, OW);
+    ref.adaptiveAvgPool2dBackward(dy, dxr, N, C, H, W, OH, OW);
+    close(dx, dxr, 1e-5, 1e-6, `adaptive dx ${[N, C, H, W, OH, OW]}`);
+  }
+});
+
+test('sgdStep and adamStep equal ref over several steps (rtol 1e-5, atol 1e-6)', () => {
+  for (const n of [1, 5, 17, 100003]) {
+    for (const [mom, damp, wd, nest] of [[0, 0, 0, false], [0.9, 0, 5e-4, false], [0.9, 0.1, 1e-4, true]] as const) {
+      const p = rand(n), pr = Float32Array.from(p), buf = be.alloc(n), bufr = new Float32Array(n);
+      for (let step = 0; step < 3; step++) {
+        const g = rand(n);
+        be.sgdStep(p, g, mom ? buf : null, 0.1, mom, damp, wd, nest, step === 0);
+        ref.sgdStep(pr, g, mom ? bufr : null, 0.1, mom, damp, wd, nest, step === 0);
+        be.free(g);
+      }
+      close(p, pr, 1e-5, 1e-6, `sgd n=${n} momentum=${mom} nesterov=${nest}`);
+      close(buf, bufr, 1e-5, 1e-6, 'sgd momentum buffer');
+    }
+    for (const decoupled of [false, true]) {
+      const p = rand(n), pr = Float32Array.from(p), m = be.alloc(n), v = be.alloc(n), mr = new Float32Array(n), vr = new Float32Array(n);
+      for (let step = 1; step <= 3; step++) {
+        const g = rand(n);
+        be.adamStep(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, step, decoupled);
+        ref.adamStep(pr, g, mr, vr, 1e-3, 0.9, 0.999, 1e-8, 0.01, step, decoupled);
+      }
+      close(p, pr, 1e-5, 1e-6, `adam decoupled=${decoupled} n=${n}`);
+      close(m, mr, 1e-5, 1e-6, 'adam m');
+      close(v, vr, 1e-5, 1e-7, 'adam v');
+    }
+  }
+});

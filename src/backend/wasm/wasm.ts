@@ -1,7 +1,7 @@
 // The wasm backend: RefBackend's interface with buffers in one shared WebAssembly.Memory and the
 // heavy kernels in AssemblyScript/SIMD128 (assembly/), run on a pool of threads. Any kernel not
 // overridden here is RefBackend's, running on the same Float32Array views.
-import type { Conv2dParams } from '../backend.js';
+import type { BinaryOp, Conv2dParams, Pool2dParams, UnaryOp } from '../backend.js';
 import { RefBackend } from '../ref/ref.js';
 import { compileKernels, instantiate, sharedMemorySupported, type KernelExports } from './loader.js';
 import { WasmHeap } from './memory.js';
@@ -19,6 +19,8 @@ export interface WasmBackendOptions {
 const DESC_WORDS = 256;
 /** Jobs below this many flops run on the calling thread only. */
 const PARALLEL_MIN_FLOPS = 1 << 18;
+
+const BINARY_CODE: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5 };
 
 interface GemmSpec {
   M: number; N: number; K: number;
@@ -340,6 +342,216 @@ export class WasmBackend extends RefBackend {
       kSegs: N, aSeg: K * L, bSeg: C * Hp * Wp,
       conv: { L, OW, XIMG: C * Hp * Wp, CIMG: 0, WP: Wp, HWP: Hp * Wp, SH: p.strideH, SW: p.strideW, DH: p.dilH, DW: p.dilW, R, S },
     });
+    this.done();
+  }
+
+  // ---------------------------------------------------------------- elementwise
+
+  /** Runs an elementwise job over n elements in chunks; pointers are byte offsets (0 = none). */
+  private elt(op: number, n: number, x: number, y: number, z = 0, w = 0, f: number[] = [], ints: number[] = []): void {
+    const c = this.c, d = this.di, df = this.df;
+    const chunk = 16384;
+    d[c.E_OP] = op; d[c.E_N] = n; d[c.E_CHUNK] = chunk;
+    d[c.E_X] = x; d[c.E_Y] = y; d[c.E_Z] = z; d[c.E_W] = w;
+    for (let i = 0; i < f.length; i++) df[c.E_F0 + i] = f[i];
+    for (let i = 0; i < ints.length; i++) d[c.E_I0 + i] = ints[i];
+    this.run(c.K_ELT, Math.ceil(n / chunk), n);
+  }
+
+  override unary(op: UnaryOp, x: Float32Array, y: Float32Array): void {
+    const code = op === 'relu' ? this.c.OP_RELU : op === 'neg' ? this.c.OP_NEG : op === 'abs' ? this.c.OP_ABS : op === 'sqrt' ? this.c.OP_SQRT : 0;
+    if (!code || x.length === 0) return super.unary(op, x, y);
+    const xp = this.inp(x), yp = this.out(y, false);
+    this.elt(code, x.length, xp, yp);
+    this.done();
+  }
+
+  override binary(op: BinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[],
+                  out: Float32Array, outShape: readonly number[]): void {
+    const n = out.length;
+    const k = BINARY_CODE[op];
+    if (n > 0 && a.length === n && (b.length === n || b.length === 1)) {
+      const ap = this.inp(a), op_ = this.out(out, false);
+      if (b.length === n) this.elt(this.c.OP_ADD + k, n, ap, this.inp(b), op_);
+      else this.elt(this.c.OP_ADD_S + k, n, ap, 0, op_, 0, [b[0]]);
+      this.done();
+      return;
+    }
+    super.binary(op, a, aShape, b, bShape, out, outShape);
+  }
+
+  override affine(x: Float32Array, y: Float32Array, alpha: number, beta: number): void {
+    if (x.length === 0) return;
+    const xp = this.inp(x), yp = this.out(y, false);
+    this.elt(this.c.OP_AFFINE, x.length, xp, yp, 0, 0, [alpha, beta]);
+    this.done();
+  }
+
+  override reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array): void {
+    if (dy.length === 0) return;
+    const a = this.inp(dy), b = this.inp(y), o = this.out(dx, false);
+    this.elt(this.c.OP_RELU_BWD, dy.length, a, b, o);
+    this.done();
+  }
+
+  override addInPlace(y: Float32Array, x: Float32Array): void {
+    if (y.length === 0) return;
+    const xp = this.inp(x), yp = this.out(y, true);
+    this.elt(this.c.OP_ADD_INPLACE, y.length, xp, yp);
+    this.done();
+  }
+
+  override sumTo(x: Float32Array, shape: readonly number[], out: Float32Array, outShape: readonly number[]): void {
+    // Collapse to [A, B, Cc] -> [B] (reduce the outer and inner blocks, keep the middle one).
+    let i = 0;
+    let A = 1, B = 1, Cc = 1;
+    const kept = (j: number) => outShape[j] === shape[j] && shape[j] !== 1;
+    const unit = (j: number) => shape[j] === 1;
+    for (; i < shape.length && !kept(i); i++) A *= shape[i];
+    for (; i < shape.length && (kept(i) || unit(i)); i++) B *= shape[i];
+    for (; i < shape.length && !kept(i); i++) Cc *= shape[i];
+    if (i < shape.length || B !== out.length || x.length === 0 || out.length === 0) return super.sumTo(x, shape, out, outShape);
+    const c = this.c, d = this.di;
+    const xp = this.inp(x), op = this.out(out, false);
+    d[c.R_X] = xp; d[c.R_Y] = op; d[c.R_A] = A; d[c.R_B] = B; d[c.R_CC] = Cc;
+    this.run(c.K_SUMMID, B, x.length);
+    this.done();
+  }
+
+  // ---------------------------------------------------------------- batch norm
+
+  private bn(mode: number, x: number, y: number, gamma: number, beta: number, mean: number, invStd: number, variance: number,
+             dy: number, dx: number, dgamma: number, dbeta: number, N: number, C: number, HW: number, eps: number, relu: boolean): void {
+    const c = this.c, d = this.di;
+    d[c.B_X] = x; d[c.B_Y] = y; d[c.B_GAMMA] = gamma; d[c.B_BETA] = beta; d[c.B_MEAN] = mean; d[c.B_INVSTD] = invStd;
+    d[c.B_VAR] = variance; d[c.B_N] = N; d[c.B_C] = C; d[c.B_HW] = HW; this.df[c.B_EPS] = eps;
+    d[c.B_DY] = dy; d[c.B_DX] = dx; d[c.B_DGAMMA] = dgamma; d[c.B_DBETA] = dbeta; d[c.B_MODE] = mode; d[c.B_RELU] = relu ? 1 : 0;
+    this.run(c.K_BN, C, 3 * N * C * HW);
+  }
+
+  override batchNormTrain(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
+                          saveMean: Float32Array, saveInvStd: Float32Array, batchVar: Float32Array,
+                          N: number, C: number, HW: number, eps: number): void {
+    this.batchNormTrainEx(x, gamma, beta, y, saveMean, saveInvStd, batchVar, N, C, HW, eps, false);
+  }
+
+  /** batchNormTrain with an optional fused ReLU on y. */
+  batchNormTrainEx(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
+                   saveMean: Float32Array, saveInvStd: Float32Array, batchVar: Float32Array,
+                   N: number, C: number, HW: number, eps: number, relu: boolean): void {
+    if (C === 0) return;
+    if (N * HW === 0) return super.batchNormTrain(x, gamma, beta, y, saveMean, saveInvStd, batchVar, N, C, HW, eps);
+    const xp = this.inp(x), g = gamma ? this.inp(gamma) : 0, b = beta ? this.inp(beta) : 0;
+    const yp = this.out(y, false), m = this.out(saveMean, false), is = this.out(saveInvStd, false), v = this.out(batchVar, false);
+    this.bn(0, xp, yp, g, b, m, is, v, 0, 0, 0, 0, N, C, HW, eps, relu);
+    this.done();
+  }
+
+  override batchNormEval(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null,
+                         mean: Float32Array, variance: Float32Array, y: Float32Array,
+                         N: number, C: number, HW: number, eps: number): void {
+    this.batchNormEvalEx(x, gamma, beta, mean, variance, y, N, C, HW, eps, false);
+  }
+
+  /** batchNormEval with an optional fused ReLU on y. */
+  batchNormEvalEx(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null,
+                  mean: Float32Array, variance: Float32Array, y: Float32Array,
+                  N: number, C: number, HW: number, eps: number, relu: boolean): void {
+    if (N * C * HW === 0) return;
+    const xp = this.inp(x), g = gamma ? this.inp(gamma) : 0, b = beta ? this.inp(beta) : 0;
+    const m = this.inp(mean), v = this.inp(variance), yp = this.out(y, false);
+    this.bn(1, xp, yp, g, b, m, 0, v, 0, 0, 0, 0, N, C, HW, eps, relu);
+    this.done();
+  }
+
+  override batchNormTrainBackward(dy: Float32Array, x: Float32Array, gamma: Float32Array | null,
+                                  saveMean: Float32Array, saveInvStd: Float32Array,
+                                  dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null,
+                                  N: number, C: number, HW: number): void {
+    if (C === 0) return;
+    if (N * HW === 0) return super.batchNormTrainBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta, N, C, HW);
+    const dyp = this.inp(dy), xp = this.inp(x), g = gamma ? this.inp(gamma) : 0;
+    const m = this.inp(saveMean), is = this.inp(saveInvStd);
+    const dxp = this.out(dx, false), dg = dgamma ? this.out(dgamma, false) : 0, db = dbeta ? this.out(dbeta, false) : 0;
+    this.bn(2, xp, 0, g, 0, m, is, 0, dyp, dxp, dg, db, N, C, HW, 0, false);
+    this.done();
+  }
+
+  // ---------------------------------------------------------------- pooling
+
+  private poolJob(mode: number, x: number, y: number, dx: number, planes: number, H: number, W: number, OH: number, OW: number,
+               p: Pool2dParams | null): void {
+    const c = this.c, d = this.di;
+    const chunk = Math.max(1, Math.ceil(8192 / Math.max(1, H * W)));
+    d[c.Q_X] = x; d[c.Q_Y] = y; d[c.Q_DX] = dx; d[c.Q_PLANES] = planes; d[c.Q_CHUNK] = chunk; d[c.Q_MODE] = mode;
+    d[c.Q_H] = H; d[c.Q_W] = W; d[c.Q_OH] = OH; d[c.Q_OW] = OW;
+    if (p) {
+      d[c.Q_KH] = p.kH; d[c.Q_KW] = p.kW; d[c.Q_SH] = p.sH; d[c.Q_SW] = p.sW; d[c.Q_PH] = p.pH; d[c.Q_PW] = p.pW;
+      d[c.Q_DH] = p.dH; d[c.Q_DW] = p.dW; d[c.Q_INCLPAD] = p.countIncludePad ? 1 : 0;
+    }
+    const work = planes * (H * W + OH * OW * (p ? p.kH * p.kW : 1));
+    this.run(c.K_POOL, Math.ceil(planes / chunk), work);
+  }
+
+  override maxPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
+    if (p.N * p.C * p.OH * p.OW === 0) return;
+    const xp = this.inp(x), yp = this.out(y, false);
+    this.poolJob(this.c.PM_MAX, xp, yp, 0, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
+    this.done();
+  }
+
+  override maxPool2dBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, p: Pool2dParams): void {
+    if (p.N * p.C * p.H * p.W === 0) return;
+    const xp = this.inp(x), dyp = this.inp(dy), dxp = this.out(dx, false);
+    this.poolJob(this.c.PM_MAX_BWD, xp, dyp, dxp, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
+    this.done();
+  }
+
+  override avgPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
+    if (p.N * p.C * p.OH * p.OW === 0) return;
+    const xp = this.inp(x), yp = this.out(y, false);
+    this.poolJob(this.c.PM_AVG, xp, yp, 0, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
+    this.done();
+  }
+
+  override avgPool2dBackward(dy: Float32Array, dx: Float32Array, p: Pool2dParams): void {
+    if (p.N * p.C * p.H * p.W === 0) return;
+    const dyp = this.inp(dy), dxp = this.out(dx, false);
+    this.poolJob(this.c.PM_AVG_BWD, 0, dyp, dxp, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
+    this.done();
+  }
+
+  override adaptiveAvgPool2d(x: Float32Array, y: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
+    if (N * C * OH * OW === 0) return;
+    const xp = this.inp(x), yp = this.out(y, false);
+    this.poolJob(this.c.PM_ADAPT, xp, yp, 0, N * C, H, W, OH, OW, null);
+    this.done();
+  }
+
+  override adaptiveAvgPool2dBackward(dy: Float32Array, dx: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
+    if (N * C * H * W === 0) return;
+    const dyp = this.inp(dy), dxp = this.out(dx, false);
+    this.poolJob(this.c.PM_ADAPT_BWD, 0, dyp, dxp, N * C, H, W, OH, OW, null);
+    this.done();
+  }
+
+  // ---------------------------------------------------------------- optimizers
+
+  override sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Array | null, lr: number, momentum: number,
+                   dampening: number, weightDecay: number, nesterov: boolean, first: boolean): void {
+    if (param.length === 0) return;
+    const p = this.out(param, true), g = this.inp(grad), b = buf ? this.out(buf, true) : 0;
+    this.elt(this.c.OP_SGD, param.length, p, g, b, 0, [lr, momentum, dampening, weightDecay], [nesterov ? 1 : 0, first ? 1 : 0]);
+    this.done();
+  }
+
+  override adamStep(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, lr: number,
+                    beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean): void {
+    if (param.length === 0) return;
+    const p = this.out(param, true), g = this.inp(grad), mp = this.out(m, true), vp = this.out(v, true);
+    const bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
+    this.df[this.c.E_I1] = 1 / bc2; // read as f32 bits by the kernel; elt() only writes E_I0 here
+    this.elt(this.c.OP_ADAM, param.length, p, g, mp, vp, [lr, beta1, beta2, eps, weightDecay, 1 / bc1], [decoupled ? 1 : 0]);
     this.done();
   }
 

@@ -4,15 +4,25 @@
 import { D_COUNTER, D_KIND, D_NTASKS, D_STATS, di } from './desc';
 import { gemmTask } from './gemm';
 import { col2imTask, padTask } from './conv';
+import { eltTask } from './eltwise';
+import { bnTask, sumMidTask } from './norm';
+import { poolTask } from './pool';
 
 // Descriptor slot numbers are exported as globals so the JS side reads them from the module.
 export * from './desc';
 export * from './gemm';
 export * from './conv';
+export * from './eltwise';
+export * from './norm';
+export * from './pool';
 
 export const K_GEMM: i32 = 1;
 export const K_PAD: i32 = 2;
 export const K_COL2IM: i32 = 3;
+export const K_ELT: i32 = 5;
+export const K_BN: i32 = 6;
+export const K_SUMMID: i32 = 7;
+export const K_POOL: i32 = 8;
 
 export function run_job(d: usize, tid: i32): void {
   const kind = di(d, D_KIND);
@@ -26,6 +36,10 @@ export function run_job(d: usize, tid: i32): void {
       case K_GEMM: gemmTask(d, t, tid); break;
       case K_PAD: padTask(d, t); break;
       case K_COL2IM: col2imTask(d, t); break;
+      case K_ELT: eltTask(d, t); break;
+      case K_BN: bnTask(d, t); break;
+      case K_SUMMID: sumMidTask(d, t); break;
+      case K_POOL: poolTask(d, t); break;
       default: unreachable();
     }
     store<i32>(stat, load<i32>(stat) + 1);
