@@ -370,7 +370,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
       case 0x4c: push(intLiteral(line())); break; // LONG (text)
       case 0x46: { // FLOAT (text)
         const s = line().trim();
-        if (!/^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|nan)$/i.test(s)) fail('bad float literal');
+        // (unambiguous, so no catastrophic backtracking on long digit runs)
+        if (s.length > 400 || !/^[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf|nan)$/i.test(s)) fail('bad float literal');
         push(Number(s.replace(/inf/i, 'Infinity').replace(/nan/i, 'NaN')));
         break;
       }

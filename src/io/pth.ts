@@ -24,6 +24,8 @@ export interface PthOptions {
 /** Keys under which checkpoints commonly keep the model weights, in order of preference. */
 const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'net', 'network', 'module', 'weights', 'params'];
 
+/** Most elements that stride-0 views may add beyond their storages, over the whole file. */
+const MAX_EXPANDED = 1 << 26;
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
 
@@ -47,6 +49,7 @@ export function readPth(bytes: Uint8Array, opts: PthOptions = {}): ArrayMap {
   for (const r of refs) uses.set(r.storage.key, (uses.get(r.storage.key) ?? 0) + 1);
   const decoded = new Map<string, Float32Array>();
   const out: ArrayMap = new Map();
+  const budget = { expanded: 0 };
   names.forEach((name, i) => {
     const t = refs[i];
     const s = t.storage;
@@ -55,7 +58,7 @@ export function readPth(bytes: Uint8Array, opts: PthOptions = {}): ArrayMap {
       data = decodeLE(s.dtype, obj.storageBytes(s), s.numel);
       decoded.set(s.key, data);
     }
-    const view = viewOf(t, data, `${where}"${name}"`, uses.get(s.key) === 1);
+    const view = viewOf(t, data, `${where}"${name}"`, uses.get(s.key) === 1, budget);
     out.set(name, { dtype: s.dtype, shape: [...t.size], data: view });
   });
   return out;
@@ -200,7 +203,7 @@ function topLevel(root: PyValue): string {
 }
 
 /** The tensor's elements in row-major order, bounds-checked against its storage. */
-function viewOf(t: TensorRef, storage: Float32Array, what: string, exclusive: boolean): Float32Array {
+function viewOf(t: TensorRef, storage: Float32Array, what: string, exclusive: boolean, budget: { expanded: number }): Float32Array {
   const { size, stride, offset } = t;
   let numel = 1;
   let last = offset;
@@ -208,8 +211,14 @@ function viewOf(t: TensorRef, storage: Float32Array, what: string, exclusive: bo
     numel *= size[d];
     last += (size[d] - 1) * stride[d];
   }
-  if (!Number.isSafeInteger(numel)) throw new FormatError(`pth: tensor ${what} has too many elements`);
   if (numel === 0) return new Float32Array(0);
+  // Only a stride-0 (expanded) view has more elements than its storage; cap what that may cost.
+  if (numel > storage.length) {
+    budget.expanded += numel - storage.length;
+    if (!Number.isSafeInteger(numel) || budget.expanded > MAX_EXPANDED) {
+      throw new FormatError(`pth: tensor ${what} expands its ${storage.length}-element storage to ${numel} elements (more than the ${MAX_EXPANDED}-element limit)`);
+    }
+  }
   if (last >= storage.length) {
     throw new FormatError(`pth: tensor ${what} (size [${size.join(', ')}], stride [${stride.join(', ')}], offset ${offset}) reaches past its ${storage.length}-element storage`);
   }

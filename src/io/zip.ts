@@ -201,13 +201,16 @@ export class ZipReader {
   }
 }
 
-/** Inflate raw deflate data into exactly `size` bytes, never holding much more than that. */
+/**
+ * Inflate raw deflate data into exactly `size` bytes. Output is collected as it comes, so a
+ * false size claim costs nothing, and inflation stops as soon as it passes `size`.
+ */
 function inflateBounded(comp: Uint8Array, size: number, name: string): Uint8Array {
-  const out = new Uint8Array(size);
+  const chunks: Uint8Array[] = [];
   let n = 0;
   const inf = new Inflate((chunk: Uint8Array) => {
     if (n + chunk.length > size) throw new FormatError(`zip entry "${name}": inflates past its declared ${size} bytes (a zip bomb?)`);
-    out.set(chunk, n);
+    chunks.push(chunk);
     n += chunk.length;
   });
   try {
@@ -218,6 +221,13 @@ function inflateBounded(comp: Uint8Array, size: number, name: string): Uint8Arra
     throw new FormatError(`zip entry "${name}": corrupt deflate data (${(e as Error).message})`);
   }
   if (n !== size) throw new FormatError(`zip entry "${name}": inflated to ${n} bytes, expected ${size}`);
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
   return out;
 }
 
