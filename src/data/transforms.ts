@@ -204,49 +204,90 @@ export function resize(img: Image, oh: number, ow: number, opts: { interpolation
   if (oh === h && ow === w) return img;
   const interp = opts.interpolation ?? 'bilinear';
   const aa = (opts.antialias ?? true) && interp === 'bilinear';
-  const taps = (n: number, m: number) => (interp === 'nearest' ? nearestTaps(n, m) : bilinearTaps(n, m, aa));
   // torch's antialiased kernel skips an axis whose size does not change; the plain kernel does both
   const doX = !aa || ow !== w;
   const doY = !aa || oh !== h;
-  let cur: Float64Array | Float32Array | Uint8Array = data;
-  if (doX) {
-    const tx = taps(w, ow);
-    const tmp = new Float64Array(c * h * ow);
-    for (let r = 0; r < c * h; r++) {
-      const src = r * w;
-      const dst = r * ow;
+  const isU8 = data instanceof Uint8Array;
+  const n = c * oh * ow;
+  const out: Float32Array | Float64Array = isU8 ? new Float64Array(n) : new Float32Array(n);
+  if (doX && doY) {
+    const tmp = scratch(c * h * ow);
+    hpass(data, c * h, w, ow, getTaps(interp, aa, w, ow), tmp);
+    vpass(tmp, c, h, oh, ow, getTaps(interp, aa, h, oh), out);
+  } else if (doX) {
+    hpass(data, c * h, w, ow, getTaps(interp, aa, w, ow), out);
+  } else {
+    vpass(data, c, h, oh, ow, getTaps(interp, aa, h, oh), out);
+  }
+  if (isU8) {
+    const u = new Uint8Array(n);
+    for (let i = 0; i < n; i++) u[i] = Math.min(255, Math.max(0, roundHalfEven(out[i])));
+    return { data: u, c, h: oh, w: ow };
+  }
+  return { data: out as Float32Array, c, h: oh, w: ow };
+}
+
+type Buf = Float64Array | Float32Array | Uint8Array;
+
+let scratchBuf = new Float64Array(0);
+function scratch(n: number): Float64Array {
+  if (scratchBuf.length < n) scratchBuf = new Float64Array(Math.max(n, scratchBuf.length * 2));
+  return scratchBuf;
+}
+
+const tapCache = new Map<string, Taps>();
+function getTaps(interp: Interpolation, aa: boolean, inN: number, outN: number): Taps {
+  const key = `${interp}${aa ? 'a' : ''}:${inN}:${outN}`;
+  let t = tapCache.get(key);
+  if (!t) {
+    if (tapCache.size > 256) tapCache.clear();
+    t = interp === 'nearest' ? nearestTaps(inN, outN) : bilinearTaps(inN, outN, aa);
+    tapCache.set(key, t);
+  }
+  return t;
+}
+
+/** Resample each of `rows` rows of length w to length ow. */
+function hpass(src: Buf, rows: number, w: number, ow: number, t: Taps, dst: Float64Array | Float32Array): void {
+  const { idx, weights, count, stride } = t;
+  for (let r = 0; r < rows; r++) {
+    const s = r * w;
+    const d = r * ow;
+    if (stride === 2) {
+      for (let x = 0; x < ow; x++) dst[d + x] = weights[2 * x] * src[s + idx[2 * x]] + weights[2 * x + 1] * src[s + idx[2 * x + 1]];
+    } else {
       for (let x = 0; x < ow; x++) {
-        const o = x * tx.stride;
+        const o = x * stride;
         let acc = 0;
-        for (let k = 0; k < tx.count[x]; k++) acc += tx.weights[o + k] * cur[src + tx.idx[o + k]];
-        tmp[dst + x] = acc;
+        for (let k = 0; k < count[x]; k++) acc += weights[o + k] * src[s + idx[o + k]];
+        dst[d + x] = acc;
       }
     }
-    cur = tmp;
   }
-  if (doY) {
-    const ty = taps(h, oh);
-    const tmp = new Float64Array(c * oh * ow);
-    for (let ch = 0; ch < c; ch++) {
-      for (let y = 0; y < oh; y++) {
-        const dst = (ch * oh + y) * ow;
-        const o = y * ty.stride;
-        const n = ty.count[y];
+}
+
+/** Resample the columns of c planes of h rows × ow to oh rows. */
+function vpass(src: Buf, c: number, h: number, oh: number, ow: number, t: Taps, dst: Float64Array | Float32Array): void {
+  const { idx, weights, count, stride } = t;
+  for (let ch = 0; ch < c; ch++) {
+    for (let y = 0; y < oh; y++) {
+      const d = (ch * oh + y) * ow;
+      const o = y * stride;
+      if (count[y] === 2) {
+        const w0 = weights[o];
+        const w1 = weights[o + 1];
+        const r0 = (ch * h + idx[o]) * ow;
+        const r1 = (ch * h + idx[o + 1]) * ow;
+        for (let x = 0; x < ow; x++) dst[d + x] = w0 * src[r0 + x] + w1 * src[r1 + x];
+      } else {
         for (let x = 0; x < ow; x++) {
           let acc = 0;
-          for (let k = 0; k < n; k++) acc += ty.weights[o + k] * cur[(ch * h + ty.idx[o + k]) * ow + x];
-          tmp[dst + x] = acc;
+          for (let k = 0; k < count[y]; k++) acc += weights[o + k] * src[(ch * h + idx[o + k]) * ow + x];
+          dst[d + x] = acc;
         }
       }
     }
-    cur = tmp;
   }
-  if (data instanceof Uint8Array) {
-    const out = new Uint8Array(cur.length);
-    for (let i = 0; i < cur.length; i++) out[i] = Math.min(255, Math.max(0, roundHalfEven(cur[i])));
-    return { data: out, c, h: oh, w: ow };
-  }
-  return { data: Float32Array.from(cur), c, h: oh, w: ow };
 }
 
 /** torchvision's output size for Resize(size): an int resizes the shorter edge keeping the aspect ratio. */
