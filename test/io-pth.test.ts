@@ -203,3 +203,16 @@ json.dump(manifest, open(os.path.join(d, 'manifest.json'), 'w'))
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('pth: a TorchScript archive is refused with a hint to save a state dict', (t) => {
+  const why = pythonMissing(['torch']);
+  if (why) return t.skip(why);
+  const dir = mkdtempSync(join(tmpdir(), 'io-jit-'));
+  try {
+    const p = join(dir, 'scripted.pt');
+    runPython('import sys, torch; torch.jit.save(torch.jit.script(torch.nn.Linear(2, 3)), sys.argv[1])', [p]);
+    throwsFormat(() => readPthFile(p), /refused global __torch__\..*\(a TorchScript archive: save model\.state_dict\(\) with torch\.save instead\)/, UnsafePickleError);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

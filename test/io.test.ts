@@ -9,7 +9,10 @@ import { ShapeError } from '../src/base/errors.js';
 import type { ArrayMap, NamedArray } from '../src/io/types.js';
 import { readSafetensors, readSafetensorsHeader, readSafetensorsMetadata, writeSafetensors } from '../src/io/safetensors.js';
 import { readNpy, readNpz, writeNpy, writeNpz } from '../src/io/npy.js';
-import { readNpyFile, readSafetensorsFile, readSafetensorsMetadataFile, writeNpyFile, writeSafetensorsFile } from '../src/io/files.js';
+import {
+  readArraysFile, readNpyFile, readNpyFolder, readSafetensorsFile, readSafetensorsMetadataFile, writeNpyFile, writeNpyFolder, writeSafetensorsFile,
+} from '../src/io/files.js';
+import { detectFormat, readArrays } from '../src/io/detect.js';
 import { assertSameValues, pythonMissing, runPython, throwsFormat } from './io-util.js';
 
 const GOLDEN = new URL('./io-golden/', import.meta.url).pathname;
@@ -310,6 +313,35 @@ print(json.dumps(res))
         assertSameValues(a.data, res[f][k].values.map(num), `${f}.npz:${k} in NumPy`);
       }
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('readArrays recognises safetensors, npy, npz and pth by content; npy folders round trip', () => {
+  const m = sample();
+  const dir = mkdtempSync(join(tmpdir(), 'io-any-'));
+  try {
+    assert.equal(detectFormat(writeSafetensors(m)), 'safetensors');
+    assert.equal(detectFormat(writeNpz(m)), 'npz');
+    assert.equal(detectFormat(writeNpy(m.get('fc.bias')!)), 'npy');
+    assert.equal(detectFormat(readFileSync(join(GOLDEN, 'tensors.pth'))), 'pth');
+    assert.equal(detectFormat(readFileSync(join(GOLDEN, 'tensors_legacy.pth'))), 'pth');
+    throwsFormat(() => detectFormat(new TextEncoder().encode('hello world')), /unrecognised file format/);
+    for (const bytes of [writeSafetensors(m), writeNpz(m)]) {
+      const back = readArrays(bytes);
+      assert.deepEqual([...back.keys()], [...m.keys()]);
+      for (const [k, a] of m) assertSameValues(back.get(k)!.data, [...a.data], k);
+    }
+    writeFileSync(join(dir, 'bias.npy'), writeNpy(m.get('fc.bias')!));
+    assert.deepEqual([...readArraysFile(join(dir, 'bias.npy')).keys()], ['bias']);
+    assert.equal(readArraysFile(join(GOLDEN, 'checkpoint.pth')).size, 7);
+    const folder = join(dir, 'weights');
+    writeNpyFolder(folder, m);
+    const back = readNpyFolder(folder);
+    assert.deepEqual([...back.keys()].sort(), [...m.keys()].sort());
+    for (const [k, a] of m) assertSameValues(back.get(k)!.data, [...a.data], `${k} via folder`);
+    assert.throws(() => writeNpyFolder(folder, new Map([['../escape', m.get('fc.bias')!]])), /cannot write tensor "\.\.\/escape" as a file name/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

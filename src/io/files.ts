@@ -1,6 +1,6 @@
 // Node file helpers around the browser-safe parsers: read a file into bytes, parse, and name the
 // file in any FormatError; write atomically (temp file in the same folder, then rename).
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, FormatError } from '../base/errors.js';
 import type { ArrayMap, NamedArray } from './types.js';
@@ -86,4 +86,27 @@ export function readPthFile(path: string, opts?: PthOptions): ArrayMap {
 /** Read a .safetensors, .pth/.pt, .npz or .npy file, recognised by its content. */
 export function readArraysFile(path: string, pth?: PthOptions): ArrayMap {
   return parseFile(path, (b) => readArrays(b, basename(path), pth));
+}
+
+/** Read a folder of .npy files (an unzipped .npz): "name.npy" becomes key "name". */
+export function readNpyFolder(dir: string): ArrayMap {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((f) => f.endsWith('.npy')).sort();
+  } catch (e) {
+    throw new ConfigError(`cannot read folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (names.length === 0) throw new FormatError(`${dir}: no .npy files in the folder`);
+  return new Map(names.map((f) => [f.slice(0, -4), readNpyFile(join(dir, f))]));
+}
+
+/** Write one "name.npy" per entry into dir (created if needed), each atomically. */
+export function writeNpyFolder(dir: string, map: ArrayMap): void {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, arr] of map) {
+    if (name.includes('/') || name.includes('\\') || name === '' || name === '.' || name === '..') {
+      throw new ConfigError(`cannot write tensor "${name}" as a file name`);
+    }
+    writeNpyFile(join(dir, `${name}.npy`), arr);
+  }
 }

@@ -85,11 +85,19 @@ function readZipPth(bytes: Uint8Array, opts: PthOptions): PthObject {
     if (order !== 'little') throw new FormatError(`pth: byteorder "${order.slice(0, 20)}" is not supported`);
   }
   const refs = new Map<string, StorageRef>();
-  const { value } = unpickle(zip.read(pkls[0]), {
-    source: `pth ${pkls[0].name}`,
-    limits: opts.pickleLimits,
-    persistentLoad: (pid) => storageFromPid(pid, refs, false),
-  });
+  let value: PyValue;
+  try {
+    value = unpickle(zip.read(pkls[0]), {
+      source: `pth ${pkls[0].name}`,
+      limits: opts.pickleLimits,
+      persistentLoad: (pid) => storageFromPid(pid, refs, false),
+    }).value;
+  } catch (e) {
+    if (e instanceof UnsafePickleError && zip.has(prefix + 'constants.pkl')) {
+      throw new UnsafePickleError(`${e.message} (a TorchScript archive: save model.state_dict() with torch.save instead)`);
+    }
+    throw e;
+  }
   return {
     root: value,
     storageBytes(ref) {
