@@ -526,7 +526,7 @@ def make_op_cases(out_dir):
 # driver
 # ----------------------------------------------------------------------------
 
-ALL_CASES = list(MODEL_CASES) + ["conv_cases"]
+ALL_CASES = list(MODEL_CASES) + ["conv_cases", "model_zoo"]
 
 
 def human(n):
@@ -551,6 +551,25 @@ def sha256(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def make_model_zoo(out_dir):
+    """Parameter counts and state-dict key names/shapes of every torchvision ResNet builder
+    (and the two models defined above), from the constructors themselves; no forward passes."""
+    zoo = {}
+    builders = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+                "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"]
+    for b in builders:
+        fn = getattr(torchvision.models, b, None)
+        if fn is None:
+            continue
+        m = fn()
+        zoo[b] = {"numParams": sum(p.numel() for p in m.parameters()),
+                  "stateDict": [[k, list(v.shape)] for k, v in m.state_dict().items()]}
+    for name, m in (("d2l_resnet18", d2l_resnet18()), ("cifar_resnet20", CifarResNet(20))):
+        zoo[name] = {"numParams": sum(p.numel() for p in m.parameters()),
+                     "stateDict": [[k, list(v.shape)] for k, v in m.state_dict().items()]}
+    write_json(os.path.join(out_dir, "zoo.json"), zoo)
 
 
 def main(argv=None):
@@ -584,6 +603,8 @@ def main(argv=None):
         os.makedirs(tmp)
         if case == "conv_cases":
             make_op_cases(tmp)
+        elif case == "model_zoo":
+            make_model_zoo(tmp)
         else:
             make_model_case(case, MODEL_CASES[case], tmp)
         shutil.rmtree(final, ignore_errors=True)
