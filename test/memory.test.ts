@@ -1,0 +1,65 @@
+// Memory: scope() frees what it made, dispose() is idempotent, and 1,000 training steps on the
+// wasm backend do not grow its heap after warm-up.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import '../src/backend/wasm/index.js';
+import { getBackend, setBackend } from '../src/backend/registry.js';
+import { RNG } from '../src/base/rng.js';
+import { BatchNorm2d, Conv2d, Linear, ReLU, AdaptiveAvgPool2d, Flatten, Sequential, MaxPool2d } from '../src/nn/layers.js';
+import * as ops from '../src/tensor/ops.js';
+import { noGrad, scope, Tensor } from '../src/tensor/tensor.js';
+
+test('scope frees everything made inside except what it returns; dispose is idempotent', async () => {
+  await setBackend('ref');
+  const be = getBackend();
+  const before = be.allocatedFloats();
+  const kept = scope(() => {
+    const a = ops.randn([10, 10]);
+    const b = ops.mul(a, a);
+    const c = ops.add(b, a);
+    return { c, nested: [ops.sum(c)] };
+  });
+  assert.equal(be.allocatedFloats() - before, 100 + 1, 'only the returned tensors survive');
+  kept.c.dispose();
+  kept.c.dispose();
+  kept.nested[0][Symbol.dispose]();
+  assert.equal(be.allocatedFloats(), before);
+  assert.throws(() => kept.c.data, /used after dispose/);
+});
+
+function tinyNet(): Sequential {
+  return new Sequential(new Conv2d(1, 8, 3, { padding: 1, bias: false }), new BatchNorm2d(8), new ReLU(), new MaxPool2d(2),
+    new Conv2d(8, 16, 3, { padding: 1 }), new BatchNorm2d(16), new ReLU(), new AdaptiveAvgPool2d(1), new Flatten(), new Linear(16, 3));
+}
+
+test('1,000 training steps on the wasm backend do not grow memory after warm-up', async () => {
+  const be = await setBackend('wasm');
+  try {
+    const net = noGrad(() => tinyNet());
+    const rng = new RNG(1);
+    const bufs = new Map<Tensor, Float32Array>();
+    const step = () => scope(() => {
+      const x = ops.randn([4, 1, 8, 8], rng);
+      const loss = ops.crossEntropy(net.forward(x), [0, 1, 2, 1]);
+      loss.backward();
+      for (const p of net.parameters()) {
+        let b = bufs.get(p);
+        if (!b) bufs.set(p, (b = be.alloc(p.size)));
+        be.sgdStep(p.data, p.grad!.data, b, 0.01, 0.9, 0, 1e-4, false, false);
+      }
+      net.zeroGrad();
+      return loss.item();
+    });
+    for (let i = 0; i < 50; i++) step();
+    const heap = (be as unknown as { heap: { byteLength: number; liveByteCount: number } }).heap;
+    const warm = be.allocatedFloats(), warmMemory = heap.byteLength, warmLive = heap.liveByteCount;
+    let last = 0;
+    for (let i = 0; i < 1000; i++) last = step();
+    assert.ok(Number.isFinite(last));
+    assert.equal(be.allocatedFloats(), warm, `allocated floats grew from ${warm} to ${be.allocatedFloats()}`);
+    assert.equal(heap.byteLength, warmMemory, `wasm memory grew from ${warmMemory} to ${heap.byteLength} bytes`);
+    assert.equal(heap.liveByteCount, warmLive, `live heap bytes grew from ${warmLive} to ${heap.liveByteCount}`);
+  } finally {
+    await setBackend('ref');
+  }
+});
