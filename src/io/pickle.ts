@@ -172,7 +172,7 @@ export interface UnpickleLimits {
 }
 
 export const DEFAULT_UNPICKLE_LIMITS: Readonly<UnpickleLimits> = {
-  maxStack: 1_000_000,
+  maxStack: 100_000,
   maxMemo: 1_000_000,
   maxMarkDepth: 1000,
   maxLongBytes: 1024,

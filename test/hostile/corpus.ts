@@ -160,9 +160,9 @@ export function hostileCases(marker: string): HostileCase[] {
 
   // Nested and recursive structures, resource exhaustion.
   add({ name: 'mark-nesting.pkl', bytes: cat(PROTO(2), new Uint8Array(200_000).fill(MARK), [STOP]), reader: 'pickle', expect: /MARK nesting exceeds 1000/ });
-  add({ name: 'stack-flood.pkl', bytes: cat(PROTO(2), new Uint8Array(1_200_000).fill(0x5d), [STOP]), reader: 'pickle', expect: /stack exceeds 1000000 items/ });
-  add({ name: 'dup-flood.pkl', bytes: cat(PROTO(2), [0x5d], new Uint8Array(1_200_000).fill(0x32), [STOP]), reader: 'pickle', expect: /stack exceeds 1000000 items/ });
-  const deep = 300_000;
+  add({ name: 'stack-flood.pkl', bytes: cat(PROTO(2), new Uint8Array(120_000).fill(0x5d), [STOP]), reader: 'pickle', expect: /stack exceeds 100000 items/ });
+  add({ name: 'dup-flood.pkl', bytes: cat(PROTO(2), [0x5d], new Uint8Array(120_000).fill(0x32), [STOP]), reader: 'pickle', expect: /stack exceeds 100000 items/ });
+  const deep = 90_000;
   add({ name: 'deep-list.pth', bytes: pthZip(cat(PROTO(2), new Uint8Array(deep).fill(0x5d), new Uint8Array(deep - 1).fill(0x61), [STOP])), reader: 'pth', expect: /no state dict .* found; top level: a list/ });
   add({ name: 'self-containing-list.pth', bytes: pthZip(cat(PROTO(2), [0x5d, 0x71, 0, 0x68, 0, 0x61, STOP])), reader: 'pth', expect: /no state dict .* found; top level: a list/ });
   add({ name: 'self-containing-dict.pth', bytes: pthZip(cat(PROTO(2), [DICT_EMPTY, 0x71, 0], STR('state_dict'), [0x68, 0, 0x73, STOP])), reader: 'pth', expect: /no state dict .* found; top level: a dict with keys "state_dict"/ });
