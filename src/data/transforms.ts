@@ -207,32 +207,32 @@ export function resize(img: Image, oh: number, ow: number, opts: { interpolation
   // torch's antialiased kernel skips an axis whose size does not change; the plain kernel does both
   const doX = !aa || ow !== w;
   const doY = !aa || oh !== h;
-  const isU8 = data instanceof Uint8Array;
+  // everything runs on float64 scratch buffers so the loops below see one array type (monomorphic)
+  const src = scratch(0, c * h * w);
+  for (let i = 0; i < c * h * w; i++) src[i] = data[i];
   const n = c * oh * ow;
-  const out: Float32Array | Float64Array = isU8 ? new Float64Array(n) : new Float32Array(n);
+  const out = scratch(2, n);
   if (doX && doY) {
-    const tmp = scratch(c * h * ow);
-    hpass(data, c * h, w, ow, getTaps(interp, aa, w, ow), tmp);
+    const tmp = scratch(1, c * h * ow);
+    hpass(src, c * h, w, ow, getTaps(interp, aa, w, ow), tmp);
     vpass(tmp, c, h, oh, ow, getTaps(interp, aa, h, oh), out);
   } else if (doX) {
-    hpass(data, c * h, w, ow, getTaps(interp, aa, w, ow), out);
+    hpass(src, c * h, w, ow, getTaps(interp, aa, w, ow), out);
   } else {
-    vpass(data, c, h, oh, ow, getTaps(interp, aa, h, oh), out);
+    vpass(src, c, h, oh, ow, getTaps(interp, aa, h, oh), out);
   }
-  if (isU8) {
+  if (data instanceof Uint8Array) {
     const u = new Uint8Array(n);
     for (let i = 0; i < n; i++) u[i] = Math.min(255, Math.max(0, roundHalfEven(out[i])));
     return { data: u, c, h: oh, w: ow };
   }
-  return { data: out as Float32Array, c, h: oh, w: ow };
+  return { data: Float32Array.from(out.subarray(0, n)), c, h: oh, w: ow };
 }
 
-type Buf = Float64Array | Float32Array | Uint8Array;
-
-let scratchBuf = new Float64Array(0);
-function scratch(n: number): Float64Array {
-  if (scratchBuf.length < n) scratchBuf = new Float64Array(Math.max(n, scratchBuf.length * 2));
-  return scratchBuf;
+const scratchBufs = [new Float64Array(0), new Float64Array(0), new Float64Array(0)];
+function scratch(k: number, n: number): Float64Array {
+  if (scratchBufs[k].length < n) scratchBufs[k] = new Float64Array(Math.max(n, scratchBufs[k].length * 2));
+  return scratchBufs[k];
 }
 
 const tapCache = new Map<string, Taps>();
@@ -248,7 +248,7 @@ function getTaps(interp: Interpolation, aa: boolean, inN: number, outN: number):
 }
 
 /** Resample each of `rows` rows of length w to length ow. */
-function hpass(src: Buf, rows: number, w: number, ow: number, t: Taps, dst: Float64Array | Float32Array): void {
+function hpass(src: Float64Array, rows: number, w: number, ow: number, t: Taps, dst: Float64Array): void {
   const { idx, weights, count, stride } = t;
   for (let r = 0; r < rows; r++) {
     const s = r * w;
@@ -267,7 +267,7 @@ function hpass(src: Buf, rows: number, w: number, ow: number, t: Taps, dst: Floa
 }
 
 /** Resample the columns of c planes of h rows × ow to oh rows. */
-function vpass(src: Buf, c: number, h: number, oh: number, ow: number, t: Taps, dst: Float64Array | Float32Array): void {
+function vpass(src: Float64Array, c: number, h: number, oh: number, ow: number, t: Taps, dst: Float64Array): void {
   const { idx, weights, count, stride } = t;
   for (let ch = 0; ch < c; ch++) {
     for (let y = 0; y < oh; y++) {
