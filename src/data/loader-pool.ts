@@ -2,6 +2,7 @@
 // from their specs once, then turns lists of indices into finished batches (decode, augment,
 // stack), which come back as transferred buffers (no copy). Idle workers are unref'd so a process
 // that forgets loader.close() still exits.
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../base/errors.js';
 import type { WorkerSpec } from './dataset.js';
@@ -143,4 +144,9 @@ export async function createWorkerPool(n: number, dataset: WorkerSpec, transform
   const pool = new WorkerPool();
   await pool.start(n, dataset, transform);
   return pool;
+}
+
+/** Default pool size: half the logical CPUs (the other half trains), 1 to 4. */
+export function autoWorkerCount(): number {
+  return Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
 }

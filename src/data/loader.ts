@@ -204,16 +204,17 @@ export class DataLoader implements AsyncIterable<Batch> {
     return order.slice(start, Math.min(start + this.batchSize, order.length));
   }
 
-  /** Number of worker threads this loader uses (resolves 'auto'). */
+  /**
+   * Worker threads this loader will use: 0 means in-process. For 'auto' (Node, a serializable
+   * dataset and transform, at least 4 batches of data) the pool size is fixed when it starts: half
+   * the logical CPUs, 1 to 4.
+   */
   workerCount(): number {
     const spec = this.dataset.workerSpec?.();
     const tspec = this.transform ? this.transform.spec() : null;
     const serializable = spec !== undefined && (this.transform === null || tspec !== null);
     if (this.requestedWorkers === 'auto') {
-      if (!isNode() || !serializable || this.dataset.length < 4 * this.batchSize) return 0;
-      const g = globalThis as { navigator?: { hardwareConcurrency?: number } };
-      const cores = g.navigator?.hardwareConcurrency ?? 2;
-      return Math.max(1, Math.min(4, Math.floor(cores / 2)));
+      return !isNode() || !serializable || this.dataset.length < 4 * this.batchSize ? 0 : 1;
     }
     if (this.requestedWorkers > 0) {
       if (!isNode()) throw new ConfigError('worker threads for data loading are only available in Node.js; use numWorkers: 0');
@@ -231,7 +232,11 @@ export class DataLoader implements AsyncIterable<Batch> {
         n === 0
           ? Promise.resolve(null)
           : import('./loader-pool.js').then((m) =>
-              m.createWorkerPool(n, this.dataset.workerSpec!() as WorkerSpec, this.transform ? (this.transform.spec() as TransformSpec) : null),
+              m.createWorkerPool(
+                this.requestedWorkers === 'auto' ? m.autoWorkerCount() : n,
+                this.dataset.workerSpec!() as WorkerSpec,
+                this.transform ? (this.transform.spec() as TransformSpec) : null,
+              ),
             );
     }
     return this.runnerPromise;
