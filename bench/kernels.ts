@@ -22,8 +22,9 @@ const only = opt('only', '');
 const NOMINAL_GHZ = 3.5;
 
 interface Row { kernel: string; case: string; threads: number; gflops_best: number; gflops_median: number;
-  pct_nominal_ceiling: number; pct_measured_ceiling: number; ms_best: number; gbps_best?: number }
+  pct_nominal_ceiling: number; pct_measured_ceiling: number; ms_best: number }
 const rows: Row[] = [];
+const eltRows: { kernel: string; case: string; threads: number; gbps_best: number; gbps_median: number; ms_best: number }[] = [];
 
 function time(fn: () => void, n: number): number[] {
   fn(); // warm-up
@@ -38,6 +39,13 @@ function time(fn: () => void, n: number): number[] {
 
 function report(kernel: string, name: string, threads: number, flops: number, ms: number[], peak1: number, bytes = 0): void {
   const best = flops / (ms[0] * 1e6), med = flops / (ms[Math.floor(ms.length / 2)] * 1e6);
+  if (bytes) {
+    const r = { kernel, case: name, threads, gbps_best: +(bytes / (ms[0] * 1e6)).toFixed(2),
+      gbps_median: +(bytes / (ms[Math.floor(ms.length / 2)] * 1e6)).toFixed(2), ms_best: +ms[0].toFixed(4) };
+    eltRows.push(r);
+    console.log(JSON.stringify(r));
+    return;
+  }
   const r: Row = {
     kernel, case: name, threads,
     gflops_best: +best.toFixed(2), gflops_median: +med.toFixed(2),
@@ -45,7 +53,6 @@ function report(kernel: string, name: string, threads: number, flops: number, ms
     pct_measured_ceiling: +((100 * best) / (threads * peak1)).toFixed(1),
     ms_best: +ms[0].toFixed(3),
   };
-  if (bytes) r.gbps_best = +(bytes / (ms[0] * 1e6)).toFixed(2);
   rows.push(r);
   console.log(JSON.stringify(r));
 }
@@ -108,6 +115,33 @@ for (const threads of threadList) {
       for (const a of [x, w, b, y, dy, dx, dw]) be.free(a);
     }
   }
+  if (!only || only === 'eltwise') {
+    // Memory-bound kernels: GB/s of compulsory traffic (bytes read + written once).
+    const N = 16, C = 64, HW = 56 * 56, n = N * C * HW;
+    const x = rand(be, n), y = be.alloc(n), dy = rand(be, n), g = rand(be, C), b = rand(be, C);
+    const m = be.alloc(C), is = be.alloc(C), v = be.alloc(C), dg = be.alloc(C), db = be.alloc(C);
+    const eltCase = (kernel: string, bytes: number, fn: () => void) => {
+      const ms = time(fn, reps);
+      report(kernel, `${N}x${C}x56x56`, threads, 0, ms, peak1, bytes);
+    };
+    eltCase('relu', 8 * n, () => be.unary('relu', x, y));
+    eltCase('reluBackward', 12 * n, () => be.reluBackward(dy, x, y));
+    eltCase('addInPlace', 12 * n, () => be.addInPlace(y, x));
+    eltCase('batchNormTrain', 12 * n, () => be.batchNormTrain(x, g, b, y, m, is, v, N, C, HW, 1e-5));
+    eltCase('batchNormEval', 8 * n, () => be.batchNormEval(x, g, b, m, v.map((q) => q + 1), y, N, C, HW, 1e-5));
+    eltCase('batchNormTrainBackward', 20 * n, () => be.batchNormTrainBackward(dy, x, g, m, is, y, dg, db, N, C, HW));
+    const pp = { N, C, H: 56, W: 56, kH: 3, kW: 3, sH: 2, sW: 2, pH: 1, pW: 1, dH: 1, dW: 1, OH: 28, OW: 28, countIncludePad: true };
+    const py = be.alloc(N * C * 28 * 28);
+    eltCase('maxPool2d 3x3s2', 4 * n + 4 * py.length, () => be.maxPool2d(x, py, pp));
+    eltCase('maxPool2dBackward 3x3s2', 8 * n + 4 * py.length, () => be.maxPool2dBackward(x, py, y, pp));
+    const gp = be.alloc(N * C);
+    eltCase('adaptiveAvgPool2d global', 4 * n, () => be.adaptiveAvgPool2d(x, gp, N, C, 56, 56, 1, 1));
+    const buf = be.alloc(n);
+    eltCase('sgdStep momentum', 20 * n, () => be.sgdStep(y, x, buf, 1e-9, 0.9, 0, 1e-4, false, false));
+    const small = be.alloc(1024), small2 = be.alloc(1024);
+    eltCase('addInPlace 1024 floats (call overhead)', 12 * 1024, () => be.addInPlace(small, small2));
+    for (const a of [x, y, dy, g, b, m, is, v, dg, db, py, gp, buf, small, small2]) be.free(a);
+  }
 }
 be.dispose();
 
@@ -118,3 +152,8 @@ for (const r of rows) {
 }
 console.error(`\nmicro-kernel ceiling (1 core, measured): ${peak1.toFixed(1)} GFLOP/s; nominal 1 core: ${16 * NOMINAL_GHZ}`);
 console.error(lines.join('\n'));
+if (eltRows.length) {
+  const el = ['| kernel | case | threads | GB/s best | median | ms best |', '|---|---|---|---|---|---|'];
+  for (const r of eltRows) el.push(`| ${r.kernel} | ${r.case} | ${r.threads} | ${r.gbps_best} | ${r.gbps_median} | ${r.ms_best} |`);
+  console.error(el.join('\n'));
+}

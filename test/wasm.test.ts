@@ -319,7 +319,28 @@ const POOL_CASES: [string, Pool2dParams][] = [
   ['3x3 s1 p1 dilation 2', poolParams(2, 2, 9, 7, 3, 1, 1, 2)],
   ['3x3 s2 ceil mode', poolParams(1, 3, 6, 6, 3, 2, 1, 1, true, false)],
   ['1x1 on 1x1', poolParams(3, 4, 1, 1, 1, 1, 0)],
+  ['3x3 s1 p1 on 9x13', poolParams(2, 3, 9, 13, 3, 1, 1)],
+  ['2x2 s2 on 16x17', poolParams(1, 2, 16, 17, 2, 2, 0)],
+  ['3x3 s2 p1 on 112x112 (resnet)', poolParams(1, 2, 112, 112, 3, 2, 1)],
 ];
+
+test('maxPool2d keeps the ref rules for NaN, -inf and signed zeros (exact)', () => {
+  for (const p of [poolParams(1, 2, 9, 13, 3, 1, 1), poolParams(1, 2, 17, 17, 3, 2, 1), poolParams(1, 1, 8, 8, 2, 2, 0)]) {
+    const x = rand(p.N * p.C * p.H * p.W), dy = rand(p.N * p.C * p.OH * p.OW);
+    for (let i = 0; i < x.length; i++) {
+      const r = rng.uniform(0, 1);
+      if (r < 0.05) x[i] = NaN; else if (r < 0.2) x[i] = -Infinity; else if (r < 0.35) x[i] = 0; else if (r < 0.5) x[i] = -0;
+    }
+    const y = be.alloc(dy.length), yr = new Float32Array(dy.length);
+    be.maxPool2d(x, y, p);
+    ref.maxPool2d(x, yr, p);
+    assert.deepEqual(Array.from(y, (v) => Object.is(v, -0) ? '-0' : String(v)), Array.from(yr, (v) => Object.is(v, -0) ? '-0' : String(v)));
+    const dx = be.alloc(x.length), dxr = new Float32Array(x.length);
+    be.maxPool2dBackward(x, dy, dx, p);
+    ref.maxPool2dBackward(x, dy, dxr, p);
+    close(dx, dxr, 1e-6, 1e-7, 'dx');
+  }
+});
 
 for (const [name, p] of POOL_CASES) {
   test(`maxPool2d/avgPool2d forward and backward equal ref: ${name} (rtol 1e-5, atol 1e-6)`, () => {

@@ -21,6 +21,8 @@ export function compileKernels(shared: boolean): Promise<WebAssembly.Module> {
 export interface KernelExports {
   run_job(desc: number, tid: number): void;
   heap_base(): number;
+  zero_bytes(p: number, n: number): void;
+  copy_bytes(dst: number, src: number, n: number): void;
   /** Benchmark only: the 2x16 micro-kernel on L1-resident panels. */
   bench_kernel(ap: number, bp: number, kc: number, c: number, reps: number): void;
   /** Descriptor slot numbers and job kinds, read from the module's exported globals. */
@@ -37,6 +39,8 @@ export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memo
   return {
     run_job: ex.run_job as (d: number, t: number) => void,
     heap_base: ex.heap_base as () => number,
+    zero_bytes: ex.zero_bytes as KernelExports['zero_bytes'],
+    copy_bytes: ex.copy_bytes as KernelExports['copy_bytes'],
     bench_kernel: ex.bench_kernel as KernelExports['bench_kernel'],
     consts,
   };

@@ -26,6 +26,9 @@ export class WasmHeap {
   private freeBytes = 0;
   private liveBytes = 0;
 
+  /** memset(0) on the heap; replaced by the wasm module's bulk-memory fill when it is loaded. */
+  zeroFill: (off: number, bytes: number) => void = (off, bytes) => new Uint8Array(this.buf, off, bytes).fill(0);
+
   constructor(memory: WebAssembly.Memory, shared: boolean, base: number) {
     this.memory = memory;
     this.shared = shared;
@@ -67,7 +70,7 @@ export class WasmHeap {
     }
     this.sizes.set(off, size);
     this.liveBytes += size;
-    if (zero && off < this.highWater) new Uint8Array(this.buf, off, Math.min(size, this.highWater - off)).fill(0);
+    if (zero && off < this.highWater) this.zeroFill(off, Math.min(size, this.highWater - off));
     if (off + size > this.highWater) this.highWater = off + size;
     return off;
   }

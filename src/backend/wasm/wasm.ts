@@ -624,6 +624,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   }
   const kernels = instantiate(module, memory);
   const heap = new WasmHeap(memory, shared, Math.max(kernels.heap_base(), 65536));
+  heap.zeroFill = (off, bytes) => kernels.zero_bytes(off, bytes);
   const wf = shared && !opts.singleThread ? await defaultWorkerFactory() : null;
   const be = new WasmBackend(heap, kernels, module, wf?.factory ?? null, wf?.source ?? '');
   await be.setThreads(wf ? (opts.threads ?? (await machineThreads())) : 1);

@@ -39,7 +39,7 @@ export function run_job(d: usize, tid: i32): void {
       case K_ELT: eltTask(d, t); break;
       case K_BN: bnTask(d, t); break;
       case K_SUMMID: sumMidTask(d, t); break;
-      case K_POOL: poolTask(d, t); break;
+      case K_POOL: poolTask(d, t, tid); break;
       default: unreachable();
     }
     store<i32>(stat, load<i32>(stat) + 1);
@@ -49,4 +49,14 @@ export function run_job(d: usize, tid: i32): void {
 /** End of the module's static data; the JS allocator starts above it. */
 export function heap_base(): usize {
   return __heap_base;
+}
+
+/** memset 0 (bulk memory: much faster than TypedArray.fill on a SharedArrayBuffer). */
+export function zero_bytes(p: usize, n: usize): void {
+  memory.fill(p, 0, n);
+}
+
+/** memcpy. */
+export function copy_bytes(dst: usize, src: usize, n: usize): void {
+  memory.copy(dst, src, n);
 }
