@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { readNpy } from '../src/io/npy.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import type { ArrayMap, NamedArray } from '../src/io/types.js';
+import { createModel } from '../src/models/registry.js';
+import type { Module } from '../src/nn/module.js';
+import { noGrad } from '../src/tensor/tensor.js';
 
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
 
@@ -26,3 +29,12 @@ export function st(...parts: string[]): ArrayMap {
 export function json<T = any>(...parts: string[]): T {
   return JSON.parse(readFileSync(join(FIXTURES, ...parts), 'utf8')) as T;
 }
+
+/** The fixture's model with its weights loaded. */
+export function buildFromFixture(name: string): Module {
+  const arch = json<{ model: string; arch: Record<string, unknown> }>(name, 'arch.json');
+  const model = noGrad(() => createModel(arch.model, arch.arch));
+  model.loadStateDict(st(name, 'weights.safetensors'));
+  return model;
+}
+

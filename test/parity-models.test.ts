@@ -9,27 +9,21 @@
 // rounding patterns. Eval logits are well conditioned and are also checked against float32.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createModel } from '../src/models/registry.js';
-import type { Module } from '../src/nn/module.js';
+import '../src/backend/wasm/index.js';
+import { setBackend } from '../src/backend/registry.js';
 import * as ops from '../src/tensor/ops.js';
 import { noGrad } from '../src/tensor/tensor.js';
 import { assertClose, isClose, relL2 } from './helpers.js';
-import { fixturesSkipReason, json, npy, st } from './fixtures.js';
+import { buildFromFixture, fixturesSkipReason, npy, st } from './fixtures.js';
 
 const RTOL = 1e-4, ATOL = 1e-5;
 
-export function buildFromFixture(name: string): Module {
-  const arch = json<{ model: string; arch: Record<string, unknown> }>(name, 'arch.json');
-  const model = noGrad(() => createModel(arch.model, arch.arch));
-  model.loadStateDict(st(name, 'weights.safetensors'));
-  return model;
-}
-
 const CASES = ['resnet18', 'resnet50', 'resnext50_32x4d', 'd2l_resnet18', 'cifar_resnet20', 'resnet50_dilated', 'resnet18_zeroinit', 'resnet34'];
 
-for (const name of CASES) {
+for (const backend of ['ref']) for (const name of CASES) {
   const skip = fixturesSkipReason(name);
-  test(`${name}: logits (eval, train), eval-mode gradients, BN running stats and every parameter gradient match PyTorch float64 (rtol ${RTOL}, atol ${ATOL}; ill-conditioned grads: rel. L2 <= 2x PyTorch float32's)`, { skip }, () => {
+  test(`[${backend}] ${name}: logits (eval, train), eval-mode gradients, BN running stats and every parameter gradient match PyTorch float64 (rtol ${RTOL}, atol ${ATOL}; ill-conditioned grads: rel. L2 <= 2x PyTorch float32's)`, { skip }, async () => {
+    await setBackend(backend);
     const x = npy(name, 'input.npy');
     // Eval mode.
     const m1 = buildFromFixture(name).eval();
@@ -74,7 +68,7 @@ for (const name of CASES) {
         assert.ok(ours <= 2 * torch32, `${name} grad ${k}: relative L2 error ${ours.toExponential(2)} vs float64 exceeds 2x PyTorch float32's ${torch32.toExponential(2)}`);
       }
     }
-    console.log(`# ${name}: ${strict} of ${params.length} parameter gradients checked elementwise at rtol ${RTOL}; the rest within 2x PyTorch float32's own error vs float64`);
+    console.log(`# [${backend}] ${name}: ${strict} of ${params.length} parameter gradients checked elementwise at rtol ${RTOL}; the rest within 2x PyTorch float32's own error vs float64`);
     m.dispose();
   });
 }
