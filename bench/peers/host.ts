@@ -1,0 +1,132 @@
+// Worker-thread host for one JavaScript peer and one case (started by clients.ts through
+// worker.mjs). A worker per peer keeps the libraries apart (tfjs's global backend, two
+// onnxruntime builds), frees all their memory when terminated, and lets the harness stop a
+// peer that runs past its time cap. Timing is taken here, around the call only.
+import { parentPort, workerData } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { errorMessage, fillRandom, targetsFor, type HostInit, type HostReply, type HostRequest, type PeerInfo } from './common.js';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { buildTfjsModel, trainableParams } from './tfjs_models.js';
+
+const init = workerData as HostInit;
+const port = parentPort!;
+const send = (r: HostReply) => port.postMessage(r);
+
+// Libraries print hints on stdout (tfjs: "Hi there 👋 ..."); stdout belongs to the harness's JSON lines.
+console.log = (...a: unknown[]) => console.error(...a);
+console.info = console.log;
+
+type Runner = { run: () => Promise<void> | void; close: () => Promise<void> | void; info: PeerInfo };
+
+async function setupOrt(): Promise<Runner> {
+  const { spec } = init;
+  if (spec.kind !== 'infer') throw new Error('onnxruntime has no training in JavaScript');
+  if (!init.onnxPath) throw new Error('no ONNX file');
+  const web = init.peer === 'onnxruntime-web';
+  const ort = (web ? await import('onnxruntime-web') : await import('onnxruntime-node')) as typeof import('onnxruntime-web');
+  let opts: Record<string, unknown>;
+  if (web) {
+    ort.env.wasm.numThreads = init.threads;
+    opts = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
+  } else {
+    opts = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: init.threads, interOpNumThreads: 1, executionMode: 'sequential' };
+  }
+  const session = await ort.InferenceSession.create(init.onnxPath, opts);
+  const shape = [spec.batch, spec.channels, spec.size, spec.size];
+  const data = fillRandom(new Float32Array(shape.reduce((a, b) => a * b)));
+  const inName = session.inputNames[0], outName = session.outputNames[0];
+  const versions = ort.env.versions as Record<string, string | undefined>;
+  return {
+    info: { version: versions[web ? 'web' : 'node'] ?? versions.common, threads: web ? ort.env.wasm.numThreads : init.threads, batch: spec.batch,
+      ...(web ? { simd: true } : {}), executionProviders: opts.executionProviders },
+    run: async () => {
+      const out = await session.run({ [inName]: new ort.Tensor('float32', data, shape) });
+      const y = out[outName];
+      if (y.dims[0] !== spec.batch || y.dims[1] !== spec.classes) throw new Error(`onnxruntime output has shape [${y.dims.join(', ')}]`);
+      y.dispose?.();
+    },
+    close: () => session.release(),
+  };
+}
+
+async function setupTfjs(): Promise<Runner> {
+  const tf = await import('@tensorflow/tfjs');
+  let threads = 1;
+  let threadNote: string | undefined;
+  if (init.peer === 'tfjs-wasm') {
+    const w = await import('@tensorflow/tfjs-backend-wasm');
+    const req = createRequire(import.meta.url);
+    w.setWasmPaths(path.dirname(req.resolve('@tensorflow/tfjs-backend-wasm/package.json')) + '/dist/');
+    w.setThreadsCount(init.threads);
+    if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
+    threads = w.getThreadsCount();
+    if (threads !== init.threads) {
+      threadNote = `asked for ${init.threads} threads; tfjs-backend-wasm reports WASM_HAS_MULTITHREAD_SUPPORT=${tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')} in Node, so it runs ${threads}`;
+    }
+  } else {
+    if (!(await tf.setBackend('cpu'))) throw new Error('tfjs cpu backend failed to initialise');
+  }
+  await tf.ready();
+  const { spec } = init;
+  const version = tf.version.tfjs;
+  if (spec.kind === 'gemm') {
+    const a = tf.tensor2d(fillRandom(new Float32Array(spec.n * spec.n), 1), [spec.n, spec.n]);
+    const b = tf.tensor2d(fillRandom(new Float32Array(spec.n * spec.n), 2), [spec.n, spec.n]);
+    return {
+      info: { version, threads, threadNote },
+      run: () => { const c = tf.matMul(a, b); c.dataSync(); c.dispose(); },
+      close: () => { a.dispose(); b.dispose(); },
+    };
+  }
+  const model = buildTfjsModel(tf, spec.model, spec.size, spec.channels, spec.classes);
+  const params = trainableParams(model);
+  if (init.expectParams !== undefined && params !== init.expectParams) {
+    throw new Error(`tfjs ${spec.model} has ${params} trainable parameters, ours has ${init.expectParams}`);
+  }
+  const x = tf.tensor4d(fillRandom(new Float32Array(spec.batch * spec.size * spec.size * spec.channels)),
+    [spec.batch, spec.size, spec.size, spec.channels]);
+  const info: PeerInfo = { version, threads, batch: spec.batch, params, layout: 'NHWC', threadNote };
+  if (spec.kind === 'infer') {
+    return {
+      info,
+      run: () => { const y = model.predict(x) as tfTypes.Tensor; y.dataSync(); y.dispose(); },
+      close: () => { x.dispose(); model.dispose(); },
+    };
+  }
+  const labels = tf.oneHot(tf.tensor1d(targetsFor(spec.batch, spec.classes), 'int32'), spec.classes);
+  const opt = tf.train.momentum(spec.lr, spec.momentum);
+  return {
+    info: { ...info, optimizer: `tf.train.momentum(${spec.lr}, ${spec.momentum})` },
+    run: () => {
+      const cost = opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tfTypes.Tensor) as tfTypes.Scalar, true);
+      cost!.dataSync();
+      cost!.dispose();
+    },
+    close: () => { x.dispose(); labels.dispose(); opt.dispose(); model.dispose(); },
+  };
+}
+
+let runner: Runner;
+try {
+  runner = init.peer.startsWith('onnxruntime') ? await setupOrt() : await setupTfjs();
+  send({ type: 'ready', info: runner.info });
+} catch (e) {
+  send({ type: 'error', message: errorMessage(e) });
+  process.exit(0);
+}
+
+port.on('message', async (m: HostRequest) => {
+  if (m.cmd === 'close') {
+    try { await runner.close(); } catch { /* the worker is terminated next anyway */ }
+    send({ type: 'closed' });
+    return;
+  }
+  try {
+    const t0 = performance.now();
+    await runner.run();
+    send({ type: 'ms', ms: performance.now() - t0 });
+  } catch (e) {
+    send({ type: 'error', message: errorMessage(e) });
+  }
+});

@@ -1,0 +1,530 @@
+// `npm run bench`: resnet-ts (wasm backend) beside its peers, measured in one process run on
+// one machine, runs interleaved round by round so that drift hits everyone alike.
+//
+//   npm run bench -- [--quick] [--only resnet18-b1,sgemm-1024] [--runs 5] [--warmup 2]
+//                    [--threads 2] [--peers ours,onnxruntime-web,...] [--cap 60] [--slow-batch 2]
+//                    [--out file.json | --no-write] [--tiny] [--list]
+//
+// stdout: one JSON line per case, then a markdown table (progress goes to stderr).
+// The results also go to bench/results/<date>-<host>.json. See bench/README.md.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import '../src/backend/wasm/index.js';
+import { getThreads, setThreads, WasmBackend } from '../src/backend/wasm/index.js';
+import { setBackend } from '../src/backend/registry.js';
+import { createModel } from '../src/models/registry.js';
+import { SGD } from '../src/optim/sgd.js';
+import * as ops from '../src/tensor/ops.js';
+import { noGrad, scope } from '../src/tensor/tensor.js';
+import { CapError, openWorkerPeer, TorchPeer, type Session } from './peers/clients.js';
+import { errorMessage, fillRandom, PARAMS, targetsFor, type CaseSpec, type PeerInfo, type PeerName } from './peers/common.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const CACHE = path.join(HERE, '.cache');
+const RESULTS = path.join(HERE, 'results');
+
+// ---------------------------------------------------------------------------- options
+
+const { values: opt } = (() => { try { return parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    runs: { type: 'string' },
+    warmup: { type: 'string' },
+    threads: { type: 'string' },
+    peers: { type: 'string' },
+    cap: { type: 'string', default: '60' },
+    'slow-batch': { type: 'string', default: '2' },
+    out: { type: 'string' },
+    'no-write': { type: 'boolean', default: false },
+    tiny: { type: 'boolean', default: false },
+    list: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+}); } catch (e) { return die((e as Error).message); } })();
+
+function die(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(2);
+}
+
+function int(name: string, v: string | undefined, dflt: number, min = 0): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) die(`--${name} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+const QUICK = opt.quick!;
+const TINY = opt.tiny!;
+const RUNS = int('runs', opt.runs, QUICK ? 2 : 5, 1);
+const WARMUP = int('warmup', opt.warmup, QUICK ? 1 : 2);
+const THREADS = int('threads', opt.threads, os.availableParallelism(), 1);
+const CAP_MS = int('cap', opt.cap, 60, 1) * 1000;
+const SLOW_BATCH = int('slow-batch', opt['slow-batch'], 2, 1);
+/** Longest a single call of a not-capped peer may take before it is stopped. */
+const CALL_LIMIT_MS = 300_000;
+/** Pause between two calls, so spinning thread pools (OpenMP, onnxruntime) settle before the next peer. */
+const GAP_MS = 100;
+
+const ALL_PEERS: PeerName[] = ['ours', 'onnxruntime-web', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'pytorch'];
+const SLOW_PEERS: PeerName[] = ['tfjs-cpu'];
+const LABEL: Record<PeerName, string> = {
+  ours: 'ours (wasm)', 'onnxruntime-web': 'ort-web', 'onnxruntime-node': 'ort-node', 'tfjs-wasm': 'tfjs-wasm',
+  'tfjs-cpu': 'tfjs-cpu', pytorch: 'PyTorch',
+};
+
+// ---------------------------------------------------------------------------- cases
+
+interface BenchCase { id: string; title: string; spec: CaseSpec }
+
+function inferCase(model: 'resnet18' | 'resnet50', batch: number): BenchCase {
+  const size = TINY ? 32 : 224;
+  return {
+    id: `${model}-b${batch}`, title: `${model === 'resnet18' ? 'ResNet-18' : 'ResNet-50'} inference 3x${size}x${size}, batch ${batch}`,
+    spec: { kind: 'infer', model, batch, channels: 3, size, classes: 1000 },
+  };
+}
+const TRAIN_BATCH = TINY ? 4 : 128, TRAIN_SIZE = TINY ? 32 : 96;
+const CASES: BenchCase[] = [
+  inferCase('resnet18', 1), inferCase('resnet18', TINY ? 2 : 8), inferCase('resnet50', 1), inferCase('resnet50', TINY ? 2 : 8),
+  {
+    id: `d2l-train-b${TRAIN_BATCH}`, title: `d2l ResNet-18 training step 1x${TRAIN_SIZE}x${TRAIN_SIZE}, batch ${TRAIN_BATCH}, SGD momentum`,
+    spec: { kind: 'train', model: 'd2l_resnet18', batch: TRAIN_BATCH, channels: 1, size: TRAIN_SIZE, classes: 10, lr: 0.05, momentum: 0.9 },
+  },
+  ...(TINY ? [64, 128] : [256, 512, 1024]).map((n): BenchCase => ({ id: `sgemm-${n}`, title: `SGEMM ${n}x${n}x${n} (float32)`, spec: { kind: 'gemm', n } })),
+];
+
+if (opt.help || opt.list) {
+  console.log(opt.help ? readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(0, 9).join('\n') : '');
+  console.log(`cases: ${CASES.map((c) => c.id).join(', ')}\npeers: ${ALL_PEERS.join(', ')}`);
+  process.exit(0);
+}
+
+let selected = CASES;
+if (opt.only) {
+  const want = opt.only.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = want.filter((w) => !CASES.some((c) => c.id === w));
+  if (bad.length) die(`unknown case(s) ${bad.join(', ')} (known: ${CASES.map((c) => c.id).join(', ')})`);
+  selected = CASES.filter((c) => want.includes(c.id));
+}
+let peers: PeerName[] = ALL_PEERS.filter((p) => !(QUICK && SLOW_PEERS.includes(p)));
+if (opt.peers) {
+  const want = opt.peers.split(',').map((s) => s.trim()) as PeerName[];
+  const bad = want.filter((w) => !ALL_PEERS.includes(w));
+  if (bad.length) die(`unknown peer(s) ${bad.join(', ')} (known: ${ALL_PEERS.join(', ')})`);
+  peers = ALL_PEERS.filter((p) => want.includes(p));
+}
+
+const log = (s: string) => process.stderr.write(s + '\n');
+
+// ---------------------------------------------------------------------------- machine facts
+
+function cpuMHz(): number | null {
+  try {
+    const mhz = [...readFileSync('/proc/cpuinfo', 'utf8').matchAll(/^cpu MHz\s*:\s*([\d.]+)/gm)].map((m) => Number(m[1]));
+    return mhz.length ? Math.max(...mhz) : null;
+  } catch {
+    return null;
+  }
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    host: os.hostname(), cpu: cpus[0]?.model ?? 'unknown', cores: os.availableParallelism(), cpu_mhz_proc_cpuinfo: cpuMHz(),
+    memory_gb: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${os.platform()} ${os.arch()} ${os.release()}`,
+  };
+}
+
+function loadavg(): number[] {
+  return os.loadavg().map((x) => +x.toFixed(2));
+}
+
+// ---------------------------------------------------------------------------- ours
+
+let oursBackend: WasmBackend | null = null;
+
+async function openOurs(spec: CaseSpec): Promise<Session> {
+  if (!oursBackend) {
+    await setThreads(THREADS);
+    const be = await setBackend('wasm');
+    if (!(be instanceof WasmBackend)) throw new Error('the wasm backend did not load');
+    oursBackend = be;
+  }
+  const be = oursBackend;
+  const info: PeerInfo = { version: readPkgVersion(), threads: getThreads(), backend: 'wasm' };
+  if (spec.kind === 'gemm') {
+    const n = spec.n;
+    const A = fillRandom(be.alloc(n * n), 1), B = fillRandom(be.alloc(n * n), 2), C = be.alloc(n * n);
+    return {
+      info,
+      run: async () => { const t0 = performance.now(); be.gemm(false, false, n, n, n, A, B, C, false); return performance.now() - t0; },
+      close: async () => { for (const a of [A, B, C]) be.free(a); },
+    };
+  }
+  const model = noGrad(() => createModel(spec.model));
+  const params = model.numParameters();
+  const x = ops.tensor(fillRandom(new Float32Array(spec.batch * spec.channels * spec.size * spec.size)), [spec.batch, spec.channels, spec.size, spec.size]);
+  Object.assign(info, { batch: spec.batch, params });
+  if (spec.kind === 'infer') {
+    model.eval();
+    return {
+      info,
+      run: async () => {
+        const t0 = performance.now();
+        scope(() => noGrad(() => {
+          const y = model.forward(x);
+          if (y.shape[0] !== spec.batch || y.shape[1] !== spec.classes) throw new Error(`logits have shape [${y.shape.join(', ')}]`);
+        }));
+        return performance.now() - t0;
+      },
+      close: async () => { x.dispose(); model.dispose(); },
+    };
+  }
+  model.train();
+  const targets = targetsFor(spec.batch, spec.classes);
+  const sgd = new SGD(model.parameters(), { lr: spec.lr, momentum: spec.momentum });
+  info.optimizer = `src/optim SGD(lr ${spec.lr}, momentum ${spec.momentum})`;
+  return {
+    info,
+    run: async () => {
+      const t0 = performance.now();
+      const loss = scope(() => {
+        sgd.zeroGrad();
+        const l = ops.crossEntropy(model.forward(x), targets);
+        l.backward();
+        noGrad(() => sgd.step());
+        return l.item();
+      });
+      const ms = performance.now() - t0;
+      if (!Number.isFinite(loss)) throw new Error(`training loss is ${loss}`);
+      return ms;
+    },
+    close: async () => { sgd.zeroGrad(); sgd.dispose(); x.dispose(); model.dispose(); },
+  };
+}
+
+function readPkgVersion(): string {
+  try {
+    return JSON.parse(readFileSync(path.join(HERE, '..', 'package.json'), 'utf8')).version;
+  } catch {
+    return '?';
+  }
+}
+
+// ---------------------------------------------------------------------------- ONNX files
+
+let torch: TorchPeer | null = null;
+let torchWhyNot: string | null = null;
+
+async function getTorch(): Promise<TorchPeer | null> {
+  if (torch || torchWhyNot) return torch;
+  const t = new TorchPeer(THREADS);
+  torchWhyNot = await t.start();
+  if (!torchWhyNot) torch = t;
+  else log(`PyTorch: ${torchWhyNot}`);
+  return torch;
+}
+
+const onnxFiles = new Map<string, { path?: string; error?: string; source?: string }>();
+
+/** The ONNX file of a model (random weights): exported by PyTorch into bench/.cache (see README). */
+async function onnxFor(spec: CaseSpec & { kind: 'infer' }): Promise<string> {
+  const key = `${spec.model}-c${spec.channels}-${spec.size}`;
+  let f = onnxFiles.get(key);
+  if (!f) {
+    const file = path.join(CACHE, `${key}.onnx`);
+    if (existsSync(file)) f = { path: file, source: 'torch.onnx.export (cached)' };
+    else {
+      const t = await getTorch();
+      if (!t) f = { error: `no ONNX file: ${torchWhyNot}` };
+      else {
+        mkdirSync(CACHE, { recursive: true });
+        log(`exporting ${key}.onnx with torch.onnx.export ...`);
+        try {
+          await t.exportOnnx(spec.model, file + '.tmp', spec.size, spec.channels);
+          execFileSync('mv', [file + '.tmp', file]);
+          f = { path: file, source: 'torch.onnx.export' };
+        } catch (e) {
+          f = { error: `ONNX export failed: ${errorMessage(e)}` };
+        }
+      }
+    }
+    onnxFiles.set(key, f);
+  }
+  if (!f.path) throw new Error(f.error);
+  return f.path;
+}
+
+// ---------------------------------------------------------------------------- one case
+
+interface PeerResult {
+  ms_median?: number; ms_min?: number; ms_max?: number; runs_ms?: number[]; warmup_ms?: number[];
+  batch?: number; ms_per_image?: number; gflops?: number;
+  info?: PeerInfo;
+  /** Why there is no figure: not applicable, skipped, error text, or time cap. */
+  skipped?: string; error?: string; capped?: string;
+  note?: string;
+}
+
+interface CaseResult {
+  case: string; title: string; spec: CaseSpec; started: string; loadavg_before: number[]; loadavg_after?: number[];
+  results: Partial<Record<PeerName, PeerResult>>;
+  /** ours / peer (median time; per image where the batches differ): below 1 means ours is faster. */
+  ratios: Partial<Record<PeerName, number>>;
+  ceilings?: Record<string, number>;
+}
+
+/** A reason to not run a peer on this case, or null to run it. */
+function notApplicable(peer: PeerName, spec: CaseSpec): string | null {
+  if (peer.startsWith('onnxruntime')) {
+    if (spec.kind === 'train') return 'n/a: onnxruntime has no training in JavaScript';
+    if (spec.kind === 'gemm') return 'n/a: not measured (no ONNX MatMul model)';
+  }
+  if (peer === 'tfjs-cpu') {
+    if (spec.kind === 'infer' && spec.batch > 1) return 'skipped: tfjs-cpu runs batch 1 only (slow)';
+    if (spec.kind === 'gemm') return 'skipped: tfjs-cpu is not a SGEMM peer';
+  }
+  return null;
+}
+
+interface Policy { runs: number; warmup: number; capMs: number | null; note?: string }
+
+function policyFor(peer: PeerName, spec: CaseSpec): Policy {
+  if (peer === 'tfjs-cpu') {
+    if (spec.kind === 'train') return { runs: 1, warmup: 0, capMs: CAP_MS, note: `1 run, no warm-up, capped at ${CAP_MS / 1000} s` };
+    return { runs: Math.min(RUNS, 3), warmup: 1, capMs: CAP_MS, note: `at most ${Math.min(RUNS, 3)} runs after 1 warm-up within ${CAP_MS / 1000} s` };
+  }
+  return { runs: RUNS, warmup: WARMUP, capMs: null };
+}
+
+async function openPeer(peer: PeerName, spec: CaseSpec, expectParams: number | undefined): Promise<Session> {
+  switch (peer) {
+    case 'ours':
+      return openOurs(spec);
+    case 'pytorch': {
+      const t = await getTorch();
+      if (!t) throw new Error(torchWhyNot ?? 'PyTorch not available');
+      return t.open(spec);
+    }
+    case 'onnxruntime-web':
+    case 'onnxruntime-node': {
+      if (spec.kind !== 'infer') throw new Error('not applicable');
+      return openWorkerPeer({ peer, spec, threads: THREADS, onnxPath: await onnxFor(spec) });
+    }
+    case 'tfjs-wasm':
+    case 'tfjs-cpu': {
+      const s = peer === 'tfjs-cpu' && spec.kind === 'train' ? { ...spec, batch: Math.min(SLOW_BATCH, spec.batch) } : spec;
+      return openWorkerPeer({ peer, spec: s, threads: THREADS, expectParams }, peer === 'tfjs-cpu' ? CAP_MS : 180_000);
+    }
+  }
+}
+
+const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const r2 = (x: number) => +x.toFixed(x >= 100 ? 1 : x >= 1 ? 2 : 4);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function runCase(c: BenchCase): Promise<CaseResult> {
+  const { spec } = c;
+  const res: CaseResult = { case: c.id, title: c.title, spec, started: new Date().toISOString(), loadavg_before: loadavg(), results: {}, ratios: {} };
+  const expectParams = spec.kind === 'gemm' ? undefined : PARAMS[spec.model];
+  type Live = { peer: PeerName; s: Session; pol: Policy; times: number[]; warm: number[]; spent: number; done: boolean; r: PeerResult };
+  const live: Live[] = [];
+
+  // Set up every peer (ours first), in the order of ALL_PEERS.
+  for (const peer of peers) {
+    const na = notApplicable(peer, spec);
+    if (na) { res.results[peer] = { skipped: na }; continue; }
+    const pol = policyFor(peer, spec);
+    log(`  ${c.id}: setting up ${peer}`);
+    try {
+      const s = await openPeer(peer, spec, expectParams);
+      const r: PeerResult = { info: s.info, ...(pol.note ? { note: pol.note } : {}) };
+      if (expectParams !== undefined && s.info.params !== undefined && s.info.params !== expectParams) {
+        r.note = `${r.note ? r.note + '; ' : ''}parameter count ${s.info.params} differs from ${expectParams}`;
+      }
+      res.results[peer] = r;
+      live.push({ peer, s, pol, times: [], warm: [], spent: 0, done: false, r });
+    } catch (e) {
+      res.results[peer] = e instanceof CapError ? { capped: `setup ${e.message}` } : { error: errorMessage(e) };
+      log(`  ${c.id}: ${peer}: ${res.results[peer]!.error ?? res.results[peer]!.capped}`);
+    }
+  }
+
+  const call = async (l: Live, warm: boolean) => {
+    const limit = l.pol.capMs !== null ? Math.max(1000, l.pol.capMs - l.spent) : CALL_LIMIT_MS;
+    const t0 = performance.now();
+    try {
+      const ms = await l.s.run(limit);
+      (warm ? l.warm : l.times).push(ms);
+    } catch (e) {
+      l.done = true;
+      if (e instanceof CapError) {
+        l.r.capped = `a call ${e.message}` + (l.times.length ? '' : `: more than ${r2(e.limitMs)} ms per batch`);
+        if (!l.times.length && spec.kind !== 'gemm') { l.r.batch = l.s.info.batch; l.r.ms_per_image = r2(e.limitMs / (l.s.info.batch ?? 1)); }
+      } else l.r.error = errorMessage(e);
+      log(`  ${c.id}: ${l.peer}: ${l.r.error ?? l.r.capped}`);
+    }
+    l.spent += performance.now() - t0;
+    if (l.pol.capMs !== null && l.spent >= l.pol.capMs) l.done = true;
+    await sleep(GAP_MS);
+  };
+
+  // Warm-up, then rounds: each round runs every live peer once, the order rotating by one each round.
+  for (const l of live) for (let i = 0; i < l.pol.warmup && !l.done; i++) await call(l, true);
+  const rounds = Math.max(0, ...live.map((l) => l.pol.runs));
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < live.length; k++) {
+      const l = live[(k + round) % live.length];
+      if (l.done || l.times.length >= l.pol.runs) continue;
+      await call(l, false);
+    }
+    log(`  ${c.id}: round ${round + 1}/${rounds}: ${live.map((l) => `${l.peer} ${l.times.length ? r2(l.times[l.times.length - 1]) : '-'}`).join(', ')}`);
+  }
+
+  for (const l of live) {
+    await l.s.close().catch(() => undefined);
+    if (l.times.length) {
+      const m = median(l.times);
+      Object.assign(l.r, { ms_median: r2(m), ms_min: r2(Math.min(...l.times)), ms_max: r2(Math.max(...l.times)), runs_ms: l.times.map(r2), warmup_ms: l.warm.map(r2) });
+      if (spec.kind === 'gemm') l.r.gflops = r2((2 * spec.n ** 3) / (m * 1e6));
+      else { l.r.batch = l.s.info.batch ?? spec.batch; l.r.ms_per_image = r2(m / l.r.batch); }
+      if (l.r.error) l.r.note = `${l.r.note ? l.r.note + '; ' : ''}failed after ${l.times.length} run(s)`;
+    }
+  }
+
+  // Ratios: ours / peer, per image where the batches differ, a bound where the peer was capped.
+  const ours = res.results.ours;
+  if (ours?.ms_median !== undefined) {
+    for (const p of peers) {
+      const r = res.results[p];
+      if (p === 'ours' || !r) continue;
+      if (spec.kind === 'gemm' && r.ms_median !== undefined) res.ratios[p] = r2(ours.ms_median / r.ms_median);
+      else if (r.ms_per_image !== undefined && ours.ms_per_image !== undefined) res.ratios[p] = r2(ours.ms_per_image / r.ms_per_image);
+    }
+  }
+  if (spec.kind === 'gemm' && ours?.gflops !== undefined) res.ceilings = gemmCeilings(ours.gflops, ours.info?.threads ?? THREADS);
+  res.loadavg_after = loadavg();
+  return res;
+}
+
+let microKernel: number | null = null;
+
+/** SIMD128 ceilings: threads x 16 FLOP/cycle x clock (cpuinfo, nominal 3.5 GHz) and threads x the measured micro-kernel rate. */
+function gemmCeilings(gflops: number, threads: number): Record<string, number> {
+  const mhz = cpuMHz();
+  const out: Record<string, number> = {};
+  if (mhz) {
+    out.ceiling_cpuinfo_gflops = r2((threads * 16 * mhz) / 1000);
+    out.pct_of_ceiling_cpuinfo = r2((100 * gflops) / out.ceiling_cpuinfo_gflops);
+  }
+  out.ceiling_nominal_3_5ghz_gflops = threads * 16 * 3.5;
+  out.pct_of_ceiling_nominal = r2((100 * gflops) / out.ceiling_nominal_3_5ghz_gflops);
+  if (oursBackend) {
+    microKernel ??= Math.max(oursBackend.microKernelGflops(300), oursBackend.microKernelGflops(300));
+    out.microkernel_1core_gflops = r2(microKernel);
+    out.pct_of_microkernel_x_threads = r2((100 * gflops) / (threads * microKernel));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------- table
+
+function fmtMs(x: number): string {
+  return x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toPrecision(3);
+}
+
+function cell(r: PeerResult | undefined, caseBatch: number | null, foot: string[]): string {
+  if (!r) return '';
+  const mark = (text: string) => { foot.push(text); return `[${foot.length}]`; };
+  if (r.ms_median !== undefined) {
+    if (caseBatch !== null && r.batch !== undefined && r.batch !== caseBatch) {
+      return `${fmtMs(r.ms_per_image!)}/img ${mark(`ms per image at batch ${r.batch}${r.note ? ` (${r.note})` : ''}`)}`;
+    }
+    return fmtMs(r.ms_median);
+  }
+  if (r.capped) return r.ms_per_image !== undefined ? `>${fmtMs(r.ms_per_image)}/img ${mark(`capped: ${r.capped}${r.note ? '; ' + r.note : ''}`)}` : `capped ${mark(r.capped)}`;
+  if (r.error) return `error ${mark(r.error)}`;
+  if (r.skipped) return r.skipped.startsWith('n/a') ? 'n/a' : '—';
+  return '';
+}
+
+function table(results: CaseResult[]): string {
+  const others = peers.filter((p) => p !== 'ours');
+  const head = ['case', 'ours (ms)', ...others.map((p) => `${LABEL[p]} (ms)`), ...(peers.includes('ours') ? others.map((p) => `ours/${LABEL[p]}`) : [])];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  const foot: string[] = [];
+  for (const c of results) {
+    const batch = c.spec.kind === 'gemm' ? null : c.spec.batch;
+    const row = [c.case, cell(c.results.ours, batch, foot), ...others.map((p) => cell(c.results[p], batch, foot))];
+    if (peers.includes('ours')) {
+      row.push(...others.map((p) => {
+        const v = c.ratios[p];
+        if (v === undefined) return '';
+        const t = v >= 0.095 ? v.toFixed(2) : v.toPrecision(2);
+        return c.results[p]?.capped ? `<${t}` : t;
+      }));
+    }
+    lines.push(`| ${row.join(' | ')} |`);
+  }
+  const gemm = results.filter((c) => c.ceilings);
+  if (gemm.length) {
+    lines.push('', '| SGEMM | ours GFLOP/s | % of 2x16xcpuinfo clock | % of 2x16x3.5 GHz | % of threads x measured micro-kernel | PyTorch GFLOP/s | tfjs-wasm GFLOP/s |', '|---|---|---|---|---|---|---|');
+    for (const c of gemm) {
+      const e = c.ceilings!;
+      lines.push(`| ${c.case} | ${c.results.ours?.gflops ?? ''} | ${e.pct_of_ceiling_cpuinfo ?? '?'}% of ${e.ceiling_cpuinfo_gflops ?? '?'} | ${e.pct_of_ceiling_nominal}% of ${e.ceiling_nominal_3_5ghz_gflops} | ${e.pct_of_microkernel_x_threads ?? '?'}% | ${c.results.pytorch?.gflops ?? ''} | ${c.results['tfjs-wasm']?.gflops ?? ''} |`);
+    }
+  }
+  if (foot.length) lines.push('', ...foot.map((f, i) => `[${i + 1}] ${f}`));
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------- main
+
+const meta = {
+  date: new Date().toISOString(), machine: machine(), loadavg_start: loadavg(), uptime_start: uptimeLine(),
+  options: { quick: QUICK, tiny: TINY, runs: RUNS, warmup: WARMUP, threads: THREADS, cap_s: CAP_MS / 1000, slow_batch: SLOW_BATCH, peers, cases: selected.map((c) => c.id) },
+  method: 'one process; every peer set up per case, then warm-up, then rounds in which each peer runs once (order rotating); median of the runs; each peer times its own call; 100 ms pause between calls',
+};
+log(`bench: ${selected.length} case(s), peers ${peers.join(', ')}, ${RUNS} runs after ${WARMUP} warm-up, ${THREADS} threads; load ${meta.loadavg_start.join(' ')}`);
+
+function uptimeLine(): string {
+  try { return execFileSync('uptime', { encoding: 'utf8' }).trim(); } catch { return `loadavg ${loadavg().join(' ')}`; }
+}
+
+const all: CaseResult[] = [];
+try {
+  for (const c of selected) {
+    log(`case ${c.id}: ${c.title}`);
+    const r = await runCase(c);
+    all.push(r);
+    console.log(JSON.stringify(r));
+  }
+} finally {
+  await (torch as TorchPeer | null)?.quit();
+  (oursBackend as WasmBackend | null)?.dispose();
+}
+
+const md = table(all);
+console.log('\n' + md);
+const peerInfo: Record<string, PeerInfo | undefined> = {};
+for (const p of peers) peerInfo[p] = all.map((c) => c.results[p]?.info).find((i) => i);
+const doc = { meta: { ...meta, loadavg_end: loadavg(), uptime_end: uptimeLine(), peers: peerInfo, onnx: Object.fromEntries(onnxFiles) }, cases: all, table: md };
+if (!opt['no-write']) {
+  let file = opt.out;
+  if (!file) {
+    mkdirSync(RESULTS, { recursive: true });
+    const day = meta.date.slice(0, 10);
+    file = path.join(RESULTS, `${day}-${os.hostname()}${TINY ? '-tiny' : QUICK ? '-quick' : ''}.json`);
+    if (existsSync(file)) file = file.replace(/\.json$/, `-${meta.date.slice(11, 16).replace(':', '')}.json`);
+  }
+  writeFileSync(file, JSON.stringify(doc, null, 1) + '\n');
+  log(`wrote ${file}`);
+}
+// Worker pools (ours, onnxruntime's) must not keep the process alive.
+process.exit(0);
