@@ -23,6 +23,10 @@ export { D2lResNet18, Residual, d2l_resnet18 } from './models/d2l.js';
 export * from './models/cifar.js';
 export { MODELS, createModel, getModelEntry, listModels } from './models/registry.js';
 
+export * as io from './io/index.js';
 export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export { readNpy, writeNpy, readNpz, writeNpz } from './io/npy.js';
+export { readPth } from './io/pth.js';
 export type { NamedArray, ArrayMap, DType } from './io/types.js';
+
+export * as data from './data/index.js';
