@@ -1,0 +1,253 @@
+// ONNX export of the registry's ResNets (torchvision, d2l, CIFAR) as a plain inference graph:
+// Conv, BatchNormalization (kept as its own node, not folded into Conv, so every weight stays
+// exactly the model's value), Relu, MaxPool, Add, GlobalAveragePool, Flatten, Gemm, and for the
+// CIFAR option-A shortcut Slice (stride-2 subsampling) + Pad (zero channels). Weights are
+// initializers named by their state-dict keys (`layer1.0.conv1.weight`, `bn1.running_mean`,
+// `fc.bias`); num_batches_tracked is not part of an inference graph and is left out.
+// The graph is exported with eval-mode semantics (BatchNorm uses the running statistics).
+// Browser-safe.
+import { ConfigError, ShapeError } from '../base/errors.js';
+import {
+  AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU, Sequential,
+} from '../nn/layers.js';
+import type { Module } from '../nn/module.js';
+import { CifarBasicBlock, CifarResNet } from '../models/cifar.js';
+import { Residual } from '../models/d2l.js';
+import { BasicBlock, Bottleneck, ResNet } from '../models/resnet.js';
+import { ATTR_TYPE, ONNX_DTYPE, onnxType } from './onnx-schema.js';
+import { encodeLE } from './types.js';
+
+export interface OnnxExportOptions {
+  /** Input [C, H, W] (without batch) or [N, C, H, W]; the batch entry is ignored when dynamicBatch. */
+  inputShape: number[];
+  /** ONNX opset (13 to 21). Default 13. */
+  opset?: number;
+  /** Batch dimension as the symbolic 'batch' (default true). */
+  dynamicBatch?: boolean;
+  /** Height and width as the symbols 'height'/'width' (default false: fixed from inputShape). */
+  dynamicSpatial?: boolean;
+  inputName?: string;
+  outputName?: string;
+  /** Extra key/value pairs written to the model's metadata_props (e.g. the model name and arch). */
+  metadata?: Record<string, string>;
+  docString?: string;
+}
+
+export const MIN_OPSET = 13;
+export const MAX_OPSET = 21;
+/** IR version per opset (onnx/helper.py's VERSION_TABLE facts: opset 13→IR 7, 14→7, 15→8, 16→8, 17→8, 18→8, 19→9, 20→9, 21→10). */
+const IR_FOR_OPSET: Record<number, number> = { 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10 };
+
+interface Init { name: string; dims: number[]; dataType: number; rawData: Uint8Array }
+interface Attr { name: string; type: number; i?: number; f?: number; ints?: number[]; s?: Uint8Array }
+interface Node { name: string; opType: string; input: string[]; output: string[]; attribute: Attr[] }
+
+const ints = (name: string, v: number[]): Attr => ({ name, type: ATTR_TYPE.INTS, ints: v });
+const int = (name: string, v: number): Attr => ({ name, type: ATTR_TYPE.INT, i: v });
+const float = (name: string, v: number): Attr => ({ name, type: ATTR_TYPE.FLOAT, f: v });
+
+class GraphBuilder {
+  readonly nodes: Node[] = [];
+  readonly inits = new Map<string, Init>();
+  private counter = 0;
+
+  constructor(readonly opset: number) {}
+
+  fresh(base: string): string {
+    return `${base || 'v'}:${this.counter++}`;
+  }
+
+  node(opType: string, name: string, input: string[], attribute: Attr[] = [], outName?: string): string {
+    const out = outName ?? this.fresh(`${name}/${opType}`);
+    this.nodes.push({ name: `${name}/${opType}`, opType, input, output: [out], attribute });
+    return out;
+  }
+
+  floatInit(name: string, dims: readonly number[], data: Float32Array): string {
+    if (this.inits.has(name)) return name;
+    this.inits.set(name, { name, dims: [...dims], dataType: ONNX_DTYPE.FLOAT, rawData: encodeLE('F32', data, name) });
+    return name;
+  }
+
+  int64Init(name: string, values: (number | bigint)[]): string {
+    if (this.inits.has(name)) return name;
+    const a = new BigInt64Array(values.map((v) => BigInt(v)));
+    const raw = new Uint8Array(a.byteLength);
+    const dv = new DataView(raw.buffer);
+    a.forEach((v, i) => dv.setBigInt64(8 * i, v, true));
+    this.inits.set(name, { name, dims: [values.length], dataType: ONNX_DTYPE.INT64, rawData: raw });
+    return name;
+  }
+}
+
+const INT64_MAX = (1n << 63n) - 1n;
+const join = (prefix: string, n: string) => (prefix ? `${prefix}.${n}` : n);
+
+/** Emit the nodes of module `m` (state-dict prefix `prefix`) applied to value `x`; returns the output value. */
+function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
+  const name = prefix || 'model';
+  if (m instanceof Conv2d) {
+    const w = g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.data);
+    const inputs = [x, w];
+    if (m.bias) inputs.push(g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.data));
+    return g.node('Conv', name, inputs, [
+      ints('kernel_shape', m.kernelSize), ints('strides', m.stride),
+      ints('pads', [m.padding[0], m.padding[1], m.padding[0], m.padding[1]]), ints('dilations', m.dilation), int('group', m.groups),
+    ]);
+  }
+  if (m instanceof BatchNorm2d) {
+    if (!m.weight || !m.bias || !m.runningMean || !m.runningVar) {
+      throw new ConfigError(`${name}: only BatchNorm2d with affine weights and running statistics can be exported`);
+    }
+    const inputs = [
+      g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.data), g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.data),
+      g.floatInit(join(prefix, 'running_mean'), m.runningMean.shape, m.runningMean.data),
+      g.floatInit(join(prefix, 'running_var'), m.runningVar.shape, m.runningVar.data),
+    ];
+    return g.node('BatchNormalization', name, [x, ...inputs], [float('epsilon', m.eps), float('momentum', 1 - (m.momentum ?? 0.1))]);
+  }
+  if (m instanceof ReLU) return g.node('Relu', name, [x]);
+  if (m instanceof MaxPool2d) {
+    const p = (v: number | [number, number] | undefined, d: number): [number, number] => (v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v);
+    const k = p(m.kernelSize, 1), s = p(m.cfg.stride ?? m.kernelSize, 1), pad = p(m.cfg.padding, 0), dil = p(m.cfg.dilation, 1);
+    return g.node('MaxPool', name, [x], [
+      ints('kernel_shape', k), ints('strides', s), ints('pads', [pad[0], pad[1], pad[0], pad[1]]), ints('dilations', dil),
+      int('ceil_mode', m.cfg.ceilMode ? 1 : 0),
+    ]);
+  }
+  if (m instanceof AdaptiveAvgPool2d) {
+    const o = typeof m.outputSize === 'number' ? [m.outputSize, m.outputSize] : m.outputSize;
+    if (o[0] !== 1 || o[1] !== 1) throw new ConfigError(`${name}: only AdaptiveAvgPool2d(1) can be exported (as GlobalAveragePool), got output size ${o.join('x')}`);
+    return g.node('GlobalAveragePool', name, [x]);
+  }
+  if (m instanceof Flatten) {
+    if (m.startDim !== 1 || m.endDim !== -1) throw new ConfigError(`${name}: only Flatten(1, -1) can be exported`);
+    return g.node('Flatten', name, [x], [int('axis', 1)]);
+  }
+  if (m instanceof Linear) {
+    const inputs = [x, g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.data)];
+    if (m.bias) inputs.push(g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.data));
+    return g.node('Gemm', name, inputs, [float('alpha', 1), float('beta', 1), int('transB', 1)]);
+  }
+  if (m instanceof Dropout) return x; // eval mode: identity
+  if (m instanceof Identity) return g.node('Identity', name, [x]);
+  if (m instanceof BasicBlock || m instanceof Bottleneck) {
+    let y = emit(g, m.relu, join(prefix, 'relu'), emit(g, m.bn1, join(prefix, 'bn1'), emit(g, m.conv1, join(prefix, 'conv1'), x)));
+    y = emit(g, m.bn2, join(prefix, 'bn2'), emit(g, m.conv2, join(prefix, 'conv2'), y));
+    if (m instanceof Bottleneck) {
+      y = emit(g, m.relu, join(prefix, 'relu_1'), y);
+      y = emit(g, m.bn3, join(prefix, 'bn3'), emit(g, m.conv3, join(prefix, 'conv3'), y));
+    }
+    const sc = m.downsample ? emit(g, m.downsample, join(prefix, 'downsample'), x) : x;
+    return g.node('Relu', join(prefix, 'relu_out'), [g.node('Add', name, [y, sc])]);
+  }
+  if (m instanceof Residual) {
+    let y = g.node('Relu', join(prefix, 'relu1'), [emit(g, m.bn1, join(prefix, 'bn1'), emit(g, m.conv1, join(prefix, 'conv1'), x))]);
+    y = emit(g, m.bn2, join(prefix, 'bn2'), emit(g, m.conv2, join(prefix, 'conv2'), y));
+    const sc = m.conv3 ? emit(g, m.conv3, join(prefix, 'conv3'), x) : x;
+    return g.node('Relu', join(prefix, 'relu_out'), [g.node('Add', name, [y, sc])]);
+  }
+  if (m instanceof CifarBasicBlock) {
+    let y = g.node('Relu', join(prefix, 'relu1'), [emit(g, m.bn1, join(prefix, 'bn1'), emit(g, m.conv1, join(prefix, 'conv1'), x))]);
+    y = emit(g, m.bn2, join(prefix, 'bn2'), emit(g, m.conv2, join(prefix, 'conv2'), y));
+    const inPlanes = m.conv1.inChannels;
+    let sc = x;
+    if (m.stride !== 1 || inPlanes !== m.planes) {
+      // Option A: x[:, :, ::s, ::s], then zero channels on both sides.
+      const pad = (m.planes - inPlanes) / 2;
+      if (m.stride !== 1) {
+        sc = g.node('Slice', join(prefix, 'shortcut'), [x, g.int64Init('shortcut.starts', [0, 0]),
+          g.int64Init('shortcut.ends', [INT64_MAX, INT64_MAX]), g.int64Init('shortcut.axes', [2, 3]),
+          g.int64Init(`shortcut.steps${m.stride}`, [m.stride, m.stride])]);
+      }
+      if (pad > 0) sc = g.node('Pad', join(prefix, 'shortcut'), [sc, g.int64Init(`shortcut.pads${pad}`, [0, pad, 0, 0, 0, pad, 0, 0])], [
+        { name: 'mode', type: ATTR_TYPE.STRING, s: new TextEncoder().encode('constant') },
+      ]);
+    }
+    return g.node('Relu', join(prefix, 'relu_out'), [g.node('Add', name, [y, sc])]);
+  }
+  if (m instanceof ResNet) {
+    let y = emit(g, m.relu, join(prefix, 'relu'), emit(g, m.bn1, join(prefix, 'bn1'), emit(g, m.conv1, join(prefix, 'conv1'), x)));
+    y = emit(g, m.maxpool, join(prefix, 'maxpool'), y);
+    for (const l of ['layer1', 'layer2', 'layer3', 'layer4'] as const) y = emit(g, m[l], join(prefix, l), y);
+    if (!m.avgpool || !m.fc) return y;
+    y = emit(g, m.avgpool, join(prefix, 'avgpool'), y);
+    y = g.node('Flatten', join(prefix, 'flatten'), [y], [int('axis', 1)]);
+    return emit(g, m.fc, join(prefix, 'fc'), y);
+  }
+  if (m instanceof CifarResNet) {
+    let y = emit(g, m.relu, join(prefix, 'relu'), emit(g, m.bn1, join(prefix, 'bn1'), emit(g, m.conv1, join(prefix, 'conv1'), x)));
+    for (const l of ['layer1', 'layer2', 'layer3'] as const) y = emit(g, m[l], join(prefix, l), y);
+    y = emit(g, m.avgpool, join(prefix, 'avgpool'), y);
+    y = g.node('Flatten', join(prefix, 'flatten'), [y], [int('axis', 1)]);
+    return emit(g, m.fc, join(prefix, 'fc'), y);
+  }
+  if (m instanceof Sequential) {
+    let y = x;
+    for (const [n, c] of m.children()) y = emit(g, c, join(prefix, n), y);
+    return y;
+  }
+  throw new ConfigError(`cannot export module ${name} of type ${m.constructor.name} to ONNX`);
+}
+
+/**
+ * Export `model` as an ONNX model (serialized ModelProto bytes) computing its eval-mode forward.
+ * The input is named 'input' [batch, C, H, W]; the output 'logits' [batch, classes] (or
+ * 'features' [batch, C, h, w] for a ResNet built with includeTop: false).
+ */
+export function exportOnnx(model: Module, opts: OnnxExportOptions): Uint8Array {
+  const opset = opts.opset ?? MIN_OPSET;
+  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
+    throw new ConfigError(`ONNX opset must be an integer from ${MIN_OPSET} to ${MAX_OPSET}, got ${opset}`);
+  }
+  const shape = opts.inputShape;
+  if (!Array.isArray(shape) || (shape.length !== 3 && shape.length !== 4) || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new ShapeError(`inputShape must be [C, H, W] or [N, C, H, W] with positive integers, got ${JSON.stringify(shape)}`);
+  }
+  const chw = shape.slice(-3);
+  const batch = shape.length === 4 ? shape[0] : 1;
+  const dynamicBatch = opts.dynamicBatch ?? true;
+  const dynamicSpatial = opts.dynamicSpatial ?? false;
+  // Output shape (and a check that the input fits the model) from the layer walk.
+  const outShape = model.describe(chw, '').outShape;
+  const hasTop = outShape.length === 1;
+  const inputName = opts.inputName ?? 'input';
+  const outputName = opts.outputName ?? (hasTop ? 'logits' : 'features');
+
+  const g = new GraphBuilder(opset);
+  const y = emit(g, model, '', inputName);
+  // Rename the last node's output to the graph output name.
+  const last = g.nodes[g.nodes.length - 1];
+  if (!last || last.output[0] !== y) throw new ConfigError('the model has no ONNX node producing its output');
+  last.output[0] = outputName;
+
+  const dim = (v: number | string) => (typeof v === 'string' ? { dimParam: v } : { dimValue: v });
+  const valueInfo = (name: string, dims: (number | string)[]) => ({
+    name, type: { tensorType: { elemType: ONNX_DTYPE.FLOAT, shape: { dim: dims.map(dim) } } },
+  });
+  const b: number | string = dynamicBatch ? 'batch' : batch;
+  const inDims: (number | string)[] = [b, chw[0], dynamicSpatial ? 'height' : chw[1], dynamicSpatial ? 'width' : chw[2]];
+  const outDims: (number | string)[] = hasTop ? [b, outShape[0]]
+    : [b, outShape[0], dynamicSpatial ? 'out_height' : outShape[1], dynamicSpatial ? 'out_width' : outShape[2]];
+  const metadata = Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value }));
+
+  const msg = {
+    irVersion: IR_FOR_OPSET[opset],
+    producerName: 'resnet-ts',
+    producerVersion: '0.1.0',
+    docString: opts.docString ?? '',
+    opsetImport: [{ domain: '', version: opset }],
+    metadataProps: metadata,
+    graph: {
+      name: 'resnet',
+      node: g.nodes,
+      initializer: [...g.inits.values()],
+      input: [valueInfo(inputName, inDims)],
+      output: [valueInfo(outputName, outDims)],
+    },
+  };
+  const T = onnxType('ModelProto');
+  const err = T.verify(msg);
+  if (err) throw new Error(`internal error building the ONNX message: ${err}`);
+  return T.encode(T.fromObject(msg)).finish();
+}
