@@ -408,3 +408,43 @@ test('sgdStep and adamStep equal ref over several steps (rtol 1e-5, atol 1e-6)',
     }
   }
 });
+
+const WINO_CASES: [string, Conv2dParams][] = [
+  ['odd 17x13, C=9, K=10', convParams(2, 9, 17, 13, 10, 3, 3, 1, 1, 1, 1)],
+  ['no padding 10x11, C=16, K=8', convParams(1, 16, 10, 11, 8, 3, 3, 1, 0, 1, 1)],
+  ['groups 2 (Cg=8, Kg=12) 7x9', convParams(2, 16, 7, 9, 24, 3, 3, 1, 1, 1, 2)],
+  ['1x1 images, pad 1', convParams(3, 8, 1, 1, 8, 3, 3, 1, 1, 1, 1)],
+  ['pad 2 on 5x5', convParams(2, 8, 5, 5, 9, 3, 3, 1, 2, 1, 1)],
+  ['56x56 C=K=16 (SIMD tile path)', convParams(1, 16, 56, 56, 16, 3, 3, 1, 1, 1, 1)],
+];
+
+for (const [name, p] of WINO_CASES) {
+  test(`Winograd F(2x2,3x3) conv2d and backwardData equal ref and the im2col path: ${name} (rtol 1e-4, atol 1e-4)`, () => {
+    const { N, C, H, W, K, R, S, OH, OW, groups } = p;
+    const x = rand(N * C * H * W), w = rand(K * (C / groups) * R * S), bias = rand(K), dy = rand(N * K * OH * OW);
+    const yr = new Float32Array(N * K * OH * OW), dxr = new Float32Array(x.length);
+    ref.conv2d(x, w, bias, yr, p);
+    ref.conv2dBackwardData(dy, w, dxr, p);
+    const saved = [be.winograd, be.winogradBytes, be.winogradMinTiles] as const;
+    be.winogradMinTiles = 1;
+    try {
+      for (const mode of ['all', 'off'] as const) {
+        be.winograd = mode;
+        be.winogradBytes = 16 * (C + K) * Math.ceil(OH / 2) * Math.ceil(OW / 2) * 4; // one image per chunk
+        const y = be.alloc(yr.length), dx = be.alloc(x.length);
+        const before = be.counters.winograd;
+        be.conv2d(x, w, bias, y, p);
+        be.conv2dBackwardData(dy, w, dx, p);
+        assert.equal(be.counters.winograd - before, mode === 'all' ? 2 : 0, 'Winograd path taken');
+        close(y, yr, 1e-4, 1e-4, `y (${mode})`);
+        close(dx, dxr, 1e-4, 1e-4, `dx (${mode})`);
+      }
+      be.winograd = 'all';
+      const y = be.alloc(yr.length), yr2 = Float32Array.from(yr, (v) => (v > 0 ? v : 0));
+      be.conv2dEx(x, w, bias, y, p, true);
+      close(y, yr2, 1e-4, 1e-4, 'relu(conv) fused');
+    } finally {
+      [be.winograd, be.winogradBytes, be.winogradMinTiles] = saved;
+    }
+  });
+}

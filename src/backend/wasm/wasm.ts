@@ -276,6 +276,60 @@ export class WasmBackend extends RefBackend {
     });
   }
 
+  /**
+   * Winograd F(2x2,3x3) for 3x3 stride-1 dilation-1 convolutions: 'off', 'forward' (conv2d),
+   * or 'all' (conv2d and the stride-1 backward-data). Default 'all'.
+   */
+  winograd: 'off' | 'forward' | 'all' = 'all';
+  /** Cap on Winograd's V + M scratch (bytes); the batch is processed in image chunks under it. */
+  winogradBytes = 48 << 20;
+
+  /** Calls that took a given path (tests). */
+  readonly counters = { winograd: 0 };
+  /** Fewest 2x2 output tiles (over the batch) for Winograd: below it the 16x larger transformed weights dominate. */
+  winogradMinTiles = 100;
+
+  private useWinograd(Cg: number, Kg: number, R: number, S: number, sh: number, sw: number, dh: number, dw: number,
+                      N: number, OH: number, OW: number): boolean {
+    return R === 3 && S === 3 && sh === 1 && sw === 1 && dh === 1 && dw === 1 && Cg >= 8 && Kg >= 8 &&
+      N * Math.ceil(OH / 2) * Math.ceil(OW / 2) >= this.winogradMinTiles;
+  }
+
+  /**
+   * y = conv3x3(x) by Winograd F(2x2,3x3): input transform, 16 x groups batched GEMMs, output
+   * transform. x is unpadded [N, C, H, W]; flipped = backward data (w read as its flipped transpose).
+   */
+  private winogradConv(xp: number, N: number, C: number, H: number, W: number, padH: number, padW: number,
+                       wp: number, bias: number, yp: number, K: number, groups: number, OH: number, OW: number,
+                       relu: boolean, flipped: boolean, origCg: number): void {
+    const c = this.c, d = this.di;
+    this.counters.winograd++;
+    const Cg = C / groups, Kg = K / groups;
+    const TH = Math.ceil(OH / 2), TW = Math.ceil(OW / 2), Hp = 2 * TH + 2, Wp = 2 * TW + 2;
+    // weight transform U[16][K][Cg]
+    const U = this.scratch('winoU', 16 * K * Cg * 4);
+    d[c.W_W] = wp; d[c.W_U] = U; d[c.W_K] = K; d[c.W_CG] = Cg; d[c.W_FLIP] = flipped ? 1 : 0; d[c.W_CO] = origCg;
+    this.run(c.K_WINO_W, K, K * Cg * 64);
+    const perImage = 16 * (C + K) * TH * TW * 4;
+    const chunk = Math.max(1, Math.min(N, Math.floor(this.winogradBytes / perImage)));
+    for (let n0 = 0; n0 < N; n0 += chunk) {
+      const nc = Math.min(chunk, N - n0), T = nc * TH * TW;
+      const src = this.pad(xp + n0 * C * H * W * 4, nc * C, H, W, padH, Hp - H - padH, padW, Wp - W - padW, 'xpad');
+      const V = this.scratch('winoV', 16 * C * T * 4), M = this.scratch('winoM', 16 * K * T * 4);
+      d[c.W_X] = src; d[c.W_V] = V; d[c.W_PLANES] = nc * C; d[c.W_C] = C; d[c.W_HP] = Hp; d[c.W_WP] = Wp;
+      d[c.W_TH] = TH; d[c.W_TW] = TW; d[c.W_T] = T;
+      this.run(c.K_WINO_IN, nc * C, nc * C * Hp * Wp * 8);
+      this.gemmJob({
+        M: Kg, N: T, K: Cg, A: U, lda: Cg, aTrans: false, B: V, ldb: T, bMode: 0, C: M, ldc: T, cMode: 0,
+        accumulate: false, bias: 0, biasS2: 0, relu: false, nb1: 16, nb2: groups,
+        aS1: K * Cg, aS2: Kg * Cg, bS1: C * T, bS2: Cg * T, cS1: K * T, cS2: Kg * T, kSegs: 1, aSeg: 0, bSeg: 0,
+      });
+      d[c.W_X] = yp + n0 * K * OH * OW * 4; d[c.W_V] = M; d[c.W_C] = K; d[c.W_HP] = OH; d[c.W_WP] = OW;
+      d[c.W_TH] = TH; d[c.W_TW] = TW; d[c.W_T] = T; d[c.W_BIAS] = bias; d[c.W_RELU] = relu ? 1 : 0;
+      this.run(c.K_WINO_OUT, nc * K, nc * K * OH * OW * 8);
+    }
+  }
+
   override conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams): void {
     this.conv2dEx(x, w, bias, y, p, false);
   }
@@ -285,6 +339,11 @@ export class WasmBackend extends RefBackend {
     const { N, C, H, W, K, R, S, OH, OW, groups, padH, padW } = p;
     if (N * K * OH * OW === 0) return;
     const xp = this.inp(x), wp = this.inp(w), bp = bias ? this.inp(bias) : 0, yp = this.out(y, false);
+    if (this.winograd !== 'off' && this.useWinograd(C / groups, K / groups, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW)) {
+      this.winogradConv(xp, N, C, H, W, padH, padW, wp, bp, yp, K, groups, OH, OW, relu, false, 0);
+      this.done();
+      return;
+    }
     let src = xp;
     if (padH > 0 || padW > 0) src = this.pad(xp, N * C, H, W, padH, padH, padW, padW, 'xpad');
     this.convForward(src, C, H + 2 * padH, W + 2 * padW, wp, bp, yp, N, K, R, S, groups,
@@ -299,6 +358,12 @@ export class WasmBackend extends RefBackend {
     const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
     const c = this.c, d = this.di;
     const ptH = dilH * (R - 1) - padH, ptW = dilW * (S - 1) - padW;
+    if (this.winograd === 'all' && ptH >= 0 && ptW >= 0 && this.useWinograd(Kg, Cg, R, S, strideH, strideW, dilH, dilW, N, H, W)) {
+      // dx = conv3x3(dy, flipped w^T) with padding 2 - pad
+      this.winogradConv(dyp, N, K, OH, OW, ptH, ptW, wp, 0, dxp, C, groups, H, W, false, true, Cg);
+      this.done();
+      return;
+    }
     if (strideH === 1 && strideW === 1 && ptH >= 0 && ptW >= 0) {
       // Stride 1: dx = conv(pad(dy), flipped w^T) with padding dil*(R-1) - pad, same dilation;
       // the A packer reads w flipped and transposed (A mode 2), so there is no flip pass.

@@ -7,6 +7,7 @@ import { col2imTask, padTask } from './conv';
 import { eltTask } from './eltwise';
 import { bnTask, sumMidTask } from './norm';
 import { poolTask } from './pool';
+import { winoInTask, winoOutTask, winoWeightTask } from './winograd';
 
 // Descriptor slot numbers are exported as globals so the JS side reads them from the module.
 export * from './desc';
@@ -15,6 +16,7 @@ export * from './conv';
 export * from './eltwise';
 export * from './norm';
 export * from './pool';
+export * from './winograd';
 
 export const K_GEMM: i32 = 1;
 export const K_PAD: i32 = 2;
@@ -23,6 +25,9 @@ export const K_ELT: i32 = 5;
 export const K_BN: i32 = 6;
 export const K_SUMMID: i32 = 7;
 export const K_POOL: i32 = 8;
+export const K_WINO_IN: i32 = 9;
+export const K_WINO_W: i32 = 10;
+export const K_WINO_OUT: i32 = 11;
 
 export function run_job(d: usize, tid: i32): void {
   const kind = di(d, D_KIND);
@@ -40,6 +45,9 @@ export function run_job(d: usize, tid: i32): void {
       case K_BN: bnTask(d, t); break;
       case K_SUMMID: sumMidTask(d, t); break;
       case K_POOL: poolTask(d, t, tid); break;
+      case K_WINO_IN: winoInTask(d, t); break;
+      case K_WINO_W: winoWeightTask(d, t); break;
+      case K_WINO_OUT: winoOutTask(d, t); break;
       default: unreachable();
     }
     store<i32>(stat, load<i32>(stat) + 1);
