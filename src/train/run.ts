@@ -1,0 +1,284 @@
+// A whole training or fine-tuning run from a TrainConfig: data, model (pretrained weights and a
+// new head for fine-tuning), freezing, optimizer and schedule, resume, fit with checkpoints
+// (last every epoch and on interrupt, best by validation accuracy), metrics.jsonl, curves.svg,
+// class_indices.json, and a final summary. Node-only (files); the CLI is a thin layer on top.
+import { join } from 'node:path';
+import { ConfigError, StateDictError } from '../base/errors.js';
+import { globalRng, manualSeed } from '../base/rng.js';
+import { writeClassIndices } from '../data/image-folder.js';
+import { DataLoader } from '../data/loader.js';
+import { readArraysFile, writeBytesAtomic } from '../io/files.js';
+import type { ArrayMap } from '../io/types.js';
+import type { Module } from '../nn/module.js';
+import { LRScheduler } from '../optim/schedule.js';
+import {
+  ensureWritableDir, loadCheckpoint, resolveCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta,
+} from './checkpoint.js';
+import { buildData, buildModel, buildOptimizer, buildSchedule, validateConfig, type BuiltData, type TrainConfig } from './config.js';
+import type { EpochRecord, TrainHooks } from './progress.js';
+import { trainingCurvesSvg } from './svg.js';
+import { NonFiniteLossError, evaluate, fit, type FitState, type MetricsState } from './trainer.js';
+import { findHead, freeze, loadPretrained } from './transfer.js';
+
+export interface RunOptions {
+  hooks?: TrainHooks;
+  signal?: AbortSignal;
+  /** Checkpoint to resume from (its config is used; see `overrides`). */
+  resume?: string;
+  /** Config fields that may differ on resume (e.g. epochs, data.dataDir, workers, out). */
+  resumeOverrides?: Partial<Pick<TrainConfig, 'epochs' | 'workers' | 'out'>> & { dataDir?: string };
+  /** Stop after this many steps in total, saving as on Ctrl-C (tests). */
+  maxSteps?: number;
+}
+
+export interface RunResult {
+  config: TrainConfig;
+  history: EpochRecord[];
+  interrupted: boolean;
+  epochsDone: number;
+  globalStep: number;
+  /** Final metrics on the evaluation set ('test' for Fashion-MNIST, 'val' for image folders). */
+  final: { name: string; acc: number; loss: number; top5: number; perClassAcc: number[]; confusion: number[][] } | null;
+  best: CheckpointMeta['best'];
+  classes: string[];
+  paths: { last: string; best: string; metrics: string; curves: string };
+  /** One line: test_acc=0.9123 test_loss=0.2500 ... */
+  summary: string;
+  model: Module;
+}
+
+function say(hooks: TrainHooks | undefined, m: string): void {
+  hooks?.onMessage?.(m);
+}
+
+/** Weights to start a fine-tune from: one of our checkpoints (sidecar) or a bare weights file. */
+function readPretrained(path: string): { weights: ArrayMap; meta: CheckpointMeta | null; file: string } {
+  let r: { meta: string | null; weights: string } | null = null;
+  try {
+    r = resolveCheckpoint(path);
+  } catch {
+    r = null;
+  }
+  if (r?.meta) {
+    const meta = readCheckpointMeta(r.meta);
+    const ck = loadCheckpoint(r.meta);
+    return { weights: ck.weights, meta, file: ck.paths.weights };
+  }
+  return { weights: readArraysFile(r?.weights ?? path), meta: null, file: r?.weights ?? path };
+}
+
+/** Input channels of bare weights: the first 4-D tensor's second dimension. */
+function inferInChannels(w: ArrayMap): number | undefined {
+  for (const a of w.values()) if (a.shape.length === 4) return a.shape[1];
+  return undefined;
+}
+
+export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promise<RunResult> {
+  const hooks = o.hooks;
+  let cfg: TrainConfig = structuredClone(cfgIn);
+  let resume: ReturnType<typeof loadCheckpoint> | null = null;
+  if (o.resume) {
+    resume = loadCheckpoint(o.resume, { withOptimizer: true });
+    if (!resume.meta.optimizer || !resume.meta.loader) {
+      throw new ConfigError(`${resume.paths.meta} cannot be resumed (it holds weights only; resume from last.json)`);
+    }
+    cfg = structuredClone(resume.meta.config) as unknown as TrainConfig;
+    const ov = o.resumeOverrides ?? {};
+    if (ov.epochs !== undefined && ov.epochs !== cfg.epochs) {
+      if (cfg.schedule === 'cosine' || cfg.schedule === 'onecycle') {
+        throw new ConfigError(`cannot change --epochs on resume with the ${cfg.schedule} schedule (it is laid out over ${cfg.epochs} epochs)`);
+      }
+      cfg.epochs = ov.epochs;
+    }
+    if (ov.workers !== undefined) cfg.workers = ov.workers;
+    if (ov.out !== undefined) cfg.out = ov.out;
+    if (ov.dataDir !== undefined) cfg.data.dataDir = ov.dataDir;
+    say(hooks, `resuming from ${resume.paths.meta} (epoch ${resume.meta.epoch}, step ${resume.meta.globalStep})`);
+  }
+  validateConfig(cfg);
+  ensureWritableDir(cfg.out);
+  manualSeed(cfg.seed);
+
+  // ---- model (before data for fine-tuning: the pretrained model decides the input channels)
+  let pretrained: ReturnType<typeof readPretrained> | null = null;
+  let modelName = cfg.model;
+  const arch: Record<string, unknown> = { ...cfg.arch };
+  if (cfg.task === 'finetune' && !resume) {
+    if (!cfg.weights) throw new ConfigError('finetune needs --weights FILE (or --checkpoint of an earlier run)');
+    pretrained = readPretrained(cfg.weights);
+    if (pretrained.meta) {
+      if (cfg.model && cfg.model !== pretrained.meta.model.name) {
+        throw new ConfigError(`${pretrained.file} is a ${pretrained.meta.model.name} checkpoint, not ${cfg.model}`);
+      }
+      modelName = pretrained.meta.model.name;
+      const { numClasses: _n, ...rest } = pretrained.meta.model.options;
+      Object.assign(arch, rest, cfg.arch);
+    } else {
+      if (!modelName) throw new ConfigError(`${pretrained.file} has no sidecar naming its model; pass --model`);
+      if (arch.inChannels === undefined) {
+        const ic = inferInChannels(pretrained.weights);
+        if (ic !== undefined && ic !== 3) arch.inChannels = ic;
+      }
+    }
+    cfg.model = modelName;
+    cfg.arch = arch;
+  }
+  if (!cfg.model) throw new ConfigError('no model given (--model NAME)');
+  const inChannels = (cfg.arch.inChannels as number | undefined) ?? (cfg.data.kind === 'fashion-mnist' ? 1 : 3);
+
+  // ---- data
+  const data: BuiltData = await buildData(cfg, inChannels, (m) => say(hooks, `warning: ${m}`));
+  say(hooks, `data: ${data.source}; ${data.train.length} training images${data.val ? `, ${data.val.length} ${data.valName}` : ''}${data.test ? `, ${data.test.length} test` : ''}; ${data.classes.length} classes`);
+  if (resume && resume.meta.classes.join('\n') !== data.classes.join('\n')) {
+    throw new ConfigError(`the data's classes (${data.classes.join(', ')}) differ from the checkpoint's (${resume.meta.classes.join(', ')})`);
+  }
+  const numClasses = data.classes.length;
+  const options: Record<string, unknown> = { ...cfg.arch, numClasses };
+  if (inChannels !== 3 || getFamily(cfg.model) !== 'torchvision') options.inChannels = inChannels;
+  const model = buildModel(cfg.model, options);
+
+  if (pretrained) {
+    const w = new Map(pretrained.weights);
+    const head = findHead(model).name;
+    if (!cfg.keepHead) for (const k of [...w.keys()]) if (k === `${head}.weight` || k === `${head}.bias`) w.delete(k);
+    const rep = loadPretrained(model, w, pretrained.file);
+    say(hooks, rep.message + (cfg.keepHead ? '' : ` (${numClasses} classes: ${data.classes.slice(0, 8).join(', ')}${numClasses > 8 ? ', …' : ''})`));
+  }
+  if (resume) {
+    try {
+      model.loadStateDict(resume.weights);
+    } catch (e) {
+      if (e instanceof StateDictError) throw new StateDictError(`${resume.paths.weights}: ${e.message}`);
+      throw e;
+    }
+  }
+  const fr = freeze(model, cfg.freeze);
+  if (cfg.freeze !== 'none') {
+    say(hooks, `froze ${fr.frozenModules.join(', ')} (${fr.frozenParams.toLocaleString('en-US')} parameters; ${fr.frozenBN.length} BatchNorm layers kept in eval mode); ${fr.trainableParams.toLocaleString('en-US')} trainable`);
+  }
+
+  // ---- loaders, optimizer, schedule
+  const n = data.train.length;
+  const dropLast = n > cfg.batchSize && n % cfg.batchSize === 1; // a batch of one breaks BatchNorm
+  const trainLoader = new DataLoader(data.train, { batchSize: cfg.batchSize, shuffle: true, dropLast, seed: cfg.seed, transform: data.trainTransform, numWorkers: cfg.workers });
+  const evalBatch = Math.max(cfg.batchSize, 256);
+  const valLoader = data.val ? new DataLoader(data.val, { batchSize: evalBatch, transform: data.evalTransform, numWorkers: cfg.workers }) : null;
+  const optimizer = buildOptimizer(cfg, model);
+  const scheduler = new LRScheduler(optimizer, buildSchedule(cfg, trainLoader.length));
+
+  let history: EpochRecord[] = [];
+  let best: CheckpointMeta['best'] = null;
+  let epochProgress: MetricsState | null = null;
+  let globalStep = 0;
+  if (resume) {
+    try {
+      optimizer.loadStateDict(resume.optimizer!);
+    } catch (e) {
+      if (e instanceof StateDictError) throw new StateDictError(`${resume.paths.optim}: ${e.message}`);
+      throw e;
+    }
+    scheduler.loadStateDict(resume.meta.scheduler!);
+    trainLoader.setState(resume.meta.loader!);
+    if (resume.meta.rng) globalRng.setState(resume.meta.rng.global);
+    history = resume.meta.history as EpochRecord[];
+    best = resume.meta.best;
+    epochProgress = resume.meta.epochProgress as MetricsState | null;
+    globalStep = resume.meta.globalStep;
+  }
+
+  const out = cfg.out;
+  const paths = { last: join(out, 'last'), best: join(out, 'best'), metrics: join(out, 'metrics.jsonl'), curves: join(out, 'curves.svg') };
+  const metaBase = {
+    model: { name: cfg.model, options },
+    classes: data.classes,
+    input: data.input,
+    evalTransform: data.evalTransform.spec(),
+    config: cfg as unknown as Record<string, unknown>,
+  };
+  writeClassIndices(join(out, 'class_indices.json'), data.classes);
+  let lastSaved: { epoch: number; step: number } | null = resume ? { epoch: resume.meta.epoch, step: resume.meta.globalStep } : null;
+
+  const onCheckpoint = (s: FitState) => {
+    const meta = {
+      ...metaBase,
+      epoch: s.epoch,
+      globalStep: s.globalStep,
+      loader: trainLoader.getState(),
+      epochProgress: s.epochProgress as unknown as Record<string, unknown> | null,
+      scheduler: scheduler.stateDict(),
+      rng: { global: globalRng.getState() },
+      history: s.history as unknown as Record<string, unknown>[],
+      best,
+      metrics: (s.record ?? {}) as Record<string, unknown>,
+      note: s.reason === 'interrupt' ? `interrupted during epoch ${s.epoch + 1}` : undefined,
+    };
+    if (s.record && typeof s.record.val_acc === 'number' && (!best || s.record.val_acc > best.value)) {
+      best = { metric: `${data.valName}_acc`, value: s.record.val_acc, epoch: s.record.epoch };
+      meta.best = best;
+      saveCheckpoint(paths.best, { model, meta: { ...meta, loader: null, epochProgress: null, scheduler: null, rng: null, note: 'best' } });
+      say(hooks, `new best ${best.metric}=${best.value.toFixed(4)} (epoch ${best.epoch}): ${paths.best}.safetensors`);
+    }
+    saveCheckpoint(paths.last, { model, meta, optimizer: optimizer.stateDict() });
+    lastSaved = { epoch: s.epoch, step: s.globalStep };
+    writeBytesAtomic(paths.metrics, new TextEncoder().encode(s.history.map((r) => JSON.stringify(r)).join('\n') + (s.history.length ? '\n' : '')));
+    if (s.history.length) {
+      writeBytesAtomic(paths.curves, new TextEncoder().encode(trainingCurvesSvg(s.history, `${cfg.model} on ${cfg.data.kind === 'fashion-mnist' ? 'Fashion-MNIST' : cfg.data.root}`)));
+    }
+    if (s.reason === 'interrupt') say(hooks, `saved ${paths.last}.json at epoch ${s.epoch + 1}, step ${s.globalStep}`);
+  };
+
+  const totalParams = model.numParameters();
+  say(hooks, `model: ${cfg.model} (${totalParams.toLocaleString('en-US')} parameters, ${numClasses} classes, ${inChannels} input channel${inChannels > 1 ? 's' : ''}); ` +
+    `${cfg.optimizer} lr ${cfg.lr}${cfg.headLrMult !== 1 ? ` (head x${cfg.headLrMult})` : ''}, batch ${cfg.batchSize}, ${cfg.epochs} epochs, schedule ${cfg.schedule}; out ${out}`);
+
+  let result;
+  try {
+    result = await fit({
+      model, optimizer, scheduler, train: trainLoader, val: valLoader, valName: data.valName, numClasses, epochs: cfg.epochs,
+      labelSmoothing: cfg.labelSmoothing, clipGradNorm: cfg.clipGradNorm, frozenBN: fr.frozenBN, hooks, signal: o.signal,
+      onCheckpoint, globalStep, history, epochProgress, maxSteps: o.maxSteps,
+    });
+  } catch (e) {
+    await closeAll(trainLoader, valLoader);
+    if (e instanceof NonFiniteLossError) {
+      const keep = lastSaved ? `the last good checkpoint is ${paths.last}.json (epoch ${lastSaved.epoch}, step ${lastSaved.step})` : 'no checkpoint had been written yet';
+      throw new NonFiniteLossError(`${e.message}; ${keep}`);
+    }
+    throw e;
+  }
+
+  let final: RunResult['final'] = null;
+  const lastRec = result.history[result.history.length - 1];
+  if (!result.interrupted) {
+    if (data.test) {
+      const tl = new DataLoader(data.test, { batchSize: evalBatch, transform: data.evalTransform, numWorkers: cfg.workers });
+      const r = await evaluate(model, tl, { numClasses, hooks, label: 'test' });
+      await tl.close();
+      final = { name: 'test', acc: r.acc, loss: r.loss, top5: r.topk, perClassAcc: r.perClassAcc, confusion: r.confusion };
+    } else if (valLoader) {
+      const r = result.lastEval ?? await evaluate(model, valLoader, { numClasses, hooks, label: data.valName });
+      final = { name: data.valName, acc: r.acc, loss: r.loss, top5: r.topk, perClassAcc: r.perClassAcc, confusion: r.confusion };
+    }
+  }
+  await closeAll(trainLoader, valLoader);
+  const parts: string[] = [];
+  if (final) parts.push(`${final.name}_acc=${final.acc.toFixed(4)}`, `${final.name}_loss=${final.loss.toFixed(4)}`, `${final.name}_top5=${final.top5.toFixed(4)}`);
+  else if (lastRec) parts.push(`train_acc=${lastRec.train_acc.toFixed(4)}`, `train_loss=${lastRec.train_loss.toFixed(4)}`);
+  if (best) parts.push(`best_${best.metric}=${best.value.toFixed(4)}@${best.epoch}`);
+  parts.push(`epochs=${result.epochsDone}/${cfg.epochs}`);
+  if (lastRec) parts.push(`epoch_time_s=${lastRec.epoch_time_s.toFixed(1)}`);
+  return {
+    config: cfg, history: result.history, interrupted: result.interrupted, epochsDone: result.epochsDone, globalStep: result.globalStep,
+    final, best, classes: data.classes, paths, summary: parts.join(' '), model,
+  };
+}
+
+async function closeAll(...ls: (DataLoader | null)[]): Promise<void> {
+  for (const l of ls) if (l) await l.close().catch(() => {});
+}
+
+function getFamily(name: string): string {
+  if (/^cifar_resnet\d+$/.test(name)) return 'cifar';
+  if (name.startsWith('d2l')) return 'd2l';
+  return 'torchvision';
+}

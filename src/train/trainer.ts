@@ -1,0 +1,219 @@
+// fit / evaluate / predict: the training loop. Every step runs inside a memory scope (nothing
+// made during a step outlives it but the parameters, their optimizer state, and the logits copied
+// out), so memory does not grow with the number of steps. Browser-safe: no files, no console;
+// progress goes to hooks, checkpoints to a callback.
+import { ResnetError } from '../base/errors.js';
+import type { Batch, DataLoader } from '../data/loader.js';
+import type { Module } from '../nn/module.js';
+import { clipGradNorm } from '../optim/clip.js';
+import type { Hyper, Optimizer } from '../optim/optimizer.js';
+import type { LRScheduler } from '../optim/schedule.js';
+import { crossEntropy, tensor } from '../tensor/ops.js';
+import { noGrad, scope, type Tensor } from '../tensor/tensor.js';
+import { ClassificationMetrics, type ClassificationResult } from './metrics.js';
+import type { EpochRecord, TrainHooks } from './progress.js';
+
+/** The loss became NaN or infinite: training stops; the last good checkpoint stays as it was. */
+export class NonFiniteLossError extends ResnetError {}
+
+export type MetricsState = ReturnType<ClassificationMetrics['getState']>;
+
+/** What the checkpoint callback gets. */
+export interface FitState {
+  reason: 'epoch' | 'interrupt';
+  /** Completed epochs. */
+  epoch: number;
+  globalStep: number;
+  /** Metrics of the just-finished epoch (reason 'epoch'). */
+  record: EpochRecord | null;
+  /** Running train metrics of the unfinished epoch (reason 'interrupt'). */
+  epochProgress: MetricsState | null;
+  history: EpochRecord[];
+}
+
+export interface FitOptions {
+  model: Module;
+  optimizer: Optimizer<Hyper & { lr: number }>;
+  /** Stepped once per iteration. */
+  scheduler?: LRScheduler | null;
+  train: DataLoader;
+  /** Evaluated after every epoch. */
+  val?: DataLoader | null;
+  /** Name of the evaluation set in records ('val' or 'test'; default 'val'). */
+  valName?: string;
+  numClasses: number;
+  /** Total epochs; training starts where `train`'s loader state points. */
+  epochs: number;
+  labelSmoothing?: number;
+  /** Clip gradients to this global L2 norm. */
+  clipGradNorm?: number | null;
+  /** BatchNorm layers of a frozen backbone: kept in eval mode while the rest trains. */
+  frozenBN?: readonly Module[];
+  hooks?: TrainHooks;
+  /** Abort (Ctrl-C): the current step finishes, onCheckpoint('interrupt') runs, fit returns. */
+  signal?: AbortSignal;
+  /** Save here: called after each epoch and on interrupt. */
+  onCheckpoint?: (s: FitState) => void | Promise<void>;
+  /** Resume state: steps done so far, history, and the running metrics of an interrupted epoch. */
+  globalStep?: number;
+  history?: EpochRecord[];
+  epochProgress?: MetricsState | null;
+  /** Stop after this many steps in total (tests: simulate a kill at an exact step). */
+  maxSteps?: number;
+}
+
+export interface FitResult {
+  history: EpochRecord[];
+  interrupted: boolean;
+  globalStep: number;
+  epochsDone: number;
+  /** The last evaluation of `val` (null when none ran). */
+  lastEval: (ClassificationResult & { seconds: number }) | null;
+}
+
+function setTrainMode(model: Module, frozenBN: readonly Module[] | undefined): void {
+  model.train();
+  if (frozenBN) for (const m of frozenBN) m.train(false);
+}
+
+function currentLr(opt: Optimizer<Hyper & { lr: number }>): number {
+  // the largest group lr is the backbone's or the head's, whichever leads
+  return opt.paramGroups.reduce((m, g) => Math.max(m, g.lr), 0);
+}
+
+/** One training step on a batch; returns the loss and a copy of the logits. */
+export function trainStep(o: { model: Module; optimizer: Optimizer<Hyper & { lr: number }>; labelSmoothing?: number; clipGradNorm?: number | null },
+  batch: Pick<Batch, 'x' | 'shape' | 'y'>, where = ''): { loss: number; logits: Float32Array } {
+  return scope(() => {
+    const x = tensor(batch.x, batch.shape);
+    const logits = o.model.forward(x);
+    const loss = crossEntropy(logits, batch.y, o.labelSmoothing ?? 0);
+    const lv = loss.item();
+    if (!Number.isFinite(lv)) {
+      throw new NonFiniteLossError(`the loss became ${lv}${where}; training stopped (lower the learning rate or clip gradients)`);
+    }
+    o.optimizer.zeroGrad();
+    loss.backward();
+    if (o.clipGradNorm) {
+      const norm = clipGradNorm(o.optimizer.paramGroups.flatMap((g) => g.params), o.clipGradNorm);
+      if (!Number.isFinite(norm)) throw new NonFiniteLossError(`the gradient norm became ${norm}${where}; training stopped`);
+    }
+    noGrad(() => o.optimizer.step());
+    o.optimizer.zeroGrad();
+    return { loss: lv, logits: logits.data.slice() };
+  });
+}
+
+export async function fit(o: FitOptions): Promise<FitResult> {
+  const history = [...(o.history ?? [])];
+  let globalStep = o.globalStep ?? 0;
+  const valName = o.valName ?? 'val';
+  const steps = o.train.length;
+  let resumeProgress = o.epochProgress ?? null;
+  let lastEval: FitResult['lastEval'] = null;
+  for (let epoch = o.train.getState().epoch; epoch < o.epochs; epoch++) {
+    const startStep = o.train.getState().epoch === epoch ? o.train.getState().batch : 0;
+    setTrainMode(o.model, o.frozenBN);
+    const metrics = new ClassificationMetrics(o.numClasses);
+    if (resumeProgress && startStep > 0) metrics.setState(resumeProgress);
+    resumeProgress = null;
+    o.hooks?.onEpochStart?.({ phase: 'train', epoch: epoch + 1, epochs: o.epochs, steps, startStep });
+    const t0 = performance.now();
+    let images = 0;
+    let interrupted = false;
+    for await (const batch of o.train.epochBatches(epoch, startStep)) {
+      const { loss, logits } = trainStep(o, batch, ` at epoch ${epoch + 1}, step ${batch.index + 1} (lr ${currentLr(o.optimizer).toPrecision(3)})`);
+      metrics.update(logits, batch.y, loss);
+      o.scheduler?.step();
+      globalStep++;
+      images += batch.y.length;
+      const el = (performance.now() - t0) / 1000;
+      const done = batch.index + 1;
+      const ips = images / Math.max(el, 1e-9);
+      const r = metrics.result();
+      o.hooks?.onStep?.({
+        phase: 'train', epoch: epoch + 1, epochs: o.epochs, step: done, steps, loss: r.loss, acc: r.acc,
+        lr: currentLr(o.optimizer), imagesPerSec: ips, etaSec: ((steps - done) * el) / Math.max(1, done - startStep),
+      });
+      if (o.signal?.aborted || (o.maxSteps !== undefined && globalStep >= o.maxSteps)) {
+        interrupted = done < steps || o.signal?.aborted === true;
+        if (interrupted && done < steps) {
+          o.hooks?.onPhaseEnd?.('train');
+          await o.onCheckpoint?.({ reason: 'interrupt', epoch, globalStep, record: null, epochProgress: metrics.getState(), history });
+          return { history, interrupted: true, globalStep, epochsDone: epoch, lastEval };
+        }
+        break;
+      }
+    }
+    o.hooks?.onPhaseEnd?.('train');
+    const tr = metrics.result();
+    const trainTime = (performance.now() - t0) / 1000;
+    const rec: EpochRecord = {
+      epoch: epoch + 1, train_loss: tr.loss, train_acc: tr.acc, lr: currentLr(o.optimizer),
+      epoch_time_s: trainTime, images_per_s: images / Math.max(trainTime, 1e-9),
+    };
+    if (o.val) {
+      const v = await evaluate(o.model, o.val, { numClasses: o.numClasses, hooks: o.hooks, label: `${valName} ${epoch + 1}/${o.epochs}` });
+      lastEval = v;
+      Object.assign(rec, { val_name: valName, val_loss: v.loss, val_acc: v.acc, val_top5: v.topk, eval_time_s: v.seconds });
+    }
+    history.push(rec);
+    o.hooks?.onEpochEnd?.(rec);
+    await o.onCheckpoint?.({ reason: 'epoch', epoch: epoch + 1, globalStep, record: rec, epochProgress: null, history });
+    if (interrupted || o.signal?.aborted || (o.maxSteps !== undefined && globalStep >= o.maxSteps)) {
+      return { history, interrupted: epoch + 1 < o.epochs, globalStep, epochsDone: epoch + 1, lastEval };
+    }
+  }
+  return { history, interrupted: false, globalStep, epochsDone: Math.max(o.epochs, 0), lastEval };
+}
+
+export interface EvaluateOptions {
+  numClasses: number;
+  hooks?: TrainHooks;
+  label?: string;
+  topK?: number;
+  signal?: AbortSignal;
+}
+
+/** Loss (plain cross-entropy), top-1/top-k, per-class accuracy and confusion matrix over a loader. */
+export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOptions): Promise<ClassificationResult & { seconds: number }> {
+  const wasTraining = model.training;
+  const modes = [...model.namedModules()].map(([, m]) => m.training);
+  model.eval();
+  const metrics = new ClassificationMetrics(o.numClasses, o.topK ?? 5);
+  const steps = loader.length;
+  const t0 = performance.now();
+  o.hooks?.onEpochStart?.({ phase: 'eval', epoch: 1, epochs: 1, steps, startStep: 0, label: o.label ?? 'eval' });
+  try {
+    let images = 0;
+    for await (const batch of loader.epochBatches(0, 0)) {
+      const { loss, logits } = scope(() => noGrad(() => {
+        const out = model.forward(tensor(batch.x, batch.shape));
+        return { loss: crossEntropy(out, batch.y).item(), logits: out.data.slice() };
+      }));
+      metrics.update(logits, batch.y, loss);
+      images += batch.y.length;
+      const el = (performance.now() - t0) / 1000;
+      const r = metrics.result();
+      o.hooks?.onStep?.({ phase: 'eval', epoch: 1, epochs: 1, step: batch.index + 1, steps, loss: r.loss, acc: r.acc, lr: 0,
+        imagesPerSec: images / Math.max(el, 1e-9), etaSec: ((steps - batch.index - 1) * el) / (batch.index + 1) });
+      if (o.signal?.aborted) break;
+    }
+  } finally {
+    o.hooks?.onPhaseEnd?.('eval');
+    [...model.namedModules()].forEach(([, m], i) => (m.training = modes[i]));
+    if (wasTraining !== model.training) model.training = wasTraining;
+  }
+  return { ...metrics.result(), seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Logits [N, C] for a batch of images (eval mode, no graph). */
+export function predictLogits(model: Module, x: Float32Array, shape: [number, number, number, number]): Float32Array {
+  return scope(() => noGrad(() => (model.forward(tensor(x, shape)) as Tensor).data.slice()));
+}
+
+/** True when every parameter and buffer is finite. */
+export function allFinite(model: Module): boolean {
+  for (const t of model.stateDict().values()) for (const v of t.data) if (!Number.isFinite(v)) return false;
+  return true;
+}
