@@ -7,6 +7,7 @@ import type { Conv2dParams, Pool2dParams } from '../src/backend/backend.js';
 import { createWasmBackend, type WasmBackend } from '../src/backend/wasm/wasm.js';
 import { RNG } from '../src/base/rng.js';
 import { WasmHeap } from '../src/backend/wasm/memory.js';
+import { execFileSync } from 'node:child_process';
 
 const ref = new RefBackend();
 let be: WasmBackend;
@@ -448,3 +449,42 @@ for (const [name, p] of WINO_CASES) {
     }
   });
 }
+
+test('1,000 small training-like steps do not grow wasm memory after warm-up', () => {
+  const p = convParams(2, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1);
+  const w = rand(8 * 8 * 9), g = rand(8), b = rand(8), mom = be.alloc(w.length);
+  let len = 0, live = 0;
+  for (let step = 0; step < 1000; step++) {
+    const x = rand(p.N * p.C * p.H * p.W);
+    const y = be.alloc(p.N * p.K * p.OH * p.OW), z = be.alloc(y.length);
+    const m = be.alloc(8), is = be.alloc(8), v = be.alloc(8);
+    be.conv2d(x, w, null, y, p);
+    be.batchNormTrain(y, g, b, z, m, is, v, p.N, p.K, p.OH * p.OW, 1e-5);
+    be.unary('relu', z, z);
+    const dy = be.alloc(y.length).fill(0.01), dx = be.alloc(x.length), dw = be.alloc(w.length);
+    be.conv2dBackwardData(dy, w, dx, p);
+    be.conv2dBackwardFilter(x, dy, dw, p);
+    be.sgdStep(w, dw, mom, 1e-3, 0.9, 0, 0, false, step === 0);
+    for (const a of [x, y, z, m, is, v, dy, dx, dw]) be.free(a);
+    if (step === 10) { len = be.heap.byteLength; live = be.allocatedFloats(); }
+    if (step > 10) {
+      assert.equal(be.heap.byteLength, len, `memory grew at step ${step}`);
+      assert.equal(be.allocatedFloats(), live, `live floats changed at step ${step}`);
+    }
+  }
+});
+
+test('worker threads do not keep the process alive, and dispose() terminates them', () => {
+  const script = `
+    import { createWasmBackend } from './src/backend/wasm/wasm.ts';
+    const be = await createWasmBackend({ threads: 2 });
+    const a = be.alloc(256 * 256);
+    be.gemm(false, false, 256, 256, 256, a, a, be.alloc(256 * 256), false);
+    if (process.argv.includes('dispose')) be.dispose();
+    console.log('ok', be.threads);`;
+  for (const mode of ['exit', 'dispose']) {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, mode],
+      { encoding: 'utf8', timeout: 30000 });
+    assert.match(out, /ok/);
+  }
+});

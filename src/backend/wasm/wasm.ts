@@ -643,7 +643,9 @@ export async function defaultWorkerFactory(): Promise<{ factory: WorkerFactory; 
     return {
       source: nodeWorkerSource(),
       factory: (src) => {
-        const w = new wt.Worker(src, { eval: true });
+        // execArgv: [] so that the parent's flags (--input-type=module, loaders) do not change how the
+        // CommonJS worker script is read.
+        const w = new wt.Worker(src, { eval: true, execArgv: [] });
         w.unref();
         return { post: (m) => w.postMessage(m), terminate: () => void w.terminate() };
       },
