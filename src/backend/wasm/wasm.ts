@@ -32,6 +32,8 @@ interface GemmSpec {
   nb1: number; nb2: number;
   aS1: number; aS2: number; bS1: number; bS2: number; cS1: number; cS2: number;
   kSegs: number; aSeg: number; bSeg: number;
+  /** C is one contiguous block of batch*M*N floats: the K segments may be split over tasks. */
+  cContiguous?: boolean;
   conv?: { L: number; OW: number; XIMG: number; CIMG: number; WP: number; HWP: number;
            SH: number; SW: number; DH: number; DW: number; R: number; S: number };
 }
@@ -200,8 +202,17 @@ export class WasmBackend extends RefBackend {
     let MCT = M <= MCMAX ? M : Math.ceil(M / Math.ceil(M / MCMAX));
     MCT = MCT + (MCT & 1);
     let NCT = Math.min(NCMAX, Math.ceil(N / 16) * 16);
-    const tasks = () => batch * Math.ceil(M / MCT) * Math.ceil(N / NCT);
-    if (threads > 1) {
+    const tiles = () => batch * Math.ceil(M / MCT) * Math.ceil(N / NCT);
+    // Few output tiles but many K segments (a filter gradient summed over images): split the
+    // segments over tasks with private partial outputs rather than shrink the tiles, which would
+    // repack the long A panels once per tile.
+    let kSplit = 1;
+    if (threads > 1 && s.cContiguous && s.kSegs >= 2 && tiles() < 3 * threads && !s.relu &&
+        2 * M * N * K * batch * s.kSegs >= PARALLEL_MIN_FLOPS) {
+      kSplit = Math.min(s.kSegs, Math.ceil((3 * threads) / tiles()));
+    }
+    const tasks = () => tiles() * kSplit;
+    if (threads > 1 && kSplit === 1) {
       while (tasks() < 4 * threads && NCT > 64) NCT = Math.max(64, Math.ceil(NCT / 32) * 16);
       while (tasks() < 2 * threads && MCT > 32) { MCT = Math.ceil(MCT / 2); MCT += MCT & 1; }
     }
@@ -219,6 +230,13 @@ export class WasmBackend extends RefBackend {
     d[c.G_AS1] = s.aS1; d[c.G_AS2] = s.aS2; d[c.G_BS1] = s.bS1; d[c.G_BS2] = s.bS2; d[c.G_CS1] = s.cS1; d[c.G_CS2] = s.cS2;
     d[c.G_KSEGS] = s.kSegs; d[c.G_ASEG] = s.aSeg; d[c.G_BSEG] = s.bSeg;
     d[c.G_KC] = kc;
+    d[c.G_KSPLIT] = kSplit;
+    const outFloats = batch * M * N;
+    if (kSplit > 1) {
+      d[c.G_PART] = this.scratch('gemmPart', (kSplit - 1) * outFloats * 4);
+      d[c.G_PARTS] = outFloats;
+    }
+    const part = kSplit > 1 ? d[c.G_PART] >>> 0 : 0;
     const v = s.conv;
     if (v) {
       d[c.G_L] = v.L; d[c.G_OW] = v.OW; d[c.G_XIMG] = v.XIMG; d[c.G_CIMG] = v.CIMG; d[c.G_WP] = v.WP; d[c.G_HWP] = v.HWP;
@@ -227,6 +245,7 @@ export class WasmBackend extends RefBackend {
       d[c.G_L] = 1; d[c.G_OW] = 1; d[c.G_CIMG] = 0;
     }
     this.run(c.K_GEMM, tasks(), 2 * M * N * K * batch * s.kSegs);
+    for (let k = 1; k < kSplit; k++) this.elt(c.OP_ADD_INPLACE, outFloats, part + (k - 1) * outFloats * 4, s.C);
   }
 
   // ---------------------------------------------------------------- kernels
@@ -404,7 +423,7 @@ export class WasmBackend extends RefBackend {
       M: Kg, N: CRS, K: L, A: dyp, lda: L, aTrans: false, B: src, ldb: 0, bMode: 3,
       C: dwp, ldc: CRS, cMode: 0, accumulate: false, bias: 0, biasS2: 0, relu: false,
       nb1: 1, nb2: groups, aS1: 0, aS2: Kg * L, bS1: 0, bS2: Cg * Hp * Wp, cS1: 0, cS2: Kg * CRS,
-      kSegs: N, aSeg: K * L, bSeg: C * Hp * Wp,
+      kSegs: N, aSeg: K * L, bSeg: C * Hp * Wp, cContiguous: true,
       conv: { L, OW, XIMG: C * Hp * Wp, CIMG: 0, WP: Wp, HWP: Hp * Wp, SH: p.strideH, SW: p.strideW, DH: p.dilH, DW: p.dilW, R, S },
     });
     this.done();

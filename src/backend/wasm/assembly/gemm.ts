@@ -63,6 +63,9 @@ export const G_KC: i32 = D_ARGS + 42;
 export const G_BIASS2: i32 = D_ARGS + 43;
 export const G_ACG: i32 = D_ARGS + 44; // A mode 2: channels per group
 export const G_ARS: i32 = D_ARGS + 45; // A mode 2: R*S
+export const G_KSPLIT: i32 = D_ARGS + 46; // K segments split over this many tasks per output tile
+export const G_PART: i32 = D_ARGS + 47; // partial outputs of splits 1.. (same layout as C)
+export const G_PARTS: i32 = D_ARGS + 48; // floats between partial outputs
 
 // Per-thread scratch layout (bytes).
 const S_POFF: usize = 0; // i32[16]
@@ -359,8 +362,10 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
   const M = di(d, G_M), N = di(d, G_N), K = di(d, G_K);
   const MCT = di(d, G_MCT), NCT = di(d, G_NCT), mT = di(d, G_MTILES), nT = di(d, G_NTILES);
   const nb2 = di(d, G_NB2);
+  const kSplit = di(d, G_KSPLIT);
+  const tile = t / kSplit, ks = t - tile * kSplit;
   const per = mT * nT;
-  const b = t / per, rem = t - b * per;
+  const b = tile / per, rem = tile - b * per;
   const mi = rem / nT, ni = rem - mi * nT;
   const b1 = b / nb2, b2 = b - b1 * nb2;
   const scratch = du(d, D_SCRATCH) + <usize>tid * du(d, D_SCRATCH_STRIDE);
@@ -368,17 +373,20 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
 
   const aBase = du(d, G_A) + ((<usize>b1 * <usize>di(d, G_AS1) + <usize>b2 * <usize>di(d, G_AS2)) << 2);
   const bBase = du(d, G_B) + ((<usize>b1 * <usize>di(d, G_BS1) + <usize>b2 * <usize>di(d, G_BS2)) << 2);
-  const cBase = du(d, G_C) + ((<usize>b1 * <usize>di(d, G_CS1) + <usize>b2 * <usize>di(d, G_CS2)) << 2);
+  // split 0 writes C; split ks > 0 writes its own partial buffer, summed into C afterwards
+  const cOut = ks == 0 ? du(d, G_C) : du(d, G_PART) + (<usize>(ks - 1) * <usize>di(d, G_PARTS) << 2);
+  const cBase = cOut + ((<usize>b1 * <usize>di(d, G_CS1) + <usize>b2 * <usize>di(d, G_CS2)) << 2);
   const lda = di(d, G_LDA), ldb = di(d, G_LDB), ldc = di(d, G_LDC);
   const amode = di(d, G_ATRANS);
   const atrans = amode == 1;
   const bmode = di(d, G_BMODE);
-  const kSegs = di(d, G_KSEGS);
+  const kSegsAll = di(d, G_KSEGS);
+  const seg0 = <i32>(<i64>ks * <i64>kSegsAll / <i64>kSplit), seg1 = <i32>(<i64>(ks + 1) * <i64>kSegsAll / <i64>kSplit);
   const aSeg = <usize>di(d, G_ASEG) << 2, bSeg = <usize>di(d, G_BSEG) << 2;
-  const accumulate = di(d, G_ACC) != 0;
+  const accumulate = ks == 0 && di(d, G_ACC) != 0;
   const relu = di(d, G_RELU) != 0;
   const kcMax = di(d, G_KC);
-  let bias = du(d, G_BIAS);
+  let bias = ks == 0 ? du(d, G_BIAS) : 0;
 
   const i0 = mi * MCT, mc = min(MCT, M - i0);
   const j0 = ni * NCT, nc = min(NCT, N - j0);
@@ -387,7 +395,7 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
   const c0 = cBase + (<usize>i0 * <usize>ldc << 2);
 
   let first = true;
-  for (let seg = 0; seg < kSegs; seg++) {
+  for (let seg = seg0; seg < seg1; seg++) {
     const aS = aBase + <usize>seg * aSeg, bS = bBase + <usize>seg * bSeg;
     for (let k0 = 0; k0 < K; k0 += kcMax) {
       const kc = min(kcMax, K - k0);
@@ -396,12 +404,12 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
       if (bmode <= 1) packBPlain(bS, ldb, bmode == 1, j0, nc, k0, kc, pb);
       else if (bmode == 2) packBConv(d, bS, j0, nc, k0, kc, pb, scratch + S_POFF);
       else packBConvT(d, bS, j0, nc, k0, kc, pb, scratch + S_COFF);
-      const last = seg == kSegs - 1 && k0 + kc >= K;
+      const last = seg == seg1 - 1 && k0 + kc >= K;
       macro(d, pa, pb, mc, nc, kc, c0, ldc, j0, !first || accumulate, first ? bias : 0, relu && last, tmp);
       first = false;
     }
   }
-  if (K == 0 || kSegs == 0) {
+  if (K == 0 || seg1 == seg0) {
     // C = bias (or unchanged when accumulating)
     for (let i = 0; i < mc; i++) {
       const bv: f32 = bias != 0 ? load<f32>(bias + (<usize>i << 2)) : 0;
