@@ -3,12 +3,12 @@
 //
 //   npm run bench -- [--quick] [--only resnet18-b1,sgemm-1024] [--runs 5] [--warmup 2]
 //                    [--threads 2] [--peers ours,onnxruntime-web,...] [--cap 60] [--slow-batch 2]
-//                    [--out file.json | --no-write] [--tiny] [--list]
+//                    [--onnx-source ours|torch] [--out file.json | --no-write] [--tiny] [--list]
 //
 // stdout: one JSON line per case, then a markdown table (progress goes to stderr).
 // The results also go to bench/results/<date>-<host>.json. See bench/README.md.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,7 @@ const { values: opt } = (() => { try { return parseArgs({
     peers: { type: 'string' },
     cap: { type: 'string', default: '60' },
     'slow-batch': { type: 'string', default: '2' },
+    'onnx-source': { type: 'string', default: 'ours' },
     out: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     tiny: { type: 'boolean', default: false },
@@ -65,6 +66,7 @@ const RUNS = int('runs', opt.runs, QUICK ? 2 : 5, 1);
 const WARMUP = int('warmup', opt.warmup, QUICK ? 1 : 2);
 const THREADS = int('threads', opt.threads, os.availableParallelism(), 1);
 const CAP_MS = int('cap', opt.cap, 60, 1) * 1000;
+const ONNX_SOURCE = opt['onnx-source'] === 'torch' ? 'torch' : opt['onnx-source'] === 'ours' ? 'ours' : die(`--onnx-source must be ours or torch, got '${opt['onnx-source']}'`);
 const SLOW_BATCH = int('slow-batch', opt['slow-batch'], 2, 1);
 /** Longest a single call of a not-capped peer may take before it is stopped. */
 const CALL_LIMIT_MS = 300_000;
@@ -233,28 +235,46 @@ async function getTorch(): Promise<TorchPeer | null> {
 
 const onnxFiles = new Map<string, { path?: string; error?: string; source?: string }>();
 
-/** The ONNX file of a model (random weights): exported by PyTorch into bench/.cache (see README). */
+/**
+ * The ONNX file of a model (random weights) in bench/.cache: by default written by our own
+ * exporter (src/io/onnx-export.ts) from createModel; with --onnx-source torch (or when ours
+ * fails) by torch.onnx.export. Cached files are reused.
+ */
 async function onnxFor(spec: CaseSpec & { kind: 'infer' }): Promise<string> {
   const key = `${spec.model}-c${spec.channels}-${spec.size}`;
   let f = onnxFiles.get(key);
   if (!f) {
-    const file = path.join(CACHE, `${key}.onnx`);
-    if (existsSync(file)) f = { path: file, source: 'torch.onnx.export (cached)' };
-    else {
-      const t = await getTorch();
-      if (!t) f = { error: `no ONNX file: ${torchWhyNot}` };
-      else {
-        mkdirSync(CACHE, { recursive: true });
-        log(`exporting ${key}.onnx with torch.onnx.export ...`);
-        try {
+    const errors: string[] = [];
+    for (const source of ONNX_SOURCE === 'torch' ? ['torch'] : ['ours', 'torch']) {
+      const file = path.join(CACHE, `${key}-${source}.onnx`);
+      if (existsSync(file)) { f = { path: file, source: `${source === 'ours' ? 'exportOnnx (src/io)' : 'torch.onnx.export'}, cached` }; break; }
+      mkdirSync(CACHE, { recursive: true });
+      try {
+        if (source === 'ours') {
+          log(`exporting ${path.basename(file)} with exportOnnx ...`);
+          const { exportOnnx } = await import('../src/io/onnx-export.js');
+          const model = noGrad(() => createModel(spec.model)).eval();
+          try {
+            writeFileSync(file + '.tmp', exportOnnx(model, { inputShape: [spec.channels, spec.size, spec.size], dynamicBatch: true }));
+          } finally {
+            model.dispose();
+          }
+        } else {
+          const t = await getTorch();
+          if (!t) throw new Error(torchWhyNot ?? 'PyTorch not available');
+          log(`exporting ${path.basename(file)} with torch.onnx.export ...`);
           await t.exportOnnx(spec.model, file + '.tmp', spec.size, spec.channels);
-          execFileSync('mv', [file + '.tmp', file]);
-          f = { path: file, source: 'torch.onnx.export' };
-        } catch (e) {
-          f = { error: `ONNX export failed: ${errorMessage(e)}` };
         }
+        renameSync(file + '.tmp', file);
+        f = { path: file, source: source === 'ours' ? 'exportOnnx (src/io)' : 'torch.onnx.export' };
+        break;
+      } catch (e) {
+        errors.push(`${source}: ${errorMessage(e)}`);
+        log(`ONNX export (${source}) failed: ${errorMessage(e)}`);
       }
     }
+    f ??= { error: `no ONNX file (${errors.join('; ')})` };
+    if (errors.length && f.path) f.source += ` (after: ${errors.join('; ')})`;
     onnxFiles.set(key, f);
   }
   if (!f.path) throw new Error(f.error);
@@ -315,7 +335,10 @@ async function openPeer(peer: PeerName, spec: CaseSpec, expectParams: number | u
     case 'onnxruntime-web':
     case 'onnxruntime-node': {
       if (spec.kind !== 'infer') throw new Error('not applicable');
-      return openWorkerPeer({ peer, spec, threads: THREADS, onnxPath: await onnxFor(spec) });
+      const onnxPath = await onnxFor(spec);
+      const s = await openWorkerPeer({ peer, spec, threads: THREADS, onnxPath });
+      s.info.onnx = [...onnxFiles.values()].find((f) => f.path === onnxPath)?.source;
+      return s;
     }
     case 'tfjs-wasm':
     case 'tfjs-cpu': {
@@ -404,8 +427,8 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
     for (const p of peers) {
       const r = res.results[p];
       if (p === 'ours' || !r) continue;
-      if (spec.kind === 'gemm' && r.ms_median !== undefined) res.ratios[p] = r2(ours.ms_median / r.ms_median);
-      else if (r.ms_per_image !== undefined && ours.ms_per_image !== undefined) res.ratios[p] = r2(ours.ms_per_image / r.ms_per_image);
+      if (spec.kind === 'gemm' && r.ms_median !== undefined) res.ratios[p] = +(ours.ms_median / r.ms_median).toPrecision(3);
+      else if (r.ms_per_image !== undefined && ours.ms_per_image !== undefined) res.ratios[p] = +(ours.ms_per_image / r.ms_per_image).toPrecision(3);
     }
   }
   if (spec.kind === 'gemm' && ours?.gflops !== undefined) res.ceilings = gemmCeilings(ours.gflops, ours.info?.threads ?? THREADS);
@@ -484,11 +507,47 @@ function table(results: CaseResult[]): string {
   return lines.join('\n');
 }
 
+// ---------------------------------------------------------------------------- targets (issue 3)
+
+interface Target { target: string; measured: string; met: boolean | null }
+
+function targets(results: CaseResult[]): Target[] {
+  const by = (id: string) => results.find((c) => c.case === id);
+  const out: Target[] = [];
+  const ratio = (id: string, peer: PeerName, max: number | null, what: string) => {
+    const c = by(id);
+    if (!c || !(peer in c.results) || !c.results.ours) return;
+    const v = c.ratios[peer];
+    const capped = !!c.results[peer]?.capped;
+    out.push({
+      target: `${what}: ours/${LABEL[peer]}${max !== null ? ` <= ${max}` : ''}`,
+      measured: v === undefined ? 'no figure' : `${capped ? '<' : ''}${v}`,
+      met: v === undefined || max === null ? null : v <= max,
+    });
+  };
+  ratio('resnet50-b1', 'onnxruntime-web', 0.4, 'ResNet-50 batch 1');
+  ratio('resnet50-b1', 'tfjs-wasm', 0.25, 'ResNet-50 batch 1');
+  ratio('resnet18-b1', 'pytorch', 1.0, 'ResNet-18 batch 1');
+  ratio('d2l-train-b128', 'pytorch', 1.5, 'd2l training step');
+  ratio('d2l-train-b128', 'tfjs-cpu', null, 'd2l training step, per image (far below)');
+  const g = by('sgemm-1024');
+  if (g?.ceilings?.pct_of_ceiling_cpuinfo !== undefined) {
+    out.push({ target: 'SGEMM 1024: >= 70% of 2 x 16 x cpuinfo clock', measured: `${g.ceilings.pct_of_ceiling_cpuinfo}% (${g.results.ours?.gflops} GFLOP/s)`, met: g.ceilings.pct_of_ceiling_cpuinfo >= 70 });
+  }
+  return out;
+}
+
+function targetTable(t: Target[]): string {
+  if (!t.length) return '';
+  return ['| target (issue 3) | measured | met |', '|---|---|---|',
+    ...t.map((x) => `| ${x.target} | ${x.measured} | ${x.met === null ? '—' : x.met ? 'yes' : 'no'} |`)].join('\n');
+}
+
 // ---------------------------------------------------------------------------- main
 
 const meta = {
   date: new Date().toISOString(), machine: machine(), loadavg_start: loadavg(), uptime_start: uptimeLine(),
-  options: { quick: QUICK, tiny: TINY, runs: RUNS, warmup: WARMUP, threads: THREADS, cap_s: CAP_MS / 1000, slow_batch: SLOW_BATCH, peers, cases: selected.map((c) => c.id) },
+  options: { quick: QUICK, tiny: TINY, onnx_source: ONNX_SOURCE, runs: RUNS, warmup: WARMUP, threads: THREADS, cap_s: CAP_MS / 1000, slow_batch: SLOW_BATCH, peers, cases: selected.map((c) => c.id) },
   method: 'one process; every peer set up per case, then warm-up, then rounds in which each peer runs once (order rotating); median of the runs; each peer times its own call; 100 ms pause between calls',
 };
 log(`bench: ${selected.length} case(s), peers ${peers.join(', ')}, ${RUNS} runs after ${WARMUP} warm-up, ${THREADS} threads; load ${meta.loadavg_start.join(' ')}`);
@@ -510,11 +569,12 @@ try {
   (oursBackend as WasmBackend | null)?.dispose();
 }
 
-const md = table(all);
+const tg = targets(all);
+const md = table(all) + (tg.length ? '\n\n' + targetTable(tg) : '');
 console.log('\n' + md);
 const peerInfo: Record<string, PeerInfo | undefined> = {};
 for (const p of peers) peerInfo[p] = all.map((c) => c.results[p]?.info).find((i) => i);
-const doc = { meta: { ...meta, loadavg_end: loadavg(), uptime_end: uptimeLine(), peers: peerInfo, onnx: Object.fromEntries(onnxFiles) }, cases: all, table: md };
+const doc = { meta: { ...meta, loadavg_end: loadavg(), uptime_end: uptimeLine(), peers: peerInfo, onnx: Object.fromEntries(onnxFiles) }, cases: all, targets: tg, table: md };
 if (!opt['no-write']) {
   let file = opt.out;
   if (!file) {
