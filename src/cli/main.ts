@@ -6,8 +6,14 @@ import { setBackend } from '../backend/registry.js';
 import { setThreads } from '../backend/wasm/index.js';
 import { listModels, MODELS } from '../models/registry.js';
 import { parsePositiveInt } from './util.js';
+import { addDemoOptions } from './demo.js';
+import { addEvalOptions } from './eval.js';
+import { addFinetuneOptions } from './finetune.js';
+import { addPredictOptions } from './predict.js';
+import { addTrainingOptions } from './train.js';
 
 const print = (s: string) => process.stdout.write(s + '\n');
+const printErr = (s: string) => process.stderr.write(s + '\n');
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -40,6 +46,42 @@ export function buildProgram(): Command {
     .option('--arch <json>', 'constructor options as JSON (or @file.json)')
     .option('--train-mode', 'run in training mode (batch statistics in BatchNorm)')
     .action(async (o) => (await import('./forward.js')).runForward(o, print));
+
+  program.command('export').description('write a model with its weights as ONNX (dynamic batch, opset >= 13)')
+    .requiredOption('--model <name>', 'model name')
+    .option('--arch <json>', 'constructor options as JSON (or @file.json)')
+    .option('--weights <file|id>', 'weights: .safetensors/.pth/.npz file, or a pretrained id such as resnet50.IMAGENET1K_V2')
+    .requiredOption('--onnx <file>', 'where to write the .onnx file')
+    .option('--input <CxHxW>', 'input size (default: the model\'s)')
+    .option('--opset <n>', 'ONNX opset, 13 to 21', '13')
+    .option('--static-batch', 'fix the batch dimension to 1 instead of a symbolic "batch"')
+    .option('--dynamic-size', 'make height and width symbolic too')
+    .option('--verify', 'run the file in onnxruntime-node and compare with our forward')
+    .option('--cache-dir <dir>', 'download folder for pretrained weights')
+    .action(async (o) => (await import('./export.js')).runExport(o, print));
+
+  program.command('import').description('recognise a ResNet ONNX graph (torch.onnx.export or ours) and extract its weights')
+    .argument('<model.onnx>', 'the ONNX file')
+    .option('--out <file>', 'write the weights (torchvision key names) as .safetensors')
+    .option('--json', 'print one JSON object')
+    .action(async (file: string, o) => (await import('./import.js')).runImport(file, o, print));
+
+  program.command('convert').description('convert weights between .pth, .safetensors, .npz (and .onnx as input)')
+    .argument('<in>', '.pth/.pt, .safetensors, .npz, .npy or .onnx')
+    .argument('<out>', '.safetensors, .npz, or a folder ending in / (one .npy per tensor)')
+    .option('--key <name>', 'take the state dict from this key of a .pth checkpoint')
+    .option('--keep-module-prefix', 'keep a DataParallel "module." prefix')
+    .option('--model <name>', 'check that the tensors load into this model before writing')
+    .option('--arch <json>', 'constructor options for --model')
+    .option('--compress', 'deflate the .npz entries')
+    .action(async (i: string, out: string, o) => (await import('./convert.js')).runConvert(i, out, o, print));
+
+  program.command('weights').description('list the pretrained weight sets (torchvision ImageNet-1k), or download one')
+    .option('--model <name>', 'only this model\'s weights')
+    .option('--json', 'print JSON')
+    .option('--download <id>', 'download (once, hash-checked) into the cache, e.g. resnet50.IMAGENET1K_V2')
+    .option('--cache-dir <dir>', 'download folder (default $RESNET_TS_CACHE or ~/.cache/resnet-ts/weights)')
+    .action(async (o) => (await import('./weights.js')).runWeights(o, print));
 
   return program;
 }

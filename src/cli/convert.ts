@@ -1,0 +1,78 @@
+// `resnet convert IN OUT`: weights between formats. IN: .pth/.pt (restricted unpickler, never
+// runs code), .safetensors, .npz, .npy, or .onnx (a ResNet graph, via the importer). OUT, by its
+// extension: .safetensors, .npz, or a folder (OUT ending in '/' or an existing directory) of one
+// .npy per tensor. Values are written as float32, int64 buffers (num_batches_tracked) as int64.
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '../base/errors.js';
+import { parseFile, readArraysFile, writeNpyFile, writeNpzFile, writeSafetensorsFile } from '../io/files.js';
+import { importOnnx } from '../io/onnx-import.js';
+import type { ArrayMap } from '../io/types.js';
+import { createModel } from '../models/registry.js';
+import { noGrad } from '../tensor/tensor.js';
+import { formatCount, parseArch } from './util.js';
+
+export interface ConvertOptions {
+  key?: string;
+  keepModulePrefix?: boolean;
+  model?: string;
+  arch?: string;
+  compress?: boolean;
+}
+
+type OutKind = 'safetensors' | 'npz' | 'dir';
+
+function outKind(out: string): OutKind {
+  if (out.endsWith('/') || (existsSync(out) && statSync(out).isDirectory())) return 'dir';
+  const ext = out.toLowerCase().split('.').pop();
+  if (ext === 'safetensors') return 'safetensors';
+  if (ext === 'npz') return 'npz';
+  if (ext === 'pth' || ext === 'pt' || ext === 'bin') {
+    throw new ConfigError(`writing ${out}: PyTorch pickles are read-only here; write .safetensors (loads in PyTorch with safetensors.torch.load_file) instead`);
+  }
+  throw new ConfigError(`cannot tell the output format of '${out}' (use .safetensors, .npz, or a folder ending in '/')`);
+}
+
+export function runConvert(input: string, output: string, o: ConvertOptions, print: (s: string) => void): void {
+  const kind = outKind(output);
+  let arrays: ArrayMap;
+  let from: string;
+  if (input.toLowerCase().endsWith('.onnx')) {
+    const r = parseFile(input, (b) => importOnnx(b));
+    arrays = r.stateDict;
+    from = `ONNX, ${r.info.summary}`;
+  } else {
+    arrays = readArraysFile(input, { key: o.key, stripModulePrefix: !o.keepModulePrefix });
+    from = 'weights file';
+  }
+  if (o.model) {
+    // Check the tensors load into the named model before writing anything.
+    const model = noGrad(() => createModel(o.model!, parseArch(o.arch)));
+    try {
+      model.loadStateDict(arrays);
+    } catch (e) {
+      if (e instanceof Error) e.message = `${input}: ${e.message}`;
+      throw e;
+    } finally {
+      model.dispose();
+    }
+  }
+  let values = 0;
+  for (const a of arrays.values()) values += a.data.length;
+  if (kind === 'safetensors') writeSafetensorsFile(output, arrays, { format: 'pt' });
+  else if (kind === 'npz') writeNpzFile(output, arrays, { compress: o.compress });
+  else {
+    try {
+      mkdirSync(output, { recursive: true });
+    } catch (e) {
+      throw new ConfigError(`cannot create folder ${output}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    for (const [name, a] of arrays) {
+      if (!/^[\w.-]+$/.test(name) || name.startsWith('.')) throw new ConfigError(`tensor name '${name}' cannot be a file name`);
+      writeNpyFile(join(output, `${name}.npy`), a);
+    }
+  }
+  const dtypes = [...new Set([...arrays.values()].map((a) => a.dtype))].join('/');
+  print(`converted ${arrays.size} tensors (${formatCount(values)} values, stored as ${dtypes}) from ${input} (${from}) to ${output} (${kind === 'dir' ? 'folder of .npy' : kind})` +
+    (o.model ? `; they load into ${o.model}` : ''));
+}
