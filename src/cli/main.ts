@@ -83,6 +83,29 @@ export function buildProgram(): Command {
     .option('--cache-dir <dir>', 'download folder (default $RESNET_TS_CACHE or ~/.cache/resnet-ts/weights)')
     .action(async (o) => (await import('./weights.js')).runWeights(o, print));
 
+  addTrainingOptions(program.command('train').description('train a model (default preset fashion-mnist-28); ends with test_acc=… test_loss=…'), { preset: 'fashion-mnist-28' })
+    .option('--data-dir <dir>', 'where Fashion-MNIST is (else $FASHION_MNIST_DIR, /usr/share/datasets/fashion-mnist, cache, download, embedded slice)')
+    .option('--images <dir>', 'train on an image folder instead (one sub-folder per class)')
+    .option('--val-images <dir>', 'validation image folder')
+    .action(async (o) => { await (await import('./train.js')).runTrainCommand(o, print, printErr, { task: 'train', defaultPreset: 'fashion-mnist-28' }); });
+
+  addFinetuneOptions(program.command('finetune').description('fine-tune pretrained weights on an image folder with a new head'))
+    .action(async (o) => { await (await import('./finetune.js')).runFinetune(o, print, printErr); });
+
+  addEvalOptions(program.command('eval').description('accuracy, loss, top-5, per-class accuracy and confusion matrix of a checkpoint'))
+    .action(async (o) => { await (await import('./eval.js')).runEval(o, print, printErr); });
+
+  addPredictOptions(program.command('predict').description('top-k classes of an image or of every image in a folder'))
+    .action(async (path: string, o) => { await (await import('./predict.js')).runPredict(path, o, print, printErr); });
+
+  program.command('presets').description('list the training presets').action(async () => {
+    const { PRESETS } = await import('./presets.js');
+    for (const [name, p] of Object.entries(PRESETS)) print(`${name.padEnd(18)} ${p.description}`);
+  });
+
+  addDemoOptions(program.command('demo').description('train a ResNet on Fashion-MNIST for a couple of minutes, then predict a few test images'))
+    .action(async (o) => { await (await import('./demo.js')).runDemo(o, print, printErr); });
+
   return program;
 }
 

@@ -1,0 +1,98 @@
+// `resnet eval`: accuracy, loss, top-5, per-class accuracy and the confusion matrix of a
+// checkpoint on Fashion-MNIST's test set, an image folder, or the validation split it was trained with.
+import type { Command } from 'commander';
+import { ConfigError } from '../base/errors.js';
+import type { Dataset } from '../data/dataset.js';
+import type { Printer } from './train.js';
+
+export function addEvalOptions(c: Command): Command {
+  return c
+    .option('--checkpoint <path>', 'checkpoint (.json sidecar, .safetensors, base path, or a run directory)', 'runs/fashion-mnist-28')
+    .option('--images <dir>', 'evaluate on this image folder (one sub-folder per class)')
+    .option('--data-dir <dir>', 'where Fashion-MNIST is (for Fashion-MNIST checkpoints)')
+    .option('--limit-test <n>', 'only the first n images', (s: string) => {
+      const v = Number(s);
+      if (!Number.isInteger(v) || v < 1) throw new ConfigError(`--limit-test must be a positive integer, got '${s}'`);
+      return v;
+    })
+    .option('--batch-size <n>', 'batch size (default 256)', (s: string) => {
+      const v = Number(s);
+      if (!Number.isInteger(v) || v < 1) throw new ConfigError(`--batch-size must be a positive integer, got '${s}'`);
+      return v;
+    })
+    .option('--confusion', 'print per-class accuracy and the confusion matrix')
+    .option('--json', 'print one JSON object')
+    .option('--no-progress', 'no progress bar');
+}
+
+export interface EvalFlags {
+  checkpoint: string; images?: string; dataDir?: string; limitTest?: number; batchSize?: number; confusion?: boolean; json?: boolean;
+  progress?: boolean;
+}
+
+export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promise<number> {
+  const { loadInferenceModel } = await import('../train/inference.js');
+  const { DataLoader } = await import('../data/loader.js');
+  const { Subset } = await import('../data/dataset.js');
+  const { evaluate } = await import('../train/trainer.js');
+  const { formatConfusion } = await import('../train/metrics.js');
+  const { ProgressPrinter } = await import('../train/progress.js');
+  const m = await loadInferenceModel(f.checkpoint);
+  const cfg = (m.meta?.config ?? {}) as { data?: { kind?: string; root?: string; valRoot?: string; valSplit?: number }; seed?: number };
+  let ds: Dataset;
+  let name = 'test';
+  let where: string;
+  if (f.images) {
+    const { ImageFolder } = await import('../data/image-folder.js');
+    const folder = ImageFolder.open(f.images, { mode: m.input.mode, minClasses: 1 });
+    const unknown = folder.classes.filter((c) => !m.classes.includes(c));
+    if (unknown.length) throw new ConfigError(`${f.images}: class folder(s) ${unknown.join(', ')} are not classes of the model (${m.classes.join(', ')})`);
+    const remap = folder.classes.map((c) => m.classes.indexOf(c));
+    ds = {
+      length: folder.length, classes: m.classes,
+      get: async (i: number) => {
+        const s = await folder.get(i);
+        return { image: s.image, label: remap[s.label] };
+      },
+      label: (i: number) => remap[folder.label(i)],
+    };
+    where = folder.describe();
+  } else if (cfg.data?.kind === 'fashion-mnist' || (!m.meta && m.input.channels === 1)) {
+    const { loadFashionMNIST } = await import('../data/fashion-mnist.js');
+    const fm = await loadFashionMNIST({ dataDir: f.dataDir, onWarning: (w) => err(`warning: ${w}`) });
+    ds = fm.test;
+    where = `Fashion-MNIST test set (${fm.source}: ${fm.dir})`;
+  } else if (cfg.data?.kind === 'image-folder' && cfg.data.root) {
+    const { ImageFolder } = await import('../data/image-folder.js');
+    if (cfg.data.valRoot) {
+      ds = ImageFolder.open(cfg.data.valRoot, { mode: m.input.mode });
+      where = cfg.data.valRoot;
+    } else if (cfg.data.valSplit && cfg.data.valSplit > 0) {
+      ds = ImageFolder.open(cfg.data.root, { mode: m.input.mode }).split(cfg.data.valSplit, cfg.seed ?? 0).val;
+      where = `the validation split (${cfg.data.valSplit}) of ${cfg.data.root}`;
+    } else {
+      throw new ConfigError(`${f.checkpoint} was trained without a validation set: pass --images DIR`);
+    }
+    name = 'val';
+  } else {
+    throw new ConfigError('nothing to evaluate on: pass --images DIR');
+  }
+  if (f.limitTest && f.limitTest < ds.length) ds = new Subset(ds, Int32Array.from({ length: f.limitTest }, (_, i) => i));
+  if (!m.evalTransform) throw new ConfigError(`${m.weightsFile} has no sidecar with its preprocessing; evaluate a resnet-ts checkpoint`);
+  const loader = new DataLoader(ds, { batchSize: f.batchSize ?? 256, transform: m.evalTransform, numWorkers: f.images ? 'auto' : 0 });
+  const hooks = f.progress === false ? undefined : new ProgressPrinter({ stream: process.stderr, print: err });
+  if (f.progress !== false) err(`evaluating ${m.weightsFile} on ${where} (${ds.length} images)`);
+  const r = await evaluate(m.model, loader, { numClasses: m.classes.length, hooks, label: name });
+  await loader.close();
+  if (f.json) {
+    print(JSON.stringify({ checkpoint: m.weightsFile, set: name, count: r.count, acc: r.acc, loss: r.loss, top5: r.topk,
+      perClassAcc: Object.fromEntries(m.classes.map((c, i) => [c, r.perClassAcc[i]])), confusion: r.confusion, classes: m.classes, seconds: r.seconds }));
+    return 0;
+  }
+  if (f.confusion) {
+    print(formatConfusion(r, m.classes));
+    print(m.classes.map((c, i) => `${i}=${c}`).join('  '));
+  }
+  print(`${name}_acc=${r.acc.toFixed(4)} ${name}_loss=${r.loss.toFixed(4)} ${name}_top${r.k}=${r.topk.toFixed(4)} n=${r.count}`);
+  return 0;
+}

@@ -1,0 +1,157 @@
+// Inference from a checkpoint: rebuild the model from its sidecar (or from a model name for bare
+// weights), the evaluation transform, and predict images or folders in batches. Node-only.
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { ConfigError, StateDictError } from '../base/errors.js';
+import { RNG } from '../base/rng.js';
+import { IMAGE_EXTENSIONS, decodeImage } from '../data/image-folder.js';
+import { CenterCrop, Resize, transformFromSpec, type Transform, type TransformSpec } from '../data/transforms.js';
+import type { Image } from '../data/dataset.js';
+import { readArraysFile } from '../io/files.js';
+import type { Module } from '../nn/module.js';
+import { loadCheckpoint, resolveCheckpoint, type CheckpointInput, type CheckpointMeta } from './checkpoint.js';
+import { buildModel } from './config.js';
+import { softmaxRow, topKIndices } from './metrics.js';
+import { predictLogits } from './trainer.js';
+
+export interface InferenceModel {
+  model: Module;
+  meta: CheckpointMeta | null;
+  classes: string[];
+  input: CheckpointInput;
+  evalTransform: Transform | null;
+  weightsFile: string;
+}
+
+/**
+ * Load a model for evaluation/prediction. A resnet-ts checkpoint brings its model, classes and
+ * transform; bare weights need `model` (and `classes`, else class indices are used as names).
+ */
+export async function loadInferenceModel(path: string, o: { model?: string; arch?: Record<string, unknown>; classes?: string[] } = {}): Promise<InferenceModel> {
+  const r = resolveCheckpoint(path);
+  if (r.meta) {
+    const ck = loadCheckpoint(r.meta);
+    const meta = ck.meta;
+    if (o.model && o.model !== meta.model.name) throw new ConfigError(`${ck.paths.weights} is a ${meta.model.name} checkpoint, not ${o.model}`);
+    const model = buildModel(meta.model.name, meta.model.options);
+    try {
+      model.loadStateDict(ck.weights);
+    } catch (e) {
+      if (e instanceof StateDictError) throw new StateDictError(`${ck.paths.weights}: ${e.message}`);
+      throw e;
+    }
+    model.eval();
+    const evalTransform = meta.evalTransform ? await transformFromSpec(meta.evalTransform as TransformSpec) : null;
+    return { model, meta, classes: meta.classes, input: meta.input, evalTransform, weightsFile: ck.paths.weights };
+  }
+  if (!o.model) throw new ConfigError(`${r.weights} has no sidecar (.json) naming its model: pass --model`);
+  const w = readArraysFile(r.weights);
+  let inChannels = 3;
+  for (const a of w.values()) if (a.shape.length === 4) {
+    inChannels = a.shape[1];
+    break;
+  }
+  const head = [...w.entries()].filter(([, a]) => a.shape.length === 2).pop();
+  const numClasses = head ? head[1].shape[0] : 1000;
+  const opts: Record<string, unknown> = { numClasses, ...o.arch };
+  if (inChannels !== 3 || /^(cifar|d2l)/.test(o.model)) opts.inChannels = inChannels;
+  const model = buildModel(o.model, opts);
+  try {
+    model.loadStateDict(w);
+  } catch (e) {
+    if (e instanceof StateDictError) throw new StateDictError(`${r.weights}: ${e.message}`);
+    throw e;
+  }
+  model.eval();
+  const classes = o.classes ?? Array.from({ length: numClasses }, (_, i) => String(i));
+  if (classes.length !== numClasses) throw new ConfigError(`${classes.length} class names for a model with ${numClasses} outputs`);
+  return { model, meta: null, classes, input: { channels: inChannels, size: null, mode: inChannels === 1 ? 'gray' : 'rgb' }, evalTransform: null, weightsFile: r.weights };
+}
+
+/** Image files under `dir`, recursively, sorted; hidden entries skipped. */
+export function listImages(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch (e) {
+      throw new ConfigError(`cannot read folder ${d}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (IMAGE_EXTENSIONS.some((x) => e.name.toLowerCase().endsWith(x))) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+export interface Prediction {
+  file: string;
+  top: { index: number; label: string; prob: number }[];
+}
+
+/** The pipeline for one decoded file: fit to the training size when it has one, then the eval transform. */
+function preprocess(img: Image, m: InferenceModel, defaultSize: number): Image {
+  const rng = new RNG(0);
+  if (m.input.size && (img.h !== m.input.size[0] || img.w !== m.input.size[1])) {
+    const [h, w] = m.input.size;
+    img = new CenterCrop([h, w]).apply(new Resize(Math.min(h, w)).apply(img));
+  }
+  if (m.evalTransform) return m.evalTransform.apply(img, rng);
+  // bare weights: ImageNet-style resize + center crop, no normalisation known → [0, 1]
+  const t = new CenterCrop(defaultSize).apply(new Resize(Math.round(defaultSize / 0.875)).apply(img));
+  const data = new Float32Array(t.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = t.data instanceof Uint8Array ? t.data[i] / 255 : t.data[i];
+  return { data, c: t.c, h: t.h, w: t.w };
+}
+
+/**
+ * Predict files in batches of `batchSize` (the last batch may be partial). Files that cannot be
+ * decoded are FormatErrors naming the file.
+ */
+export async function predictFiles(m: InferenceModel, files: string[], o: { topk?: number; batchSize?: number; size?: number; root?: string } = {}): Promise<Prediction[]> {
+  const k = Math.max(1, Math.min(o.topk ?? 5, m.classes.length));
+  const bs = o.batchSize ?? 32;
+  const out: Prediction[] = [];
+  for (let i = 0; i < files.length; i += bs) {
+    const chunk = files.slice(i, i + bs);
+    const imgs = await Promise.all(chunk.map(async (f) => preprocess(await decodeImage(f, { mode: m.input.mode }), m, o.size ?? 224)));
+    const { c, h, w } = imgs[0];
+    for (let j = 1; j < imgs.length; j++) {
+      if (imgs[j].c !== c || imgs[j].h !== h || imgs[j].w !== w) {
+        throw new ConfigError(`${chunk[j]}: preprocessed to ${imgs[j].c}x${imgs[j].h}x${imgs[j].w}, but ${chunk[0]} to ${c}x${h}x${w}`);
+      }
+    }
+    const x = new Float32Array(chunk.length * c * h * w);
+    imgs.forEach((im, j) => x.set(im.data as Float32Array, j * c * h * w));
+    const logits = predictLogits(m.model, x, [chunk.length, c, h, w]);
+    const C = m.classes.length;
+    chunk.forEach((f, j) => {
+      const row = logits.subarray(j * C, (j + 1) * C);
+      const p = softmaxRow(row);
+      out.push({ file: o.root ? relative(o.root, f) || f : f, top: topKIndices(row, k).map((idx) => ({ index: idx, label: m.classes[idx], prob: p[idx] })) });
+    });
+  }
+  return out;
+}
+
+/** An image file, or every image in a folder. */
+export function filesFor(path: string): { files: string[]; root?: string } {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new ConfigError(`no such file or folder: ${path}`);
+  }
+  if (st.isDirectory()) {
+    const files = listImages(path);
+    if (files.length === 0) throw new ConfigError(`${path}: no images (${IMAGE_EXTENSIONS.join(', ')})`);
+    return { files, root: path };
+  }
+  return { files: [path] };
+}
