@@ -21,7 +21,7 @@ import { SGD } from '../src/optim/sgd.js';
 import * as ops from '../src/tensor/ops.js';
 import { noGrad, scope } from '../src/tensor/tensor.js';
 import { CapError, openWorkerPeer, TorchPeer, type Session } from './peers/clients.js';
-import { errorMessage, fillRandom, PARAMS, targetsFor, type CaseSpec, type PeerInfo, type PeerName } from './peers/common.js';
+import { errorMessage, fillRandom, PARAMS, targetsFor, timeCall, type CaseSpec, type PeerInfo, type PeerName } from './peers/common.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CACHE = path.join(HERE, '.cache');
@@ -165,7 +165,7 @@ async function openOurs(spec: CaseSpec): Promise<Session> {
     const A = fillRandom(be.alloc(n * n), 1), B = fillRandom(be.alloc(n * n), 2), C = be.alloc(n * n);
     return {
       info,
-      run: async () => { const t0 = performance.now(); be.gemm(false, false, n, n, n, A, B, C, false); return performance.now() - t0; },
+      run: () => timeCall(() => be.gemm(false, false, n, n, n, A, B, C, false)),
       close: async () => { for (const a of [A, B, C]) be.free(a); },
     };
   }
@@ -177,14 +177,10 @@ async function openOurs(spec: CaseSpec): Promise<Session> {
     model.eval();
     return {
       info,
-      run: async () => {
-        const t0 = performance.now();
-        scope(() => noGrad(() => {
-          const y = model.forward(x);
-          if (y.shape[0] !== spec.batch || y.shape[1] !== spec.classes) throw new Error(`logits have shape [${y.shape.join(', ')}]`);
-        }));
-        return performance.now() - t0;
-      },
+      run: () => timeCall(() => scope(() => noGrad(() => {
+        const y = model.forward(x);
+        if (y.shape[0] !== spec.batch || y.shape[1] !== spec.classes) throw new Error(`logits have shape [${y.shape.join(', ')}]`);
+      }))),
       close: async () => { x.dispose(); model.dispose(); },
     };
   }
@@ -195,17 +191,18 @@ async function openOurs(spec: CaseSpec): Promise<Session> {
   return {
     info,
     run: async () => {
-      const t0 = performance.now();
-      const loss = scope(() => {
-        sgd.zeroGrad();
-        const l = ops.crossEntropy(model.forward(x), targets);
-        l.backward();
-        noGrad(() => sgd.step());
-        return l.item();
+      let loss = 0;
+      const t = await timeCall(() => {
+        loss = scope(() => {
+          sgd.zeroGrad();
+          const l = ops.crossEntropy(model.forward(x), targets);
+          l.backward();
+          noGrad(() => sgd.step());
+          return l.item();
+        });
       });
-      const ms = performance.now() - t0;
       if (!Number.isFinite(loss)) throw new Error(`training loss is ${loss}`);
-      return ms;
+      return t;
     },
     close: async () => { sgd.zeroGrad(); sgd.dispose(); x.dispose(); model.dispose(); },
   };
@@ -286,6 +283,8 @@ async function onnxFor(spec: CaseSpec & { kind: 'infer' }): Promise<string> {
 interface PeerResult {
   ms_median?: number; ms_min?: number; ms_max?: number; runs_ms?: number[]; warmup_ms?: number[];
   batch?: number; ms_per_image?: number; gflops?: number;
+  /** Median of (process CPU time / wall time) over the runs: how many cores the peer kept busy. */
+  cpu_per_wall?: number;
   info?: PeerInfo;
   /** Why there is no figure: not applicable, skipped, error text, or time cap. */
   skipped?: string; error?: string; capped?: string;
@@ -356,7 +355,7 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
   const { spec } = c;
   const res: CaseResult = { case: c.id, title: c.title, spec, started: new Date().toISOString(), loadavg_before: loadavg(), results: {}, ratios: {} };
   const expectParams = spec.kind === 'gemm' ? undefined : PARAMS[spec.model];
-  type Live = { peer: PeerName; s: Session; pol: Policy; times: number[]; warm: number[]; spent: number; done: boolean; r: PeerResult };
+  type Live = { peer: PeerName; s: Session; pol: Policy; times: number[]; cpu: number[]; warm: number[]; spent: number; done: boolean; r: PeerResult };
   const live: Live[] = [];
 
   // Set up every peer (ours first), in the order of ALL_PEERS.
@@ -372,7 +371,7 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
         r.note = `${r.note ? r.note + '; ' : ''}parameter count ${s.info.params} differs from ${expectParams}`;
       }
       res.results[peer] = r;
-      live.push({ peer, s, pol, times: [], warm: [], spent: 0, done: false, r });
+      live.push({ peer, s, pol, times: [], cpu: [], warm: [], spent: 0, done: false, r });
     } catch (e) {
       res.results[peer] = e instanceof CapError ? { capped: `setup ${e.message}` } : { error: errorMessage(e) };
       log(`  ${c.id}: ${peer}: ${res.results[peer]!.error ?? res.results[peer]!.capped}`);
@@ -383,8 +382,9 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
     const limit = l.pol.capMs !== null ? Math.max(1000, l.pol.capMs - l.spent) : CALL_LIMIT_MS;
     const t0 = performance.now();
     try {
-      const ms = await l.s.run(limit);
-      (warm ? l.warm : l.times).push(ms);
+      const t = await l.s.run(limit);
+      (warm ? l.warm : l.times).push(t.ms);
+      if (!warm && t.cpuMs !== undefined) l.cpu.push(t.cpuMs / t.ms);
     } catch (e) {
       l.done = true;
       if (e instanceof CapError) {
@@ -415,6 +415,7 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
     if (l.times.length) {
       const m = median(l.times);
       Object.assign(l.r, { ms_median: r2(m), ms_min: r2(Math.min(...l.times)), ms_max: r2(Math.max(...l.times)), runs_ms: l.times.map(r2), warmup_ms: l.warm.map(r2) });
+      if (l.cpu.length) l.r.cpu_per_wall = r2(median(l.cpu));
       if (spec.kind === 'gemm') l.r.gflops = r2((2 * spec.n ** 3) / (m * 1e6));
       else { l.r.batch = l.s.info.batch ?? spec.batch; l.r.ms_per_image = r2(m / l.r.batch); }
       if (l.r.error) l.r.note = `${l.r.note ? l.r.note + '; ' : ''}failed after ${l.times.length} run(s)`;
@@ -502,6 +503,11 @@ function table(results: CaseResult[]): string {
       const e = c.ceilings!;
       lines.push(`| ${c.case} | ${c.results.ours?.gflops ?? ''} | ${e.pct_of_ceiling_cpuinfo ?? '?'}% of ${e.ceiling_cpuinfo_gflops ?? '?'} | ${e.pct_of_ceiling_nominal}% of ${e.ceiling_nominal_3_5ghz_gflops} | ${e.pct_of_microkernel_x_threads ?? '?'}% | ${c.results.pytorch?.gflops ?? ''} | ${c.results['tfjs-wasm']?.gflops ?? ''} |`);
     }
+  }
+  const withCpu = results.filter((c) => peers.some((p) => c.results[p]?.cpu_per_wall !== undefined));
+  if (withCpu.length) {
+    lines.push('', `| CPU time / wall time | ${peers.map((p) => LABEL[p]).join(' | ')} |`, `|---|${peers.map(() => '---').join('|')}|`);
+    for (const c of withCpu) lines.push(`| ${c.case} | ${peers.map((p) => c.results[p]?.cpu_per_wall?.toFixed(2) ?? '').join(' | ')} |`);
   }
   if (foot.length) lines.push('', ...foot.map((f, i) => `[${i + 1}] ${f}`));
   return lines.join('\n');

@@ -6,12 +6,12 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
-import type { CaseSpec, HostInit, HostReply, PeerInfo } from './common.js';
+import type { CaseSpec, HostInit, HostReply, PeerInfo, Timing } from './common.js';
 
 export interface Session {
   info: PeerInfo;
-  /** One timed call; resolves to the peer's own measurement in ms. */
-  run(timeoutMs: number): Promise<number>;
+  /** One timed call; resolves to the peer's own measurement (wall ms, process CPU ms). */
+  run(timeoutMs: number): Promise<Timing>;
   close(): Promise<void>;
 }
 
@@ -59,7 +59,7 @@ export async function openWorkerPeer(init: HostInit, setupTimeoutMs = 180_000): 
       const p = next(timeoutMs);
       worker.postMessage({ cmd: 'run' });
       const r = await p;
-      if (r.type === 'ms') return r.ms;
+      if (r.type === 'ms') return { ms: r.ms, cpuMs: r.cpuMs };
       throw new PeerError(r.type === 'error' ? r.message : `unexpected reply ${r.type}`);
     },
     async close() {
@@ -139,7 +139,10 @@ export class TorchPeer {
     const info: PeerInfo = { ...this.info, ...(spec.kind !== 'gemm' ? { batch: spec.batch, params: Number(r.params) } : {}) };
     return {
       info,
-      run: async (timeoutMs) => Number((await this.request({ cmd: 'run' }, timeoutMs)).ms),
+      run: async (timeoutMs) => {
+        const r = await this.request({ cmd: 'run' }, timeoutMs);
+        return { ms: Number(r.ms), cpuMs: typeof r.cpu_ms === 'number' ? r.cpu_ms : undefined };
+      },
       close: async () => { if (this.proc) await this.request({ cmd: 'release' }, 30_000).catch(() => undefined); },
     };
   }

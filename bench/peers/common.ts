@@ -37,7 +37,7 @@ export interface HostInit {
 export type HostRequest = { cmd: 'run' } | { cmd: 'close' };
 export type HostReply =
   | { type: 'ready'; info: PeerInfo }
-  | { type: 'ms'; ms: number }
+  | { type: 'ms'; ms: number; cpuMs: number }
   | { type: 'closed' }
   | { type: 'error'; message: string };
 
@@ -60,6 +60,18 @@ export function fillRandom(a: Float32Array, seed = 12345): Float32Array {
 
 export function targetsFor(batch: number, classes: number): number[] {
   return Array.from({ length: batch }, (_, i) => (i * 7 + 3) % classes);
+}
+
+/** One timed call: wall time, and the process's CPU time (all its threads) over the same span. */
+export interface Timing { ms: number; cpuMs?: number }
+
+export async function timeCall(fn: () => unknown): Promise<Timing> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await fn();
+  const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { ms, cpuMs: (c.user + c.system) / 1000 };
 }
 
 export function errorMessage(e: unknown): string {

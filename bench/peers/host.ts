@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { errorMessage, fillRandom, targetsFor, type HostInit, type HostReply, type HostRequest, type PeerInfo } from './common.js';
+import { errorMessage, fillRandom, timeCall, targetsFor, type HostInit, type HostReply, type HostRequest, type PeerInfo } from './common.js';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { buildTfjsModel, trainableParams } from './tfjs_models.js';
 
@@ -123,9 +123,8 @@ port.on('message', async (m: HostRequest) => {
     return;
   }
   try {
-    const t0 = performance.now();
-    await runner.run();
-    send({ type: 'ms', ms: performance.now() - t0 });
+    const t = await timeCall(() => runner.run());
+    send({ type: 'ms', ms: t.ms, cpuMs: t.cpuMs! });
   } catch (e) {
     send({ type: 'error', message: errorMessage(e) });
   }

@@ -9,7 +9,8 @@ peers in one session:
   {"cmd": "setup", "kind": "train", "model": "d2l_resnet18", "batch": 128, "size": 96, "channels": 1}
                                                     -> {"ok": true, "params": 11689512}
   {"cmd": "setup", "kind": "gemm", "n": 1024}     -> {"ok": true}   (torch.mm of two n x n float32)
-  {"cmd": "run"}                                    -> {"ms": 31.2}   (one timed call, measured here)
+  {"cmd": "run"}                                    -> {"ms": 31.2, "cpu_ms": 60.1}   (one timed call, measured
+                                                       here; cpu_ms = process CPU time, all threads)
   {"cmd": "release"}                                -> {"ok": true}   (drops the model)
   {"cmd": "export", "model": "resnet18", "path": "x.onnx", "size": 224, "channels": 3}
                                                     -> {"ok": true, "params": ...}
@@ -127,9 +128,11 @@ def release(_msg):
 def run(_msg):
     if State.fn is None:
         raise ValueError("run before setup")
+    c0 = time.process_time()
     t0 = time.perf_counter()
     State.fn()
-    return {"ms": (time.perf_counter() - t0) * 1e3}
+    t1 = time.perf_counter()
+    return {"ms": (t1 - t0) * 1e3, "cpu_ms": (time.process_time() - c0) * 1e3}
 
 
 def export(msg):
