@@ -95,17 +95,25 @@ class Graph {
         this.visited.add(n.index);
       }
     }
-    // Identity chains in node order (torch emits them before use); repeat to a fixed point for odd orders.
+    // Constant subgraphs (Identity of a constant, and the small integer computations torch emits
+    // for F.pad's pads: ConstantOfShape, Concat, Reshape, Slice, Transpose, Cast, ...), folded in
+    // node order and repeated to a fixed point for odd orders.
     for (let changed = true, rounds = 0; changed && rounds < 64; rounds++) {
       changed = false;
       for (const n of p.nodes) {
-        if (n.op !== 'Identity' || this.visited.has(n.index)) continue;
-        const c = this.constants.get(n.inputs[0]);
-        if (c) {
-          this.constants.set(n.outputs[0], c);
-          this.visited.add(n.index);
-          changed = true;
+        if (this.visited.has(n.index) || !FOLDABLE.has(n.op)) continue;
+        const ins = n.inputs.map((i) => (i ? this.constants.get(i) : undefined));
+        if (!n.inputs.every((i, k) => !i || ins[k])) continue;
+        if (n.op === 'Identity') this.constants.set(n.outputs[0], ins[0]!);
+        else {
+          if (ins.some((t) => t && t.numel > 4096)) continue;
+          const v = foldNode(n, ins.map((t) => (t ? small(t) : null)));
+          this.constants.set(n.outputs[0], checkTensor({
+            name: n.outputs[0], dims: v.dims, dataType: v.float ? 1 : 7, ...(v.float ? { floatData: v.vals } : { int64Data: v.vals }),
+          }, 'onnx: folded constant', limits));
         }
+        this.visited.add(n.index);
+        changed = true;
       }
     }
     // Data-path Identity and Dropout (inference) are transparent.
@@ -159,6 +167,129 @@ class Graph {
   isGraphOutput(v: string): boolean {
     return this.p.outputs.some((o) => this.canon(o) === this.canon(v));
   }
+}
+
+/** A small constant as plain numbers (for folding shape arithmetic). */
+interface Small { dims: number[]; vals: number[]; float: boolean }
+
+const FOLDABLE = new Set(['Identity', 'ConstantOfShape', 'Concat', 'Reshape', 'Slice', 'Transpose', 'Cast', 'Unsqueeze', 'Squeeze']);
+const MAX_FOLD = 4096;
+
+function small(t: TensorInfo): Small {
+  const float = !(t.dtype === 'I64' || t.dtype === 'I32');
+  return { dims: t.dims, vals: float ? [...tensorToFloat32(t)] : tensorToInts(t, MAX_FOLD), float };
+}
+
+function stridesOf(dims: number[]): number[] {
+  const s = new Array<number>(dims.length).fill(1);
+  for (let i = dims.length - 2; i >= 0; i--) s[i] = s[i + 1] * dims[i + 1];
+  return s;
+}
+
+function foldNode(n: GNode, ins: (Small | null)[]): Small {
+  const bad = (why: string): never => fail(`cannot fold ${n.op} '${n.name}': ${why}`);
+  const x = ins[0];
+  const numel = (d: number[]) => d.reduce((a, b) => a * b, 1);
+  const check = (d: number[]) => {
+    if (d.length > 8 || d.some((v) => !Number.isSafeInteger(v) || v < 0) || numel(d) > MAX_FOLD) bad(`shape [${d}]`);
+    return d;
+  };
+  const axisOf = (a: number, rank: number) => {
+    const r = a < 0 ? a + rank : a;
+    if (r < 0 || r >= Math.max(rank, 1)) bad(`axis ${a}`);
+    return r;
+  };
+  switch (n.op) {
+    case 'ConstantOfShape': {
+      const dims = check(x!.vals.slice());
+      const t = n.attrs.get('value')?.t;
+      let v = 0, float = true;
+      if (t) {
+        const info = checkTensor({ ...t, name: 'value' }, 'onnx: ConstantOfShape value', DEFAULT_ONNX_LIMITS);
+        if (info.numel !== 1) bad('value must have one element');
+        float = !(info.dtype === 'I64' || info.dtype === 'I32');
+        v = float ? tensorToFloat32(info)[0] : tensorToInts(info)[0];
+      }
+      return { dims, vals: new Array<number>(numel(dims)).fill(v), float };
+    }
+    case 'Concat': {
+      const parts = ins.filter((t): t is Small => t !== null);
+      if (!parts.length || parts.some((t) => t.dims.length !== 1)) bad('only 1-D inputs are supported');
+      const vals = parts.flatMap((t) => t.vals);
+      return { dims: check([vals.length]), vals, float: parts.some((t) => t.float) };
+    }
+    case 'Reshape': {
+      const want = ins[1]!.vals.map((d, i) => (d === 0 ? x!.dims[i] : d));
+      const known = want.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+      const dims = want.map((d) => (d === -1 ? (known ? x!.vals.length / known : 0) : d));
+      if (numel(check(dims)) !== x!.vals.length) bad(`cannot reshape [${x!.dims}] to [${ins[1]!.vals}]`);
+      return { dims, vals: x!.vals, float: x!.float };
+    }
+    case 'Cast': {
+      const to = attrInt(n, 'to', 1);
+      const float = to === 1 || to === 10 || to === 11 || to === 16;
+      return { dims: x!.dims, vals: float ? x!.vals : x!.vals.map((v) => Math.trunc(v)), float };
+    }
+    case 'Transpose': {
+      const r = x!.dims.length;
+      const perm = attrInts(n, 'perm', [...Array(r).keys()].reverse())!;
+      if (perm.length !== r) bad('perm length');
+      const dims = perm.map((p) => x!.dims[axisOf(p, r)]);
+      const si = stridesOf(x!.dims), so = stridesOf(dims);
+      const vals = new Array<number>(x!.vals.length);
+      for (let o = 0; o < vals.length; o++) {
+        let src = 0;
+        for (let k = 0; k < r; k++) src += Math.floor(o / so[k]) % dims[k] * si[perm[k]];
+        vals[o] = x!.vals[src];
+      }
+      return { dims, vals, float: x!.float };
+    }
+    case 'Slice': {
+      const r = x!.dims.length;
+      const starts = ins[1]!.vals, ends = ins[2]!.vals;
+      const axes = ins[3] ? ins[3].vals.map((a) => axisOf(a, r)) : starts.map((_, i) => i);
+      const steps = ins[4] ? ins[4].vals : starts.map(() => 1);
+      const lo = x!.dims.map(() => 0), step = x!.dims.map(() => 1), cnt = [...x!.dims];
+      axes.forEach((a, i) => {
+        const d = x!.dims[a], st = steps[i];
+        if (!st) bad('step 0');
+        const clamp = (v: number, minV: number, maxV: number) => Math.min(Math.max(v, minV), maxV);
+        let s0 = starts[i] < 0 ? starts[i] + d : starts[i], e0 = ends[i] < 0 ? ends[i] + d : ends[i];
+        if (st > 0) {
+          s0 = clamp(s0, 0, d);
+          e0 = clamp(e0, 0, d);
+          cnt[a] = Math.max(0, Math.ceil((e0 - s0) / st));
+        } else {
+          s0 = clamp(s0, -1, d - 1);
+          e0 = clamp(e0, -1, d - 1);
+          cnt[a] = Math.max(0, Math.ceil((e0 - s0) / st));
+        }
+        lo[a] = s0;
+        step[a] = st;
+      });
+      const si = stridesOf(x!.dims), so = stridesOf(cnt);
+      const vals = new Array<number>(numel(check(cnt)));
+      for (let o = 0; o < vals.length; o++) {
+        let src = 0;
+        for (let k = 0; k < r; k++) src += (lo[k] + (Math.floor(o / so[k]) % cnt[k]) * step[k]) * si[k];
+        vals[o] = x!.vals[src];
+      }
+      return { dims: cnt, vals, float: x!.float };
+    }
+    case 'Unsqueeze': case 'Squeeze': {
+      const axesIn = ins[1] ? ins[1].vals : attrInts(n, 'axes', null);
+      let dims = [...x!.dims];
+      if (n.op === 'Squeeze') {
+        const ax = (axesIn ?? dims.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0)).map((a) => axisOf(a, dims.length));
+        dims = dims.filter((_, i) => !ax.includes(i));
+      } else {
+        const outR = dims.length + (axesIn?.length ?? 0);
+        for (const a of (axesIn ?? []).map((v) => (v < 0 ? v + outR : v)).sort((p, q) => p - q)) dims.splice(a, 0, 1);
+      }
+      return { dims: check(dims), vals: x!.vals, float: x!.float };
+    }
+  }
+  return bad('unsupported');
 }
 
 function convAttrs(n: GNode, w: TensorInfo): ConvAttrs {
@@ -230,11 +361,15 @@ function readBranch(g: Graph, v: string, first: GNode): { units: ConvUnit[]; sho
     fail(`a residual branch starting at '${first.name}' has more than 16 convolutions`);
   }
   if (first.op === 'Slice' || first.op === 'Pad') {
-    let n = first, cur = v, stride = 1, padBefore = 0, padAfter = 0;
+    let n = first, cur = v, sh = 1, sw = 1, padBefore = 0, padAfter = 0;
     for (let guard = 0; guard < 8; guard++) {
       if (g.canon(n.inputs[0]) !== g.canon(cur)) fail(`${n.op} '${n.name}' does not take '${cur}' as data`);
       g.visit(n);
-      if (n.op === 'Slice') stride *= readSubsample(g, n);
+      if (n.op === 'Slice') {
+        const [h, w] = readSubsample(g, n);
+        sh *= h;
+        sw *= w;
+      }
       else if (n.op === 'Pad') {
         const [b, a] = readChannelPad(g, n);
         padBefore += b;
@@ -242,7 +377,10 @@ function readBranch(g: Graph, v: string, first: GNode): { units: ConvUnit[]; sho
       } else fail(`unexpected ${n.op} '${n.name}' in a shortcut`);
       cur = n.outputs[0];
       const next = g.single(cur, `after ${n.op} '${n.name}'`);
-      if (next.op === 'Add') return { units: [], shortcut: { kind: 'optionA', stride, padBefore, padAfter }, add: next, end: cur };
+      if (next.op === 'Add') {
+        if (sh !== sw) fail(`shortcut from '${v}' subsamples height by ${sh} and width by ${sw}`);
+        return { units: [], shortcut: { kind: 'optionA', stride: sh, padBefore, padAfter }, add: next, end: cur };
+      }
       n = next;
     }
     fail(`shortcut starting at '${first.name}' is too long`);
@@ -250,8 +388,8 @@ function readBranch(g: Graph, v: string, first: GNode): { units: ConvUnit[]; sho
   return fail(`unexpected ${first.op} '${first.name}' at the start of a residual branch`);
 }
 
-/** Slice(x, starts, ends, axes, steps) that keeps every channel and subsamples H and W by the same step. */
-function readSubsample(g: Graph, n: GNode): number {
+/** Slice(x, starts, ends, axes, steps) that keeps batch and channels and subsamples H and W: [stepH, stepW]. */
+function readSubsample(g: Graph, n: GNode): [number, number] {
   const ints = (i: number, what: string) => tensorToInts(g.constant(n.inputs[i], `Slice '${n.name}' ${what}`), 8);
   const starts = ints(1, 'starts'), ends = ints(2, 'ends');
   const axes = n.inputs[3] ? ints(3, 'axes') : starts.map((_, i) => i);
@@ -264,9 +402,7 @@ function readSubsample(g: Graph, n: GNode): number {
     if ((ax === 0 || ax === 1) && steps[i] !== 1) fail(`Slice '${n.name}': subsampling batch or channels is not a ResNet shortcut`);
     step.set(ax, steps[i]);
   }
-  const sh = step.get(2) ?? 1, sw = step.get(3) ?? 1;
-  if (sh !== sw) fail(`Slice '${n.name}': different steps for height (${sh}) and width (${sw})`);
-  return sh;
+  return [step.get(2) ?? 1, step.get(3) ?? 1];
 }
 
 /** Pad(x, pads[, value]) with zeros on the channel axis only. */

@@ -178,7 +178,7 @@ export async function cachedPath(w: PretrainedWeights, opts: Pick<DownloadOption
 }
 
 function byHand(w: PretrainedWeights, dest: string): string {
-  return `download ${w.url} by hand and save it as ${dest}`;
+  return `fetch ${w.fileName} from that URL by other means and save it as ${dest}`;
 }
 
 /**
@@ -205,7 +205,7 @@ export async function downloadPretrained(idOrWeights: string | PretrainedWeights
   const dir = opts.cacheDir ?? (await defaultCacheDir());
   const dest = join(dir, w.fileName);
   const doFetch = opts.fetch ?? globalThis.fetch;
-  if (typeof doFetch !== 'function') throw new DownloadError(`no fetch() in this runtime; ${byHand(w, dest)}`);
+  if (typeof doFetch !== 'function') throw new DownloadError(`no fetch() in this runtime to download ${w.url}; ${byHand(w, dest)}`);
   let res: Response;
   try {
     res = await doFetch(w.url);
@@ -283,8 +283,8 @@ export interface LoadedPretrained {
  * Build the model of a weight set and load its torchvision weights (downloaded once into the
  * cache). The model is returned in eval mode.
  */
-export async function loadPretrained(id: string, opts: DownloadOptions = {}): Promise<LoadedPretrained> {
-  const w = getPretrained(id);
+export async function loadPretrained(id: string | PretrainedWeights, opts: DownloadOptions = {}): Promise<LoadedPretrained> {
+  const w = typeof id === 'string' ? getPretrained(id) : id;
   const path = await downloadPretrained(w, opts);
   const { readFileSync } = await import('node:fs');
   const bytes = readFileSync(path);
