@@ -1,6 +1,7 @@
 // Pooling forward and backward; one task = a chunk of planes (n, c), so backward scatters never race.
 import { D_ARGS, D_SCRATCH, D_SCRATCH_STRIDE, di, du } from './desc';
 import { runSum } from './norm';
+import { KCMAX, MCMAX } from './gemm';
 
 export const Q_X: i32 = D_ARGS + 0;
 export const Q_Y: i32 = D_ARGS + 1; // forward output / backward dy
@@ -38,7 +39,7 @@ export const PM_ADAPT_BWD: i32 = 5;
 
 /** Per-thread scratch bytes the separable max pool may use (the GEMM's A-pack area). */
 const SEP_SCRATCH_OFF: usize = 256;
-const SEP_SCRATCH_BYTES: i32 = 256 * 320 * 4;
+const SEP_SCRATCH_BYTES: i32 = MCMAX * KCMAX * 4;
 
 export function poolTask(d: usize, t: i32, tid: i32): void {
   const scratch = du(d, D_SCRATCH) + <usize>tid * du(d, D_SCRATCH_STRIDE) + SEP_SCRATCH_OFF;
