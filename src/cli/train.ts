@@ -40,6 +40,10 @@ export function addTrainingOptions(c: Command, defaults: { preset: string }): Co
     .option('--no-nesterov', 'plain momentum')
     .option('--weight-decay <x>', 'weight decay (not applied to BatchNorm and biases)', num('--weight-decay'))
     .option('--schedule <name>', 'none, step, multistep, cosine or onecycle')
+    .option('--step-size <epochs>', 'StepLR: epochs between decays', int('--step-size'))
+    .option('--gamma <x>', 'StepLR/MultiStepLR decay factor', num('--gamma'))
+    .option('--milestones <list>', 'MultiStepLR epochs, e.g. 30,60', (s: string) => s.split(',').map((v) => int('--milestones', 0)(v.trim())))
+    .option('--pct-start <x>', 'one-cycle: fraction of steps spent rising', num('--pct-start'))
     .option('--warmup-epochs <x>', 'linear warm-up epochs (not with onecycle)', num('--warmup-epochs'))
     .option('--label-smoothing <x>', 'label smoothing in [0, 1)', num('--label-smoothing'))
     .option('--clip-grad-norm <x>', 'clip gradients to this global L2 norm', num('--clip-grad-norm'))
@@ -59,7 +63,8 @@ export function addTrainingOptions(c: Command, defaults: { preset: string }): Co
 
 export interface TrainFlags {
   preset?: string; model?: string; arch?: string; epochs?: number; batchSize?: number; lr?: number; optimizer?: string;
-  momentum?: number; nesterov?: boolean; weightDecay?: number; schedule?: string; warmupEpochs?: number; labelSmoothing?: number;
+  momentum?: number; nesterov?: boolean; weightDecay?: number; schedule?: string; warmupEpochs?: number;
+  stepSize?: number; gamma?: number; milestones?: number[]; pctStart?: number; labelSmoothing?: number;
   clipGradNorm?: number; augment?: string; size?: number; valSplit?: number; limitTrain?: number; limitTest?: number; seed?: number;
   out?: string; resume?: string | boolean; overwrite?: boolean; workers?: number; json?: boolean;
   progress?: boolean; dataDir?: string;
@@ -78,6 +83,7 @@ export function flagsToOverrides(f: TrainFlags): Omit<Partial<TrainConfig>, 'dat
     model: f.model, arch: f.arch ? parseArch(f.arch) : undefined, epochs: f.epochs, batchSize: f.batchSize, lr: f.lr,
     optimizer: f.optimizer as TrainConfig['optimizer'] | undefined, momentum: f.momentum, nesterov: f.nesterov,
     weightDecay: f.weightDecay, schedule: f.schedule as TrainConfig['schedule'] | undefined, warmupEpochs: f.warmupEpochs,
+    stepSize: f.stepSize, gamma: f.gamma, milestones: f.milestones, pctStart: f.pctStart,
     labelSmoothing: f.labelSmoothing, clipGradNorm: f.clipGradNorm, seed: f.seed, out: f.out,
     workers: f.workers, weights: f.weights ?? f.checkpoint, freeze: f.freeze, headLrMult: f.headLrMult, keepHead: f.keepHead,
     data,

@@ -2,6 +2,7 @@
 // new head for fine-tuning), freezing, optimizer and schedule, resume, fit with checkpoints
 // (last every epoch and on interrupt, best by validation accuracy), metrics.jsonl, curves.svg,
 // class_indices.json, and a final summary. Node-only (files); the CLI is a thin layer on top.
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, StateDictError } from '../base/errors.js';
 import { globalRng, manualSeed } from '../base/rng.js';
@@ -78,7 +79,8 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
   let cfg: TrainConfig = structuredClone(cfgIn);
   let resume: ReturnType<typeof loadCheckpoint> | null = null;
   if (o.resume) {
-    resume = loadCheckpoint(o.resume, { withOptimizer: true });
+    const rpath = isDir(o.resume) ? join(o.resume, 'last.json') : o.resume;
+    resume = loadCheckpoint(rpath, { withOptimizer: true });
     if (!resume.meta.optimizer || !resume.meta.loader) {
       throw new ConfigError(`${resume.paths.meta} cannot be resumed (it holds weights only; resume from last.json)`);
     }
@@ -271,6 +273,14 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
     config: cfg, history: result.history, interrupted: result.interrupted, epochsDone: result.epochsDone, globalStep: result.globalStep,
     final, best, classes: data.classes, paths, summary: parts.join(' '), model,
   };
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 async function closeAll(...ls: (DataLoader | null)[]): Promise<void> {

@@ -121,9 +121,12 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     const t0 = performance.now();
     let images = 0;
     let interrupted = false;
+    let lastLr = currentLr(o.optimizer);
     for await (const batch of o.train.epochBatches(epoch, startStep)) {
       const { loss, logits } = trainStep(o, batch, ` at epoch ${epoch + 1}, step ${batch.index + 1} (lr ${currentLr(o.optimizer).toPrecision(3)})`);
       metrics.update(logits, batch.y, loss);
+      const stepLr = currentLr(o.optimizer);
+      lastLr = stepLr;
       o.scheduler?.step();
       globalStep++;
       images += batch.y.length;
@@ -133,12 +136,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       const r = metrics.result();
       o.hooks?.onStep?.({
         phase: 'train', epoch: epoch + 1, epochs: o.epochs, step: done, steps, loss: r.loss, acc: r.acc,
-        lr: currentLr(o.optimizer), imagesPerSec: ips, etaSec: ((steps - done) * el) / Math.max(1, done - startStep),
+        lr: stepLr, imagesPerSec: ips, etaSec: ((steps - done) * el) / Math.max(1, done - startStep),
       });
       if (o.signal?.aborted || (o.maxSteps !== undefined && globalStep >= o.maxSteps)) {
         interrupted = done < steps || o.signal?.aborted === true;
         if (interrupted && done < steps) {
           o.hooks?.onPhaseEnd?.('train');
+          if (!allFinite(o.model)) throw new NonFiniteLossError(`the weights became non-finite during epoch ${epoch + 1}; not saved`);
           await o.onCheckpoint?.({ reason: 'interrupt', epoch, globalStep, record: null, epochProgress: metrics.getState(), history });
           return { history, interrupted: true, globalStep, epochsDone: epoch, lastEval };
         }
@@ -146,10 +150,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       }
     }
     o.hooks?.onPhaseEnd?.('train');
+    if (!allFinite(o.model)) {
+      throw new NonFiniteLossError(`the weights became non-finite during epoch ${epoch + 1} (lr ${lastLr.toPrecision(3)}); training stopped (lower the learning rate or clip gradients)`);
+    }
     const tr = metrics.result();
     const trainTime = (performance.now() - t0) / 1000;
     const rec: EpochRecord = {
-      epoch: epoch + 1, train_loss: tr.loss, train_acc: tr.acc, lr: currentLr(o.optimizer),
+      epoch: epoch + 1, train_loss: tr.loss, train_acc: tr.acc, lr: lastLr,
       epoch_time_s: trainTime, images_per_s: images / Math.max(trainTime, 1e-9),
     };
     if (o.val) {
