@@ -426,8 +426,9 @@ for (const [name, p] of WINO_CASES) {
     const yr = new Float32Array(N * K * OH * OW), dxr = new Float32Array(x.length);
     ref.conv2d(x, w, bias, yr, p);
     ref.conv2dBackwardData(dy, w, dxr, p);
-    const saved = [be.winograd, be.winogradBytes, be.winogradMinTiles] as const;
+    const saved = [be.winograd, be.winogradBytes, be.winogradMinTiles, be.winogradMinFill] as const;
     be.winogradMinTiles = 1;
+    be.winogradMinFill = 0;
     try {
       for (const mode of ['all', 'off'] as const) {
         be.winograd = mode;
@@ -445,7 +446,7 @@ for (const [name, p] of WINO_CASES) {
       be.conv2dEx(x, w, bias, y, p, true);
       close(y, yr2, 1e-4, 1e-4, 'relu(conv) fused');
     } finally {
-      [be.winograd, be.winogradBytes, be.winogradMinTiles] = saved;
+      [be.winograd, be.winogradBytes, be.winogradMinTiles, be.winogradMinFill] = saved;
     }
   });
 }

@@ -307,11 +307,15 @@ export class WasmBackend extends RefBackend {
   readonly counters = { winograd: 0 };
   /** Fewest 2x2 output tiles (over the batch) for Winograd: below it the 16x larger transformed weights dominate. */
   winogradMinTiles = 100;
+  /** Least fraction of the 2x2 tiles' outputs that are real (odd sizes pad the last tile row/column). */
+  winogradMinFill = 0.7;
 
   private useWinograd(Cg: number, Kg: number, R: number, S: number, sh: number, sw: number, dh: number, dw: number,
                       N: number, OH: number, OW: number): boolean {
+    const tiles = N * Math.ceil(OH / 2) * Math.ceil(OW / 2);
+    // odd outputs waste part of the last tile row/column: 3x3 outputs fill 9 of 16 values
     return R === 3 && S === 3 && sh === 1 && sw === 1 && dh === 1 && dw === 1 && Cg >= 8 && Kg >= 8 &&
-      N * Math.ceil(OH / 2) * Math.ceil(OW / 2) >= this.winogradMinTiles;
+      tiles >= this.winogradMinTiles && (N * OH * OW) / (4 * tiles) >= this.winogradMinFill;
   }
 
   /**
