@@ -249,5 +249,7 @@ export function exportOnnx(model: Module, opts: OnnxExportOptions): Uint8Array {
   const T = onnxType('ModelProto');
   const err = T.verify(msg);
   if (err) throw new Error(`internal error building the ONNX message: ${err}`);
-  return T.encode(T.fromObject(msg)).finish();
+  const out = T.encode(T.fromObject(msg)).finish();
+  // A plain Uint8Array (not a Node Buffer, whose slice() would be a view).
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }

@@ -113,9 +113,9 @@ export function tensorToFloat32(info: TensorInfo): Float32Array {
 
 /** Materialise a small integer tensor (shape/axes/pads constants) as numbers; int64 beyond 2^53 saturate to ±Infinity-like huge values. */
 export function tensorToInts(info: TensorInfo, maxElements = 64): number[] {
-  if (info.numel > maxElements) throw new FormatError(`constant '${info.name}': ${info.numel} elements where a short integer list is expected`);
+  if (info.numel > maxElements) throw new FormatError(`onnx: constant '${info.name}': ${info.numel} elements where a short integer list is expected`);
   const t = info.proto;
-  if (info.dtype !== 'I64' && info.dtype !== 'I32') throw new FormatError(`constant '${info.name}': expected int64 values, got ${info.dtype}`);
+  if (info.dtype !== 'I64' && info.dtype !== 'I32') throw new FormatError(`onnx: constant '${info.name}': expected int64 values, got ${info.dtype}`);
   if (t.rawData && t.rawData.length > 0) {
     const dv = new DataView(t.rawData.buffer, t.rawData.byteOffset, t.rawData.byteLength);
     const out: number[] = [];

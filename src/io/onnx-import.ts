@@ -153,6 +153,11 @@ class Graph {
     return u[0];
   }
 
+  describeUses(v: string): string {
+    const u = this.uses(v);
+    return u.length ? u.map((n) => `${n.op} '${n.name}'`).join(', ') : 'nothing';
+  }
+
   visit(n: GNode): void {
     if (this.visited.has(n.index)) fail(`node '${n.name}' (${n.op}) is reached twice: the graph is not a ResNet chain`);
     this.visited.add(n.index);
@@ -511,7 +516,7 @@ interface Walk {
 function walkGraph(g: Graph): Walk {
   const input = g.p.input.name;
   const stem = readConv(g, g.single(input, 'graph input'), input);
-  if (!stem.relu) fail(`the stem Conv '${stem.node.name}' is not followed by Relu`);
+  if (!stem.relu) fail(`the stem Conv '${stem.node.name}' is followed by ${g.describeUses(stem.out)}, expected Relu`);
   let cur = stem.out;
   let maxpool: GNode | null = null;
   const blocks: Block[] = [];
@@ -559,7 +564,7 @@ function walkGraph(g: Graph): Walk {
       shortcut = sc(a)!;
     } else return fail(`block at '${cur}': cannot tell the residual branch from the shortcut (${a.units.length} and ${b.units.length} convs)`);
     main.forEach((u, i) => {
-      if (u.relu !== (i < main.length - 1)) fail(`block at '${cur}': Conv '${u.node.name}' ${u.relu ? 'is' : 'is not'} followed by Relu`);
+      if (u.relu !== (i < main.length - 1)) fail(`block at '${cur}': Conv '${u.node.name}' is followed by ${u.relu ? 'Relu' : g.describeUses(u.out)}, which does not fit a residual block`);
     });
     if (shortcut.kind === 'conv' && shortcut.unit.relu) fail(`block at '${cur}': the shortcut Conv '${shortcut.unit.node.name}' is followed by Relu`);
     const relu = g.single(add.outputs[0], `after Add '${add.name}'`);
