@@ -420,12 +420,13 @@ const WINO_CASES: [string, Conv2dParams][] = [
 ];
 
 for (const [name, p] of WINO_CASES) {
-  test(`Winograd F(2x2,3x3) conv2d and backwardData equal ref and the im2col path: ${name} (rtol 1e-4, atol 1e-4)`, () => {
+  test(`Winograd F(2x2,3x3) conv2d, backwardData and backwardFilter equal ref and the im2col path: ${name} (rtol 1e-4, atol 1e-4)`, () => {
     const { N, C, H, W, K, R, S, OH, OW, groups } = p;
     const x = rand(N * C * H * W), w = rand(K * (C / groups) * R * S), bias = rand(K), dy = rand(N * K * OH * OW);
-    const yr = new Float32Array(N * K * OH * OW), dxr = new Float32Array(x.length);
+    const yr = new Float32Array(N * K * OH * OW), dxr = new Float32Array(x.length), dwr = new Float32Array(w.length);
     ref.conv2d(x, w, bias, yr, p);
     ref.conv2dBackwardData(dy, w, dxr, p);
+    ref.conv2dBackwardFilter(x, dy, dwr, p);
     const saved = [be.winograd, be.winogradBytes, be.winogradMinTiles, be.winogradMinFill] as const;
     be.winogradMinTiles = 1;
     be.winogradMinFill = 0;
@@ -433,13 +434,15 @@ for (const [name, p] of WINO_CASES) {
       for (const mode of ['all', 'off'] as const) {
         be.winograd = mode;
         be.winogradBytes = 16 * (C + K) * Math.ceil(OH / 2) * Math.ceil(OW / 2) * 4; // one image per chunk
-        const y = be.alloc(yr.length), dx = be.alloc(x.length);
+        const y = be.alloc(yr.length), dx = be.alloc(x.length), dw = be.alloc(w.length);
         const before = be.counters.winograd;
         be.conv2d(x, w, bias, y, p);
         be.conv2dBackwardData(dy, w, dx, p);
-        assert.equal(be.counters.winograd - before, mode === 'all' ? 2 : 0, 'Winograd path taken');
+        be.conv2dBackwardFilter(x, dy, dw, p);
+        assert.equal(be.counters.winograd - before, mode === 'all' ? 3 : 0, 'Winograd path taken');
         close(y, yr, 1e-4, 1e-4, `y (${mode})`);
         close(dx, dxr, 1e-4, 1e-4, `dx (${mode})`);
+        close(dw, dwr, 1e-4, 1e-4, `dw (${mode})`);
       }
       be.winograd = 'all';
       const y = be.alloc(yr.length), yr2 = Float32Array.from(yr, (v) => (v > 0 ? v : 0));

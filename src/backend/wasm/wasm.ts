@@ -297,11 +297,11 @@ export class WasmBackend extends RefBackend {
 
   /**
    * Winograd F(2x2,3x3) for 3x3 stride-1 dilation-1 convolutions: 'off', 'forward' (conv2d),
-   * or 'all' (conv2d and the stride-1 backward-data). Default 'all'.
+   * or 'all' (conv2d, backward-data and backward-filter). Default 'all'.
    */
   winograd: 'off' | 'forward' | 'all' = 'all';
   /** Cap on Winograd's V + M scratch (bytes); the batch is processed in image chunks under it. */
-  winogradBytes = 48 << 20;
+  winogradBytes = 8 << 20;
 
   /** Calls that took a given path (tests). */
   readonly counters = { winograd: 0 };
@@ -351,6 +351,40 @@ export class WasmBackend extends RefBackend {
       d[c.W_TH] = TH; d[c.W_TW] = TW; d[c.W_T] = T; d[c.W_BIAS] = bias; d[c.W_RELU] = relu ? 1 : 0;
       this.run(c.K_WINO_OUT, nc * K, nc * K * OH * OW * 8);
     }
+  }
+
+  /**
+   * dW of a 3x3 stride-1 convolution by Winograd F(2x2,3x3): dU[xi] = sum over tiles of
+   * (A dy A^T)[xi] (x) V[xi] as 16 x groups batched GEMMs, then dW = G^T dU G.
+   */
+  private winogradWgrad(xp: number, dyp: number, dwp: number, N: number, C: number, H: number, W: number,
+                        padH: number, padW: number, K: number, groups: number, OH: number, OW: number): void {
+    const c = this.c, d = this.di;
+    this.counters.winograd++;
+    const Cg = C / groups, Kg = K / groups;
+    const TH = Math.ceil(OH / 2), TW = Math.ceil(OW / 2), Hp = 2 * TH + 2, Wp = 2 * TW + 2;
+    const U = this.scratch('winoU', 16 * K * Cg * 4);
+    const perImage = 16 * (C + K) * TH * TW * 4;
+    const chunk = Math.max(1, Math.min(N, Math.floor(this.winogradBytes / perImage)));
+    for (let n0 = 0; n0 < N; n0 += chunk) {
+      const nc = Math.min(chunk, N - n0), T = nc * TH * TW;
+      const src = this.pad(xp + n0 * C * H * W * 4, nc * C, H, W, padH, Hp - H - padH, padW, Wp - W - padW, 'xpad');
+      const V = this.scratch('winoV', 16 * C * T * 4), M = this.scratch('winoM', 16 * K * T * 4);
+      d[c.W_X] = src; d[c.W_V] = V; d[c.W_PLANES] = nc * C; d[c.W_C] = C; d[c.W_HP] = Hp; d[c.W_WP] = Wp;
+      d[c.W_TH] = TH; d[c.W_TW] = TW; d[c.W_T] = T;
+      this.run(c.K_WINO_IN, nc * C, nc * C * Hp * Wp * 8);
+      d[c.W_X] = dyp + n0 * K * OH * OW * 4; d[c.W_V] = M; d[c.W_C] = K; d[c.W_HP] = OH; d[c.W_WP] = OW;
+      d[c.W_TH] = TH; d[c.W_TW] = TW; d[c.W_T] = T;
+      this.run(c.K_WINO_DY, nc * K, nc * K * OH * OW * 8);
+      // dU[xi]_g (Kg x Cg) (+)= Mdy[xi]_g (Kg x T) @ V[xi]_g^T (T x Cg)
+      this.gemmJob({
+        M: Kg, N: Cg, K: T, A: M, lda: T, aTrans: false, B: V, ldb: T, bMode: 1, C: U, ldc: Cg, cMode: 0,
+        accumulate: n0 > 0, bias: 0, biasS2: 0, relu: false, nb1: 16, nb2: groups,
+        aS1: K * T, aS2: Kg * T, bS1: C * T, bS2: Cg * T, cS1: K * Cg, cS2: Kg * Cg, kSegs: 1, aSeg: 0, bSeg: 0,
+      });
+    }
+    d[c.W_U] = U; d[c.W_W] = dwp; d[c.W_K] = K; d[c.W_CG] = Cg;
+    this.run(c.K_WINO_WGRAD, K, K * Cg * 64);
   }
 
   override conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams): void {
@@ -420,6 +454,11 @@ export class WasmBackend extends RefBackend {
     const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
     if (K * CRS === 0) return;
     const xp = this.inp(x), dyp = this.inp(dy), dwp = this.out(dw, false);
+    if (this.winograd === 'all' && this.useWinograd(Cg, Kg, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW)) {
+      this.winogradWgrad(xp, dyp, dwp, N, C, H, W, padH, padW, K, groups, OH, OW);
+      this.done();
+      return;
+    }
     const Hp = H + 2 * padH, Wp = W + 2 * padW;
     const src = padH > 0 || padW > 0 ? this.pad(xp, N * C, H, W, padH, padH, padW, padW, 'xpad') : xp;
     // dw_g[Kg, CRS] = sum_n dy_{n,g}[Kg, L] @ im2col(x_{n,g})^T[L, CRS]; the images are K segments.

@@ -7,7 +7,7 @@ import { col2imTask, padTask } from './conv';
 import { eltTask } from './eltwise';
 import { bnTask, sumMidTask } from './norm';
 import { poolTask } from './pool';
-import { winoInTask, winoOutTask, winoWeightTask } from './winograd';
+import { winoDyTask, winoInTask, winoOutTask, winoWeightTask, winoWgradTask } from './winograd';
 
 // Descriptor slot numbers are exported as globals so the JS side reads them from the module.
 export * from './desc';
@@ -28,6 +28,8 @@ export const K_POOL: i32 = 8;
 export const K_WINO_IN: i32 = 9;
 export const K_WINO_W: i32 = 10;
 export const K_WINO_OUT: i32 = 11;
+export const K_WINO_DY: i32 = 12;
+export const K_WINO_WGRAD: i32 = 13;
 
 export function run_job(d: usize, tid: i32): void {
   const kind = di(d, D_KIND);
@@ -48,6 +50,8 @@ export function run_job(d: usize, tid: i32): void {
       case K_WINO_IN: winoInTask(d, t); break;
       case K_WINO_W: winoWeightTask(d, t); break;
       case K_WINO_OUT: winoOutTask(d, t); break;
+      case K_WINO_DY: winoDyTask(d, t); break;
+      case K_WINO_WGRAD: winoWgradTask(d, t); break;
       default: unreachable();
     }
     store<i32>(stat, load<i32>(stat) + 1);

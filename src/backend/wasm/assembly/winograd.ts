@@ -234,3 +234,98 @@ export function winoOutTask(d: usize, p: i32): void {
     m += <usize>TW << 2;
   }
 }
+
+// ---- weight gradient: dU[xi] = sum over tiles of (A dY A^T)[xi] * V[xi] (16 GEMMs), dW = G^T dU G
+
+/** Output-gradient transform of one plane (image n, channel k): Mdy[xi][k][t] = (A dy_t A^T)[xi]. */
+export function winoDyTask(d: usize, p: i32): void {
+  const K = di(d, W_C), OH = di(d, W_HP), OW = di(d, W_WP), TH = di(d, W_TH), TW = di(d, W_TW), T = di(d, W_T);
+  const n = p / K, k = p - n * K;
+  const dy = du(d, W_X) + (<usize>p * <usize>(OH * OW) << 2);
+  const xiStride = <usize>K * <usize>T << 2;
+  let m = du(d, W_V) + ((<usize>k * <usize>T + <usize>(n * TH * TW)) << 2);
+  for (let th = 0; th < TH; th++) {
+    const oh = 2 * th;
+    const two = oh + 1 < OH;
+    const r0 = dy + (<usize>(oh * OW) << 2), r1 = r0 + (<usize>OW << 2);
+    let tw = 0;
+    for (; tw + 4 <= TW && 2 * (tw + 4) <= OW; tw += 4) {
+      const o = <usize>(2 * tw) << 2;
+      const x0 = v128.load(r0 + o), x1 = v128.load(r0 + o, 16);
+      const a = v128.shuffle<f32>(x0, x1, 0, 2, 4, 6), b = v128.shuffle<f32>(x0, x1, 1, 3, 5, 7);
+      let c = f32x4.splat(0), e = c;
+      if (two) {
+        const y0 = v128.load(r1 + o), y1 = v128.load(r1 + o, 16);
+        c = v128.shuffle<f32>(y0, y1, 0, 2, 4, 6); e = v128.shuffle<f32>(y0, y1, 1, 3, 5, 7);
+      }
+      storeDy4(m + (<usize>tw << 2), xiStride, a, b, c, e);
+    }
+    for (; tw < TW; tw++) {
+      const ow = 2 * tw;
+      const a = load<f32>(r0 + (<usize>ow << 2));
+      const b: f32 = ow + 1 < OW ? load<f32>(r0 + (<usize>(ow + 1) << 2)) : 0;
+      const c: f32 = two ? load<f32>(r1 + (<usize>ow << 2)) : 0;
+      const e: f32 = two && ow + 1 < OW ? load<f32>(r1 + (<usize>(ow + 1) << 2)) : 0;
+      storeDy1(m + (<usize>tw << 2), xiStride, a, b, c, e);
+    }
+    m += <usize>TW << 2;
+  }
+}
+
+@inline function storeDy4(o: usize, s: usize, a: v128, b: v128, c: v128, e: v128): void {
+  // rows of A d: [a, b], [a+c, b+e], [a-c, b-e], [-c, -e]; each row [x, y] -> [x, x+y, x-y, -y]
+  const p = f32x4.add(a, c), q = f32x4.add(b, e), r = f32x4.sub(a, c), t = f32x4.sub(b, e);
+  const nc = f32x4.neg(c), ne = f32x4.neg(e);
+  v128.store(o, a); v128.store(o + s, f32x4.add(a, b)); v128.store(o + 2 * s, f32x4.sub(a, b)); v128.store(o + 3 * s, f32x4.neg(b));
+  v128.store(o + 4 * s, p); v128.store(o + 5 * s, f32x4.add(p, q)); v128.store(o + 6 * s, f32x4.sub(p, q)); v128.store(o + 7 * s, f32x4.neg(q));
+  v128.store(o + 8 * s, r); v128.store(o + 9 * s, f32x4.add(r, t)); v128.store(o + 10 * s, f32x4.sub(r, t)); v128.store(o + 11 * s, f32x4.neg(t));
+  v128.store(o + 12 * s, nc); v128.store(o + 13 * s, f32x4.add(nc, ne)); v128.store(o + 14 * s, f32x4.sub(nc, ne)); v128.store(o + 15 * s, e);
+}
+
+@inline function storeDy1(o: usize, s: usize, a: f32, b: f32, c: f32, e: f32): void {
+  const p = a + c, q = b + e, r = a - c, t = b - e;
+  store<f32>(o, a); store<f32>(o + s, a + b); store<f32>(o + 2 * s, a - b); store<f32>(o + 3 * s, -b);
+  store<f32>(o + 4 * s, p); store<f32>(o + 5 * s, p + q); store<f32>(o + 6 * s, p - q); store<f32>(o + 7 * s, -q);
+  store<f32>(o + 8 * s, r); store<f32>(o + 9 * s, r + t); store<f32>(o + 10 * s, r - t); store<f32>(o + 11 * s, -t);
+  store<f32>(o + 12 * s, -c); store<f32>(o + 13 * s, -c - e); store<f32>(o + 14 * s, e - c); store<f32>(o + 15 * s, e);
+}
+
+@inline function hrow(o: usize, s: usize, j: i32): v128 {
+  // column j of dU as the lanes (u0, u1, u2, u3) = dU[0*4+j], dU[4+j], dU[8+j], dU[12+j]
+  return f32x4(load<f32>(o + <usize>j * s), load<f32>(o + <usize>(4 + j) * s),
+               load<f32>(o + <usize>(8 + j) * s), load<f32>(o + <usize>(12 + j) * s));
+}
+
+/** dW[k, c] = G^T dU[k, c] G for one filter row k (all c of its group); dU is [16][K][Cg]. */
+export function winoWgradTask(d: usize, k: i32): void {
+  const K = di(d, W_K), Cg = di(d, W_CG);
+  const u = du(d, W_U), w = du(d, W_W);
+  const s = <usize>K * <usize>Cg << 2;
+  for (let c = 0; c < Cg; c++) {
+    const o = u + (<usize>(k * Cg + c) << 2);
+    // H = G^T dU (3x4); column j of H from column j of dU: (u0 + m, (u1 - u2)/2, m + u3), m = (u1 + u2)/2
+    let h00: f32 = 0, h01: f32 = 0, h02: f32 = 0, h03: f32 = 0;
+    let h10: f32 = 0, h11: f32 = 0, h12: f32 = 0, h13: f32 = 0;
+    let h20: f32 = 0, h21: f32 = 0, h22: f32 = 0, h23: f32 = 0;
+    for (let j = 0; j < 4; j++) {
+      const col = hrow(o, s, j);
+      const u0 = f32x4.extract_lane(col, 0), u1 = f32x4.extract_lane(col, 1), u2 = f32x4.extract_lane(col, 2), u3 = f32x4.extract_lane(col, 3);
+      const m = HALF * (u1 + u2);
+      const a = u0 + m, b = HALF * (u1 - u2), e = m + u3;
+      if (j == 0) { h00 = a; h10 = b; h20 = e; } else if (j == 1) { h01 = a; h11 = b; h21 = e; }
+      else if (j == 2) { h02 = a; h12 = b; h22 = e; } else { h03 = a; h13 = b; h23 = e; }
+    }
+    const out = w + (<usize>((k * Cg + c) * 9) << 2);
+    wrow(out, h00, h01, h02, h03);
+    wrow(out + 12, h10, h11, h12, h13);
+    wrow(out + 24, h20, h21, h22, h23);
+  }
+}
+
+/** A row h of H times G: (x0 + m, (x1 - x2)/2, m + x3), m = (x1 + x2)/2. */
+@inline function wrow(out: usize, x0: f32, x1: f32, x2: f32, x3: f32): void {
+  const m = HALF * (x1 + x2);
+  store<f32>(out, x0 + m);
+  store<f32>(out, HALF * (x1 - x2), 4);
+  store<f32>(out, m + x3, 8);
+}
