@@ -55,7 +55,7 @@ export async function runWeights(o: WeightsOptions, print: (s: string) => void):
     w.id + (w.isDefault ? ' *' : ''), w.acc1.toFixed(3), w.acc5.toFixed(3), formatCount(w.numParams), w.gflops.toFixed(2), w.fileSizeMB.toFixed(1),
     `${w.preprocessing.resizeSize}/${w.preprocessing.cropSize}`, cached[i].exists ? 'yes' : '',
   ]);
-  const head = ['weights (* = default)', 'acc@1', 'acc@5', 'params', 'GFLOPS', 'MB', 'resize/crop', 'cached'];
+  const head = ['weights (* = default)', 'acc@1', 'acc@5', 'params', 'GFLOPS', 'MiB', 'resize/crop', 'cached'];
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
   const fmt = (r: string[]) => r.map((s, c) => (c === 0 ? s.padEnd(widths[c]) : s.padStart(widths[c]))).join('  ').trimEnd();
   print(fmt(head));

@@ -44,6 +44,7 @@ export interface PretrainedWeights {
   numParams: number;
   /** Giga floating-point operations (multiply-adds) per 224x224 image, as torchvision reports. */
   gflops: number;
+  /** File size as torchvision reports it (`_file_size`, in MiB: 2^20 bytes). The Wide ResNet V1 files hold float16. */
   fileSizeMB: number;
   numClasses: number;
   preprocessing: Preprocessing;
