@@ -492,3 +492,18 @@ test('worker threads do not keep the process alive, and dispose() terminates the
     assert.match(out, /ok/);
   }
 });
+
+test('B panels packed once and shared by the M tiles equal ref: conv K=300, gemm NT with M=600 (rtol 1e-4, atol 1e-5)', () => {
+  const p = convParams(2, 5, 9, 7, 300, 3, 3, 2, 1, 1, 1);
+  const x = rand(p.N * p.C * p.H * p.W), w = rand(300 * 5 * 9), y = be.alloc(p.N * 300 * p.OH * p.OW), yr = new Float32Array(y.length);
+  const before = be.counters.prepack;
+  be.conv2d(x, w, null, y, p);
+  ref.conv2d(x, w, null, yr, p);
+  close(y, yr, 1e-4, 1e-5, 'conv y');
+  const M = 600, N = 37, K = 300;
+  const A = rand(M * K), B = rand(N * K), C = be.alloc(M * N), Cr = new Float32Array(M * N);
+  be.gemm(false, true, M, N, K, A, B, C, false);
+  ref.gemm(false, true, M, N, K, A, B, Cr, false);
+  close(C, Cr, 1e-4, 1e-5, 'gemm C');
+  assert.equal(be.counters.prepack - before, 2, 'both used the prepacked path');
+});

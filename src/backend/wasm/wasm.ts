@@ -237,12 +237,24 @@ export class WasmBackend extends RefBackend {
       d[c.G_PARTS] = outFloats;
     }
     const part = kSplit > 1 ? d[c.G_PART] >>> 0 : 0;
+    // Several M tiles would each repack the same B panels; for the costly packers (gathers and
+    // transposes) pack them once, in parallel, into a shared area.
+    const mT = Math.ceil(M / MCT), nT = Math.ceil(N / NCT);
+    const slots = batch * nT * s.kSegs * nK;
+    const prepackBytes = slots * (Math.ceil(NCT / 16) * 16) * kc * 4;
+    const prepack = s.bMode !== 0 && mT >= 2 && kSplit === 1 && prepackBytes <= this.prepackMaxBytes;
+    d[c.G_NK] = nK;
+    d[c.G_PREPACK] = prepack ? this.scratch('prepackB', prepackBytes) : 0;
     const v = s.conv;
     if (v) {
       d[c.G_L] = v.L; d[c.G_OW] = v.OW; d[c.G_XIMG] = v.XIMG; d[c.G_CIMG] = v.CIMG; d[c.G_WP] = v.WP; d[c.G_HWP] = v.HWP;
       d[c.G_SH] = v.SH; d[c.G_SW] = v.SW; d[c.G_DH] = v.DH; d[c.G_DW] = v.DW; d[c.G_R] = v.R; d[c.G_S] = v.S;
     } else {
       d[c.G_L] = 1; d[c.G_OW] = 1; d[c.G_CIMG] = 0;
+    }
+    if (prepack) {
+      this.counters.prepack++;
+      this.run(c.K_PACKB, slots, 16 * slots * kc * Math.ceil(NCT / 16));
     }
     this.run(c.K_GEMM, tasks(), 2 * M * N * K * batch * s.kSegs);
     for (let k = 1; k < kSplit; k++) this.elt(c.OP_ADD_INPLACE, outFloats, part + (k - 1) * outFloats * 4, s.C);
@@ -304,7 +316,9 @@ export class WasmBackend extends RefBackend {
   winogradBytes = 8 << 20;
 
   /** Calls that took a given path (tests). */
-  readonly counters = { winograd: 0 };
+  readonly counters = { winograd: 0, prepack: 0 };
+  /** Largest shared prepacked-B area (bytes); larger B operands are packed per task. */
+  prepackMaxBytes = 32 << 20;
   /** Fewest 2x2 output tiles (over the batch) for Winograd: below it the 16x larger transformed weights dominate. */
   winogradMinTiles = 100;
   /** Least fraction of the 2x2 tiles' outputs that are real (odd sizes pad the last tile row/column). */

@@ -66,6 +66,8 @@ export const G_ARS: i32 = D_ARGS + 45; // A mode 2: R*S
 export const G_KSPLIT: i32 = D_ARGS + 46; // K segments split over this many tasks per output tile
 export const G_PART: i32 = D_ARGS + 47; // partial outputs of splits 1.. (same layout as C)
 export const G_PARTS: i32 = D_ARGS + 48; // floats between partial outputs
+export const G_PREPACK: i32 = D_ARGS + 49; // 0, or B panels packed once by packBTask (shared by the M tiles)
+export const G_NK: i32 = D_ARGS + 50; // K chunks per segment (prepacked layout)
 
 // Per-thread scratch layout (bytes).
 const S_POFF: usize = 0; // i32[16]
@@ -370,7 +372,9 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
   const mi = rem / nT, ni = rem - mi * nT;
   const b1 = b / nb2, b2 = b - b1 * nb2;
   const scratch = du(d, D_SCRATCH) + <usize>tid * du(d, D_SCRATCH_STRIDE);
-  const pa = scratch + S_PACKA, pb = scratch + S_PACKB, tmp = scratch + S_TMP;
+  const pa = scratch + S_PACKA, tmp = scratch + S_TMP;
+  let pb = scratch + S_PACKB;
+  const prepack = du(d, G_PREPACK);
 
   const aBase = du(d, G_A) + ((<usize>b1 * <usize>di(d, G_AS1) + <usize>b2 * <usize>di(d, G_AS2)) << 2);
   const bBase = du(d, G_B) + ((<usize>b1 * <usize>di(d, G_BS1) + <usize>b2 * <usize>di(d, G_BS2)) << 2);
@@ -402,7 +406,8 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
       const kc = min(kcMax, K - k0);
       if (amode == 2) packAFlip(aS, di(d, G_ACG), di(d, G_ARS), i0, mc, k0, kc, pa);
       else packA(aS, lda, atrans, i0, mc, k0, kc, pa);
-      if (bmode <= 1) packBPlain(bS, ldb, bmode == 1, j0, nc, k0, kc, pb);
+      if (prepack != 0) pb = prepackSlot(d, prepack, b, ni, seg, k0 / kcMax);
+      else if (bmode <= 1) packBPlain(bS, ldb, bmode == 1, j0, nc, k0, kc, pb);
       else if (bmode == 2) packBConv(d, bS, j0, nc, k0, kc, pb, scratch + S_POFF);
       else packBConvT(d, bS, j0, nc, k0, kc, pb, scratch + S_COFF);
       const last = seg == seg1 - 1 && k0 + kc >= K;
@@ -426,6 +431,34 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
       }
     }
   }
+}
+
+/** The prepacked B block of (batch entry b, N tile ni, K segment seg, K chunk kci). */
+@inline function prepackSlot(d: usize, base: usize, b: i32, ni: i32, seg: i32, kci: i32): usize {
+  const nT = di(d, G_NTILES), nK = di(d, G_NK), kSegs = di(d, G_KSEGS);
+  const slot = ((b * nT + ni) * kSegs + seg) * nK + kci;
+  const slotFloats = <usize>(((di(d, G_NCT) + 15) & ~15)) * <usize>di(d, G_KC);
+  return base + (<usize>slot * slotFloats << 2);
+}
+
+/** Packs one B block into the shared prepacked area; task t = slot index. */
+export function packBTask(d: usize, t: i32, tid: i32): void {
+  const N = di(d, G_N), K = di(d, G_K), NCT = di(d, G_NCT), nT = di(d, G_NTILES), nK = di(d, G_NK);
+  const kSegs = di(d, G_KSEGS), nb2 = di(d, G_NB2), kcMax = di(d, G_KC);
+  const kci = t % nK, r1 = t / nK;
+  const seg = r1 % kSegs, r2 = r1 / kSegs;
+  const ni = r2 % nT, b = r2 / nT;
+  const b1 = b / nb2, b2 = b - b1 * nb2;
+  const scratch = du(d, D_SCRATCH) + <usize>tid * du(d, D_SCRATCH_STRIDE);
+  const bS = du(d, G_B) + ((<usize>b1 * <usize>di(d, G_BS1) + <usize>b2 * <usize>di(d, G_BS2)) << 2) +
+    <usize>seg * (<usize>di(d, G_BSEG) << 2);
+  const j0 = ni * NCT, nc = min(NCT, N - j0);
+  const k0 = kci * kcMax, kc = min(kcMax, K - k0);
+  const dst = prepackSlot(d, du(d, G_PREPACK), b, ni, seg, kci);
+  const bmode = di(d, G_BMODE);
+  if (bmode <= 1) packBPlain(bS, di(d, G_LDB), bmode == 1, j0, nc, k0, kc, dst);
+  else if (bmode == 2) packBConv(d, bS, j0, nc, k0, kc, dst, scratch + S_POFF);
+  else packBConvT(d, bS, j0, nc, k0, kc, dst, scratch + S_COFF);
 }
 
 /** Benchmark only: the micro-kernel on L1-resident panels, reps times (measures the SIMD ceiling). */
