@@ -3,9 +3,10 @@
 // extension: .safetensors, .npz, or a folder (OUT ending in '/' or an existing directory) of one
 // .npy per tensor. Values are written as float32, int64 buffers (num_batches_tracked) as int64.
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ConfigError } from '../base/errors.js';
-import { parseFile, readArraysFile, writeNpyFile, writeNpzFile, writeSafetensorsFile } from '../io/files.js';
+import { detectFormat, readArrays } from '../io/detect.js';
+import { parseFile, writeNpyFile, writeNpzFile, writeSafetensorsFile } from '../io/files.js';
 import { importOnnx } from '../io/onnx-import.js';
 import type { ArrayMap } from '../io/types.js';
 import { createModel } from '../models/registry.js';
@@ -42,8 +43,12 @@ export function runConvert(input: string, output: string, o: ConvertOptions, pri
     arrays = r.stateDict;
     from = `ONNX, ${r.info.summary}`;
   } else {
-    arrays = readArraysFile(input, { key: o.key, stripModulePrefix: !o.keepModulePrefix });
-    from = 'weights file';
+    let fmt = '';
+    arrays = parseFile(input, (b) => {
+      fmt = detectFormat(b);
+      return readArrays(b, basename(input), { key: o.key, stripModulePrefix: !o.keepModulePrefix });
+    });
+    from = fmt;
   }
   if (o.model) {
     // Check the tensors load into the named model before writing anything.
