@@ -26,7 +26,7 @@ export const MAX_THREADS = 64;
 export const CONTROL_BYTES = (C_SLOTS + SLOT_WORDS * MAX_THREADS) * 4;
 
 /** Spin iterations before a thread sleeps in Atomics.wait. */
-const WORKER_SPIN = 4000;
+const WORKER_SPIN = 10000; // ~50-100 us: stays awake between the kernels of a forward pass
 const MAIN_SPIN = 20000;
 
 /** The worker's whole program, as a function of its init message and nothing else. */
