@@ -1,7 +1,8 @@
 // The training configuration (a plain JSON object, saved in every checkpoint so a run can be
 // resumed or reproduced) and the builders that turn it into data, model, optimizer and schedule.
 import { ConfigError } from '../base/errors.js';
-import { ArrayImageDataset, Subset, trainValSplit, type Dataset } from '../data/dataset.js';
+import { RNG } from '../base/rng.js';
+import { Subset, trainValSplit, type Dataset } from '../data/dataset.js';
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, loadFashionMNIST } from '../data/fashion-mnist.js';
 import { ImageFolder } from '../data/image-folder.js';
 import {
@@ -165,14 +166,38 @@ function firstN(ds: Dataset, n: number | undefined): Dataset {
 }
 
 /**
- * A seeded, class-stratified subset of n samples (so a small --limit-train still sees every
- * class). Falls back to the first n without labels.
+ * A seeded, class-stratified subset of exactly n samples (so a small --limit-train still sees
+ * every class in proportion): per-class quotas by largest remainder, members drawn at random.
+ * Falls back to the first n when the dataset cannot list labels without decoding.
  */
-function limitStratified(ds: Dataset, n: number | undefined, seed: number): Dataset {
+export function limitStratified(ds: Dataset, n: number | undefined, seed: number): Dataset {
   if (n === undefined || n >= ds.length) return ds;
   if (!ds.label) return firstN(ds, n);
-  const { val } = trainValSplit(ds, n / ds.length, { seed, stratified: true });
-  return val;
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < ds.length; i++) {
+    const y = ds.label(i);
+    if (!byClass.has(y)) byClass.set(y, []);
+    byClass.get(y)!.push(i);
+  }
+  const ys = [...byClass.keys()].sort((a, b) => a - b);
+  const exact = ys.map((y) => (byClass.get(y)!.length * n) / ds.length);
+  const quota = exact.map(Math.floor);
+  let left = n - quota.reduce((a, b) => a + b, 0);
+  const order = ys.map((_, i) => i).sort((a, b) => (exact[b] - quota[b]) - (exact[a] - quota[a]) || a - b);
+  for (const i of order) {
+    if (left <= 0) break;
+    quota[i]++;
+    left--;
+  }
+  const rng = new RNG(seed ^ 0x51f15e);
+  const picked: number[] = [];
+  ys.forEach((y, i) => {
+    const idx = byClass.get(y)!;
+    const perm = rng.permutation(idx.length);
+    for (let j = 0; j < quota[i]; j++) picked.push(idx[perm[j]]);
+  });
+  picked.sort((a, b) => a - b);
+  return new Subset(ds, Int32Array.from(picked));
 }
 
 function normalizeFor(kind: DataConfig['normalize'], channels: number, datasetMean: readonly number[], datasetStd: readonly number[]): Transform | null {

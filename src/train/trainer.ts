@@ -138,6 +138,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         phase: 'train', epoch: epoch + 1, epochs: o.epochs, step: done, steps, loss: r.loss, acc: r.acc,
         lr: stepLr, imagesPerSec: ips, etaSec: ((steps - done) * el) / Math.max(1, done - startStep),
       });
+      // let timers and signal handlers run (Ctrl-C, progress redraws): without workers the loader
+      // resolves in microtasks only, and the loop would never yield to the event loop
+      await yieldToEventLoop();
       if (o.signal?.aborted || (o.maxSteps !== undefined && globalStep >= o.maxSteps)) {
         interrupted = done < steps || o.signal?.aborted === true;
         if (interrupted && done < steps) {
@@ -204,6 +207,7 @@ export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOpt
       const r = metrics.result();
       o.hooks?.onStep?.({ phase: 'eval', epoch: 1, epochs: 1, step: batch.index + 1, steps, loss: r.loss, acc: r.acc, lr: 0,
         imagesPerSec: images / Math.max(el, 1e-9), etaSec: ((steps - batch.index - 1) * el) / (batch.index + 1) });
+      await yieldToEventLoop();
       if (o.signal?.aborted) break;
     }
   } finally {
@@ -212,6 +216,12 @@ export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOpt
     if (wasTraining !== model.training) model.training = wasTraining;
   }
   return { ...metrics.result(), seconds: (performance.now() - t0) / 1000 };
+}
+
+/** A macrotask boundary (setImmediate in Node, setTimeout elsewhere). */
+export function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => unknown };
+  return new Promise((resolve) => (g.setImmediate ? g.setImmediate(resolve) : setTimeout(resolve, 0)));
 }
 
 /** Logits [N, C] for a batch of images (eval mode, no graph). */
