@@ -17,7 +17,9 @@ import { readFileSync } from 'node:fs';
 
 const MAIN = join(import.meta.dirname, '..', 'src', 'cli', 'main.ts');
 function resnet(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, '--backend', 'ref', ...args], { encoding: 'utf8', timeout: 120_000 });
+  // The ref backend unless the test names one (the default, wasm, keeps tensors in shared memory).
+  const backend = args.includes('--backend') ? [] : ['--backend', 'ref'];
+  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...backend, ...args], { encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 function assertCleanError(r: ReturnType<typeof resnet>, pattern: RegExp) {
@@ -45,7 +47,7 @@ writeFileSync(WEIGHTS, writeSafetensors(stateDictToArrays(model)));
 
 test('export --verify writes an ONNX file that onnxruntime-node runs with our logits; import gives back the model and weights', () => {
   const onnx = join(tmp, 'cifar.onnx');
-  const r = resnet('export', '--model', 'cifar_resnet20', '--arch', '{"numClasses":5}', '--weights', WEIGHTS, '--onnx', onnx, '--verify');
+  const r = resnet('--backend', 'wasm', 'export', '--model', 'cifar_resnet20', '--arch', '{"numClasses":5}', '--weights', WEIGHTS, '--onnx', onnx, '--verify');
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /wrote .*cifar\.onnx: cifar_resnet20 \{"numClasses":5\}, opset 13, input \[batch, 3, 32, 32\] → logits \[batch, 5\]/);
   assert.match(r.out, /verify: onnxruntime-node .*matches our forward/);

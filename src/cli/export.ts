@@ -60,7 +60,8 @@ async function verify(model: ReturnType<typeof createModel>, bytes: Uint8Array, 
   const x = noGrad(() => ops.randn(shape));
   const ours = noGrad(() => model.forward(x));
   const sess = await ort.InferenceSession.create(bytes);
-  const res = await sess.run({ [sess.inputNames[0]]: new ort.Tensor('float32', x.data, shape) });
+  // A copy: a backend may keep tensors in shared (wasm) memory, which onnxruntime does not accept.
+  const res = await sess.run({ [sess.inputNames[0]]: new ort.Tensor('float32', x.data.slice(), shape) });
   const theirs = res[sess.outputNames[0]].data as Float32Array;
   let maxAbs = 0, maxRef = 0;
   for (let i = 0; i < theirs.length; i++) {
