@@ -507,3 +507,29 @@ test('B panels packed once and shared by the M tiles equal ref: conv K=300, gemm
   close(C, Cr, 1e-4, 1e-5, 'gemm C');
   assert.equal(be.counters.prepack - before, 2, 'both used the prepacked path');
 });
+
+test('cacheWeights keeps Winograd weight transforms per weight buffer and frees them with it (rtol 1e-4, atol 1e-4)', () => {
+  const p = convParams(1, 16, 20, 20, 16, 3, 3, 1, 1, 1, 1);
+  const x = rand(16 * 400), w = rand(16 * 16 * 9), y = be.alloc(16 * 400), yr = new Float32Array(y.length);
+  const savedMin = be.winogradMinTiles;
+  be.winogradMinTiles = 1;
+  be.conv2d(x, w, null, y, p); // scratch areas are made here, not counted below
+  const live0 = be.heap.liveByteCount, uBytes = 16 * 16 * 16 * 4, wBytes = 16 * 16 * 9 * 4;
+  be.cacheWeights = true;
+  try {
+    const before = be.counters.winograd;
+    be.conv2d(x, w, null, y, p);
+    assert.equal(be.counters.winograd - before, 1, 'Winograd path');
+    const live1 = be.heap.liveByteCount;
+    assert.equal(live1 - live0, uBytes, 'one transform is cached');
+    for (let i = 0; i < 3; i++) be.conv2d(x, w, null, y, p);
+    assert.equal(be.heap.liveByteCount, live1, 'reused, not re-made');
+    ref.conv2d(x, w, null, yr, p);
+    close(y, yr, 1e-4, 1e-4, 'y with cached transform');
+    be.free(w);
+    assert.equal(live1 - be.heap.liveByteCount, uBytes + wBytes, 'freed with its weights');
+  } finally {
+    be.cacheWeights = false;
+    be.winogradMinTiles = savedMin;
+  }
+});

@@ -93,7 +93,32 @@ export class WasmBackend extends RefBackend {
   }
 
   override free(buf: Float32Array): void {
+    const u = this.weightCache.get(buf);
+    if (u !== undefined) {
+      this.heap.freeBytesAt(u);
+      this.weightCache.delete(buf);
+    }
     if (this.heap.free(buf)) this.live -= buf.length;
+  }
+
+  private weightCache = new Map<Float32Array, number>();
+  private cacheOn = false;
+
+  /**
+   * Inference: keep transformed convolution weights (Winograd) between calls, keyed by the
+   * weight buffer. While on, weights must not change in place; turning it off (or freeing a
+   * weight buffer) drops the cached transforms. Off by default.
+   */
+  get cacheWeights(): boolean {
+    return this.cacheOn;
+  }
+
+  set cacheWeights(on: boolean) {
+    this.cacheOn = on;
+    if (!on) {
+      for (const u of this.weightCache.values()) this.heap.freeBytesAt(u);
+      this.weightCache.clear();
+    }
   }
 
   // ---------------------------------------------------------------- helpers
@@ -321,6 +346,8 @@ export class WasmBackend extends RefBackend {
   prepackMaxBytes = 32 << 20;
   /** Fewest 2x2 output tiles (over the batch) for Winograd: below it the 16x larger transformed weights dominate. */
   winogradMinTiles = 100;
+  /** The same with cacheWeights on (the weight transform is then paid once). */
+  winogradMinTilesCached = 40;
   /** Least fraction of the 2x2 tiles' outputs that are real (odd sizes pad the last tile row/column). */
   winogradMinFill = 0.7;
 
@@ -329,7 +356,8 @@ export class WasmBackend extends RefBackend {
     const tiles = N * Math.ceil(OH / 2) * Math.ceil(OW / 2);
     // odd outputs waste part of the last tile row/column: 3x3 outputs fill 9 of 16 values
     return R === 3 && S === 3 && sh === 1 && sw === 1 && dh === 1 && dw === 1 && Cg >= 8 && Kg >= 8 &&
-      tiles >= this.winogradMinTiles && (N * OH * OW) / (4 * tiles) >= this.winogradMinFill;
+      tiles >= (this.cacheOn ? this.winogradMinTilesCached : this.winogradMinTiles) &&
+      (N * OH * OW) / (4 * tiles) >= this.winogradMinFill;
   }
 
   /**
@@ -338,15 +366,22 @@ export class WasmBackend extends RefBackend {
    */
   private winogradConv(xp: number, N: number, C: number, H: number, W: number, padH: number, padW: number,
                        wp: number, bias: number, yp: number, K: number, groups: number, OH: number, OW: number,
-                       relu: boolean, flipped: boolean, origCg: number): void {
+                       relu: boolean, flipped: boolean, origCg: number, wKey: Float32Array | null = null): void {
     const c = this.c, d = this.di;
     this.counters.winograd++;
     const Cg = C / groups, Kg = K / groups;
     const TH = Math.ceil(OH / 2), TW = Math.ceil(OW / 2), Hp = 2 * TH + 2, Wp = 2 * TW + 2;
-    // weight transform U[16][K][Cg]
-    const U = this.scratch('winoU', 16 * K * Cg * 4);
-    d[c.W_W] = wp; d[c.W_U] = U; d[c.W_K] = K; d[c.W_CG] = Cg; d[c.W_FLIP] = flipped ? 1 : 0; d[c.W_CO] = origCg;
-    this.run(c.K_WINO_W, K, K * Cg * 64);
+    // weight transform U[16][K][Cg], or the cached one of these weights (inference)
+    let U = 0;
+    const cached = wKey && this.cacheWeights ? this.weightCache.get(wKey) : undefined;
+    if (cached) {
+      U = cached;
+    } else {
+      U = wKey && this.cacheWeights ? this.heap.allocBytes(16 * K * Cg * 4, false) : this.scratch('winoU', 16 * K * Cg * 4);
+      d[c.W_W] = wp; d[c.W_U] = U; d[c.W_K] = K; d[c.W_CG] = Cg; d[c.W_FLIP] = flipped ? 1 : 0; d[c.W_CO] = origCg;
+      this.run(c.K_WINO_W, K, K * Cg * 64);
+      if (wKey && this.cacheWeights) this.weightCache.set(wKey, U);
+    }
     const perImage = 16 * (C + K) * TH * TW * 4;
     const chunk = Math.max(1, Math.min(N, Math.floor(this.winogradBytes / perImage)));
     for (let n0 = 0; n0 < N; n0 += chunk) {
@@ -411,7 +446,7 @@ export class WasmBackend extends RefBackend {
     if (N * K * OH * OW === 0) return;
     const xp = this.inp(x), wp = this.inp(w), bp = bias ? this.inp(bias) : 0, yp = this.out(y, false);
     if (this.winograd !== 'off' && this.useWinograd(C / groups, K / groups, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW)) {
-      this.winogradConv(xp, N, C, H, W, padH, padW, wp, bp, yp, K, groups, OH, OW, relu, false, 0);
+      this.winogradConv(xp, N, C, H, W, padH, padW, wp, bp, yp, K, groups, OH, OW, relu, false, 0, this.heap.owns(w) ? w : null);
       this.done();
       return;
     }
