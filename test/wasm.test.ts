@@ -533,3 +533,16 @@ test('cacheWeights keeps Winograd weight transforms per weight buffer and frees 
     be.winogradMinTiles = savedMin;
   }
 });
+
+test('thread pool: 3,000 back-to-back parallel jobs (post, run, cancel races) give exact results', () => {
+  const n = 1 << 18; // at the parallel threshold: every job is posted to the worker
+  const a = be.alloc(n), b = be.alloc(n);
+  a.fill(0);
+  b.fill(1);
+  for (let i = 0; i < 3000; i++) be.addInPlace(a, b);
+  let bad = 0;
+  for (let i = 0; i < n; i++) if (a[i] !== 3000) bad++;
+  assert.equal(bad, 0, `${bad} elements differ from 3000`);
+  be.free(a);
+  be.free(b);
+});
