@@ -11,8 +11,8 @@ export function addDemoOptions(c: Command): Command {
   return c
     .option('--out <dir>', 'output directory', 'runs/demo')
     .option('--epochs <n>', 'epochs (default 2)', (s: string) => Number(s))
-    .option('--limit-train <n>', 'training images (default 12000)', (s: string) => Number(s))
-    .option('--limit-test <n>', 'test images (default 2000)', (s: string) => Number(s))
+    .option('--limit-train <n>', 'training images (default 15000)', (s: string) => Number(s))
+    .option('--limit-test <n>', 'test images (default all)', (s: string) => Number(s))
     .option('--data-dir <dir>', 'where Fashion-MNIST is')
     .option('--samples <n>', 'test images to predict at the end', (s: string) => Number(s), 8);
 }
