@@ -342,7 +342,7 @@ async function openPeer(peer: PeerName, spec: CaseSpec, expectParams: number | u
     case 'tfjs-wasm':
     case 'tfjs-cpu': {
       const s = peer === 'tfjs-cpu' && spec.kind === 'train' ? { ...spec, batch: Math.min(SLOW_BATCH, spec.batch) } : spec;
-      return openWorkerPeer({ peer, spec: s, threads: THREADS, expectParams }, peer === 'tfjs-cpu' ? CAP_MS : 180_000);
+      return openWorkerPeer({ peer, spec: s, threads: THREADS, expectParams }, Math.max(CAP_MS, 180_000));
     }
   }
 }
@@ -402,12 +402,15 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
   for (const l of live) for (let i = 0; i < l.pol.warmup && !l.done; i++) await call(l, true);
   const rounds = Math.max(0, ...live.map((l) => l.pol.runs));
   for (let round = 0; round < rounds; round++) {
+    const got = new Map<PeerName, number>();
     for (let k = 0; k < live.length; k++) {
       const l = live[(k + round) % live.length];
       if (l.done || l.times.length >= l.pol.runs) continue;
+      const n = l.times.length;
       await call(l, false);
+      if (l.times.length > n) got.set(l.peer, l.times[n]);
     }
-    log(`  ${c.id}: round ${round + 1}/${rounds}: ${live.map((l) => `${l.peer} ${l.times.length ? r2(l.times[l.times.length - 1]) : '-'}`).join(', ')}`);
+    log(`  ${c.id}: round ${round + 1}/${rounds}: ${live.map((l) => `${l.peer} ${got.has(l.peer) ? r2(got.get(l.peer)!) : '-'}`).join(', ')}`);
   }
 
   for (const l of live) {
@@ -470,6 +473,8 @@ function cell(r: PeerResult | undefined, caseBatch: number | null, foot: string[
     if (caseBatch !== null && r.batch !== undefined && r.batch !== caseBatch) {
       return `${fmtMs(r.ms_per_image!)}/img ${mark(`ms per image at batch ${r.batch}${r.note ? ` (${r.note})` : ''}`)}`;
     }
+    const n = r.runs_ms?.length ?? 0;
+    if (r.capped || r.error) return `${fmtMs(r.ms_median)} ${mark(`median of ${n} run(s), then ${r.capped ? `capped: ${r.capped}` : `error: ${r.error}`}`)}`;
     return fmtMs(r.ms_median);
   }
   if (r.capped) return r.ms_per_image !== undefined ? `>${fmtMs(r.ms_per_image)}/img ${mark(`capped: ${r.capped}${r.note ? '; ' + r.note : ''}`)}` : `capped ${mark(r.capped)}`;
