@@ -8,7 +8,7 @@ export function addFinetuneOptions(c: Command): Command {
   return addTrainingOptions(c, { preset: 'imagefolder' })
     .option('--images <dir>', 'training images, one sub-folder per class')
     .option('--val-images <dir>', 'validation images (default: a --val-split of --images)')
-    .option('--weights <file>', 'pretrained weights (.safetensors, .pth, .npz) or a resnet-ts checkpoint')
+    .option('--weights <file|id>', 'pretrained weights: an id such as resnet18.IMAGENET1K_V1 (downloaded once), a .safetensors/.pth/.npz file, or a resnet-ts checkpoint')
     .option('--checkpoint <path>', 'same as --weights, for a checkpoint of an earlier run')
     .option('--freeze <what>', 'none, backbone, stem or layerN (frozen BatchNorm stays in eval mode)')
     .option('--head-lr-mult <x>', 'learning-rate multiplier of the new head (default 10)', (s: string) => {

@@ -52,8 +52,17 @@ function say(hooks: TrainHooks | undefined, m: string): void {
   hooks?.onMessage?.(m);
 }
 
-/** Weights to start a fine-tune from: one of our checkpoints (sidecar) or a bare weights file. */
-function readPretrained(path: string): { weights: ArrayMap; meta: CheckpointMeta | null; file: string } {
+/**
+ * Weights to start a fine-tune from: a pretrained id (resnet50.IMAGENET1K_V2, downloaded once into
+ * the cache), one of our checkpoints (sidecar), or a bare weights file.
+ */
+async function readPretrained(path: string): Promise<{ weights: ArrayMap; meta: CheckpointMeta | null; file: string; model?: string }> {
+  const pre = await import('../models/pretrained.js');
+  if (pre.isPretrainedId(path)) {
+    const w = pre.getPretrained(path);
+    const file = await pre.downloadPretrained(w);
+    return { weights: readArraysFile(file), meta: null, file, model: w.model };
+  }
   let r: { meta: string | null; weights: string } | null = null;
   try {
     r = resolveCheckpoint(path);
@@ -102,12 +111,12 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
   manualSeed(cfg.seed);
 
   // ---- model (before data for fine-tuning: the pretrained model decides the input channels)
-  let pretrained: ReturnType<typeof readPretrained> | null = null;
+  let pretrained: Awaited<ReturnType<typeof readPretrained>> | null = null;
   let modelName = cfg.model;
   const arch: Record<string, unknown> = { ...cfg.arch };
   if (cfg.task === 'finetune' && !resume) {
     if (!cfg.weights) throw new ConfigError('finetune needs --weights FILE (or --checkpoint of an earlier run)');
-    pretrained = readPretrained(cfg.weights);
+    pretrained = await readPretrained(cfg.weights);
     if (pretrained.meta) {
       if (cfg.model && cfg.model !== pretrained.meta.model.name) {
         throw new ConfigError(`${pretrained.file} is a ${pretrained.meta.model.name} checkpoint, not ${cfg.model}`);
@@ -116,6 +125,10 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
       const { numClasses: _n, ...rest } = pretrained.meta.model.options;
       Object.assign(arch, rest, cfg.arch);
     } else {
+      if (pretrained.model) {
+        if (modelName && modelName !== pretrained.model) throw new ConfigError(`${cfg.weights} are weights for ${pretrained.model}, not ${modelName}`);
+        modelName = pretrained.model;
+      }
       if (!modelName) throw new ConfigError(`${pretrained.file} has no sidecar naming its model; pass --model`);
       if (arch.inChannels === undefined) {
         const ic = inferInChannels(pretrained.weights);
