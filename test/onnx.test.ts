@@ -58,7 +58,7 @@ async function runOrt(bytes: Uint8Array, x: Float32Array, shape: number[]): Prom
 
 const EXPORT_CASES: [string, number[]][] = [
   ['resnet18', [3, 64, 64]],
-  ['resnext50_32x4d', [3, 64, 64]],
+  ['resnext50_32x4d', [3, 40, 40]],
   ['d2l_resnet18', [1, 64, 64]],
   ['cifar_resnet20', [3, 32, 32]],
 ];
@@ -204,7 +204,7 @@ class CifarResNet(nn.Module):
 unfolded = dict(do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
 CASES = [
     ('resnet18', torchvision.models.resnet18, {'model': 'resnet18', 'options': {}}, (2, 3, 64, 64), dict(opset_version=13)),
-    ('resnext50_32x4d', torchvision.models.resnext50_32x4d, {'model': 'resnext50_32x4d', 'options': {}}, (2, 3, 64, 64), dict(opset_version=13)),
+    ('resnext50_32x4d', torchvision.models.resnext50_32x4d, {'model': 'resnext50_32x4d', 'options': {}}, (2, 3, 40, 40), dict(opset_version=13)),
     ('resnet50_dilated_unfolded', lambda: torchvision.models.resnet50(num_classes=7, replace_stride_with_dilation=[False, True, True]),
      {'model': 'resnet50', 'options': {'numClasses': 7, 'replaceStrideWithDilation': [False, True, True]}}, (2, 3, 48, 48), dict(opset_version=17, **unfolded)),
     ('d2l_resnet18', d2l_resnet18, {'model': 'd2l_resnet18', 'options': {}}, (2, 1, 64, 64), dict(opset_version=13)),
