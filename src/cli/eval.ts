@@ -85,7 +85,7 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
   const r = await evaluate(m.model, loader, { numClasses: m.classes.length, hooks, label: name });
   await loader.close();
   if (f.json) {
-    print(JSON.stringify({ checkpoint: m.weightsFile, set: name, count: r.count, acc: r.acc, loss: r.loss, top5: r.topk,
+    print(JSON.stringify({ checkpoint: m.weightsFile, set: name, count: r.count, acc: r.acc, loss: r.loss, topk: r.topk, k: r.k,
       perClassAcc: Object.fromEntries(m.classes.map((c, i) => [c, r.perClassAcc[i]])), confusion: r.confusion, classes: m.classes, seconds: r.seconds }));
     return 0;
   }
