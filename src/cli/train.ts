@@ -117,8 +117,11 @@ export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printe
   }
   const backend = getBackend().name;
   const hooks = new ProgressPrinter({ stream: process.stderr, print: f.progress === false ? () => {} : err, bar: f.progress === false ? false : undefined });
-  const messages = new ProgressPrinter({ print: err, bar: false });
-  hooks.onMessage = (m: string) => messages.onMessage(m);
+  // notes (data found, checkpoints written, warnings) print even with --no-progress
+  hooks.onMessage = (m: string) => {
+    hooks.stopBar();
+    err(m);
+  };
   if (f.progress !== false) err(`backend: ${backend}${backend === 'wasm' ? ` (${(await import('../backend/wasm/index.js')).getThreads()} threads)` : ''}`);
 
   const ac = new AbortController();
