@@ -30,3 +30,7 @@ export { readPth } from './io/pth.js';
 export type { NamedArray, ArrayMap, DType } from './io/types.js';
 
 export * as data from './data/index.js';
+export { exportOnnx, type OnnxExportOptions } from './io/onnx-export.js';
+export { importOnnx, type OnnxImportResult } from './io/onnx-import.js';
+export { PRETRAINED, IMAGENET_MEAN, IMAGENET_STD, getPretrained, listPretrained, loadPretrained, downloadPretrained } from './models/pretrained.js';
+export { IMAGENET_CLASSES } from './models/imagenet-classes.js';

@@ -2,14 +2,15 @@
 import { writeFileSync } from 'node:fs';
 import { ResnetError, ShapeError } from '../base/errors.js';
 import { readNpy, writeNpy } from '../io/npy.js';
-import { readSafetensors } from '../io/safetensors.js';
 import { createModel, modelInChannels } from '../models/registry.js';
 import { tensor } from '../tensor/ops.js';
 import { noGrad } from '../tensor/tensor.js';
 import { parseArch, readBytes } from './util.js';
+import { loadWeightsInto } from './weights.js';
 
 export interface ForwardOptions {
   model: string;
+  /** A file (.safetensors, .pth, .npz) or a weight id such as resnet50.IMAGENET1K_V2. */
   weights?: string;
   input: string;
   output: string;
@@ -17,13 +18,9 @@ export interface ForwardOptions {
   trainMode?: boolean;
 }
 
-export function runForward(o: ForwardOptions, print: (s: string) => void): void {
+export async function runForward(o: ForwardOptions, print: (s: string) => void): Promise<void> {
   const model = noGrad(() => createModel(o.model, parseArch(o.arch)));
-  if (o.weights) {
-    const bytes = readBytes(o.weights, 'weights');
-    const sd = withFile(o.weights, () => readSafetensors(bytes));
-    withFile(o.weights, () => model.loadStateDict(sd));
-  }
+  if (o.weights) await loadWeightsInto(model, o.weights, o.model);
   const arr = withFile(o.input, () => readNpy(readBytes(o.input, 'input')));
   const inC = modelInChannels(model);
   if (arr.shape.length !== 4) throw new ShapeError(`input ${o.input} must be a batch [N, C, H, W], got shape [${arr.shape.join(', ')}]`);

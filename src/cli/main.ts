@@ -40,7 +40,7 @@ export function buildProgram(): Command {
 
   program.command('forward').description('run a model on an .npy batch and write the logits as .npy')
     .requiredOption('--model <name>', 'model name')
-    .option('--weights <file>', 'torchvision-named weights (.safetensors)')
+    .option('--weights <file|id>', 'torchvision-named weights (.safetensors, .pth, .npz) or a weight id such as resnet50.IMAGENET1K_V2')
     .requiredOption('--input <file>', 'input batch [N, C, H, W] as .npy (float32)')
     .requiredOption('--output <file>', 'where to write the logits (.npy)')
     .option('--arch <json>', 'constructor options as JSON (or @file.json)')
