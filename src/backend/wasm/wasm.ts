@@ -345,18 +345,22 @@ export class WasmBackend extends RefBackend {
   /** Largest shared prepacked-B area (bytes); larger B operands are packed per task. */
   prepackMaxBytes = 32 << 20;
   /** Fewest 2x2 output tiles (over the batch) for Winograd: below it the 16x larger transformed weights dominate. */
-  winogradMinTiles = 100;
+  winogradMinTiles = 64;
+  /** The same for the weight gradient (no weight transform to pay: it wins from fewer tiles). */
+  winogradMinTilesWgrad = 40;
   /** The same with cacheWeights on (the weight transform is then paid once). */
   winogradMinTilesCached = 40;
   /** Least fraction of the 2x2 tiles' outputs that are real (odd sizes pad the last tile row/column). */
   winogradMinFill = 0.7;
 
   private useWinograd(Cg: number, Kg: number, R: number, S: number, sh: number, sw: number, dh: number, dw: number,
-                      N: number, OH: number, OW: number): boolean {
+                      N: number, OH: number, OW: number, wgrad = false): boolean {
     const tiles = N * Math.ceil(OH / 2) * Math.ceil(OW / 2);
+    const minTiles = wgrad ? Math.min(this.winogradMinTilesWgrad, this.winogradMinTiles) :
+      this.cacheOn ? this.winogradMinTilesCached : this.winogradMinTiles;
     // odd outputs waste part of the last tile row/column: 3x3 outputs fill 9 of 16 values
     return R === 3 && S === 3 && sh === 1 && sw === 1 && dh === 1 && dw === 1 && Cg >= 8 && Kg >= 8 &&
-      tiles >= (this.cacheOn ? this.winogradMinTilesCached : this.winogradMinTiles) &&
+      tiles >= minTiles &&
       (N * OH * OW) / (4 * tiles) >= this.winogradMinFill;
   }
 
@@ -503,7 +507,7 @@ export class WasmBackend extends RefBackend {
     const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
     if (K * CRS === 0) return;
     const xp = this.inp(x), dyp = this.inp(dy), dwp = this.out(dw, false);
-    if (this.winograd === 'all' && this.useWinograd(Cg, Kg, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW)) {
+    if (this.winograd === 'all' && this.useWinograd(Cg, Kg, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW, true)) {
       this.winogradWgrad(xp, dyp, dwp, N, C, H, W, padH, padW, K, groups, OH, OW);
       this.done();
       return;

@@ -26,6 +26,15 @@ export const W_CG: i32 = D_ARGS + 14;
 export const W_FLIP: i32 = D_ARGS + 15; // weight transform of the flipped transpose (backward data)
 export const W_CO: i32 = D_ARGS + 16; // flip: input channels per group of the original weights
 
+/** (. B) of one row u = (x0, x1, x2, x3): (x0 - x2, x1 + x2, x2 - x1, x1 - x3), stored to 4 xi planes. */
+@inline function rowT(o: usize, s: usize, u: v128): void {
+  const x0 = f32x4.extract_lane(u, 0), x1 = f32x4.extract_lane(u, 1), x2 = f32x4.extract_lane(u, 2), x3 = f32x4.extract_lane(u, 3);
+  store<f32>(o, x0 - x2);
+  store<f32>(o + s, x1 + x2);
+  store<f32>(o + 2 * s, x2 - x1);
+  store<f32>(o + 3 * s, x1 - x3);
+}
+
 /** Input transform of one plane (image n, channel c) of the padded input. */
 export function winoInTask(d: usize, p: i32): void {
   const C = di(d, W_C), Hp = di(d, W_HP), Wp = di(d, W_WP), TH = di(d, W_TH), TW = di(d, W_TW), T = di(d, W_T);
@@ -37,7 +46,8 @@ export function winoInTask(d: usize, p: i32): void {
   for (let th = 0; th < TH; th++) {
     const r0 = x + (<usize>(2 * th) * <usize>Wp << 2);
     let tw = 0;
-    for (; tw + 4 <= TW; tw += 4) {
+    // 4 tiles at a time; a ragged end reruns the last 4 (rewriting the same values)
+    if (TW >= 4) for (;;) {
       // 4 tiles at once: lanes are tiles tw..tw+3; columns 2tw + j
       const base = r0 + (<usize>(2 * tw) << 2);
       // rows i = 0..3 of the 4x4 patches, each column-transformed (d B): e0 = d0-d2, e1 = d1+d2, e2 = d2-d1, e3 = d1-d3
@@ -91,31 +101,22 @@ export function winoInTask(d: usize, p: i32): void {
       v128.store(o + 13 * xiStride, f32x4.sub(a11, a31));
       v128.store(o + 14 * xiStride, f32x4.sub(a12, a32));
       v128.store(o + 15 * xiStride, f32x4.sub(a13, a33));
+      if (tw + 4 >= TW) { tw = TW; break; }
+      tw = min(tw + 4, TW - 4);
     }
     for (; tw < TW; tw++) {
+      // single tile (rows narrower than 4 tiles), in registers
       const base = r0 + (<usize>(2 * tw) << 2);
-      // scalar tile
-      let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
       const o = v + (<usize>tw << 2);
-      for (let j = 0; j < 4; j++) {
-        // column j of B^T d: r = [d0j - d2j, d1j + d2j, d2j - d1j, d1j - d3j]
-        const c0 = load<f32>(base + (<usize>j << 2)), c1 = load<f32>(base + rowB + (<usize>j << 2));
-        const c2 = load<f32>(base + 2 * rowB + (<usize>j << 2)), c3 = load<f32>(base + 3 * rowB + (<usize>j << 2));
-        t0 = c0 - c2; t1 = c1 + c2; t2 = c2 - c1; t3 = c1 - c3;
-        // stash the column in the V slots of row i (finished below by the row transform)
-        store<f32>(o + <usize>(0 * 4 + j) * xiStride, t0);
-        store<f32>(o + <usize>(1 * 4 + j) * xiStride, t1);
-        store<f32>(o + <usize>(2 * 4 + j) * xiStride, t2);
-        store<f32>(o + <usize>(3 * 4 + j) * xiStride, t3);
-      }
-      for (let i = 0; i < 4; i++) {
-        const q = o + <usize>(i * 4) * xiStride;
-        const u0 = load<f32>(q), u1 = load<f32>(q + xiStride), u2 = load<f32>(q + 2 * xiStride), u3 = load<f32>(q + 3 * xiStride);
-        store<f32>(q, u0 - u2);
-        store<f32>(q + xiStride, u1 + u2);
-        store<f32>(q + 2 * xiStride, u2 - u1);
-        store<f32>(q + 3 * xiStride, u1 - u3);
-      }
+      const r1 = base + rowB, r2 = r1 + rowB, r3 = r2 + rowB;
+      const q0 = f32x4.sub(v128.load(base), v128.load(r2)); // rows of B^T d, lanes = columns j
+      const q1 = f32x4.add(v128.load(r1), v128.load(r2));
+      const q2 = f32x4.sub(v128.load(r2), v128.load(r1));
+      const q3 = f32x4.sub(v128.load(r1), v128.load(r3));
+      rowT(o, xiStride, q0);
+      rowT(o + 4 * xiStride, xiStride, q1);
+      rowT(o + 8 * xiStride, xiStride, q2);
+      rowT(o + 12 * xiStride, xiStride, q3);
     }
     v += <usize>TW << 2;
   }
@@ -187,7 +188,9 @@ export function winoOutTask(d: usize, p: i32): void {
     const two = oh + 1 < OH;
     const y0 = y + (<usize>(oh * OW) << 2), y1 = y0 + (<usize>OW << 2);
     let tw = 0;
-    for (; tw + 4 <= TW && 2 * (tw + 4) <= OW; tw += 4) {
+    // 4 tiles at a time; with OW even a ragged end reruns the last 4 (same values again)
+    const vecEnd = (OW & 1) == 0 ? TW : TW - 1;
+    if (vecEnd >= 4) for (;;) {
       const q = m + (<usize>tw << 2);
       // A^T M: s_j = M0j + M1j + M2j, t_j = M1j - M2j - M3j (j = columns 0..3), then (.) A
       const m00 = v128.load(q), m01 = v128.load(q + xiStride), m02 = v128.load(q + 2 * xiStride), m03 = v128.load(q + 3 * xiStride);
@@ -211,6 +214,8 @@ export function winoOutTask(d: usize, p: i32): void {
         v128.store(y1 + o, v128.shuffle<f32>(y10, y11, 0, 4, 1, 5));
         v128.store(y1 + o, v128.shuffle<f32>(y10, y11, 2, 6, 3, 7), 16);
       }
+      if (tw + 4 >= vecEnd) { tw += 4; break; }
+      tw = min(tw + 4, vecEnd - 4);
     }
     for (; tw < TW; tw++) {
       const q = m + (<usize>tw << 2);
@@ -249,7 +254,8 @@ export function winoDyTask(d: usize, p: i32): void {
     const two = oh + 1 < OH;
     const r0 = dy + (<usize>(oh * OW) << 2), r1 = r0 + (<usize>OW << 2);
     let tw = 0;
-    for (; tw + 4 <= TW && 2 * (tw + 4) <= OW; tw += 4) {
+    const vecEnd = (OW & 1) == 0 ? TW : TW - 1;
+    if (vecEnd >= 4) for (;;) {
       const o = <usize>(2 * tw) << 2;
       const x0 = v128.load(r0 + o), x1 = v128.load(r0 + o, 16);
       const a = v128.shuffle<f32>(x0, x1, 0, 2, 4, 6), b = v128.shuffle<f32>(x0, x1, 1, 3, 5, 7);
@@ -259,6 +265,8 @@ export function winoDyTask(d: usize, p: i32): void {
         c = v128.shuffle<f32>(y0, y1, 0, 2, 4, 6); e = v128.shuffle<f32>(y0, y1, 1, 3, 5, 7);
       }
       storeDy4(m + (<usize>tw << 2), xiStride, a, b, c, e);
+      if (tw + 4 >= vecEnd) { tw += 4; break; }
+      tw = min(tw + 4, vecEnd - 4);
     }
     for (; tw < TW; tw++) {
       const ow = 2 * tw;
