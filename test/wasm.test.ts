@@ -535,14 +535,16 @@ test('cacheWeights keeps Winograd weight transforms per weight buffer and frees 
 });
 
 test('thread pool: 3,000 back-to-back parallel jobs (post, run, cancel races) give exact results', () => {
-  const n = 1 << 18; // at the parallel threshold: every job is posted to the worker
-  const a = be.alloc(n), b = be.alloc(n);
-  a.fill(0);
-  b.fill(1);
-  for (let i = 0; i < 3000; i++) be.addInPlace(a, b);
+  // 64x64x64 GEMMs are above the parallel threshold and split into tiles for both threads;
+  // small integers make every sum exact, so any lost or doubled tile shows.
+  const n = 64, A = be.alloc(n * n), B = be.alloc(n * n), C = be.alloc(n * n), want = new Float32Array(n * n);
+  for (let i = 0; i < n * n; i++) { A[i] = (i % 7) - 3; B[i] = (i % 5) - 2; }
+  ref.gemm(false, false, n, n, n, A, B, want, false);
+  for (let i = 0; i < n * n; i++) want[i] *= 3000;
+  for (let r = 0; r < 3000; r++) be.gemm(false, false, n, n, n, A, B, C, r > 0);
+  assert.ok(be.lastJobTasksPerThread().length === 2, 'the jobs were parallel');
   let bad = 0;
-  for (let i = 0; i < n; i++) if (a[i] !== 3000) bad++;
-  assert.equal(bad, 0, `${bad} elements differ from 3000`);
-  be.free(a);
-  be.free(b);
+  for (let i = 0; i < n * n; i++) if (C[i] !== want[i]) bad++;
+  assert.equal(bad, 0, `${bad} elements differ`);
+  for (const a of [A, B, C]) be.free(a);
 });

@@ -535,7 +535,9 @@ export class WasmBackend extends RefBackend {
     d[c.E_X] = x; d[c.E_Y] = y; d[c.E_Z] = z; d[c.E_W] = w;
     for (let i = 0; i < f.length; i++) df[c.E_F0 + i] = f[i];
     for (let i = 0; i < ints.length; i++) d[c.E_I0 + i] = ints[i];
-    this.run(c.K_ELT, Math.ceil(n / chunk), n);
+    // Memory-bound: one core already saturates the memory bandwidth here (measured: a second
+    // thread made addInPlace/relu/SGD no faster at 1-64 MiB, and slower below 4 MiB).
+    this.run(c.K_ELT, Math.ceil(n / chunk), 0);
   }
 
   override unary(op: UnaryOp, x: Float32Array, y: Float32Array): void {
@@ -594,7 +596,7 @@ export class WasmBackend extends RefBackend {
     const c = this.c, d = this.di;
     const xp = this.inp(x), op = this.out(out, false);
     d[c.R_X] = xp; d[c.R_Y] = op; d[c.R_A] = A; d[c.R_B] = B; d[c.R_CC] = Cc;
-    this.run(c.K_SUMMID, B, x.length);
+    this.run(c.K_SUMMID, B, 0); // memory-bound: one thread (see elt)
     this.done();
   }
 
