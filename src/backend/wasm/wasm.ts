@@ -345,7 +345,7 @@ export class WasmBackend extends RefBackend {
   /** Largest shared prepacked-B area (bytes); larger B operands are packed per task. */
   prepackMaxBytes = 32 << 20;
   /** Fewest 2x2 output tiles (over the batch) for Winograd: below it the 16x larger transformed weights dominate. */
-  winogradMinTiles = 64;
+  winogradMinTiles = 100;
   /** The same for the weight gradient (no weight transform to pay: it wins from fewer tiles). */
   winogradMinTilesWgrad = 40;
   /** The same with cacheWeights on (the weight transform is then paid once). */
