@@ -34,3 +34,8 @@ export { exportOnnx, type OnnxExportOptions } from './io/onnx-export.js';
 export { importOnnx, type OnnxImportResult } from './io/onnx-import.js';
 export { PRETRAINED, IMAGENET_MEAN, IMAGENET_STD, getPretrained, listPretrained, loadPretrained, downloadPretrained } from './models/pretrained.js';
 export { IMAGENET_CLASSES } from './models/imagenet-classes.js';
+
+export * as optim from './optim/index.js';
+export { fit, evaluate, trainStep, NonFiniteLossError } from './train/trainer.js';
+export { replaceHead, freeze, parameterGroups } from './train/transfer.js';
+export { ClassificationMetrics } from './train/metrics.js';
