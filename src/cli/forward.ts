@@ -1,11 +1,10 @@
 // `resnet forward`: load torchvision-named weights, run the model on an .npy batch, write logits.
-import { writeFileSync } from 'node:fs';
-import { ResnetError, ShapeError } from '../base/errors.js';
-import { readNpy, writeNpy } from '../io/npy.js';
+import { ShapeError } from '../base/errors.js';
+import { readNpyFile, writeNpyFile } from '../io/files.js';
 import { createModel, modelInChannels } from '../models/registry.js';
 import { tensor } from '../tensor/ops.js';
 import { noGrad } from '../tensor/tensor.js';
-import { parseArch, readBytes } from './util.js';
+import { parseArch } from './util.js';
 import { loadWeightsInto } from './weights.js';
 
 export interface ForwardOptions {
@@ -21,7 +20,7 @@ export interface ForwardOptions {
 export async function runForward(o: ForwardOptions, print: (s: string) => void): Promise<void> {
   const model = noGrad(() => createModel(o.model, parseArch(o.arch)));
   if (o.weights) await loadWeightsInto(model, o.weights, o.model);
-  const arr = withFile(o.input, () => readNpy(readBytes(o.input, 'input')));
+  const arr = readNpyFile(o.input);
   const inC = modelInChannels(model);
   if (arr.shape.length !== 4) throw new ShapeError(`input ${o.input} must be a batch [N, C, H, W], got shape [${arr.shape.join(', ')}]`);
   if (arr.shape[1] !== inC) {
@@ -32,22 +31,6 @@ export async function runForward(o: ForwardOptions, print: (s: string) => void):
   const t0 = performance.now();
   const logits = noGrad(() => model.forward(tensor(arr.data, arr.shape)));
   const ms = performance.now() - t0;
-  try {
-    writeFileSync(o.output, writeNpy({ dtype: 'F32', shape: [...logits.shape], data: logits.data }));
-  } catch (e) {
-    throw new ResnetError(`cannot write output '${o.output}': ${(e as Error).message}`);
-  }
+  writeNpyFile(o.output, { dtype: 'F32', shape: [...logits.shape], data: logits.data });
   print(`wrote ${o.output}: logits [${logits.shape.join(', ')}] in ${ms.toFixed(0)} ms (${o.trainMode ? 'train' : 'eval'} mode)`);
-}
-
-/** Prefix errors with the file they came from. */
-function withFile<T>(path: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof ResnetError && !e.message.includes(path)) {
-      e.message = `${path}: ${e.message}`;
-    }
-    throw e;
-  }
 }

@@ -1,6 +1,6 @@
 // CLI helpers: argument parsing that fails with clear one-line messages.
-import { readFileSync } from 'node:fs';
-import { ConfigError, ResnetError } from '../base/errors.js';
+import { ConfigError } from '../base/errors.js';
+import { readBytes } from '../io/files.js';
 
 /** "3x224x224" → [3, 224, 224]. */
 export function parseCHW(s: string): [number, number, number] {
@@ -25,18 +25,8 @@ export function parseArch(s: string | undefined): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-export function readBytes(path: string, what = 'file'): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw new ResnetError(`cannot read ${what} '${path}': ${why}`);
-  }
-}
-
-export function readText(path: string, what = 'file'): string {
-  return new TextDecoder().decode(readBytes(path, what));
+export function readText(path: string): string {
+  return new TextDecoder().decode(readBytes(path));
 }
 
 export function parsePositiveInt(name: string) {
