@@ -61,3 +61,8 @@ export function normAxis(axis: number, rank: number): number {
   if (a < 0 || a >= rank) throw new ShapeError(`axis ${axis} out of range for rank ${rank}`);
   return a;
 }
+
+/** A size given as n or [h, w] (PyTorch's int-or-tuple arguments), as [h, w]; `fallback` when undefined. */
+export function toPair(v: number | readonly [number, number] | undefined, fallback = 1): [number, number] {
+  return v === undefined ? [fallback, fallback] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}

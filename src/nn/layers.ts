@@ -1,13 +1,12 @@
 // The layers a ResNet needs, with PyTorch's constructor arguments and semantics.
 import { ConfigError, ShapeError } from '../base/errors.js';
-import { convOutSize, shapeStr, type Shape } from '../base/shape.js';
+import { convOutSize, shapeStr, toPair, type Shape } from '../base/shape.js';
 import * as ops from '../tensor/ops.js';
 import { Tensor } from '../tensor/tensor.js';
 import { constant_, defaultBias_, defaultWeight_ } from './init.js';
 import { Module, type LayerInfo } from './module.js';
 
 type Pair = number | [number, number];
-const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : v);
 
 function leaf(m: Module, prefix: string, type: string, outShape: number[], macs: number): { outShape: number[]; rows: LayerInfo[] } {
   return { outShape, rows: [{ name: prefix, type, outShape, params: m.numParameters(), macs }] };
@@ -32,10 +31,10 @@ export class Conv2d extends Module {
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, cfg: Conv2dConfig = {}) {
     super();
-    this.kernelSize = pair(kernelSize);
-    this.stride = pair(cfg.stride ?? 1);
-    this.padding = pair(cfg.padding ?? 0);
-    this.dilation = pair(cfg.dilation ?? 1);
+    this.kernelSize = toPair(kernelSize);
+    this.stride = toPair(cfg.stride ?? 1);
+    this.padding = toPair(cfg.padding ?? 0);
+    this.dilation = toPair(cfg.dilation ?? 1);
     this.groups = cfg.groups ?? 1;
     if (inChannels % this.groups || outChannels % this.groups) {
       throw new ConfigError(`Conv2d(${inChannels}, ${outChannels}): channels must be divisible by groups=${this.groups}`);
@@ -138,8 +137,8 @@ export class MaxPool2d extends Module {
     return ops.maxPool2d(x, { kernelSize: this.kernelSize, ...this.cfg });
   }
   override describe(inShape: Shape, prefix: string) {
-    const [kh, kw] = pair(this.kernelSize), [sh, sw] = pair(this.cfg.stride ?? this.kernelSize);
-    const [ph, pw] = pair(this.cfg.padding ?? 0), [dh, dw] = pair(this.cfg.dilation ?? 1);
+    const [kh, kw] = toPair(this.kernelSize), [sh, sw] = toPair(this.cfg.stride ?? this.kernelSize);
+    const [ph, pw] = toPair(this.cfg.padding ?? 0), [dh, dw] = toPair(this.cfg.dilation ?? 1);
     const out = [inShape[0], convOutSize(inShape[1], kh, sh, ph, dh, this.cfg.ceilMode), convOutSize(inShape[2], kw, sw, pw, dw, this.cfg.ceilMode)];
     return leaf(this, prefix, `MaxPool2d ${kh}x${kw}/${sh}`, out, 0);
   }
@@ -153,8 +152,8 @@ export class AvgPool2d extends Module {
     return ops.avgPool2d(x, { kernelSize: this.kernelSize, ...this.cfg });
   }
   override describe(inShape: Shape, prefix: string) {
-    const [kh, kw] = pair(this.kernelSize), [sh, sw] = pair(this.cfg.stride ?? this.kernelSize);
-    const [ph, pw] = pair(this.cfg.padding ?? 0);
+    const [kh, kw] = toPair(this.kernelSize), [sh, sw] = toPair(this.cfg.stride ?? this.kernelSize);
+    const [ph, pw] = toPair(this.cfg.padding ?? 0);
     const out = [inShape[0], convOutSize(inShape[1], kh, sh, ph, 1, this.cfg.ceilMode), convOutSize(inShape[2], kw, sw, pw, 1, this.cfg.ceilMode)];
     return leaf(this, prefix, `AvgPool2d ${kh}x${kw}/${sh}`, out, 0);
   }
@@ -168,7 +167,7 @@ export class AdaptiveAvgPool2d extends Module {
     return ops.adaptiveAvgPool2d(x, this.outputSize);
   }
   override describe(inShape: Shape, prefix: string) {
-    const [oh, ow] = pair(this.outputSize);
+    const [oh, ow] = toPair(this.outputSize);
     return leaf(this, prefix, 'AdaptiveAvgPool2d', [inShape[0], oh, ow], 0);
   }
 }

@@ -3,7 +3,7 @@
 import type { BinaryOp, Conv2dParams, Pool2dParams, UnaryOp } from '../backend/backend.js';
 import { getBackend } from '../backend/registry.js';
 import { ResnetError, ShapeError } from '../base/errors.js';
-import { broadcastShapes, convOutSize, normAxis, numel, shapeEq, shapeStr, type Shape } from '../base/shape.js';
+import { broadcastShapes, convOutSize, normAxis, numel, shapeEq, shapeStr, toPair, type Shape } from '../base/shape.js';
 import { globalRng, type RNG } from '../base/rng.js';
 import { Tensor, record } from './tensor.js';
 
@@ -291,17 +291,15 @@ export interface Conv2dOptions {
   groups?: number;
 }
 
-const pair = (v: number | [number, number] | undefined, d: number): [number, number] =>
-  v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v;
 
 export function conv2dParams(xShape: Shape, wShape: Shape, o: Conv2dOptions = {}): Conv2dParams {
   if (xShape.length !== 4) throw new ShapeError(`conv2d expects a 4-D input [N, C, H, W], got ${shapeStr(xShape)}`);
   const [N, C, H, W] = xShape;
   const [K, Cg, R, S] = wShape;
   const groups = o.groups ?? 1;
-  const [strideH, strideW] = pair(o.stride, 1);
-  const [padH, padW] = pair(o.padding, 0);
-  const [dilH, dilW] = pair(o.dilation, 1);
+  const [strideH, strideW] = toPair(o.stride, 1);
+  const [padH, padW] = toPair(o.padding, 0);
+  const [dilH, dilW] = toPair(o.dilation, 1);
   if (C !== Cg * groups) {
     throw new ShapeError(`conv2d expects ${Cg * groups} input channels, got ${C} (input ${shapeStr(xShape)}, weight ${shapeStr(wShape)}, groups ${groups})`);
   }
@@ -447,10 +445,10 @@ export interface Pool2dOptions {
 function poolParams(x: Tensor, o: Pool2dOptions, kind: string): Pool2dParams {
   if (x.rank !== 4) throw new ShapeError(`${kind} expects [N, C, H, W], got ${shapeStr(x.shape)}`);
   const [N, C, H, W] = x.shape;
-  const [kH, kW] = pair(o.kernelSize, 1);
-  const [sH, sW] = o.stride === undefined ? [kH, kW] : pair(o.stride, 1);
-  const [pH, pW] = pair(o.padding, 0);
-  const [dH, dW] = pair(o.dilation, 1);
+  const [kH, kW] = toPair(o.kernelSize, 1);
+  const [sH, sW] = o.stride === undefined ? [kH, kW] : toPair(o.stride, 1);
+  const [pH, pW] = toPair(o.padding, 0);
+  const [dH, dW] = toPair(o.dilation, 1);
   if (pH * 2 > kH || pW * 2 > kW) throw new ShapeError(`${kind}: padding should be at most half the kernel size`);
   const OH = convOutSize(H, kH, sH, pH, dH, o.ceilMode ?? false);
   const OW = convOutSize(W, kW, sW, pW, dW, o.ceilMode ?? false);
@@ -483,7 +481,7 @@ export function avgPool2d(x: Tensor, o: Pool2dOptions): Tensor {
 export function adaptiveAvgPool2d(x: Tensor, outputSize: number | [number, number]): Tensor {
   if (x.rank !== 4) throw new ShapeError(`adaptive avg pool expects [N, C, H, W], got ${shapeStr(x.shape)}`);
   const [N, C, H, W] = x.shape;
-  const [OH, OW] = pair(outputSize, 1);
+  const [OH, OW] = toPair(outputSize, 1);
   const out = Tensor.empty([N, C, OH, OW], x.backend);
   x.backend.adaptiveAvgPool2d(x.data, out.data, N, C, H, W, OH, OW);
   return record(out, 'adaptiveAvgPool2d', [x], (g) => {
