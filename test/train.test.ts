@@ -17,6 +17,7 @@ import { ClassificationMetrics, topKIndices } from '../src/train/metrics.js';
 import { runTraining } from '../src/train/run.js';
 import { trainingCurvesSvg } from '../src/train/svg.js';
 import { trainStep } from '../src/train/trainer.js';
+import { ModelEma } from '../src/train/ema.js';
 import { SGD } from '../src/optim/sgd.js';
 import { findHead, freeze, loadPretrained, parameterGroups } from '../src/train/transfer.js';
 import { BatchNorm2d } from '../src/nn/layers.js';
@@ -69,16 +70,22 @@ test('Fashion-MNIST slice: training loss falls and test accuracy rises well abov
   assert.equal(best.meta.best!.value, Math.max(...h.map((x) => x.val_acc!)));
 });
 
-test('resume after an interruption mid-epoch gives bit-identical weights and optimizer state to an uninterrupted run', async () => {
-  const cfgA = fmConfig(join(dir, 'uninterrupted'));
+for (const ema of [0, 0.9]) test(`resume after an interruption mid-epoch gives bit-identical weights and optimizer state to an uninterrupted run${ema ? ' (with an EMA of the weights)' : ''}`, async () => {
+  const cfgA = fmConfig(join(dir, `uninterrupted${ema}`), { ema });
   const a = await runTraining(cfgA);
-  const cfgB = fmConfig(join(dir, 'interrupted'));
+  const cfgB = fmConfig(join(dir, `interrupted${ema}`), { ema });
   const b1 = await runTraining(cfgB, { maxSteps: 6 }); // 4 steps per epoch: stops in epoch 2
   assert.equal(b1.interrupted, true);
   const mid = loadCheckpoint(join(cfgB.out, 'last.json'), { withOptimizer: true });
   assert.equal(mid.meta.globalStep, 6);
   assert.deepEqual(mid.meta.loader, { seed: 7, epoch: 1, batch: 2 });
   assert.ok(mid.meta.epochProgress, 'running metrics of the unfinished epoch are saved');
+  if (ema) {
+    assert.deepEqual(mid.meta.ema, { decay: ema, updates: 6 });
+    assert.ok(mid.rawWeights, 'the raw training weights are kept beside the optimizer state');
+    const differs = [...mid.weights].some(([k, v]) => !k.endsWith('num_batches_tracked') && v.data.some((x, i) => x !== mid.rawWeights!.get(k)!.data[i]));
+    assert.ok(differs, 'the weights file holds the average, not the raw weights');
+  }
   const b2 = await runTraining(cfgB, { resume: cfgB.out });
   assert.equal(b2.interrupted, false);
   assert.equal(b2.globalStep, a.globalStep);
@@ -90,6 +97,42 @@ test('resume after an interruption mid-epoch gives bit-identical weights and opt
   const ob = readSafetensorsFile(join(cfgB.out, 'last.optim.safetensors'));
   for (const [k, v] of oa) assert.deepEqual(Buffer.from(ob.get(k)!.data.buffer), Buffer.from(v.data.buffer), `optimizer state differs at ${k}`);
   assert.deepEqual(b2.history.map((r) => [r.train_loss, r.train_acc, r.val_loss, r.val_acc]), a.history.map((r) => [r.train_loss, r.train_acc, r.val_loss, r.val_acc]));
+  assert.equal(b2.final!.acc, a.final!.acc);
+});
+
+test('EMA of the weights: ema = d*ema + (1-d)*w with d = min(decay, (1+t)/(10+t)), within 1e-5 (30 float32 roundings) of a float64 recurrence; evaluation swaps it in and back', async () => {
+  const model = buildModel('cifar_resnet8', { numClasses: 10, inChannels: 1 });
+  const opt = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+  const ema = new ModelEma(model, 0.8);
+  const expect = new Map<string, Float64Array>();
+  for (const [k, t] of model.stateDict()) expect.set(k, Float64Array.from(t.data));
+  const rng = new RNG(11);
+  for (let t = 0; t < 30; t++) {
+    const x = Float32Array.from({ length: 4 * 12 * 12 }, () => rng.normal());
+    trainStep({ model, optimizer: opt }, { x, shape: [4, 1, 12, 12], y: [0, 1, 2, 3] });
+    ema.update(model);
+    const d = Math.min(0.8, (1 + t) / (10 + t));
+    for (const [k, w] of model.stateDict()) {
+      const e = expect.get(k)!;
+      for (let i = 0; i < e.length; i++) e[i] = k.endsWith('num_batches_tracked') ? w.data[i] : d * e[i] + (1 - d) * w.data[i];
+    }
+  }
+  assert.equal(ema.updates, 30);
+  const got = ema.arrays(model);
+  let worst = 0;
+  for (const [k, e] of expect) {
+    const g = got.get(k)!.data;
+    for (let i = 0; i < e.length; i++) worst = Math.max(worst, Math.abs(g[i] - e[i]) / (Math.abs(e[i]) + 1e-3));
+  }
+  assert.ok(worst <= 1e-5, `worst relative error ${worst}`);
+  assert.equal(got.get('bn1.num_batches_tracked')!.data[0], 30);
+  // withAveraged: the model holds the average inside, its own weights after
+  const before = model.stateDict().get('conv1.weight')!.data.slice();
+  const inside = await ema.withAveraged(model, async () => model.stateDict().get('conv1.weight')!.data.slice());
+  assert.deepEqual(inside, got.get('conv1.weight')!.data);
+  assert.deepEqual(model.stateDict().get('conv1.weight')!.data, before);
+  assert.notDeepEqual(inside, before);
+  assert.throws(() => new ModelEma(model, 1), /EMA decay must be in \(0, 1\)/);
 });
 
 /** Three classes told apart by pattern (not colour): horizontal stripes, vertical stripes, a checkerboard. */

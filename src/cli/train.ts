@@ -46,6 +46,7 @@ export function addTrainingOptions(c: Command, defaults: { preset: string }): Co
     .option('--pct-start <x>', 'one-cycle: fraction of steps spent rising', num('--pct-start'))
     .option('--warmup-epochs <x>', 'linear warm-up epochs (not with onecycle)', num('--warmup-epochs'))
     .option('--label-smoothing <x>', 'label smoothing in [0, 1)', num('--label-smoothing'))
+    .option('--ema <decay>', 'evaluate and save a moving average of the weights with this decay, e.g. 0.99 (0: off)', num('--ema'))
     .option('--clip-grad-norm <x>', 'clip gradients to this global L2 norm', num('--clip-grad-norm'))
     .option('--augment <kind>', 'none, light (random crop + flip) or imagenet (random resized crop + flip)')
     .option('--size <px>', 'input size in pixels', int('--size'))
@@ -64,7 +65,7 @@ export function addTrainingOptions(c: Command, defaults: { preset: string }): Co
 export interface TrainFlags {
   preset?: string; model?: string; arch?: string; epochs?: number; batchSize?: number; lr?: number; optimizer?: string;
   momentum?: number; nesterov?: boolean; weightDecay?: number; schedule?: string; warmupEpochs?: number;
-  stepSize?: number; gamma?: number; milestones?: number[]; pctStart?: number; labelSmoothing?: number;
+  stepSize?: number; gamma?: number; milestones?: number[]; pctStart?: number; labelSmoothing?: number; ema?: number;
   clipGradNorm?: number; augment?: string; size?: number; valSplit?: number; limitTrain?: number; limitTest?: number; seed?: number;
   out?: string; resume?: string | boolean; overwrite?: boolean; workers?: number; json?: boolean;
   progress?: boolean; dataDir?: string;
@@ -84,7 +85,7 @@ export function flagsToOverrides(f: TrainFlags): Omit<Partial<TrainConfig>, 'dat
     optimizer: f.optimizer as TrainConfig['optimizer'] | undefined, momentum: f.momentum, nesterov: f.nesterov,
     weightDecay: f.weightDecay, schedule: f.schedule as TrainConfig['schedule'] | undefined, warmupEpochs: f.warmupEpochs,
     stepSize: f.stepSize, gamma: f.gamma, milestones: f.milestones, pctStart: f.pctStart,
-    labelSmoothing: f.labelSmoothing, clipGradNorm: f.clipGradNorm, seed: f.seed, out: f.out,
+    labelSmoothing: f.labelSmoothing, ema: f.ema, clipGradNorm: f.clipGradNorm, seed: f.seed, out: f.out,
     workers: f.workers, weights: f.weights ?? f.checkpoint, freeze: f.freeze, headLrMult: f.headLrMult, keepHead: f.keepHead,
     data,
   };

@@ -5,7 +5,9 @@
 // for resumable checkpoints, the optimizer's buffers in a second safetensors file.
 //
 //   out/last.safetensors        weights            (metadata: checkpoint_id)
-//   out/last.optim.safetensors  optimizer buffers  (metadata: checkpoint_id)
+//   out/last.optim.safetensors  optimizer buffers  (metadata: checkpoint_id); with an EMA, also
+//                               the raw training weights as 'raw.<key>' (the weights file holds
+//                               the average: what was evaluated and what eval/predict use)
 //   out/last.json               sidecar            (id, file names, state)
 //
 // Every file is written to a temporary name and renamed over the old one; the sidecar goes last,
@@ -19,7 +21,7 @@ import { readSafetensorsFile, readSafetensorsMetadataFile, writeBytesAtomic } fr
 import { writeSafetensors } from '../io/safetensors.js';
 import type { ArrayMap } from '../io/types.js';
 import type { Module } from '../nn/module.js';
-import { stateDictToArrays } from '../nn/state.js';
+import { stateDictToArrays, type TaggedArray } from '../nn/state.js';
 import type { OptimizerStateDict } from '../optim/optimizer.js';
 
 export const CHECKPOINT_FORMAT = 'resnet-ts-checkpoint';
@@ -59,6 +61,8 @@ export interface CheckpointMeta {
   rng: { global: number[] } | null;
   history: Record<string, unknown>[];
   best: { metric: string; value: number; epoch: number } | null;
+  /** The moving average of the weights, when one is kept (the weights file then holds it). */
+  ema?: { decay: number; updates: number } | null;
   /** Metrics of the epoch this checkpoint was taken at. */
   metrics: Record<string, unknown>;
   /** Free-form notes (e.g. "interrupted", "best"). */
@@ -69,6 +73,10 @@ export interface SaveOptions {
   model: Module;
   meta: Omit<CheckpointMeta, 'format' | 'version' | 'id' | 'created' | 'weights' | 'optimizerFile' | 'optimizer'>;
   optimizer?: OptimizerStateDict | null;
+  /** What goes into the weights file instead of the model's own state (the EMA's average). */
+  weights?: Map<string, TaggedArray>;
+  /** The model's raw training weights, stored beside the optimizer buffers for resuming (with `weights`). */
+  rawWeights?: Map<string, TaggedArray>;
 }
 
 /** "out/last" → its three file paths. */
@@ -96,7 +104,7 @@ export function ensureWritableDir(dir: string): void {
 export function saveCheckpoint(base: string, o: SaveOptions): CheckpointMeta {
   const id = randomBytes(8).toString('hex');
   const p = checkpointPaths(base);
-  const tensors = stateDictToArrays(o.model);
+  const tensors = o.weights ?? stateDictToArrays(o.model);
   for (const [k, a] of tensors) {
     for (let i = 0; i < a.data.length; i++) {
       if (!Number.isFinite(a.data[i])) throw new ResnetError(`refusing to save ${p.weights}: '${k}' holds a non-finite value (the previous checkpoint is kept)`);
@@ -111,6 +119,7 @@ export function saveCheckpoint(base: string, o: SaveOptions): CheckpointMeta {
       state[key] = { scalars: st.scalars, buffers: Object.keys(st.buffers) };
       for (const [bn, b] of Object.entries(st.buffers)) bufs.set(`${key}.${bn}`, { dtype: 'F32', shape: b.shape, data: b.data });
     }
+    for (const [k, a] of o.rawWeights ?? []) bufs.set(`raw.${k}`, a);
     optimMeta = { type: o.optimizer.type, groups: o.optimizer.groups, state };
     optimBytes = writeSafetensors(bufs, { format: CHECKPOINT_FORMAT, checkpoint_id: id, kind: 'optimizer' });
   }
@@ -181,6 +190,8 @@ export interface LoadedCheckpoint {
   weights: ArrayMap;
   /** Optimizer state with buffers, when the checkpoint has one. */
   optimizer: OptimizerStateDict | null;
+  /** The raw training weights of a run with an EMA (read with the optimizer state), else null. */
+  rawWeights: ArrayMap | null;
   paths: { meta: string; weights: string; optim: string | null };
 }
 
@@ -216,6 +227,7 @@ export function loadCheckpoint(path: string, opts: { withOptimizer?: boolean } =
     throw new FormatError(`${wPath} does not belong to ${r.meta} (checkpoint id ${wid ?? 'missing'} vs ${meta.id}): the checkpoint was torn by an interrupted save; use the other checkpoint in ${dir}`);
   }
   let optimizer: OptimizerStateDict | null = null;
+  let rawWeights: ArrayMap | null = null;
   let oPath: string | null = null;
   if (opts.withOptimizer && meta.optimizer && meta.optimizerFile) {
     oPath = join(dir, meta.optimizerFile);
@@ -233,6 +245,11 @@ export function loadCheckpoint(path: string, opts: { withOptimizer?: boolean } =
       state[key] = { scalars: st.scalars, buffers };
     }
     optimizer = { type: meta.optimizer.type, groups: meta.optimizer.groups, state };
+    if (meta.ema) {
+      rawWeights = new Map();
+      for (const [k, a] of bufs) if (k.startsWith('raw.')) rawWeights.set(k.slice(4), a);
+      for (const k of weights.keys()) if (!rawWeights.has(k)) throw new StateDictError(`${oPath}: missing raw training weight 'raw.${k}'`);
+    }
   }
-  return { meta, weights, optimizer, paths: { meta: r.meta, weights: wPath, optim: oPath } };
+  return { meta, weights, optimizer, rawWeights, paths: { meta: r.meta, weights: wPath, optim: oPath } };
 }

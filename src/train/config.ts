@@ -74,6 +74,8 @@ export interface TrainConfig {
   warmupEpochs: number;
   pctStart?: number;
   labelSmoothing: number;
+  /** Decay of a moving average of the weights that is evaluated and saved (0: off). */
+  ema: number;
   clipGradNorm: number | null;
   seed: number;
   workers: number | 'auto';
@@ -97,6 +99,7 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'model' | 'out'> = {
   schedule: 'none',
   warmupEpochs: 0,
   labelSmoothing: 0,
+  ema: 0,
   clipGradNorm: null,
   seed: 0,
   workers: 'auto',
@@ -112,6 +115,7 @@ export function validateConfig(c: TrainConfig): void {
   posInt(c.data.size, '--size');
   if (!(c.lr > 0) || !Number.isFinite(c.lr)) throw new ConfigError(`--lr must be a positive number, got ${c.lr}`);
   if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 1)) throw new ConfigError(`--label-smoothing must be in [0, 1), got ${c.labelSmoothing}`);
+  if (!(c.ema >= 0 && c.ema < 1)) throw new ConfigError(`--ema must be in [0, 1) (0: off), got ${c.ema}`);
   if (!(c.data.valSplit >= 0 && c.data.valSplit < 1)) throw new ConfigError(`--val-split must be in [0, 1), got ${c.data.valSplit}`);
   if (!['sgd', 'adam', 'adamw'].includes(c.optimizer)) throw new ConfigError(`--optimizer must be sgd, adam or adamw, got '${c.optimizer}'`);
   if (!['none', 'step', 'multistep', 'cosine', 'onecycle'].includes(c.schedule)) {

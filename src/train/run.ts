@@ -11,6 +11,7 @@ import { DataLoader } from '../data/loader.js';
 import { readArraysFile, writeBytesAtomic } from '../io/files.js';
 import type { ArrayMap } from '../io/types.js';
 import type { Module } from '../nn/module.js';
+import { stateDictToArrays } from '../nn/state.js';
 import { LRScheduler } from '../optim/schedule.js';
 import {
   ensureWritableDir, loadCheckpoint, resolveCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta,
@@ -18,6 +19,7 @@ import {
 import { buildData, buildModel, buildOptimizer, buildSchedule, validateConfig, type BuiltData, type TrainConfig } from './config.js';
 import type { EpochRecord, TrainHooks } from './progress.js';
 import { trainingCurvesSvg } from './svg.js';
+import { ModelEma } from './ema.js';
 import { NonFiniteLossError, evaluate, fit, type FitState, type MetricsState } from './trainer.js';
 import { findHead, freeze, loadPretrained } from './transfer.js';
 
@@ -161,7 +163,8 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
   }
   if (resume) {
     try {
-      model.loadStateDict(resume.weights);
+      // with an EMA, the weights file holds the average and the training weights are kept as raw.*
+      model.loadStateDict(resume.rawWeights ?? resume.weights);
     } catch (e) {
       if (e instanceof StateDictError) throw new StateDictError(`${resume.paths.weights}: ${e.message}`);
       throw e;
@@ -180,6 +183,11 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
   const valLoader = data.val ? new DataLoader(data.val, { batchSize: evalBatch, transform: data.evalTransform, numWorkers: cfg.workers }) : null;
   const optimizer = buildOptimizer(cfg, model);
   const scheduler = new LRScheduler(optimizer, buildSchedule(cfg, trainLoader.length));
+  const ema = cfg.ema > 0 ? new ModelEma(model, cfg.ema) : null;
+  if (ema && resume) {
+    if (resume.meta.ema) ema.load(resume.weights, resume.meta.ema.updates, resume.paths.weights);
+    else say(hooks, `warning: ${resume.paths.meta} kept no EMA; the average starts afresh from the current weights`);
+  }
 
   let history: EpochRecord[] = [];
   let best: CheckpointMeta['best'] = null;
@@ -225,15 +233,18 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
       history: s.history as unknown as Record<string, unknown>[],
       best,
       metrics: (s.record ?? {}) as Record<string, unknown>,
+      ema: ema ? { decay: ema.decay, updates: ema.updates } : null,
       note: s.reason === 'interrupt' ? `interrupted during epoch ${s.epoch + 1}` : undefined,
     };
+    // with an EMA, the average is what was evaluated, so it is what the weights files hold
+    const weights = ema ? ema.arrays(model) : undefined;
     if (s.record && typeof s.record.val_acc === 'number' && (!best || s.record.val_acc > best.value)) {
       best = { metric: `${data.valName}_acc`, value: s.record.val_acc, epoch: s.record.epoch };
       meta.best = best;
-      saveCheckpoint(paths.best, { model, meta: { ...meta, loader: null, epochProgress: null, scheduler: null, rng: null, note: 'best' } });
+      saveCheckpoint(paths.best, { model, weights, meta: { ...meta, loader: null, epochProgress: null, scheduler: null, rng: null, note: 'best' } });
       say(hooks, `new best ${best.metric}=${best.value.toFixed(4)} (epoch ${best.epoch}): ${paths.best}.safetensors`);
     }
-    saveCheckpoint(paths.last, { model, meta, optimizer: optimizer.stateDict() });
+    saveCheckpoint(paths.last, { model, weights, rawWeights: ema ? stateDictToArrays(model) : undefined, meta, optimizer: optimizer.stateDict() });
     lastSaved = { epoch: s.epoch, step: s.globalStep };
     writeBytesAtomic(paths.metrics, new TextEncoder().encode(s.history.map((r) => JSON.stringify(r)).join('\n') + (s.history.length ? '\n' : '')));
     if (s.history.length) {
@@ -250,7 +261,7 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
   try {
     result = await fit({
       model, optimizer, scheduler, train: trainLoader, val: valLoader, valName: data.valName, numClasses, epochs: cfg.epochs,
-      labelSmoothing: cfg.labelSmoothing, clipGradNorm: cfg.clipGradNorm, frozenBN: fr.frozenBN, hooks, signal: o.signal,
+      labelSmoothing: cfg.labelSmoothing, clipGradNorm: cfg.clipGradNorm, ema, frozenBN: fr.frozenBN, hooks, signal: o.signal,
       onCheckpoint, globalStep, history, epochProgress, maxSteps: o.maxSteps,
     });
   } catch (e) {
@@ -262,6 +273,8 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
     throw e;
   }
 
+  // from here on the model is the average: the final test, the returned model and predictions use it
+  if (ema) ema.copyTo(model);
   let final: RunResult['final'] = null;
   const lastRec = result.history[result.history.length - 1];
   if (!result.interrupted) {

@@ -10,6 +10,7 @@ import type { Hyper, Optimizer } from '../optim/optimizer.js';
 import type { LRScheduler } from '../optim/schedule.js';
 import { crossEntropy, tensor } from '../tensor/ops.js';
 import { noGrad, scope, type Tensor } from '../tensor/tensor.js';
+import type { ModelEma } from './ema.js';
 import { ClassificationMetrics, type ClassificationResult } from './metrics.js';
 import type { EpochRecord, TrainHooks } from './progress.js';
 
@@ -47,6 +48,8 @@ export interface FitOptions {
   labelSmoothing?: number;
   /** Clip gradients to this global L2 norm. */
   clipGradNorm?: number | null;
+  /** A moving average of the weights, updated after every step; evaluation uses it. */
+  ema?: ModelEma | null;
   /** BatchNorm layers of a frozen backbone: kept in eval mode while the rest trains. */
   frozenBN?: readonly Module[];
   hooks?: TrainHooks;
@@ -124,6 +127,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     let lastLr = currentLr(o.optimizer);
     for await (const batch of o.train.epochBatches(epoch, startStep)) {
       const { loss, logits } = trainStep(o, batch, ` at epoch ${epoch + 1}, step ${batch.index + 1} (lr ${currentLr(o.optimizer).toPrecision(3)})`);
+      o.ema?.update(o.model);
       metrics.update(logits, batch.y, loss);
       const stepLr = currentLr(o.optimizer);
       lastLr = stepLr;
@@ -163,7 +167,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       epoch_time_s: trainTime, images_per_s: images / Math.max(trainTime, 1e-9),
     };
     if (o.val) {
-      const v = await evaluate(o.model, o.val, { numClasses: o.numClasses, hooks: o.hooks, label: `${valName} ${epoch + 1}/${o.epochs}` });
+      const ev = () => evaluate(o.model, o.val!, { numClasses: o.numClasses, hooks: o.hooks, label: `${valName} ${epoch + 1}/${o.epochs}` });
+      const v = o.ema ? await o.ema.withAveraged(o.model, ev) : await ev();
       lastEval = v;
       Object.assign(rec, { val_name: valName, val_loss: v.loss, val_acc: v.acc, val_top5: v.topk, eval_time_s: v.seconds });
     }
