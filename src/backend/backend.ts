@@ -54,6 +54,13 @@ export interface Backend {
   // ---- convolution (cross-correlation, as PyTorch) ----
   /** y[N,K,OH,OW] = conv(x[N,C,H,W], w[K,C/g,R,S]) + bias[K] (bias may be null). */
   conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams): void;
+  /**
+   * Inference: y = act(conv(x, w) + bias + residual), act = ReLU when `relu`; residual (shape of y)
+   * may be null. `constWeights` promises w and bias never change while allocated, so a backend may
+   * keep transformed copies of them (freed with w).
+   */
+  conv2dFused(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams,
+              relu: boolean, residual: Float32Array | null, constWeights: boolean): void;
   /** dx[N,C,H,W] (overwritten) from dy[N,K,OH,OW] and w. */
   conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void;
   /** dw[K,C/g,R,S] (overwritten) from x and dy. */

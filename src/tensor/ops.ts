@@ -5,7 +5,7 @@ import { getBackend } from '../backend/registry.js';
 import { ResnetError, ShapeError } from '../base/errors.js';
 import { broadcastShapes, convOutSize, normAxis, numel, shapeEq, shapeStr, toPair, type Shape } from '../base/shape.js';
 import { globalRng, type RNG } from '../base/rng.js';
-import { Tensor, record } from './tensor.js';
+import { Tensor, isGradEnabled, record } from './tensor.js';
 
 // ---------------------------------------------------------------------------- creation
 
@@ -331,6 +331,26 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, o: Conv2dOptions 
     }
     return b ? [dx, dw, db] : [dx, dw];
   });
+}
+
+/**
+ * Inference only (no gradient): act(conv2d(x, w) + b + residual), act = ReLU when `relu`, in one
+ * backend call — for convolutions with BatchNorm folded into w and b (models/fused.ts).
+ * `constWeights`: w and b will not change while they live (the backend may cache transforms).
+ */
+export function conv2dFused(x: Tensor, w: Tensor, b: Tensor | null, o: Conv2dOptions,
+                            act: { relu?: boolean; residual?: Tensor | null; constWeights?: boolean } = {}): Tensor {
+  if (isGradEnabled() && [x, w, b, act.residual].some((t) => t?.requiresGrad)) {
+    throw new ResnetError('conv2dFused is inference-only: call it under noGrad() with tensors that do not require grad');
+  }
+  const p = conv2dParams(x.shape, w.shape, o);
+  const r = act.residual ?? null;
+  if (r && !shapeEq(r.shape, [p.N, p.K, p.OH, p.OW])) {
+    throw new ShapeError(`conv2dFused residual has shape ${shapeStr(r.shape)}, the output ${shapeStr([p.N, p.K, p.OH, p.OW])}`);
+  }
+  const out = Tensor.empty([p.N, p.K, p.OH, p.OW], x.backend);
+  x.backend.conv2dFused(x.data, w.data, b ? b.data : null, out.data, p, act.relu ?? false, r ? r.data : null, act.constWeights ?? false);
+  return out;
 }
 
 // ---------------------------------------------------------------------------- batch norm

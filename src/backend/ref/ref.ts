@@ -84,6 +84,13 @@ export class RefBackend implements Backend {
     }
   }
 
+  conv2dFused(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams,
+              relu: boolean, residual: Float32Array | null, _constWeights: boolean): void {
+    this.conv2d(x, w, bias, y, p);
+    if (residual) this.addInPlace(y, residual);
+    if (relu) this.unary('relu', y, y);
+  }
+
   conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams): void {
     const { N, C, H, W, K, R, S, OH, OW, groups } = p;
     const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;

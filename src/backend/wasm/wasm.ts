@@ -320,12 +320,12 @@ export class WasmBackend extends RefBackend {
   private convForward(xPtr: number, C: number, Hp: number, Wp: number, wPtr: number, bias: number, yPtr: number,
                       N: number, K: number, R: number, S: number, groups: number,
                       sh: number, sw: number, dh: number, dw: number, OH: number, OW: number, relu: boolean,
-                      flipped = false): void {
+                      flipped = false, accumulate = false): void {
     const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
     this.gemmJob({
       M: Kg, N: N * L, K: CRS, A: wPtr, lda: CRS, aTrans: false, aMode: flipped ? 2 : 0, aCg: Kg, aRS: R * S,
       B: xPtr, ldb: 0, bMode: 2,
-      C: yPtr, ldc: L, cMode: 1, accumulate: false, bias, biasS2: Kg, relu,
+      C: yPtr, ldc: L, cMode: 1, accumulate, bias, biasS2: Kg, relu,
       nb1: 1, nb2: groups, aS1: 0, aS2: Kg * CRS, bS1: 0, bS2: Cg * Hp * Wp, cS1: 0, cS2: Kg * L,
       kSegs: 1, aSeg: 0, bSeg: 0,
       conv: { L, OW, XIMG: C * Hp * Wp, CIMG: K * L, WP: Wp, HWP: Hp * Wp, SH: sh, SW: sw, DH: dh, DW: dw, R, S },
@@ -354,10 +354,10 @@ export class WasmBackend extends RefBackend {
   winogradMinFill = 0.7;
 
   private useWinograd(Cg: number, Kg: number, R: number, S: number, sh: number, sw: number, dh: number, dw: number,
-                      N: number, OH: number, OW: number, wgrad = false): boolean {
+                      N: number, OH: number, OW: number, wgrad = false, cached = this.cacheOn): boolean {
     const tiles = N * Math.ceil(OH / 2) * Math.ceil(OW / 2);
     const minTiles = wgrad ? Math.min(this.winogradMinTilesWgrad, this.winogradMinTiles) :
-      this.cacheOn ? this.winogradMinTilesCached : this.winogradMinTiles;
+      cached ? this.winogradMinTilesCached : this.winogradMinTiles;
     // odd outputs waste part of the last tile row/column: 3x3 outputs fill 9 of 16 values
     return R === 3 && S === 3 && sh === 1 && sw === 1 && dh === 1 && dw === 1 && Cg >= 8 && Kg >= 8 &&
       tiles >= minTiles &&
@@ -367,6 +367,7 @@ export class WasmBackend extends RefBackend {
   /**
    * y = conv3x3(x) by Winograd F(2x2,3x3): input transform, 16 x groups batched GEMMs, output
    * transform. x is unpadded [N, C, H, W]; flipped = backward data (w read as its flipped transpose).
+   * wKey: keep the transformed weights under this key (weights that never change), else null.
    */
   private winogradConv(xp: number, N: number, C: number, H: number, W: number, padH: number, padW: number,
                        wp: number, bias: number, yp: number, K: number, groups: number, OH: number, OW: number,
@@ -377,14 +378,14 @@ export class WasmBackend extends RefBackend {
     const TH = Math.ceil(OH / 2), TW = Math.ceil(OW / 2), Hp = 2 * TH + 2, Wp = 2 * TW + 2;
     // weight transform U[16][K][Cg], or the cached one of these weights (inference)
     let U = 0;
-    const cached = wKey && this.cacheWeights ? this.weightCache.get(wKey) : undefined;
+    const cached = wKey ? this.weightCache.get(wKey) : undefined;
     if (cached) {
       U = cached;
     } else {
-      U = wKey && this.cacheWeights ? this.heap.allocBytes(16 * K * Cg * 4, false) : this.scratch('winoU', 16 * K * Cg * 4);
+      U = wKey ? this.heap.allocBytes(16 * K * Cg * 4, false) : this.scratch('winoU', 16 * K * Cg * 4);
       d[c.W_W] = wp; d[c.W_U] = U; d[c.W_K] = K; d[c.W_CG] = Cg; d[c.W_FLIP] = flipped ? 1 : 0; d[c.W_CO] = origCg;
       this.run(c.K_WINO_W, K, K * Cg * 64);
-      if (wKey && this.cacheWeights) this.weightCache.set(wKey, U);
+      if (wKey) this.weightCache.set(wKey, U);
     }
     const perImage = 16 * (C + K) * TH * TW * 4;
     const chunk = Math.max(1, Math.min(N, Math.floor(this.winogradBytes / perImage)));
@@ -450,7 +451,7 @@ export class WasmBackend extends RefBackend {
     if (N * K * OH * OW === 0) return;
     const xp = this.inp(x), wp = this.inp(w), bp = bias ? this.inp(bias) : 0, yp = this.out(y, false);
     if (this.winograd !== 'off' && this.useWinograd(C / groups, K / groups, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW)) {
-      this.winogradConv(xp, N, C, H, W, padH, padW, wp, bp, yp, K, groups, OH, OW, relu, false, 0, this.heap.owns(w) ? w : null);
+      this.winogradConv(xp, N, C, H, W, padH, padW, wp, bp, yp, K, groups, OH, OW, relu, false, 0, this.cacheOn && this.heap.owns(w) ? w : null);
       this.done();
       return;
     }
@@ -458,6 +459,35 @@ export class WasmBackend extends RefBackend {
     if (padH > 0 || padW > 0) src = this.pad(xp, N * C, H, W, padH, padH, padW, padW, 'xpad');
     this.convForward(src, C, H + 2 * padH, W + 2 * padW, wp, bp, yp, N, K, R, S, groups,
       p.strideH, p.strideW, p.dilH, p.dilW, OH, OW, relu);
+    this.done();
+  }
+
+  /**
+   * Inference: y = act(conv(x) + bias + residual). The direct path adds the residual in the GEMM
+   * epilogue (y starts as a copy of it and the GEMM accumulates); Winograd adds it after its
+   * output transform. constWeights: the Winograd weight transform is kept (freed with w).
+   */
+  override conv2dFused(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams,
+                       relu: boolean, residual: Float32Array | null, constWeights: boolean): void {
+    const { N, C, H, W, K, R, S, OH, OW, groups, padH, padW } = p;
+    if (N * K * OH * OW === 0) return;
+    const key = (constWeights || this.cacheOn) && this.heap.owns(w) ? w : null;
+    if (this.winograd !== 'off' && this.useWinograd(C / groups, K / groups, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW, false, key !== null)) {
+      const xp = this.inp(x), wp = this.inp(w), bp = bias ? this.inp(bias) : 0, yp = this.out(y, false);
+      this.winogradConv(xp, N, C, H, W, padH, padW, wp, bp, yp, K, groups, OH, OW, relu && !residual, false, 0, key);
+      if (residual) {
+        this.elt(this.c.OP_ADD_INPLACE, y.length, this.inp(residual), yp);
+        if (relu) this.elt(this.c.OP_RELU, y.length, yp, yp);
+      }
+      this.done();
+      return;
+    }
+    if (residual) y.set(residual);
+    const xp = this.inp(x), wp = this.inp(w), bp = bias ? this.inp(bias) : 0, yp = this.out(y, residual !== null);
+    let src = xp;
+    if (padH > 0 || padW > 0) src = this.pad(xp, N * C, H, W, padH, padH, padW, padW, 'xpad');
+    this.convForward(src, C, H + 2 * padH, W + 2 * padW, wp, bp, yp, N, K, R, S, groups,
+      p.strideH, p.strideW, p.dilH, p.dilW, OH, OW, relu, false, residual !== null);
     this.done();
   }
 
