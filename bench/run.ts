@@ -20,6 +20,7 @@ import { createModel } from '../src/models/registry.js';
 import { SGD } from '../src/optim/sgd.js';
 import * as ops from '../src/tensor/ops.js';
 import { noGrad, scope } from '../src/tensor/tensor.js';
+import { fuseForInference } from '../src/models/fused.js';
 import { CapError, openWorkerPeer, TorchPeer, type Session } from './peers/clients.js';
 import { errorMessage, fillRandom, PARAMS, targetsFor, timeCall, type CaseSpec, type PeerInfo, type PeerName } from './peers/common.js';
 
@@ -174,14 +175,17 @@ async function openOurs(spec: CaseSpec): Promise<Session> {
   const x = ops.tensor(fillRandom(new Float32Array(spec.batch * spec.channels * spec.size * spec.size)), [spec.batch, spec.channels, spec.size, spec.size]);
   Object.assign(info, { batch: spec.batch, params });
   if (spec.kind === 'infer') {
+    // as the ONNX peers do, BN is folded into the convs and ReLU + residual add fused (models/fused.ts)
     model.eval();
+    const fused = fuseForInference(model);
+    info.backend = 'wasm, fused';
     return {
       info,
-      run: () => timeCall(() => scope(() => noGrad(() => {
-        const y = model.forward(x);
+      run: () => timeCall(() => scope(() => {
+        const y = fused.forward(x);
         if (y.shape[0] !== spec.batch || y.shape[1] !== spec.classes) throw new Error(`logits have shape [${y.shape.join(', ')}]`);
-      }))),
-      close: async () => { x.dispose(); model.dispose(); },
+      })),
+      close: async () => { fused.dispose(); x.dispose(); model.dispose(); },
     };
   }
   model.train();

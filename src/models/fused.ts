@@ -17,6 +17,9 @@ import { BasicBlock, Bottleneck, ResNet } from './resnet.js';
 
 type Step = (x: Tensor) => Tensor;
 
+/** The model holds a module fuseForInference does not know (a custom block); use its own forward. */
+export class FusionUnsupportedError extends ConfigError {}
+
 /** A conv with its BN folded in: call with the input, optionally a residual to add before the ReLU. */
 interface FusedConv {
   (x: Tensor, residual?: Tensor | null): Tensor;
@@ -54,6 +57,16 @@ export function fuseForInference(model: Module): FusedModel {
   const owned: Tensor[] = [];
   const body = noGrad(() => fuseModule(model, owned, model.constructor.name));
   return new FusedModel(body, owned, model.constructor.name);
+}
+
+/** fuseForInference, or null when the model holds a module it does not know (custom blocks). */
+export function tryFuseForInference(model: Module): FusedModel | null {
+  try {
+    return fuseForInference(model);
+  } catch (e) {
+    if (e instanceof FusionUnsupportedError) return null;
+    throw e;
+  }
 }
 
 function fold(conv: Conv2d, bn: BatchNorm2d | null, owned: Tensor[], where: string): { w: Tensor; b: Tensor | null } {
@@ -179,7 +192,7 @@ function fuseModule(m: Module, owned: Tensor[], where: string): Step {
   }
   if (m instanceof Conv2d) return fusedConv(m, null, false, owned, where);
   if (m instanceof MaxPool2d || m instanceof AdaptiveAvgPool2d || m instanceof Flatten || m instanceof Linear || m instanceof ReLU) return asEval(m);
-  throw new ConfigError(`cannot fuse ${where} (${m.constructor.name}) for inference: only the zoo's ResNets are supported`);
+  throw new FusionUnsupportedError(`cannot fuse ${where} (${m.constructor.name}) for inference: only the zoo's ResNets are supported`);
 }
 
 /** torchvision's downsample: Sequential(conv1x1, BatchNorm2d). */

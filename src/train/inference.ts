@@ -13,6 +13,7 @@ import { loadCheckpoint, resolveCheckpoint, type CheckpointInput, type Checkpoin
 import { buildModel } from './config.js';
 import { softmaxRow, topKIndices } from './metrics.js';
 import { predictLogits } from './trainer.js';
+import { tryFuseForInference } from '../models/fused.js';
 
 export interface InferenceModel {
   model: Module;
@@ -118,6 +119,7 @@ export async function predictFiles(m: InferenceModel, files: string[], o: { topk
   const k = Math.max(1, Math.min(o.topk ?? 5, m.classes.length));
   const bs = o.batchSize ?? 32;
   const out: Prediction[] = [];
+  using fused = tryFuseForInference(m.model) ?? undefined;
   for (let i = 0; i < files.length; i += bs) {
     const chunk = files.slice(i, i + bs);
     const imgs = await Promise.all(chunk.map(async (f) => preprocess(await decodeImage(f, { mode: m.input.mode }), m, o.size ?? 224)));
@@ -129,7 +131,7 @@ export async function predictFiles(m: InferenceModel, files: string[], o: { topk
     }
     const x = new Float32Array(chunk.length * c * h * w);
     imgs.forEach((im, j) => x.set(im.data as Float32Array, j * c * h * w));
-    const logits = predictLogits(m.model, x, [chunk.length, c, h, w]);
+    const logits = predictLogits(fused ?? m.model, x, [chunk.length, c, h, w]);
     const C = m.classes.length;
     chunk.forEach((f, j) => {
       const row = logits.subarray(j * C, (j + 1) * C);

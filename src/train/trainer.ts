@@ -5,6 +5,7 @@
 import { ResnetError } from '../base/errors.js';
 import type { Batch, DataLoader } from '../data/loader.js';
 import type { Module } from '../nn/module.js';
+import { tryFuseForInference, type FusedModel } from '../models/fused.js';
 import { clipGradNorm } from '../optim/clip.js';
 import type { Hyper, Optimizer } from '../optim/optimizer.js';
 import type { LRScheduler } from '../optim/schedule.js';
@@ -198,12 +199,14 @@ export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOpt
   const metrics = new ClassificationMetrics(o.numClasses, o.topK ?? 5);
   const steps = loader.length;
   const t0 = performance.now();
+  // BN folded into the convs for this pass (models/fused.ts); the model's own forward for custom models
+  const fused = tryFuseForInference(model);
   o.hooks?.onEpochStart?.({ phase: 'eval', epoch: 1, epochs: 1, steps, startStep: 0, label: o.label ?? 'eval' });
   try {
     let images = 0;
     for await (const batch of loader.epochBatches(0, 0)) {
       const { loss, logits } = scope(() => noGrad(() => {
-        const out = model.forward(tensor(batch.x, batch.shape));
+        const out = (fused ?? model).forward(tensor(batch.x, batch.shape));
         return { loss: crossEntropy(out, batch.y).item(), logits: out.data.slice() };
       }));
       metrics.update(logits, batch.y, loss);
@@ -216,6 +219,7 @@ export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOpt
       if (o.signal?.aborted) break;
     }
   } finally {
+    fused?.dispose();
     o.hooks?.onPhaseEnd?.('eval');
     [...model.namedModules()].forEach(([, m], i) => (m.training = modes[i]));
     if (wasTraining !== model.training) model.training = wasTraining;
@@ -229,8 +233,8 @@ export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => (g.setImmediate ? g.setImmediate(resolve) : setTimeout(resolve, 0)));
 }
 
-/** Logits [N, C] for a batch of images (eval mode, no graph). */
-export function predictLogits(model: Module, x: Float32Array, shape: [number, number, number, number]): Float32Array {
+/** Logits [N, C] for a batch of images (eval mode, no graph): a model in eval mode, or a fused copy. */
+export function predictLogits(model: Module | FusedModel, x: Float32Array, shape: [number, number, number, number]): Float32Array {
   return scope(() => noGrad(() => (model.forward(tensor(x, shape)) as Tensor).data.slice()));
 }
 
