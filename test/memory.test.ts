@@ -63,3 +63,36 @@ test('1,000 training steps on the wasm backend do not grow memory after warm-up'
     await setBackend('ref');
   }
 });
+
+test('tensors an op saves for its backward (BN statistics, softmax) are freed with its output, at once under noGrad; max/min backward frees its temporaries', async () => {
+  for (const backend of ['ref', 'wasm']) {
+    const be = await setBackend(backend);
+    const rng = new RNG(4);
+    const x = ops.tensor(Float32Array.from({ length: 2 * 3 * 4 * 4 }, () => rng.normal()), [2, 3, 4, 4]).setRequiresGrad();
+    const gamma = ops.ones([3]).setRequiresGrad(), beta = ops.zeros([3]).setRequiresGrad();
+    const base = be.allocatedFloats();
+    const y = ops.batchNorm(x, null, null, gamma, beta, true, 0.1, 1e-5);
+    assert.equal(be.allocatedFloats(), base + y.size + 2 * 3, `${backend}: output + saved mean and inverse std`);
+    y.dispose();
+    assert.equal(be.allocatedFloats(), base, `${backend}: disposing the output frees what it saved`);
+    const y2 = noGrad(() => ops.batchNorm(x, null, null, gamma, beta, true, 0.1, 1e-5));
+    assert.equal(be.allocatedFloats(), base + y2.size, `${backend}: nothing saved without a graph`);
+    y2.dispose();
+    const logits = ops.tensor([1, 2, 3, 0, 1, 0], [2, 3]).setRequiresGrad();
+    const base2 = be.allocatedFloats();
+    const l = ops.crossEntropy(logits, [2, 0]);
+    assert.equal(be.allocatedFloats(), base2 + 1 + 6, `${backend}: loss + saved probabilities`);
+    l.dispose();
+    assert.equal(be.allocatedFloats(), base2);
+    // max backward: only the gradients remain (no scope around it)
+    const a = ops.tensor([1, 5, 3, 2], [2, 2]).setRequiresGrad(), b = ops.tensor([4, 0], [2]).setRequiresGrad();
+    const m = ops.maximum(a, b);
+    const s = ops.sum(m);
+    const base3 = be.allocatedFloats();
+    s.backward();
+    assert.deepEqual(Array.from(a.grad!.data), [0, 1, 0, 1]);
+    assert.deepEqual(Array.from(b.grad!.data), [2, 0]);
+    assert.equal(be.allocatedFloats(), base3 + a.size + b.size, `${backend}: max backward keeps only the two gradients`);
+    for (const t of [x, gamma, beta, logits, a, b, m, s]) { t.zeroGrad(); t.dispose(); }
+  }
+});

@@ -166,13 +166,17 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
         // we pick a for simplicity and document it).
         const ma = Tensor.empty(shape, a.backend), mb = Tensor.empty(shape, a.backend);
         const od = out.data;
-        const aa = binary('add', a, zerosLike(b)), bb = binary('add', b, zerosLike(a));
+        const zb = zerosLike(b);
+        const aa = binary('add', a, zb); // a broadcast to the output shape
         for (let i = 0; i < od.length; i++) {
           const selA = od[i] === aa.data[i];
           ma.data[i] = selA ? 1 : 0;
           mb.data[i] = selA ? 0 : 1;
         }
-        return [sumToShape(mul(g, ma), a.shape), sumToShape(mul(g, mb), b.shape)];
+        const ga = mul(g, ma), gb = mul(g, mb);
+        const res = [sumToShape(ga, a.shape), sumToShape(gb, b.shape)];
+        for (const t of [zb, aa, ma, mb, ga, gb]) t.dispose(); // sumToShape always returns a new tensor
+        return res;
       }
     }
   });
@@ -416,8 +420,8 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   }
   be.free(batchVar);
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-  const saved = new Tensor(saveMean, [C], be).keep(), savedInv = new Tensor(saveInvStd, [C], be).keep();
-  const res = record(out, 'batchNorm', inputs, (g) => {
+  const saved = new Tensor(saveMean, [C], be), savedInv = new Tensor(saveInvStd, [C], be);
+  return record(out, 'batchNorm', inputs, (g) => {
     const dx = Tensor.empty(x.shape, be);
     const dgamma = weight ? Tensor.empty([C], be) : null;
     const dbeta = bias ? Tensor.empty([C], be) : null;
@@ -427,28 +431,7 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
     if (weight) grads.push(dgamma);
     if (bias) grads.push(dbeta);
     return grads;
-  });
-  // Saved statistics live as long as the output tensor's graph; tie their life to `out`.
-  attachSaved(out, [saved, savedInv]);
-  return res;
-}
-
-const savedFor = new WeakMap<Tensor, Tensor[]>();
-const savedFinalizer = new FinalizationRegistry<Tensor[]>((ts) => ts.forEach((t) => t.dispose()));
-/** Tensors an op keeps for its backward; freed with the output (dispose hooks below). */
-function attachSaved(out: Tensor, ts: Tensor[]): void {
-  savedFor.set(out, ts);
-  savedFinalizer.register(out, ts, out);
-  const orig = out.dispose.bind(out);
-  out.dispose = () => {
-    const s = savedFor.get(out);
-    if (s) {
-      s.forEach((t) => t.dispose());
-      savedFor.delete(out);
-      savedFinalizer.unregister(out);
-    }
-    orig();
-  };
+  }, [saved, savedInv]);
 }
 
 // ---------------------------------------------------------------------------- pooling
@@ -566,8 +549,8 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, labelSm
   const loss = be.softmaxCrossEntropy(logits.data, t, probs, N, C, labelSmoothing);
   const out = Tensor.empty([], be);
   out.data[0] = loss;
-  const savedProbs = new Tensor(probs, [N, C], be).keep();
-  const res = record(out, 'crossEntropy', [logits], (g) => {
+  const savedProbs = new Tensor(probs, [N, C], be);
+  return record(out, 'crossEntropy', [logits], (g) => {
     // d/dlogits = (probs - (1-eps)*onehot - eps/C) * g / N
     const dx = Tensor.empty([N, C], be);
     const d = dx.data, p = savedProbs.data, s = g.data[0] / N;
@@ -576,9 +559,7 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, labelSm
       for (let c = 0; c < C; c++) d[i * C + c] = (p[i * C + c] - u - (c === t[i] ? 1 - labelSmoothing : 0)) * s;
     }
     return [dx];
-  });
-  attachSaved(out, [savedProbs]);
-  return res;
+  }, [savedProbs]);
 }
 
 // ---------------------------------------------------------------------------- misc

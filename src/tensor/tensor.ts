@@ -13,6 +13,8 @@ import { ResnetError, ShapeError } from '../base/errors.js';
 export interface Node {
   readonly name: string;
   readonly inputs: readonly Tensor[];
+  /** Tensors the backward needs besides the inputs (batch statistics, softmax): freed with the output. */
+  readonly saved?: readonly Tensor[];
   /** Given dL/dout, return dL/dinput for each input (null where the input needs none). */
   backward(gradOut: Tensor): (Tensor | null)[];
 }
@@ -83,8 +85,10 @@ export class Tensor {
     finalizer.unregister(this);
     this.backend.free(this._data);
     this._data = null;
+    const saved = this.node?.saved;
     this.node = null;
     for (const s of scopes) s.delete(this);
+    if (saved) for (const t of saved) t.dispose();
   }
 
   [Symbol.dispose](): void {
@@ -149,11 +153,18 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
-/** Attach a node to `out` when grad mode is on and any input requires grad. */
-export function record(out: Tensor, name: string, inputs: readonly Tensor[], backward: (g: Tensor) => (Tensor | null)[]): Tensor {
+/**
+ * Attach a node to `out` when grad mode is on and any input requires grad. `saved`: tensors the
+ * backward reads besides the inputs; they leave every scope and are freed with `out` (at once
+ * when no node is recorded).
+ */
+export function record(out: Tensor, name: string, inputs: readonly Tensor[], backward: (g: Tensor) => (Tensor | null)[],
+                       saved: Tensor[] = []): Tensor {
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
-    out.node = { name, inputs, backward };
+    out.node = { name, inputs, backward, saved: saved.map((t) => t.keep()) };
+  } else {
+    for (const t of saved) t.dispose();
   }
   return out;
 }
