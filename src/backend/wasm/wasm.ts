@@ -447,19 +447,7 @@ export class WasmBackend extends RefBackend {
 
   /** conv2d with an optional fused ReLU epilogue (inference). */
   conv2dEx(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams, relu: boolean): void {
-    const { N, C, H, W, K, R, S, OH, OW, groups, padH, padW } = p;
-    if (N * K * OH * OW === 0) return;
-    const xp = this.inp(x), wp = this.inp(w), bp = bias ? this.inp(bias) : 0, yp = this.out(y, false);
-    if (this.winograd !== 'off' && this.useWinograd(C / groups, K / groups, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW)) {
-      this.winogradConv(xp, N, C, H, W, padH, padW, wp, bp, yp, K, groups, OH, OW, relu, false, 0, this.cacheOn && this.heap.owns(w) ? w : null);
-      this.done();
-      return;
-    }
-    let src = xp;
-    if (padH > 0 || padW > 0) src = this.pad(xp, N * C, H, W, padH, padH, padW, padW, 'xpad');
-    this.convForward(src, C, H + 2 * padH, W + 2 * padW, wp, bp, yp, N, K, R, S, groups,
-      p.strideH, p.strideW, p.dilH, p.dilW, OH, OW, relu);
-    this.done();
+    this.conv2dFused(x, w, bias, y, p, relu, null, false);
   }
 
   /**
