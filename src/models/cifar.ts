@@ -28,8 +28,12 @@ export class CifarBasicBlock extends Module {
   forward(x: Tensor): Tensor {
     let out = ops.relu(this.bn1.forward(this.conv1.forward(x)));
     out = this.bn2.forward(this.conv2.forward(out));
-    const sc = this.shortcutPad >= 0 ? ops.subsamplePadChannels(x, this.stride, this.shortcutPad, this.shortcutPad) : x;
-    return ops.relu(ops.add(out, sc));
+    return ops.relu(ops.add(out, this.shortcut(x)));
+  }
+
+  /** The option-A shortcut: x itself, or x subsampled with zero channels padded on both sides. */
+  shortcut(x: Tensor): Tensor {
+    return this.shortcutPad >= 0 ? ops.subsamplePadChannels(x, this.stride, this.shortcutPad, this.shortcutPad) : x;
   }
 
   override describe(inShape: Shape, prefix: string) {

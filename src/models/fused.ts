@@ -163,9 +163,7 @@ function fuseModule(m: Module, owned: Tensor[], where: string): Step {
   if (m instanceof CifarBasicBlock) {
     const c1 = fusedConv(m.conv1, m.bn1, true, owned, `${where}.conv1`);
     const c2 = fusedConv(m.conv2, m.bn2, true, owned, `${where}.conv2`);
-    const pad = (m.planes - m.conv1.inChannels) / 2;
-    const sc: Step | null = m.stride !== 1 || m.conv1.inChannels !== m.planes ? (x) => ops.subsamplePadChannels(x, m.stride, pad, pad) : null;
-    return (x) => residualTail(x, c1(x), c2, sc);
+    return (x) => residualTail(x, c1(x), c2, (t) => m.shortcut(t));
   }
   if (m instanceof Residual) {
     const c1 = fusedConv(m.conv1, m.bn1, true, owned, `${where}.conv1`);
@@ -199,8 +197,7 @@ function fuseModule(m: Module, owned: Tensor[], where: string): Step {
 function fuseDownsample(ds: Module, owned: Tensor[], where: string): Step {
   const kids = ds instanceof Sequential ? [...ds.children()].map(([, c]) => c) : [];
   if (kids.length === 2 && kids[0] instanceof Conv2d && kids[1] instanceof BatchNorm2d) {
-    const c = fusedConv(kids[0], kids[1], false, owned, where);
-    return (x) => c(x);
+    return fusedConv(kids[0], kids[1], false, owned, where);
   }
   return fuseModule(ds, owned, where);
 }
