@@ -9,6 +9,9 @@ ap.add_argument('--n', type=int, default=3); ap.add_argument('--wd', type=float,
 ap.add_argument('--lr', type=float, default=0.2); ap.add_argument('--bs', type=int, default=128)
 ap.add_argument('--pct', type=float, default=0.15); ap.add_argument('--ls', type=float, default=0.1)
 ap.add_argument('--ema', type=str, default='0.99,0.998'); ap.add_argument('--noflip', action='store_true')
+# --erase P: torchvision RandomErasing(p=P, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0) after normalization;
+# --width W: stage widths W, 2W, 4W (16 is He et al.'s); test accuracy is also printed with flip TTA (mean of logits).
+ap.add_argument('--erase', type=float, default=0); ap.add_argument('--width', type=int, default=16)
 A = ap.parse_args(); print(A, flush=True)
 torch.set_num_threads(A.threads)
 EPOCHS = A.epochs
@@ -33,19 +36,19 @@ class Block(nn.Module):
         sc = x if s.pad < 0 else F.pad(x[:, :, ::s.st, ::s.st], (0, 0, 0, 0, s.pad, s.pad))
         return F.relu(y + sc)
 class Net(nn.Module):
-    def __init__(s, n=3):
+    def __init__(s, n=3, w=16):
         super().__init__()
-        s.conv1 = nn.Conv2d(1, 16, 3, 1, 1, bias=False); s.bn1 = nn.BatchNorm2d(16)
+        s.conv1 = nn.Conv2d(1, w, 3, 1, 1, bias=False); s.bn1 = nn.BatchNorm2d(w)
         L = []
-        for i, o, st in [(16, 16, 1), (16, 32, 2), (32, 64, 2)]:
+        for i, o, st in [(w, w, 1), (w, 2 * w, 2), (2 * w, 4 * w, 2)]:
             L.append(nn.Sequential(Block(i, o, st), *[Block(o, o, 1) for _ in range(n - 1)]))
-        s.layers = nn.Sequential(*L); s.fc = nn.Linear(64, 10)
+        s.layers = nn.Sequential(*L); s.fc = nn.Linear(4 * w, 10)
         for m in s.modules():
             if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight)
     def forward(s, x):
         x = F.relu(s.bn1(s.conv1(x))); x = s.layers(x)
         return s.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
-net = Net(A.n)
+net = Net(A.n, A.width)
 emas = [(float(d), copy.deepcopy(net)) for d in A.ema.split(',') if d]
 step = 0
 B = A.bs; steps = math.ceil(60000 / B) * EPOCHS
@@ -62,7 +65,17 @@ def augment(x):
     for i in range(n):
         c = p[i, :, ty[i]:ty[i] + 28, tx[i]:tx[i] + 28]
         out[i] = c.flip(-1) if (fl[i] and not A.noflip) else c
+        if A.erase > 0 and torch.rand(1).item() < A.erase: erase(out[i])
     return out
+def erase(img):  # torchvision's RandomErasing.get_params, value 0, in place on a 1x28x28 view
+    area = 28 * 28
+    for _ in range(10):
+        ea = area * (0.02 + torch.rand(1).item() * (0.33 - 0.02))
+        ar = math.exp(math.log(0.3) + torch.rand(1).item() * (math.log(3.3) - math.log(0.3)))
+        h = int(round(math.sqrt(ea * ar))); w = int(round(math.sqrt(ea / ar)))
+        if h < 28 and w < 28:
+            i = torch.randint(0, 28 - h + 1, (1,)).item(); j = torch.randint(0, 28 - w + 1, (1,)).item()
+            img[:, i:i + h, j:j + w] = 0; return
 for ep in range(EPOCHS):
     t0 = time.time(); net.train(); perm = torch.randperm(60000); tl = tc = 0
     for b in range(0, 60000, B):
@@ -76,10 +89,14 @@ for ep in range(EPOCHS):
                     if pe.dtype.is_floating_point: pe.mul_(dt).add_(pn, alpha=1 - dt)
                     else: pe.copy_(pn)
         tl += loss.item() * len(ix); tc += (out.argmax(1) == y).sum().item()
-    def ev(m):
+    def ev(m, tta=False):
         m.eval(); c = 0
         with torch.no_grad():
-            for b in range(0, 10000, 500): c += (m(Xte[b:b + 500]).argmax(1) == Yte[b:b + 500]).sum().item()
+            for b in range(0, 10000, 500):
+                x = Xte[b:b + 500]; o = m(x)
+                if tta: o = (o + m(x.flip(-1))) / 2
+                c += (o.argmax(1) == Yte[b:b + 500]).sum().item()
         return c
-    c = ev(net); es = ' '.join(f'ema{d} {ev(e) / 10000:.4f}' for d, e in emas)
+    c = ev(net); es = ' '.join(f'ema{d} {ev(e) / 10000:.4f} tta {ev(e, True) / 10000:.4f}' for d, e in emas)
+    es = f'tta {ev(net, True) / 10000:.4f} ' + es
     print(f'epoch {ep + 1} train_loss {tl / 60000:.4f} train_acc {tc / 60000:.4f} test_acc {c / 10000:.4f} {es} time {time.time() - t0:.0f}s', flush=True)

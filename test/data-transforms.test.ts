@@ -6,7 +6,7 @@ import { RNG } from '../src/base/rng.js';
 import type { Image } from '../src/data/dataset.js';
 import { readNpz } from '../src/io/npy.js';
 import {
-  CenterCrop, Grayscale, Normalize, Pad, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, Resize, ToFloat, ToRGB,
+  CenterCrop, Grayscale, Normalize, Pad, RandomCrop, RandomErasing, RandomHorizontalFlip, RandomResizedCrop, Resize, ToFloat, ToRGB,
   compose, crop, hflip, pad, resize, roundHalfEven, transformFromSpec, IMAGENET_MEAN, IMAGENET_STD,
 } from '../src/data/transforms.js';
 
@@ -141,6 +141,42 @@ test('RandomHorizontalFlip(0.5) flips about half the time (1000 draws, within 4 
   assert.equal(new RandomHorizontalFlip(0).apply(rgb, rng), rgb);
 });
 
+test('RandomErasing: one rectangle of value, area share in [0.02, 0.33] and ratio in [0.3, 3.3] up to rounding of the sides, rate p within 4 sigma, seeded', () => {
+  const src: Image = { data: Float32Array.from({ length: 2 * 28 * 28 }, (_, i) => 1 + (i % 7)), c: 2, h: 28, w: 28 };
+  const t = new RandomErasing(0.5, [0.02, 0.33], [0.3, 3.3], -2);
+  const rng = new RNG(11);
+  let erased = 0;
+  for (let k = 0; k < 1000; k++) {
+    const out = t.apply(src, rng);
+    if (out === src) continue;
+    erased++;
+    // the erased pixels (value -2; the source never holds it) form the same rectangle in both channels
+    let top = 28, left = 28, bottom = -1, right = -1, n = 0;
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) {
+        const e0 = out.data[y * 28 + x] === -2, e1 = out.data[784 + y * 28 + x] === -2;
+        assert.equal(e0, e1, 'channels erased differently');
+        if (!e0) assert.equal(out.data[y * 28 + x], src.data[y * 28 + x]);
+        else { n++; top = Math.min(top, y); left = Math.min(left, x); bottom = Math.max(bottom, y); right = Math.max(right, x); }
+      }
+    }
+    const eh = bottom - top + 1, ew = right - left + 1;
+    assert.equal(n, eh * ew, 'erased region is not a rectangle');
+    assert.ok(eh < 28 && ew < 28, `rectangle ${eh}x${ew} must fit strictly inside`);
+    // rounding each side of a rectangle of area share s moves the share by at most ~(h+w)/2/784
+    assert.ok(n > 0 && n / 784 <= 0.33 + 0.04, `area share ${n / 784}`);
+    assert.ok(eh / ew >= 0.3 * 0.7 && eh / ew <= 3.3 / 0.7, `ratio ${eh / ew}`);
+  }
+  // a draw that does not fit (tall/wide ones can reach 29 px here) is retried up to 10 times, so ~p of the images are erased
+  assert.ok(Math.abs(erased - 500) < 64, `erased ${erased} of 1000`);
+  assert.equal(new RandomErasing(0).apply(src, rng), src);
+  assert.deepEqual(t.apply(src, new RNG(3)).data, t.apply(src, new RNG(3)).data);
+  // a rectangle covering the whole image never fits strictly inside: the image is left as it is
+  assert.equal(new RandomErasing(1, [1, 1], [1, 1]).apply(src, rng), src);
+  assert.throws(() => new RandomErasing(1).apply({ data: new Uint8Array(4), c: 1, h: 2, w: 2 }, rng), /float image/);
+  assert.throws(() => new RandomErasing(1.5), /p must be in \[0, 1\]/);
+});
+
 test('ToFloat, Normalize on uint8 is an error, Grayscale/ToRGB channel conversions', () => {
   const u8: Image = { data: new Uint8Array([0, 51, 255, 128]), c: 1, h: 2, w: 2 };
   const f = new ToFloat().apply(u8);
@@ -159,7 +195,7 @@ test('ToFloat, Normalize on uint8 is an error, Grayscale/ToRGB channel conversio
 });
 
 test('a composed pipeline survives spec() -> transformFromSpec() with identical seeded output', async () => {
-  const t = compose(new ToRGB(), new RandomResizedCrop(20, { scale: [0.5, 1] }), new RandomHorizontalFlip(), new RandomCrop(20, { padding: 2, paddingMode: 'reflect' }), new ToFloat(), Normalize.imagenet());
+  const t = compose(new ToRGB(), new RandomResizedCrop(20, { scale: [0.5, 1] }), new RandomHorizontalFlip(), new RandomCrop(20, { padding: 2, paddingMode: 'reflect' }), new ToFloat(), Normalize.imagenet(), new RandomErasing(0.7));
   const back = await transformFromSpec(JSON.parse(JSON.stringify(t.spec())));
   const src = img('fm_u8', true);
   for (let s = 0; s < 5; s++) assert.deepEqual(back.apply(src, new RNG(s)).data, t.apply(src, new RNG(s)).data);

@@ -16,7 +16,8 @@ import { DEFAULT_CONFIG, buildModel, type TrainConfig } from '../src/train/confi
 import { ClassificationMetrics, topKIndices } from '../src/train/metrics.js';
 import { runTraining } from '../src/train/run.js';
 import { trainingCurvesSvg } from '../src/train/svg.js';
-import { trainStep } from '../src/train/trainer.js';
+import { evaluate, hflipBatch, predictLogits, trainStep } from '../src/train/trainer.js';
+import { DataLoader } from '../src/data/loader.js';
 import { ModelEma } from '../src/train/ema.js';
 import { SGD } from '../src/optim/sgd.js';
 import { findHead, freeze, loadPretrained, parameterGroups } from '../src/train/transfer.js';
@@ -229,6 +230,40 @@ test('memory: 1,000 training steps do not grow the backend allocation (step scop
   const base = getBackend().allocatedFloats();
   for (let i = 0; i < 1000; i++) trainStep({ model: m, optimizer: opt }, { x, shape: [2, 1, 4, 4], y });
   assert.equal(getBackend().allocatedFloats(), base);
+});
+
+test('flip TTA: evaluate scores the mean of the logits of each image and its mirror image (loss within 1e-5), and reports the plain top-1 beside it', async () => {
+  assert.deepEqual(Array.from(hflipBatch(Float32Array.from([1, 2, 3, 4, 5, 6]), [1, 1, 2, 3])), [3, 2, 1, 6, 5, 4]);
+  const model = buildModel('cifar_resnet8', { inChannels: 1, numClasses: 4 });
+  const rng = new RNG(3);
+  // not mirror-symmetric images, so the mirrored pass differs
+  const n = 10, h = 8, w = 8;
+  const x = Float32Array.from({ length: n * h * w }, () => rng.normal());
+  const y = Int32Array.from({ length: n }, (_, i) => i % 4);
+  const ds = { length: n, get: (i: number) => ({ image: { data: x.slice(i * h * w, (i + 1) * h * w), c: 1, h, w }, label: y[i] }) };
+  const loader = new DataLoader(ds, { batchSize: 4, numWorkers: 0 });
+  model.eval();
+  const a = predictLogits(model, x, [n, 1, h, w]);
+  const b = predictLogits(model, hflipBatch(x, [n, 1, h, w]), [n, 1, h, w]);
+  let loss = 0, correct = 0, plainCorrect = 0;
+  const argmax = (v: ArrayLike<number>, i: number) => { let k = 0; for (let j = 1; j < 4; j++) if (v[i * 4 + j] > v[i * 4 + k]) k = j; return k; };
+  const mean = a.map((v, i) => (v + b[i]) / 2);
+  for (let i = 0; i < n; i++) {
+    const row = Array.from(mean.subarray(i * 4, i * 4 + 4));
+    const m = Math.max(...row);
+    loss += Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0)) + m - row[y[i]];
+    if (argmax(mean, i) === y[i]) correct++;
+    if (argmax(a, i) === y[i]) plainCorrect++;
+  }
+  const r = await evaluate(model, loader, { numClasses: 4, tta: 'flip' });
+  assert.ok(Math.abs(r.loss - loss / n) < 1e-5, `loss ${r.loss} vs ${loss / n}`);
+  assert.equal(r.acc, correct / n);
+  assert.equal(r.accNoTta, plainCorrect / n);
+  const p = await evaluate(model, loader, { numClasses: 4 });
+  assert.equal(p.accNoTta, undefined);
+  assert.equal(p.acc, plainCorrect / n);
+  assert.notEqual(p.loss, r.loss);
+  await loader.close();
 });
 
 test('metrics: top-1, top-5, per-class accuracy and confusion matrix (hand-checked batch)', () => {

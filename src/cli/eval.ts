@@ -20,6 +20,7 @@ export function addEvalOptions(c: Command): Command {
       if (!Number.isInteger(v) || v < 1) throw new ConfigError(`--batch-size must be a positive integer, got '${s}'`);
       return v;
     })
+    .option('--tta <kind>', "test-time augmentation: none or flip (default: what the checkpoint was trained with)")
     .option('--confusion', 'print per-class accuracy and the confusion matrix')
     .option('--json', 'print one JSON object')
     .option('--no-progress', 'no progress bar');
@@ -27,7 +28,7 @@ export function addEvalOptions(c: Command): Command {
 
 export interface EvalFlags {
   checkpoint: string; images?: string; dataDir?: string; limitTest?: number; batchSize?: number; confusion?: boolean; json?: boolean;
-  progress?: boolean;
+  progress?: boolean; tta?: string;
 }
 
 export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promise<number> {
@@ -38,7 +39,9 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
   const { formatConfusion } = await import('../train/metrics.js');
   const { ProgressPrinter } = await import('../train/progress.js');
   const m = await loadInferenceModel(f.checkpoint);
-  const cfg = (m.meta?.config ?? {}) as { data?: { kind?: string; root?: string; valRoot?: string; valSplit?: number }; seed?: number };
+  const cfg = (m.meta?.config ?? {}) as { data?: { kind?: string; root?: string; valRoot?: string; valSplit?: number }; seed?: number; tta?: string };
+  const tta = f.tta ?? cfg.tta ?? 'none';
+  if (tta !== 'none' && tta !== 'flip') throw new ConfigError(`--tta must be none or flip, got '${tta}'`);
   let ds: Dataset;
   let name = 'test';
   let where: string;
@@ -82,10 +85,10 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
   const loader = new DataLoader(ds, { batchSize: f.batchSize ?? 256, transform: m.evalTransform, numWorkers: f.images ? 'auto' : 0 });
   const hooks = f.progress === false ? undefined : new ProgressPrinter({ stream: process.stderr, print: err });
   if (f.progress !== false) err(`evaluating ${m.weightsFile} on ${where} (${ds.length} images)`);
-  const r = await evaluate(m.model, loader, { numClasses: m.classes.length, hooks, label: name });
+  const r = await evaluate(m.model, loader, { numClasses: m.classes.length, hooks, label: name, tta });
   await loader.close();
   if (f.json) {
-    print(JSON.stringify({ checkpoint: m.weightsFile, set: name, count: r.count, acc: r.acc, loss: r.loss, topk: r.topk, k: r.k,
+    print(JSON.stringify({ checkpoint: m.weightsFile, set: name, count: r.count, acc: r.acc, loss: r.loss, topk: r.topk, k: r.k, tta, ...(r.accNoTta !== undefined ? { accNoTta: r.accNoTta } : {}),
       perClassAcc: Object.fromEntries(m.classes.map((c, i) => [c, r.perClassAcc[i]])), confusion: r.confusion, classes: m.classes, seconds: r.seconds }));
     return 0;
   }
@@ -93,6 +96,7 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
     print(formatConfusion(r, m.classes));
     print(m.classes.map((c, i) => `${i}=${c}`).join('  '));
   }
-  print(`${name}_acc=${r.acc.toFixed(4)} ${name}_loss=${r.loss.toFixed(4)} ${name}_top${r.k}=${r.topk.toFixed(4)} n=${r.count}`);
+  print(`${name}_acc=${r.acc.toFixed(4)} ${name}_loss=${r.loss.toFixed(4)} ${name}_top${r.k}=${r.topk.toFixed(4)} n=${r.count}` +
+    (r.accNoTta !== undefined ? ` tta=${tta} ${name}_acc_no_tta=${r.accNoTta.toFixed(4)}` : ''));
   return 0;
 }

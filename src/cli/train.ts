@@ -49,6 +49,8 @@ export function addTrainingOptions(c: Command, defaults: { preset: string }): Co
     .option('--ema <decay>', 'evaluate and save a moving average of the weights with this decay, e.g. 0.99 (0: off)', num('--ema'))
     .option('--clip-grad-norm <x>', 'clip gradients to this global L2 norm', num('--clip-grad-norm'))
     .option('--augment <kind>', 'none, light (random crop + flip) or imagenet (random resized crop + flip)')
+    .option('--erase <p>', 'random erasing (torchvision RandomErasing) with probability p after normalization (0: off)', num('--erase'))
+    .option('--tta <kind>', 'test-time augmentation when evaluating: none, or flip (mean logits of the image and its mirror image)')
     .option('--size <px>', 'input size in pixels', int('--size'))
     .option('--val-split <x>', 'fraction of the training data held out for validation', num('--val-split'))
     .option('--limit-train <n>', 'use about n training images (class-stratified)', int('--limit-train'))
@@ -66,7 +68,7 @@ export interface TrainFlags {
   preset?: string; model?: string; arch?: string; epochs?: number; batchSize?: number; lr?: number; optimizer?: string;
   momentum?: number; nesterov?: boolean; weightDecay?: number; schedule?: string; warmupEpochs?: number;
   stepSize?: number; gamma?: number; milestones?: number[]; pctStart?: number; labelSmoothing?: number; ema?: number;
-  clipGradNorm?: number; augment?: string; size?: number; valSplit?: number; limitTrain?: number; limitTest?: number; seed?: number;
+  clipGradNorm?: number; augment?: string; erase?: number; tta?: string; size?: number; valSplit?: number; limitTrain?: number; limitTest?: number; seed?: number;
   out?: string; resume?: string | boolean; overwrite?: boolean; workers?: number; json?: boolean;
   progress?: boolean; dataDir?: string;
   // finetune
@@ -77,7 +79,7 @@ export interface TrainFlags {
 export function flagsToOverrides(f: TrainFlags): Omit<Partial<TrainConfig>, 'data'> & { data: Partial<DataConfig> } {
   const data: Partial<DataConfig> = {
     dataDir: f.dataDir, root: f.images, valRoot: f.valImages, valSplit: f.valSplit, size: f.size,
-    augment: f.augment as DataConfig['augment'] | undefined, limitTrain: f.limitTrain, limitTest: f.limitTest,
+    augment: f.augment as DataConfig['augment'] | undefined, erase: f.erase, limitTrain: f.limitTrain, limitTest: f.limitTest,
   };
   if (f.images) data.kind = 'image-folder';
   return {
@@ -85,7 +87,7 @@ export function flagsToOverrides(f: TrainFlags): Omit<Partial<TrainConfig>, 'dat
     optimizer: f.optimizer as TrainConfig['optimizer'] | undefined, momentum: f.momentum, nesterov: f.nesterov,
     weightDecay: f.weightDecay, schedule: f.schedule as TrainConfig['schedule'] | undefined, warmupEpochs: f.warmupEpochs,
     stepSize: f.stepSize, gamma: f.gamma, milestones: f.milestones, pctStart: f.pctStart,
-    labelSmoothing: f.labelSmoothing, ema: f.ema, clipGradNorm: f.clipGradNorm, seed: f.seed, out: f.out,
+    labelSmoothing: f.labelSmoothing, ema: f.ema, tta: f.tta as TrainConfig['tta'], clipGradNorm: f.clipGradNorm, seed: f.seed, out: f.out,
     workers: f.workers, weights: f.weights ?? f.checkpoint, freeze: f.freeze, headLrMult: f.headLrMult, keepHead: f.keepHead,
     data,
   };

@@ -443,6 +443,48 @@ export class RandomHorizontalFlip implements Transform {
   }
 }
 
+/**
+ * torchvision's RandomErasing (Zhong et al. 2017, arXiv:1708.04896): with probability p, one
+ * rectangle covering scale[0]..scale[1] of the area, aspect ratio log-uniform in ratio, is set to
+ * `value` in every channel. Meant for float images after Normalize (value 0 = the dataset mean).
+ * Up to 10 draws for a rectangle that fits strictly inside; if none does, the image is unchanged.
+ */
+export class RandomErasing implements Transform {
+  constructor(readonly p = 0.5, readonly scale: [number, number] = [0.02, 0.33], readonly ratio: [number, number] = [0.3, 3.3], readonly value = 0) {
+    if (!(p >= 0 && p <= 1)) throw new ConfigError(`RandomErasing: p must be in [0, 1], got ${p}`);
+    if (!(scale[0] >= 0 && scale[0] <= scale[1] && scale[1] <= 1) || !(ratio[0] > 0 && ratio[0] <= ratio[1])) {
+      throw new ConfigError(`RandomErasing: scale must be [min, max] within [0, 1] and ratio [min, max] > 0, got ${JSON.stringify([scale, ratio])}`);
+    }
+  }
+  /** The rectangle [top, left, h, w] (torchvision's get_params), or null when no draw fits. */
+  params(h: number, w: number, rng: RNG): [number, number, number, number] | null {
+    const logR = [Math.log(this.ratio[0]), Math.log(this.ratio[1])];
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const target = h * w * rng.uniform(this.scale[0], this.scale[1]);
+      const aspect = Math.exp(rng.uniform(logR[0], logR[1]));
+      const eh = roundHalfEven(Math.sqrt(target * aspect));
+      const ew = roundHalfEven(Math.sqrt(target / aspect));
+      if (eh < h && ew < w) return [rng.int(h - eh + 1), rng.int(w - ew + 1), eh, ew];
+    }
+    return null;
+  }
+  apply(img: Image, rng: RNG): Image {
+    if (!(img.data instanceof Float32Array)) throw new ConfigError('RandomErasing needs a float image: put it after ToFloat()/Normalize()');
+    if (!(rng.random() < this.p)) return img;
+    const r = this.params(img.h, img.w, rng);
+    if (!r) return img;
+    const [top, left, eh, ew] = r;
+    const out = img.data.slice();
+    for (let ch = 0; ch < img.c; ch++) {
+      for (let y = top; y < top + eh; y++) out.fill(this.value, (ch * img.h + y) * img.w + left, (ch * img.h + y) * img.w + left + ew);
+    }
+    return { data: out, c: img.c, h: img.h, w: img.w };
+  }
+  spec(): TransformSpec {
+    return { name: 'RandomErasing', args: { p: this.p, scale: this.scale, ratio: this.ratio, value: this.value } };
+  }
+}
+
 export class Normalize implements Transform {
   readonly mean: number[];
   readonly std: number[];
@@ -573,6 +615,7 @@ const REGISTRY: Record<string, (a: A) => Transform> = {
   RandomCrop: (a) => new RandomCrop(a.size, { padding: a.padding, padIfNeeded: a.padIfNeeded, fill: a.fill, paddingMode: a.paddingMode }),
   RandomHorizontalFlip: (a) => new RandomHorizontalFlip(a.p),
   Normalize: (a) => new Normalize(a.mean, a.std),
+  RandomErasing: (a) => new RandomErasing(a.p, a.scale, a.ratio, a.value),
   Grayscale: (a) => new Grayscale(a.numOutputChannels),
   ToRGB: () => new ToRGB(),
   Pad: (a) => new Pad(a.padding, a.fill, a.mode),

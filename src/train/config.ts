@@ -6,7 +6,7 @@ import { Subset, trainValSplit, type Dataset } from '../data/dataset.js';
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, loadFashionMNIST } from '../data/fashion-mnist.js';
 import { ImageFolder } from '../data/image-folder.js';
 import {
-  CenterCrop, Normalize, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, Resize, ToFloat, ToRGB, Grayscale, compose,
+  CenterCrop, Normalize, RandomCrop, RandomErasing, RandomHorizontalFlip, RandomResizedCrop, Resize, ToFloat, ToRGB, Grayscale, compose,
   IMAGENET_MEAN, IMAGENET_STD, type Transform,
 } from '../data/transforms.js';
 import { CifarResNet } from '../models/cifar.js';
@@ -37,6 +37,8 @@ export interface DataConfig {
   augment: 'none' | 'light' | 'imagenet';
   /** Padding of the 'light' random crop (default size/14, 2 px at 28). */
   cropPadding?: number;
+  /** Probability of torchvision's RandomErasing after normalization (0 or absent: off). */
+  erase?: number;
   normalize: 'none' | 'dataset' | 'imagenet';
   limitTrain?: number;
   limitTest?: number;
@@ -76,6 +78,8 @@ export interface TrainConfig {
   labelSmoothing: number;
   /** Decay of a moving average of the weights that is evaluated and saved (0: off). */
   ema: number;
+  /** Test-time augmentation when evaluating: 'flip' averages the logits of each image and its mirror image. */
+  tta?: 'none' | 'flip';
   clipGradNorm: number | null;
   seed: number;
   workers: number | 'auto';
@@ -122,6 +126,8 @@ export function validateConfig(c: TrainConfig): void {
     throw new ConfigError(`--schedule must be none, step, multistep, cosine or onecycle, got '${c.schedule}'`);
   }
   if (!['none', 'light', 'imagenet'].includes(c.data.augment)) throw new ConfigError(`--augment must be none, light or imagenet, got '${c.data.augment}'`);
+  if (c.data.erase !== undefined && !(c.data.erase >= 0 && c.data.erase <= 1)) throw new ConfigError(`--erase must be a probability in [0, 1], got ${c.data.erase}`);
+  if (c.tta !== undefined && !['none', 'flip'].includes(c.tta)) throw new ConfigError(`--tta must be none or flip, got '${c.tta}'`);
   if (c.data.limitTrain !== undefined) posInt(c.data.limitTrain, '--limit-train');
   if (c.data.limitTest !== undefined) posInt(c.data.limitTest, '--limit-test');
   if (c.data.kind === 'image-folder' && !c.data.root) throw new ConfigError('an image-folder run needs --images DIR');
@@ -214,6 +220,7 @@ function normalizeFor(kind: DataConfig['normalize'], channels: number, datasetMe
 export async function buildData(c: TrainConfig, channels?: number, onWarning?: (m: string) => void): Promise<BuiltData> {
   const d = c.data;
   const pad = d.cropPadding ?? Math.max(1, Math.round(d.size / 14));
+  const erase = d.erase ? [new RandomErasing(d.erase)] : [];
   if (d.kind === 'fashion-mnist') {
     const fm = await loadFashionMNIST({ dataDir: d.dataDir, download: d.download, onWarning });
     if (channels !== undefined && channels !== 1) throw new ConfigError(`Fashion-MNIST images have 1 channel, but the model expects ${channels}`);
@@ -221,7 +228,7 @@ export async function buildData(c: TrainConfig, channels?: number, onWarning?: (
     const norm = normalizeFor(d.normalize, 1, FASHION_MNIST_MEAN, FASHION_MNIST_STD);
     const aug = d.augment === 'light' ? [new RandomCrop(d.size, { padding: pad }), new RandomHorizontalFlip()]
       : d.augment === 'imagenet' ? [new RandomResizedCrop(d.size, { scale: [0.5, 1] }), new RandomHorizontalFlip()] : [];
-    const trainTransform = compose(...resize, ...aug, new ToFloat(), ...(norm ? [norm] : []));
+    const trainTransform = compose(...resize, ...aug, new ToFloat(), ...(norm ? [norm] : []), ...erase);
     const evalTransform = compose(...resize, new ToFloat(), ...(norm ? [norm] : []));
     let train: Dataset = fm.train;
     let val: Dataset | null = null;
@@ -251,7 +258,7 @@ export async function buildData(c: TrainConfig, channels?: number, onWarning?: (
   const aug = d.augment === 'imagenet' ? [new RandomResizedCrop(d.size), new RandomHorizontalFlip()]
     : d.augment === 'light' ? [new Resize(d.size), new CenterCrop(d.size), new RandomCrop(d.size, { padding: pad, paddingMode: 'reflect' }), new RandomHorizontalFlip()]
     : [new Resize(d.size), new CenterCrop(d.size)];
-  const trainTransform = compose(toCh, ...aug, new ToFloat(), ...(norm ? [norm] : []));
+  const trainTransform = compose(toCh, ...aug, new ToFloat(), ...(norm ? [norm] : []), ...erase);
   const evalTransform = compose(toCh, new Resize(resizeTo), new CenterCrop(d.size), new ToFloat(), ...(norm ? [norm] : []));
   let train: Dataset = folder;
   let val: Dataset | null = null;

@@ -111,7 +111,8 @@ export class ProgressPrinter implements TrainHooks {
 
   onEpochEnd(r: EpochRecord): void {
     this.stopBar();
-    const val = r.val_acc !== undefined ? ` ${String(r.val_name ?? 'val')}_loss ${r.val_loss!.toFixed(4)} ${String(r.val_name ?? 'val')}_acc ${r.val_acc.toFixed(4)}` : '';
+    const val = r.val_acc !== undefined ? ` ${String(r.val_name ?? 'val')}_loss ${r.val_loss!.toFixed(4)} ${String(r.val_name ?? 'val')}_acc ${r.val_acc.toFixed(4)}` +
+      (typeof r.val_acc_no_tta === 'number' ? ` (${String(r.val_tta)} TTA; without ${r.val_acc_no_tta.toFixed(4)})` : '') : '';
     this.o.print(`epoch ${r.epoch}: train_loss ${r.train_loss.toFixed(4)} train_acc ${r.train_acc.toFixed(4)}${val}` +
       ` (${formatDuration(r.epoch_time_s)}, ${r.images_per_s.toFixed(0)} img/s)`);
   }

@@ -41,7 +41,7 @@ export interface RunResult {
   epochsDone: number;
   globalStep: number;
   /** Final metrics on the evaluation set ('test' for Fashion-MNIST, 'val' for image folders). */
-  final: { name: string; acc: number; loss: number; top5: number; perClassAcc: number[]; confusion: number[][] } | null;
+  final: { name: string; acc: number; /** top-1 without test-time augmentation (only with --tta). */ accNoTta?: number; loss: number; top5: number; perClassAcc: number[]; confusion: number[][] } | null;
   best: CheckpointMeta['best'];
   classes: string[];
   paths: { last: string; best: string; metrics: string; curves: string };
@@ -261,7 +261,7 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
   try {
     result = await fit({
       model, optimizer, scheduler, train: trainLoader, val: valLoader, valName: data.valName, numClasses, epochs: cfg.epochs,
-      labelSmoothing: cfg.labelSmoothing, clipGradNorm: cfg.clipGradNorm, ema, frozenBN: fr.frozenBN, hooks, signal: o.signal,
+      labelSmoothing: cfg.labelSmoothing, clipGradNorm: cfg.clipGradNorm, ema, tta: cfg.tta, frozenBN: fr.frozenBN, hooks, signal: o.signal,
       onCheckpoint, globalStep, history, epochProgress, maxSteps: o.maxSteps,
     });
   } catch (e) {
@@ -280,17 +280,18 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
   if (!result.interrupted) {
     if (data.test) {
       const tl = new DataLoader(data.test, { batchSize: evalBatch, transform: data.evalTransform, numWorkers: cfg.workers });
-      const r = await evaluate(model, tl, { numClasses, hooks, label: 'test' });
+      const r = await evaluate(model, tl, { numClasses, hooks, label: 'test', tta: cfg.tta });
       await tl.close();
-      final = { name: 'test', acc: r.acc, loss: r.loss, top5: r.topk, perClassAcc: r.perClassAcc, confusion: r.confusion };
+      final = { name: 'test', acc: r.acc, accNoTta: r.accNoTta, loss: r.loss, top5: r.topk, perClassAcc: r.perClassAcc, confusion: r.confusion };
     } else if (valLoader) {
-      const r = result.lastEval ?? await evaluate(model, valLoader, { numClasses, hooks, label: data.valName });
-      final = { name: data.valName, acc: r.acc, loss: r.loss, top5: r.topk, perClassAcc: r.perClassAcc, confusion: r.confusion };
+      const r = result.lastEval ?? await evaluate(model, valLoader, { numClasses, hooks, label: data.valName, tta: cfg.tta });
+      final = { name: data.valName, acc: r.acc, accNoTta: r.accNoTta, loss: r.loss, top5: r.topk, perClassAcc: r.perClassAcc, confusion: r.confusion };
     }
   }
   await closeAll(trainLoader, valLoader);
   const parts: string[] = [];
   if (final) parts.push(`${final.name}_acc=${final.acc.toFixed(4)}`, `${final.name}_loss=${final.loss.toFixed(4)}`, `${final.name}_top5=${final.top5.toFixed(4)}`);
+  if (final?.accNoTta !== undefined) parts.push(`tta=${cfg.tta}`, `${final.name}_acc_no_tta=${final.accNoTta.toFixed(4)}`);
   else if (lastRec) parts.push(`train_acc=${lastRec.train_acc.toFixed(4)}`, `train_loss=${lastRec.train_loss.toFixed(4)}`);
   if (best) parts.push(`best_${best.metric}=${best.value.toFixed(4)}@${best.epoch}`);
   parts.push(`epochs=${result.epochsDone}/${cfg.epochs}`);

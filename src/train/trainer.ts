@@ -9,7 +9,7 @@ import { tryFuseForInference, type FusedModel } from '../models/fused.js';
 import { clipGradNorm } from '../optim/clip.js';
 import type { Hyper, Optimizer } from '../optim/optimizer.js';
 import type { LRScheduler } from '../optim/schedule.js';
-import { crossEntropy, tensor } from '../tensor/ops.js';
+import { add, crossEntropy, mulScalar, tensor } from '../tensor/ops.js';
 import { noGrad, scope, type Tensor } from '../tensor/tensor.js';
 import type { ModelEma } from './ema.js';
 import { ClassificationMetrics, type ClassificationResult } from './metrics.js';
@@ -51,6 +51,8 @@ export interface FitOptions {
   clipGradNorm?: number | null;
   /** A moving average of the weights, updated after every step; evaluation uses it. */
   ema?: ModelEma | null;
+  /** Test-time augmentation of the per-epoch evaluation. */
+  tta?: 'none' | 'flip';
   /** BatchNorm layers of a frozen backbone: kept in eval mode while the rest trains. */
   frozenBN?: readonly Module[];
   hooks?: TrainHooks;
@@ -72,7 +74,7 @@ export interface FitResult {
   globalStep: number;
   epochsDone: number;
   /** The last evaluation of `val` (null when none ran). */
-  lastEval: (ClassificationResult & { seconds: number }) | null;
+  lastEval: (ClassificationResult & { seconds: number; accNoTta?: number }) | null;
 }
 
 function setTrainMode(model: Module, frozenBN: readonly Module[] | undefined): void {
@@ -168,10 +170,11 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       epoch_time_s: trainTime, images_per_s: images / Math.max(trainTime, 1e-9),
     };
     if (o.val) {
-      const ev = () => evaluate(o.model, o.val!, { numClasses: o.numClasses, hooks: o.hooks, label: `${valName} ${epoch + 1}/${o.epochs}` });
+      const ev = () => evaluate(o.model, o.val!, { numClasses: o.numClasses, hooks: o.hooks, label: `${valName} ${epoch + 1}/${o.epochs}`, tta: o.tta });
       const v = o.ema ? await o.ema.withAveraged(o.model, ev) : await ev();
       lastEval = v;
       Object.assign(rec, { val_name: valName, val_loss: v.loss, val_acc: v.acc, val_top5: v.topk, eval_time_s: v.seconds });
+      if (v.accNoTta !== undefined) Object.assign(rec, { val_tta: o.tta, val_acc_no_tta: v.accNoTta });
     }
     history.push(rec);
     o.hooks?.onEpochEnd?.(rec);
@@ -189,14 +192,29 @@ export interface EvaluateOptions {
   label?: string;
   topK?: number;
   signal?: AbortSignal;
+  /** 'flip': the logits are the mean over the image and its mirror image (the loss is of that mean). */
+  tta?: 'none' | 'flip';
 }
 
-/** Loss (plain cross-entropy), top-1/top-k, per-class accuracy and confusion matrix over a loader. */
-export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOptions): Promise<ClassificationResult & { seconds: number }> {
+/** Mirror a batch [N, C, H, W] left to right (the last axis). */
+export function hflipBatch(x: Float32Array, shape: readonly number[]): Float32Array {
+  const w = shape[shape.length - 1];
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < x.length; r += w) for (let i = 0; i < w; i++) out[r + i] = x[r + w - 1 - i];
+  return out;
+}
+
+/**
+ * Loss (plain cross-entropy), top-1/top-k, per-class accuracy and confusion matrix over a loader.
+ * With tta 'flip' these are of the averaged logits, and `accNoTta` is the top-1 of the plain pass.
+ */
+export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOptions): Promise<ClassificationResult & { seconds: number; accNoTta?: number }> {
   const wasTraining = model.training;
   const modes = [...model.namedModules()].map(([, m]) => m.training);
   model.eval();
   const metrics = new ClassificationMetrics(o.numClasses, o.topK ?? 5);
+  const tta = o.tta === 'flip';
+  const plain = tta ? new ClassificationMetrics(o.numClasses, o.topK ?? 5) : null;
   const steps = loader.length;
   const t0 = performance.now();
   // BN folded into the convs for this pass (models/fused.ts); the model's own forward for custom models
@@ -206,7 +224,12 @@ export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOpt
     let images = 0;
     for await (const batch of loader.epochBatches(0, 0)) {
       const { loss, logits } = scope(() => noGrad(() => {
-        const out = (fused ?? model).forward(tensor(batch.x, batch.shape));
+        const m = fused ?? model;
+        let out = m.forward(tensor(batch.x, batch.shape));
+        if (tta) {
+          plain!.update(out.data, batch.y, 0);
+          out = mulScalar(add(out, m.forward(tensor(hflipBatch(batch.x, batch.shape), batch.shape))), 0.5);
+        }
         return { loss: crossEntropy(out, batch.y).item(), logits: out.data.slice() };
       }));
       metrics.update(logits, batch.y, loss);
@@ -224,7 +247,8 @@ export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOpt
     [...model.namedModules()].forEach(([, m], i) => (m.training = modes[i]));
     if (wasTraining !== model.training) model.training = wasTraining;
   }
-  return { ...metrics.result(), seconds: (performance.now() - t0) / 1000 };
+  const r = metrics.result();
+  return { ...r, seconds: (performance.now() - t0) / 1000, ...(plain ? { accNoTta: plain.result().acc } : {}) };
 }
 
 /** A macrotask boundary (setImmediate in Node, setTimeout elsewhere). */
