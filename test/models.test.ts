@@ -24,6 +24,20 @@ test('every model has torchvision\'s parameter count and state-dict keys, order 
   }
 });
 
+test('CIFAR ResNet width option: width 32 doubles every channel dimension of the PyTorch ResNet-20 state dict; odd widths are refused', { skip }, () => {
+  const zoo = json<Record<string, { numParams: number; stateDict: [string, number[]][] }>>('model_zoo', 'zoo.json');
+  const ref = zoo.cifar_resnet20.stateDict;
+  const m = noGrad(() => createModel('cifar_resnet20', { width: 32 }));
+  // channel dims are 16/32/64 in the reference; the 3 input channels and 10 classes stay
+  const want = ref.map(([k, shape]) => [k, shape.map((d) => ([16, 32, 64].includes(d) ? 2 * d : d))]);
+  assert.deepEqual([...m.stateDict()].map(([k, t]) => [k, [...t.shape]]), want);
+  const y = noGrad(() => m.forward(ops.randn([2, 3, 20, 20])));
+  assert.deepEqual(y.shape, [2, 10]);
+  m.dispose();
+  assert.throws(() => createModel('cifar_resnet20', { width: 15 }), /even integer/);
+  assert.throws(() => createModel('cifar_resnet20', { width: 2.5 }), ConfigError);
+});
+
 test('parameter counts quoted in the issue (torchvision documentation)', () => {
   const expected: Record<string, number> = {
     resnet18: 11_689_512, resnet34: 21_797_672, resnet50: 25_557_032, resnet101: 44_549_160, resnet152: 60_192_808,

@@ -128,6 +128,7 @@ const ROUND_TRIP: [string, Record<string, unknown>][] = [
   ['d2l_resnet18', {}],
   ['cifar_resnet20', {}],
   ['cifar_resnet32', { numClasses: 100 }],
+  ['cifar_resnet20', { inChannels: 1, width: 24 }],
   ['resnet50', { numClasses: 7, replaceStrideWithDilation: [false, true, true] }],
   ['resnet50', { groups: 2, widthPerGroup: 32 }],
   ['resnet18', { includeTop: false, inChannels: 1 }],
@@ -137,7 +138,7 @@ const ROUND_TRIP: [string, Record<string, unknown>][] = [
 for (const [name, opts] of ROUND_TRIP) {
   test(`our export of ${name} ${JSON.stringify(opts)} imports as the same model with identical weights`, () => {
     const m = build(name, opts, 11);
-    const entryChw = name.startsWith('cifar') ? [3, 32, 32] : [(opts.inChannels as number) ?? (name === 'd2l_resnet18' ? 1 : 3), 64, 64];
+    const entryChw = name.startsWith('cifar') ? [(opts.inChannels as number) ?? 3, 32, 32] : [(opts.inChannels as number) ?? (name === 'd2l_resnet18' ? 1 : 3), 64, 64];
     const r = importOnnx(exportOnnx(m, { inputShape: entryChw }));
     assert.deepEqual(r.arch, { model: name, options: opts });
     assert.equal(r.info.foldedBatchNorm, false);

@@ -624,9 +624,12 @@ function plan(g: Graph, w: Walk): Plan {
   if (inC !== 3) options.inChannels = inC;
   const stemDesc = `stem ${stem.attrs.kernel.join('x')}/${stem.attrs.stride[0]} → ${stem.w.dims[0]}`;
 
-  // CIFAR ResNet (He et al. 2015, option A): 3x3 stem with 16 filters, no max-pool, 3 stages.
-  if (stem.w.dims[0] === 16 && stem.attrs.kernel[0] === 3 && !w.maxpool) {
-    if (stages.length !== 3 || convsPerBlock !== 2 || new Set(layers).size !== 1) fail(`a 3x3/16 stem suggests a CIFAR ResNet, but the stages have [${layers}] blocks of ${convsPerBlock} convs`);
+  // CIFAR ResNet (He et al. 2015, option A): 3x3 stem with 16 filters (other even widths: option `width`), no max-pool, 3 stages.
+  if (stem.attrs.kernel[0] === 3 && !w.maxpool) {
+    if (stages.length !== 3 || convsPerBlock !== 2 || new Set(layers).size !== 1) fail(`a 3x3 stem without max-pool suggests a CIFAR ResNet, but the stages have [${layers}] blocks of ${convsPerBlock} convs`);
+    const width = stem.w.dims[0];
+    if (width % 2 !== 0) fail(`a CIFAR ResNet needs an even stem width for its option-A shortcuts, found ${width} filters`);
+    if (width !== 16) options.width = width;
     const depth = 6 * layers[0] + 2;
     if (!CIFAR_DEPTHS.includes(depth)) fail(`CIFAR ResNet of depth ${depth} is not in the registry (${CIFAR_DEPTHS.join(', ')})`);
     if (!head) fail('a CIFAR ResNet without its classifier cannot be imported');
@@ -639,7 +642,7 @@ function plan(g: Graph, w: Walk): Plan {
     };
   }
   if (!(stem.w.dims[0] === 64 && stem.attrs.kernel[0] === 7 && w.maxpool)) {
-    fail(`unrecognised stem: Conv ${stem.attrs.kernel.join('x')} stride ${stem.attrs.stride[0]} with ${stem.w.dims[0]} filters${w.maxpool ? ' and' : ' without'} MaxPool (expected torchvision's 7x7/2 → 64 + MaxPool, or CIFAR's 3x3 → 16)`);
+    fail(`unrecognised stem: Conv ${stem.attrs.kernel.join('x')} stride ${stem.attrs.stride[0]} with ${stem.w.dims[0]} filters${w.maxpool ? ' and' : ' without'} MaxPool (expected torchvision's 7x7/2 → 64 + MaxPool, or CIFAR's 3x3 without MaxPool)`);
   }
   if (stages.length !== 4) fail(`found ${stages.length} stages with [${layers}] blocks; a torchvision ResNet has 4`);
   if (convsPerBlock !== 2 && convsPerBlock !== 3) fail(`blocks with ${convsPerBlock} convolutions are neither BasicBlock nor Bottleneck`);

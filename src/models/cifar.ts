@@ -1,7 +1,8 @@
 // The CIFAR-10 ResNets of He et al. 2015 (arXiv:1512.03385, §4.2): a 3x3 stem with 16 filters,
 // three stages of n BasicBlocks with 16, 32 and 64 filters (depth 6n+2), global average pool
-// and a linear classifier. Shortcuts use option A: subsample by 2 and zero-pad the new
-// channels, so they add no parameters. ResNet-20 has 269,722 parameters (0.27M in the paper).
+// and a linear classifier; option `width` scales all three stages, as Wide ResNets do. Shortcuts
+// use option A: subsample by 2 and zero-pad the new channels, so they add no parameters.
+// ResNet-20 has 269,722 parameters (0.27M in the paper).
 // Key names mirror torchvision's where they exist: conv1, bn1, layer1.0.conv1, fc.
 import { ConfigError, ShapeError } from '../base/errors.js';
 import { shapeStr, type Shape } from '../base/shape.js';
@@ -45,31 +46,37 @@ export class CifarBasicBlock extends Module {
 export interface CifarResNetOptions {
   numClasses?: number;
   inChannels?: number;
+  /** Filters of the stem and first stage (default 16, He et al.'s); the stages have width, 2x and 4x it. Even, for option A. */
+  width?: number;
 }
 
 export class CifarResNet extends Module {
   conv1: Conv2d; bn1: BatchNorm2d; relu: ReLU; layer1: Sequential; layer2: Sequential; layer3: Sequential;
   avgpool: AdaptiveAvgPool2d; fc: Linear;
   readonly inChannels: number;
+  readonly width: number;
 
   constructor(readonly depth: number, opts: CifarResNetOptions = {}) {
     super();
     if ((depth - 2) % 6 !== 0 || depth < 8) throw new ConfigError(`CIFAR ResNet depth must be 6n+2, got ${depth}`);
     const n = (depth - 2) / 6;
     this.inChannels = opts.inChannels ?? 3;
-    this.conv1 = this.registerModule('conv1', new Conv2d(this.inChannels, 16, 3, { padding: 1, bias: false }));
-    this.bn1 = this.registerModule('bn1', new BatchNorm2d(16));
+    const w = opts.width ?? 16;
+    if (!Number.isInteger(w) || w < 2 || w % 2 !== 0) throw new ConfigError(`CIFAR ResNet width must be an even integer >= 2 (option-A shortcuts pad width/2 channels on each side), got ${w}`);
+    this.width = w;
+    this.conv1 = this.registerModule('conv1', new Conv2d(this.inChannels, w, 3, { padding: 1, bias: false }));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(w));
     this.relu = this.registerModule('relu', new ReLU());
     const stage = (inP: number, planes: number, stride: number) => {
       const blocks: Module[] = [new CifarBasicBlock(inP, planes, stride)];
       for (let i = 1; i < n; i++) blocks.push(new CifarBasicBlock(planes, planes, 1));
       return new Sequential(...blocks);
     };
-    this.layer1 = this.registerModule('layer1', stage(16, 16, 1));
-    this.layer2 = this.registerModule('layer2', stage(16, 32, 2));
-    this.layer3 = this.registerModule('layer3', stage(32, 64, 2));
+    this.layer1 = this.registerModule('layer1', stage(w, w, 1));
+    this.layer2 = this.registerModule('layer2', stage(w, 2 * w, 2));
+    this.layer3 = this.registerModule('layer3', stage(2 * w, 4 * w, 2));
     this.avgpool = this.registerModule('avgpool', new AdaptiveAvgPool2d(1));
-    this.fc = this.registerModule('fc', new Linear(64, opts.numClasses ?? 10));
+    this.fc = this.registerModule('fc', new Linear(4 * w, opts.numClasses ?? 10));
     for (const [, m] of this.namedModules()) {
       if (m instanceof Conv2d) kaimingNormal_(m.weight, 'fanIn');
       else if (m instanceof BatchNorm2d) {
@@ -91,7 +98,7 @@ export class CifarResNet extends Module {
   override describe(inShape: Shape, prefix = '') {
     const body = describeSeq([['conv1', this.conv1], ['bn1', this.bn1], ['relu', this.relu], ['layer1', this.layer1],
       ['layer2', this.layer2], ['layer3', this.layer3], ['avgpool', this.avgpool]], inShape, prefix);
-    const head = this.fc.describe([64], 'fc');
+    const head = this.fc.describe([4 * this.width], 'fc');
     return { outShape: head.outShape, rows: [...body.rows, ...head.rows] };
   }
 }

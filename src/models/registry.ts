@@ -72,7 +72,7 @@ const OPTION_TYPES: Record<ModelEntry['family'], Record<string, OptType>> = {
   torchvision: { numClasses: 'int', zeroInitResidual: 'boolean', groups: 'int', widthPerGroup: 'int',
     replaceStrideWithDilation: 'bool[3]', inChannels: 'int', includeTop: 'boolean' },
   d2l: { numClasses: 'int', inChannels: 'int', xavier: 'boolean' },
-  cifar: { numClasses: 'int', inChannels: 'int' },
+  cifar: { numClasses: 'int', inChannels: 'int', width: 'int' },
 };
 
 /** The input channels a model expects (from its stem). */

@@ -145,7 +145,7 @@ export function buildModel(name: string, opts: Record<string, unknown>): Module 
     try {
       getModelEntry(name);
     } catch {
-      for (const k of Object.keys(opts)) if (!['numClasses', 'inChannels'].includes(k)) throw new ConfigError(`unknown option '${k}' for ${name} (allowed: numClasses, inChannels)`);
+      for (const k of Object.keys(opts)) if (!['numClasses', 'inChannels', 'width'].includes(k)) throw new ConfigError(`unknown option '${k}' for ${name} (allowed: numClasses, inChannels, width)`);
       return new CifarResNet(Number(m[1]), opts);
     }
   }
