@@ -141,6 +141,19 @@ test('eval and predict take classes and preprocessing from the checkpoint; folde
   assert.equal(e.code, 0, e.err);
   assert.match(e.out, /^T-shirt\/top /m);
   assert.match(e.out, /^test_acc=0\.\d{4} test_loss=\d+\.\d{4} test_top5=\d\.\d{4} n=50$/m);
+  // flip TTA: the plain accuracy is reported beside it and equals the plain evaluation's
+  const t = await run(['eval', '--checkpoint', refOut, '--data-dir', EMBEDDED_SLICE_DIR, '--limit-test', '50', '--tta', 'flip', '--json']);
+  assert.equal(t.code, 0, t.err);
+  const plainAcc = Number(/^test_acc=(0\.\d{4})/m.exec(e.out)![1]);
+  const tj = JSON.parse(t.out);
+  assert.equal(tj.tta, 'flip');
+  assert.equal(tj.accNoTta.toFixed(4), plainAcc.toFixed(4));
+  const badTta = await run(['eval', '--checkpoint', refOut, '--data-dir', EMBEDDED_SLICE_DIR, '--tta', 'mirror']);
+  assert.equal(badTta.code, 1);
+  assert.match(badTta.err, /^error: --tta must be none or flip, got 'mirror'$/m);
+  const badErase = await run([...TRAIN, '--erase', '1.5', '--out', join(dir, 'erase')]);
+  assert.equal(badErase.code, 1);
+  assert.match(badErase.err, /^error: --erase must be a probability in \[0, 1\], got 1\.5$/m);
   const pics = join(dir, 'pics');
   mkdirSync(join(pics, 'sub'), { recursive: true });
   const { loadFashionMNIST } = await import('../src/data/fashion-mnist.js');

@@ -291,8 +291,8 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
   await closeAll(trainLoader, valLoader);
   const parts: string[] = [];
   if (final) parts.push(`${final.name}_acc=${final.acc.toFixed(4)}`, `${final.name}_loss=${final.loss.toFixed(4)}`, `${final.name}_top5=${final.top5.toFixed(4)}`);
-  if (final?.accNoTta !== undefined) parts.push(`tta=${cfg.tta}`, `${final.name}_acc_no_tta=${final.accNoTta.toFixed(4)}`);
   else if (lastRec) parts.push(`train_acc=${lastRec.train_acc.toFixed(4)}`, `train_loss=${lastRec.train_loss.toFixed(4)}`);
+  if (final?.accNoTta !== undefined) parts.push(`tta=${cfg.tta}`, `${final.name}_acc_no_tta=${final.accNoTta.toFixed(4)}`);
   if (best) parts.push(`best_${best.metric}=${best.value.toFixed(4)}@${best.epoch}`);
   parts.push(`epochs=${result.epochsDone}/${cfg.epochs}`);
   if (lastRec) parts.push(`epoch_time_s=${lastRec.epoch_time_s.toFixed(1)}`);
