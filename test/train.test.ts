@@ -182,6 +182,14 @@ test('fine-tune the Fashion-MNIST model on an image folder (new head, frozen ste
   assert.deepEqual(ck.weights.get('fc.weight')!.shape, [3, 64]);
 });
 
+test('buildModel: CIFAR ResNets of any depth 6n+2 take the registry\'s CIFAR options, checked by name and type', () => {
+  const m = buildModel('cifar_resnet14', { numClasses: 4, inChannels: 1, width: 8 });
+  assert.deepEqual(m.stateDict().get('fc.weight')!.shape, [4, 32]); // width 8: stages 8, 16, 32
+  assert.throws(() => buildModel('cifar_resnet14', { depth: 3 }), /unknown option 'depth' for cifar_resnet14 \(allowed: numClasses, inChannels, width\)/);
+  assert.throws(() => buildModel('cifar_resnet14', { width: '8' }), /option 'width' for cifar_resnet14 must be a positive integer, got "8"/);
+  m.dispose();
+});
+
 test('transfer helpers: head, non-strict load report, another architecture refused, freeze keeps BN in eval', () => {
   const src = buildModel('cifar_resnet8', { numClasses: 10, inChannels: 1 });
   const dst = buildModel('cifar_resnet8', { numClasses: 4, inChannels: 1 });

@@ -38,10 +38,10 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
   const { evaluate } = await import('../train/trainer.js');
   const { formatConfusion } = await import('../train/metrics.js');
   const { ProgressPrinter } = await import('../train/progress.js');
+  const { checkTta } = await import('../train/config.js');
   const m = await loadInferenceModel(f.checkpoint);
   const cfg = (m.meta?.config ?? {}) as { data?: { kind?: string; root?: string; valRoot?: string; valSplit?: number }; seed?: number; tta?: string };
-  const tta = f.tta ?? cfg.tta ?? 'none';
-  if (tta !== 'none' && tta !== 'flip') throw new ConfigError(`--tta must be none or flip, got '${tta}'`);
+  const tta = checkTta(f.tta ?? cfg.tta ?? 'none');
   let ds: Dataset;
   let name = 'test';
   let where: string;

@@ -374,17 +374,8 @@ export class RandomResizedCrop implements Transform {
   }
   /** torchvision's get_params: [top, left, h, w]. */
   params(h: number, w: number, rng: RNG): [number, number, number, number] {
-    const area = h * w;
-    const logR = [Math.log(this.ratio[0]), Math.log(this.ratio[1])];
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const target = area * rng.uniform(this.scale[0], this.scale[1]);
-      const aspect = Math.exp(rng.uniform(logR[0], logR[1]));
-      const cw = roundHalfEven(Math.sqrt(target * aspect));
-      const ch = roundHalfEven(Math.sqrt(target / aspect));
-      if (cw > 0 && cw <= w && ch > 0 && ch <= h) {
-        return [rng.int(h - ch + 1), rng.int(w - cw + 1), ch, cw];
-      }
-    }
+    const r = drawRect(h, w, this.scale, this.ratio, 'width', rng, (ch, cw) => cw > 0 && cw <= w && ch > 0 && ch <= h);
+    if (r) return r;
     const inRatio = w / h;
     let cw = w;
     let ch = h;
@@ -449,6 +440,26 @@ export class RandomHorizontalFlip implements Transform {
  * `value` in every channel. Meant for float images after Normalize (value 0 = the dataset mean).
  * Up to 10 draws for a rectangle that fits strictly inside; if none does, the image is unchanged.
  */
+/**
+ * torchvision's get_params loop, shared by RandomResizedCrop and RandomErasing: up to 10 draws of a
+ * rectangle whose area is a uniform share (`scale`) of h*w and whose aspect ratio is log-uniform in
+ * `ratio`; the ratio is width/height for the crop and height/width for the erasing (as torchvision has
+ * them). Returns [top, left, rh, rw] of the first draw that `fits`, placed uniformly, or null.
+ */
+function drawRect(h: number, w: number, scale: [number, number], ratio: [number, number], ratioOf: 'width' | 'height', rng: RNG,
+  fits: (rh: number, rw: number) => boolean): [number, number, number, number] | null {
+  const logR = [Math.log(ratio[0]), Math.log(ratio[1])];
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const target = h * w * rng.uniform(scale[0], scale[1]);
+    const aspect = Math.exp(rng.uniform(logR[0], logR[1]));
+    const num = roundHalfEven(Math.sqrt(target * aspect)); // the ratio's numerator side
+    const den = roundHalfEven(Math.sqrt(target / aspect));
+    const [rh, rw] = ratioOf === 'width' ? [den, num] : [num, den];
+    if (fits(rh, rw)) return [rng.int(h - rh + 1), rng.int(w - rw + 1), rh, rw];
+  }
+  return null;
+}
+
 export class RandomErasing implements Transform {
   constructor(readonly p = 0.5, readonly scale: [number, number] = [0.02, 0.33], readonly ratio: [number, number] = [0.3, 3.3], readonly value = 0) {
     if (!(p >= 0 && p <= 1)) throw new ConfigError(`RandomErasing: p must be in [0, 1], got ${p}`);
@@ -458,15 +469,7 @@ export class RandomErasing implements Transform {
   }
   /** The rectangle [top, left, h, w] (torchvision's get_params), or null when no draw fits. */
   params(h: number, w: number, rng: RNG): [number, number, number, number] | null {
-    const logR = [Math.log(this.ratio[0]), Math.log(this.ratio[1])];
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const target = h * w * rng.uniform(this.scale[0], this.scale[1]);
-      const aspect = Math.exp(rng.uniform(logR[0], logR[1]));
-      const eh = roundHalfEven(Math.sqrt(target * aspect));
-      const ew = roundHalfEven(Math.sqrt(target / aspect));
-      if (eh < h && ew < w) return [rng.int(h - eh + 1), rng.int(w - ew + 1), eh, ew];
-    }
-    return null;
+    return drawRect(h, w, this.scale, this.ratio, 'height', rng, (eh, ew) => eh < h && ew < w);
   }
   apply(img: Image, rng: RNG): Image {
     if (!(img.data instanceof Float32Array)) throw new ConfigError('RandomErasing needs a float image: put it after ToFloat()/Normalize()');

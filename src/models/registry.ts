@@ -55,8 +55,14 @@ export function getModelEntry(name: string): ModelEntry {
 /** Build a model by name with constructor options (camelCase, as torchvision's keyword arguments). */
 export function createModel(name: string, opts: Record<string, unknown> = {}): Module {
   const e = getModelEntry(name);
+  checkModelOptions(name, e.family, opts);
+  return e.build(opts);
+}
+
+/** ConfigError unless `opts` holds only options of the family, each of the right type. */
+export function checkModelOptions(name: string, family: ModelEntry['family'], opts: Record<string, unknown>): void {
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new ConfigError(`model options must be a JSON object, got ${JSON.stringify(opts)}`);
-  const allowed = OPTION_TYPES[e.family];
+  const allowed = OPTION_TYPES[family];
   for (const [k, v] of Object.entries(opts)) {
     const want = allowed[k];
     if (!want) throw new ConfigError(`unknown option '${k}' for ${name} (allowed: ${Object.keys(allowed).join(', ')})`);
@@ -64,7 +70,6 @@ export function createModel(name: string, opts: Record<string, unknown> = {}): M
       : want === 'int' ? Number.isInteger(v) && (v as number) > 0 : typeof v === want;
     if (!ok) throw new ConfigError(`option '${k}' for ${name} must be ${want === 'int' ? 'a positive integer' : want === 'bool[3]' ? 'a list of 3 booleans' : `a ${want}`}, got ${JSON.stringify(v)}`);
   }
-  return e.build(opts);
 }
 
 type OptType = 'int' | 'boolean' | 'bool[3]';

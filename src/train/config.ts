@@ -10,7 +10,7 @@ import {
   IMAGENET_MEAN, IMAGENET_STD, type Transform,
 } from '../data/transforms.js';
 import { CifarResNet } from '../models/cifar.js';
-import { createModel, getModelEntry } from '../models/registry.js';
+import { checkModelOptions, createModel, getModelEntry } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
 import { Adam, AdamW } from '../optim/adam.js';
 import type { Hyper, Optimizer } from '../optim/optimizer.js';
@@ -109,6 +109,12 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'model' | 'out'> = {
   workers: 'auto',
 };
 
+/** The --tta value of `train` and `eval`: none or flip (ConfigError otherwise). */
+export function checkTta(v: string): 'none' | 'flip' {
+  if (v !== 'none' && v !== 'flip') throw new ConfigError(`--tta must be none or flip, got '${v}'`);
+  return v;
+}
+
 /** Check a merged config; ConfigError names the offending option. */
 export function validateConfig(c: TrainConfig): void {
   const posInt = (v: unknown, n: string) => {
@@ -127,7 +133,7 @@ export function validateConfig(c: TrainConfig): void {
   }
   if (!['none', 'light', 'imagenet'].includes(c.data.augment)) throw new ConfigError(`--augment must be none, light or imagenet, got '${c.data.augment}'`);
   if (c.data.erase !== undefined && !(c.data.erase >= 0 && c.data.erase <= 1)) throw new ConfigError(`--erase must be a probability in [0, 1], got ${c.data.erase}`);
-  if (c.tta !== undefined && !['none', 'flip'].includes(c.tta)) throw new ConfigError(`--tta must be none or flip, got '${c.tta}'`);
+  if (c.tta !== undefined) checkTta(c.tta);
   if (c.data.limitTrain !== undefined) posInt(c.data.limitTrain, '--limit-train');
   if (c.data.limitTest !== undefined) posInt(c.data.limitTest, '--limit-test');
   if (c.data.kind === 'image-folder' && !c.data.root) throw new ConfigError('an image-folder run needs --images DIR');
@@ -145,7 +151,7 @@ export function buildModel(name: string, opts: Record<string, unknown>): Module 
     try {
       getModelEntry(name);
     } catch {
-      for (const k of Object.keys(opts)) if (!['numClasses', 'inChannels', 'width'].includes(k)) throw new ConfigError(`unknown option '${k}' for ${name} (allowed: numClasses, inChannels, width)`);
+      checkModelOptions(name, 'cifar', opts);
       return new CifarResNet(Number(m[1]), opts);
     }
   }
