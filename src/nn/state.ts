@@ -13,7 +13,12 @@ export function stateDictToArrays(model: Module | Map<string, Tensor>): Map<stri
   const sd = model instanceof Map ? model : model.stateDict();
   const out = new Map<string, TaggedArray>();
   for (const [k, t] of sd) {
-    out.set(k, { dtype: k.endsWith('num_batches_tracked') ? 'I64' : 'F32', shape: [...t.shape], data: t.data.slice() });
+    out.set(k, tagArray(k, t.shape, t.data.slice()));
   }
   return out;
+}
+
+/** One state-dict entry as a tagged array (num_batches_tracked is an int64 counter in torchvision's files). */
+export function tagArray(key: string, shape: readonly number[], data: Float32Array): TaggedArray {
+  return { dtype: key.endsWith('num_batches_tracked') ? 'I64' : 'F32', shape: [...shape], data };
 }

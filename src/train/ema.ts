@@ -8,7 +8,7 @@
 // their average (scripts/torch_fashion_recipe.py). Browser-safe: plain arrays, no files.
 import { ConfigError, StateDictError } from '../base/errors.js';
 import type { Module } from '../nn/module.js';
-import { stateDictToArrays, type TaggedArray } from '../nn/state.js';
+import { tagArray, type TaggedArray } from '../nn/state.js';
 
 export class ModelEma {
   /** Steps averaged so far (drives the warm-up of the decay). */
@@ -40,8 +40,8 @@ export class ModelEma {
 
   /** The averaged weights as named arrays, in the model's state-dict order and shapes. */
   arrays(model: Module): Map<string, TaggedArray> {
-    const out = stateDictToArrays(model);
-    for (const [k, a] of out) a.data = this.shadow.get(k)!.slice();
+    const out = new Map<string, TaggedArray>();
+    for (const [k, t] of model.stateDict()) out.set(k, tagArray(k, t.shape, this.shadow.get(k)!.slice()));
     return out;
   }
 
