@@ -19,6 +19,13 @@ export function shapeStr(s: Shape): string {
   return `[${s.join(', ')}]`;
 }
 
+/** A model's input check: an image batch [N, C, H, W] with C = inChannels (ShapeError naming both otherwise). */
+export function checkImageInput(shape: Shape, inChannels: number): void {
+  if (shape.length !== 4 || shape[1] !== inChannels) {
+    throw new ShapeError(`the model expects ${inChannels} input channel(s), the input has shape ${shapeStr(shape)} (want [N, ${inChannels}, H, W])`);
+  }
+}
+
 /** Row-major strides of a contiguous tensor. */
 export function stridesOf(shape: Shape): number[] {
   const st = new Array<number>(shape.length);

@@ -4,8 +4,8 @@
 // use option A: subsample by 2 and zero-pad the new channels, so they add no parameters.
 // ResNet-20 has 269,722 parameters (0.27M in the paper).
 // Key names mirror torchvision's where they exist: conv1, bn1, layer1.0.conv1, fc.
-import { ConfigError, ShapeError } from '../base/errors.js';
-import { shapeStr, type Shape } from '../base/shape.js';
+import { ConfigError } from '../base/errors.js';
+import { checkImageInput, type Shape } from '../base/shape.js';
 import { constant_, kaimingNormal_ } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU, Sequential, describeSeq } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
@@ -87,9 +87,7 @@ export class CifarResNet extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (x.rank !== 4 || x.shape[1] !== this.inChannels) {
-      throw new ShapeError(`the model expects ${this.inChannels} input channel(s), the input has shape ${shapeStr(x.shape)}`);
-    }
+    checkImageInput(x.shape, this.inChannels);
     let y = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     y = this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
     return this.fc.forward(ops.flatten(this.avgpool.forward(y), 1));

@@ -3,8 +3,7 @@
 // have biases and the shortcut is a strided 1x1 conv without BN ("conv3"). Key names follow
 // the PyTorch nn.Sequential it is written as: `0.0.weight`, `1.0.conv1.weight`, `2.0.conv3.bias`,
 // `7.weight`. 11,178,378 parameters with 1 input channel and 10 classes.
-import { ShapeError } from '../base/errors.js';
-import { shapeStr, type Shape } from '../base/shape.js';
+import { checkImageInput, type Shape } from '../base/shape.js';
 import { xavierUniform_ } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, describeSeq } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
@@ -70,9 +69,7 @@ export class D2lResNet18 extends Sequential {
   }
 
   override forward(x: Tensor): Tensor {
-    if (x.rank !== 4 || x.shape[1] !== this.inChannels) {
-      throw new ShapeError(`the model expects ${this.inChannels} input channel(s), the input has shape ${shapeStr(x.shape)}`);
-    }
+    checkImageInput(x.shape, this.inChannels);
     return super.forward(x);
   }
 }

@@ -6,7 +6,8 @@
 // The copy snapshots the weights: the model itself is untouched, and a copy made before further
 // training keeps the old weights. Heads (avgpool, flatten, fc, or whatever replaced fc) run as the
 // model's own modules, in eval mode.
-import { ConfigError, ShapeError } from '../base/errors.js';
+import { ConfigError } from '../base/errors.js';
+import { checkImageInput } from '../base/shape.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import * as ops from '../tensor/ops.js';
@@ -130,7 +131,7 @@ function chain(steps: Step[]): Step {
 function fuseModule(m: Module, owned: Tensor[], where: string): Step {
   if (m instanceof ResNet) {
     const stem = fusedConv(m.conv1, m.bn1, true, owned, `${where}.conv1`);
-    const steps: Step[] = [(x) => { checkChannels(x, m.inChannels); return stem(x); }, asEval(m.maxpool),
+    const steps: Step[] = [(x) => { checkImageInput(x.shape, m.inChannels); return stem(x); }, asEval(m.maxpool),
       fuseModule(m.layer1, owned, 'layer1'), fuseModule(m.layer2, owned, 'layer2'),
       fuseModule(m.layer3, owned, 'layer3'), fuseModule(m.layer4, owned, 'layer4')];
     if (m.avgpool && m.fc) steps.push(asEval(m.avgpool), (x) => ops.flatten(x, 1), asEval(m.fc));
@@ -138,7 +139,7 @@ function fuseModule(m: Module, owned: Tensor[], where: string): Step {
   }
   if (m instanceof CifarResNet) {
     const stem = fusedConv(m.conv1, m.bn1, true, owned, `${where}.conv1`);
-    return chain([(x) => { checkChannels(x, m.inChannels); return stem(x); },
+    return chain([(x) => { checkImageInput(x.shape, m.inChannels); return stem(x); },
       fuseModule(m.layer1, owned, 'layer1'), fuseModule(m.layer2, owned, 'layer2'), fuseModule(m.layer3, owned, 'layer3'),
       asEval(m.avgpool), (x) => ops.flatten(x, 1), asEval(m.fc)]);
   }
@@ -186,7 +187,7 @@ function fuseModule(m: Module, owned: Tensor[], where: string): Step {
       }
     }
     const body = chain(steps);
-    return m instanceof D2lResNet18 ? (x) => { checkChannels(x, m.inChannels); return body(x); } : body;
+    return m instanceof D2lResNet18 ? (x) => { checkImageInput(x.shape, m.inChannels); return body(x); } : body;
   }
   if (m instanceof Conv2d) return fusedConv(m, null, false, owned, where);
   if (m instanceof MaxPool2d || m instanceof AdaptiveAvgPool2d || m instanceof Flatten || m instanceof Linear || m instanceof ReLU) return asEval(m);
@@ -211,8 +212,3 @@ function residualTail(x: Tensor, y: Tensor, conv2: FusedConv, shortcut: Step | n
   return out;
 }
 
-function checkChannels(x: Tensor, inChannels: number): void {
-  if (x.rank !== 4 || x.shape[1] !== inChannels) {
-    throw new ShapeError(`the model expects ${inChannels} input channel(s), the input has shape [${x.shape.join(', ')}]`);
-  }
-}

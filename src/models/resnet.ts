@@ -3,7 +3,7 @@
 // by name and the same weights give the same numbers. Paper: He et al. 2015, arXiv:1512.03385;
 // ResNeXt: Xie et al. 2016; Wide ResNet: Zagoruyko & Komodakis 2016.
 import { ConfigError, ShapeError } from '../base/errors.js';
-import { shapeStr, type Shape } from '../base/shape.js';
+import { checkImageInput, shapeStr, type Shape } from '../base/shape.js';
 import { constant_, kaimingNormal_ } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential, describeSeq } from '../nn/layers.js';
 import { Module, type LayerInfo } from '../nn/module.js';
@@ -174,16 +174,9 @@ export class ResNet extends Module {
     return new Sequential(...mods);
   }
 
-  private checkInput(x: Tensor): void {
-    if (x.rank !== 4) throw new ShapeError(`ResNet expects an input [N, ${this.inChannels}, H, W], got ${shapeStr(x.shape)}`);
-    if (x.shape[1] !== this.inChannels) {
-      throw new ShapeError(`the model expects ${this.inChannels} input channel(s), the input has ${x.shape[1]} (shape ${shapeStr(x.shape)})`);
-    }
-  }
-
   /** Stem and the four stages: the feature map [N, numFeatures, h, w]. */
   forwardFeatures(x: Tensor): Tensor {
-    this.checkInput(x);
+    checkImageInput(x.shape, this.inChannels);
     let y = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
     y = this.layer1.forward(y);
     y = this.layer2.forward(y);
