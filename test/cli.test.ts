@@ -104,13 +104,13 @@ test("presets: a flag overrides the preset's value; another --model drops the pr
   const { resolveConfig } = await import('../src/cli/presets.js');
   const base = resolveConfig('fashion-mnist-28', { data: {} });
   assert.equal(base.model, 'cifar_resnet20');
-  assert.deepEqual(base.arch, { width: 32 });
+  assert.deepEqual(base.arch, { width: 40 });
   const lr = resolveConfig('fashion-mnist-28', { lr: 0.05, data: { size: 32 } });
   assert.equal(lr.lr, 0.05);
   assert.equal(lr.data.size, 32);
   assert.equal(lr.data.cropPadding, base.data.cropPadding);
   assert.deepEqual(resolveConfig('fashion-mnist-28', { model: 'resnet18', data: {} }).arch, {});
-  assert.deepEqual(resolveConfig('fashion-mnist-28', { model: 'cifar_resnet20', data: {} }).arch, { width: 32 });
+  assert.deepEqual(resolveConfig('fashion-mnist-28', { model: 'cifar_resnet20', data: {} }).arch, { width: 40 });
   assert.deepEqual(resolveConfig('fashion-mnist-28', { model: 'cifar_resnet32', arch: { width: 16 }, data: {} }).arch, { width: 16 });
   assert.deepEqual(resolveConfig('d2l-fashion-mnist', { model: 'cifar_resnet8', data: {} }).arch, {});
 });
