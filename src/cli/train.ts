@@ -71,6 +71,8 @@ export interface TrainFlags {
   clipGradNorm?: number; augment?: string; erase?: number; tta?: string; size?: number; valSplit?: number; limitTrain?: number; limitTest?: number; seed?: number;
   out?: string; resume?: string | boolean; overwrite?: boolean; workers?: number; json?: boolean;
   progress?: boolean; dataDir?: string;
+  /** Fashion-MNIST: allow the download when not found locally (no flag; the demo turns it off after its own try). */
+  download?: boolean;
   // finetune
   images?: string; valImages?: string; weights?: string; checkpoint?: string; freeze?: string; headLrMult?: number; keepHead?: boolean;
 }
@@ -80,6 +82,7 @@ export function flagsToOverrides(f: TrainFlags): Omit<Partial<TrainConfig>, 'dat
   const data: Partial<DataConfig> = {
     dataDir: f.dataDir, root: f.images, valRoot: f.valImages, valSplit: f.valSplit, size: f.size,
     augment: f.augment as DataConfig['augment'] | undefined, erase: f.erase, limitTrain: f.limitTrain, limitTest: f.limitTest,
+    download: f.download,
   };
   if (f.images) data.kind = 'image-folder';
   return {
