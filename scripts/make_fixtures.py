@@ -504,6 +504,15 @@ def make_op_cases(out_dir):
              {"labelSmoothing": ls, "reduction": "mean"},
              {"input": x, "target": t, "output": y.reshape(1), **gr})
 
+    # relu with the special values: PyTorch keeps NaN and -0, and a NaN output passes its gradient on.
+    # 23 values: the specials at the start (SIMD lanes) and, reversed, at the end (scalar tail of 3)
+    special = torch.tensor([float("nan"), float("inf"), float("-inf"), 0.0, -0.0])
+    x = torch.cat([special, torch.randn(13), special.flip(0)]).requires_grad_(True)
+    y = F.relu(x)
+    r = torch.randn(y.shape)
+    gr = grads_of((y * r).sum(), [("input", x)])
+    emit("relu_special_values", "relu", {}, {"input": x, "r": r, "output": y, **gr})
+
     # linear (the fc layer)
     x = torch.randn(3, 5, requires_grad=True)
     wt = torch.randn(4, 5, requires_grad=True)

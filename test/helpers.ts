@@ -11,6 +11,7 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   let worst = -1, worstExcess = 0;
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i], b = expected[i];
+    if (a === b || (Number.isNaN(a) && Number.isNaN(b))) continue; // equal infinities, NaN where NaN is expected
     const excess = Math.abs(a - b) - (atol + rtol * Math.abs(b));
     if (!(excess <= 0) && (worst < 0 || excess > worstExcess || Number.isNaN(excess))) {
       worst = i;

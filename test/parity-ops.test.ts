@@ -1,7 +1,9 @@
 // Op-level parity with PyTorch: forward values and gradients of sum(out * r) for conv, pooling,
-// batch norm, log-softmax, cross-entropy and linear, from test/fixtures/conv_cases.
+// batch norm, log-softmax, cross-entropy, relu and linear, from test/fixtures/conv_cases.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import '../src/backend/wasm/index.js';
+import { getBackend, setBackend } from '../src/backend/registry.js';
 import * as ops from '../src/tensor/ops.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { assertClose } from './helpers.js';
@@ -59,6 +61,9 @@ test(`op outputs and gradients match PyTorch (rtol ${RTOL}, atol ${ATOL})`, { sk
       case 'cross_entropy':
         out = ops.crossEntropy(x, a.get('target')!.data, o.labelSmoothing);
         break;
+      case 'relu':
+        out = ops.relu(x);
+        break;
       case 'linear':
         params.weight = T('weight');
         params.bias = T('bias');
@@ -76,5 +81,26 @@ test(`op outputs and gradients match PyTorch (rtol ${RTOL}, atol ${ATOL})`, { sk
       assertClose(rm.data, a.get('running_mean_after')!.data, RTOL, ATOL, `${c.name} running_mean`);
       assertClose(rv.data, a.get('running_var_after')!.data, RTOL, ATOL, `${c.name} running_var`);
     }
+  }
+});
+
+// NaN, ±inf and -0 through ReLU on both backends, bit for bit: PyTorch's relu keeps NaN and -0,
+// and its backward (threshold_backward: zero where y <= 0) passes a NaN output's gradient on.
+test('relu and its gradient keep PyTorch\'s NaN, infinities and signed zeros on ref and wasm (exact)', { skip }, async () => {
+  const a = st('conv_cases', 'relu_special_values.safetensors');
+  const show = (v: ArrayLike<number>) => Array.from(v, (x) => (Object.is(x, -0) ? '-0' : String(x)));
+  const before = getBackend().name;
+  try {
+    for (const backend of ['ref', 'wasm'] as const) {
+      await setBackend(backend);
+      const x = ops.tensor(a.get('input')!.data, a.get('input')!.shape);
+      x.requiresGrad = true;
+      const y = ops.relu(x);
+      assert.deepEqual(show(y.data), show(a.get('output')!.data), `${backend}: relu(x)`);
+      y.backward(ops.tensor(a.get('r')!.data, a.get('r')!.shape));
+      assert.deepEqual(show(x.grad!.data), show(a.get('grad_input')!.data), `${backend}: grad`);
+    }
+  } finally {
+    await setBackend(before);
   }
 });

@@ -303,6 +303,42 @@ test('batchNorm with fused ReLU equals relu(batchNorm) of ref (rtol 1e-4, atol 1
   close(y, yr, 1e-4, 1e-4, 'relu(bn(x))');
 });
 
+test('fused ReLU epilogues (batch norm, Winograd and im2col conv) keep NaN like relu (rtol 1e-4, atol 1e-4, NaN where ref has NaN)', () => {
+  // A NaN gamma or bias turns one channel NaN before the ReLU; PyTorch's relu keeps NaN, so must
+  // the SIMD lanes and the scalar tails of every fused epilogue (HW = 9 and OW = 9 leave tails).
+  const nans = (y: Float32Array) => y.reduce((n, v) => n + (Number.isNaN(v) ? 1 : 0), 0);
+  const N = 2, C = 3, HW = 9;
+  const x = rand(N * C * HW), g = rand(C), b = rand(C);
+  g[1] = NaN;
+  const y = be.alloc(x.length), yr = new Float32Array(x.length);
+  be.batchNormTrainEx(x, g, b, y, be.alloc(C), be.alloc(C), be.alloc(C), N, C, HW, 1e-5, true);
+  ref.batchNormTrain(x, g, b, yr, new Float32Array(C), new Float32Array(C), new Float32Array(C), N, C, HW, 1e-5);
+  ref.unary('relu', yr, yr);
+  assert.equal(nans(y), N * HW, 'batch norm: the NaN channel stays NaN');
+  close(y, yr, 1e-4, 1e-4, 'relu(bn(x)) with a NaN channel');
+
+  const p = convParams(1, 8, 9, 9, 6, 3, 3, 1, 1, 1, 1);
+  const cx = rand(8 * 81), w = rand(6 * 8 * 9), bias = rand(6);
+  bias[2] = NaN;
+  const cr = new Float32Array(6 * 81);
+  ref.conv2d(cx, w, bias, cr, p);
+  ref.unary('relu', cr, cr);
+  const saved = [be.winograd, be.winogradMinTiles, be.winogradMinFill] as const;
+  be.winogradMinTiles = 1;
+  be.winogradMinFill = 0;
+  try {
+    for (const mode of ['all', 'off'] as const) {
+      be.winograd = mode;
+      const cy = be.alloc(cr.length);
+      be.conv2dEx(cx, w, bias, cy, p, true);
+      assert.equal(nans(cy), 81, `conv (${mode}): the NaN channel stays NaN`);
+      close(cy, cr, 1e-4, 1e-4, `relu(conv) fused with a NaN bias (${mode})`);
+    }
+  } finally {
+    [be.winograd, be.winogradMinTiles, be.winogradMinFill] = saved;
+  }
+});
+
 function poolParams(N: number, C: number, H: number, W: number, k: number, s: number, p: number, d = 1, ceil = false,
                     countIncludePad = true): Pool2dParams {
   const size = (L: number) => {

@@ -340,7 +340,7 @@ export class RefBackend implements Backend {
       case 'log': for (let i = 0; i < n; i++) y[i] = Math.log(x[i]); break;
       case 'sqrt': for (let i = 0; i < n; i++) y[i] = Math.sqrt(x[i]); break;
       case 'abs': for (let i = 0; i < n; i++) y[i] = Math.abs(x[i]); break;
-      case 'relu': for (let i = 0; i < n; i++) { const v = x[i]; y[i] = v > 0 ? v : 0; } break;
+      case 'relu': for (let i = 0; i < n; i++) { const v = x[i]; y[i] = v < 0 ? 0 : v; } break; // NaN stays NaN, as in PyTorch
       case 'sigmoid': for (let i = 0; i < n; i++) y[i] = 1 / (1 + Math.exp(-x[i])); break;
       case 'tanh': for (let i = 0; i < n; i++) y[i] = Math.tanh(x[i]); break;
       default: throw new Error(`unknown unary op ${op as string}`);
@@ -384,7 +384,8 @@ export class RefBackend implements Backend {
   }
 
   reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array): void {
-    for (let i = 0; i < dy.length; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
+    // PyTorch's threshold_backward: zero where y <= 0, so a NaN output passes its gradient on
+    for (let i = 0; i < dy.length; i++) dx[i] = y[i] <= 0 ? 0 : dy[i];
   }
 
   addInPlace(y: Float32Array, x: Float32Array): void {

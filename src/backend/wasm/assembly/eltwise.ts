@@ -18,12 +18,12 @@ export const E_I0: i32 = D_ARGS + 13; // int parameters
 export const E_I1: i32 = D_ARGS + 14;
 
 // ops of the K_ELT job
-export const OP_RELU: i32 = 1; // y = x > 0 ? x : 0
+export const OP_RELU: i32 = 1; // y = x < 0 ? 0 : x   (NaN stays NaN, as in PyTorch)
 export const OP_NEG: i32 = 2;
 export const OP_ABS: i32 = 3;
 export const OP_SQRT: i32 = 4;
 export const OP_AFFINE: i32 = 5; // y = x*F0 + F1
-export const OP_RELU_BWD: i32 = 6; // z = y > 0 ? x : 0   (x = dy, y = forward output)
+export const OP_RELU_BWD: i32 = 6; // z = y <= 0 ? 0 : x   (x = dy, y = forward output)
 export const OP_ADD_INPLACE: i32 = 7; // y += x
 export const OP_ADD: i32 = 10; // z = x op y (same shape); ops 10..15
 export const OP_SUB: i32 = 11;
@@ -70,9 +70,9 @@ export function eltTask(d: usize, t: i32): void {
     for (let i = 0; i < vend; i += 4) {
       const p = <usize>i << 2;
       const v = v128.load(x + p);
-      v128.store(y + p, v128.and(v, f32x4.gt(v, zero)));
+      v128.store(y + p, v128.andnot(v, f32x4.lt(v, zero)));
     }
-    for (let i = vend; i < cnt; i++) { const p = <usize>i << 2; const v = load<f32>(x + p); store<f32>(y + p, v > 0 ? v : 0); }
+    for (let i = vend; i < cnt; i++) { const p = <usize>i << 2; const v = load<f32>(x + p); store<f32>(y + p, v < 0 ? 0 : v); }
   } else if (op == OP_NEG) {
     for (let i = 0; i < vend; i += 4) { const p = <usize>i << 2; v128.store(y + p, f32x4.neg(v128.load(x + p))); }
     for (let i = vend; i < cnt; i++) { const p = <usize>i << 2; store<f32>(y + p, -load<f32>(x + p)); }
@@ -91,9 +91,9 @@ export function eltTask(d: usize, t: i32): void {
     const z = du(d, E_Z) + off;
     for (let i = 0; i < vend; i += 4) {
       const p = <usize>i << 2;
-      v128.store(z + p, v128.and(v128.load(x + p), f32x4.gt(v128.load(y + p), zero)));
+      v128.store(z + p, v128.andnot(v128.load(x + p), f32x4.le(v128.load(y + p), zero)));
     }
-    for (let i = vend; i < cnt; i++) { const p = <usize>i << 2; store<f32>(z + p, load<f32>(y + p) > 0 ? load<f32>(x + p) : 0); }
+    for (let i = vend; i < cnt; i++) { const p = <usize>i << 2; store<f32>(z + p, load<f32>(y + p) <= 0 ? 0 : load<f32>(x + p)); }
   } else if (op == OP_ADD_INPLACE) {
     for (let i = 0; i < vend; i += 4) { const p = <usize>i << 2; v128.store(y + p, f32x4.add(v128.load(y + p), v128.load(x + p))); }
     for (let i = vend; i < cnt; i++) { const p = <usize>i << 2; store<f32>(y + p, load<f32>(y + p) + load<f32>(x + p)); }

@@ -72,7 +72,7 @@ function runAffine(x: usize, y: usize, n: i32, mean: f32, scale: f32, shift: f32
     for (; i + 4 <= n; i += 4) {
       const o = <usize>i << 2;
       const v = f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + o), mv), sv), bv);
-      v128.store(y + o, v128.and(v, f32x4.gt(v, z)));
+      v128.store(y + o, v128.andnot(v, f32x4.lt(v, z)));
     }
   } else {
     for (; i + 4 <= n; i += 4) {
@@ -83,7 +83,7 @@ function runAffine(x: usize, y: usize, n: i32, mean: f32, scale: f32, shift: f32
   for (; i < n; i++) {
     const o = <usize>i << 2;
     let v = (load<f32>(x + o) - mean) * scale + shift;
-    if (relu && !(v > 0)) v = 0;
+    if (relu && v < 0) v = 0;
     store<f32>(y + o, v);
   }
 }

@@ -204,8 +204,8 @@ export function winoOutTask(d: usize, p: i32): void {
       let y00 = f32x4.add(f32x4.add(f32x4.add(s0, s1), s2), bv), y01 = f32x4.add(f32x4.sub(f32x4.sub(s1, s2), s3), bv);
       let y10 = f32x4.add(f32x4.add(f32x4.add(t0, t1), t2), bv), y11 = f32x4.add(f32x4.sub(f32x4.sub(t1, t2), t3), bv);
       if (relu) {
-        y00 = v128.and(y00, f32x4.gt(y00, z)); y01 = v128.and(y01, f32x4.gt(y01, z));
-        y10 = v128.and(y10, f32x4.gt(y10, z)); y11 = v128.and(y11, f32x4.gt(y11, z));
+        y00 = v128.andnot(y00, f32x4.lt(y00, z)); y01 = v128.andnot(y01, f32x4.lt(y01, z));
+        y10 = v128.andnot(y10, f32x4.lt(y10, z)); y11 = v128.andnot(y11, f32x4.lt(y11, z));
       }
       const o = <usize>(2 * tw) << 2;
       v128.store(y0 + o, v128.shuffle<f32>(y00, y01, 0, 4, 1, 5));
@@ -227,7 +227,7 @@ export function winoOutTask(d: usize, p: i32): void {
         if (j == 0) { s0 = sj; t0 = tj; } else if (j == 1) { s1 = sj; t1 = tj; } else if (j == 2) { s2 = sj; t2 = tj; } else { s3 = sj; t3 = tj; }
       }
       let v00 = s0 + s1 + s2 + b, v01 = s1 - s2 - s3 + b, v10 = t0 + t1 + t2 + b, v11 = t1 - t2 - t3 + b;
-      if (relu) { if (!(v00 > 0)) v00 = 0; if (!(v01 > 0)) v01 = 0; if (!(v10 > 0)) v10 = 0; if (!(v11 > 0)) v11 = 0; }
+      if (relu) { if (v00 < 0) v00 = 0; if (v01 < 0) v01 = 0; if (v10 < 0) v10 = 0; if (v11 < 0) v11 = 0; }
       const ow = 2 * tw;
       store<f32>(y0 + (<usize>ow << 2), v00);
       if (ow + 1 < OW) store<f32>(y0 + (<usize>(ow + 1) << 2), v01);
