@@ -1,42 +1,5 @@
-// The public surface of resnet-ts: re-exports only.
-export * from './base/errors.js';
-export { RNG, manualSeed } from './base/rng.js';
-export { numel, convOutSize, type Shape } from './base/shape.js';
-
-export type { Backend, Conv2dParams, Pool2dParams } from './backend/backend.js';
-export { RefBackend } from './backend/ref/ref.js';
-export { getBackend, setBackend, listBackends, registerBackend } from './backend/registry.js';
-export { setThreads, getThreads, WasmBackend } from './backend/wasm/index.js';
-
-export { Tensor, noGrad, scope, isGradEnabled } from './tensor/tensor.js';
-export * as ops from './tensor/ops.js';
-export { tensor, zeros, ones, full, randn, rand } from './tensor/ops.js';
-
-export { Module, type LayerInfo, type LoadReport } from './nn/module.js';
-export * from './nn/layers.js';
-export * as init from './nn/init.js';
-export * as functional from './nn/functional.js';
-export { stateDictToArrays } from './nn/state.js';
-
-export * from './models/resnet.js';
-export { D2lResNet18, Residual, d2l_resnet18 } from './models/d2l.js';
-export * from './models/cifar.js';
-export { MODELS, createModel, getModelEntry, listModels } from './models/registry.js';
-export { FusedModel, FusionUnsupportedError, fuseForInference, tryFuseForInference } from './models/fused.js';
-
-export * as io from './io/index.js';
-export { readSafetensors, writeSafetensors } from './io/safetensors.js';
-export { readNpy, writeNpy, readNpz, writeNpz } from './io/npy.js';
-export { readPth } from './io/pth.js';
-export type { NamedArray, ArrayMap, DType } from './io/types.js';
-
+// The public surface of resnet-ts in Node: everything browser-safe (./browser.ts), and the `data`
+// namespace with the file-based datasets too (Fashion-MNIST finder and download, IDX files,
+// ImageFolder with sharp). A local export wins over the same name from `export *`.
+export * from './browser.js';
 export * as data from './data/index.js';
-export { exportOnnx, type OnnxExportOptions } from './io/onnx-export.js';
-export { importOnnx, type OnnxImportResult } from './io/onnx-import.js';
-export { PRETRAINED, IMAGENET_MEAN, IMAGENET_STD, getPretrained, listPretrained, loadPretrained, downloadPretrained } from './models/pretrained.js';
-export { IMAGENET_CLASSES } from './models/imagenet-classes.js';
-
-export * as optim from './optim/index.js';
-export { fit, evaluate, trainStep, NonFiniteLossError } from './train/trainer.js';
-export { replaceHead, freeze, parameterGroups } from './train/transfer.js';
-export { ClassificationMetrics } from './train/metrics.js';

@@ -1,10 +1,6 @@
-// Data: datasets, transforms, loader. Browser-safe modules: idx, dataset, transforms, loader
-// (its worker pool is loaded lazily, only in Node). Node-only: idx-file, fashion-mnist,
-// image-folder (files, sharp, network), loader-pool.
-export * from './idx.js';
+// Data in Node: the browser-safe modules (./browser.ts) and the Node-only ones: idx-file,
+// fashion-mnist, image-folder (files, sharp, network); loader-pool is loaded lazily by the loader.
+export * from './browser.js';
 export { readIdxFile, gunzipFile } from './idx-file.js';
-export * from './dataset.js';
-export * from './transforms.js';
 export * from './fashion-mnist.js';
 export * from './image-folder.js';
-export { DataLoader, makeBatch, sampleRng, epochOrder, mixSeed, type Batch, type BatchPayload, type DataLoaderOptions, type LoaderState } from './loader.js';
