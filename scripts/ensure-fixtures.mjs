@@ -4,6 +4,27 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
+// Pretrained-weights fixtures (scripts/make_pretrained_fixtures.py, own stamp): a random-weight
+// torchvision .pth and torchvision's preprocessing of two real photos that
+// scripts/install-test-deps.sh puts in test/fixtures/photos.
+{
+  const script = 'scripts/make_pretrained_fixtures.py';
+  const out = 'test/fixtures/pretrained';
+  const stamp = `${out}/stamp.txt`;
+  const hash = createHash('sha256').update(readFileSync(script)).digest('hex');
+  const fresh = existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === hash;
+  if (!fresh && process.env.RESNET_NO_TORCH_FIXTURES !== '1') {
+    if (!existsSync('test/fixtures/photos/rocket.jpg') || !existsSync('test/fixtures/photos/chelsea.png')) {
+      console.error('error: the pretrained-weights fixtures need two photos in test/fixtures/photos: run `bash scripts/install-test-deps.sh`');
+      process.exit(1);
+    }
+    console.log(`making pretrained-weights fixtures (${script}) …`);
+    const r = spawnSync('/usr/bin/python3', [script, '--photos', 'test/fixtures/photos', '--out', out], { stdio: 'inherit' });
+    if (r.status !== 0) process.exit(r.status ?? 1);
+    writeFileSync(stamp, hash + '\n');
+  }
+}
+
 const script = 'scripts/make_fixtures.py';
 const stamp = 'test/fixtures/stamp.txt';
 const hash = createHash('sha256').update(readFileSync(script)).digest('hex');

@@ -55,28 +55,13 @@ function say(hooks: TrainHooks | undefined, m: string): void {
 }
 
 /**
- * Weights to start a fine-tune from: a pretrained id (resnet50.IMAGENET1K_V2, downloaded once into
- * the cache), one of our checkpoints (sidecar), or a bare weights file.
+ * Weights to start a fine-tune from, by the shared --weights rule (weights-source.ts): a pretrained
+ * id (downloaded once into the cache), one of our checkpoints (sidecar), or a bare weights file.
  */
-async function readPretrained(path: string): Promise<{ weights: ArrayMap; meta: CheckpointMeta | null; file: string; model?: string }> {
-  const pre = await import('../models/pretrained.js');
-  if (pre.isPretrainedId(path)) {
-    const w = pre.getPretrained(path);
-    const file = await pre.downloadPretrained(w);
-    return { weights: readArraysFile(file), meta: null, file, model: w.model };
-  }
-  let r: { meta: string | null; weights: string } | null = null;
-  try {
-    r = resolveCheckpoint(path);
-  } catch {
-    r = null;
-  }
-  if (r?.meta) {
-    const meta = readCheckpointMeta(r.meta);
-    const ck = loadCheckpoint(r.meta);
-    return { weights: ck.weights, meta, file: ck.paths.weights };
-  }
-  return { weights: readArraysFile(r?.weights ?? path), meta: null, file: r?.weights ?? path };
+async function readPretrained(path: string, onProgress?: (received: number, total: number | null) => void): Promise<{ weights: ArrayMap; meta: CheckpointMeta | null; file: string; model?: string }> {
+  const { resolveWeights } = await import('./weights-source.js');
+  const src = await resolveWeights(path, { onProgress });
+  return { weights: src.weights, meta: src.meta, file: src.file, ...(src.kind === 'pretrained' ? { model: src.model! } : {}) };
 }
 
 /** Input channels of bare weights: the first 4-D tensor's second dimension. */
