@@ -1,3 +1,4 @@
+/* global module */
 // The import arrows of src/ (README "Layout"): each layer may import only itself and the layers
 // below it, and nothing may form a cycle. Run by `npm run depcheck` (CI runs it before the tests).
 //   base <- backend <- tensor <- {nn, optim} <- models <- convert <- train <- cli
