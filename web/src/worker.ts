@@ -141,7 +141,7 @@ async function load(r: LoadRequest): Promise<ModelSummary> {
       try {
         meta = JSON.parse(new TextDecoder().decode(sidecar.bytes));
       } catch (e) {
-        throw new Error(`${sidecar.name}: not valid JSON (${(e as Error).message})`);
+        throw new Error(`${sidecar.name}: not valid JSON (${(e as Error).message})`, { cause: e });
       }
       if (meta?.format !== CHECKPOINT_FORMAT) throw new Error(`${sidecar.name}: not a resnet-ts checkpoint sidecar (format '${String(meta?.format)}')`);
       name = meta.model.name;
