@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian: PyTorch 1.13 + torchvision 0.14 (to make the parity
-# fixtures), the real Fashion-MNIST, and two real photos. Skips what is already there. Needs root or sudo.
+# fixtures), the real Fashion-MNIST, chromium (the browser tests drive it with playwright-core) and
+# two real photos. Skips what is already there. Needs root or sudo.
 set -euo pipefail
 need=()
 /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null || need+=(python3-torch python3-torchvision)
 [ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || need+=(dataset-fashion-mnist)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive

@@ -35,10 +35,10 @@ export { readPth } from './io/pth.js';
 export type { NamedArray, ArrayMap, DType } from './io/types.js';
 
 export * as data from './data/browser.js';
-export { exportOnnx, type OnnxExportOptions } from './io/onnx-export.js';
-export { importOnnx, type OnnxImportResult } from './io/onnx-import.js';
+export { exportOnnx, type OnnxExportOptions } from './convert/onnx-export.js';
+export { importOnnx, type OnnxImportResult } from './convert/onnx-import.js';
 export {
-  PRETRAINED, IMAGENET_MEAN, IMAGENET_STD, WEIGHT_HOSTS, DownloadError, getPretrained, listPretrained, isPretrainedId, registerPretrained, weightsTransforms,
+  PRETRAINED, IMAGENET_MEAN, IMAGENET_STD, WEIGHT_HOSTS, DownloadError, getPretrained, listPretrained, isPretrainedId, registerPretrained,
   loadPretrained, fetchPretrained, cacheStorageCache, memoryCache, weightHost, type PretrainedWeights, type PretrainedSpec, type WeightCache, type FetchWeightsOptions,
   type LoadedPretrained,
 } from './models/pretrained.js';

@@ -20,8 +20,9 @@ import { decodeImage } from '../src/data/image-folder.js';
 import { readNpy } from '../src/io/npy.js';
 import { IMAGENET_CLASSES, IMAGENET_WNIDS } from '../src/models/imagenet-classes.js';
 import {
-  DownloadError, type PretrainedWeights, clearRegisteredPretrained, getPretrained, loadPretrained as loadPretrainedBrowser, memoryCache, registerPretrained, weightsTransforms,
+  DownloadError, type PretrainedWeights, clearRegisteredPretrained, getPretrained, loadPretrained as loadPretrainedBrowser, memoryCache, registerPretrained,
 } from '../src/models/pretrained.js';
+import { weightsTransforms } from '../src/data/transforms.js';
 import { downloadPretrained, loadPretrained } from '../src/models/pretrained-node.js';
 import { ResNet } from '../src/models/resnet.js';
 import { tensor } from '../src/tensor/ops.js';
@@ -110,7 +111,7 @@ test('preprocessing equals torchvision\'s weights.transforms() on a real JPEG an
   for (const [photo, stem] of [['rocket.jpg', 'rocket'], ['chelsea.png', 'chelsea']]) {
     const img = await decodeImage(join(PHOTOS, photo));
     for (const [id, fx] of [['resnet18.IMAGENET1K_V1', `pre_${stem}`], ['resnet50.IMAGENET1K_V2', `pre232_${stem}`]]) {
-      const ours = weightsTransforms(id).apply(img, new RNG(0));
+      const ours = weightsTransforms(getPretrained(id)).apply(img, new RNG(0));
       const theirs = npy('pretrained', `${fx}.npy`);
       assert.deepEqual([ours.c, ours.h, ours.w], theirs.shape);
       const d = maxAbsDiff(ours.data, theirs.data as Float32Array);

@@ -3,7 +3,7 @@
 // (when installed) and compares with our own forward.
 import { ConfigError } from '../base/errors.js';
 import { writeBytesAtomic } from '../io/files.js';
-import { exportOnnx, MIN_OPSET } from '../io/onnx-export.js';
+import { exportOnnx, MIN_OPSET } from '../convert/onnx-export.js';
 import type { Module } from '../nn/module.js';
 import { modelInChannels } from '../models/registry.js';
 import * as ops from '../tensor/ops.js';

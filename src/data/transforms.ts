@@ -664,3 +664,14 @@ export function imagenetTrainTransform(size = 224): Compose {
 export function imagenetEvalTransform(size = 224, resizeSize = Math.round(size / 0.875)): Compose {
   return compose(new ToRGB(), new Resize(resizeSize), new CenterCrop(size), new ToFloat(), Normalize.imagenet());
 }
+
+/**
+ * The evaluation transform of a weight set (a PretrainedWeights, or anything with its
+ * `preprocessing`), as torchvision's `weights.transforms()` does it to a PIL image: resize the
+ * shorter side (Pillow's antialiased bilinear, bit-exact on uint8 images), center crop, scale to
+ * [0, 1], normalize. Gray or RGBA input is made RGB first, like `Image.convert('RGB')`.
+ */
+export function weightsTransforms(w: { preprocessing: { resizeSize: number; cropSize: number; interpolation: Interpolation; mean: readonly number[]; std: readonly number[] } }): Compose {
+  const p = w.preprocessing;
+  return compose(new ToRGB(), new Resize(p.resizeSize, { interpolation: p.interpolation, antialias: true, pil: true }), new CenterCrop(p.cropSize), new ToFloat(), new Normalize(p.mean, p.std));
+}

@@ -6,7 +6,6 @@
 // default), the restricted .pth reader. Node's loader with a file cache is pretrained-node.ts,
 // reached only from the Node entry. Nothing here imports a node: module.
 import { ConfigError, FormatError, ResnetError } from '../base/errors.js';
-import { compose, CenterCrop, Normalize, Resize, ToFloat, ToRGB, type Compose } from '../data/transforms.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/tensor.js';
 import { readPth } from '../io/pth.js';
@@ -14,7 +13,7 @@ import type { ArrayMap } from '../io/types.js';
 import { IMAGENET_CLASSES } from './imagenet-classes.js';
 import { createModel } from './registry.js';
 
-/** Evaluation transform of torchvision's ImageClassification preset. */
+/** Evaluation transform of torchvision's ImageClassification preset (data/transforms.ts weightsTransforms builds it). */
 export interface Preprocessing {
   /** Resize the shorter side to this many pixels (256 for V1, 232 for V2). */
   resizeSize: number;
@@ -176,17 +175,6 @@ export function getPretrained(id: string): PretrainedWeights {
 }
 
 
-/**
- * The evaluation transform of a weight set, as torchvision's `weights.transforms()` does it to a
- * PIL image: resize the shorter side (Pillow's antialiased bilinear, bit-exact on uint8 images),
- * center crop, scale to [0, 1], normalize. Gray or RGBA input is made RGB first, like
- * `Image.convert('RGB')`.
- */
-export function weightsTransforms(idOrWeights: string | PretrainedWeights): Compose {
-  const p = (typeof idOrWeights === 'string' ? getPretrained(idOrWeights) : idOrWeights).preprocessing;
-  return compose(new ToRGB(), new Resize(p.resizeSize, { interpolation: p.interpolation, antialias: true, pil: true }), new CenterCrop(p.cropSize), new ToFloat(), new Normalize(p.mean, p.std));
-}
-
 // ------------------------------------------------------------------------------- hosts, CORS
 
 /**
@@ -202,7 +190,7 @@ export const WEIGHT_HOSTS: Readonly<Record<string, { cors: boolean | null; note:
 
 /** The host of a URL and what WEIGHT_HOSTS says about it (cors null for hosts it does not list). */
 export function weightHost(url: string): { host: string; cors: boolean | null } {
-  let host = '';
+  let host: string;
   try {
     host = new URL(url).host;
   } catch {

@@ -8,13 +8,13 @@ import { ConfigError, StateDictError } from '../base/errors.js';
 import { globalRng, manualSeed } from '../base/rng.js';
 import { writeClassIndices } from '../data/image-folder.js';
 import { DataLoader } from '../data/loader.js';
-import { readArraysFile, writeBytesAtomic } from '../io/files.js';
+import { writeBytesAtomic } from '../io/files.js';
 import type { ArrayMap } from '../io/types.js';
 import type { Module } from '../nn/module.js';
 import { stateDictToArrays } from '../nn/state.js';
 import { LRScheduler } from '../optim/schedule.js';
 import {
-  ensureWritableDir, loadCheckpoint, resolveCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta,
+  ensureWritableDir, loadCheckpoint, saveCheckpoint, type CheckpointMeta,
 } from './checkpoint.js';
 import { buildData, buildModel, buildOptimizer, buildSchedule, validateConfig, type BuiltData, type TrainConfig } from './config.js';
 import type { EpochRecord, TrainHooks } from './progress.js';
