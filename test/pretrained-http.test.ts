@@ -145,7 +145,7 @@ test('Node loader: download from 127.0.0.1 once, then the cache; logits, pooled 
   assert.throws(() => m.forwardFeatures(tensor(input, [2, 3, 224, 224]), { layers: ['layer9' as 'pool'] }), /no layer 'layer9' \(choices: stem, layer1/);
 });
 
-test('a download whose SHA-256 does not match is refused and nothing is kept; a cut-off download leaves no partial file', { skip }, async () => {
+test('a download whose SHA-256 does not match is refused and nothing is kept; a cut-off download leaves no partial file, nor does a killed one after the next try', { skip }, async () => {
   const cacheDir = join(tmp, 'bad-cache');
   await assert.rejects(downloadPretrained('resnet18.TEST_BAD', { cacheDir, useTorchCache: false }), (e: unknown) => {
     assert.ok(e instanceof FormatError, String(e));
@@ -159,6 +159,11 @@ test('a download whose SHA-256 does not match is refused and nothing is kept; a 
     assert.ok(!e.message.includes('\n'));
     return true;
   });
+  assert.deepEqual(readdirSync(cacheDir), []);
+  // the partial file of a download whose process was killed is removed by the next download
+  // (pid 2^22 + 1 is above Linux's pid_max, so no process has it)
+  writeFileSync(join(cacheDir, `${manifest.file}.${2 ** 22 + 1}.part`), bytes.subarray(0, 1000));
+  await assert.rejects(downloadPretrained('resnet18.TEST_CUT', { cacheDir, useTorchCache: false }), DownloadError);
   assert.deepEqual(readdirSync(cacheDir), []);
   // a corrupt file already in the cache is not used
   copyFileSync(join(DIR, 'pre_rocket.npy'), join(cacheDir, manifest.file));

@@ -4,7 +4,7 @@
 // destination and is renamed into place only after its SHA-256 prefix matched, so a broken or
 // corrupt download never leaves a file in the cache. Node-only: reached from src/index.ts.
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, FormatError } from '../base/errors.js';
@@ -73,6 +73,7 @@ export async function downloadPretrained(idOrWeights: string | PretrainedWeights
   } catch (e) {
     throw new ConfigError(`cannot create the weights cache ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  removeStaleParts(dir, w.fileName);
   const tmp = `${dest}.${process.pid}.part`;
   const hash = createHash('sha256');
   const fd = openSync(tmp, 'w');
@@ -99,6 +100,19 @@ export async function downloadPretrained(idOrWeights: string | PretrainedWeights
     throw e;
   }
   return dest;
+}
+
+/** Delete `<file>.<pid>.part` left by a download whose process was killed (its pid no longer runs). */
+function removeStaleParts(dir: string, fileName: string): void {
+  for (const f of readdirSync(dir)) {
+    const m = f.startsWith(fileName + '.') ? /\.(\d+)\.part$/.exec(f) : null;
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(dir, f), { force: true });
+    }
+  }
 }
 
 /**

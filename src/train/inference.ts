@@ -9,9 +9,9 @@ import { CenterCrop, Resize, transformFromSpec, weightsTransforms, type Transfor
 import type { Image } from '../data/dataset.js';
 import type { Module } from '../nn/module.js';
 import { IMAGENET_CLASSES, IMAGENET_WNIDS } from '../models/imagenet-classes.js';
-import type { PretrainedWeights } from '../models/pretrained.js';
+import { type PretrainedWeights, getPretrained, isPretrainedId } from '../models/pretrained.js';
 import type { CheckpointInput, CheckpointMeta } from './checkpoint.js';
-import { resolveWeights, type ResolveOptions } from './weights-source.js';
+import { loadWeightsRegistryFromEnv, resolveWeights, type ResolveOptions } from './weights-source.js';
 import { buildModel } from './config.js';
 import { softmaxRow, topKIndices } from './metrics.js';
 import { predictLogits } from './trainer.js';
@@ -45,6 +45,11 @@ export interface InferenceModelOptions extends ResolveOptions {
  * model, classes and transform; bare weights need `model` (and `classes`, else indices are names).
  */
 export async function loadInferenceModel(spec: string, o: InferenceModelOptions = {}): Promise<InferenceModel> {
+  loadWeightsRegistryFromEnv();
+  if (o.model && isPretrainedId(spec)) {
+    const w = getPretrained(spec); // before any download
+    if (w.model !== o.model) throw new ConfigError(`weights ${w.id} are for ${w.model}, not ${o.model}`);
+  }
   const src = await resolveWeights(spec, o);
   const load = (model: Module) => {
     try {

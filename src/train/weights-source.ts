@@ -6,7 +6,7 @@
 //      directory) brings its model, classes and preprocessing; any other file (.safetensors, .pth,
 //      .npz, .npy folder) is bare torchvision-named weights and needs a model name;
 //   3. anything else: an error naming both readings (no such file, and the ids that exist).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../base/errors.js';
 import { readArraysFile } from '../io/files.js';
 import { readPth } from '../io/pth.js';
@@ -77,6 +77,7 @@ export async function resolveWeights(spec: string, o: ResolveOptions = {}): Prom
       const ids = listPretrained().map((w) => w.id).join(', ');
       throw new ConfigError(`'${spec}' is neither a file nor a known weight id (ids: ${ids})`);
     }
+    if (e instanceof ConfigError && !existsSync(spec)) throw new ConfigError(`${spec}: no such file, checkpoint or weight id (${e.message})`);
     throw e;
   }
   if (r.meta) {
