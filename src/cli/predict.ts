@@ -4,12 +4,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../base/errors.js';
 import type { Printer } from './train.js';
-
-const posInt = (name: string) => (s: string): number => {
-  const v = Number(s);
-  if (!Number.isInteger(v) || v < 1) throw new ConfigError(`${name} must be a positive integer, got '${s}'`);
-  return v;
-};
+import { parsePositiveInt } from './util.js';
 
 export function addPredictOptions(c: Command): Command {
   return c
@@ -19,8 +14,8 @@ export function addPredictOptions(c: Command): Command {
     .option('--model <name>', 'model name, for bare weights without a sidecar')
     .option('--cache-dir <dir>', 'download folder for pretrained weights')
     .option('--classes <file>', 'class names for bare weights (class_indices.json or a JSON list)')
-    .option('--topk <k>', 'classes to show per image', posInt('--topk'), 5)
-    .option('--batch-size <n>', 'images per batch for folders', posInt('--batch-size'), 32)
+    .option('--topk <k>', 'classes to show per image', parsePositiveInt('--topk'), 5)
+    .option('--batch-size <n>', 'images per batch for folders', parsePositiveInt('--batch-size'), 32)
     .option('--json', 'one JSON object per line (JSON Lines)')
 }
 
