@@ -46,10 +46,24 @@ export function listModels(): string[] {
   return MODELS.map((m) => m.name);
 }
 
+/** Deepest CIFAR ResNet built by name (He et al. went to 1202). */
+const MAX_CIFAR_DEPTH = 1202;
+
+/**
+ * The entry of a model name: a listed model, or a CIFAR ResNet of any depth 6n+2 named
+ * cifar_resnet<depth> (cifar_resnet8 is the demo's, and checkpoints name it), so any name a
+ * checkpoint carries works everywhere a model name is taken.
+ */
 export function getModelEntry(name: string): ModelEntry {
   const e = MODELS.find((m) => m.name === name);
-  if (!e) throw new ConfigError(`unknown model '${name}' (known: ${listModels().join(', ')})`);
-  return e;
+  if (e) return e;
+  const m = /^cifar_resnet([1-9]\d{0,3})$/.exec(name);
+  const depth = m ? Number(m[1]) : 0;
+  if (m && (depth - 2) % 6 === 0 && depth >= 8 && depth <= MAX_CIFAR_DEPTH) {
+    return cf(name, (o) => new cifar.CifarResNet(depth, o), depth);
+  }
+  const why = m ? ` (a CIFAR ResNet's depth must be 6n+2 between 8 and ${MAX_CIFAR_DEPTH})` : '';
+  throw new ConfigError(`unknown model '${name}'${why} (known: ${listModels().join(', ')}, or cifar_resnet<6n+2>)`);
 }
 
 /** Build a model by name with constructor options (camelCase, as torchvision's keyword arguments). */
