@@ -97,7 +97,7 @@ function readZipPth(bytes: Uint8Array, opts: PthOptions): PthObject {
     if (e instanceof UnsafePickleError && zip.has(prefix + 'constants.pkl')) {
       throw new UnsafePickleError(`${e.message} (a TorchScript archive: save model.state_dict() with torch.save instead)`);
     }
-    throw e;
+    throw withHint(e);
   }
   return {
     root: value,
@@ -124,7 +124,12 @@ function readLegacyPth(bytes: Uint8Array, opts: PthOptions): PthObject {
     throw new FormatError(`${src}: big-endian files are not supported`);
   }
   const refs = new Map<string, StorageRef>();
-  const main = unpickle(bytes, { ...base, start: sys.end, persistentLoad: (pid) => storageFromPid(pid, refs, true) });
+  let main;
+  try {
+    main = unpickle(bytes, { ...base, start: sys.end, persistentLoad: (pid) => storageFromPid(pid, refs, true) });
+  } catch (e) {
+    throw withHint(e);
+  }
   const keys = unpickle(bytes, { ...base, start: main.end });
   const list = keys.value;
   if (!Array.isArray(list) || !list.every((k) => typeof k === 'string')) throw new FormatError(`${src}: storage key list is malformed`);
@@ -152,6 +157,24 @@ function readLegacyPth(bytes: Uint8Array, opts: PthOptions): PthObject {
       return b;
     },
   };
+}
+
+/**
+ * The refusal of a global the unpickler does not allow, with what the user most likely saved:
+ * quantized tensors (qint8 storages, _rebuild_qtensor) or a whole pickled model (a class).
+ */
+function withHint(e: unknown): unknown {
+  if (!(e instanceof UnsafePickleError)) return e;
+  const m = /refused global ([\w.]+)/.exec(e.message);
+  if (!m) return e;
+  const q = m[1];
+  if (/^torch\.(_utils\._rebuild_qtensor|Q\w*Storage|per_\w+_affine|q(u)?int\w*)$/.test(q)) {
+    return new UnsafePickleError(`${e.message} (quantized tensors: resnet-ts reads float weights; save the float model's state_dict, before quantization, or each tensor's .dequantize())`);
+  }
+  if (/\.[A-Z]\w*$/.test(q) && !q.startsWith('torch._utils.')) {
+    return new UnsafePickleError(`${e.message} (a whole pickled model, torch.save(model): save its weights with torch.save(model.state_dict(), path) instead)`);
+  }
+  return e;
 }
 
 /** ('storage', <torch.XStorage>, key, location, numel[, view_metadata]) -> StorageRef. */
