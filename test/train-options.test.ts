@@ -67,7 +67,7 @@ test('resume rules: only the options marked resume may be given, and epochs not 
 test('the CLI names the flag instead of the option', async () => {
   const lines: string[] = [];
   const write = process.stderr.write;
-  process.stderr.write = ((s: string) => lines.push(s)) as typeof process.stderr.write;
+  process.stderr.write = (s: string | Uint8Array) => lines.push(String(s)) > 0;
   try {
     assert.equal(await main(['train', '--batch-size', '0']), 1);
     assert.equal(await main(['finetune', '--images', 'x', '--val-split', '1']), 1);
