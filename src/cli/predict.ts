@@ -8,7 +8,7 @@ import { parsePositiveInt } from './util.js';
 
 export function addPredictOptions(c: Command): Command {
   return c
-    .argument('<path>', 'an image file (JPEG, PNG, WebP) or a folder of images')
+    .argument('<path>', 'an image file (JPEG, PNG, WebP, GIF) or a folder of images')
     .option('--weights <id|file>', 'a weight id (resnet50.IMAGENET1K_V2, downloaded once), a checkpoint, or bare weights (.safetensors/.pth/.npz, with --model)')
     .option('--checkpoint <path>', 'same as --weights (default runs/fashion-mnist-28)')
     .option('--model <name>', 'model name, for bare weights without a sidecar')
@@ -23,7 +23,7 @@ export interface PredictFlags {
   weights?: string; checkpoint?: string; model?: string; cacheDir?: string; classes?: string; topk: number; batchSize: number; json?: boolean;
 }
 
-export async function runPredict(path: string, f: PredictFlags, print: Printer, _err: Printer): Promise<number> {
+export async function runPredict(path: string, f: PredictFlags, print: Printer, err: Printer): Promise<number> {
   const { loadInferenceModel, predictFiles, filesFor } = await import('../train/inference.js');
   let classes: string[] | undefined;
   if (f.classes) classes = (await import('../data/image-folder.js')).readClassIndices(f.classes);
@@ -31,9 +31,20 @@ export async function runPredict(path: string, f: PredictFlags, print: Printer, 
   const m = await loadInferenceModel(weightsFlag(f), { model: f.model, classes, cacheDir: f.cacheDir, onProgress: progressBar('downloading') });
   const { files, root } = filesFor(path);
   const preds = await predictFiles(m, files, { topk: f.topk, batchSize: f.batchSize, root });
+  // Every file gets its line; unreadable ones are reported (stderr, or an "error" field in JSON)
+  // and the exit status says so at the end.
+  let failed = 0;
   for (const p of preds) {
-    if (f.json) print(JSON.stringify({ file: p.file, predictions: p.top.map((t) => ({ label: t.label, index: t.index, prob: Number(t.prob.toFixed(6)) })) }));
+    if (p.error) {
+      failed++;
+      if (f.json) print(JSON.stringify({ file: p.file, error: p.error }));
+      else err(`error: ${p.error}`);
+    } else if (f.json) print(JSON.stringify({ file: p.file, predictions: p.top.map((t) => ({ label: t.label, index: t.index, prob: Number(t.prob.toFixed(6)) })) }));
     else print(`${p.file}: ${p.top.map((t) => `${t.label} ${(100 * t.prob).toFixed(1)}%`).join(', ')}`);
+  }
+  if (failed) {
+    err(`error: ${failed} of ${preds.length} image${preds.length === 1 ? '' : 's'} could not be predicted`);
+    return 1;
   }
   return 0;
 }
