@@ -28,24 +28,24 @@ for (const backend of ['ref']) for (const name of CASES) {
     // Eval mode.
     const m1 = buildFromFixture(name).eval();
     const le = noGrad(() => m1.forward(ops.tensor(x.data, x.shape)));
-    assertClose(le.data, npy(name, 'logits_eval_f64.npy').data, RTOL, ATOL, `${name} eval logits vs float64`);
-    assertClose(le.data, npy(name, 'logits_eval.npy').data, RTOL, ATOL, `${name} eval logits vs float32`);
+    assertClose(le.dataSync(), npy(name, 'logits_eval_f64.npy').data, RTOL, ATOL, `${name} eval logits vs float64`);
+    assertClose(le.dataSync(), npy(name, 'logits_eval.npy').data, RTOL, ATOL, `${name} eval logits vs float32`);
     // Eval-mode backward: well conditioned, so every gradient is checked elementwise.
     m1.zeroGrad();
     const le2 = m1.forward(ops.tensor(x.data, x.shape));
     ops.crossEntropy(le2, npy(name, 'targets.npy').data).backward();
     const ge = st(name, 'grads_eval_f64.safetensors');
-    for (const [k, p] of m1.namedParameters()) assertClose(p.grad!.data, ge.get(k)!.data, RTOL, ATOL, `${name} eval-mode grad ${k}`);
+    for (const [k, p] of m1.namedParameters()) assertClose(p.grad!.dataSync(), ge.get(k)!.data, RTOL, ATOL, `${name} eval-mode grad ${k}`);
     m1.dispose();
 
     // Train mode: one forward with batch statistics, then cross-entropy backward.
     const m = buildFromFixture(name).train();
     const lt = m.forward(ops.tensor(x.data, x.shape));
-    assertClose(lt.data, npy(name, 'logits_train_f64.npy').data, RTOL, ATOL, `${name} train logits`);
+    assertClose(lt.dataSync(), npy(name, 'logits_train_f64.npy').data, RTOL, ATOL, `${name} train logits`);
     const after = st(name, 'state_after_train_f64.safetensors');
     const sd = m.stateDict();
     assert.ok(after.size > 0);
-    for (const [k, v] of after) assertClose(sd.get(k)!.data, v.data, RTOL, ATOL, `${name} ${k}`);
+    for (const [k, v] of after) assertClose(sd.get(k)!.dataSync(), v.data, RTOL, ATOL, `${name} ${k}`);
     const targets = npy(name, 'targets.npy').data;
     const loss = ops.crossEntropy(lt, targets);
     assertClose([loss.item()], npy(name, 'loss_f64.npy').data, RTOL, ATOL, `${name} loss`);
@@ -59,12 +59,12 @@ for (const backend of ['ref']) for (const name of CASES) {
       const g64 = grads.get(k)!.data, g32 = grads32.get(k)!.data;
       if (isClose(g32, g64, RTOL, ATOL)) {
         // PyTorch's float32 gradient is within rtol 1e-4 of float64 here: so must ours be.
-        assertClose(p.grad.data, g64, RTOL, ATOL, `${name} grad ${k}`);
+        assertClose(p.grad.dataSync(), g64, RTOL, ATOL, `${name} grad ${k}`);
         strict++;
       } else {
         // Ill-conditioned (deep train-mode BN over 8 values per channel): ours must be at least
         // within twice the relative L2 error of PyTorch's own float32 result (measured: ours is 0.3-1.0x of it).
-        const ours = relL2(p.grad.data, g64), torch32 = relL2(g32, g64);
+        const ours = relL2(p.grad.dataSync(), g64), torch32 = relL2(g32, g64);
         assert.ok(ours <= 2 * torch32, `${name} grad ${k}: relative L2 error ${ours.toExponential(2)} vs float64 exceeds 2x PyTorch float32's ${torch32.toExponential(2)}`);
       }
     }

@@ -72,14 +72,14 @@ test(`op outputs and gradients match PyTorch (rtol ${RTOL}, atol ${ATOL})`, { sk
       default:
         throw new Error(`unknown op ${c.op}`);
     }
-    assertClose(out.data, a.get('output')!.data, RTOL, ATOL, `${c.name} output`);
+    assertClose(out.dataSync(), a.get('output')!.data, RTOL, ATOL, `${c.name} output`);
     if (c.op === 'cross_entropy') out.backward();
     else out.backward(T('r', false));
-    assertClose(x.grad!.data, a.get('grad_input')!.data, RTOL, ATOL, `${c.name} grad_input`);
-    for (const [k, p] of Object.entries(params)) assertClose(p.grad!.data, a.get(`grad_${k}`)!.data, RTOL, ATOL, `${c.name} grad_${k}`);
+    assertClose(x.grad!.dataSync(), a.get('grad_input')!.data, RTOL, ATOL, `${c.name} grad_input`);
+    for (const [k, p] of Object.entries(params)) assertClose(p.grad!.dataSync(), a.get(`grad_${k}`)!.data, RTOL, ATOL, `${c.name} grad_${k}`);
     if (rm && rv) {
-      assertClose(rm.data, a.get('running_mean_after')!.data, RTOL, ATOL, `${c.name} running_mean`);
-      assertClose(rv.data, a.get('running_var_after')!.data, RTOL, ATOL, `${c.name} running_var`);
+      assertClose(rm.dataSync(), a.get('running_mean_after')!.data, RTOL, ATOL, `${c.name} running_mean`);
+      assertClose(rv.dataSync(), a.get('running_var_after')!.data, RTOL, ATOL, `${c.name} running_var`);
     }
   }
 });
@@ -96,9 +96,9 @@ test('relu and its gradient keep PyTorch\'s NaN, infinities and signed zeros on 
       const x = ops.tensor(a.get('input')!.data, a.get('input')!.shape);
       x.requiresGrad = true;
       const y = ops.relu(x);
-      assert.deepEqual(show(y.data), show(a.get('output')!.data), `${backend}: relu(x)`);
+      assert.deepEqual(show(y.dataSync()), show(a.get('output')!.data), `${backend}: relu(x)`);
       y.backward(ops.tensor(a.get('r')!.data, a.get('r')!.shape));
-      assert.deepEqual(show(x.grad!.data), show(a.get('grad_input')!.data), `${backend}: grad`);
+      assert.deepEqual(show(x.grad!.dataSync()), show(a.get('grad_input')!.data), `${backend}: grad`);
     }
   } finally {
     await setBackend(before);
