@@ -3,7 +3,6 @@
 // Ops never touch element values: they pass storage handles to backend kernels, and values
 // cross only where a tensor is made from host numbers (tensor, randn, dropout's mask).
 import type { BinaryOp, Conv2dParams, Pool2dParams, UnaryOp } from '../backend/backend.js';
-import { getBackend } from '../backend/registry.js';
 import { ResnetError, ShapeError } from '../base/errors.js';
 import { broadcastShapes, convOutSize, normAxis, numel, shapeEq, shapeStr, toPair, type Shape } from '../base/shape.js';
 import { globalRng, type RNG } from '../base/rng.js';
