@@ -9,10 +9,10 @@
 // rounding patterns. Eval logits are well conditioned and are also checked against float32.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import '../src/backend/wasm/index.js';
 import { setBackend } from '../src/backend/registry.js';
 import * as ops from '../src/tensor/ops.js';
 import { noGrad } from '../src/tensor/tensor.js';
+import { TEST_BACKENDS } from './backends.js';
 import { assertClose, isClose, relL2 } from './helpers.js';
 import { buildFromFixture, fixturesSkipReason, npy, st } from './fixtures.js';
 
@@ -20,7 +20,7 @@ const RTOL = 1e-4, ATOL = 1e-5;
 
 const CASES = ['resnet18', 'resnet50', 'resnext50_32x4d', 'd2l_resnet18', 'cifar_resnet20', 'resnet50_dilated', 'resnet18_zeroinit', 'resnet34'];
 
-for (const backend of ['ref']) for (const name of CASES) {
+for (const backend of TEST_BACKENDS) for (const name of CASES) {
   const skip = fixturesSkipReason(name);
   test(`[${backend}] ${name}: logits (eval, train), eval-mode gradients, BN running stats and every parameter gradient match PyTorch float64 (rtol ${RTOL}, atol ${ATOL}; ill-conditioned grads: rel. L2 <= 2x PyTorch float32's)`, { skip }, async () => {
     await setBackend(backend);
