@@ -7,7 +7,7 @@ export default tseslint.config(
   {
     // AssemblyScript (assembly/) is not TypeScript (decorators on functions); asc checks it.
     ignores: [
-      'dist/**', 'node_modules/**', 'test/fixtures/**', 'bench/results/**', 'runs/**', '.cache/**',
+      'dist/**', 'web/dist/**', 'test/artifacts/**', 'node_modules/**', 'test/fixtures/**', 'bench/results/**', 'runs/**', '.cache/**',
       'src/backend/wasm/kernels.generated.ts', 'src/backend/wasm/assembly/*.ts',
     ],
   },
@@ -19,6 +19,11 @@ export default tseslint.config(
     languageOptions: {
       globals: Object.fromEntries(['process', 'console', 'URL', 'Buffer', 'setTimeout', 'clearTimeout', 'TextDecoder', 'TextEncoder'].map((g) => [g, 'readonly'])),
     },
+  },
+  {
+    // The browser test page runs in a browser.
+    files: ['test/browser/page.js'],
+    languageOptions: { globals: Object.fromEntries(['window', 'self', 'document', 'fetch'].map((g) => [g, 'readonly'])) },
   },
   {
     rules: {
