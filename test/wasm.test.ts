@@ -592,7 +592,7 @@ test('the job writer clears every argument slot first, stores f32 slots as float
   assert.equal(w.di[ARG_SLOTS.G_M], 7);
   assert.equal(w.df[ARG_SLOTS.E_F0], 0.25);
   w.args({ E_OP: CONSTS.OP_RELU });
-  const leftovers = [];
+  const leftovers: number[] = [];
   for (let i = CONSTS.D_ARGS; i < CONSTS.D_STATS; i++) if (i !== ARG_SLOTS.E_OP && w.di[i] !== 0) leftovers.push(i);
   assert.deepEqual(leftovers, [], 'slots left over from the previous job');
   assert.throws(() => w.args({ E_I1: 1 / 0.999 }), /E_I1 is an integer slot, got 1\.001/);

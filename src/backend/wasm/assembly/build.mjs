@@ -5,6 +5,7 @@
 // for each argument slot (`NAME = D_ARGS + i` in the sources) whether the kernels read it as f32
 // (through df()) or as i32. Run: npm run build:wasm
 //   --check   rebuild in memory and fail if kernels.generated.ts differs (used by a test)
+/* global WebAssembly */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
