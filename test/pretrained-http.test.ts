@@ -139,9 +139,9 @@ test('Node loader: download from 127.0.0.1 once, then the cache; logits, pooled 
   const m = a.model as ResNet;
   const out = noGrad(() => m.forwardFeatures(tensor(input, [2, 3, 224, 224]), { layers: ['layer2', 'pool', 'logits'] }));
   assert.deepEqual([...out.layer2.shape], [2, 128, 28, 28]);
-  assertClose(out.layer2.data, npy('pretrained', 'layer2.npy').data as Float32Array, 1e-4, 1e-4, 'layer2');
-  assertClose(out.pool.data, npy('pretrained', 'pool.npy').data as Float32Array, 1e-4, 1e-4, 'pooled features');
-  assertClose(out.logits.data, npy('pretrained', 'logits.npy').data as Float32Array, 1e-4, 1e-4, 'logits');
+  assertClose(out.layer2.dataSync(), npy('pretrained', 'layer2.npy').data as Float32Array, 1e-4, 1e-4, 'layer2');
+  assertClose(out.pool.dataSync(), npy('pretrained', 'pool.npy').data as Float32Array, 1e-4, 1e-4, 'pooled features');
+  assertClose(out.logits.dataSync(), npy('pretrained', 'logits.npy').data as Float32Array, 1e-4, 1e-4, 'logits');
   assert.throws(() => m.forwardFeatures(tensor(input, [2, 3, 224, 224]), { layers: ['layer9' as 'pool'] }), /no layer 'layer9' \(choices: stem, layer1/);
 });
 
@@ -184,7 +184,7 @@ test('browser loader (global fetch, Web Crypto, in-memory cache): progress, hash
   // the same tensors as the file (whose logits the Node test and the CLI test compare with PyTorch's)
   const { readPth } = await import('../src/io/pth.js');
   const ref = readPth(bytes);
-  for (const [k, t] of a.model.stateDict()) assert.equal(maxAbsDiff(t.data, ref.get(k)!.data as Float32Array), 0, k);
+  for (const [k, t] of a.model.stateDict()) assert.equal(maxAbsDiff(t.dataSync(), ref.get(k)!.data as Float32Array), 0, k);
   // wrong hash: refused, nothing cached
   const c2 = memoryCache();
   await assert.rejects(loadPretrainedBrowser('resnet18.TEST_BAD', { cache: c2 }), (e: unknown) => e instanceof FormatError && /nothing was cached/.test(e.message));

@@ -41,7 +41,7 @@ export async function runEmbed(paths: string[], f: EmbedFlags, print: Printer, e
     const { data, shape } = scope(() => noGrad(() => {
       const feats = (model as ResNet).forwardFeatures(tensor(x, [chunk.length, c, h, w]), { layers: [layer as 'pool'] }) as Record<string, Tensor>;
       const t = feats[layer];
-      return { data: t.data.slice(), shape: [...t.shape] };
+      return { data: t.dataSync(), shape: [...t.shape] };
     }));
     rowShape = shape.slice(1);
     rows.push(data);
