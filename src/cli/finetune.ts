@@ -16,7 +16,8 @@ export function addFinetuneOptions(c: Command): Command {
       if (!(v > 0)) throw new ConfigError(`--head-lr-mult must be positive, got '${s}'`);
       return v;
     })
-    .option('--keep-head', 'keep the pretrained head when it fits the new classes');
+    .option('--keep-head', 'keep the pretrained head when it fits the new classes')
+    .option('--strict-finite', 'refuse pretrained weights holding NaN or Inf (default: a warning)');
 }
 
 export function runFinetune(f: TrainFlags, print: Printer, err: Printer): Promise<number> {

@@ -87,6 +87,7 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'where Fashion-MNIST is (else $FASHION_MNIST_DIR, /usr/share/datasets/fashion-mnist, cache, download, embedded slice)')
     .option('--images <dir>', 'train on an image folder instead (one sub-folder per class)')
     .option('--val-images <dir>', 'validation image folder')
+    .option('--strict-finite', 'refuse to resume from weights holding NaN or Inf (default: a warning)')
     .action(async (o) => { await (await import('./train.js')).runTrainCommand(o, print, printErr, { task: 'train', defaultPreset: 'fashion-mnist-28' }); });
 
   addFinetuneOptions(program.command('finetune').description('fine-tune pretrained weights on an image folder with a new head'))

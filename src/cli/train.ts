@@ -71,6 +71,8 @@ export interface TrainFlags {
   clipGradNorm?: number; augment?: string; erase?: number; tta?: string; size?: number; valSplit?: number; limitTrain?: number; limitTest?: number; seed?: number;
   out?: string; resume?: string | boolean; overwrite?: boolean; workers?: number; json?: boolean;
   progress?: boolean; dataDir?: string;
+  /** Refuse loaded weights (--weights, --resume) holding NaN or Inf instead of warning. */
+  strictFinite?: boolean;
   /** Fashion-MNIST: allow the download when not found locally (no flag; the demo turns it off after its own try). */
   download?: boolean;
   // finetune
@@ -103,6 +105,24 @@ export interface RunCliOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Test hook: with RESNET_TS_SAVE_HOOK set, each step of every save prints `save-phase WHAT PHASE`
+ * on stderr; RESNET_TS_SAVE_HOOK=WHAT:PHASE:MS (e.g. last:switched:300) also stops there for MS
+ * milliseconds, so a test can kill the process inside that step (test/checkpoint-kill.test.ts).
+ */
+function saveHook(err: Printer, phases: readonly string[]): ((what: string, phase: string) => void) | undefined {
+  const spec = process.env.RESNET_TS_SAVE_HOOK;
+  if (spec === undefined) return undefined;
+  const [pw, pp, pms] = spec.split(':');
+  if (pw && !(['last', 'best', 'metrics'].includes(pw) && [...phases, 'write'].includes(pp) && Number(pms) > 0)) {
+    throw new ConfigError(`RESNET_TS_SAVE_HOOK must be empty or WHAT:PHASE:MS with WHAT last, best or metrics and PHASE one of ${phases.join(', ')}, write; got '${spec}'`);
+  }
+  return (what, phase) => {
+    err(`save-phase ${what} ${phase}`);
+    if (what === pw && phase === pp) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(pms));
+  };
+}
+
 /** Run a training command; returns the process exit code. */
 export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printer, o: RunCliOptions): Promise<number> {
   const { resolveConfig } = await import('./presets.js');
@@ -118,6 +138,8 @@ export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printe
     if (!cfg.weights) throw new ConfigError('finetune needs --weights FILE (pretrained weights or a checkpoint of an earlier run)');
     if (f.model === undefined) cfg.model = '';
   }
+  const { checkOutLock, SAVE_PHASES } = await import('../train/checkpoint.js');
+  checkOutLock(cfg.out); // before the next check: "in use" says more than "already holds a checkpoint"
   if (!resumeDir && !f.overwrite && existsSync(join(cfg.out, 'last.json'))) {
     throw new ConfigError(`${cfg.out} already holds a checkpoint (last.json): continue it with --resume, choose another --out, or pass --overwrite`);
   }
@@ -148,7 +170,7 @@ export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printe
   let r: RunResult;
   try {
     r = await runTraining(cfg, {
-      hooks, signal,
+      hooks, signal, strictFinite: f.strictFinite, command: `resnet ${process.argv.slice(2).join(' ')}`, onSavePhase: saveHook(err, SAVE_PHASES),
       resume: resumeDir ?? undefined,
       resumeOverrides: resumeDir ? { epochs: f.epochs, workers: f.workers, dataDir: f.dataDir, out: f.out } : undefined,
     });

@@ -9,10 +9,10 @@ import { CenterCrop, Resize, transformFromSpec, type Transform, type TransformSp
 import type { Image } from '../data/dataset.js';
 import { readArraysFile } from '../io/files.js';
 import type { Module } from '../nn/module.js';
-import { loadCheckpoint, resolveCheckpoint, type CheckpointInput, type CheckpointMeta } from './checkpoint.js';
+import { checkFiniteWeights, loadCheckpoint, resolveCheckpoint, type CheckpointInput, type CheckpointMeta, type FiniteOptions } from './checkpoint.js';
 import { buildModel } from './config.js';
 import { softmaxRow, topKIndices } from './metrics.js';
-import { predictLogits } from './trainer.js';
+import { NonFiniteOutputError, firstNonFinite, predictLogits } from './trainer.js';
 import { tryFuseForInference } from '../models/fused.js';
 
 export interface InferenceModel {
@@ -28,10 +28,11 @@ export interface InferenceModel {
  * Load a model for evaluation/prediction. A resnet-ts checkpoint brings its model, classes and
  * transform; bare weights need `model` (and `classes`, else class indices are used as names).
  */
-export async function loadInferenceModel(path: string, o: { model?: string; arch?: Record<string, unknown>; classes?: string[] } = {}): Promise<InferenceModel> {
+export async function loadInferenceModel(path: string, o: { model?: string; arch?: Record<string, unknown>; classes?: string[] } & FiniteOptions = {}): Promise<InferenceModel> {
   const r = resolveCheckpoint(path);
   if (r.meta) {
     const ck = loadCheckpoint(r.meta);
+    checkFiniteWeights(ck.weights, ck.paths.weights, o);
     const meta = ck.meta;
     if (o.model && o.model !== meta.model.name) throw new ConfigError(`${ck.paths.weights} is a ${meta.model.name} checkpoint, not ${o.model}`);
     const model = buildModel(meta.model.name, meta.model.options);
@@ -47,6 +48,7 @@ export async function loadInferenceModel(path: string, o: { model?: string; arch
   }
   if (!o.model) throw new ConfigError(`${r.weights} has no sidecar (.json) naming its model: pass --model`);
   const w = readArraysFile(r.weights);
+  checkFiniteWeights(w, r.weights, o);
   let inChannels = 3;
   for (const a of w.values()) if (a.shape.length === 4) {
     inChannels = a.shape[1];
@@ -133,6 +135,10 @@ export async function predictFiles(m: InferenceModel, files: string[], o: { topk
     imgs.forEach((im, j) => x.set(im.data as Float32Array, j * c * h * w));
     const logits = predictLogits(fused ?? m.model, x, [chunk.length, c, h, w]);
     const C = m.classes.length;
+    const bad = firstNonFinite(logits);
+    if (bad >= 0) {
+      throw new NonFiniteOutputError(`${chunk[Math.floor(bad / C)]}: the model's output is non-finite (${logits[bad]}; the weights in ${m.weightsFile} hold non-finite values or overflow); no prediction`);
+    }
     chunk.forEach((f, j) => {
       const row = logits.subarray(j * C, (j + 1) * C);
       const p = softmaxRow(row);
