@@ -160,19 +160,25 @@ export function saveCheckpoint(base: string, o: SaveOptions): CheckpointMeta {
     ...o.meta,
     optimizer: optimMeta,
   };
-  // 1. the data files under new names: nothing the current checkpoint needs is touched
-  writeDurable(join(dir, wName), weightBytes, () => phase('data-partial'));
-  if (oName) writeDurable(join(dir, oName), optimBytes!);
-  syncDir(dir);
-  phase('data-written');
-  // 2. the current sidecar becomes the previous one (a sidecar of the version-1 layout names files
-  //    that step 4 replaces, so it is not kept)
-  const cur = readSidecarQuietly(p.meta);
-  if (cur && cur.meta.weights !== basename(p.weights)) writeDurable(p.prev, cur.bytes);
-  else removeIfThere(p.prev);
-  phase('previous-kept');
-  // 3. the commit: one rename
-  writeDurable(p.meta, sidecarBytes(meta));
+  try {
+    // 1. the data files under new names: nothing the current checkpoint needs is touched
+    writeDurable(join(dir, wName), weightBytes, () => phase('data-partial'));
+    if (oName) writeDurable(join(dir, oName), optimBytes!);
+    syncDir(dir);
+    phase('data-written');
+    // 2. the current sidecar becomes the previous one (a sidecar of the version-1 layout names files
+    //    that step 4 replaces, so it is not kept)
+    const cur = readSidecarQuietly(p.meta);
+    if (cur && cur.meta.weights !== basename(p.weights)) writeDurable(p.prev, cur.bytes);
+    else removeIfThere(p.prev);
+    phase('previous-kept');
+    // 3. the commit: one rename
+    writeDurable(p.meta, sidecarBytes(meta));
+  } catch (e) {
+    // a full disk, say: the current checkpoint is untouched; the new files go (a kill here leaves them to the next start)
+    for (const f of [wName, oName]) if (f) removeIfThere(join(dir, f));
+    throw e;
+  }
   syncDir(dir);
   phase('switched');
   // 4. the fixed-name weights file, replaced in one rename too
