@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../base/errors.js';
 import type { WorkerSpec } from './dataset.js';
 import type { TransformSpec } from './transforms.js';
-import { reviveError, type BatchPayload, type BatchRunner, type SerializedError } from './loader.js';
+import { reviveError, type BatchPayload, type BatchRunner, type SerializedError } from './loader-wire.js';
 
 interface Task {
   id: number;

@@ -9,10 +9,13 @@
 //
 // This module is browser-safe; the worker pool (loader-pool.ts, node:worker_threads) is imported
 // lazily only when workers are used.
-import { ConfigError, FormatError, ResnetError, ShapeError, StateDictError } from '../base/errors.js';
+import { ConfigError, ShapeError } from '../base/errors.js';
 import { RNG } from '../base/rng.js';
 import type { Dataset, Image, WorkerSpec } from './dataset.js';
+import type { BatchPayload, BatchRunner } from './loader-wire.js';
 import type { Transform, TransformSpec } from './transforms.js';
+
+export { reviveError, type BatchPayload, type BatchRunner, type SerializedError } from './loader-wire.js';
 
 export interface Batch {
   /** Images, NCHW float32 (uint8 images are scaled to [0, 1]). */
@@ -44,13 +47,6 @@ export interface DataLoaderOptions {
   numWorkers?: number | 'auto';
   /** Batches prepared ahead of the consumer (default 2 per worker, 2 in-process). */
   prefetch?: number;
-}
-
-/** A batch as produced by a worker or in-process, before epoch/index are attached. */
-export interface BatchPayload {
-  x: Float32Array;
-  shape: [number, number, number, number];
-  y: Int32Array;
 }
 
 function fmix32(h: number): number {
@@ -114,27 +110,6 @@ export async function makeBatch(ds: Dataset, transform: Transform | null, seed: 
     y[k] = samples[k].label;
   }
   return { x: x ?? new Float32Array(0), shape: [n, c, h, w], y };
-}
-
-export interface SerializedError {
-  name: string;
-  message: string;
-}
-
-/** Rebuild an error thrown in a worker as the same resnet-ts class. */
-export function reviveError(e: SerializedError): Error {
-  const classes: Record<string, new (m: string) => Error> = {
-    FormatError, ConfigError, ShapeError, StateDictError, ResnetError, RangeError, TypeError,
-  };
-  const Cls = classes[e.name] ?? Error;
-  return new Cls(e.message);
-}
-
-/** What a worker pool must offer (loader-pool.ts implements it over node:worker_threads). */
-export interface BatchRunner {
-  readonly size: number;
-  run(seed: number, epoch: number, indices: Int32Array): Promise<BatchPayload>;
-  close(): Promise<void>;
 }
 
 function isNode(): boolean {

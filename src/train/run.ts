@@ -73,7 +73,7 @@ async function readPretrained(path: string, fin: FiniteOptions): Promise<{ weigh
     checkFiniteWeights(weights, file, fin);
     return { weights, meta: null, file, model: w.model };
   }
-  let r: { meta: string | null; weights: string } | null = null;
+  let r: { meta: string | null; weights: string } | null;
   try {
     r = resolveCheckpoint(path);
   } catch {
