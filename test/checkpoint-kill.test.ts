@@ -132,7 +132,6 @@ function stageAt(stderr: string): string {
 let refOut = '';
 let refLast: LoadedCheckpoint;
 let refBest: LoadedCheckpoint;
-let refMs = 0;
 let refStartupMs = 0;
 let refEpochMs = 0;
 
@@ -140,7 +139,6 @@ test('reference run (uninterrupted)', async () => {
   refOut = join(dir, 'ref');
   const r = await launch([...TRAIN, '--out', refOut], '', null);
   assert.equal(r.code, 0, r.stderr);
-  refMs = r.ms;
   refStartupMs = r.modelAt!;
   refEpochMs = Math.max(100, (r.firstSaveAt! - r.modelAt!)); // the first epoch, with its evaluation
   refLast = loadCheckpoint(join(refOut, 'last.json'), { withOptimizer: true });
