@@ -151,7 +151,8 @@ test('reference run (uninterrupted)', async () => {
 test(`SIGKILL at >= 20 instants, inside every save step: every --resume works and the end is bit-identical (${EPOCHS} epochs)`, async (t) => {
   const out = join(dir, 'killed');
   const rng = new RNG(20261202);
-  // random instants: from the start of the process (startup included), or within the training after the model is built
+  // random instants: within the start of the process, or within its first epoch (the machine's speed varies, so a
+  // launch may still get through a save, or even finish: then the next ones resume a finished run)
   type Kill = { kind: 'phase'; what: string; phase: string } | { kind: 'random' } | { kind: 'random-in-training' };
   // first a kill right after the first complete save (so every later launch has a checkpoint to resume);
   // then each step of best's save (best is written before last, so these leave last where it was),
@@ -172,8 +173,8 @@ test(`SIGKILL at >= 20 instants, inside every save step: every --resume works an
     const r = k.kind === 'phase'
       ? await launch(args, `${k.what}:${k.phase}:${PAUSE_MS}`, { line: `save-phase ${k.what} ${k.phase}`, delayMs: Math.floor(rng.random() * PAUSE_MS / 3) })
       : k.kind === 'random'
-        ? await launch(args, '', { afterMs: Math.floor(rng.random() * (refStartupMs + 1.2 * refEpochMs)) })
-        : await launch(args, '', { line: 'model: ', delayMs: Math.floor(rng.random() * 1.2 * refEpochMs) });
+        ? await launch(args, '', { afterMs: Math.floor(rng.random() * refStartupMs) })
+        : await launch(args, '', { line: 'model: ', delayMs: Math.floor(rng.random() * 0.8 * refEpochMs) });
     if (r.killedAt === null) assert.equal(r.code, 0, `launch ${i + 1} failed without being killed:\n${r.stderr}`);
     else assert.equal(r.signal, 'SIGKILL', r.stderr);
     let stage = r.killedAt === null ? 'finished before the kill' : stageAt(r.stderr);
@@ -197,7 +198,6 @@ test(`SIGKILL at >= 20 instants, inside every save step: every --resume works an
     // whatever the instant, the folder holds a complete checkpoint: last (with its optimizer state) and best load and verify
     if (existsSync(join(out, 'last.json'))) loadCheckpoint(join(out, 'last.json'), { withOptimizer: true, alternatives: false });
     if (existsSync(join(out, 'best.json'))) loadCheckpoint(join(out, 'best.json'), { alternatives: false });
-    if (r.killedAt === null) break;
   }
   // and on to the end
   const final = await launch(['train', '--resume', out, '--no-progress'], '', null);

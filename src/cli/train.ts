@@ -139,7 +139,7 @@ export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printe
     if (f.model === undefined) cfg.model = '';
   }
   const { checkOutLock, SAVE_PHASES } = await import('../train/checkpoint.js');
-  checkOutLock(cfg.out); // before the next check: "in use" says more than "already holds a checkpoint"
+  if (!resumeDir) checkOutLock(cfg.out); // before the next check: "in use" says more than "already holds a checkpoint" (runTraining checks a resumed folder)
   if (!resumeDir && !f.overwrite && existsSync(join(cfg.out, 'last.json'))) {
     throw new ConfigError(`${cfg.out} already holds a checkpoint (last.json): continue it with --resume, choose another --out, or pass --overwrite`);
   }
