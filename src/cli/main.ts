@@ -11,6 +11,7 @@ import { addEvalOptions } from './eval.js';
 import { addFinetuneOptions } from './finetune.js';
 import { addPredictOptions } from './predict.js';
 import { addTrainingOptions } from './train.js';
+import { OptionError, optionFlag } from '../train/options.js';
 
 const print = (s: string) => process.stdout.write(s + '\n');
 const printErr = (s: string) => process.stderr.write(s + '\n');
@@ -83,11 +84,8 @@ export function buildProgram(): Command {
     .option('--cache-dir <dir>', 'download folder (default $RESNET_TS_CACHE or ~/.cache/resnet-ts/weights)')
     .action(async (o) => (await import('./weights.js')).runWeights(o, print));
 
-  addTrainingOptions(program.command('train').description('train a model (default preset fashion-mnist-28); ends with test_acc=… test_loss=…'), { preset: 'fashion-mnist-28' })
-    .option('--data-dir <dir>', 'where Fashion-MNIST is (else $FASHION_MNIST_DIR, /usr/share/datasets/fashion-mnist, cache, download, embedded slice)')
-    .option('--images <dir>', 'train on an image folder instead (one sub-folder per class)')
-    .option('--val-images <dir>', 'validation image folder')
-    .option('--strict-finite', 'refuse to resume from weights holding NaN or Inf (default: a warning)')
+  addTrainingOptions(program.command('train').description('train a model (default preset fashion-mnist-28); ends with test_acc=… test_loss=…'),
+    { preset: 'fashion-mnist-28', command: 'train' })
     .action(async (o) => { await (await import('./train.js')).runTrainCommand(o, print, printErr, { task: 'train', defaultPreset: 'fashion-mnist-28' }); });
 
   addFinetuneOptions(program.command('finetune').description('fine-tune pretrained weights on an image folder with a new head'))
@@ -118,7 +116,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode; // commander already printed its message
     if (e instanceof ResnetError) {
-      process.stderr.write(`error: ${e.message}\n`);
+      // a training option's error names the option; here it names the flag
+      const flag = e instanceof OptionError && optionFlag(e.option);
+      process.stderr.write(`error: ${flag ? `${flag} ${(e as OptionError).detail}` : e.message}\n`);
       return 1;
     }
     throw e;

@@ -1,14 +1,9 @@
 // `resnet predict <image|folder>`: top-k classes with probabilities, class names from the
 // checkpoint; a folder is predicted in batches (the last one partial).
 import type { Command } from 'commander';
-import { ConfigError } from '../base/errors.js';
 import type { Printer } from './train.js';
+import { parsePositiveInt } from './util.js';
 
-const posInt = (name: string) => (s: string): number => {
-  const v = Number(s);
-  if (!Number.isInteger(v) || v < 1) throw new ConfigError(`${name} must be a positive integer, got '${s}'`);
-  return v;
-};
 
 export function addPredictOptions(c: Command): Command {
   return c
@@ -16,8 +11,8 @@ export function addPredictOptions(c: Command): Command {
     .option('--checkpoint <path>', 'checkpoint (.json sidecar, .safetensors, base path, or a run directory)', 'runs/fashion-mnist-28')
     .option('--model <name>', 'model name, for bare weights without a sidecar')
     .option('--classes <file>', 'class names for bare weights (class_indices.json or a JSON list)')
-    .option('--topk <k>', 'classes to show per image', posInt('--topk'), 5)
-    .option('--batch-size <n>', 'images per batch for folders', posInt('--batch-size'), 32)
+    .option('--topk <k>', 'classes to show per image', parsePositiveInt('--topk'), 5)
+    .option('--batch-size <n>', 'images per batch for folders', parsePositiveInt('--batch-size'), 32)
     .option('--json', 'one JSON object per line (JSON Lines)')
     .option('--strict-finite', 'refuse weights holding NaN or Inf (default: a warning)')
 }

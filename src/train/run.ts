@@ -17,6 +17,7 @@ import {
   checkFiniteWeights, checkOutLock, cleanCheckpointDir, ensureWritableDir, type FiniteOptions, loadCheckpoint, lockOutDir, resolveCheckpoint, saveCheckpoint, type CheckpointMeta, type SavePhase,
 } from './checkpoint.js';
 import { buildData, buildModel, buildOptimizer, buildSchedule, validateConfig, type BuiltData, type TrainConfig } from './config.js';
+import { applyResumeOverrides, type ResumeOverrides } from './options.js';
 import type { EpochRecord, TrainHooks } from './progress.js';
 import { trainingCurvesSvg } from './svg.js';
 import { ModelEma } from './ema.js';
@@ -26,10 +27,10 @@ import { findHead, freeze, loadPretrained } from './transfer.js';
 export interface RunOptions {
   hooks?: TrainHooks;
   signal?: AbortSignal;
-  /** Checkpoint to resume from (its config is used; see `overrides`). */
+  /** Checkpoint to resume from (its config is used; see `resumeOverrides`). */
   resume?: string;
-  /** Config fields that may differ on resume (e.g. epochs, data.dataDir, workers, out). */
-  resumeOverrides?: Partial<Pick<TrainConfig, 'epochs' | 'workers' | 'out'>> & { dataDir?: string };
+  /** The options a resumed run may change (marked `resume` in TRAIN_OPTIONS: epochs, workers, out, dataDir). */
+  resumeOverrides?: ResumeOverrides;
   /** Stop after this many steps in total, saving as on Ctrl-C (tests). */
   maxSteps?: number;
   /** Called at each step of every save (`what`: 'last', 'best', or 'metrics' before the log and curves are written); tests stop the process there. */
@@ -108,16 +109,7 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
       throw new ConfigError(`${resume.paths.meta} cannot be resumed (it holds weights only; resume from last.json)`);
     }
     cfg = structuredClone(resume.meta.config) as unknown as TrainConfig;
-    const ov = o.resumeOverrides ?? {};
-    if (ov.epochs !== undefined && ov.epochs !== cfg.epochs) {
-      if (cfg.schedule === 'cosine' || cfg.schedule === 'onecycle') {
-        throw new ConfigError(`cannot change --epochs on resume with the ${cfg.schedule} schedule (it is laid out over ${cfg.epochs} epochs)`);
-      }
-      cfg.epochs = ov.epochs;
-    }
-    if (ov.workers !== undefined) cfg.workers = ov.workers;
-    if (ov.out !== undefined) cfg.out = ov.out;
-    if (ov.dataDir !== undefined) cfg.data.dataDir = ov.dataDir;
+    applyResumeOverrides(cfg, o.resumeOverrides ?? {});
   }
   validateConfig(cfg);
   ensureWritableDir(cfg.out);
