@@ -35,17 +35,19 @@ interface Launch {
   ms: number;
   /** Milliseconds after the start when the kill was sent (null: not killed). */
   killedAt: number | null;
-  /** Milliseconds after the start of the first 'model: ' line and the first save step. */
+  /** Milliseconds after the start of the first 'model: ' line and the first save step; the shortest training step. */
   modelAt: number | null;
   firstSaveAt: number | null;
+  minStepMs: number;
 }
 
 /**
  * Spawn the CLI. `kill` decides when to SIGKILL it: after a fixed delay, or a delay after a line of
  * stderr matches. RESNET_TS_SAVE_HOOK makes every save step print `save-phase WHAT PHASE` (and hold one step open).
  */
-function launch(args: string[], hook: string, kill: { afterMs: number } | { line: string; delayMs: number } | null): Promise<Launch> {
-  const starts = (text: string, prefix: string) => text.split('\n').some((l) => l.startsWith(prefix));
+function launch(args: string[], hook: string, kill: { afterMs: number } | { line: string; count?: number; delayMs: number } | null): Promise<Launch> {
+  const lines = (text: string, prefix: string) => text.split('\n').filter((l) => l.startsWith(prefix)).length;
+  const starts = (text: string, prefix: string) => lines(text, prefix) > 0;
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--backend', 'ref', ...args], {
@@ -53,6 +55,7 @@ function launch(args: string[], hook: string, kill: { afterMs: number } | { line
     });
     let stderr = '';
     let killedAt: number | null = null, modelAt: number | null = null, firstSaveAt: number | null = null;
+    let lastStepAt = 0, minStepMs = Infinity;
     let timer: NodeJS.Timeout | null = null;
     const fire = () => {
       if (killedAt === null && child.exitCode === null) {
@@ -65,13 +68,18 @@ function launch(args: string[], hook: string, kill: { afterMs: number } | { line
       stderr += String(d);
       modelAt ??= starts(stderr, 'model: ') ? Date.now() - t0 : null;
       firstSaveAt ??= starts(stderr, 'save-phase ') ? Date.now() - t0 : null;
-      if (kill && 'line' in kill && !timer && starts(stderr, kill.line)) timer = setTimeout(fire, kill.delayMs);
+      if (/train-step \d+:\d+\n$/.test(stderr)) {
+        const now = Date.now() - t0;
+        if (lastStepAt && !/train-step \d+:1\n$/.test(stderr)) minStepMs = Math.min(minStepMs, now - lastStepAt);
+        lastStepAt = now;
+      }
+      if (kill && 'line' in kill && !timer && lines(stderr, kill.line) >= (kill.count ?? 1)) timer = setTimeout(fire, kill.delayMs);
     });
     child.stdout.resume();
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       if (timer) clearTimeout(timer);
-      resolve({ code, signal, stderr, ms: Date.now() - t0, killedAt, modelAt, firstSaveAt });
+      resolve({ code, signal, stderr, ms: Date.now() - t0, killedAt, modelAt, firstSaveAt, minStepMs });
     });
   });
 }
@@ -132,15 +140,16 @@ function stageAt(stderr: string): string {
 let refOut = '';
 let refLast: LoadedCheckpoint;
 let refBest: LoadedCheckpoint;
-let refStartupMs = 0;
-let refEpochMs = 0;
+let minStartupMs = Infinity;
+let minStepMs = Infinity;
+const STEPS = 4; // 64 images in batches of 16
 
 test('reference run (uninterrupted)', async () => {
   refOut = join(dir, 'ref');
   const r = await launch([...TRAIN, '--out', refOut], '', null);
   assert.equal(r.code, 0, r.stderr);
-  refStartupMs = r.modelAt!;
-  refEpochMs = Math.max(100, (r.firstSaveAt! - r.modelAt!)); // the first epoch, with its evaluation
+  minStartupMs = r.modelAt!;
+  minStepMs = r.minStepMs;
   refLast = loadCheckpoint(join(refOut, 'last.json'), { withOptimizer: true });
   refBest = loadCheckpoint(join(refOut, 'best.json'));
   assert.equal(refLast.meta.epoch, EPOCHS);
@@ -151,8 +160,8 @@ test('reference run (uninterrupted)', async () => {
 test(`SIGKILL at >= 20 instants, inside every save step: every --resume works and the end is bit-identical (${EPOCHS} epochs)`, async (t) => {
   const out = join(dir, 'killed');
   const rng = new RNG(20261202);
-  // random instants: within the start of the process, or within its first epoch (the machine's speed varies, so a
-  // launch may still get through a save, or even finish: then the next ones resume a finished run)
+  // random instants: within the start of the process (before the shortest start seen so far), or at a random
+  // moment of a random step of its first epoch (anchored on the step marks: the shared machine's speed varies)
   type Kill = { kind: 'phase'; what: string; phase: string } | { kind: 'random' } | { kind: 'random-in-training' };
   // first a kill right after the first complete save (so every later launch has a checkpoint to resume);
   // then each step of best's save (best is written before last, so these leave last where it was),
@@ -173,8 +182,10 @@ test(`SIGKILL at >= 20 instants, inside every save step: every --resume works an
     const r = k.kind === 'phase'
       ? await launch(args, `${k.what}:${k.phase}:${PAUSE_MS}`, { line: `save-phase ${k.what} ${k.phase}`, delayMs: Math.floor(rng.random() * PAUSE_MS / 3) })
       : k.kind === 'random'
-        ? await launch(args, '', { afterMs: Math.floor(rng.random() * refStartupMs) })
-        : await launch(args, '', { line: 'model: ', delayMs: Math.floor(rng.random() * 0.8 * refEpochMs) });
+        ? await launch(args, '', { afterMs: Math.floor(rng.random() * minStartupMs) })
+        : await launch(args, '', { line: 'train-step ', count: 1 + Math.floor(rng.random() * STEPS), delayMs: Math.floor(rng.random() * (Number.isFinite(minStepMs) ? minStepMs : 200)) });
+    if (r.modelAt !== null) minStartupMs = Math.min(minStartupMs, r.modelAt);
+    minStepMs = Math.min(minStepMs, r.minStepMs);
     if (r.killedAt === null) assert.equal(r.code, 0, `launch ${i + 1} failed without being killed:\n${r.stderr}`);
     else assert.equal(r.signal, 'SIGKILL', r.stderr);
     let stage = r.killedAt === null ? 'finished before the kill' : stageAt(r.stderr);

@@ -78,7 +78,7 @@ export interface RunCliOptions {
 
 /**
  * Test hook: with RESNET_TS_SAVE_HOOK set, each step of every save prints `save-phase WHAT PHASE`
- * on stderr; RESNET_TS_SAVE_HOOK=WHAT:PHASE:MS (e.g. last:switched:300) also stops there for MS
+ * on stderr (and each training step `train-step EPOCH:STEP`); RESNET_TS_SAVE_HOOK=WHAT:PHASE:MS (e.g. last:switched:300) also stops there for MS
  * milliseconds, so a test can kill the process inside that step (test/checkpoint-kill.test.ts).
  */
 function saveHook(err: Printer, phases: readonly string[]): ((what: string, phase: string) => void) | undefined {
@@ -122,6 +122,14 @@ export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printe
     hooks.stopBar();
     err(m);
   };
+  if (process.env.RESNET_TS_SAVE_HOOK !== undefined) {
+    // the test hook (see saveHook) also marks every training step, for kills at random steps
+    const onStep = hooks.onStep.bind(hooks);
+    hooks.onStep = (s) => {
+      onStep(s);
+      if (s.phase === 'train') err(`train-step ${s.epoch}:${s.step}`);
+    };
+  }
   if (f.progress !== false) err(`backend: ${backend}${backend === 'wasm' ? ` (${(await import('../backend/wasm/index.js')).getThreads()} threads)` : ''}`);
 
   const ac = new AbortController();
