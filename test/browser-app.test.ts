@@ -47,7 +47,7 @@ describe('web app in Chromium', { skip }, () => {
     await setBackend('wasm');
     const model = buildFromFixture('resnet18').eval();
     const fused = fuseForInference(model);
-    const want = noGrad(() => fused.forward(tensor(x.data as Float32Array, x.shape)).data.slice());
+    const want = noGrad(() => fused.forward(tensor(x.data as Float32Array, x.shape)).dataSync());
     fused.dispose();
     model.dispose();
     assert.equal(got.length, want.length);

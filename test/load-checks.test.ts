@@ -41,9 +41,9 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
   }
 }
 
-const snapshot = (m: ReturnType<typeof buildModel>) => [...m.stateDict()].map(([k, t]) => [k, t.data.slice()] as const);
+const snapshot = (m: ReturnType<typeof buildModel>) => [...m.stateDict()].map(([k, t]) => [k, t.dataSync()] as const);
 function unchanged(m: ReturnType<typeof buildModel>, before: ReturnType<typeof snapshot>): void {
-  for (const [k, d] of before) assert.deepEqual(m.stateDict().get(k)!.data, d, `${k} was written`);
+  for (const [k, d] of before) assert.deepEqual(m.stateDict().get(k)!.dataSync(), d, `${k} was written`);
 }
 
 test('loadStateDict is all or nothing: short data, long data, a shape mismatch and int8 data leave the model untouched', () => {
@@ -70,7 +70,7 @@ test('loadStateDict is all or nothing: short data, long data, a shape mismatch a
   // the int64 counter of BatchNorm is an integer in every torchvision file and loads
   assert.equal(good.get('bn1.num_batches_tracked')!.dtype, 'I64');
   m.loadStateDict(good);
-  assert.equal(m.stateDict().get('conv1.weight')!.data[0], good.get('conv1.weight')!.data[0]);
+  assert.equal(m.stateDict().get('conv1.weight')!.dataSync()[0], good.get('conv1.weight')!.data[0]);
 });
 
 test('backward() twice over one graph is an error unless the first retained it; retained passes accumulate', () => {
@@ -78,17 +78,17 @@ test('backward() twice over one graph is an error unless the first retained it; 
   const w = tensor([0.5, -1, 2], [3]).setRequiresGrad();
   const y = sum(mul(x, w));
   y.backward();
-  assert.deepEqual([...x.grad!.data], [0.5, -1, 2]);
+  assert.deepEqual([...x.grad!.dataSync()], [0.5, -1, 2]);
   assert.throws(() => y.backward(), /backward\(\) through a graph that was already walked .*retainGraph: true/);
-  assert.deepEqual([...x.grad!.data], [0.5, -1, 2], 'nothing accumulated by the refused pass');
+  assert.deepEqual([...x.grad!.dataSync()], [0.5, -1, 2], 'nothing accumulated by the refused pass');
   // a new graph over the same leaves is fine; retained, it can be walked again
   x.zeroGrad();
   const z = sum(mul(x, w));
   z.backward({ retainGraph: true });
   z.backward(undefined, { retainGraph: true });
   z.backward();
-  assert.deepEqual([...x.grad!.data], [1.5, -3, 6]);
-  assert.deepEqual([...w.grad!.data], [4, 8, 12], 'w.grad: one pass of y, three of z');
+  assert.deepEqual([...x.grad!.dataSync()], [1.5, -3, 6]);
+  assert.deepEqual([...w.grad!.dataSync()], [4, 8, 12], 'w.grad: one pass of y, three of z');
   assert.throws(() => z.backward(), /already walked/);
 });
 
@@ -118,7 +118,8 @@ test('NaN weights: a warning on load (an error with --strict-finite), and predic
     data: { ...DEFAULT_CONFIG.data, dataDir: EMBEDDED_SLICE_DIR, size: 8, augment: 'none' as const, limitTrain: 32, limitTest: 16 } };
   const r = await runTraining(cfg, { maxSteps: 1 });
   const ck = loadCheckpoint(join(out, 'last.json'));
-  r.model.getModule('fc').parameters()[0].data.fill(3e38);
+  const fcw = r.model.getModule('fc').parameters()[0];
+  fcw.write(new Float32Array(fcw.size).fill(3e38));
   const { weights: _w, optimizerFile: _o, files: _f, id: _i, created: _c, format: _fm, version: _v, optimizer: _op, sidecarSha256: _s, ...meta } = ck.meta;
   saveCheckpoint(join(dir, 'overflow'), { model: r.model, meta });
   const e = await run(['eval', '--checkpoint', join(dir, 'overflow.json'), '--data-dir', EMBEDDED_SLICE_DIR, '--limit-test', '16', '--no-progress']);

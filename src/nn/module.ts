@@ -147,11 +147,11 @@ export abstract class Module {
         continue;
       }
       const shape = e.shape;
-      const data = e instanceof Tensor ? e.data : e.data;
+      const n = e instanceof Tensor ? e.size : e.data?.length; // a tensor's storage always fits its shape
       if (!shapeEq(shape, t.shape) && !(t.size === 1 && numelOf(shape) === 1)) {
         bad.push(`${k}: expected ${shapeStr(t.shape)}, got ${shapeStr(shape)}`);
-      } else if (!data || data.length !== numelOf(shape)) {
-        bad.push(`${k}: shape ${shapeStr(shape)} needs ${numelOf(shape)} values, the data has ${data ? data.length : 'none'}`);
+      } else if (n !== numelOf(shape)) {
+        bad.push(`${k}: shape ${shapeStr(shape)} needs ${numelOf(shape)} values, the data has ${n ?? 'none'}`);
       }
       const dtype = e instanceof Tensor ? undefined : e.dtype;
       if (dtype && INTEGER_DTYPES.has(dtype) && !k.endsWith('num_batches_tracked')) ints.push(`${k} (${dtype})`);
@@ -170,7 +170,9 @@ export abstract class Module {
     }
     for (const [k, t] of own) {
       const e = src.get(k);
-      if (e) t.data.set(e instanceof Tensor ? e.data : e.data);
+      if (!e) continue;
+      if (e instanceof Tensor && e.backend === t.backend) t.backend.copy(e.storage, t.storage);
+      else t.write(e instanceof Tensor ? e.dataSync() : e.data);
     }
     return { missingKeys, unexpectedKeys };
   }
