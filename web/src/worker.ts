@@ -3,7 +3,7 @@
 // with the requests of protocol.ts. Images arrive as RGBA pixels decoded by the page.
 import {
   CifarResNet, RNG, IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD, Module, createModel, data, evaluate, getBackend,
-  getModelEntry, getPretrained, listModels, listPretrained, getThreads, importOnnx, io, noGrad, optim, readSafetensors, scope, setBackend, setThreads, tensor,
+  getModelEntry, getPretrained, listModels, listPretrained, loadPretrained, getThreads, importOnnx, io, noGrad, optim, readSafetensors, scope, setBackend, setThreads, tensor,
   trainStep, tryFuseForInference, writeSafetensors, type FusedModel, type Tensor,
 } from '../../src/browser.js';
 import type { ClassifyResult, LoadRequest, ModelSummary, Reply, Request, Rgba, TrainEvent, TrainSettings } from './protocol.js';
@@ -115,8 +115,11 @@ async function load(r: LoadRequest): Promise<ModelSummary> {
   const w = r.weights;
   if (w.kind === 'pretrained') {
     const entry = getPretrained(w.id);
-    const lib = await import('../../src/browser.js');
-    const res = await (lib.loadPretrained as (id: string, o?: object) => Promise<{ model: Module }>)(w.id, {});
+    // the browser loader fetches, checks the SHA-256 prefix and keeps the file in Cache Storage
+    const res = await (loadPretrained as unknown as (id: string, o: object) => Promise<{ model: Module }>)(w.id, {
+      onProgress: (received: number, total: number | null) => emit({ type: 'progress', received, total }),
+      ...(w.baseUrl ? { baseUrl: w.baseUrl } : {}),
+    });
     model = res.model;
     name = entry.model;
     classes = [...entry.categories];
