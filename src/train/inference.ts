@@ -14,7 +14,7 @@ import type { CheckpointInput, CheckpointMeta } from './checkpoint.js';
 import { loadWeightsRegistryFromEnv, resolveWeights, type ResolveOptions } from './weights-source.js';
 import { buildModel } from './config.js';
 import { softmaxRow, topKIndices } from './metrics.js';
-import { predictLogits } from './trainer.js';
+import { firstNonFinite, predictLogits } from './trainer.js';
 import { tryFuseForInference } from '../models/fused.js';
 
 export interface InferenceModel {
@@ -192,6 +192,11 @@ export async function predictFiles(m: InferenceModel, files: string[], o: { topk
       const C = m.classes.length;
       good.forEach((j, n) => {
         const row = logits.subarray(n * C, (n + 1) * C);
+        const bad = firstNonFinite(row);
+        if (bad >= 0) {
+          res[j].error = `${batch[j]}: the model's output is non-finite (${row[bad]}; the weights in ${m.weightsFile} hold non-finite values or overflow); no prediction`;
+          return;
+        }
         const p = softmaxRow(row);
         res[j].top = topKIndices(row, k).map((idx) => ({ index: idx, label: m.classes[idx], prob: p[idx] }));
       });

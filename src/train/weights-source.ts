@@ -13,7 +13,7 @@ import { readPth } from '../io/pth.js';
 import type { ArrayMap } from '../io/types.js';
 import { type PretrainedSpec, type PretrainedWeights, getPretrained, isPretrainedId, listPretrained, registerPretrained } from '../models/pretrained.js';
 import { downloadPretrained } from '../models/pretrained-node.js';
-import { type CheckpointMeta, loadCheckpoint, resolveCheckpoint } from './checkpoint.js';
+import { type CheckpointMeta, type FiniteOptions, checkFiniteWeights, loadCheckpoint, resolveCheckpoint } from './checkpoint.js';
 
 export interface WeightsSource {
   kind: 'pretrained' | 'checkpoint' | 'file';
@@ -31,7 +31,7 @@ export interface WeightsSource {
   describe: string;
 }
 
-export interface ResolveOptions {
+export interface ResolveOptions extends FiniteOptions {
   cacheDir?: string;
   onProgress?: (received: number, total: number | null) => void;
 }
@@ -61,8 +61,14 @@ export function loadWeightsRegistryFromEnv(): void {
 
 const WEIGHT_FILE = /\.(safetensors|pth|pt|bin|npz|npy|json|onnx)$/i;
 
-/** Resolve `spec` by the rule above. */
+/** Resolve `spec` by the rule above; NaN/Inf in the weights warn (or fail with strictFinite). */
 export async function resolveWeights(spec: string, o: ResolveOptions = {}): Promise<WeightsSource> {
+  const src = await resolve(spec, o);
+  checkFiniteWeights(src.weights, src.file, o);
+  return src;
+}
+
+async function resolve(spec: string, o: ResolveOptions): Promise<WeightsSource> {
   loadWeightsRegistryFromEnv();
   if (isPretrainedId(spec)) {
     const w = getPretrained(spec);
