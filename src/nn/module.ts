@@ -128,29 +128,40 @@ export abstract class Module {
   }
 
   /**
-   * Copy values from `sd` into this module's parameters and buffers, by name. Shape mismatches
-   * always throw (naming every offending key). With strict (the default) missing or unexpected
-   * keys throw too; otherwise they are returned in the report. A missing `num_batches_tracked`
-   * is tolerated, as PyTorch does for old checkpoints.
+   * Copy values from `sd` into this module's parameters and buffers, by name. All or nothing:
+   * every entry is checked before any value is written. Shape mismatches, data whose length does
+   * not fit its shape, and integer data for a floating-point tensor (int8 of a quantized model
+   * is not cast silently) always throw, naming every offending key. With strict (the default)
+   * missing or unexpected keys throw too; otherwise they are returned in the report. A missing
+   * `num_batches_tracked` is tolerated, as PyTorch does for old checkpoints.
    */
   loadStateDict(sd: StateDictInput, opts: { strict?: boolean } = {}): LoadReport {
     const strict = opts.strict ?? true;
     const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const own = this.stateDict();
-    const missingKeys: string[] = [], unexpectedKeys: string[] = [], bad: string[] = [];
+    const missingKeys: string[] = [], unexpectedKeys: string[] = [], bad: string[] = [], ints: string[] = [];
     for (const [k, t] of own) {
       const e = src.get(k);
       if (!e) {
         if (!k.endsWith('num_batches_tracked')) missingKeys.push(k);
         continue;
       }
-      const shape = e instanceof Tensor ? e.shape : e.shape;
+      const shape = e.shape;
+      const n = e instanceof Tensor ? e.size : e.data?.length; // a tensor's storage always fits its shape
       if (!shapeEq(shape, t.shape) && !(t.size === 1 && numelOf(shape) === 1)) {
         bad.push(`${k}: expected ${shapeStr(t.shape)}, got ${shapeStr(shape)}`);
+      } else if (n !== numelOf(shape)) {
+        bad.push(`${k}: shape ${shapeStr(shape)} needs ${numelOf(shape)} values, the data has ${n ?? 'none'}`);
       }
+      const dtype = e instanceof Tensor ? undefined : e.dtype;
+      if (dtype && INTEGER_DTYPES.has(dtype) && !k.endsWith('num_batches_tracked')) ints.push(`${k} (${dtype})`);
     }
     for (const k of src.keys()) if (!own.has(k)) unexpectedKeys.push(k);
     if (bad.length) throw new StateDictError(`shape mismatch for ${bad.length} key(s): ${bad.join('; ')}`);
+    if (ints.length) {
+      throw new StateDictError(`integer data for ${ints.length} floating-point tensor(s): ${listKeys(ints)}; ` +
+        'not cast silently (a quantized model? dequantize it in PyTorch and save the float state_dict)');
+    }
     if (strict && (missingKeys.length || unexpectedKeys.length)) {
       const parts = [];
       if (missingKeys.length) parts.push(`missing keys: ${listKeys(missingKeys)}`);
@@ -192,6 +203,9 @@ export abstract class Module {
     return this;
   }
 }
+
+/** Stored types that are integers (num_batches_tracked is the one integer entry of a ResNet's state). */
+const INTEGER_DTYPES = new Set(['I64', 'I32', 'I16', 'I8', 'U8', 'BOOL']);
 
 function numelOf(s: readonly number[]): number {
   return s.reduce((a, b) => a * b, 1);
