@@ -98,7 +98,7 @@ export interface Backend {
          out: Float32Array, outShape: readonly number[]): void;
   /** y = x * alpha + beta. */
   affine(x: Float32Array, y: Float32Array, alpha: number, beta: number): void;
-  /** dx = dy where y > 0 else 0. */
+  /** dx = 0 where y <= 0 else dy (PyTorch's threshold_backward: a NaN output passes its gradient on). */
   reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array): void;
   /** y += x (gradient accumulation, residual add in place). */
   addInPlace(y: Float32Array, x: Float32Array): void;

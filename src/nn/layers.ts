@@ -102,8 +102,8 @@ export class BatchNorm2d extends Module {
       this.numBatchesTracked.data[0] += 1;
       if (this.momentum === null) momentum = 1 / this.numBatchesTracked.data[0];
     }
-    return ops.batchNorm(x, useBatchStats && !this.training ? null : this.runningMean, useBatchStats && !this.training ? null : this.runningVar,
-      this.weight, this.bias, useBatchStats, momentum, this.eps);
+    // in eval mode without running stats those are null already
+    return ops.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, useBatchStats, momentum, this.eps);
   }
 
   override describe(inShape: Shape, prefix: string) {

@@ -278,7 +278,6 @@ function backwardFrom(root: Tensor, grad?: Tensor): void {
           grads.set(inp, gi);
         }
       }
-      // The graph below this node is no longer needed by this pass.
     }
   });
 }
