@@ -69,6 +69,10 @@ export async function runDemo(f: DemoFlags, print: Printer, err: Printer): Promi
     print(`predictions for ${files.length} test images written to ${dir}:`);
     for (const p of preds) {
       const t = truth.get(p.file) ?? '?';
+      if (p.error) {
+        print(`  ${p.file}: ${p.error}`);
+        continue;
+      }
       const ok = p.top[0].label === t;
       if (ok) right++;
       print(`  ${p.file} (true: ${t}): ${p.top.map((x) => `${x.label} ${(100 * x.prob).toFixed(1)}%`).join(', ')} ${ok ? '✓' : '✗'}`);

@@ -29,7 +29,7 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
   const { DataLoader } = await import('../data/loader.js');
   const { Subset } = await import('../data/dataset.js');
   const { evaluate } = await import('../train/trainer.js');
-  const { formatConfusion } = await import('../train/metrics.js');
+  const { formatConfusion, formatLoss } = await import('../train/metrics.js');
   const { ProgressPrinter } = await import('../train/progress.js');
   const { checkTta } = await import('../train/config.js');
   const m = await loadInferenceModel(f.checkpoint);
@@ -89,7 +89,7 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
     print(formatConfusion(r, m.classes));
     print(m.classes.map((c, i) => `${i}=${c}`).join('  '));
   }
-  print(`${name}_acc=${r.acc.toFixed(4)} ${name}_loss=${r.loss.toFixed(4)} ${name}_top${r.k}=${r.topk.toFixed(4)} n=${r.count}` +
+  print(`${name}_acc=${r.acc.toFixed(4)} ${name}_loss=${formatLoss(r.loss)} ${name}_top${r.k}=${r.topk.toFixed(4)} n=${r.count}` +
     (r.accNoTta !== undefined ? ` tta=${tta} ${name}_acc_no_tta=${r.accNoTta.toFixed(4)}` : ''));
   return 0;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `resnet` command. The only place that parses flags and touches process and the console.
+import { availableParallelism } from 'node:os';
 import { Command, CommanderError } from 'commander';
 import { ResnetError } from '../base/errors.js';
 import { setBackend } from '../backend/registry.js';
@@ -16,6 +17,9 @@ import { OptionError, optionFlag } from '../train/options.js';
 const print = (s: string) => process.stdout.write(s + '\n');
 const printErr = (s: string) => process.stderr.write(s + '\n');
 
+/** Exit status of a command that reported its own errors (predict: some files failed). */
+let status = 0;
+
 export function buildProgram(): Command {
   const program = new Command();
   program.name('resnet').description('ResNet image classifiers in TypeScript: define, train, fine-tune, run, inspect, convert')
@@ -24,7 +28,12 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'threads for the wasm backend (default: the machine\'s cores)', parsePositiveInt('--threads'));
   program.hook('preAction', async (cmd) => {
     const o = cmd.optsWithGlobals() as { backend?: string; threads?: number };
-    if (o.threads !== undefined) await setThreads(o.threads);
+    if (o.threads !== undefined) {
+      // More threads than cores only adds switching (1000 meant ~75 OS threads on 2 cores).
+      const cores = availableParallelism();
+      if (o.threads > cores) printErr(`warning: --threads ${o.threads} is more than the machine's ${cores} cores; using ${cores}`);
+      await setThreads(Math.min(o.threads, cores));
+    }
     await setBackend(o.backend ?? 'wasm');
   });
 
@@ -95,7 +104,7 @@ export function buildProgram(): Command {
     .action(async (o) => { await (await import('./eval.js')).runEval(o, print, printErr); });
 
   addPredictOptions(program.command('predict').description('top-k classes of an image or of every image in a folder'))
-    .action(async (path: string, o) => { await (await import('./predict.js')).runPredict(path, o, print, printErr); });
+    .action(async (path: string, o) => { status = await (await import('./predict.js')).runPredict(path, o, print, printErr); });
 
   program.command('presets').description('list the training presets').action(async () => {
     const { PRESETS } = await import('./presets.js');
@@ -111,8 +120,9 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    status = 0;
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return status;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode; // commander already printed its message
     if (e instanceof ResnetError) {

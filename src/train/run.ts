@@ -8,8 +8,9 @@ import { ConfigError, StateDictError } from '../base/errors.js';
 import { globalRng, manualSeed } from '../base/rng.js';
 import { writeClassIndices } from '../data/image-folder.js';
 import { DataLoader } from '../data/loader.js';
-import { readArraysFile, writeBytesAtomic } from '../io/files.js';
+import { readArraysFile, writeBytesAtomic, writePthFile } from '../io/files.js';
 import type { ArrayMap } from '../io/types.js';
+import { checkInputSize, checkModelOptions, getModelEntry } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
 import { stateDictToArrays } from '../nn/state.js';
 import { LRScheduler } from '../optim/schedule.js';
@@ -21,6 +22,7 @@ import { applyResumeOverrides, type ResumeOverrides } from './options.js';
 import type { EpochRecord, TrainHooks } from './progress.js';
 import { trainingCurvesSvg } from './svg.js';
 import { ModelEma } from './ema.js';
+import { formatLoss } from './metrics.js';
 import { NonFiniteLossError, evaluate, fit, type FitState, type MetricsState } from './trainer.js';
 import { findHead, freeze, loadPretrained } from './transfer.js';
 
@@ -97,6 +99,7 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
       throw new ConfigError(`${resume.paths.meta} cannot be resumed (it holds weights only; resume from last.json)`);
     }
     cfg = structuredClone(resume.meta.config) as unknown as TrainConfig;
+    cfg.saveFormat ??= 'safetensors'; // checkpoints from before --save-format existed
     applyResumeOverrides(cfg, o.resumeOverrides ?? {});
     say(hooks, `resuming from ${resume.paths.meta} (epoch ${resume.meta.epoch}, step ${resume.meta.globalStep})`);
   }
@@ -133,7 +136,9 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
     cfg.arch = arch;
   }
   if (!cfg.model) throw new ConfigError('no model given (--model NAME)');
+  checkModelOptions(cfg.model, getModelEntry(cfg.model).family, cfg.arch);
   const inChannels = (cfg.arch.inChannels as number | undefined) ?? (cfg.data.kind === 'fashion-mnist' ? 1 : 3);
+  checkInputSize(cfg.model, cfg.data.size, inChannels, cfg.batchSize);
 
   // ---- data
   const data: BuiltData = await buildData(cfg, inChannels, (m) => say(hooks, `warning: ${m}`));
@@ -142,6 +147,9 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
     throw new ConfigError(`the data's classes (${data.classes.join(', ')}) differ from the checkpoint's (${resume.meta.classes.join(', ')})`);
   }
   const numClasses = data.classes.length;
+  if (cfg.arch.numClasses !== undefined && cfg.arch.numClasses !== numClasses) {
+    throw new ConfigError(`--arch numClasses ${JSON.stringify(cfg.arch.numClasses)} does not match the data's ${numClasses} classes (leave it out: it is taken from the data)`);
+  }
   const options: Record<string, unknown> = { ...cfg.arch, numClasses };
   if (inChannels !== 3 || getFamily(cfg.model) !== 'torchvision') options.inChannels = inChannels;
   const model = buildModel(cfg.model, options);
@@ -234,9 +242,12 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
       best = { metric: `${data.valName}_acc`, value: s.record.val_acc, epoch: s.record.epoch };
       meta.best = best;
       saveCheckpoint(paths.best, { model, weights, meta: { ...meta, loader: null, epochProgress: null, scheduler: null, rng: null, note: 'best' } });
+      if (cfg.saveFormat === 'pth') writePthFile(`${paths.best}.pth`, weights ?? stateDictToArrays(model));
       say(hooks, `new best ${best.metric}=${best.value.toFixed(4)} (epoch ${best.epoch}): ${paths.best}.safetensors`);
     }
     saveCheckpoint(paths.last, { model, weights, rawWeights: ema ? stateDictToArrays(model) : undefined, meta, optimizer: optimizer.stateDict() });
+    // The safetensors checkpoint stays the one to resume from; the .pth is a copy of its weights for PyTorch.
+    if (cfg.saveFormat === 'pth') writePthFile(`${paths.last}.pth`, weights ?? stateDictToArrays(model));
     lastSaved = { epoch: s.epoch, step: s.globalStep };
     writeBytesAtomic(paths.metrics, new TextEncoder().encode(s.history.map((r) => JSON.stringify(r)).join('\n') + (s.history.length ? '\n' : '')));
     if (s.history.length) {
@@ -282,8 +293,8 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
   }
   await closeAll(trainLoader, valLoader);
   const parts: string[] = [];
-  if (final) parts.push(`${final.name}_acc=${final.acc.toFixed(4)}`, `${final.name}_loss=${final.loss.toFixed(4)}`, `${final.name}_top5=${final.top5.toFixed(4)}`);
-  else if (lastRec) parts.push(`train_acc=${lastRec.train_acc.toFixed(4)}`, `train_loss=${lastRec.train_loss.toFixed(4)}`);
+  if (final) parts.push(`${final.name}_acc=${final.acc.toFixed(4)}`, `${final.name}_loss=${formatLoss(final.loss)}`, `${final.name}_top5=${final.top5.toFixed(4)}`);
+  else if (lastRec) parts.push(`train_acc=${lastRec.train_acc.toFixed(4)}`, `train_loss=${formatLoss(lastRec.train_loss)}`);
   if (final?.accNoTta !== undefined) parts.push(`tta=${cfg.tta}`, `${final.name}_acc_no_tta=${final.accNoTta.toFixed(4)}`);
   if (best) parts.push(`best_${best.metric}=${best.value.toFixed(4)}@${best.epoch}`);
   parts.push(`epochs=${result.epochsDone}/${cfg.epochs}`);
@@ -307,7 +318,5 @@ async function closeAll(...ls: (DataLoader | null)[]): Promise<void> {
 }
 
 function getFamily(name: string): string {
-  if (/^cifar_resnet\d+$/.test(name)) return 'cifar';
-  if (name.startsWith('d2l')) return 'd2l';
-  return 'torchvision';
+  return getModelEntry(name).family;
 }
