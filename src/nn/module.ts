@@ -128,19 +128,31 @@ export abstract class Module {
   }
 
   /**
-   * Copy values from `sd` into this module's parameters and buffers, by name. Shape mismatches
-   * always throw (naming every offending key). With strict (the default) missing or unexpected
-   * keys throw too; otherwise they are returned in the report. A missing `num_batches_tracked`
-   * is tolerated, as PyTorch does for old checkpoints.
+   * Copy values from `sd` into this module's parameters and buffers, by name. All or nothing:
+   * every entry is checked before any value is written. Shape mismatches, data whose length does
+   * not fit its shape, and integer data for a floating-point tensor (int8 of a quantized model
+   * is not cast silently) always throw, naming every offending key. With strict (the default)
+   * missing or unexpected keys throw too; otherwise they are returned in the report. A missing
+   * `num_batches_tracked` is tolerated, as PyTorch does for old checkpoints.
    */
   loadStateDict(sd: StateDictInput, opts: { strict?: boolean } = {}): LoadReport {
     const strict = opts.strict ?? true;
     const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const own = this.stateDict();
-    const { missing: missingKeys, unexpected: unexpectedKeys, mismatched: bad } = matchStateDict(own, src);
-    if (bad.length) {
-      const list = bad.map((b) => `${b.key}: expected ${shapeStr(b.model)}, got ${shapeStr(b.given)}`);
-      throw new StateDictError(`shape mismatch for ${bad.length} key(s): ${list.join('; ')}`);
+    const { missing: missingKeys, unexpected: unexpectedKeys, mismatched, fit } = matchStateDict(own, src);
+    const bad = mismatched.map((b) => `${b.key}: expected ${shapeStr(b.model)}, got ${shapeStr(b.given)}`);
+    const ints: string[] = [];
+    for (const k of fit) {
+      const e = src.get(k)!;
+      const n = e instanceof Tensor ? e.size : e.data?.length; // a tensor's storage always fits its shape
+      if (n !== numel(e.shape)) bad.push(`${k}: shape ${shapeStr(e.shape)} needs ${numel(e.shape)} values, the data has ${n ?? 'none'}`);
+      const dtype = e instanceof Tensor ? undefined : e.dtype;
+      if (dtype && INTEGER_DTYPES.has(dtype) && !k.endsWith('num_batches_tracked')) ints.push(`${k} (${dtype})`);
+    }
+    if (bad.length) throw new StateDictError(`shape mismatch for ${bad.length} key(s): ${bad.join('; ')}`);
+    if (ints.length) {
+      throw new StateDictError(`integer data for ${ints.length} floating-point tensor(s): ${listKeys(ints)}; ` +
+        'not cast silently (a quantized model? dequantize it in PyTorch and save the float state_dict)');
     }
     if (strict && (missingKeys.length || unexpectedKeys.length)) {
       const parts = [];
@@ -211,6 +223,9 @@ export function matchStateDict(own: Map<string, Tensor>, sd: Map<string, { shape
   for (const k of sd.keys()) if (!own.has(k)) m.unexpected.push(k);
   return m;
 }
+
+/** Stored types that are integers (num_batches_tracked is the one integer entry of a ResNet's state). */
+const INTEGER_DTYPES = new Set(['I64', 'I32', 'I16', 'I8', 'U8', 'BOOL']);
 
 function listKeys(keys: string[]): string {
   return keys.length > 8 ? `${keys.slice(0, 8).join(', ')} … (${keys.length} in all)` : keys.join(', ');
