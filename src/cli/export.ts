@@ -22,6 +22,7 @@ export interface ExportOptions {
   dynamicSize?: boolean;
   verify?: boolean;
   cacheDir?: string;
+  strictFinite?: boolean;
 }
 
 export async function runExport(o: ExportOptions, print: (s: string) => void): Promise<void> {

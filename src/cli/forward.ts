@@ -17,6 +17,7 @@ export interface ForwardOptions {
   arch?: string;
   trainMode?: boolean;
   cacheDir?: string;
+  strictFinite?: boolean;
 }
 
 export async function runForward(o: ForwardOptions, print: (s: string) => void): Promise<void> {

@@ -71,6 +71,8 @@ export interface ModelFlags {
   weights?: string;
   arch?: string;
   cacheDir?: string;
+  /** Refuse weights holding NaN or Inf (else a warning on stderr). */
+  strictFinite?: boolean;
 }
 
 /**
@@ -83,7 +85,10 @@ export async function modelFromFlags(o: ModelFlags): Promise<{ model: Module; na
   const arch = parseArch(o.arch);
   if (o.weights) {
     const { loadInferenceModel } = await import('../train/inference.js');
-    const m = await loadInferenceModel(o.weights, { model: o.model, arch, cacheDir: o.cacheDir, onProgress: progressBar('downloading') });
+    const m = await loadInferenceModel(o.weights, {
+      model: o.model, arch, cacheDir: o.cacheDir, onProgress: progressBar('downloading'),
+      strictFinite: o.strictFinite, onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
+    });
     if (o.arch && (m.pretrained || m.meta)) throw new ConfigError(`--arch is for bare weights; ${m.source} brings its own model`);
     const name = m.pretrained?.model ?? m.meta?.model.name ?? o.model!;
     const c = modelInChannels(m.model);

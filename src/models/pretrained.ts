@@ -6,6 +6,7 @@
 // default), the restricted .pth reader. Node's loader with a file cache is pretrained-node.ts,
 // reached only from the Node entry. Nothing here imports a node: module.
 import { ConfigError, FormatError, ResnetError } from '../base/errors.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../base/imagenet.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/tensor.js';
 import { readPth } from '../io/pth.js';
@@ -56,8 +57,7 @@ export interface PretrainedWeights {
   modelOptions?: Record<string, unknown>;
 }
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+export { IMAGENET_MEAN, IMAGENET_STD };
 
 const pre = (resizeSize: number): Preprocessing => ({ resizeSize, cropSize: 224, interpolation: 'bilinear', mean: IMAGENET_MEAN, std: IMAGENET_STD });
 

@@ -330,7 +330,6 @@ function backwardFrom(root: Tensor, grad: Tensor | undefined, opts: BackwardOpti
           grads.set(inp, gi);
         }
       }
-      // The graph below this node is no longer needed by this pass.
     }
   });
 }
