@@ -7,8 +7,9 @@
 // on (seed, epoch, batch index), never on the number of workers or on timing, and the loader's
 // state is just {seed, epoch, batch}: save getState() in a checkpoint, setState() to resume exactly.
 //
-// This module is browser-safe; the worker pool (loader-pool.ts, node:worker_threads) is imported
-// lazily only when workers are used.
+// This module is browser-safe: the worker pool (loader-pool.ts, node:worker_threads) registers itself
+// through setWorkerPoolProvider when the Node entry (src/index.ts, data/index.ts) imports it, so no
+// import of it, static or dynamic, is reachable from the browser entry.
 import { ConfigError, FormatError, ResnetError, ShapeError, StateDictError } from '../base/errors.js';
 import { RNG } from '../base/rng.js';
 import type { Dataset, Image, WorkerSpec } from './dataset.js';
@@ -137,6 +138,20 @@ export interface BatchRunner {
   close(): Promise<void>;
 }
 
+/** Starts worker pools (loader-pool.ts in Node). */
+export interface WorkerPoolProvider {
+  create(n: number, dataset: WorkerSpec, transform: TransformSpec | null): Promise<BatchRunner>;
+  /** Pool size for numWorkers 'auto'. */
+  autoCount(): number;
+}
+
+let poolProvider: WorkerPoolProvider | null = null;
+
+/** Called by loader-pool.ts when it is imported (the Node entry imports it). */
+export function setWorkerPoolProvider(p: WorkerPoolProvider | null): void {
+  poolProvider = p;
+}
+
 function isNode(): boolean {
   const g = globalThis as { process?: { versions?: { node?: string } } };
   return typeof g.process?.versions?.node === 'string';
@@ -214,10 +229,11 @@ export class DataLoader implements AsyncIterable<Batch> {
     const tspec = this.transform ? this.transform.spec() : null;
     const serializable = spec !== undefined && (this.transform === null || tspec !== null);
     if (this.requestedWorkers === 'auto') {
-      return !isNode() || !serializable || this.dataset.length < 4 * this.batchSize ? 0 : 1;
+      return !poolProvider || !serializable || this.dataset.length < 4 * this.batchSize ? 0 : 1;
     }
     if (this.requestedWorkers > 0) {
       if (!isNode()) throw new ConfigError('worker threads for data loading are only available in Node.js; use numWorkers: 0');
+      if (!poolProvider) throw new ConfigError("data-loading workers need the Node entry: import from 'resnet-ts' (not 'resnet-ts/browser'), or use numWorkers: 0");
       if (spec === undefined) throw new ConfigError('this dataset cannot be rebuilt in a worker (no workerSpec); use numWorkers: 0');
       if (this.transform && tspec === null) throw new ConfigError('the transform is not serializable (custom function); use numWorkers: 0 or give it a spec');
     }
@@ -231,12 +247,10 @@ export class DataLoader implements AsyncIterable<Batch> {
       this.runnerPromise =
         n === 0
           ? Promise.resolve(null)
-          : import('./loader-pool.js').then((m) =>
-              m.createWorkerPool(
-                this.requestedWorkers === 'auto' ? m.autoWorkerCount() : n,
-                this.dataset.workerSpec!() as WorkerSpec,
-                this.transform ? (this.transform.spec() as TransformSpec) : null,
-              ),
+          : poolProvider!.create(
+              this.requestedWorkers === 'auto' ? poolProvider!.autoCount() : n,
+              this.dataset.workerSpec!() as WorkerSpec,
+              this.transform ? (this.transform.spec() as TransformSpec) : null,
             );
     }
     return this.runnerPromise;

@@ -7,7 +7,7 @@
 // Closed forms of PyTorch's schedulers (StepLR, MultiStepLR, CosineAnnealingLR, LinearLR,
 // OneCycleLR, SequentialLR); test/optim.test.ts compares them with PyTorch's values.
 import { ConfigError, StateDictError } from '../base/errors.js';
-import type { Hyper, Optimizer } from './optimizer.js';
+import type { AnyOptimizer } from './optimizer.js';
 
 export interface Schedule {
   readonly name: string;
@@ -166,7 +166,7 @@ export class LRScheduler {
   /** Number of step() calls so far. */
   private t = 0;
 
-  constructor(readonly optimizer: Optimizer<Hyper & { lr: number }>, readonly schedule: Schedule) {
+  constructor(readonly optimizer: AnyOptimizer, readonly schedule: Schedule) {
     this.apply();
   }
 

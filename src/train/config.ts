@@ -13,7 +13,7 @@ import { CifarResNet } from '../models/cifar.js';
 import { checkModelOptions, createModel, getModelEntry } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
 import { Adam, AdamW } from '../optim/adam.js';
-import type { Hyper, Optimizer } from '../optim/optimizer.js';
+import type { AnyOptimizer } from '../optim/optimizer.js';
 import {
   constantLR, cosineLR, multiStepLR, oneCycleLR, stepLR, withWarmup, type Schedule,
 } from '../optim/schedule.js';
@@ -289,11 +289,11 @@ export async function buildData(c: TrainConfig, channels?: number, onWarning?: (
 
 // ------------------------------------------------------------------------------------ optimizer
 
-export function buildOptimizer(c: TrainConfig, model: Module): Optimizer<Hyper & { lr: number }> {
+export function buildOptimizer(c: TrainConfig, model: Module): AnyOptimizer {
   const groups = parameterGroups(model, { lr: c.lr, weightDecay: c.weightDecay, headLrMult: c.headLrMult, noWeightDecayOnBnAndBias: c.noWdBnBias });
-  if (c.optimizer === 'sgd') return new SGD(groups, { lr: c.lr, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay }) as unknown as Optimizer<Hyper & { lr: number }>;
+  if (c.optimizer === 'sgd') return new SGD(groups, { lr: c.lr, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay });
   const Cls = c.optimizer === 'adam' ? Adam : AdamW;
-  return new Cls(groups as never, { lr: c.lr, weightDecay: c.weightDecay }) as unknown as Optimizer<Hyper & { lr: number }>;
+  return new Cls(groups as never, { lr: c.lr, weightDecay: c.weightDecay });
 }
 
 /** The per-iteration schedule for `stepsPerEpoch` iterations per epoch. */

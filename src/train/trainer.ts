@@ -7,13 +7,13 @@ import type { Batch, DataLoader } from '../data/loader.js';
 import type { Module } from '../nn/module.js';
 import { tryFuseForInference, type FusedModel } from '../models/fused.js';
 import { clipGradNorm } from '../optim/clip.js';
-import type { Hyper, Optimizer } from '../optim/optimizer.js';
+import type { AnyOptimizer } from '../optim/optimizer.js';
 import type { LRScheduler } from '../optim/schedule.js';
 import { add, crossEntropy, mulScalar, tensor } from '../tensor/ops.js';
 import { noGrad, scope, type Tensor } from '../tensor/tensor.js';
 import type { ModelEma } from './ema.js';
 import { ClassificationMetrics, type ClassificationResult } from './metrics.js';
-import type { EpochRecord, TrainHooks } from './progress.js';
+import type { EpochRecord, TrainHooks } from './hooks.js';
 
 /** The loss became NaN or infinite: training stops; the last good checkpoint stays as it was. */
 export class NonFiniteLossError extends ResnetError {}
@@ -35,7 +35,7 @@ export interface FitState {
 
 export interface FitOptions {
   model: Module;
-  optimizer: Optimizer<Hyper & { lr: number }>;
+  optimizer: AnyOptimizer;
   /** Stepped once per iteration. */
   scheduler?: LRScheduler | null;
   train: DataLoader;
@@ -82,13 +82,13 @@ function setTrainMode(model: Module, frozenBN: readonly Module[] | undefined): v
   if (frozenBN) for (const m of frozenBN) m.train(false);
 }
 
-function currentLr(opt: Optimizer<Hyper & { lr: number }>): number {
+function currentLr(opt: AnyOptimizer): number {
   // the largest group lr is the backbone's or the head's, whichever leads
   return opt.paramGroups.reduce((m, g) => Math.max(m, g.lr), 0);
 }
 
 /** One training step on a batch; returns the loss and a copy of the logits. */
-export function trainStep(o: { model: Module; optimizer: Optimizer<Hyper & { lr: number }>; labelSmoothing?: number; clipGradNorm?: number | null },
+export function trainStep(o: { model: Module; optimizer: AnyOptimizer; labelSmoothing?: number; clipGradNorm?: number | null },
   batch: Pick<Batch, 'x' | 'shape' | 'y'>, where = ''): { loss: number; logits: Float32Array } {
   return scope(() => {
     const x = tensor(batch.x, batch.shape);

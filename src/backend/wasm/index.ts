@@ -1,16 +1,25 @@
-// Registers the 'wasm' backend. Importing this module makes `await setBackend('wasm')` work.
-import { registerBackend, getBackend } from '../registry.js';
+// The 'wasm' backend's process-wide instance and its thread count. The registry imports this module
+// lazily on `await setBackend('wasm')` (no side effect at import: bundlers may drop it when unused).
+import { getBackend } from '../registry.js';
 import { createWasmBackend, WasmBackend } from './wasm.js';
 
 export { WasmBackend, createWasmBackend, type WasmBackendOptions } from './wasm.js';
 
 let instance: WasmBackend | null = null;
+let creating: Promise<WasmBackend> | null = null;
 let wantThreads: number | undefined;
 
-registerBackend('wasm', async () => {
-  if (!instance) instance = await createWasmBackend({ threads: wantThreads });
-  return instance;
-});
+/** The wasm backend, created on first use (what `setBackend('wasm')` selects). */
+export async function wasmBackend(): Promise<WasmBackend> {
+  creating ??= createWasmBackend({ threads: wantThreads }).then(
+    (b) => (instance = b),
+    (e) => {
+      creating = null;
+      throw e;
+    },
+  );
+  return creating;
+}
 
 /**
  * Number of threads (the calling thread included) the wasm backend uses; default is the

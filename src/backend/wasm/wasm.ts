@@ -4,6 +4,7 @@
 import type { BinaryOp, Conv2dParams, Pool2dParams, UnaryOp } from '../backend.js';
 import { RefBackend } from '../ref/ref.js';
 import { compileKernels, instantiate, sharedMemorySupported, type KernelExports } from './loader.js';
+import { nodeBuiltin } from '../../base/node.js';
 import { WasmHeap } from './memory.js';
 import { CONTROL_BYTES, ThreadPool, nodeWorkerSource, webWorkerSource, type WorkerFactory } from './threads.js';
 
@@ -773,8 +774,8 @@ export class WasmBackend extends RefBackend {
 /** The default way to start workers in this runtime, or null where there is none. */
 export async function defaultWorkerFactory(): Promise<{ factory: WorkerFactory; source: string } | null> {
   const g = globalThis as { process?: { versions?: { node?: string } }; Worker?: unknown; Blob?: unknown; URL?: unknown };
-  if (g.process?.versions?.node) {
-    const wt = await import('node:worker_threads');
+  const wt = nodeBuiltin('node:worker_threads');
+  if (wt) {
     return {
       source: nodeWorkerSource(),
       factory: (src) => {
@@ -834,9 +835,8 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
 }
 
 async function machineThreads(): Promise<number> {
-  const g = globalThis as { process?: { versions?: { node?: string } } };
-  if (g.process?.versions?.node) {
-    const os = await import('node:os');
+  const os = nodeBuiltin('node:os');
+  if (os) {
     return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   }
   return defaultThreadCount();
