@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { FormatError } from '../src/base/errors.js';
-import { encodeIdx, parseIdx } from '../src/data/idx.js';
+import { encodeIdx, parseIdx, type IdxArray } from '../src/data/idx.js';
 import { readIdxFile } from '../src/data/idx-file.js';
 
 const SLICE = new URL('../data/fashion-mnist-slice/', import.meta.url).pathname;
@@ -42,14 +42,14 @@ test('Debian copy: 60000 train / 10000 test images, labels 0..9', { skip: !exist
 });
 
 test('encode/parse round trip for every IDX type (big-endian)', () => {
-  const cases = [
+  const cases: IdxArray[] = [
     { dtype: 'uint8', shape: [2, 3], data: new Uint8Array([0, 1, 2, 253, 254, 255]) },
     { dtype: 'int8', shape: [3], data: new Int8Array([-128, 0, 127]) },
     { dtype: 'int16', shape: [1, 2], data: new Int16Array([-300, 12345]) },
     { dtype: 'int32', shape: [2], data: new Int32Array([-70000, 2 ** 31 - 1]) },
     { dtype: 'float32', shape: [2], data: new Float32Array([1.5, -0.25]) },
     { dtype: 'float64', shape: [1, 1, 1], data: new Float64Array([Math.PI]) },
-  ] as const;
+  ];
   for (const c of cases) {
     const enc = encodeIdx(c);
     const back = parseIdx(enc);

@@ -26,7 +26,7 @@ export function st(...parts: string[]): ArrayMap {
   return readSafetensors(new Uint8Array(readFileSync(join(FIXTURES, ...parts))));
 }
 
-export function json<T = any>(...parts: string[]): T {
+export function json<T = unknown>(...parts: string[]): T {
   return JSON.parse(readFileSync(join(FIXTURES, ...parts), 'utf8')) as T;
 }
 

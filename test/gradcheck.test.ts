@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import { RNG } from '../src/base/rng.js';
 import * as ops from '../src/tensor/ops.js';
+import type { Tensor } from '../src/tensor/tensor.js';
 import { distinctArray, gradCheck, randArray } from './helpers.js';
 
 const rng = new RNG(7);
@@ -86,10 +87,10 @@ test(`dropout with a fixed mask, option-A shortcut (${TOL})`, () => {
 });
 
 test('the checker itself rejects a wrong backward rule', async () => {
-  const { Tensor, record } = await import('../src/tensor/tensor.js');
+  const { record } = await import('../src/tensor/tensor.js');
   const { default: assert } = await import('node:assert/strict');
   // y = 2x, but the rule claims dy/dx = 3.
-  const wrong = (x: InstanceType<typeof Tensor>) => {
+  const wrong = (x: Tensor) => {
     const out = ops.affineScalar(x, 2, 0).detach();
     return record(out, 'wrong', [x], (g) => [ops.affineScalar(g, 3, 0)]);
   };

@@ -18,7 +18,7 @@ import { readArrays } from '../src/io/detect.js';
 import { unpickle } from '../src/io/pickle.js';
 import { ZipReader } from '../src/io/zip.js';
 import type { ArrayMap } from '../src/io/types.js';
-import { type HostileCase, type ReaderName, hostileCases, rawZip, tensorPickle } from './hostile/corpus.js';
+import { type ReaderName, hostileCases, rawZip, tensorPickle } from './hostile/corpus.js';
 import { pythonMissing, runPython, throwsFormat } from './io-util.js';
 
 const HOSTILE = new URL('./hostile/', import.meta.url).pathname;

@@ -3,6 +3,7 @@
 // cycles, custom domains), truncation and random bytes. Each must give a one-line FormatError
 // within a second and without allocating what the header declares; then fast-check fuzzes the
 // importer with random and mutated bytes for a bounded number of runs.
+/* eslint-disable @typescript-eslint/no-explicit-any -- the tests edit decoded protobuf messages in place */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -158,8 +159,8 @@ function typedOrValue(b: Uint8Array): boolean {
   try {
     importOnnx(b);
   } catch (e) {
-    if (!(e instanceof FormatError)) throw new Error(`threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}, not a FormatError`);
-    if (e.message.includes('\n')) throw new Error(`multi-line message: ${e.message}`);
+    if (!(e instanceof FormatError)) throw new Error(`threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}, not a FormatError`, { cause: e });
+    if (e.message.includes('\n')) throw new Error(`multi-line message: ${e.message}`, { cause: e });
   }
   const ms = performance.now() - t0;
   if (ms > TIME_LIMIT_MS) throw new Error(`took ${ms.toFixed(0)} ms`);

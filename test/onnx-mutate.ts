@@ -1,5 +1,6 @@
 // Structure-aware mutations of an ONNX model for fuzzing the importer: decode, change node op
 // types, wiring, attributes, initializer shapes and payloads, re-encode.
+/* eslint-disable @typescript-eslint/no-explicit-any -- mutations edit a decoded protobuf message in place */
 import fc from 'fast-check';
 import { onnxType } from '../src/io/onnx-schema.js';
 

@@ -12,7 +12,13 @@ import { fixturesSkipReason, json, st } from './fixtures.js';
 const skip = fixturesSkipReason('conv_cases');
 const RTOL = 1e-4, ATOL = 1e-5;
 
-interface Case { name: string; op: string; file: string; options: Record<string, any> }
+interface Case { name: string; op: string; file: string; options: CaseOptions }
+type Pair = number | [number, number];
+/** The options the fixture script writes (each op reads its own). */
+interface CaseOptions {
+  bias?: boolean; stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number; kernelSize: Pair; ceilMode?: boolean;
+  countIncludePad?: boolean; outputSize: Pair; affine?: boolean; momentum: number; eps: number; labelSmoothing?: number;
+}
 
 test(`op outputs and gradients match PyTorch (rtol ${RTOL}, atol ${ATOL})`, { skip }, () => {
   const index = json<{ cases: Case[] }>('conv_cases', 'index.json');

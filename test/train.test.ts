@@ -110,7 +110,7 @@ test('EMA of the weights: ema = d*ema + (1-d)*w with d = min(decay, (1+t)/(10+t)
   const rng = new RNG(11);
   for (let t = 0; t < 30; t++) {
     const x = Float32Array.from({ length: 4 * 12 * 12 }, () => rng.normal());
-    trainStep({ model, optimizer: opt }, { x, shape: [4, 1, 12, 12], y: [0, 1, 2, 3] });
+    trainStep({ model, optimizer: opt }, { x, shape: [4, 1, 12, 12], y: Int32Array.from([0, 1, 2, 3]) });
     ema.update(model);
     const d = Math.min(0.8, (1 + t) / (10 + t));
     for (const [k, w] of model.stateDict()) {

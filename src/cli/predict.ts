@@ -25,7 +25,7 @@ export interface PredictFlags {
   checkpoint: string; model?: string; classes?: string; topk: number; batchSize: number; json?: boolean;
 }
 
-export async function runPredict(path: string, f: PredictFlags, print: Printer, err: Printer): Promise<number> {
+export async function runPredict(path: string, f: PredictFlags, print: Printer, _err: Printer): Promise<number> {
   const { loadInferenceModel, predictFiles, filesFor } = await import('../train/inference.js');
   let classes: string[] | undefined;
   if (f.classes) classes = (await import('../data/image-folder.js')).readClassIndices(f.classes);

@@ -76,7 +76,6 @@ export function checkTensor(t: OnnxTensor, what: string, limits: OnnxLimits): Te
   let have: number, field: string;
   if (raw && raw.length > 0) {
     have = raw.length;
-    field = 'raw_data bytes';
     if (have !== numel * DTYPE_SIZE[dtype]) {
       throw new FormatError(`${label}: shape [${dims.join(', ')}] needs ${numel * DTYPE_SIZE[dtype]} bytes of ${dtype}, raw_data has ${have}`);
     }

@@ -38,7 +38,7 @@ export abstract class Module {
   abstract forward(x: Tensor): Tensor;
 
   /** Output shape (without batch) and the layer rows this module contributes, for `resnet info`. */
-  describe(inShape: Shape, prefix: string): { outShape: number[]; rows: LayerInfo[] } {
+  describe(_inShape: Shape, prefix: string): { outShape: number[]; rows: LayerInfo[] } {
     throw new Error(`${this.constructor.name} (${prefix || 'root'}) has no describe()`);
   }
 
@@ -79,12 +79,11 @@ export abstract class Module {
   }
 
   getModule(name: string): Module {
-    let m: Module | null | undefined = this;
-    for (const part of name.split('.')) {
-      m = m ? m._children.get(part) : undefined;
-      if (!m) throw new StateDictError(`no submodule '${name}'`);
-    }
-    return m;
+    return name.split('.').reduce<Module>((m, part) => {
+      const child = m._children.get(part);
+      if (!child) throw new StateDictError(`no submodule '${name}'`);
+      return child;
+    }, this);
   }
 
   children(): [string, Module][] {

@@ -1,5 +1,5 @@
 // Optimizers, learning-rate schedules and gradient clipping.
-export { Optimizer, type OptimizerStateDict, type ParamGroup, type ParamGroupSpec, type ParamInput, type Hyper } from './optimizer.js';
+export { Optimizer, type AnyOptimizer, type OptimizerStateDict, type ParamGroup, type ParamGroupSpec, type ParamInput, type Hyper } from './optimizer.js';
 export { SGD, type SGDOptions } from './sgd.js';
 export { Adam, AdamW, type AdamOptions, type AdamInit } from './adam.js';
 export {

@@ -11,6 +11,8 @@ import { Tensor } from '../tensor/tensor.js';
 
 export type ParamInput = Tensor | readonly [string, Tensor];
 export type Hyper = Record<string, number | boolean>;
+/** Any optimizer, whatever its hyper-parameters (SGD, Adam, AdamW): what trainers and schedulers take. */
+export type AnyOptimizer = Optimizer<{ lr: number }>;
 
 /** A parameter group as given to an optimizer: parameters plus hyper-parameter overrides. */
 export type ParamGroupSpec<H extends Hyper> = { params: Iterable<ParamInput>; name?: string } & Partial<H>;

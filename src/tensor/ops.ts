@@ -1,7 +1,6 @@
 // The op table: every differentiable primitive, its forward (a backend kernel) and its
 // backward rule, side by side. Backward rules run under noGrad and return fresh tensors.
 import type { BinaryOp, Conv2dParams, Pool2dParams, UnaryOp } from '../backend/backend.js';
-import { getBackend } from '../backend/registry.js';
 import { ResnetError, ShapeError } from '../base/errors.js';
 import { broadcastShapes, convOutSize, normAxis, numel, shapeEq, shapeStr, toPair, type Shape } from '../base/shape.js';
 import { globalRng, type RNG } from '../base/rng.js';

@@ -66,7 +66,7 @@ async function readPretrained(path: string): Promise<{ weights: ArrayMap; meta: 
     const file = await pre.downloadPretrained(w);
     return { weights: readArraysFile(file), meta: null, file, model: w.model };
   }
-  let r: { meta: string | null; weights: string } | null = null;
+  let r: { meta: string | null; weights: string } | null;
   try {
     r = resolveCheckpoint(path);
   } catch {

@@ -211,13 +211,13 @@ export function hostileCases(marker: string): HostileCase[] {
   add({ name: 'zip-truncated.pth', bytes: good.subarray(0, good.length - 30), reader: 'pth', expect: /end of central directory not found|not a PyTorch file/ });
 
   // safetensors
-  const t = (name: string, dtype: string, shape: number[], b: number, e: number) => `"${name}":{"dtype":"${dtype}","shape":[${shape}],"data_offsets":[${b},${e}]}`;
+  const t = (name: string, dtype: string, shape: number[], b: number | bigint, e: number | bigint) => `"${name}":{"dtype":"${dtype}","shape":[${shape}],"data_offsets":[${b},${e}]}`;
   add({ name: 'st-huge-header.safetensors', bytes: safetensors('{}', 0, 2 ** 53), reader: 'safetensors', expect: /header length 9007199254740992 exceeds/ });
   add({ name: 'st-header-past-end.safetensors', bytes: safetensors('{}', 0, 99_999_999), reader: 'safetensors', expect: /runs past the end/ });
   add({ name: 'st-overlap.safetensors', bytes: safetensors(`{${t('a', 'F32', [4], 0, 16)},${t('b', 'F32', [4], 8, 24)}}`, 24), reader: 'safetensors', expect: /tensor "b" overlaps tensor "a"/ });
   add({ name: 'st-aliased.safetensors', bytes: safetensors(`{${t('a', 'F32', [4], 0, 16)},${t('b', 'F32', [4], 0, 16)}}`, 16), reader: 'safetensors', expect: /overlaps/ });
   add({ name: 'st-out-of-range.safetensors', bytes: safetensors(`{${t('a', 'F32', [4], 0, 16)}}`, 8), reader: 'safetensors', expect: /run past the 8-byte data section/ });
-  add({ name: 'st-offset-overflow.safetensors', bytes: safetensors(`{${t('a', 'F32', [1], 18446744073709551612, 18446744073709551616)}}`, 4), reader: 'safetensors', expect: /invalid data_offsets/ });
+  add({ name: 'st-offset-overflow.safetensors', bytes: safetensors(`{${t('a', 'F32', [1], 18446744073709551612n, 18446744073709551616n)}}`, 4), reader: 'safetensors', expect: /invalid data_offsets/ });
   add({ name: 'st-shape-overflow.safetensors', bytes: safetensors(`{${t('a', 'F32', [4294967296, 4294967296], 0, 0)}}`, 0), reader: 'safetensors', expect: /too large/ });
   add({ name: 'st-many-dims.safetensors', bytes: safetensors(`{${t('a', 'F32', new Array(100000).fill(1), 0, 4)}}`, 4), reader: 'safetensors', expect: /shape has 100000 dimensions/ });
   add({ name: 'st-json-nesting.safetensors', bytes: safetensors('['.repeat(500_000), 0), reader: 'safetensors', expect: /not valid JSON/ });

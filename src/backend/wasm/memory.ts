@@ -52,7 +52,7 @@ export class WasmHeap {
   /** A byte offset of a fresh block of at least `bytes` bytes; zero-filled when `zero`. */
   allocBytes(bytes: number, zero: boolean): number {
     const size = Math.max(ALIGN, roundUp(bytes, ALIGN));
-    let off = -1;
+    let off: number;
     const bin = this.bins.get(size);
     if (bin && bin.length > 0) {
       off = bin.pop()!;

@@ -18,7 +18,7 @@ const S_READY = 2;
 
 const IDLE = 0;
 const POSTED = 1;
-const RUNNING = 2;
+// 2 = RUNNING: set by the worker itself (workerMain's compareExchange 1 -> 2), never read here.
 const DONE = 3;
 const EXIT = 4;
 

@@ -378,7 +378,7 @@ export class WasmBackend extends RefBackend {
     const Cg = C / groups, Kg = K / groups;
     const TH = Math.ceil(OH / 2), TW = Math.ceil(OW / 2), Hp = 2 * TH + 2, Wp = 2 * TW + 2;
     // weight transform U[16][K][Cg], or the cached one of these weights (inference)
-    let U = 0;
+    let U: number;
     const cached = wKey ? this.weightCache.get(wKey) : undefined;
     if (cached) {
       U = cached;

@@ -1,0 +1,45 @@
+// The minimal inference page the bundler tests build with esbuild, Vite and webpack: it imports
+// 'resnet-ts' as an app would, and exposes two functions for the test to call through Playwright.
+import { createModel, getBackend, getThreads, noGrad, readNpy, readSafetensors, setBackend, setThreads, tensor } from 'resnet-ts';
+
+async function bytes(url) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+async function setup({ model, arch, weights, threads }) {
+  await setBackend('wasm');
+  await setThreads(threads);
+  const m = noGrad(() => createModel(model, arch));
+  m.loadStateDict(readSafetensors(await bytes(weights)));
+  return m.eval();
+}
+
+/** Logits of the model for the input .npy, as a plain array. */
+window.logits = async (o) => {
+  const m = await setup(o);
+  const x = readNpy(await bytes(o.input));
+  const out = noGrad(() => m.forward(tensor(x.data, x.shape)));
+  return { logits: Array.from(out.data), shape: out.shape, threads: getThreads(), isolated: self.crossOriginIsolated === true };
+};
+
+/**
+ * `n` forwards in the README's inference pattern; after each, the wasm backend's live tensor bytes
+ * and its memory size (the test adds the JS heap after a forced GC through the DevTools protocol).
+ */
+window.forwards = async (o, n) => {
+  const m = await setup(o);
+  const x = readNpy(await bytes(o.input));
+  const be = getBackend();
+  const live = [], wasm = [];
+  for (let i = 0; i < n; i++) {
+    const y = noGrad(() => m.forward(tensor(x.data, x.shape)));
+    if (!Number.isFinite(y.data[0])) throw new Error(`forward ${i}: non-finite logits`);
+    live.push(be.allocatedFloats() * 4);
+    wasm.push(be.heap?.byteLength ?? be.memory?.buffer.byteLength ?? 0);
+    if (i % 10 === 9) await new Promise((r) => setTimeout(r, 0));
+  }
+  return { live, wasm, threads: getThreads(), isolated: self.crossOriginIsolated === true };
+};
+document.title = 'ready';
