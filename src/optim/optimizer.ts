@@ -209,9 +209,3 @@ export abstract class Optimizer<H extends Hyper & { lr: number }> {
 export function checkNonNegative(v: unknown, what: string, where: string): void {
   if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new ConfigError(`${what} must be a non-negative number, got ${v} (${where})`);
 }
-
-/**
- * Any optimizer, as the trainer and the schedulers take it: SGD and AdamW assign to it. (Not
- * Optimizer<Hyper & { lr }>: a group's `params` would then also have to fit Hyper's index signature.)
- */
-export type AnyOptimizer = Optimizer<{ lr: number }>;
