@@ -238,7 +238,7 @@ const onnxFiles = new Map<string, { path?: string; error?: string; source?: stri
 
 /**
  * The ONNX file of a model (random weights) in bench/.cache: by default written by our own
- * exporter (src/io/onnx-export.ts) from createModel; with --onnx-source torch (or when ours
+ * exporter (src/convert/onnx-export.ts) from createModel; with --onnx-source torch (or when ours
  * fails) by torch.onnx.export. Cached files are reused.
  */
 async function onnxFor(spec: CaseSpec & { kind: 'infer' }): Promise<string> {
@@ -253,7 +253,7 @@ async function onnxFor(spec: CaseSpec & { kind: 'infer' }): Promise<string> {
       try {
         if (source === 'ours') {
           log(`exporting ${path.basename(file)} with exportOnnx ...`);
-          const { exportOnnx } = await import('../src/io/onnx-export.js');
+          const { exportOnnx } = await import('../src/convert/onnx-export.js');
           const model = noGrad(() => createModel(spec.model)).eval();
           try {
             writeFileSync(file + '.tmp', exportOnnx(model, { inputShape: [spec.channels, spec.size, spec.size], dynamicBatch: true }));

@@ -34,8 +34,8 @@ export { readPth } from './io/pth.js';
 export type { NamedArray, ArrayMap, DType } from './io/types.js';
 
 export * as data from './data/browser.js';
-export { exportOnnx, type OnnxExportOptions } from './io/onnx-export.js';
-export { importOnnx, type OnnxImportResult } from './io/onnx-import.js';
+export { exportOnnx, type OnnxExportOptions } from './convert/onnx-export.js';
+export { importOnnx, type OnnxImportResult } from './convert/onnx-import.js';
 export { PRETRAINED, IMAGENET_MEAN, IMAGENET_STD, getPretrained, listPretrained, loadPretrained, downloadPretrained } from './models/pretrained.js';
 export { IMAGENET_CLASSES } from './models/imagenet-classes.js';
 

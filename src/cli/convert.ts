@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import { ConfigError } from '../base/errors.js';
 import { detectFormat, readArrays } from '../io/detect.js';
 import { parseFile, writeNpyFile, writeNpzFile, writeSafetensorsFile } from '../io/files.js';
-import { importOnnx } from '../io/onnx-import.js';
+import { importOnnx } from '../convert/onnx-import.js';
 import type { ArrayMap } from '../io/types.js';
 import { createModel } from '../models/registry.js';
 import { noGrad } from '../tensor/tensor.js';

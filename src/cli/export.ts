@@ -3,7 +3,7 @@
 // (when installed) and compares with our own forward.
 import { ConfigError } from '../base/errors.js';
 import { writeBytesAtomic } from '../io/files.js';
-import { exportOnnx, MIN_OPSET } from '../io/onnx-export.js';
+import { exportOnnx, MIN_OPSET } from '../convert/onnx-export.js';
 import { createModel, getModelEntry, modelInChannels } from '../models/registry.js';
 import * as ops from '../tensor/ops.js';
 import { noGrad } from '../tensor/tensor.js';

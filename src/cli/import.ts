@@ -1,7 +1,7 @@
 // `resnet import model.onnx --out weights.safetensors`: recognise a ResNet ONNX graph, print the
 // model and the flags to use it with, and write its weights under torchvision's key names.
 import { parseFile, writeSafetensorsFile } from '../io/files.js';
-import { importOnnx } from '../io/onnx-import.js';
+import { importOnnx } from '../convert/onnx-import.js';
 import { formatCount } from './util.js';
 
 export interface ImportOptions {

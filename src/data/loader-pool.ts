@@ -1,14 +1,14 @@
 // Node worker-thread pool for the DataLoader: each worker rebuilds the dataset and the transform
 // from their specs once, then turns lists of indices into finished batches (decode, augment,
 // stack), which come back as transferred buffers (no copy). Idle workers are unref'd so a process
-// that forgets loader.close() still exits. Node-only: importing this module registers the pool with
-// the DataLoader (setWorkerPoolProvider); the Node entry does, the browser entry never reaches it.
+// that forgets loader.close() still exits. Node-only: importing this module registers the pool
+// (setWorkerPoolProvider); the Node entry and the Node-only datasets do, the browser entry never.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../base/errors.js';
 import type { WorkerSpec } from './dataset.js';
 import type { TransformSpec } from './transforms.js';
-import { reviveError, setWorkerPoolProvider, type BatchPayload, type BatchRunner, type SerializedError } from './loader.js';
+import { reviveError, setWorkerPoolProvider, type BatchPayload, type BatchRunner, type SerializedError } from './loader-wire.js';
 import { setSpecModuleImporter } from './spec-module.js';
 
 interface Task {
@@ -154,5 +154,4 @@ export function autoWorkerCount(): number {
 }
 
 setWorkerPoolProvider({ create: createWorkerPool, autoCount: autoWorkerCount });
-
 setSpecModuleImporter((url) => import(url) as Promise<Record<string, unknown>>);

@@ -8,12 +8,14 @@
 // state is just {seed, epoch, batch}: save getState() in a checkpoint, setState() to resume exactly.
 //
 // This module is browser-safe: the worker pool (loader-pool.ts, node:worker_threads) registers itself
-// through setWorkerPoolProvider when the Node entry (src/index.ts, data/index.ts) imports it, so no
-// import of it, static or dynamic, is reachable from the browser entry.
-import { ConfigError, FormatError, ResnetError, ShapeError, StateDictError } from '../base/errors.js';
+// (loader-wire.ts) when the Node entry or a Node-only dataset imports it; the browser never does.
+import { ConfigError, ShapeError } from '../base/errors.js';
 import { RNG } from '../base/rng.js';
 import type { Dataset, Image, WorkerSpec } from './dataset.js';
+import { workerPoolProvider, type BatchPayload, type BatchRunner } from './loader-wire.js';
 import type { Transform, TransformSpec } from './transforms.js';
+
+export { reviveError, type BatchPayload, type BatchRunner, type SerializedError } from './loader-wire.js';
 
 export interface Batch {
   /** Images, NCHW float32 (uint8 images are scaled to [0, 1]). */
@@ -45,13 +47,6 @@ export interface DataLoaderOptions {
   numWorkers?: number | 'auto';
   /** Batches prepared ahead of the consumer (default 2 per worker, 2 in-process). */
   prefetch?: number;
-}
-
-/** A batch as produced by a worker or in-process, before epoch/index are attached. */
-export interface BatchPayload {
-  x: Float32Array;
-  shape: [number, number, number, number];
-  y: Int32Array;
 }
 
 function fmix32(h: number): number {
@@ -115,41 +110,6 @@ export async function makeBatch(ds: Dataset, transform: Transform | null, seed: 
     y[k] = samples[k].label;
   }
   return { x: x ?? new Float32Array(0), shape: [n, c, h, w], y };
-}
-
-export interface SerializedError {
-  name: string;
-  message: string;
-}
-
-/** Rebuild an error thrown in a worker as the same resnet-ts class. */
-export function reviveError(e: SerializedError): Error {
-  const classes: Record<string, new (m: string) => Error> = {
-    FormatError, ConfigError, ShapeError, StateDictError, ResnetError, RangeError, TypeError,
-  };
-  const Cls = classes[e.name] ?? Error;
-  return new Cls(e.message);
-}
-
-/** What a worker pool must offer (loader-pool.ts implements it over node:worker_threads). */
-export interface BatchRunner {
-  readonly size: number;
-  run(seed: number, epoch: number, indices: Int32Array): Promise<BatchPayload>;
-  close(): Promise<void>;
-}
-
-/** Starts worker pools (loader-pool.ts in Node). */
-export interface WorkerPoolProvider {
-  create(n: number, dataset: WorkerSpec, transform: TransformSpec | null): Promise<BatchRunner>;
-  /** Pool size for numWorkers 'auto'. */
-  autoCount(): number;
-}
-
-let poolProvider: WorkerPoolProvider | null = null;
-
-/** Called by loader-pool.ts when it is imported (the Node entry imports it). */
-export function setWorkerPoolProvider(p: WorkerPoolProvider | null): void {
-  poolProvider = p;
 }
 
 function isNode(): boolean {
@@ -229,11 +189,11 @@ export class DataLoader implements AsyncIterable<Batch> {
     const tspec = this.transform ? this.transform.spec() : null;
     const serializable = spec !== undefined && (this.transform === null || tspec !== null);
     if (this.requestedWorkers === 'auto') {
-      return !poolProvider || !serializable || this.dataset.length < 4 * this.batchSize ? 0 : 1;
+      return !workerPoolProvider() || !serializable || this.dataset.length < 4 * this.batchSize ? 0 : 1;
     }
     if (this.requestedWorkers > 0) {
       if (!isNode()) throw new ConfigError('worker threads for data loading are only available in Node.js; use numWorkers: 0');
-      if (!poolProvider) throw new ConfigError("data-loading workers need the Node entry: import from 'resnet-ts' (not 'resnet-ts/browser'), or use numWorkers: 0");
+      if (!workerPoolProvider()) throw new ConfigError("data-loading workers need the Node entry: import from 'resnet-ts' (not 'resnet-ts/browser'), or use numWorkers: 0");
       if (spec === undefined) throw new ConfigError('this dataset cannot be rebuilt in a worker (no workerSpec); use numWorkers: 0');
       if (this.transform && tspec === null) throw new ConfigError('the transform is not serializable (custom function); use numWorkers: 0 or give it a spec');
     }
@@ -247,8 +207,8 @@ export class DataLoader implements AsyncIterable<Batch> {
       this.runnerPromise =
         n === 0
           ? Promise.resolve(null)
-          : poolProvider!.create(
-              this.requestedWorkers === 'auto' ? poolProvider!.autoCount() : n,
+          : workerPoolProvider()!.create(
+              this.requestedWorkers === 'auto' ? workerPoolProvider()!.autoCount() : n,
               this.dataset.workerSpec!() as WorkerSpec,
               this.transform ? (this.transform.spec() as TransformSpec) : null,
             );

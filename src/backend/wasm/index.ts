@@ -1,7 +1,6 @@
 // The 'wasm' backend's process-wide instance and its thread count. The registry imports this module
 // lazily on `await setBackend('wasm')` (no side effect at import: bundlers may drop it when unused).
-import { getBackend } from '../registry.js';
-import { createWasmBackend, WasmBackend } from './wasm.js';
+import { createWasmBackend, type WasmBackend } from './wasm.js';
 
 export { WasmBackend, createWasmBackend, type WasmBackendOptions } from './wasm.js';
 
@@ -38,9 +37,5 @@ export function getThreads(): number {
 /** Terminates the wasm backend's worker threads (it keeps working on the calling thread). */
 export function disposeWasmThreads(): void {
   instance?.dispose();
-}
-
-export function isWasmBackendActive(): boolean {
-  return getBackend() instanceof WasmBackend;
 }
 

@@ -14,8 +14,9 @@ import type { Module } from '../nn/module.js';
 import { CifarBasicBlock, CifarResNet } from '../models/cifar.js';
 import { Residual } from '../models/d2l.js';
 import { BasicBlock, Bottleneck, ResNet } from '../models/resnet.js';
-import { ATTR_TYPE, ONNX_DTYPE, onnxType } from './onnx-schema.js';
-import { encodeLE } from './types.js';
+import { GraphBuilder, MAX_OPSET, MIN_OPSET, encodeOnnxModel, float, int, ints, str } from '../io/onnx-build.js';
+
+export { MAX_OPSET, MIN_OPSET };
 
 export interface OnnxExportOptions {
   /** Input [C, H, W] (without batch) or [N, C, H, W]; the batch entry is ignored when dynamicBatch. */
@@ -33,52 +34,6 @@ export interface OnnxExportOptions {
   docString?: string;
 }
 
-export const MIN_OPSET = 13;
-export const MAX_OPSET = 21;
-/** IR version per opset (onnx/helper.py's VERSION_TABLE facts: opset 13→IR 7, 14→7, 15→8, 16→8, 17→8, 18→8, 19→9, 20→9, 21→10). */
-const IR_FOR_OPSET: Record<number, number> = { 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10 };
-
-interface Init { name: string; dims: number[]; dataType: number; rawData: Uint8Array }
-interface Attr { name: string; type: number; i?: number; f?: number; ints?: number[]; s?: Uint8Array }
-interface Node { name: string; opType: string; input: string[]; output: string[]; attribute: Attr[] }
-
-const ints = (name: string, v: number[]): Attr => ({ name, type: ATTR_TYPE.INTS, ints: v });
-const int = (name: string, v: number): Attr => ({ name, type: ATTR_TYPE.INT, i: v });
-const float = (name: string, v: number): Attr => ({ name, type: ATTR_TYPE.FLOAT, f: v });
-
-class GraphBuilder {
-  readonly nodes: Node[] = [];
-  readonly inits = new Map<string, Init>();
-  private counter = 0;
-
-  constructor(readonly opset: number) {}
-
-  fresh(base: string): string {
-    return `${base || 'v'}:${this.counter++}`;
-  }
-
-  node(opType: string, name: string, input: string[], attribute: Attr[] = [], outName?: string): string {
-    const out = outName ?? this.fresh(`${name}/${opType}`);
-    this.nodes.push({ name: `${name}/${opType}`, opType, input, output: [out], attribute });
-    return out;
-  }
-
-  floatInit(name: string, dims: readonly number[], data: Float32Array): string {
-    if (this.inits.has(name)) return name;
-    this.inits.set(name, { name, dims: [...dims], dataType: ONNX_DTYPE.FLOAT, rawData: encodeLE('F32', data, name) });
-    return name;
-  }
-
-  int64Init(name: string, values: (number | bigint)[]): string {
-    if (this.inits.has(name)) return name;
-    const a = new BigInt64Array(values.map((v) => BigInt(v)));
-    const raw = new Uint8Array(a.byteLength);
-    const dv = new DataView(raw.buffer);
-    a.forEach((v, i) => dv.setBigInt64(8 * i, v, true));
-    this.inits.set(name, { name, dims: [values.length], dataType: ONNX_DTYPE.INT64, rawData: raw });
-    return name;
-  }
-}
 
 const INT64_MAX = (1n << 63n) - 1n;
 const join = (prefix: string, n: string) => (prefix ? `${prefix}.${n}` : n);
@@ -160,9 +115,7 @@ function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
           g.int64Init('shortcut.ends', [INT64_MAX, INT64_MAX]), g.int64Init('shortcut.axes', [2, 3]),
           g.int64Init(`shortcut.steps${m.stride}`, [m.stride, m.stride])]);
       }
-      if (pad > 0) sc = g.node('Pad', join(prefix, 'shortcut'), [sc, g.int64Init(`shortcut.pads${pad}`, [0, pad, 0, 0, 0, pad, 0, 0])], [
-        { name: 'mode', type: ATTR_TYPE.STRING, s: new TextEncoder().encode('constant') },
-      ]);
+      if (pad > 0) sc = g.node('Pad', join(prefix, 'shortcut'), [sc, g.int64Init(`shortcut.pads${pad}`, [0, pad, 0, 0, 0, pad, 0, 0])], [str('mode', 'constant')]);
     }
     return g.node('Relu', join(prefix, 'relu_out'), [g.node('Add', name, [y, sc])]);
   }
@@ -221,35 +174,10 @@ export function exportOnnx(model: Module, opts: OnnxExportOptions): Uint8Array {
   if (!last || last.output[0] !== y) throw new ConfigError('the model has no ONNX node producing its output');
   last.output[0] = outputName;
 
-  const dim = (v: number | string) => (typeof v === 'string' ? { dimParam: v } : { dimValue: v });
-  const valueInfo = (name: string, dims: (number | string)[]) => ({
-    name, type: { tensorType: { elemType: ONNX_DTYPE.FLOAT, shape: { dim: dims.map(dim) } } },
-  });
   const b: number | string = dynamicBatch ? 'batch' : batch;
   const inDims: (number | string)[] = [b, chw[0], dynamicSpatial ? 'height' : chw[1], dynamicSpatial ? 'width' : chw[2]];
   const outDims: (number | string)[] = hasTop ? [b, outShape[0]]
     : [b, outShape[0], dynamicSpatial ? 'out_height' : outShape[1], dynamicSpatial ? 'out_width' : outShape[2]];
-  const metadata = Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value }));
-
-  const msg = {
-    irVersion: IR_FOR_OPSET[opset],
-    producerName: 'resnet-ts',
-    producerVersion: '0.1.0',
-    docString: opts.docString ?? '',
-    opsetImport: [{ domain: '', version: opset }],
-    metadataProps: metadata,
-    graph: {
-      name: 'resnet',
-      node: g.nodes,
-      initializer: [...g.inits.values()],
-      input: [valueInfo(inputName, inDims)],
-      output: [valueInfo(outputName, outDims)],
-    },
-  };
-  const T = onnxType('ModelProto');
-  const err = T.verify(msg);
-  if (err) throw new Error(`internal error building the ONNX message: ${err}`);
-  const out = T.encode(T.fromObject(msg)).finish();
-  // A plain Uint8Array (not a Node Buffer, whose slice() would be a view).
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  return encodeOnnxModel(g, { input: { name: inputName, dims: inDims }, output: { name: outputName, dims: outDims },
+    metadata: opts.metadata, docString: opts.docString });
 }
