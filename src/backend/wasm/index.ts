@@ -3,14 +3,16 @@
 import { createWasmBackend, type WasmBackend } from './wasm.js';
 
 export { WasmBackend, createWasmBackend, type WasmBackendOptions } from './wasm.js';
+export { webWorkerSource } from './threads.js';
 
 let instance: WasmBackend | null = null;
 let creating: Promise<WasmBackend> | null = null;
 let wantThreads: number | undefined;
+let workerUrl: string | URL | undefined;
 
 /** The wasm backend, created on first use (what `setBackend('wasm')` selects). */
 export async function wasmBackend(): Promise<WasmBackend> {
-  creating ??= createWasmBackend({ threads: wantThreads }).then(
+  creating ??= createWasmBackend({ threads: wantThreads, workerUrl }).then(
     (b) => (instance = b),
     (e) => {
       creating = null;
@@ -39,3 +41,11 @@ export function disposeWasmThreads(): void {
   instance?.dispose();
 }
 
+/**
+ * Browsers: start the wasm backend's worker threads from this URL instead of a blob: URL (for a
+ * Content-Security-Policy whose worker-src does not allow blob:). The script there must be the text
+ * of webWorkerSource(), e.g. written to a file at build time. Call before `setBackend('wasm')`.
+ */
+export function setWorkerUrl(url: string | URL): void {
+  workerUrl = url;
+}
