@@ -46,10 +46,24 @@ export function listModels(): string[] {
   return MODELS.map((m) => m.name);
 }
 
+/** Deepest CIFAR ResNet built by name (He et al. went to 1202). */
+const MAX_CIFAR_DEPTH = 1202;
+
+/**
+ * The entry of a model name: a listed model, or a CIFAR ResNet of any depth 6n+2 named
+ * cifar_resnet<depth> (cifar_resnet8 is the demo's, and checkpoints name it), so any name a
+ * checkpoint carries works everywhere a model name is taken.
+ */
 export function getModelEntry(name: string): ModelEntry {
   const e = MODELS.find((m) => m.name === name);
-  if (!e) throw new ConfigError(`unknown model '${name}' (known: ${listModels().join(', ')})`);
-  return e;
+  if (e) return e;
+  const m = /^cifar_resnet([1-9]\d{0,3})$/.exec(name);
+  const depth = m ? Number(m[1]) : 0;
+  if (m && (depth - 2) % 6 === 0 && depth >= 8 && depth <= MAX_CIFAR_DEPTH) {
+    return cf(name, (o) => new cifar.CifarResNet(depth, o), depth);
+  }
+  const why = m ? ` (a CIFAR ResNet's depth must be 6n+2 between 8 and ${MAX_CIFAR_DEPTH})` : '';
+  throw new ConfigError(`unknown model '${name}'${why} (known: ${listModels().join(', ')}, or cifar_resnet<6n+2>)`);
 }
 
 /** Build a model by name with constructor options (camelCase, as torchvision's keyword arguments). */
@@ -67,18 +81,45 @@ export function checkModelOptions(name: string, family: ModelEntry['family'], op
     const want = allowed[k];
     if (!want) throw new ConfigError(`unknown option '${k}' for ${name} (allowed: ${Object.keys(allowed).join(', ')})`);
     const ok = want === 'bool[3]' ? Array.isArray(v) && v.length === 3 && v.every((b) => typeof b === 'boolean')
-      : want === 'int' ? Number.isInteger(v) && (v as number) > 0 : typeof v === want;
-    if (!ok) throw new ConfigError(`option '${k}' for ${name} must be ${want === 'int' ? 'a positive integer' : want === 'bool[3]' ? 'a list of 3 booleans' : `a ${want}`}, got ${JSON.stringify(v)}`);
+      : want === 'int' ? Number.isInteger(v) && (v as number) > 0 && (v as number) <= INT_OPTION_MAX[k] : typeof v === want;
+    if (!ok) {
+      const what = want === 'int' ? `an integer from 1 to ${INT_OPTION_MAX[k].toLocaleString('en-US')}` : want === 'bool[3]' ? 'a list of 3 booleans' : `a ${want}`;
+      throw new ConfigError(`option '${k}' for ${name} must be ${what}, got ${JSON.stringify(v)}`);
+    }
   }
 }
 
 type OptType = 'int' | 'boolean' | 'bool[3]';
+/** Upper bounds of the integer options: far above any real network, far below what would exhaust memory. */
+const INT_OPTION_MAX: Record<string, number> = {
+  numClasses: 1_000_000, inChannels: 4096, groups: 1024, widthPerGroup: 4096, width: 4096,
+};
 const OPTION_TYPES: Record<ModelEntry['family'], Record<string, OptType>> = {
   torchvision: { numClasses: 'int', zeroInitResidual: 'boolean', groups: 'int', widthPerGroup: 'int',
     replaceStrideWithDilation: 'bool[3]', inChannels: 'int', includeTop: 'boolean' },
   d2l: { numClasses: 'int', inChannels: 'int', xavier: 'boolean' },
   cifar: { numClasses: 'int', inChannels: 'int', width: 'int' },
 };
+
+/** Total downsampling of each family: a smaller input leaves the last stage nothing but padding. */
+const MIN_INPUT: Record<ModelEntry['family'], number> = { torchvision: 32, d2l: 32, cifar: 4 };
+/** Largest training input side: beyond it one image is 200 MB of float32 before any activation. */
+export const MAX_INPUT_SIZE = 4096;
+/** Largest input batch in bytes (a typed array past this cannot be allocated in every engine). */
+const MAX_BATCH_BYTES = 2 ** 31;
+
+/** ConfigError unless `size` x `size` images in batches of `batchSize` suit the model. */
+export function checkInputSize(name: string, size: number, channels: number, batchSize: number, flag = '--size'): void {
+  const min = MIN_INPUT[getModelEntry(name).family];
+  if (!Number.isInteger(size) || size < min) {
+    throw new ConfigError(`${flag} ${size} is below ${name}'s minimum input of ${min} px (its total stride: a smaller image leaves the last stage nothing but padding)`);
+  }
+  if (size > MAX_INPUT_SIZE) throw new ConfigError(`${flag} ${size} is above the largest supported input of ${MAX_INPUT_SIZE} px`);
+  const bytes = batchSize * channels * size * size * 4;
+  if (bytes > MAX_BATCH_BYTES) {
+    throw new ConfigError(`${flag} ${size} with --batch-size ${batchSize}: one input batch alone would take ${(bytes / 2 ** 30).toFixed(1)} GiB (at most ${MAX_BATCH_BYTES / 2 ** 30} GiB); use a smaller size or batch`);
+  }
+}
 
 /** The input channels a model expects (from its stem). */
 export function modelInChannels(m: Module): number {

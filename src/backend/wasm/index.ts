@@ -1,5 +1,6 @@
 // The 'wasm' backend's process-wide instance and its thread count. The registry imports this module
 // lazily on `await setBackend('wasm')` (no side effect at import: bundlers may drop it when unused).
+import { ConfigError } from '../../base/errors.js';
 import { createWasmBackend, type WasmBackend } from './wasm.js';
 
 export { WasmBackend, createWasmBackend, type WasmBackendOptions } from './wasm.js';
@@ -27,6 +28,7 @@ export async function wasmBackend(): Promise<WasmBackend> {
  * machine's core count. Applies to the registered backend now or when it is created.
  */
 export function setThreads(n: number): Promise<void> {
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`setThreads: the thread count must be a positive integer, got ${n}`);
   wantThreads = n;
   return instance ? instance.setThreads(n) : Promise.resolve();
 }
