@@ -27,7 +27,7 @@ setBackend('wasm').then(() => {
   const model = createModel('cifar_resnet20', { numClasses: 10 }).eval();
   const x = new Float32Array(3 * 32 * 32).map((_, i) => Math.sin(i));
   const y = noGrad(() => model.forward(tensor(x, [1, 3, 32, 32])));
-  console.log(JSON.stringify(Array.from(y.data)));
+  console.log(JSON.stringify(Array.from(y.dataSync())));
 });
 `;
 
