@@ -54,7 +54,7 @@ test('the browser entry builds and runs a model; its data namespace has no file-
   m.eval();
   const y = web.noGrad(() => m.forward(web.randn([2, 1, 28, 28])));
   assert.deepEqual(y.shape, [2, 10]);
-  assert.ok(Array.from(y.data).every(Number.isFinite));
+  assert.ok(Array.from(y.dataSync()).every(Number.isFinite));
   assert.equal(typeof web.data.DataLoader, 'function');
   assert.equal(typeof web.data.parseIdx, 'function');
   assert.equal('loadFashionMNIST' in web.data, false);

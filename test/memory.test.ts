@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import '../src/backend/wasm/index.js';
 import { getBackend, setBackend } from '../src/backend/registry.js';
+import type { Storage } from '../src/backend/backend.js';
 import { RNG } from '../src/base/rng.js';
 import { BatchNorm2d, Conv2d, Linear, ReLU, AdaptiveAvgPool2d, Flatten, Sequential, MaxPool2d } from '../src/nn/layers.js';
 import * as ops from '../src/tensor/ops.js';
@@ -24,7 +25,7 @@ test('scope frees everything made inside except what it returns; dispose is idem
   kept.c.dispose();
   kept.nested[0][Symbol.dispose]();
   assert.equal(be.allocatedFloats(), before);
-  assert.throws(() => kept.c.data, /used after dispose/);
+  assert.throws(() => kept.c.dataSync(), /used after dispose/);
 });
 
 function tinyNet(): Sequential {
@@ -37,7 +38,7 @@ test('1,000 training steps on the wasm backend do not grow memory after warm-up'
   try {
     const net = noGrad(() => tinyNet());
     const rng = new RNG(1);
-    const bufs = new Map<Tensor, Float32Array>();
+    const bufs = new Map<Tensor, Storage>();
     const step = () => scope(() => {
       const x = ops.randn([4, 1, 8, 8], rng);
       const loss = ops.crossEntropy(net.forward(x), [0, 1, 2, 1]);
@@ -45,7 +46,7 @@ test('1,000 training steps on the wasm backend do not grow memory after warm-up'
       for (const p of net.parameters()) {
         let b = bufs.get(p);
         if (!b) bufs.set(p, (b = be.alloc(p.size)));
-        be.sgdStep(p.data, p.grad!.data, b, 0.01, 0.9, 0, 1e-4, false, false);
+        be.sgdStep(p.storage, p.grad!.storage, b, 0.01, 0.9, 0, 1e-4, false, false);
       }
       net.zeroGrad();
       return loss.item();
@@ -90,8 +91,8 @@ test('tensors an op saves for its backward (BN statistics, softmax) are freed wi
     const s = ops.sum(m);
     const base3 = be.allocatedFloats();
     s.backward();
-    assert.deepEqual(Array.from(a.grad!.data), [0, 1, 0, 1]);
-    assert.deepEqual(Array.from(b.grad!.data), [2, 0]);
+    assert.deepEqual(Array.from(a.grad!.dataSync()), [0, 1, 0, 1]);
+    assert.deepEqual(Array.from(b.grad!.dataSync()), [2, 0]);
     assert.equal(be.allocatedFloats(), base3 + a.size + b.size, `${backend}: max backward keeps only the two gradients`);
     for (const t of [x, gamma, beta, logits, a, b, m, s]) { t.zeroGrad(); t.dispose(); }
   }

@@ -34,7 +34,7 @@ test('[wasm] train-mode logits of all 10 torchvision builders at 2x3x64x64: rel.
       m.train();
       const n = e.input.reduce((a, b) => a * b, 1);
       const y = noGrad(() => m.forward(ops.tensor(hashed('input', n, 1), e.input)));
-      const ours = relL2(y.data, f64), torch32 = relL2(f32, f64);
+      const ours = relL2(y.dataSync(), f64), torch32 = relL2(f32, f64);
       console.log(`# ${tag}: wasm ${ours.toExponential(2)}, PyTorch float32 ${torch32.toExponential(2)} (${(ours / torch32).toFixed(2)}x)`);
       assert.ok(ours <= 2 * torch32, `${tag}: wasm train-mode logits are ${ours.toExponential(2)} from float64, more than 2x PyTorch float32's ${torch32.toExponential(2)}`);
       m.dispose();

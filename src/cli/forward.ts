@@ -31,6 +31,6 @@ export async function runForward(o: ForwardOptions, print: (s: string) => void):
   const t0 = performance.now();
   const logits = noGrad(() => model.forward(tensor(arr.data, arr.shape)));
   const ms = performance.now() - t0;
-  writeNpyFile(o.output, { dtype: 'F32', shape: [...logits.shape], data: logits.data });
+  writeNpyFile(o.output, { dtype: 'F32', shape: [...logits.shape], data: logits.dataSync() });
   print(`wrote ${o.output}: logits [${logits.shape.join(', ')}] in ${ms.toFixed(0)} ms (${o.trainMode ? 'train' : 'eval'} mode)`);
 }

@@ -75,24 +75,29 @@ function fold(conv: Conv2d, bn: BatchNorm2d | null, owned: Tensor[], where: stri
   const w = Tensor.empty(conv.weight.shape);
   owned.push(w);
   if (!bn) {
-    w.data.set(conv.weight.data);
+    w.write(conv.weight.dataSync());
     if (!conv.bias) return { w, b: null };
     const b = Tensor.empty([K]);
     owned.push(b);
-    b.data.set(conv.bias.data);
+    b.write(conv.bias.dataSync());
     return { w, b };
   }
   if (!bn.runningMean || !bn.runningVar) throw new ConfigError(`${where}: a BatchNorm without running statistics cannot be folded`);
   const b = Tensor.empty([K]);
   owned.push(b);
   const per = conv.weight.size / K;
-  const src = conv.weight.data, dst = w.data;
+  // Folding runs once, on the host: read the parameters, write the folded copies.
+  const src = conv.weight.dataSync(), dst = new Float32Array(src.length), bv = new Float32Array(K);
+  const bnW = bn.weight?.dataSync(), bnB = bn.bias?.dataSync(), convB = conv.bias?.dataSync();
+  const mean = bn.runningMean.dataSync(), vari = bn.runningVar.dataSync();
   for (let k = 0; k < K; k++) {
-    const gamma = bn.weight ? bn.weight.data[k] : 1, beta = bn.bias ? bn.bias.data[k] : 0;
-    const s = gamma / Math.sqrt(bn.runningVar.data[k] + bn.eps);
+    const gamma = bnW ? bnW[k] : 1, beta = bnB ? bnB[k] : 0;
+    const s = gamma / Math.sqrt(vari[k] + bn.eps);
     for (let i = k * per; i < (k + 1) * per; i++) dst[i] = src[i] * s;
-    b.data[k] = ((conv.bias ? conv.bias.data[k] : 0) - bn.runningMean.data[k]) * s + beta;
+    bv[k] = ((convB ? convB[k] : 0) - mean[k]) * s + beta;
   }
+  w.write(dst);
+  b.write(bv);
   return { w, b };
 }
 

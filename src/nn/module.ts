@@ -160,8 +160,8 @@ export abstract class Module {
     for (const [k, t] of own) {
       const e = src.get(k);
       if (!e) continue;
-      const data = e instanceof Tensor ? e.data : e.data;
-      t.data.set(data);
+      if (e instanceof Tensor && e.backend === t.backend) t.backend.copy(e.storage, t.storage);
+      else t.write(e instanceof Tensor ? e.dataSync() : e.data);
     }
     return { missingKeys, unexpectedKeys };
   }

@@ -106,7 +106,7 @@ export function trainStep(o: { model: Module; optimizer: AnyOptimizer; labelSmoo
     }
     noGrad(() => o.optimizer.step());
     o.optimizer.zeroGrad();
-    return { loss: lv, logits: logits.data.slice() };
+    return { loss: lv, logits: logits.dataSync() };
   });
 }
 
@@ -227,10 +227,10 @@ export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOpt
         const m = fused ?? model;
         let out = m.forward(tensor(batch.x, batch.shape));
         if (tta) {
-          plain!.update(out.data, batch.y, 0);
+          plain!.update(out.dataSync(), batch.y, 0);
           out = mulScalar(add(out, m.forward(tensor(hflipBatch(batch.x, batch.shape), batch.shape))), 0.5);
         }
-        return { loss: crossEntropy(out, batch.y).item(), logits: out.data.slice() };
+        return { loss: crossEntropy(out, batch.y).item(), logits: out.dataSync() };
       }));
       metrics.update(logits, batch.y, loss);
       images += batch.y.length;
@@ -259,11 +259,11 @@ export function yieldToEventLoop(): Promise<void> {
 
 /** Logits [N, C] for a batch of images (eval mode, no graph): a model in eval mode, or a fused copy. */
 export function predictLogits(model: Module | FusedModel, x: Float32Array, shape: [number, number, number, number]): Float32Array {
-  return scope(() => noGrad(() => (model.forward(tensor(x, shape)) as Tensor).data.slice()));
+  return scope(() => noGrad(() => (model.forward(tensor(x, shape)) as Tensor).dataSync()));
 }
 
 /** True when every parameter and buffer is finite. */
 export function allFinite(model: Module): boolean {
-  for (const t of model.stateDict().values()) for (const v of t.data) if (!Number.isFinite(v)) return false;
+  for (const t of model.stateDict().values()) for (const v of t.dataSync()) if (!Number.isFinite(v)) return false;
   return true;
 }

@@ -21,7 +21,7 @@ window.logits = async (o) => {
   const m = await setup(o);
   const x = readNpy(await bytes(o.input));
   const out = noGrad(() => m.forward(tensor(x.data, x.shape)));
-  return { logits: Array.from(out.data), shape: out.shape, threads: getThreads(), isolated: self.crossOriginIsolated === true };
+  return { logits: Array.from(out.dataSync()), shape: out.shape, threads: getThreads(), isolated: self.crossOriginIsolated === true };
 };
 
 let held = null;
@@ -34,7 +34,10 @@ let held = null;
 window.forwards = async (o, n) => {
   if (!held) {
     const m = await setup(o);
-    const x = readNpy(await bytes(o.input));
+    const all = readNpy(await bytes(o.input));
+    // the first `batch` images of the input
+    const b = o.batch ?? all.shape[0];
+    const x = { data: all.data.subarray(0, (all.data.length / all.shape[0]) * b), shape: [b, ...all.shape.slice(1)] };
     held = { m, x };
   }
   const { m, x } = held;
@@ -42,7 +45,7 @@ window.forwards = async (o, n) => {
   const live = [], wasm = [];
   for (let i = 0; i < n; i++) {
     const y = noGrad(() => m.forward(tensor(x.data, x.shape)));
-    if (!Number.isFinite(y.data[0])) throw new Error(`forward ${i}: non-finite logits`);
+    if (!Number.isFinite(y.dataSync()[0])) throw new Error(`forward ${i}: non-finite logits`);
     live.push(be.allocatedFloats() * 4);
     wasm.push(be.heap?.byteLength ?? 0);
     if (i % 10 === 9) await new Promise((r) => setTimeout(r, 0));

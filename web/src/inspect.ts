@@ -35,13 +35,16 @@ export function inspectView(catalog: Catalog): HTMLElement {
     return [Number(m[1]), Number(m[2]), Number(m[3])];
   };
 
+  let latest = 0;
   const showTable = async () => {
     err.hidden = true;
+    const mine = ++latest;
     try {
       const req = picker.request();
       const { engine } = await engineFor('inspect');
       const model = req.weights.kind === 'pretrained' ? catalog.pretrained.find((w) => w.id === (req.weights as { id: string }).id)!.model : req.model;
       const r = await engine.call<Info>('info', { model, arch: req.arch, input: parseInput() });
+      if (mine !== latest) return; // a newer request (model or size changed meanwhile) draws the table
       const head = el('tr', {}, ...['layer', 'type', 'output', 'params', 'MACs'].map((h) => el('th', {}, h)));
       table.replaceChildren(el('thead', {}, head), el('tbody', {}, ...r.rows.map((x) => el('tr', {},
         el('td', {}, x.name), el('td', {}, x.type), el('td', {}, x.outShape.join('×')),
