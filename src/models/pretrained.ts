@@ -7,6 +7,7 @@
 // The registry is browser-safe data; loadPretrained/downloadPretrained use the file system and
 // import node: modules lazily, so only Node callers pay for them.
 import { ConfigError, FormatError, ResnetError } from '../base/errors.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../base/imagenet.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/tensor.js';
 import { readPth } from '../io/pth.js';
@@ -54,8 +55,7 @@ export interface PretrainedWeights {
   categories: readonly string[];
 }
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+export { IMAGENET_MEAN, IMAGENET_STD };
 
 const pre = (resizeSize: number): Preprocessing => ({ resizeSize, cropSize: 224, interpolation: 'bilinear', mean: IMAGENET_MEAN, std: IMAGENET_STD });
 
