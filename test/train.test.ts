@@ -52,9 +52,15 @@ test('Fashion-MNIST slice: training loss falls and test accuracy rises well abov
   assert.ok(h[2].val_acc! > h[0].val_acc!, `test acc ${h.map((x) => x.val_acc!.toFixed(3)).join(' → ')}`);
   assert.match(r.summary, /^test_acc=0\.\d{4} test_loss=\d+\.\d{4} /);
   // artefacts
-  for (const f of ['last.safetensors', 'last.json', 'last.optim.safetensors', 'best.safetensors', 'best.json', 'metrics.jsonl', 'curves.svg', 'class_indices.json']) {
+  for (const f of ['last.safetensors', 'last.json', 'last.prev.json', 'best.safetensors', 'best.json', 'metrics.jsonl', 'curves.svg', 'class_indices.json']) {
     assert.ok(existsSync(join(fmOut, f)), f);
   }
+  // the sidecar names its data files (id in the name) with their SHA-256; last.safetensors is the same weights
+  const side = JSON.parse(readFileSync(join(fmOut, 'last.json'), 'utf8'));
+  assert.match(side.weights, /^last\.[0-9a-f]{16}\.safetensors$/);
+  assert.match(side.optimizerFile, /^last\.[0-9a-f]{16}\.optim\.safetensors$/);
+  assert.ok(readFileSync(join(fmOut, side.weights)).equals(readFileSync(join(fmOut, 'last.safetensors'))));
+  assert.match(side.files[side.optimizerFile].sha256, /^[0-9a-f]{64}$/);
   const lines = readFileSync(join(fmOut, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(lines.map((l) => l.epoch), [1, 2, 3]);
   assert.ok(readFileSync(join(fmOut, 'curves.svg'), 'utf8').startsWith('<svg'));
@@ -94,8 +100,9 @@ for (const ema of [0, 0.9]) test(`resume after an interruption mid-epoch gives b
   const wb = readSafetensorsFile(join(cfgB.out, 'last.safetensors'));
   assert.deepEqual([...wb.keys()], [...wa.keys()]);
   for (const [k, v] of wa) assert.deepEqual(Buffer.from(wb.get(k)!.data.buffer), Buffer.from(v.data.buffer), `weights differ at ${k}`);
-  const oa = readSafetensorsFile(join(cfgA.out, 'last.optim.safetensors'));
-  const ob = readSafetensorsFile(join(cfgB.out, 'last.optim.safetensors'));
+  const optimFile = (d: string) => join(d, JSON.parse(readFileSync(join(d, 'last.json'), 'utf8')).optimizerFile);
+  const oa = readSafetensorsFile(optimFile(cfgA.out));
+  const ob = readSafetensorsFile(optimFile(cfgB.out));
   for (const [k, v] of oa) assert.deepEqual(Buffer.from(ob.get(k)!.data.buffer), Buffer.from(v.data.buffer), `optimizer state differs at ${k}`);
   assert.deepEqual(b2.history.map((r) => [r.train_loss, r.train_acc, r.val_loss, r.val_acc]), a.history.map((r) => [r.train_loss, r.train_acc, r.val_loss, r.val_acc]));
   assert.equal(b2.final!.acc, a.final!.acc);

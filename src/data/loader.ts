@@ -180,16 +180,16 @@ export class DataLoader implements AsyncIterable<Batch> {
   }
 
   /**
-   * Worker threads this loader will use: 0 means in-process. For 'auto' (Node, a serializable
-   * dataset and transform, at least 4 batches of data) the pool size is fixed when it starts: half
-   * the logical CPUs, 1 to 4.
+   * Worker threads this loader will use: 0 means in-process; 'auto' (asked for, in Node, with a
+   * serializable dataset and transform and at least 4 batches of data) means a pool whose size is
+   * fixed when it starts: half the logical CPUs, 1 to 4.
    */
-  workerCount(): number {
+  workerCount(): number | 'auto' {
     const spec = this.dataset.workerSpec?.();
     const tspec = this.transform ? this.transform.spec() : null;
     const serializable = spec !== undefined && (this.transform === null || tspec !== null);
     if (this.requestedWorkers === 'auto') {
-      return !workerPoolProvider() || !serializable || this.dataset.length < 4 * this.batchSize ? 0 : 1;
+      return !workerPoolProvider() || !serializable || this.dataset.length < 4 * this.batchSize ? 0 : 'auto';
     }
     if (this.requestedWorkers > 0) {
       if (!isNode()) throw new ConfigError('worker threads for data loading are only available in Node.js; use numWorkers: 0');
@@ -208,7 +208,7 @@ export class DataLoader implements AsyncIterable<Batch> {
         n === 0
           ? Promise.resolve(null)
           : workerPoolProvider()!.create(
-              this.requestedWorkers === 'auto' ? workerPoolProvider()!.autoCount() : n,
+              n === 'auto' ? workerPoolProvider()!.autoCount() : n,
               this.dataset.workerSpec!() as WorkerSpec,
               this.transform ? (this.transform.spec() as TransformSpec) : null,
             );

@@ -7,6 +7,7 @@
 // The registry is browser-safe data; loadPretrained/downloadPretrained use the file system and
 // reach node: built-ins through requireNode (process.getBuiltinModule, which bundlers do not follow).
 import { ConfigError, FormatError, ResnetError } from '../base/errors.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../base/imagenet.js';
 import { requireNode } from '../base/node.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/tensor.js';
@@ -55,8 +56,7 @@ export interface PretrainedWeights {
   categories: readonly string[];
 }
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+export { IMAGENET_MEAN, IMAGENET_STD };
 
 const pre = (resizeSize: number): Preprocessing => ({ resizeSize, cropSize: 224, interpolation: 'bilinear', mean: IMAGENET_MEAN, std: IMAGENET_STD });
 

@@ -103,8 +103,8 @@ export class BatchNorm2d extends Module {
       be.affine(n.storage, n.storage, 1, 1); // += 1 where the counter lives
       if (this.momentum === null) momentum = 1 / n.item(); // the cumulative average needs the count on the host
     }
-    return ops.batchNorm(x, useBatchStats && !this.training ? null : this.runningMean, useBatchStats && !this.training ? null : this.runningVar,
-      this.weight, this.bias, useBatchStats, momentum, this.eps);
+    // in eval mode without running stats those are null already
+    return ops.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, useBatchStats, momentum, this.eps);
   }
 
   override describe(inShape: Shape, prefix: string) {

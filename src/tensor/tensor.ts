@@ -19,6 +19,13 @@ export interface Node {
   readonly saved?: readonly Tensor[];
   /** Given dL/dout, return dL/dinput for each input (null where the input needs none). */
   backward(gradOut: Tensor): (Tensor | null)[];
+  /** Set once a backward pass went through this node without retainGraph (a second pass is refused, as in PyTorch). */
+  released?: boolean;
+}
+
+export interface BackwardOptions {
+  /** Keep the graph usable for another backward() (PyTorch's retain_graph); otherwise a second pass is an error. */
+  retainGraph?: boolean;
 }
 
 const finalizer = new FinalizationRegistry<{ backend: Backend; data: Storage }>((h) => h.backend.free(h.data));
@@ -135,9 +142,14 @@ export class Tensor {
     return this;
   }
 
-  /** Reverse-mode autodiff from this tensor. Without `grad`, this must be a scalar (grad = 1). */
-  backward(grad?: Tensor): void {
-    backwardFrom(this, grad);
+  /**
+   * Reverse-mode autodiff from this tensor. Without `grad`, this must be a scalar (grad = 1).
+   * Gradients accumulate into the leaves' `.grad`. A graph can be walked once; pass
+   * `{ retainGraph: true }` to walk it again (`backward(grad, opts)` or `backward(opts)`).
+   */
+  backward(grad?: Tensor | BackwardOptions | null, opts: BackwardOptions = {}): void {
+    if (grad && !(grad instanceof Tensor)) backwardFrom(this, undefined, grad);
+    else backwardFrom(this, grad ?? undefined, opts);
   }
 
   zeroGrad(): void {
@@ -247,7 +259,7 @@ function collectTensors(v: unknown, out: Set<Tensor>, depth: number): void {
 
 // ---------------------------------------------------------------------------- backward
 
-function backwardFrom(root: Tensor, grad?: Tensor): void {
+function backwardFrom(root: Tensor, grad: Tensor | undefined, opts: BackwardOptions): void {
   if (!root.requiresGrad) throw new ResnetError('backward() on a tensor that does not require grad');
   if (!grad && root.size !== 1) {
     throw new ShapeError(`backward() without a gradient needs a scalar, got shape ${shapeStr(root.shape)}`);
@@ -273,6 +285,14 @@ function backwardFrom(root: Tensor, grad?: Tensor): void {
       order.push(t);
     }
   }
+  // before anything accumulates: a graph already walked (without retainGraph) is refused whole
+  for (const t of order) {
+    if (t.node?.released) {
+      throw new ResnetError(`backward() through a graph that was already walked (at '${t.node.name}'): its leaves' .grad already hold these gradients; ` +
+        'pass { retainGraph: true } to the first backward() to walk it again, or run the forward pass again');
+    }
+  }
+  if (!opts.retainGraph) for (const t of order) if (t.node) t.node.released = true;
   const grads = new Map<Tensor, Tensor>();
   noGrad(() => {
     const g0 = grad ? grad.detach() : fullLike(root, 1);
@@ -315,7 +335,6 @@ function backwardFrom(root: Tensor, grad?: Tensor): void {
           grads.set(inp, gi);
         }
       }
-      // The graph below this node is no longer needed by this pass.
     }
   });
 }

@@ -18,6 +18,15 @@ import type { EpochRecord, TrainHooks } from './hooks.js';
 /** The loss became NaN or infinite: training stops; the last good checkpoint stays as it was. */
 export class NonFiniteLossError extends ResnetError {}
 
+/** The model computed NaN or Inf logits while evaluating or predicting: no number is reported from them. */
+export class NonFiniteOutputError extends ResnetError {}
+
+/** Index of the first NaN/Inf value, or -1. */
+export function firstNonFinite(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return i;
+  return -1;
+}
+
 export type MetricsState = ReturnType<ClassificationMetrics['getState']>;
 
 /** What the checkpoint callback gets. */
@@ -232,6 +241,11 @@ export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOpt
         }
         return { loss: crossEntropy(out, batch.y).item(), logits: out.dataSync() };
       }));
+      const bad = firstNonFinite(logits);
+      if (bad >= 0) {
+        const C = logits.length / batch.y.length;
+        throw new NonFiniteOutputError(`the model's output is non-finite (${logits[bad]}) for image ${batch.index * loader.batchSize + Math.floor(bad / C) + 1} of the ${o.label ?? 'evaluation'} set; no accuracy is computed from it`);
+      }
       metrics.update(logits, batch.y, loss);
       images += batch.y.length;
       const el = (performance.now() - t0) / 1000;

@@ -196,10 +196,12 @@ function info(a: { model: string; arch: Record<string, unknown>; input: [number,
 }
 
 /** Output of the module `layer` of the loaded model for one image (at most `maxMaps` channels). */
-function features(a: { rgba: Rgba; layer: string; maxMaps: number }) {
+function features(a: { rgba: Rgba; layer: string; maxMaps: number; input?: [number, number, number] }) {
   if (!current) throw new Error('load a model first');
   const sub = current.model.getModule(a.layer);
-  const x = preprocess(a.rgba, current.pre);
+  // at the Inspect view's input size (the model's own preprocessing otherwise)
+  const pre = a.input ? { ...current.pre, c: a.input[0], h: a.input[1], w: a.input[2], resize: Math.min(a.input[1], a.input[2]) } : current.pre;
+  const x = preprocess(a.rgba, pre);
   const orig = sub.forward;
   let got: { data: Float32Array; shape: number[] } | null = null;
   // a one-off forward hook: keep a copy of the layer's output
@@ -209,7 +211,7 @@ function features(a: { rgba: Rgba; layer: string; maxMaps: number }) {
     return y;
   };
   try {
-    logitsOf(current.model, x, [1, current.pre.c, current.pre.h, current.pre.w]);
+    logitsOf(current.model, x, [1, pre.c, pre.h, pre.w]);
   } finally {
     sub.forward = orig;
   }

@@ -664,17 +664,10 @@ export class WasmBackend extends RefBackend {
   override batchNormEval(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null,
                          mean: Float32Array, variance: Float32Array, y: Float32Array,
                          N: number, C: number, HW: number, eps: number): void {
-    this.batchNormEvalEx(x, gamma, beta, mean, variance, y, N, C, HW, eps, false);
-  }
-
-  /** batchNormEval with an optional fused ReLU on y. */
-  batchNormEvalEx(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null,
-                  mean: Float32Array, variance: Float32Array, y: Float32Array,
-                  N: number, C: number, HW: number, eps: number, relu: boolean): void {
     if (N * C * HW === 0) return;
     const xp = this.inp(x), g = gamma ? this.inp(gamma) : 0, b = beta ? this.inp(beta) : 0;
     const m = this.inp(mean), v = this.inp(variance), yp = this.out(y, false);
-    this.bn(1, xp, yp, g, b, m, 0, v, 0, 0, 0, 0, N, C, HW, eps, relu);
+    this.bn(1, xp, yp, g, b, m, 0, v, 0, 0, 0, 0, N, C, HW, eps, false);
     this.done();
   }
 
@@ -764,20 +757,6 @@ export class WasmBackend extends RefBackend {
     const p = this.out(param, true), g = this.inp(grad), mp = this.out(m, true), vp = this.out(v, true);
     const bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
     this.elt(c.OP_ADAM, param.length, p, g, mp, vp, [lr, beta1, beta2, eps, weightDecay, 1 / bc1, 1 / bc2], [decoupled ? 1 : 0]);
-    this.done();
-  }
-
-  /** GEMM with a fused epilogue (row bias, ReLU); for benchmarks and fused layers. */
-  gemmEx(transA: boolean, transB: boolean, M: number, N: number, K: number,
-         A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean,
-         bias: Float32Array | null, relu: boolean): void {
-    if (M === 0 || N === 0) return;
-    const a = this.inp(A), b = this.inp(B), cp = this.out(C, accumulate), bp = bias ? this.inp(bias) : 0;
-    this.gemmJob({
-      M, N, K, A: a, lda: transA ? M : K, aTrans: transA, B: b, ldb: transB ? K : N, bMode: transB ? 1 : 0,
-      C: cp, ldc: N, cMode: 0, accumulate, bias: bp, biasS2: 0, relu,
-      nb1: 1, nb2: 1, aS1: 0, aS2: 0, bS1: 0, bS2: 0, cS1: 0, cS2: 0, kSegs: 1, aSeg: 0, bSeg: 0,
-    });
     this.done();
   }
 }
