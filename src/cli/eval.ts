@@ -34,6 +34,7 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
   const { weightsFlag } = await import('./predict.js');
   const { progressBar } = await import('./weights.js');
   const { DataLoader } = await import('../data/loader.js');
+  await import('../data/loader-pool.js'); // worker threads for the loader
   const { Subset } = await import('../data/dataset.js');
   const { evaluate } = await import('../train/trainer.js');
   const { formatConfusion, formatLoss } = await import('../train/metrics.js');
