@@ -1,7 +1,7 @@
 // Registers the 'wasm' backend. Importing this module makes `await setBackend('wasm')` work.
 import { ConfigError } from '../../base/errors.js';
-import { registerBackend, getBackend } from '../registry.js';
-import { createWasmBackend, WasmBackend } from './wasm.js';
+import { registerBackend } from '../registry.js';
+import { createWasmBackend, type WasmBackend } from './wasm.js';
 
 export { WasmBackend, createWasmBackend, type WasmBackendOptions } from './wasm.js';
 
@@ -26,14 +26,5 @@ export function setThreads(n: number): Promise<void> {
 /** Threads the wasm backend uses now (1 before it is created or without shared memory). */
 export function getThreads(): number {
   return instance ? instance.threads : 1;
-}
-
-/** Terminates the wasm backend's worker threads (it keeps working on the calling thread). */
-export function disposeWasmThreads(): void {
-  instance?.dispose();
-}
-
-export function isWasmBackendActive(): boolean {
-  return getBackend() instanceof WasmBackend;
 }
 
