@@ -13,7 +13,7 @@ import { StateDictError } from '../src/base/errors.js';
 import { main } from '../src/cli/main.js';
 import { EMBEDDED_SLICE_DIR } from '../src/data/fashion-mnist.js';
 import { DataLoader } from '../src/data/loader.js';
-import { writeSafetensorsFile } from '../src/io/files.js';
+import { writeNpyFile, writeSafetensorsFile } from '../src/io/files.js';
 import { stateDictToArrays } from '../src/nn/state.js';
 import { mul, sum, tensor } from '../src/tensor/ops.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
@@ -111,6 +111,14 @@ test('NaN weights: a warning on load (an error with --strict-finite), and predic
   const s = await run(['predict', img, '--checkpoint', bare, '--model', 'cifar_resnet8', '--strict-finite']);
   assert.equal(s.code, 1);
   assert.match(s.err, /^error: .*nan\.safetensors: 2 tensor\(s\) hold non-finite values: .*; refused \(--strict-finite\)$/m);
+  // forward and export --weights: the same warning, the same refusal
+  const x = join(dir, 'x.npy');
+  writeNpyFile(x, { dtype: 'F32', shape: [1, 1, 8, 8], data: new Float32Array(64).fill(0.5) });
+  const fw = await run(['forward', '--model', 'cifar_resnet8', '--arch', '{"numClasses":10,"inChannels":1}', '--weights', bare, '--input', x, '--output', join(dir, 'y.npy')]);
+  assert.match(fw.err, /^warning: .*nan\.safetensors: 2 tensor\(s\) hold non-finite values/m);
+  const fs = await run(['forward', '--model', 'cifar_resnet8', '--arch', '{"numClasses":10,"inChannels":1}', '--weights', bare, '--input', x, '--output', join(dir, 'y.npy'), '--strict-finite']);
+  assert.equal(fs.code, 1);
+  assert.match(fs.err, /^error: .*nan\.safetensors: 2 tensor\(s\) hold non-finite values: .*; refused \(--strict-finite\)$/m);
 
   // eval: a checkpoint whose (finite) weights overflow to Inf logits
   const out = join(dir, 'run');

@@ -28,6 +28,7 @@ export interface EvalFlags {
 export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promise<number> {
   const { loadInferenceModel } = await import('../train/inference.js');
   const { DataLoader } = await import('../data/loader.js');
+  await import('../data/loader-pool.js'); // worker threads for the loader
   const { Subset } = await import('../data/dataset.js');
   const { evaluate } = await import('../train/trainer.js');
   const { formatConfusion, formatLoss } = await import('../train/metrics.js');

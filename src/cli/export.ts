@@ -21,6 +21,7 @@ export interface ExportOptions {
   dynamicSize?: boolean;
   verify?: boolean;
   cacheDir?: string;
+  strictFinite?: boolean;
 }
 
 export async function runExport(o: ExportOptions, print: (s: string) => void): Promise<void> {
@@ -30,7 +31,7 @@ export async function runExport(o: ExportOptions, print: (s: string) => void): P
   if (!Number.isInteger(opset)) throw new ConfigError(`--opset must be an integer, got '${o.opset}'`);
   const model = noGrad(() => createModel(o.model, arch));
   let source = 'random initialisation (no --weights)';
-  if (o.weights) source = await loadWeightsInto(model, o.weights, o.model, { cacheDir: o.cacheDir });
+  if (o.weights) source = await loadWeightsInto(model, o.weights, o.model, { cacheDir: o.cacheDir, strictFinite: o.strictFinite });
   model.eval();
   const inC = modelInChannels(model);
   const chw = o.input ? parseCHW(o.input) : [inC, entry.defaultInput[1], entry.defaultInput[2]];

@@ -15,11 +15,12 @@ export interface ForwardOptions {
   output: string;
   arch?: string;
   trainMode?: boolean;
+  strictFinite?: boolean;
 }
 
 export async function runForward(o: ForwardOptions, print: (s: string) => void): Promise<void> {
   const model = noGrad(() => createModel(o.model, parseArch(o.arch)));
-  if (o.weights) await loadWeightsInto(model, o.weights, o.model);
+  if (o.weights) await loadWeightsInto(model, o.weights, o.model, { strictFinite: o.strictFinite });
   const arr = readNpyFile(o.input);
   const inC = modelInChannels(model);
   if (arr.shape.length !== 4) throw new ShapeError(`input ${o.input} must be a batch [N, C, H, W], got shape [${arr.shape.join(', ')}]`);

@@ -9,6 +9,7 @@
 import { ConfigError, ShapeError } from '../base/errors.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../base/imagenet.js';
 import { RNG } from '../base/rng.js';
+import { importSpecModule } from './spec-module.js';
 import type { FloatImage, Image } from './dataset.js';
 
 export type TransformSpec =
@@ -635,7 +636,7 @@ function transformFromSpecSync(spec: TransformSpec): Transform {
 /** Rebuild a transform from its spec; `{module, factory}` specs import the module. */
 export async function transformFromSpec(spec: TransformSpec): Promise<Transform> {
   if ('module' in spec) {
-    const mod = (await import(spec.module)) as Record<string, unknown>;
+    const mod = await importSpecModule(spec.module);
     const f = mod[spec.factory];
     if (typeof f !== 'function') throw new ConfigError(`transform factory '${spec.factory}' not exported by ${spec.module}`);
     return await (f as (a: unknown) => Transform | Promise<Transform>)(spec.args);

@@ -73,18 +73,18 @@ export function tryFuseForInference(model: Module): FusedModel | null {
 function fold(conv: Conv2d, bn: BatchNorm2d | null, owned: Tensor[], where: string): { w: Tensor; b: Tensor | null } {
   const K = conv.outChannels;
   const w = Tensor.empty(conv.weight.shape);
-  owned.push(w);
+  owned.push(w.keep()); // kept: made under noGrad, freed by FusedModel.dispose()
   if (!bn) {
     w.write(conv.weight.dataSync());
     if (!conv.bias) return { w, b: null };
     const b = Tensor.empty([K]);
-    owned.push(b);
+    owned.push(b.keep());
     b.write(conv.bias.dataSync());
     return { w, b };
   }
   if (!bn.runningMean || !bn.runningVar) throw new ConfigError(`${where}: a BatchNorm without running statistics cannot be folded`);
   const b = Tensor.empty([K]);
-  owned.push(b);
+  owned.push(b.keep());
   const per = conv.weight.size / K;
   // Folding runs once, on the host: read the parameters, write the folded copies.
   const src = conv.weight.dataSync(), dst = new Float32Array(src.length), bv = new Float32Array(K);

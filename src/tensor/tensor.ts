@@ -4,8 +4,8 @@
 //
 // Autograd is define-by-run: an op that sees an input with requiresGrad records a Node holding
 // its inputs and a backward closure. backward() walks the graph in reverse topological order.
-// Memory: every tensor made inside scope(fn) is freed when fn returns, except what fn returns
-// and tensors marked keep() (parameters, .grad). dispose() frees at once; a
+// Memory: every tensor made inside scope(fn) or noGrad(fn) is freed when fn returns, except what fn
+// returns and tensors marked keep() (parameters, .grad). dispose() frees at once; a
 // FinalizationRegistry frees buffers of tensors that were dropped without either.
 import type { Backend, Storage } from '../backend/backend.js';
 import { getBackend } from '../backend/registry.js';
@@ -186,12 +186,17 @@ export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
-/** Run fn without recording the graph (inference, optimizer updates, backward rules). */
+/**
+ * Run fn (synchronous) without recording the graph, as a scope(): every tensor made inside is freed
+ * when fn returns, except what fn returns and kept tensors (parameters, buffers, optimizer state,
+ * .grad), like tfjs's tidy. So `noGrad(() => model.forward(tensor(x, shape)))` in a loop frees the
+ * input and every intermediate at once instead of waiting for GC, which cannot see wasm memory.
+ */
 export function noGrad<T>(fn: () => T): T {
   const prev = gradEnabled;
   gradEnabled = false;
   try {
-    return fn();
+    return scope(fn);
   } finally {
     gradEnabled = prev;
   }

@@ -6,6 +6,7 @@ import { ConfigError, ResnetError, StateDictError } from '../base/errors.js';
 import { RNG } from '../base/rng.js';
 import { IMAGE_EXTENSIONS, decodeImage } from '../data/image-folder.js';
 import { CenterCrop, Resize, transformFromSpec, type Transform, type TransformSpec } from '../data/transforms.js';
+import '../data/loader-pool.js'; // Node: loads the modules that {module, factory} transform specs name
 import type { Image } from '../data/dataset.js';
 import { readArraysFile } from '../io/files.js';
 import type { Module } from '../nn/module.js';

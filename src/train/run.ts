@@ -8,6 +8,7 @@ import { ConfigError, StateDictError } from '../base/errors.js';
 import { globalRng, manualSeed } from '../base/rng.js';
 import { writeClassIndices } from '../data/image-folder.js';
 import { DataLoader } from '../data/loader.js';
+import '../data/loader-pool.js'; // worker threads for the DataLoader (Node)
 import { readArraysFile, writeBytesAtomic, writePthFile } from '../io/files.js';
 import type { ArrayMap } from '../io/types.js';
 import { checkInputSize, checkModelOptions, getModelEntry } from '../models/registry.js';

@@ -13,7 +13,7 @@ import { add, crossEntropy, mulScalar, tensor } from '../tensor/ops.js';
 import { noGrad, scope, type Tensor } from '../tensor/tensor.js';
 import type { ModelEma } from './ema.js';
 import { ClassificationMetrics, type ClassificationResult } from './metrics.js';
-import type { EpochRecord, TrainHooks } from './progress.js';
+import type { EpochRecord, TrainHooks } from './hooks.js';
 
 /** The loss became NaN or infinite: training stops; the last good checkpoint stays as it was. */
 export class NonFiniteLossError extends ResnetError {}

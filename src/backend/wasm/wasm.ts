@@ -5,8 +5,9 @@ import type { BinaryOp, Conv2dParams, Pool2dParams, UnaryOp } from '../backend.j
 import { RefBackend } from '../ref/ref.js';
 import { ARG_SLOTS, CONSTS as c, FLOAT_SLOTS } from './kernels.generated.js';
 import { compileKernels, instantiate, sharedMemorySupported, type KernelExports } from './loader.js';
+import { nodeBuiltin } from '../../base/node.js';
 import { WasmHeap } from './memory.js';
-import { CONTROL_BYTES, ThreadPool, nodeWorkerSource, webWorkerSource, type WorkerFactory } from './threads.js';
+import { CONTROL_BYTES, ThreadPool, WORKER_START_TIMEOUT_MS, nodeWorkerSource, webWorkerSource, type WorkerFactory } from './threads.js';
 
 export interface WasmBackendOptions {
   /** Threads, the main thread included (default: the machine's cores). */
@@ -15,6 +16,13 @@ export interface WasmBackendOptions {
   singleThread?: boolean;
   /** Without shared memory, the fixed memory size in bytes (default 1 GiB). */
   fixedMemoryBytes?: number;
+  /**
+   * Browsers: the URL of a script whose text is webWorkerSource(), started as the worker threads
+   * instead of a blob: URL (for a Content-Security-Policy whose worker-src does not allow blob:).
+   */
+  workerUrl?: string | URL;
+  /** false: use an unshared memory (1 thread) even where shared memory works, as on a page that is not cross-origin isolated. */
+  sharedMemory?: boolean;
 }
 
 const DESC_WORDS = 256;
@@ -67,7 +75,7 @@ export class WasmBackend extends RefBackend {
   private big = new Map<string, { ptr: number; bytes: number }>();
 
   constructor(heap: WasmHeap, kernels: KernelExports, module: WebAssembly.Module,
-              factory: WorkerFactory | null, source: string) {
+              factory: WorkerFactory | null, source: string, noThreadsReason: string | null = null, startTimeoutMs?: number) {
     super();
     this.heap = heap;
     this.k = kernels;
@@ -76,7 +84,7 @@ export class WasmBackend extends RefBackend {
     this.df = new Float32Array(this.di.buffer, this.descPtr, DESC_WORDS);
     const ctrl = heap.allocBytes(CONTROL_BYTES, true);
     this.scratchPerThread = Math.ceil(c.SCRATCH_BYTES / 64) * 64;
-    this.pool = new ThreadPool(module, heap.memory, ctrl, (d, t) => kernels.run_job(d, t), factory, source);
+    this.pool = new ThreadPool(module, heap.memory, ctrl, (d, t) => kernels.run_job(d, t), factory, source, noThreadsReason, startTimeoutMs);
   }
 
   // ---------------------------------------------------------------- threads
@@ -754,27 +762,35 @@ export class WasmBackend extends RefBackend {
 }
 
 /** The default way to start workers in this runtime, or null where there is none. */
-export async function defaultWorkerFactory(): Promise<{ factory: WorkerFactory; source: string } | null> {
-  const g = globalThis as { process?: { versions?: { node?: string } }; Worker?: unknown; Blob?: unknown; URL?: unknown };
-  if (g.process?.versions?.node) {
-    const wt = await import('node:worker_threads');
+export async function defaultWorkerFactory(workerUrl?: string | URL): Promise<{ factory: WorkerFactory; source: string; startTimeoutMs: number } | null> {
+  const g = globalThis as { Worker?: unknown; Blob?: unknown };
+  const wt = nodeBuiltin('node:worker_threads');
+  if (wt) {
     return {
       source: nodeWorkerSource(),
-      factory: (src) => {
+      // a loaded machine can take seconds to start a Node worker; nothing blocks one as a CSP does
+      startTimeoutMs: 30000,
+      factory: (src, onError) => {
         // execArgv: [] so that the parent's flags (--input-type=module, loaders) do not change how the
         // CommonJS worker script is read.
         const w = new wt.Worker(src, { eval: true, execArgv: [] });
+        w.on('error', onError);
         w.unref();
         return { post: (m) => w.postMessage(m), terminate: () => void w.terminate() };
       },
     };
   }
-  if (typeof g.Worker === 'function' && typeof Blob !== 'undefined') {
+  if (typeof g.Worker === 'function' && (workerUrl !== undefined || typeof g.Blob !== 'undefined')) {
     return {
       source: webWorkerSource(),
-      factory: (src) => {
-        const url = URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
+      startTimeoutMs: WORKER_START_TIMEOUT_MS,
+      factory: (src, onError) => {
+        const url = workerUrl ?? URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
         const w = new Worker(url);
+        w.addEventListener('error', (e) => {
+          e.preventDefault();
+          onError(new Error(e.message || `cannot start a worker from ${String(url).slice(0, 60)}`));
+        });
         return { post: (m) => w.postMessage(m), terminate: () => w.terminate() };
       },
     };
@@ -789,7 +805,7 @@ export function defaultThreadCount(): number {
 }
 
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
-  const shared = sharedMemorySupported();
+  const shared = opts.sharedMemory !== false && sharedMemorySupported();
   const module = await compileKernels(shared);
   let memory: WebAssembly.Memory;
   if (shared) {
@@ -810,16 +826,18 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const kernels = instantiate(module, memory);
   const heap = new WasmHeap(memory, shared, Math.max(kernels.heap_base(), 65536));
   heap.zeroFill = (off, bytes) => kernels.zero_bytes(off, bytes);
-  const wf = shared && !opts.singleThread ? await defaultWorkerFactory() : null;
-  const be = new WasmBackend(heap, kernels, module, wf?.factory ?? null, wf?.source ?? '');
-  await be.setThreads(wf ? (opts.threads ?? (await machineThreads())) : 1);
+  const wf = shared && !opts.singleThread ? await defaultWorkerFactory(opts.workerUrl) : null;
+  const noThreads = opts.singleThread ? null
+    : !shared ? 'shared memory is unavailable (a page must be cross-origin isolated: serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)'
+    : 'this runtime has no Worker';
+  const be = new WasmBackend(heap, kernels, module, wf?.factory ?? null, wf?.source ?? '', noThreads, wf?.startTimeoutMs);
+  await be.setThreads(opts.threads ?? (opts.singleThread ? 1 : await machineThreads()));
   return be;
 }
 
 async function machineThreads(): Promise<number> {
-  const g = globalThis as { process?: { versions?: { node?: string } } };
-  if (g.process?.versions?.node) {
-    const os = await import('node:os');
+  const os = nodeBuiltin('node:os');
+  if (os) {
     return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   }
   return defaultThreadCount();
