@@ -26,8 +26,6 @@ const runs = Number(o.runs), warmup = Number(o.warmup), threads = Number(o.threa
 const dir = mkdtempSync(join(tmpdir(), 'resnet-ts-bench-browser-'));
 await esbuild.build({
   entryPoints: [join(import.meta.dirname, 'browser/page.ts')], outdir: dir, bundle: true, format: 'esm', platform: 'browser', splitting: true, logLevel: 'silent',
-  // until the browser entry stops reaching node: modules through dynamic imports (issue 12, item 1)
-  external: ['node:*', 'tsx/esm/api'],
 });
 writeFileSync(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>loading</title><script type="module" src="./page.js"></script>');
 const server = await startServer({ dir, isolation: true });

@@ -23,8 +23,6 @@ export async function buildWeb({ outdir = DIST, minify = true } = {}) {
     sourcemap: true,
     logLevel: 'silent',
     metafile: true,
-    // until the library's browser entry stops reaching node: modules through dynamic imports (issue 12, item 1)
-    external: ['node:*', 'tsx/esm/api'],
     splitting: true,
   });
   for (const f of ['index.html', 'style.css']) cpSync(join(here, f), join(outdir, f));
