@@ -2,33 +2,20 @@
 // module tree, attribute names, defaults and initialisation, so a torchvision state_dict loads
 // by name and the same weights give the same numbers. Paper: He et al. 2015, arXiv:1512.03385;
 // ResNeXt: Xie et al. 2016; Wide ResNet: Zagoruyko & Komodakis 2016.
-import { ConfigError, ShapeError } from '../base/errors.js';
-import { checkImageInput, shapeStr, type Shape } from '../base/shape.js';
+import { ConfigError } from '../base/errors.js';
+import { checkImageInput, type Shape } from '../base/shape.js';
 import { constant_, kaimingNormal_ } from '../nn/init.js';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential, describeSeq } from '../nn/layers.js';
-import { Module, type LayerInfo } from '../nn/module.js';
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
 import * as ops from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
+import {
+  type BlockStructure, type ModelStructure, describeBlock, describeStructure, sequentialUnits, stageBlocks, unitsAt,
+} from './structure.js';
 
 const conv3x3 = (inP: number, outP: number, stride = 1, groups = 1, dilation = 1) =>
   new Conv2d(inP, outP, 3, { stride, padding: dilation, groups, bias: false, dilation });
 const conv1x1 = (inP: number, outP: number, stride = 1) => new Conv2d(inP, outP, 1, { stride, bias: false });
-
-/** Rows for the residual add + ReLU that end a block. */
-function addRow(prefix: string, outShape: number[]): LayerInfo {
-  return { name: `${prefix}.add+relu`, type: 'Add+ReLU', outShape, params: 0, macs: 0 };
-}
-
-function describeBlock(children: [string, Module][], downsample: Module | null, inShape: Shape, prefix: string) {
-  const main = describeSeq(children, inShape, prefix);
-  const rows = [...main.rows];
-  if (downsample) {
-    const d = downsample.describe(inShape, `${prefix}.downsample`);
-    rows.push(...d.rows);
-  }
-  rows.push(addRow(prefix, main.outShape));
-  return { outShape: main.outShape, rows };
-}
 
 /** Two 3x3 convs (expansion 1): ResNet-18/34. */
 export class BasicBlock extends Module {
@@ -55,9 +42,14 @@ export class BasicBlock extends Module {
     return ops.relu(ops.add(out, identity));
   }
 
+  blockStructure(path: string): BlockStructure {
+    const u = unitsAt(path);
+    return { path, main: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.conv('conv2', this.conv2, ['bn2', this.bn2])],
+      shortcut: this.downsample ? sequentialUnits(this.downsample, `${path}.downsample`) : [] };
+  }
+
   override describe(inShape: Shape, prefix: string) {
-    return describeBlock([['conv1', this.conv1], ['bn1', this.bn1], ['relu', this.relu], ['conv2', this.conv2], ['bn2', this.bn2]],
-      this.downsample, inShape, prefix);
+    return describeBlock(this.blockStructure(prefix), inShape);
   }
 }
 
@@ -88,9 +80,18 @@ export class Bottleneck extends Module {
     return ops.relu(ops.add(out, identity));
   }
 
+  blockStructure(path: string): BlockStructure {
+    const u = unitsAt(path);
+    return {
+      path,
+      main: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.conv('conv2', this.conv2, ['bn2', this.bn2], 'relu'),
+        u.conv('conv3', this.conv3, ['bn3', this.bn3])],
+      shortcut: this.downsample ? sequentialUnits(this.downsample, `${path}.downsample`) : [],
+    };
+  }
+
   override describe(inShape: Shape, prefix: string) {
-    return describeBlock([['conv1', this.conv1], ['bn1', this.bn1], ['relu', this.relu], ['conv2', this.conv2], ['bn2', this.bn2],
-      ['relu', this.relu], ['conv3', this.conv3], ['bn3', this.bn3]], this.downsample, inShape, prefix);
+    return describeBlock(this.blockStructure(prefix), inShape);
   }
 }
 
@@ -190,16 +191,18 @@ export class ResNet extends Module {
     return this.fc.forward(ops.flatten(this.avgpool.forward(f), 1));
   }
 
-  override describe(inShape: Shape, prefix = '') {
-    if (inShape[0] !== this.inChannels) throw new ShapeError(`the model expects ${this.inChannels} input channel(s), got input ${shapeStr(inShape)}`);
-    const stem = describeSeq([['conv1', this.conv1], ['bn1', this.bn1], ['relu', this.relu], ['maxpool', this.maxpool],
-      ['layer1', this.layer1], ['layer2', this.layer2], ['layer3', this.layer3], ['layer4', this.layer4],
-      ...(this.avgpool ? [['avgpool', this.avgpool] as [string, Module]] : [])], inShape, prefix);
-    if (!this.fc) return stem;
-    const flat = [stem.outShape.reduce((a, b) => a * b, 1)];
-    const head = this.fc.describe(flat, prefix ? `${prefix}.fc` : 'fc');
-    const rows = [...stem.rows, { name: 'flatten', type: 'Flatten', outShape: flat, params: 0, macs: 0 }, ...head.rows];
-    return { outShape: head.outShape, rows };
+  structure(): ModelStructure {
+    const u = unitsAt('');
+    return {
+      inChannels: this.inChannels,
+      stem: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.pool('maxpool', this.maxpool)],
+      stages: (['layer1', 'layer2', 'layer3', 'layer4'] as const).map((l) => stageBlocks(this[l], l)),
+      head: this.avgpool && this.fc ? { pool: this.avgpool, poolPath: 'avgpool', fc: this.fc, fcPath: 'fc' } : null,
+    };
+  }
+
+  override describe(inShape: Shape) {
+    return describeStructure(this.structure(), inShape);
   }
 }
 

@@ -9,8 +9,7 @@ import {
   CenterCrop, Normalize, RandomCrop, RandomErasing, RandomHorizontalFlip, RandomResizedCrop, Resize, ToFloat, ToRGB, Grayscale, compose,
   IMAGENET_MEAN, IMAGENET_STD, type Transform,
 } from '../data/transforms.js';
-import { CifarResNet } from '../models/cifar.js';
-import { checkModelOptions, createModel, getModelEntry } from '../models/registry.js';
+import { createModel } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
 import { Adam, AdamW } from '../optim/adam.js';
 import type { AnyOptimizer } from '../optim/optimizer.js';
@@ -144,17 +143,8 @@ export function validateConfig(c: TrainConfig): void {
 
 // ------------------------------------------------------------------------------------ models
 
-/** createModel, plus CIFAR ResNets of any depth 6n+2 (cifar_resnet8, cifar_resnet14, ...). */
+/** createModel: the registry also names CIFAR ResNets of any depth 6n+2 (cifar_resnet8, cifar_resnet14, ...). */
 export function buildModel(name: string, opts: Record<string, unknown>): Module {
-  const m = /^cifar_resnet(\d+)$/.exec(name);
-  if (m) {
-    try {
-      getModelEntry(name);
-    } catch {
-      checkModelOptions(name, 'cifar', opts);
-      return new CifarResNet(Number(m[1]), opts);
-    }
-  }
   return createModel(name, opts);
 }
 
