@@ -146,7 +146,7 @@ function fuseModule(m: Module, owned: Tensor[]): Step {
     if (e instanceof UnknownStructureError) throw new FusionUnsupportedError(`cannot fuse ${m.constructor.name} for inference: ${e.message}`);
     throw e;
   }
-  if (!s) throw new FusionUnsupportedError(`cannot fuse ${m.constructor.name} for inference: only the zoo's ResNets are supported`);
+  if (!s) throw new FusionUnsupportedError(`cannot fuse ${m.constructor.name} (${m.constructor.name}) for inference: only the zoo's ResNets are supported`);
   const inC = s.inChannels;
   const steps: Step[] = [(x) => { checkImageInput(x.shape, inC); return x; }, ...s.stem.map((u) => fuseUnit(u, owned)),
     ...s.stages.flat().map((b) => fuseBlock(b, owned))];
