@@ -70,7 +70,7 @@ export const MODELS: readonly ModelEntry[] = [
 
 const FAMILIES: Record<Family, FamilyInfo> = {
   torchvision: { options: { numClasses: 'int', zeroInitResidual: 'boolean', groups: 'int', widthPerGroup: 'int',
-    replaceStrideWithDilation: 'bool[3]', inChannels: 'int', includeTop: 'boolean' } },
+    replaceStrideWithDilation: 'bool[3]', inChannels: 'int', includeTop: 'boolean', downsample: ['conv', 'avgpool'] } },
   d2l: { options: { numClasses: 'int', inChannels: 'int', xavier: 'boolean' } },
   cifar: {
     options: { numClasses: 'int', inChannels: 'int', width: 'int' },

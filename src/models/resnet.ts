@@ -5,7 +5,7 @@
 import { ConfigError } from '../base/errors.js';
 import { checkImageInput, type Shape } from '../base/shape.js';
 import { constant_, kaimingNormal_ } from '../nn/init.js';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
+import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Identity, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import * as ops from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -107,6 +107,12 @@ export interface ResNetOptions {
   inChannels?: number;
   /** false: no avgpool/fc; forward returns layer4's feature map [N, C, h, w] (as Keras include_top=False). */
   includeTop?: boolean;
+  /**
+   * The projection shortcut: 'conv' (torchvision: 1x1 conv with the stride, BN) or 'avgpool'
+   * (ResNet-D, He et al. 2018 "Bag of Tricks", timm's avg_down: AvgPool2d(2, stride, ceil_mode,
+   * count_include_pad=False), or Identity at stride 1, then a 1x1 conv and BN; keys downsample.1/.2).
+   */
+  downsample?: 'conv' | 'avgpool';
 }
 
 export class ResNet extends Module {
@@ -119,6 +125,7 @@ export class ResNet extends Module {
   private dilation = 1;
   private readonly groups: number;
   private readonly baseWidth: number;
+  private readonly avgDown: boolean;
 
   constructor(block: BlockType, layers: [number, number, number, number] | number[], opts: ResNetOptions = {}) {
     super();
@@ -127,6 +134,8 @@ export class ResNet extends Module {
     this.baseWidth = opts.widthPerGroup ?? 64;
     this.inChannels = opts.inChannels ?? 3;
     const rswd = opts.replaceStrideWithDilation ?? [false, false, false];
+    this.avgDown = opts.downsample === 'avgpool';
+    if (this.avgDown && rswd.some(Boolean)) throw new ConfigError("downsample 'avgpool' cannot be combined with replaceStrideWithDilation (timm pads a stride-1 pool 'same' there)");
     if (rswd.length !== 3) throw new ConfigError(`replaceStrideWithDilation should be null or a 3-element list, got ${JSON.stringify(rswd)}`);
     if (!Number.isInteger(numClasses) || numClasses < 1) throw new ConfigError(`numClasses must be a positive integer, got ${numClasses}`);
     if (layers.length !== 4) throw new ConfigError(`layers must have 4 entries, got ${layers.length}`);
@@ -167,7 +176,11 @@ export class ResNet extends Module {
       stride = 1;
     }
     if (stride !== 1 || this.inplanes !== planes * block.expansion) {
-      downsample = new Sequential(conv1x1(this.inplanes, planes * block.expansion, stride), new BatchNorm2d(planes * block.expansion));
+      const out = planes * block.expansion;
+      downsample = this.avgDown
+        ? new Sequential(stride === 1 ? new Identity() : new AvgPool2d(2, { stride, ceilMode: true, countIncludePad: false }),
+          conv1x1(this.inplanes, out), new BatchNorm2d(out))
+        : new Sequential(conv1x1(this.inplanes, out, stride), new BatchNorm2d(out));
     }
     const mods: Module[] = [new block(this.inplanes, planes, stride, downsample, this.groups, this.baseWidth, previousDilation)];
     this.inplanes = planes * block.expansion;
