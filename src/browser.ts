@@ -30,7 +30,7 @@ export { FusedModel, FusionUnsupportedError, fuseForInference, tryFuseForInferen
 export * as io from './io/index.js';
 export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export { readNpy, writeNpy, readNpz, writeNpz } from './io/npy.js';
-export { readPth } from './io/pth.js';
+export { readPth, writePth } from './io/pth.js';
 export type { NamedArray, ArrayMap, DType } from './io/types.js';
 
 export * as data from './data/browser.js';

@@ -15,6 +15,13 @@ export function shapeEq(a: Shape, b: Shape): boolean {
   return true;
 }
 
+/** ShapeError unless every dim is a non-negative safe integer (no -1 wildcards, no NaN). */
+export function checkShape(s: Shape): void {
+  if (!Array.isArray(s) || !s.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new ShapeError(`invalid shape ${Array.isArray(s) ? `[${s.join(', ')}]` : String(s)}: every dimension must be a non-negative integer`);
+  }
+}
+
 export function shapeStr(s: Shape): string {
   return `[${s.join(', ')}]`;
 }

@@ -1,12 +1,12 @@
 // `resnet convert IN OUT`: weights between formats. IN: .pth/.pt (restricted unpickler, never
 // runs code), .safetensors, .npz, .npy, or .onnx (a ResNet graph, via the importer). OUT, by its
-// extension: .safetensors, .npz, or a folder (OUT ending in '/' or an existing directory) of one
+// extension: .safetensors, .npz, .pth/.pt (torch.save's zip format), or a folder (OUT ending in '/' or an existing directory) of one
 // .npy per tensor. Values are written as float32, int64 buffers (num_batches_tracked) as int64.
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ConfigError } from '../base/errors.js';
 import { detectFormat, readArrays } from '../io/detect.js';
-import { parseFile, writeNpyFile, writeNpzFile, writeSafetensorsFile } from '../io/files.js';
+import { parseFile, writeNpyFile, writeNpzFile, writePthFile, writeSafetensorsFile } from '../io/files.js';
 import { importOnnx } from '../convert/onnx-import.js';
 import type { ArrayMap } from '../io/types.js';
 import { createModel } from '../models/registry.js';
@@ -21,17 +21,15 @@ export interface ConvertOptions {
   compress?: boolean;
 }
 
-type OutKind = 'safetensors' | 'npz' | 'dir';
+type OutKind = 'safetensors' | 'npz' | 'pth' | 'dir';
 
 function outKind(out: string): OutKind {
   if (out.endsWith('/') || (existsSync(out) && statSync(out).isDirectory())) return 'dir';
   const ext = out.toLowerCase().split('.').pop();
   if (ext === 'safetensors') return 'safetensors';
   if (ext === 'npz') return 'npz';
-  if (ext === 'pth' || ext === 'pt' || ext === 'bin') {
-    throw new ConfigError(`writing ${out}: PyTorch pickles are read-only here; write .safetensors (loads in PyTorch with safetensors.torch.load_file) instead`);
-  }
-  throw new ConfigError(`cannot tell the output format of '${out}' (use .safetensors, .npz, or a folder ending in '/')`);
+  if (ext === 'pth' || ext === 'pt') return 'pth';
+  throw new ConfigError(`cannot tell the output format of '${out}' (use .safetensors, .npz, .pth, .pt, or a folder ending in '/')`);
 }
 
 export function runConvert(input: string, output: string, o: ConvertOptions, print: (s: string) => void): void {
@@ -66,6 +64,7 @@ export function runConvert(input: string, output: string, o: ConvertOptions, pri
   for (const a of arrays.values()) values += a.data.length;
   if (kind === 'safetensors') writeSafetensorsFile(output, arrays, { format: 'pt' });
   else if (kind === 'npz') writeNpzFile(output, arrays, { compress: o.compress });
+  else if (kind === 'pth') writePthFile(output, arrays);
   else {
     try {
       mkdirSync(output, { recursive: true });
@@ -78,6 +77,6 @@ export function runConvert(input: string, output: string, o: ConvertOptions, pri
     }
   }
   const dtypes = [...new Set([...arrays.values()].map((a) => a.dtype))].join('/');
-  print(`converted ${arrays.size} tensors (${formatCount(values)} values, stored as ${dtypes}) from ${input} (${from}) to ${output} (${kind === 'dir' ? 'folder of .npy' : kind})` +
+  print(`converted ${arrays.size} tensors (${formatCount(values)} values, stored as ${dtypes}) from ${input} (${from}) to ${output} (${kind === 'dir' ? 'folder of .npy' : kind === 'pth' ? 'torch.save zip' : kind})` +
     (o.model ? `; they load into ${o.model}` : ''));
 }

@@ -4,17 +4,18 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ConfigError } from '../base/errors.js';
+import { parseNumber } from '../base/numbers.js';
+import { parseOption } from '../train/options.js';
 import { runTrainCommand, type Printer } from './train.js';
 
 export function addDemoOptions(c: Command): Command {
   return c
     .option('--out <dir>', 'output directory', 'runs/demo')
-    .option('--epochs <n>', 'epochs (default 2; 15 on the embedded slice)', (s: string) => Number(s))
-    .option('--limit-train <n>', 'training images (default 15000)', (s: string) => Number(s))
-    .option('--limit-test <n>', 'test images (default all)', (s: string) => Number(s))
+    .option('--epochs <n>', 'epochs (default 2; 15 on the embedded slice)', (s: string) => parseOption('epochs', s))
+    .option('--limit-train <n>', 'training images (default 15000)', (s: string) => parseOption('limitTrain', s))
+    .option('--limit-test <n>', 'test images (default all)', (s: string) => parseOption('limitTest', s))
     .option('--data-dir <dir>', 'where Fashion-MNIST is')
-    .option('--samples <n>', 'test images to predict at the end', (s: string) => Number(s), 8);
+    .option('--samples <n>', 'test images to predict at the end', (s: string) => parseNumber(s, { int: true, min: 0 }, '--samples'), 8);
 }
 
 /** Demo epochs on the embedded 2,000-image slice: 2 × 15,000 / 2,000 (the preset's steps). */
@@ -25,7 +26,6 @@ export interface DemoFlags {
 }
 
 export async function runDemo(f: DemoFlags, print: Printer, err: Printer): Promise<number> {
-  if (!Number.isInteger(f.samples) || f.samples < 0) throw new ConfigError(`--samples must be a non-negative integer, got ${f.samples}`);
   const t0 = performance.now();
   err('resnet-ts demo: training a ResNet on Fashion-MNIST (a couple of minutes), then predicting a few test images');
   // Look for the full data (downloading it if possible) before training: on the embedded slice
@@ -69,6 +69,10 @@ export async function runDemo(f: DemoFlags, print: Printer, err: Printer): Promi
     print(`predictions for ${files.length} test images written to ${dir}:`);
     for (const p of preds) {
       const t = truth.get(p.file) ?? '?';
+      if (p.error) {
+        print(`  ${p.file}: ${p.error}`);
+        continue;
+      }
       const ok = p.top[0].label === t;
       if (ok) right++;
       print(`  ${p.file} (true: ${t}): ${p.top.map((x) => `${x.label} ${(100 * x.prob).toFixed(1)}%`).join(', ')} ${ok ? '✓' : '✗'}`);

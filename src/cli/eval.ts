@@ -4,22 +4,15 @@ import type { Command } from 'commander';
 import { ConfigError } from '../base/errors.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Printer } from './train.js';
+import { parsePositiveInt } from './util.js';
 
 export function addEvalOptions(c: Command): Command {
   return c
     .option('--checkpoint <path>', 'checkpoint (.json sidecar, .safetensors, base path, or a run directory)', 'runs/fashion-mnist-28')
     .option('--images <dir>', 'evaluate on this image folder (one sub-folder per class)')
     .option('--data-dir <dir>', 'where Fashion-MNIST is (for Fashion-MNIST checkpoints)')
-    .option('--limit-test <n>', 'only the first n images', (s: string) => {
-      const v = Number(s);
-      if (!Number.isInteger(v) || v < 1) throw new ConfigError(`--limit-test must be a positive integer, got '${s}'`);
-      return v;
-    })
-    .option('--batch-size <n>', 'batch size (default 256)', (s: string) => {
-      const v = Number(s);
-      if (!Number.isInteger(v) || v < 1) throw new ConfigError(`--batch-size must be a positive integer, got '${s}'`);
-      return v;
-    })
+    .option('--limit-test <n>', 'only the first n images', parsePositiveInt('--limit-test'))
+    .option('--batch-size <n>', 'batch size (default 256)', parsePositiveInt('--batch-size'))
     .option('--tta <kind>', "test-time augmentation: none or flip (default: what the checkpoint was trained with)")
     .option('--confusion', 'print per-class accuracy and the confusion matrix')
     .option('--json', 'print one JSON object')
@@ -36,7 +29,7 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
   const { DataLoader } = await import('../data/loader.js');
   const { Subset } = await import('../data/dataset.js');
   const { evaluate } = await import('../train/trainer.js');
-  const { formatConfusion } = await import('../train/metrics.js');
+  const { formatConfusion, formatLoss } = await import('../train/metrics.js');
   const { ProgressPrinter } = await import('../train/progress.js');
   const { checkTta } = await import('../train/config.js');
   const m = await loadInferenceModel(f.checkpoint);
@@ -96,7 +89,7 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
     print(formatConfusion(r, m.classes));
     print(m.classes.map((c, i) => `${i}=${c}`).join('  '));
   }
-  print(`${name}_acc=${r.acc.toFixed(4)} ${name}_loss=${r.loss.toFixed(4)} ${name}_top${r.k}=${r.topk.toFixed(4)} n=${r.count}` +
+  print(`${name}_acc=${r.acc.toFixed(4)} ${name}_loss=${formatLoss(r.loss)} ${name}_top${r.k}=${r.topk.toFixed(4)} n=${r.count}` +
     (r.accNoTta !== undefined ? ` tta=${tta} ${name}_acc_no_tta=${r.accNoTta.toFixed(4)}` : ''));
   return 0;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `resnet` command. The only place that parses flags and touches process and the console.
+import { availableParallelism } from 'node:os';
 import { Command, CommanderError } from 'commander';
 import { ResnetError } from '../base/errors.js';
 import { setBackend } from '../backend/registry.js';
@@ -11,9 +12,13 @@ import { addEvalOptions } from './eval.js';
 import { addFinetuneOptions } from './finetune.js';
 import { addPredictOptions } from './predict.js';
 import { addTrainingOptions } from './train.js';
+import { OptionError, optionFlag } from '../train/options.js';
 
 const print = (s: string) => process.stdout.write(s + '\n');
 const printErr = (s: string) => process.stderr.write(s + '\n');
+
+/** Exit status of a command that reported its own errors (predict: some files failed). */
+let status = 0;
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -23,7 +28,12 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'threads for the wasm backend (default: the machine\'s cores)', parsePositiveInt('--threads'));
   program.hook('preAction', async (cmd) => {
     const o = cmd.optsWithGlobals() as { backend?: string; threads?: number };
-    if (o.threads !== undefined) await setThreads(o.threads);
+    if (o.threads !== undefined) {
+      // More threads than cores only adds switching (1000 meant ~75 OS threads on 2 cores).
+      const cores = availableParallelism();
+      if (o.threads > cores) printErr(`warning: --threads ${o.threads} is more than the machine's ${cores} cores; using ${cores}`);
+      await setThreads(Math.min(o.threads, cores));
+    }
     await setBackend(o.backend ?? 'wasm');
   });
 
@@ -83,10 +93,8 @@ export function buildProgram(): Command {
     .option('--cache-dir <dir>', 'download folder (default $RESNET_TS_CACHE or ~/.cache/resnet-ts/weights)')
     .action(async (o) => (await import('./weights.js')).runWeights(o, print));
 
-  addTrainingOptions(program.command('train').description('train a model (default preset fashion-mnist-28); ends with test_acc=… test_loss=…'), { preset: 'fashion-mnist-28' })
-    .option('--data-dir <dir>', 'where Fashion-MNIST is (else $FASHION_MNIST_DIR, /usr/share/datasets/fashion-mnist, cache, download, embedded slice)')
-    .option('--images <dir>', 'train on an image folder instead (one sub-folder per class)')
-    .option('--val-images <dir>', 'validation image folder')
+  addTrainingOptions(program.command('train').description('train a model (default preset fashion-mnist-28); ends with test_acc=… test_loss=…'),
+    { preset: 'fashion-mnist-28', command: 'train' })
     .action(async (o) => { await (await import('./train.js')).runTrainCommand(o, print, printErr, { task: 'train', defaultPreset: 'fashion-mnist-28' }); });
 
   addFinetuneOptions(program.command('finetune').description('fine-tune pretrained weights on an image folder with a new head'))
@@ -96,7 +104,7 @@ export function buildProgram(): Command {
     .action(async (o) => { await (await import('./eval.js')).runEval(o, print, printErr); });
 
   addPredictOptions(program.command('predict').description('top-k classes of an image or of every image in a folder'))
-    .action(async (path: string, o) => { await (await import('./predict.js')).runPredict(path, o, print, printErr); });
+    .action(async (path: string, o) => { status = await (await import('./predict.js')).runPredict(path, o, print, printErr); });
 
   program.command('presets').description('list the training presets').action(async () => {
     const { PRESETS } = await import('./presets.js');
@@ -112,12 +120,15 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    status = 0;
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return status;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode; // commander already printed its message
     if (e instanceof ResnetError) {
-      process.stderr.write(`error: ${e.message}\n`);
+      // a training option's error names the option; here it names the flag
+      const flag = e instanceof OptionError && optionFlag(e.option);
+      process.stderr.write(`error: ${flag ? `${flag} ${(e as OptionError).detail}` : e.message}\n`);
       return 1;
     }
     throw e;

@@ -1,23 +1,18 @@
 // `resnet predict <image|folder>`: top-k classes with probabilities, class names from the
 // checkpoint; a folder is predicted in batches (the last one partial).
 import type { Command } from 'commander';
-import { ConfigError } from '../base/errors.js';
 import type { Printer } from './train.js';
+import { parsePositiveInt } from './util.js';
 
-const posInt = (name: string) => (s: string): number => {
-  const v = Number(s);
-  if (!Number.isInteger(v) || v < 1) throw new ConfigError(`${name} must be a positive integer, got '${s}'`);
-  return v;
-};
 
 export function addPredictOptions(c: Command): Command {
   return c
-    .argument('<path>', 'an image file (JPEG, PNG, WebP) or a folder of images')
+    .argument('<path>', 'an image file (JPEG, PNG, WebP, GIF) or a folder of images')
     .option('--checkpoint <path>', 'checkpoint (.json sidecar, .safetensors, base path, or a run directory)', 'runs/fashion-mnist-28')
     .option('--model <name>', 'model name, for bare weights without a sidecar')
     .option('--classes <file>', 'class names for bare weights (class_indices.json or a JSON list)')
-    .option('--topk <k>', 'classes to show per image', posInt('--topk'), 5)
-    .option('--batch-size <n>', 'images per batch for folders', posInt('--batch-size'), 32)
+    .option('--topk <k>', 'classes to show per image', parsePositiveInt('--topk'), 5)
+    .option('--batch-size <n>', 'images per batch for folders', parsePositiveInt('--batch-size'), 32)
     .option('--json', 'one JSON object per line (JSON Lines)')
 }
 
@@ -25,16 +20,27 @@ export interface PredictFlags {
   checkpoint: string; model?: string; classes?: string; topk: number; batchSize: number; json?: boolean;
 }
 
-export async function runPredict(path: string, f: PredictFlags, print: Printer, _err: Printer): Promise<number> {
+export async function runPredict(path: string, f: PredictFlags, print: Printer, err: Printer): Promise<number> {
   const { loadInferenceModel, predictFiles, filesFor } = await import('../train/inference.js');
   let classes: string[] | undefined;
   if (f.classes) classes = (await import('../data/image-folder.js')).readClassIndices(f.classes);
   const m = await loadInferenceModel(f.checkpoint, { model: f.model, classes });
   const { files, root } = filesFor(path);
   const preds = await predictFiles(m, files, { topk: f.topk, batchSize: f.batchSize, root });
+  // Every file gets its line; unreadable ones are reported (stderr, or an "error" field in JSON)
+  // and the exit status says so at the end.
+  let failed = 0;
   for (const p of preds) {
-    if (f.json) print(JSON.stringify({ file: p.file, predictions: p.top.map((t) => ({ label: t.label, index: t.index, prob: Number(t.prob.toFixed(6)) })) }));
+    if (p.error) {
+      failed++;
+      if (f.json) print(JSON.stringify({ file: p.file, error: p.error }));
+      else err(`error: ${p.error}`);
+    } else if (f.json) print(JSON.stringify({ file: p.file, predictions: p.top.map((t) => ({ label: t.label, index: t.index, prob: Number(t.prob.toFixed(6)) })) }));
     else print(`${p.file}: ${p.top.map((t) => `${t.label} ${(100 * t.prob).toFixed(1)}%`).join(', ')}`);
+  }
+  if (failed) {
+    err(`error: ${failed} of ${preds.length} image${preds.length === 1 ? '' : 's'} could not be predicted`);
+    return 1;
   }
   return 0;
 }

@@ -1,10 +1,10 @@
 // Training presets: complete recipes that every command-line flag can override.
 import { ConfigError } from '../base/errors.js';
-import { DEFAULT_CONFIG, type DataConfig, type TrainConfig } from '../train/config.js';
+import { DEFAULT_CONFIG, type ConfigOverrides, type TrainConfig } from '../train/options.js';
 
 export interface Preset {
   description: string;
-  config: Omit<Partial<TrainConfig>, 'data'> & { data?: Partial<DataConfig> };
+  config: ConfigOverrides;
 }
 
 export const PRESETS: Record<string, Preset> = {
@@ -47,7 +47,7 @@ export function presetNames(): string[] {
 }
 
 /** DEFAULT_CONFIG ← preset ← overrides (flags), deep-merging `data`. */
-export function resolveConfig(preset: string, overrides: Omit<Partial<TrainConfig>, 'data'> & { data?: Partial<DataConfig> }): TrainConfig {
+export function resolveConfig(preset: string, overrides: ConfigOverrides): TrainConfig {
   const p = PRESETS[preset];
   if (!p) throw new ConfigError(`unknown preset '${preset}' (known: ${presetNames().join(', ')})`);
   const defined = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;

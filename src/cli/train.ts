@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { CommanderError, type Command } from 'commander';
 import { ConfigError } from '../base/errors.js';
 import { getBackend } from '../backend/registry.js';
-import type { DataConfig, TrainConfig } from '../train/config.js';
+import { optionFlag, optionNames, optionSpec, parseOption, resumeOverrides, setOption, type ConfigOverrides, type DataConfig, type OptionName } from '../train/options.js';
 import { ProgressPrinter } from '../train/progress.js';
 import type { RunResult } from '../train/run.js';
 import { parseArch } from './util.js';
@@ -14,86 +14,56 @@ import { parseArch } from './util.js';
 
 export type Printer = (s: string) => void;
 
-const num = (name: string) => (s: string): number => {
-  const v = Number(s);
-  if (s.trim() === '' || !Number.isFinite(v)) throw new ConfigError(`${name} must be a number, got '${s}'`);
-  return v;
-};
-const int = (name: string, min = 1) => (s: string): number => {
-  const v = Number(s);
-  if (!Number.isInteger(v) || v < min) throw new ConfigError(`${name} must be an integer >= ${min}, got '${s}'`);
-  return v;
-};
+const TYPE_ARG: Record<string, string> = { int: 'n', number: 'x', workers: 'n', ints: 'list', choice: 'name', string: 'value', object: 'json' };
 
-/** The flags shared by train and finetune. */
-export function addTrainingOptions(c: Command, defaults: { preset: string }): Command {
+/** The commander attribute of an option's flag (--images → images); the key itself when it has no flag. */
+function flagAttribute(option: OptionName): string {
+  const flag = optionFlag(option);
+  return flag ? flag.slice(2).replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase()) : option;
+}
+
+/** The flags of train or finetune: the options of TRAIN_OPTIONS that the command has, then the run's own. */
+export function addTrainingOptions(c: Command, o: { preset: string; command: 'train' | 'finetune' }): Command {
+  c.option('--preset <name>', `recipe to start from (default ${o.preset}; see \`resnet presets\`)`);
+  for (const k of optionNames()) {
+    const s = optionSpec(k);
+    const flag = optionFlag(k);
+    if (!flag || !(s.commands ?? [o.command]).includes(o.command)) continue;
+    if (s.type === 'boolean') {
+      c.option(flag, s.help);
+      if (s.negatable) c.option(`--no-${flag.slice(2)}`, s.negatable);
+    } else {
+      c.option(`${flag} <${s.arg ?? TYPE_ARG[s.type]}>`, s.help, (text: string) => (k === 'arch' ? parseArch(text) : parseOption(k, text)));
+    }
+  }
   return c
-    .option('--preset <name>', `recipe to start from (default ${defaults.preset}; see \`resnet presets\`)`)
-    .option('--model <name>', 'model name (see `resnet models`)')
-    .option('--arch <json>', 'model constructor options as JSON (or @file.json)')
-    .option('--epochs <n>', 'epochs', int('--epochs'))
-    .option('--batch-size <n>', 'batch size', int('--batch-size'))
-    .option('--lr <x>', 'learning rate (the peak for one-cycle)', num('--lr'))
-    .option('--optimizer <name>', 'sgd, adam or adamw')
-    .option('--momentum <x>', 'SGD momentum', num('--momentum'))
-    .option('--nesterov', 'Nesterov momentum')
-    .option('--no-nesterov', 'plain momentum')
-    .option('--weight-decay <x>', 'weight decay (not applied to BatchNorm and biases)', num('--weight-decay'))
-    .option('--schedule <name>', 'none, step, multistep, cosine or onecycle')
-    .option('--step-size <epochs>', 'StepLR: epochs between decays', int('--step-size'))
-    .option('--gamma <x>', 'StepLR/MultiStepLR decay factor', num('--gamma'))
-    .option('--milestones <list>', 'MultiStepLR epochs, e.g. 30,60', (s: string) => s.split(',').map((v) => int('--milestones', 0)(v.trim())))
-    .option('--pct-start <x>', 'one-cycle: fraction of steps spent rising', num('--pct-start'))
-    .option('--warmup-epochs <x>', 'linear warm-up epochs (not with onecycle)', num('--warmup-epochs'))
-    .option('--label-smoothing <x>', 'label smoothing in [0, 1)', num('--label-smoothing'))
-    .option('--ema <decay>', 'evaluate and save a moving average of the weights with this decay, e.g. 0.99 (0: off)', num('--ema'))
-    .option('--clip-grad-norm <x>', 'clip gradients to this global L2 norm', num('--clip-grad-norm'))
-    .option('--augment <kind>', 'none, light (random crop + flip) or imagenet (random resized crop + flip)')
-    .option('--erase <p>', 'random erasing (torchvision RandomErasing) with probability p after normalization (0: off)', num('--erase'))
-    .option('--tta <kind>', 'test-time augmentation when evaluating: none, or flip (mean logits of the image and its mirror image)')
-    .option('--size <px>', 'input size in pixels', int('--size'))
-    .option('--val-split <x>', 'fraction of the training data held out for validation', num('--val-split'))
-    .option('--limit-train <n>', 'use about n training images (class-stratified)', int('--limit-train'))
-    .option('--limit-test <n>', 'use the first n test/validation images', int('--limit-test'))
-    .option('--seed <n>', 'random seed (weights, shuffling, augmentation)', int('--seed', 0))
-    .option('--out <dir>', 'output directory for checkpoints, metrics.jsonl and curves.svg')
     .option('--resume [dir]', 'continue the run saved in DIR (default: --out) exactly where it stopped')
     .option('--overwrite', 'start afresh even if --out already holds a checkpoint')
-    .option('--workers <n>', 'data-loading worker threads (default auto)', int('--workers', 0))
     .option('--json', 'print the final result as one JSON object')
     .option('--no-progress', 'no progress bar or progress lines');
 }
 
+/** Parsed flags: the table's options under their flags' attribute names (images, valImages, …), and the run's own. */
 export interface TrainFlags {
-  preset?: string; model?: string; arch?: string; epochs?: number; batchSize?: number; lr?: number; optimizer?: string;
-  momentum?: number; nesterov?: boolean; weightDecay?: number; schedule?: string; warmupEpochs?: number;
-  stepSize?: number; gamma?: number; milestones?: number[]; pctStart?: number; labelSmoothing?: number; ema?: number;
-  clipGradNorm?: number; augment?: string; erase?: number; tta?: string; size?: number; valSplit?: number; limitTrain?: number; limitTest?: number; seed?: number;
-  out?: string; resume?: string | boolean; overwrite?: boolean; workers?: number; json?: boolean;
-  progress?: boolean; dataDir?: string;
+  [attribute: string]: unknown;
+  preset?: string; model?: string; out?: string; epochs?: number; workers?: number | 'auto'; images?: string;
+  resume?: string | boolean; overwrite?: boolean; json?: boolean; progress?: boolean;
+  /** finetune: same as --weights. */
+  checkpoint?: string;
   /** Fashion-MNIST: allow the download when not found locally (no flag; the demo turns it off after its own try). */
   download?: boolean;
-  // finetune
-  images?: string; valImages?: string; weights?: string; checkpoint?: string; freeze?: string; headLrMult?: number; keepHead?: boolean;
 }
 
 /** Flags → config overrides (only what was given). */
-export function flagsToOverrides(f: TrainFlags): Omit<Partial<TrainConfig>, 'data'> & { data: Partial<DataConfig> } {
-  const data: Partial<DataConfig> = {
-    dataDir: f.dataDir, root: f.images, valRoot: f.valImages, valSplit: f.valSplit, size: f.size,
-    augment: f.augment as DataConfig['augment'] | undefined, erase: f.erase, limitTrain: f.limitTrain, limitTest: f.limitTest,
-    download: f.download,
-  };
-  if (f.images) data.kind = 'image-folder';
-  return {
-    model: f.model, arch: f.arch ? parseArch(f.arch) : undefined, epochs: f.epochs, batchSize: f.batchSize, lr: f.lr,
-    optimizer: f.optimizer as TrainConfig['optimizer'] | undefined, momentum: f.momentum, nesterov: f.nesterov,
-    weightDecay: f.weightDecay, schedule: f.schedule as TrainConfig['schedule'] | undefined, warmupEpochs: f.warmupEpochs,
-    stepSize: f.stepSize, gamma: f.gamma, milestones: f.milestones, pctStart: f.pctStart,
-    labelSmoothing: f.labelSmoothing, ema: f.ema, tta: f.tta as TrainConfig['tta'], clipGradNorm: f.clipGradNorm, seed: f.seed, out: f.out,
-    workers: f.workers, weights: f.weights ?? f.checkpoint, freeze: f.freeze, headLrMult: f.headLrMult, keepHead: f.keepHead,
-    data,
-  };
+export function flagsToOverrides(f: TrainFlags): ConfigOverrides & { data: Partial<DataConfig> } {
+  const o: ConfigOverrides & { data: Partial<DataConfig> } = { data: {} };
+  for (const k of optionNames()) {
+    const v = f[flagAttribute(k)];
+    if (v !== undefined) setOption(o, k, v);
+  }
+  if (o.weights === undefined && f.checkpoint !== undefined) o.weights = f.checkpoint;
+  if (o.data.root) o.data.kind = 'image-folder';
+  return o;
 }
 
 export interface RunCliOptions {
@@ -113,6 +83,7 @@ export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printe
   cfg.task = o.task;
   cfg.out = f.out ?? join('runs', o.task === 'finetune' ? 'finetune' : presetName);
   const resumeDir = f.resume === undefined || f.resume === false ? null : f.resume === true ? cfg.out : f.resume;
+  const resumeOv = resumeDir ? resumeOverrides(overrides) : undefined;
   if (o.task === 'finetune' && !resumeDir) {
     if (cfg.data.kind !== 'image-folder') throw new ConfigError('finetune needs --images DIR (one sub-folder per class)');
     if (!cfg.weights) throw new ConfigError('finetune needs --weights FILE (pretrained weights or a checkpoint of an earlier run)');
@@ -150,7 +121,7 @@ export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printe
     r = await runTraining(cfg, {
       hooks, signal,
       resume: resumeDir ?? undefined,
-      resumeOverrides: resumeDir ? { epochs: f.epochs, workers: f.workers, dataDir: f.dataDir, out: f.out } : undefined,
+      resumeOverrides: resumeOv,
     });
   } finally {
     if (!o.signal) process.off('SIGINT', onSigint);

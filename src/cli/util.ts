@@ -1,5 +1,6 @@
 // CLI helpers: argument parsing that fails with clear one-line messages.
 import { ConfigError } from '../base/errors.js';
+import { parseNumber } from '../base/numbers.js';
 import { readBytes } from '../io/files.js';
 
 /** "3x224x224" → [3, 224, 224]. */
@@ -30,11 +31,7 @@ export function readText(path: string): string {
 }
 
 export function parsePositiveInt(name: string) {
-  return (s: string): number => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${name} must be a positive integer, got '${s}'`);
-    return n;
-  };
+  return (s: string): number => parseNumber(s, { int: true, min: 1 }, name);
 }
 
 export function formatCount(n: number): string {

@@ -1,21 +1,22 @@
 // ImageFolder: one sub-folder per class (root/daisy/1.jpg, root/rose/2.png, ...), like torchvision.
-// Node-only: images are decoded with sharp (JPEG, PNG, WebP) to uint8 RGB (or gray) CHW. Class
+// Node-only: images are decoded with sharp (JPEG, PNG, WebP, GIF) to uint8 RGB (or gray) CHW. Class
 // names are the sub-folder names sorted by code point, so indices match torchvision's for the same
 // tree. Sub-folders of a class folder are walked too; hidden files and folders (".x") are skipped.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import sharp from 'sharp';
 import { ConfigError, FormatError } from '../base/errors.js';
 import { writeBytesAtomic } from '../io/files.js';
 import { trainValSplit, type Dataset, type Sample, type Subset, type WorkerSpec } from './dataset.js';
 
-export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'] as const;
+// torchvision's ImageFolder also takes .gif (the first frame); sharp decodes it the same way.
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif'] as const;
 
 /** PIL's decompression-bomb threshold (Image.MAX_IMAGE_PIXELS). */
 export const DEFAULT_MAX_PIXELS = 89_478_485;
 
 export interface ImageFolderOptions {
-  /** File name endings to accept, case-insensitive (default .jpg .jpeg .png .webp). */
+  /** File name endings to accept, case-insensitive (default .jpg .jpeg .png .webp .gif). */
   extensions?: readonly string[];
   /** Decode to 3-channel RGB (default) or 1-channel gray. */
   mode?: 'rgb' | 'gray';
@@ -64,13 +65,26 @@ function isDir(path: string, d: import('node:fs').Dirent): boolean {
   }
 }
 
+/** False for a listed name whose bytes were not UTF-8 (it decodes with U+FFFD and no such path exists). */
+export function isOpenableName(dir: string, name: string): boolean {
+  return !name.includes('\uFFFD') || existsSync(join(dir, name));
+}
+
+export function notUtf8Message(path: string): string {
+  return `${path}: the file name is not valid UTF-8, so it cannot be opened by name; rename it (e.g. convmv -f latin1 -t utf-8 --notest)`;
+}
+
 /** Image files under dir, walked recursively in sorted order (like torchvision's sorted(os.walk)). */
 function walkImages(dir: string, exts: readonly string[], out: string[]): void {
   const entries = listDir(dir).filter((d) => !d.name.startsWith('.'));
   const files = entries.filter((d) => !isDir(join(dir, d.name), d)).map((d) => d.name).sort(sortCodePoint);
   for (const f of files) {
     const lower = f.toLowerCase();
-    if (exts.some((e) => lower.endsWith(e))) out.push(join(dir, f));
+    if (!exts.some((e) => lower.endsWith(e))) continue;
+    // A name that is not valid UTF-8 comes back with U+FFFD in it and cannot be opened by that
+    // string: say so now rather than fail mid-run with ENOENT.
+    if (!isOpenableName(dir, f)) throw new ConfigError(notUtf8Message(join(dir, f)));
+    out.push(join(dir, f));
   }
   const dirs = entries.filter((d) => isDir(join(dir, d.name), d)).map((d) => d.name).sort(sortCodePoint);
   for (const d of dirs) walkImages(join(dir, d), exts, out);
@@ -207,7 +221,9 @@ export async function decodeImage(path: string, opts: { mode?: 'rgb' | 'gray'; m
   try {
     input = readFileSync(path);
   } catch (e) {
-    throw new ConfigError(`cannot read image ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && path.includes('\uFFFD')) throw new ConfigError(notUtf8Message(path));
+    throw new ConfigError(`cannot read image ${path}: ${code ?? (e as Error).message}`);
   }
   let out: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {

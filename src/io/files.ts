@@ -6,7 +6,7 @@ import { ConfigError, FormatError } from '../base/errors.js';
 import type { ArrayMap, NamedArray } from './types.js';
 import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from './safetensors.js';
 import { readNpy, readNpz, writeNpy, writeNpz } from './npy.js';
-import { type PthOptions, readPth } from './pth.js';
+import { type PthOptions, readPth, writePth } from './pth.js';
 import { readArrays } from './detect.js';
 
 /** Read a whole file, turning fs errors into a one-line ConfigError that names the path. */
@@ -81,6 +81,11 @@ export function writeNpzFile(path: string, map: ArrayMap, opts?: { compress?: bo
 
 export function readPthFile(path: string, opts?: PthOptions): ArrayMap {
   return parseFile(path, (b) => readPth(b, opts));
+}
+
+/** Write a state dict as torch.save does; the archive folder is named 'archive' (as torch.save to a buffer, and torch 2.x always). */
+export function writePthFile(path: string, map: ArrayMap): void {
+  writeBytesAtomic(path, writePth(map));
 }
 
 /** Read a .safetensors, .pth/.pt, .npz or .npy file, recognised by its content. */

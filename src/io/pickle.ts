@@ -582,3 +582,130 @@ export function describe(v: PyValue | undefined): string {
   if (Array.isArray(v)) return 'a list';
   return typeof v;
 }
+
+// --- the writer side --------------------------------------------------------------------------
+
+/**
+ * Emits pickle protocol 2 opcodes the way CPython's pickler does for the values torch.save
+ * writes: strings and globals are memoized (BINPUT) on first use and fetched (BINGET) after,
+ * ints take the shortest of BININT1/BININT2/BININT/LONG1. The caller drives the structure.
+ */
+export class PickleWriter {
+  private buf = new Uint8Array(4096);
+  private n = 0;
+  private readonly memo = new Map<string, number>();
+  private nextMemo = 0;
+
+  constructor() {
+    this.bytes(0x80, 2); // PROTO 2
+  }
+
+  bytes(...b: number[]): this {
+    this.reserve(b.length);
+    for (const v of b) this.buf[this.n++] = v;
+    return this;
+  }
+
+  private raw(b: Uint8Array): void {
+    this.reserve(b.length);
+    this.buf.set(b, this.n);
+    this.n += b.length;
+  }
+
+  private reserve(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
+    next.set(this.buf.subarray(0, this.n));
+    this.buf = next;
+  }
+
+  private u32(v: number): void {
+    this.bytes(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
+  }
+
+  /** BINPUT/LONG_BINPUT the top of the stack; returns its memo index. */
+  put(): number {
+    const i = this.nextMemo++;
+    if (i < 256) this.bytes(0x71, i);
+    else {
+      this.bytes(0x72);
+      this.u32(i);
+    }
+    return i;
+  }
+
+  /** BINGET/LONG_BINGET. */
+  get(i: number): this {
+    if (i < 256) return this.bytes(0x68, i);
+    this.bytes(0x6a);
+    this.u32(i);
+    return this;
+  }
+
+  private memoized(key: string, emit: () => void): this {
+    const i = this.memo.get(key);
+    if (i !== undefined) return this.get(i);
+    emit();
+    this.memo.set(key, this.put());
+    return this;
+  }
+
+  /** GLOBAL module\nname\n (memoized). */
+  global(module: string, name: string): this {
+    return this.memoized(`g:${module}.${name}`, () => {
+      this.bytes(0x63);
+      this.raw(new TextEncoder().encode(`${module}\n${name}\n`));
+    });
+  }
+
+  /** BINUNICODE (memoized by value). */
+  str(s: string): this {
+    return this.memoized(`s:${s}`, () => {
+      const b = new TextEncoder().encode(s);
+      this.bytes(0x58);
+      this.u32(b.length);
+      this.raw(b);
+    });
+  }
+
+  int(v: number): this {
+    if (!Number.isSafeInteger(v)) throw new RangeError(`pickle: ${v} is not a safe integer`);
+    if (v >= 0 && v < 256) return this.bytes(0x4b, v);
+    if (v >= 0 && v < 65536) return this.bytes(0x4d, v & 0xff, v >>> 8);
+    if (v >= -0x80000000 && v <= 0x7fffffff) {
+      this.bytes(0x4a);
+      this.u32(v >>> 0);
+      return this;
+    }
+    // LONG1: little-endian two's complement, shortest form.
+    let b = BigInt(v);
+    const out: number[] = [];
+    for (;;) {
+      out.push(Number(b & 0xffn));
+      b >>= 8n;
+      const sign = out[out.length - 1] & 0x80;
+      if ((b === 0n && !sign) || (b === -1n && sign)) break;
+    }
+    return this.bytes(0x8a, out.length, ...out);
+  }
+
+  /** A tuple of ints: EMPTY_TUPLE, TUPLE1-3, or MARK ... TUPLE; non-empty tuples are memoized (BINPUT). */
+  intTuple(v: readonly number[]): this {
+    if (v.length === 0) return this.bytes(0x29);
+    if (v.length > 3) this.mark();
+    for (const x of v) this.int(x);
+    this.bytes(v.length > 3 ? 0x74 : [0, 0x85, 0x86, 0x87][v.length]);
+    this.put();
+    return this;
+  }
+
+  mark(): this {
+    return this.bytes(0x28);
+  }
+
+  /** The pickle so far, closed with STOP. */
+  finish(): Uint8Array {
+    this.bytes(0x2e);
+    return this.buf.slice(0, this.n);
+  }
+}

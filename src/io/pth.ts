@@ -1,4 +1,5 @@
-// PyTorch .pth/.pt reader, through the restricted unpickler: never runs code. Handles
+// PyTorch .pth/.pt reader, through the restricted unpickler: never runs code, and writer
+// (writePth: the zip format of torch.save, loadable by torch.load(..., weights_only=True)). Reads
 //  - the zip format of torch.save (<archive>/data.pkl + <archive>/data/<key> storages),
 //  - the legacy format (_use_new_zipfile_serialization=False): five pickles, then the storages,
 //  - {"state_dict": ...} / {"model": ...} wrappers and a DataParallel "module." prefix,
@@ -6,11 +7,11 @@
 //  - every storage type, converted to float32 with the stored dtype recorded.
 // Browser-safe.
 import { FormatError, UnsafePickleError } from '../base/errors.js';
-import { type ArrayMap, DTYPE_SIZE, decodeLE } from './types.js';
+import { type ArrayMap, DTYPE_SIZE, checkArray, decodeLE, encodeLE, writtenDType } from './types.js';
 import {
-  type PyValue, type UnpickleLimits, PyDict, PyGlobal, PyTuple, STORAGE_DTYPES, StorageRef, TensorRef, describe, unpickle,
+  type PyValue, type UnpickleLimits, PickleWriter, PyDict, PyGlobal, PyTuple, STORAGE_DTYPES, StorageRef, TensorRef, describe, unpickle,
 } from './pickle.js';
-import { type ZipLimits, ZipReader } from './zip.js';
+import { type ZipLimits, ZipReader, writeZipStored } from './zip.js';
 
 export interface PthOptions {
   /** Take the state dict from this top-level key instead of guessing. */
@@ -96,7 +97,7 @@ function readZipPth(bytes: Uint8Array, opts: PthOptions): PthObject {
     if (e instanceof UnsafePickleError && zip.has(prefix + 'constants.pkl')) {
       throw new UnsafePickleError(`${e.message} (a TorchScript archive: save model.state_dict() with torch.save instead)`);
     }
-    throw e;
+    throw withHint(e);
   }
   return {
     root: value,
@@ -123,7 +124,12 @@ function readLegacyPth(bytes: Uint8Array, opts: PthOptions): PthObject {
     throw new FormatError(`${src}: big-endian files are not supported`);
   }
   const refs = new Map<string, StorageRef>();
-  const main = unpickle(bytes, { ...base, start: sys.end, persistentLoad: (pid) => storageFromPid(pid, refs, true) });
+  let main;
+  try {
+    main = unpickle(bytes, { ...base, start: sys.end, persistentLoad: (pid) => storageFromPid(pid, refs, true) });
+  } catch (e) {
+    throw withHint(e);
+  }
   const keys = unpickle(bytes, { ...base, start: main.end });
   const list = keys.value;
   if (!Array.isArray(list) || !list.every((k) => typeof k === 'string')) throw new FormatError(`${src}: storage key list is malformed`);
@@ -151,6 +157,24 @@ function readLegacyPth(bytes: Uint8Array, opts: PthOptions): PthObject {
       return b;
     },
   };
+}
+
+/**
+ * The refusal of a global the unpickler does not allow, with what the user most likely saved:
+ * quantized tensors (qint8 storages, _rebuild_qtensor) or a whole pickled model (a class).
+ */
+function withHint(e: unknown): unknown {
+  if (!(e instanceof UnsafePickleError)) return e;
+  const m = /refused global ([\w.]+)/.exec(e.message);
+  if (!m) return e;
+  const q = m[1];
+  if (/^torch\.(_utils\._rebuild_qtensor|Q\w*Storage|per_\w+_affine|q(u)?int\w*)$/.test(q)) {
+    return new UnsafePickleError(`${e.message} (quantized tensors: resnet-ts reads float weights; save the float model's state_dict, before quantization, or each tensor's .dequantize())`);
+  }
+  if (/\.[A-Z]\w*$/.test(q) && !q.startsWith('torch._utils.')) {
+    return new UnsafePickleError(`${e.message} (a whole pickled model, torch.save(model): save its weights with torch.save(model.state_dict(), path) instead)`);
+  }
+  return e;
 }
 
 /** ('storage', <torch.XStorage>, key, location, numel[, view_metadata]) -> StorageRef. */
@@ -256,4 +280,67 @@ function viewOf(t: TensorRef, storage: Float32Array, what: string, exclusive: bo
     }
   }
   return out;
+}
+
+export interface WritePthOptions {
+  /** The folder every entry sits in: torch.save uses the file's stem (1.13) or 'archive' (2.x). */
+  archiveName?: string;
+}
+
+/**
+ * A state dict as torch.save(OrderedDict) writes it: a zip of stored entries, 64-byte aligned,
+ * <archive>/data.pkl (pickle protocol 2, one storage per tensor, `_rebuild_tensor_v2` with
+ * contiguous strides), <archive>/byteorder ("little"), <archive>/data/<i> (raw little-endian
+ * bytes) and <archive>/version ("3"). Values are written as float32, I64 entries
+ * (num_batches_tracked) as int64, as the other writers do. torch.load(f, weights_only=True)
+ * returns the OrderedDict; the pickle is byte for byte what PyTorch 1.13's pickler writes for it.
+ */
+export function writePth(arrays: ArrayMap, opts: WritePthOptions = {}): Uint8Array {
+  const dir = opts.archiveName ?? 'archive';
+  if (!/^[\w.-]+$/.test(dir)) throw new FormatError(`pth: archive name "${dir}" must be letters, digits, '_', '-' or '.'`);
+  const p = new PickleWriter();
+  p.global('collections', 'OrderedDict');
+  const hooksClass = 0; // memo index of the OrderedDict global, reused for every tensor's backward hooks
+  p.bytes(0x29, 0x52).put(); // EMPTY_TUPLE REDUCE: OrderedDict()
+  const storages: Uint8Array[] = [];
+  const names = [...arrays.keys()];
+  // CPython batches dict items by 1000: MARK k v k v ... SETITEMS, or k v SETITEM for one.
+  for (let b = 0; b < names.length; b += 1000) {
+    const batch = names.slice(b, b + 1000);
+    if (batch.length > 1) p.mark();
+    for (const name of batch) {
+      const a = arrays.get(name)!;
+      checkArray(name, a);
+      const dtype = writtenDType(a);
+      const key = String(storages.length);
+      storages.push(encodeLE(dtype, a.data, name));
+      p.str(name);
+      p.global('torch._utils', '_rebuild_tensor_v2');
+      p.mark(); // args: (storage, offset, size, stride, requires_grad, backward_hooks)
+      p.mark().str('storage').global('torch', dtype === 'I64' ? 'LongStorage' : 'FloatStorage').str(key).str('cpu').int(a.data.length);
+      p.bytes(0x74).put(); // TUPLE: the persistent id
+      p.bytes(0x51); // BINPERSID
+      p.int(0).intTuple(a.shape).intTuple(contiguousStrides(a.shape));
+      p.bytes(0x89); // NEWFALSE: requires_grad
+      p.get(hooksClass).bytes(0x29, 0x52).put(); // OrderedDict()
+      p.bytes(0x74).put(); // TUPLE
+      p.bytes(0x52).put(); // REDUCE
+    }
+    if (batch.length > 1) p.bytes(0x75); // SETITEMS
+    else p.bytes(0x73); // SETITEM
+  }
+  const enc = new TextEncoder();
+  const entries: [string, Uint8Array][] = [[`${dir}/data.pkl`, p.finish()], [`${dir}/byteorder`, enc.encode('little')]];
+  storages.forEach((b, i) => entries.push([`${dir}/data/${i}`, b]));
+  entries.push([`${dir}/version`, enc.encode('3\n')]);
+  return writeZipStored(entries);
+}
+
+function contiguousStrides(shape: readonly number[]): number[] {
+  const st = new Array<number>(shape.length);
+  for (let d = shape.length - 1, s = 1; d >= 0; d--) {
+    st[d] = s;
+    s *= Math.max(shape[d], 1); // as torch: a zero-size dim does not zero the outer strides
+  }
+  return st;
 }

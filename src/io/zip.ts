@@ -1,9 +1,10 @@
-// A bounded zip reader (what torch.save and np.savez write). Browser-safe. It trusts nothing:
+// A bounded zip reader (what torch.save and np.savez write), and a stored-entry zip writer with
+// torch.save's 64-byte data alignment. Browser-safe. It trusts nothing:
 // the central directory, every local header and every data range must lie inside the file and
 // before the central directory, entries may not overlap, sizes and entry counts are capped, a
 // deflated entry may not claim more than deflate can produce from its compressed size, inflation
 // stops as soon as it passes the declared size, and the CRC-32 must match.
-import { Inflate } from 'fflate';
+import { Inflate, type Zippable, zipSync } from 'fflate';
 import { FormatError } from '../base/errors.js';
 
 export interface ZipLimits {
@@ -245,4 +246,32 @@ export function crc32(data: Uint8Array): number {
   let c = -1;
   for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]) & 0xff] ^ (c >>> 8);
   return (c ^ -1) >>> 0;
+}
+
+/** torch.save pads each local header's extra field ("FB" id, 'Z' bytes) so every entry's data starts on 64 bytes. */
+const ALIGN_EXTRA_ID = 0x4246;
+
+/**
+ * A zip of stored (uncompressed) entries, in the given order, each entry's data starting at a
+ * multiple of `align` bytes, as PyTorch's zip writer lays them out (so the storages can be mapped
+ * in place). Deterministic: fixed DOS time 1980-01-01. No zip64: entries and the archive must
+ * stay under 4 GiB.
+ */
+export function writeZipStored(entries: ReadonlyArray<readonly [string, Uint8Array]>, align = 64): Uint8Array {
+  const files: Zippable = {};
+  const mtime = new Date(1980, 0, 1, 0, 0, 0);
+  let offset = 0;
+  for (const [name, data] of entries) {
+    const nameLen = new TextEncoder().encode(name).length;
+    if (Object.prototype.hasOwnProperty.call(files, name)) throw new FormatError(`zip: duplicate entry name "${name}"`);
+    // The data starts after the 30-byte header, the name and the extra field (4-byte head + padding).
+    const start = offset + 30 + nameLen + 4;
+    const pad = (align - (start % align)) % align;
+    files[name] = [data, { level: 0, mtime, extra: { [ALIGN_EXTRA_ID]: new Uint8Array(pad).fill(0x5a) } }];
+    offset = start + pad + data.length;
+    if (data.length > 0xfffffffe || offset > 0xfffffffe) {
+      throw new FormatError(`zip: "${name}" ends past 4 GiB (${offset} bytes); zip64 output is not supported`);
+    }
+  }
+  return zipSync(files);
 }

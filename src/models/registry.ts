@@ -31,6 +31,8 @@ export interface ModelEntry {
 /** A model family: its option types, and a rule naming further models (CIFAR: any depth 6n+2). */
 interface FamilyInfo {
   options: Record<string, OptType>;
+  /** Total downsampling of the family: a smaller input leaves the last stage nothing but padding. */
+  minInput: number;
   /** The entry for a name outside MODELS, or null. */
   byRule?: (name: string) => ModelEntry | null;
 }
@@ -70,16 +72,25 @@ export const MODELS: readonly ModelEntry[] = [
 
 const FAMILIES: Record<Family, FamilyInfo> = {
   torchvision: { options: { numClasses: 'int', zeroInitResidual: 'boolean', groups: 'int', widthPerGroup: 'int',
-    replaceStrideWithDilation: 'bool[3]', inChannels: 'int', includeTop: 'boolean', downsample: ['conv', 'avgpool'] } },
-  d2l: { options: { numClasses: 'int', inChannels: 'int', xavier: 'boolean' } },
+    replaceStrideWithDilation: 'bool[3]', inChannels: 'int', includeTop: 'boolean', downsample: ['conv', 'avgpool'] }, minInput: 32 },
+  d2l: { options: { numClasses: 'int', inChannels: 'int', xavier: 'boolean' }, minInput: 32 },
   cifar: {
     options: { numClasses: 'int', inChannels: 'int', width: 'int' },
+    minInput: 4,
+    // Any depth 6n+2 (cifar_resnet8 is the demo's, and checkpoints name it).
     byRule: (name) => {
-      const m = /^cifar_resnet(\d+)$/.exec(name);
+      const m = /^cifar_resnet([1-9]\d{0,3})$/.exec(name);
       const depth = m ? Number(m[1]) : 0;
-      return depth >= 8 && (depth - 2) % 6 === 0 ? cf(depth) : null;
+      return m && (depth - 2) % 6 === 0 && depth >= 8 && depth <= MAX_CIFAR_DEPTH ? cf(depth) : null;
     },
   },
+};
+
+/** Deepest CIFAR ResNet built by name (He et al. went to 1202). */
+const MAX_CIFAR_DEPTH = 1202;
+/** Upper bounds of the integer options: far above any real network, far below what would exhaust memory. */
+const INT_OPTION_MAX: Record<string, number> = {
+  numClasses: 1_000_000, inChannels: 4096, groups: 1024, widthPerGroup: 4096, width: 4096,
 };
 
 /** The option types of a family (for `--arch` help and ONNX import's choice of structural options). */
@@ -91,11 +102,16 @@ export function listModels(): string[] {
   return MODELS.map((m) => m.name);
 }
 
-/** The entry of a registry model, or of a model a family's rule names (cifar_resnet8, cifar_resnet14, ...). */
+/**
+ * The entry of a model name: a listed model, or one a family's rule names (a CIFAR ResNet of any
+ * depth 6n+2: cifar_resnet8, cifar_resnet14, ...), so any name a checkpoint carries works
+ * everywhere a model name is taken.
+ */
 export function getModelEntry(name: string): ModelEntry {
   const e = MODELS.find((m) => m.name === name) ?? Object.values(FAMILIES).map((f) => f.byRule?.(name)).find((x) => x);
-  if (!e) throw new ConfigError(`unknown model '${name}' (known: ${listModels().join(', ')}; cifar_resnetN for any depth N = 6n+2)`);
-  return e;
+  if (e) return e;
+  const why = /^cifar_resnet\d+$/.test(name) ? ` (a CIFAR ResNet's depth must be 6n+2 between 8 and ${MAX_CIFAR_DEPTH})` : '';
+  throw new ConfigError(`unknown model '${name}'${why} (known: ${listModels().join(', ')}, or cifar_resnet<6n+2>)`);
 }
 
 /** Build a model by name with constructor options (camelCase, as torchvision's keyword arguments). */
@@ -113,9 +129,31 @@ export function checkModelOptions(name: string, family: Family, opts: Record<str
     const want = allowed[k];
     if (!want) throw new ConfigError(`unknown option '${k}' for ${name} (allowed: ${Object.keys(allowed).join(', ')})`);
     const ok = want === 'bool[3]' ? Array.isArray(v) && v.length === 3 && v.every((b) => typeof b === 'boolean')
-      : want === 'int' ? Number.isInteger(v) && (v as number) > 0 : typeof want === 'string' ? typeof v === want : want.includes(v as string);
-    const wantText = want === 'int' ? 'a positive integer' : want === 'bool[3]' ? 'a list of 3 booleans' : typeof want === 'string' ? `a ${want}` : `one of ${want.join(', ')}`;
-    if (!ok) throw new ConfigError(`option '${k}' for ${name} must be ${wantText}, got ${JSON.stringify(v)}`);
+      : want === 'int' ? Number.isInteger(v) && (v as number) > 0 && (v as number) <= INT_OPTION_MAX[k]
+        : typeof want === 'string' ? typeof v === want : want.includes(v as string);
+    if (!ok) {
+      const what = want === 'int' ? `an integer from 1 to ${INT_OPTION_MAX[k].toLocaleString('en-US')}` : want === 'bool[3]' ? 'a list of 3 booleans'
+        : typeof want === 'string' ? `a ${want}` : `one of ${want.join(', ')}`;
+      throw new ConfigError(`option '${k}' for ${name} must be ${what}, got ${JSON.stringify(v)}`);
+    }
+  }
+}
+
+/** Largest training input side: beyond it one image is 200 MB of float32 before any activation. */
+export const MAX_INPUT_SIZE = 4096;
+/** Largest input batch in bytes (a typed array past this cannot be allocated in every engine). */
+const MAX_BATCH_BYTES = 2 ** 31;
+
+/** ConfigError unless `size` x `size` images in batches of `batchSize` suit the model. */
+export function checkInputSize(name: string, size: number, channels: number, batchSize: number, flag = '--size'): void {
+  const min = FAMILIES[getModelEntry(name).family].minInput;
+  if (!Number.isInteger(size) || size < min) {
+    throw new ConfigError(`${flag} ${size} is below ${name}'s minimum input of ${min} px (its total stride: a smaller image leaves the last stage nothing but padding)`);
+  }
+  if (size > MAX_INPUT_SIZE) throw new ConfigError(`${flag} ${size} is above the largest supported input of ${MAX_INPUT_SIZE} px`);
+  const bytes = batchSize * channels * size * size * 4;
+  if (bytes > MAX_BATCH_BYTES) {
+    throw new ConfigError(`${flag} ${size} with --batch-size ${batchSize}: one input batch alone would take ${(bytes / 2 ** 30).toFixed(1)} GiB (at most ${MAX_BATCH_BYTES / 2 ** 30} GiB); use a smaller size or batch`);
   }
 }
 

@@ -2,7 +2,7 @@
 // backward rule, side by side. Backward rules run under noGrad and return fresh tensors.
 import type { BinaryOp, Conv2dParams, Pool2dParams, UnaryOp } from '../backend/backend.js';
 import { ResnetError, ShapeError } from '../base/errors.js';
-import { broadcastShapes, convOutSize, normAxis, numel, shapeEq, shapeStr, toPair, type Shape } from '../base/shape.js';
+import { broadcastShapes, checkShape, convOutSize, normAxis, numel, shapeEq, shapeStr, toPair, type Shape } from '../base/shape.js';
 import { globalRng, type RNG } from '../base/rng.js';
 import { Tensor, isGradEnabled, record } from './tensor.js';
 
@@ -10,6 +10,7 @@ import { Tensor, isGradEnabled, record } from './tensor.js';
 
 export function tensor(values: ArrayLike<number>, shape?: Shape): Tensor {
   const sh = shape ?? [values.length];
+  checkShape(sh);
   if (numel(sh) !== values.length) throw new ShapeError(`${values.length} values cannot have shape ${shapeStr(sh)}`);
   const t = Tensor.empty(sh);
   t.data.set(values);

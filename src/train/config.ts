@@ -18,127 +18,15 @@ import {
 } from '../optim/schedule.js';
 import { SGD } from '../optim/sgd.js';
 import type { CheckpointInput } from './checkpoint.js';
+import { checkOption, OptionError, type DataConfig, type TrainConfig } from './options.js';
 import { parameterGroups } from './transfer.js';
 
-export interface DataConfig {
-  kind: 'fashion-mnist' | 'image-folder';
-  /** Fashion-MNIST: where to look first (then $FASHION_MNIST_DIR, Debian's package, the cache, download, embedded slice). */
-  dataDir?: string;
-  /** Image folder: root with one sub-folder per class. */
-  root?: string;
-  /** Image folder used for validation instead of a split of `root`. */
-  valRoot?: string;
-  /** Fraction of the training data held out for validation (0: Fashion-MNIST evaluates on its test set). */
-  valSplit: number;
-  /** Model input size (square). Fashion-MNIST is resized when this is not 28. */
-  size: number;
-  /** 'light': random crop with padding + horizontal flip; 'imagenet': RandomResizedCrop + flip. */
-  augment: 'none' | 'light' | 'imagenet';
-  /** Padding of the 'light' random crop (default size/14, 2 px at 28). */
-  cropPadding?: number;
-  /** Probability of torchvision's RandomErasing after normalization (0 or absent: off). */
-  erase?: number;
-  normalize: 'none' | 'dataset' | 'imagenet';
-  limitTrain?: number;
-  limitTest?: number;
-  /** Allow the download of Fashion-MNIST when not found locally (default true). */
-  download?: boolean;
-}
+export { DEFAULT_CONFIG, validateConfig, type ConfigOverrides, type DataConfig, type TrainConfig } from './options.js';
 
-export interface TrainConfig {
-  task: 'train' | 'finetune';
-  preset?: string;
-  data: DataConfig;
-  model: string;
-  /** Model constructor options (numClasses and inChannels are set from the data). */
-  arch: Record<string, unknown>;
-  /** Finetune: pretrained weights (.safetensors/.pth/.npz, or one of our checkpoints). */
-  weights?: string;
-  /** Finetune: keep the pretrained head when it fits (default: a fresh head). */
-  keepHead?: boolean;
-  freeze: string;
-  epochs: number;
-  batchSize: number;
-  optimizer: 'sgd' | 'adam' | 'adamw';
-  lr: number;
-  momentum: number;
-  nesterov: boolean;
-  weightDecay: number;
-  noWdBnBias: boolean;
-  headLrMult: number;
-  schedule: 'none' | 'step' | 'multistep' | 'cosine' | 'onecycle';
-  /** StepLR: epochs per decay. */
-  stepSize?: number;
-  gamma?: number;
-  /** MultiStepLR milestones, in epochs. */
-  milestones?: number[];
-  warmupEpochs: number;
-  pctStart?: number;
-  labelSmoothing: number;
-  /** Decay of a moving average of the weights that is evaluated and saved (0: off). */
-  ema: number;
-  /** Test-time augmentation when evaluating: 'flip' averages the logits of each image and its mirror image. */
-  tta?: 'none' | 'flip';
-  clipGradNorm: number | null;
-  seed: number;
-  workers: number | 'auto';
-  out: string;
-}
-
-export const DEFAULT_CONFIG: Omit<TrainConfig, 'model' | 'out'> = {
-  task: 'train',
-  data: { kind: 'fashion-mnist', valSplit: 0, size: 28, augment: 'none', normalize: 'none' },
-  arch: {},
-  freeze: 'none',
-  epochs: 10,
-  batchSize: 128,
-  optimizer: 'sgd',
-  lr: 0.05,
-  momentum: 0,
-  nesterov: false,
-  weightDecay: 0,
-  noWdBnBias: true,
-  headLrMult: 1,
-  schedule: 'none',
-  warmupEpochs: 0,
-  labelSmoothing: 0,
-  ema: 0,
-  clipGradNorm: null,
-  seed: 0,
-  workers: 'auto',
-};
-
-/** The --tta value of `train` and `eval`: none or flip (ConfigError otherwise). */
+/** The --tta value of `train` and `eval`: none or flip (OptionError otherwise). */
 export function checkTta(v: string): 'none' | 'flip' {
-  if (v !== 'none' && v !== 'flip') throw new ConfigError(`--tta must be none or flip, got '${v}'`);
-  return v;
-}
-
-/** Check a merged config; ConfigError names the offending option. */
-export function validateConfig(c: TrainConfig): void {
-  const posInt = (v: unknown, n: string) => {
-    if (!Number.isInteger(v) || (v as number) < 1) throw new ConfigError(`${n} must be a positive integer, got ${v}`);
-  };
-  posInt(c.epochs, '--epochs');
-  posInt(c.batchSize, '--batch-size');
-  posInt(c.data.size, '--size');
-  if (!(c.lr > 0) || !Number.isFinite(c.lr)) throw new ConfigError(`--lr must be a positive number, got ${c.lr}`);
-  if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 1)) throw new ConfigError(`--label-smoothing must be in [0, 1), got ${c.labelSmoothing}`);
-  if (!(c.ema >= 0 && c.ema < 1)) throw new ConfigError(`--ema must be in [0, 1) (0: off), got ${c.ema}`);
-  if (!(c.data.valSplit >= 0 && c.data.valSplit < 1)) throw new ConfigError(`--val-split must be in [0, 1), got ${c.data.valSplit}`);
-  if (!['sgd', 'adam', 'adamw'].includes(c.optimizer)) throw new ConfigError(`--optimizer must be sgd, adam or adamw, got '${c.optimizer}'`);
-  if (!['none', 'step', 'multistep', 'cosine', 'onecycle'].includes(c.schedule)) {
-    throw new ConfigError(`--schedule must be none, step, multistep, cosine or onecycle, got '${c.schedule}'`);
-  }
-  if (!['none', 'light', 'imagenet'].includes(c.data.augment)) throw new ConfigError(`--augment must be none, light or imagenet, got '${c.data.augment}'`);
-  if (c.data.erase !== undefined && !(c.data.erase >= 0 && c.data.erase <= 1)) throw new ConfigError(`--erase must be a probability in [0, 1], got ${c.data.erase}`);
-  if (c.tta !== undefined) checkTta(c.tta);
-  if (c.data.limitTrain !== undefined) posInt(c.data.limitTrain, '--limit-train');
-  if (c.data.limitTest !== undefined) posInt(c.data.limitTest, '--limit-test');
-  if (c.data.kind === 'image-folder' && !c.data.root) throw new ConfigError('an image-folder run needs --images DIR');
-  if (c.clipGradNorm !== null && !(c.clipGradNorm > 0)) throw new ConfigError(`--clip-grad-norm must be positive, got ${c.clipGradNorm}`);
-  if (!Number.isInteger(c.seed) || c.seed < 0) throw new ConfigError(`--seed must be a non-negative integer, got ${c.seed}`);
-  if (!(c.warmupEpochs >= 0)) throw new ConfigError(`--warmup-epochs must be >= 0, got ${c.warmupEpochs}`);
+  checkOption('tta', v);
+  return v as 'none' | 'flip';
 }
 
 // ------------------------------------------------------------------------------------ models
@@ -283,7 +171,7 @@ export function buildOptimizer(c: TrainConfig, model: Module): AnyOptimizer {
   const groups = parameterGroups(model, { lr: c.lr, weightDecay: c.weightDecay, headLrMult: c.headLrMult, noWeightDecayOnBnAndBias: c.noWdBnBias });
   if (c.optimizer === 'sgd') return new SGD(groups, { lr: c.lr, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay });
   const Cls = c.optimizer === 'adam' ? Adam : AdamW;
-  return new Cls(groups as never, { lr: c.lr, weightDecay: c.weightDecay });
+  return new Cls(groups, { lr: c.lr, weightDecay: c.weightDecay });
 }
 
 /** The per-iteration schedule for `stepsPerEpoch` iterations per epoch. */
@@ -297,7 +185,7 @@ export function buildSchedule(c: TrainConfig, stepsPerEpoch: number): Schedule {
     case 'multistep': s = multiStepLR((c.milestones ?? [Math.floor(c.epochs / 2), Math.floor((3 * c.epochs) / 4)]).map((e) => Math.max(0, e * stepsPerEpoch - warm)), c.gamma ?? 0.1); break;
     case 'cosine': s = cosineLR(Math.max(1, total - warm)); break;
     case 'onecycle':
-      if (warm > 0) throw new ConfigError('--schedule onecycle has its own warm-up; leave --warmup-epochs at 0');
+      if (warm > 0) throw new OptionError('warmupEpochs', 'must be 0 with the onecycle schedule (it has its own warm-up)');
       return oneCycleLR({ totalSteps: total, pctStart: c.pctStart ?? 0.25, cycleMomentum: c.optimizer === 'sgd' && c.momentum > 0 });
   }
   return withWarmup(s, warm, 0.1);

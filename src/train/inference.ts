@@ -2,7 +2,7 @@
 // weights), the evaluation transform, and predict images or folders in batches. Node-only.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { ConfigError, StateDictError } from '../base/errors.js';
+import { ConfigError, ResnetError, StateDictError } from '../base/errors.js';
 import { RNG } from '../base/rng.js';
 import { IMAGE_EXTENSIONS, decodeImage } from '../data/image-folder.js';
 import { CenterCrop, Resize, transformFromSpec, type Transform, type TransformSpec } from '../data/transforms.js';
@@ -93,7 +93,9 @@ export function listImages(dir: string): string[] {
 
 export interface Prediction {
   file: string;
+  /** Empty when the file could not be read or decoded (then `error` says why). */
   top: { index: number; label: string; prob: number }[];
+  error?: string;
 }
 
 /** The pipeline for one decoded file: fit to the training size when it has one, then the eval transform. */
@@ -112,32 +114,46 @@ function preprocess(img: Image, m: InferenceModel, defaultSize: number): Image {
 }
 
 /**
- * Predict files in batches of `batchSize` (the last batch may be partial). Files that cannot be
- * decoded are FormatErrors naming the file.
+ * Predict files in batches of `batchSize` (the last batch may be partial), in order. A file that
+ * cannot be read or decoded gets a Prediction with `error` (the one-line message naming it) and
+ * the others are still predicted.
  */
 export async function predictFiles(m: InferenceModel, files: string[], o: { topk?: number; batchSize?: number; size?: number; root?: string } = {}): Promise<Prediction[]> {
   const k = Math.max(1, Math.min(o.topk ?? 5, m.classes.length));
   const bs = o.batchSize ?? 32;
   const out: Prediction[] = [];
   using fused = tryFuseForInference(m.model) ?? undefined;
+  const name = (f: string) => (o.root ? relative(o.root, f) || f : f);
   for (let i = 0; i < files.length; i += bs) {
-    const chunk = files.slice(i, i + bs);
-    const imgs = await Promise.all(chunk.map(async (f) => preprocess(await decodeImage(f, { mode: m.input.mode }), m, o.size ?? 224)));
-    const { c, h, w } = imgs[0];
-    for (let j = 1; j < imgs.length; j++) {
-      if (imgs[j].c !== c || imgs[j].h !== h || imgs[j].w !== w) {
-        throw new ConfigError(`${chunk[j]}: preprocessed to ${imgs[j].c}x${imgs[j].h}x${imgs[j].w}, but ${chunk[0]} to ${c}x${h}x${w}`);
-      }
-    }
-    const x = new Float32Array(chunk.length * c * h * w);
-    imgs.forEach((im, j) => x.set(im.data as Float32Array, j * c * h * w));
-    const logits = predictLogits(fused ?? m.model, x, [chunk.length, c, h, w]);
-    const C = m.classes.length;
-    chunk.forEach((f, j) => {
-      const row = logits.subarray(j * C, (j + 1) * C);
-      const p = softmaxRow(row);
-      out.push({ file: o.root ? relative(o.root, f) || f : f, top: topKIndices(row, k).map((idx) => ({ index: idx, label: m.classes[idx], prob: p[idx] })) });
+    const batch = files.slice(i, i + bs);
+    const settled = await Promise.allSettled(batch.map(async (f) => preprocess(await decodeImage(f, { mode: m.input.mode }), m, o.size ?? 224)));
+    const res: Prediction[] = batch.map((f) => ({ file: name(f), top: [] }));
+    const ok: number[] = [];
+    settled.forEach((r, j) => {
+      if (r.status === 'fulfilled') ok.push(j);
+      else if (r.reason instanceof ResnetError) res[j].error = r.reason.message;
+      else throw r.reason;
     });
+    if (ok.length > 0) {
+      const imgs = ok.map((j) => (settled[j] as PromiseFulfilledResult<Image>).value);
+      const { c, h, w } = imgs[0];
+      imgs.forEach((im, j) => {
+        if (im.c !== c || im.h !== h || im.w !== w) {
+          res[ok[j]].error = `${batch[ok[j]]}: preprocessed to ${im.c}x${im.h}x${im.w}, but ${batch[ok[0]]} to ${c}x${h}x${w}`;
+        }
+      });
+      const good = ok.filter((j) => !res[j].error);
+      const x = new Float32Array(good.length * c * h * w);
+      good.forEach((j, n) => x.set((settled[j] as PromiseFulfilledResult<Image>).value.data as Float32Array, n * c * h * w));
+      const logits = predictLogits(fused ?? m.model, x, [good.length, c, h, w]);
+      const C = m.classes.length;
+      good.forEach((j, n) => {
+        const row = logits.subarray(n * C, (n + 1) * C);
+        const p = softmaxRow(row);
+        res[j].top = topKIndices(row, k).map((idx) => ({ index: idx, label: m.classes[idx], prob: p[idx] }));
+      });
+    }
+    out.push(...res);
   }
   return out;
 }

@@ -13,6 +13,11 @@ export interface ClassificationResult {
   confusion: number[][];
 }
 
+/** A loss for a one-line report: 4 decimals, or 4 significant digits once it is huge (toFixed switches to 1.2e+35 by itself past 1e21). */
+export function formatLoss(x: number): string {
+  return Math.abs(x) < 1e5 || !Number.isFinite(x) ? x.toFixed(4) : x.toExponential(3);
+}
+
 export class ClassificationMetrics {
   private lossSum = 0;
   private n = 0;

@@ -10,6 +10,7 @@ import { writeClassIndices } from '../data/image-folder.js';
 import { DataLoader } from '../data/loader.js';
 import { readArraysFile, writeBytesAtomic } from '../io/files.js';
 import type { ArrayMap } from '../io/types.js';
+import { checkInputSize, checkModelOptions, getModelEntry } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
 import { stateDictToArrays } from '../nn/state.js';
 import { LRScheduler } from '../optim/schedule.js';
@@ -17,19 +18,21 @@ import {
   ensureWritableDir, loadCheckpoint, resolveCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta,
 } from './checkpoint.js';
 import { buildData, buildModel, buildOptimizer, buildSchedule, validateConfig, type BuiltData, type TrainConfig } from './config.js';
+import { applyResumeOverrides, type ResumeOverrides } from './options.js';
 import type { EpochRecord, TrainHooks } from './progress.js';
 import { trainingCurvesSvg } from './svg.js';
 import { ModelEma } from './ema.js';
+import { formatLoss } from './metrics.js';
 import { NonFiniteLossError, evaluate, fit, type FitState, type MetricsState } from './trainer.js';
 import { findHead, freeze, loadPretrained } from './transfer.js';
 
 export interface RunOptions {
   hooks?: TrainHooks;
   signal?: AbortSignal;
-  /** Checkpoint to resume from (its config is used; see `overrides`). */
+  /** Checkpoint to resume from (its config is used; see `resumeOverrides`). */
   resume?: string;
-  /** Config fields that may differ on resume (e.g. epochs, data.dataDir, workers, out). */
-  resumeOverrides?: Partial<Pick<TrainConfig, 'epochs' | 'workers' | 'out'>> & { dataDir?: string };
+  /** The options a resumed run may change (marked `resume` in TRAIN_OPTIONS: epochs, workers, out, dataDir). */
+  resumeOverrides?: ResumeOverrides;
   /** Stop after this many steps in total, saving as on Ctrl-C (tests). */
   maxSteps?: number;
 }
@@ -96,16 +99,7 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
       throw new ConfigError(`${resume.paths.meta} cannot be resumed (it holds weights only; resume from last.json)`);
     }
     cfg = structuredClone(resume.meta.config) as unknown as TrainConfig;
-    const ov = o.resumeOverrides ?? {};
-    if (ov.epochs !== undefined && ov.epochs !== cfg.epochs) {
-      if (cfg.schedule === 'cosine' || cfg.schedule === 'onecycle') {
-        throw new ConfigError(`cannot change --epochs on resume with the ${cfg.schedule} schedule (it is laid out over ${cfg.epochs} epochs)`);
-      }
-      cfg.epochs = ov.epochs;
-    }
-    if (ov.workers !== undefined) cfg.workers = ov.workers;
-    if (ov.out !== undefined) cfg.out = ov.out;
-    if (ov.dataDir !== undefined) cfg.data.dataDir = ov.dataDir;
+    applyResumeOverrides(cfg, o.resumeOverrides ?? {});
     say(hooks, `resuming from ${resume.paths.meta} (epoch ${resume.meta.epoch}, step ${resume.meta.globalStep})`);
   }
   validateConfig(cfg);
@@ -141,7 +135,9 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
     cfg.arch = arch;
   }
   if (!cfg.model) throw new ConfigError('no model given (--model NAME)');
+  checkModelOptions(cfg.model, getModelEntry(cfg.model).family, cfg.arch);
   const inChannels = (cfg.arch.inChannels as number | undefined) ?? (cfg.data.kind === 'fashion-mnist' ? 1 : 3);
+  checkInputSize(cfg.model, cfg.data.size, inChannels, cfg.batchSize);
 
   // ---- data
   const data: BuiltData = await buildData(cfg, inChannels, (m) => say(hooks, `warning: ${m}`));
@@ -150,6 +146,9 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
     throw new ConfigError(`the data's classes (${data.classes.join(', ')}) differ from the checkpoint's (${resume.meta.classes.join(', ')})`);
   }
   const numClasses = data.classes.length;
+  if (cfg.arch.numClasses !== undefined && cfg.arch.numClasses !== numClasses) {
+    throw new ConfigError(`--arch numClasses ${JSON.stringify(cfg.arch.numClasses)} does not match the data's ${numClasses} classes (leave it out: it is taken from the data)`);
+  }
   const options: Record<string, unknown> = { ...cfg.arch, numClasses };
   if (inChannels !== 3 || getFamily(cfg.model) !== 'torchvision') options.inChannels = inChannels;
   const model = buildModel(cfg.model, options);
@@ -290,8 +289,8 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
   }
   await closeAll(trainLoader, valLoader);
   const parts: string[] = [];
-  if (final) parts.push(`${final.name}_acc=${final.acc.toFixed(4)}`, `${final.name}_loss=${final.loss.toFixed(4)}`, `${final.name}_top5=${final.top5.toFixed(4)}`);
-  else if (lastRec) parts.push(`train_acc=${lastRec.train_acc.toFixed(4)}`, `train_loss=${lastRec.train_loss.toFixed(4)}`);
+  if (final) parts.push(`${final.name}_acc=${final.acc.toFixed(4)}`, `${final.name}_loss=${formatLoss(final.loss)}`, `${final.name}_top5=${final.top5.toFixed(4)}`);
+  else if (lastRec) parts.push(`train_acc=${lastRec.train_acc.toFixed(4)}`, `train_loss=${formatLoss(lastRec.train_loss)}`);
   if (final?.accNoTta !== undefined) parts.push(`tta=${cfg.tta}`, `${final.name}_acc_no_tta=${final.accNoTta.toFixed(4)}`);
   if (best) parts.push(`best_${best.metric}=${best.value.toFixed(4)}@${best.epoch}`);
   parts.push(`epochs=${result.epochsDone}/${cfg.epochs}`);
@@ -315,7 +314,5 @@ async function closeAll(...ls: (DataLoader | null)[]): Promise<void> {
 }
 
 function getFamily(name: string): string {
-  if (/^cifar_resnet\d+$/.test(name)) return 'cifar';
-  if (name.startsWith('d2l')) return 'd2l';
-  return 'torchvision';
+  return getModelEntry(name).family;
 }

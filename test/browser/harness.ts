@@ -76,13 +76,13 @@ function project(name: string): string {
   return dir;
 }
 
-export async function bundleEsbuild(): Promise<BundleResult> {
+export async function bundleEsbuild(extra: Record<string, unknown> = {}): Promise<BundleResult> {
   const t0 = performance.now();
   const dir = project('esbuild');
   const out = join(dir, 'out');
   const esbuild = await import('esbuild');
   const r = await esbuild.build({
-    entryPoints: [join(dir, 'page.js')], outdir: out, bundle: true, format: 'esm', platform: 'browser', splitting: true, logLevel: 'silent',
+    entryPoints: [join(dir, 'page.js')], outdir: out, bundle: true, format: 'esm', platform: 'browser', splitting: true, logLevel: 'silent', ...extra,
   });
   cpSync(join(dir, 'index.html'), join(out, 'index.html'));
   return { bundler: 'esbuild', dir: out, warnings: r.warnings.map((w) => w.text), ms: performance.now() - t0 };

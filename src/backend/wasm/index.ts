@@ -1,4 +1,5 @@
 // Registers the 'wasm' backend. Importing this module makes `await setBackend('wasm')` work.
+import { ConfigError } from '../../base/errors.js';
 import { registerBackend, getBackend } from '../registry.js';
 import { createWasmBackend, WasmBackend } from './wasm.js';
 
@@ -17,6 +18,7 @@ registerBackend('wasm', async () => {
  * machine's core count. Applies to the registered backend now or when it is created.
  */
 export function setThreads(n: number): Promise<void> {
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`setThreads: the thread count must be a positive integer, got ${n}`);
   wantThreads = n;
   return instance ? instance.setThreads(n) : Promise.resolve();
 }
