@@ -110,7 +110,7 @@ export function listModels(): string[] {
 export function getModelEntry(name: string): ModelEntry {
   const e = MODELS.find((m) => m.name === name) ?? Object.values(FAMILIES).map((f) => f.byRule?.(name)).find((x) => x);
   if (e) return e;
-  const why = /^cifar_resnet\d+$/.test(name) ? ` (a CIFAR ResNet's depth must be 6n+2 between 8 and ${MAX_CIFAR_DEPTH})` : '';
+  const why = /^cifar_resnet[1-9]\d{0,3}$/.test(name) ? ` (a CIFAR ResNet's depth must be 6n+2 between 8 and ${MAX_CIFAR_DEPTH})` : '';
   throw new ConfigError(`unknown model '${name}'${why} (known: ${listModels().join(', ')}, or cifar_resnet<6n+2>)`);
 }
 
