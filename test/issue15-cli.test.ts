@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { ConfigError, ShapeError, UnsafePickleError } from '../src/base/errors.js';
 import { setThreads } from '../src/backend/wasm/index.js';
 import { ImageFolder } from '../src/data/image-folder.js';
-import { readNpyFile, readPthFile, writeNpyFile, writeSafetensorsFile } from '../src/io/files.js';
+import { readNpyFile, readPthFile, readSafetensorsFile, writeNpyFile, writeSafetensorsFile } from '../src/io/files.js';
 import { createModel } from '../src/models/registry.js';
 import { stateDictToArrays } from '../src/nn/state.js';
 import { main } from '../src/cli/main.js';
@@ -20,6 +20,7 @@ import { formatLoss } from '../src/train/metrics.js';
 import { assertClose } from './helpers.js';
 import { pythonMissing, runPython } from './io-util.js';
 
+const noTorch = pythonMissing(['torch']) ?? false;
 const dir = mkdtempSync(join(tmpdir(), 'resnet-issue15-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -130,7 +131,6 @@ test('items 10 and 14: predict DIR reports a non-UTF-8 name and a corrupt file p
   assert.equal(formatLoss(NaN), 'NaN');
 });
 
-const noTorch = pythonMissing(['torch']) ?? false;
 test('item 11: a whole pickled model (torch.save(model), zip and legacy) and a quantized qint8 .pth are refused with a hint', { skip: noTorch }, () => {
   runPython(String.raw`
 import sys, torch, torch.nn as nn
@@ -144,4 +144,23 @@ torch.save({'w': torch.quantize_per_tensor(torch.randn(4), 0.1, 0, torch.qint8)}
       /refused global torch\.nn\.modules\.container\.Sequential \(a whole pickled model, torch\.save\(model\): save its weights with torch\.save\(model\.state_dict\(\), path\) instead\)/.test(e.message) && !e.message.includes('\n'));
   }
   assert.throws(() => readPthFile(join(dir, 'q.pth')), (e: Error) => e instanceof UnsafePickleError && /quantized tensors: resnet-ts reads float weights/.test(e.message));
+});
+
+test('--save-format pth: best.pth and last.pth beside the checkpoint hold its weights exactly, and torch.load(weights_only=True) reads them', async () => {
+  const out = join(dir, 'pthrun');
+  const r = await run([...TRAIN, '--size', '12', '--batch-size', '16', '--workers', '0', '--save-format', 'pth', '--out', out]);
+  assert.equal(r.code, 0, r.err);
+  for (const name of ['best', 'last']) {
+    const pth = readPthFile(join(out, `${name}.pth`));
+    const st = readSafetensorsFile(join(out, `${name}.safetensors`));
+    assert.deepEqual([...pth.keys()], [...st.keys()], name);
+    for (const [k, a] of st) assert.deepEqual(pth.get(k)!.data, a.data, `${name} ${k}`);
+  }
+  if (noTorch) return;
+  const said = runPython(String.raw`
+import sys, torch
+sd = torch.load(sys.argv[1], weights_only=True)
+print(len(sd), sd['bn1.num_batches_tracked'].dtype, sd['fc.weight'].shape)
+`, [join(out, 'last.pth')]).trim();
+  assert.equal(said, `${readSafetensorsFile(join(out, 'last.safetensors')).size} torch.int64 torch.Size([10, 64])`);
 });

@@ -71,6 +71,10 @@ export const TRAIN_OPTIONS = {
   seed: { type: 'int', default: 0, range: { int: true, min: 0 }, help: 'random seed (weights, shuffling, augmentation)' },
   workers: { type: 'workers', default: 'auto', range: { int: true, min: 0 }, resume: true, help: 'data-loading worker threads (default auto)' },
   out: { type: 'string', required: true, arg: 'dir', resume: true, help: 'output directory for checkpoints, metrics.jsonl and curves.svg' },
+  saveFormat: {
+    type: 'choice', choices: ['safetensors', 'pth'], default: 'safetensors', arg: 'format', resume: true,
+    help: 'pth: also write each checkpoint\'s weights as best.pth / last.pth in torch.save\'s format (torch.load(f, weights_only=True), load_state_dict)',
+  },
   // ---- data
   kind: { group: 'data', type: 'choice', choices: ['fashion-mnist', 'image-folder'], default: 'fashion-mnist', flag: false, help: 'the dataset (image-folder with --images)' },
   dataDir: {

@@ -8,7 +8,7 @@ import { ConfigError, StateDictError } from '../base/errors.js';
 import { globalRng, manualSeed } from '../base/rng.js';
 import { writeClassIndices } from '../data/image-folder.js';
 import { DataLoader } from '../data/loader.js';
-import { readArraysFile, writeBytesAtomic } from '../io/files.js';
+import { readArraysFile, writeBytesAtomic, writePthFile } from '../io/files.js';
 import type { ArrayMap } from '../io/types.js';
 import { checkInputSize, checkModelOptions, getModelEntry } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
@@ -99,6 +99,7 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
       throw new ConfigError(`${resume.paths.meta} cannot be resumed (it holds weights only; resume from last.json)`);
     }
     cfg = structuredClone(resume.meta.config) as unknown as TrainConfig;
+    cfg.saveFormat ??= 'safetensors'; // checkpoints from before --save-format existed
     applyResumeOverrides(cfg, o.resumeOverrides ?? {});
     say(hooks, `resuming from ${resume.paths.meta} (epoch ${resume.meta.epoch}, step ${resume.meta.globalStep})`);
   }
@@ -241,9 +242,12 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
       best = { metric: `${data.valName}_acc`, value: s.record.val_acc, epoch: s.record.epoch };
       meta.best = best;
       saveCheckpoint(paths.best, { model, weights, meta: { ...meta, loader: null, epochProgress: null, scheduler: null, rng: null, note: 'best' } });
+      if (cfg.saveFormat === 'pth') writePthFile(`${paths.best}.pth`, weights ?? stateDictToArrays(model));
       say(hooks, `new best ${best.metric}=${best.value.toFixed(4)} (epoch ${best.epoch}): ${paths.best}.safetensors`);
     }
     saveCheckpoint(paths.last, { model, weights, rawWeights: ema ? stateDictToArrays(model) : undefined, meta, optimizer: optimizer.stateDict() });
+    // The safetensors checkpoint stays the one to resume from; the .pth is a copy of its weights for PyTorch.
+    if (cfg.saveFormat === 'pth') writePthFile(`${paths.last}.pth`, weights ?? stateDictToArrays(model));
     lastSaved = { epoch: s.epoch, step: s.globalStep };
     writeBytesAtomic(paths.metrics, new TextEncoder().encode(s.history.map((r) => JSON.stringify(r)).join('\n') + (s.history.length ? '\n' : '')));
     if (s.history.length) {
