@@ -54,7 +54,7 @@ for (const model of ['resnet18', 'resnet50']) {
   for (let r = 0; r < warmup + runs; r++) {
     const b = await page.evaluate(([mm, t]) => (globalThis as unknown as { forwardMs(m: string, t: number, s: number): Promise<{ ms: number; threads: number }> }).forwardMs(mm as string, t as number, 224), [model, threads] as const);
     const t0 = performance.now();
-    scope(() => noGrad(() => fused.forward(tensor(x, [1, 3, 224, 224])).data[0]));
+    scope(() => noGrad(() => fused.forward(tensor(x, [1, 3, 224, 224])).dataSync()[0]));
     const n = performance.now() - t0;
     webThreads = b.threads;
     if (r >= warmup) {

@@ -9,7 +9,7 @@ export { numel, convOutSize, type Shape } from './base/shape.js';
 export type { Backend, Conv2dParams, Pool2dParams } from './backend/backend.js';
 export { RefBackend } from './backend/ref/ref.js';
 export { getBackend, setBackend, listBackends, registerBackend } from './backend/registry.js';
-export { setThreads, getThreads, WasmBackend } from './backend/wasm/index.js';
+export { setThreads, getThreads, setWorkerUrl, webWorkerSource, WasmBackend } from './backend/wasm/index.js';
 
 export { Tensor, noGrad, scope, isGradEnabled } from './tensor/tensor.js';
 export * as ops from './tensor/ops.js';

@@ -47,7 +47,7 @@ describe('web app in Chromium', { skip }, () => {
     await setBackend('wasm');
     const model = buildFromFixture('resnet18').eval();
     const fused = fuseForInference(model);
-    const want = noGrad(() => fused.forward(tensor(x.data as Float32Array, x.shape)).data.slice());
+    const want = noGrad(() => fused.forward(tensor(x.data as Float32Array, x.shape)).dataSync());
     fused.dispose();
     model.dispose();
     assert.equal(got.length, want.length);
@@ -112,9 +112,12 @@ describe('web app in Chromium', { skip }, () => {
     await page.close();
   });
 
-  test('Inspect: the resnet info table for resnet50 at 3x160x160 and 64 feature maps of layer1', async () => {
+  test('Inspect, served without COOP/COEP (1 thread, as from any static host): the resnet info table for resnet50 at 3x160x160 and 64 feature maps of layer1', async (t) => {
     const { page, errors } = await browser.page();
-    await page.goto(`${server.url}#inspect`);
+    const plain = await startServer({ isolation: false });
+    t.after(() => plain.close());
+    await page.goto(`${plain.url}#inspect`);
+    assert.match((await page.locator('footer').textContent())!, /not cross-origin isolated: 1 thread/);
     await page.selectOption('#inspect-model', 'resnet50');
     await page.fill('#inspect-input', '3x160x160');
     await page.press('#inspect-input', 'Enter');

@@ -226,12 +226,13 @@ test('bad input: one line naming the file, and no checkpoint lost', async () => 
   copyFileSync(ck, bare);
   assertOneLineError(await run([...ft, '--images', good, '--weights', bare, '--model', 'cifar_resnet20', '--out', join(dir, 'o4')]), bare, /does not fit .*missing: layer1\.1\.conv1\.weight/);
   assertOneLineError(await run(['predict', join(dir, 'pics'), '--checkpoint', bare, '--model', 'd2l_resnet18']), bare, /state dict does not match/);
-  // weights swapped under a sidecar (a torn checkpoint) are refused on resume
+  // weights swapped under a sidecar (another run's) are refused on resume
   const torn = join(dir, 'torn');
   mkdirSync(torn);
-  for (const f of ['last.json', 'last.optim.safetensors']) copyFileSync(join(refOut, f), join(torn, f));
-  copyFileSync(join(ftOut, 'last.safetensors'), join(torn, 'last.safetensors'));
-  assertOneLineError(await run(['train', '--resume', torn]), join(torn, 'last.safetensors'), /does not belong to/);
+  const side = JSON.parse(readFileSync(join(refOut, 'last.json'), 'utf8'));
+  for (const f of ['last.json', side.optimizerFile]) copyFileSync(join(refOut, f), join(torn, f));
+  copyFileSync(join(ftOut, 'last.safetensors'), join(torn, side.weights));
+  assertOneLineError(await run(['train', '--resume', torn]), join(torn, side.weights), /is damaged: \d+ bytes where .*last\.json recorded \d+|is damaged: SHA-256/);
 
   // an output directory that cannot be created or written
   const file = join(dir, 'a-file');

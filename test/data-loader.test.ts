@@ -11,6 +11,7 @@ import { trainValSplit } from '../src/data/dataset.js';
 import { FashionMNIST, loadFashionMNIST, type LoadedFashionMNIST } from '../src/data/fashion-mnist.js';
 import { ImageFolder } from '../src/data/image-folder.js';
 import { DataLoader, epochOrder, type Batch } from '../src/data/loader.js';
+import '../src/data/loader-pool.js'; // registers the worker pool, as the Node entry does
 import { Lambda, Normalize, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, Resize, ToFloat, compose } from '../src/data/transforms.js';
 
 let fm: LoadedFashionMNIST;

@@ -30,8 +30,8 @@ for (const backend of ['ref', 'wasm'] as const) {
       using f = fuseForInference(m);
       const y = f.forward(ops.tensor(x.data, x.shape));
       const ref = npy(name, 'logits_eval_f64.npy').data;
-      const w = worstIndex(y.data, ref);
-      assert.ok(w < 0, `element ${w}: ${y.data[w]} vs ${ref[w]}`);
+      const w = worstIndex(y.dataSync(), ref);
+      assert.ok(w < 0, `element ${w}: ${y.dataSync()[w]} vs ${ref[w]}`);
       assert.equal(m.training, true, 'the model keeps its mode');
       m.dispose();
     });
@@ -42,8 +42,8 @@ for (const backend of ['ref', 'wasm'] as const) {
 function randomizeBn(m: Module, seed: number): void {
   const rng = new RNG(seed);
   for (const [k, t] of m.stateDict()) {
-    if (k.endsWith('running_mean') || k.endsWith('bn2.bias') || k.endsWith('bn3.bias')) for (let i = 0; i < t.size; i++) t.data[i] = 0.1 * rng.normal();
-    else if (k.endsWith('running_var')) for (let i = 0; i < t.size; i++) t.data[i] = 0.5 + rng.uniform(0, 1);
+    if (k.endsWith('running_mean') || k.endsWith('bn2.bias') || k.endsWith('bn3.bias')) t.write(Float32Array.from({ length: t.size }, () => 0.1 * rng.normal()));
+    else if (k.endsWith('running_var')) t.write(Float32Array.from({ length: t.size }, () => 0.5 + rng.uniform(0, 1)));
   }
 }
 
@@ -60,8 +60,8 @@ test(`[wasm] fused resnet18 at 3x224x224, batch 1 and 2 (Winograd with cached tr
     const want = noGrad(() => m.forward(x));
     for (let rep = 0; rep < 2; rep++) { // the second run uses the cached weight transforms
       const got = f.forward(x);
-      const w = worstIndex(got.data, want.data);
-      assert.ok(w < 0, `batch ${n} run ${rep}: element ${w}: ${got.data[w]} vs ${want.data[w]}`);
+      const w = worstIndex(got.dataSync(), want.dataSync());
+      assert.ok(w < 0, `batch ${n} run ${rep}: element ${w}: ${got.dataSync()[w]} vs ${want.dataSync()[w]}`);
       got.dispose();
     }
   }

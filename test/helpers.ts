@@ -69,12 +69,13 @@ export function gradCheck(f: (xs: Tensor[]) => Tensor, inputs: { shape: number[]
   const R = randArray(y.size, rng);
   const loss = (out: Tensor) => {
     let s = 0;
-    for (let i = 0; i < out.size; i++) s += out.data[i] * R[i];
+    const od = out.dataSync();
+    for (let i = 0; i < out.size; i++) s += od[i] * R[i];
     return s;
   };
   y.backward(tensor(R, y.shape));
   for (let k = 0; k < inputs.length; k++) {
-    const analytic = xs[k].grad?.data ?? new Float32Array(inputs[k].data.length);
+    const analytic = xs[k].grad?.dataSync() ?? new Float32Array(inputs[k].data.length);
     const numeric = new Float64Array(analytic.length);
     for (let i = 0; i < analytic.length; i++) {
       const plus = base.map((d) => d.slice()), minus = base.map((d) => d.slice());

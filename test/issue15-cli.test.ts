@@ -77,11 +77,11 @@ test('item 13: forward and export take cifar_resnet8 (any cifar_resnet<6n+2> a c
   const w = join(dir, 'r8.safetensors');
   writeSafetensorsFile(w, stateDictToArrays(m));
   const x = ops.randn([2, 3, 12, 12]);
-  writeNpyFile(join(dir, 'x.npy'), { dtype: 'F32', shape: [...x.shape], data: x.data });
+  writeNpyFile(join(dir, 'x.npy'), { dtype: 'F32', shape: [...x.shape], data: x.dataSync() });
   const f = await run(['forward', '--model', 'cifar_resnet8', '--weights', w, '--input', join(dir, 'x.npy'), '--output', join(dir, 'y.npy')]);
   assert.equal(f.code, 0, f.err);
   m.eval();
-  assertClose(readNpyFile(join(dir, 'y.npy')).data, noGrad(() => m.forward(x)).data, 1e-5, 1e-6, 'forward --model cifar_resnet8');
+  assertClose(readNpyFile(join(dir, 'y.npy')).data, noGrad(() => m.forward(x)).dataSync(), 1e-5, 1e-6, 'forward --model cifar_resnet8');
   const e = await run(['export', '--model', 'cifar_resnet8', '--weights', w, '--onnx', join(dir, 'r8.onnx')]);
   assert.equal(e.code, 0, e.err);
   assert.ok(readFileSync(join(dir, 'r8.onnx')).length > 10_000);

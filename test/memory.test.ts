@@ -1,13 +1,17 @@
-// Memory: scope() frees what it made, dispose() is idempotent, and 1,000 training steps on the
-// wasm backend do not grow its heap after warm-up.
+// Memory: scope() frees what it made, dispose() is idempotent, and on the wasm backend 1,000
+// training steps (by hand and through trainStep) and 10,000 forwards in the README's noGrad pattern
+// do not grow its heap after warm-up, with no help from GC.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import '../src/backend/wasm/index.js';
 import { getBackend, setBackend } from '../src/backend/registry.js';
+import type { Storage } from '../src/backend/backend.js';
 import { RNG } from '../src/base/rng.js';
 import { BatchNorm2d, Conv2d, Linear, ReLU, AdaptiveAvgPool2d, Flatten, Sequential, MaxPool2d } from '../src/nn/layers.js';
 import * as ops from '../src/tensor/ops.js';
 import { noGrad, scope, Tensor } from '../src/tensor/tensor.js';
+import { SGD } from '../src/optim/sgd.js';
+import { trainStep } from '../src/train/trainer.js';
 
 test('scope frees everything made inside except what it returns; dispose is idempotent', async () => {
   await setBackend('ref');
@@ -24,7 +28,7 @@ test('scope frees everything made inside except what it returns; dispose is idem
   kept.c.dispose();
   kept.nested[0][Symbol.dispose]();
   assert.equal(be.allocatedFloats(), before);
-  assert.throws(() => kept.c.data, /used after dispose/);
+  assert.throws(() => kept.c.dataSync(), /used after dispose/);
 });
 
 function tinyNet(): Sequential {
@@ -37,7 +41,7 @@ test('1,000 training steps on the wasm backend do not grow memory after warm-up'
   try {
     const net = noGrad(() => tinyNet());
     const rng = new RNG(1);
-    const bufs = new Map<Tensor, Float32Array>();
+    const bufs = new Map<Tensor, Storage>();
     const step = () => scope(() => {
       const x = ops.randn([4, 1, 8, 8], rng);
       const loss = ops.crossEntropy(net.forward(x), [0, 1, 2, 1]);
@@ -45,7 +49,7 @@ test('1,000 training steps on the wasm backend do not grow memory after warm-up'
       for (const p of net.parameters()) {
         let b = bufs.get(p);
         if (!b) bufs.set(p, (b = be.alloc(p.size)));
-        be.sgdStep(p.data, p.grad!.data, b, 0.01, 0.9, 0, 1e-4, false, false);
+        be.sgdStep(p.storage, p.grad!.storage, b, 0.01, 0.9, 0, 1e-4, false, false);
       }
       net.zeroGrad();
       return loss.item();
@@ -90,9 +94,58 @@ test('tensors an op saves for its backward (BN statistics, softmax) are freed wi
     const s = ops.sum(m);
     const base3 = be.allocatedFloats();
     s.backward();
-    assert.deepEqual(Array.from(a.grad!.data), [0, 1, 0, 1]);
-    assert.deepEqual(Array.from(b.grad!.data), [2, 0]);
+    assert.deepEqual(Array.from(a.grad!.dataSync()), [0, 1, 0, 1]);
+    assert.deepEqual(Array.from(b.grad!.dataSync()), [2, 0]);
     assert.equal(be.allocatedFloats(), base3 + a.size + b.size, `${backend}: max backward keeps only the two gradients`);
     for (const t of [x, gamma, beta, logits, a, b, m, s]) { t.zeroGrad(); t.dispose(); }
+  }
+});
+
+/** The wasm heap's figures: memory size, bytes in live blocks, floats the backend has handed out. */
+function heapFigures(be: ReturnType<typeof getBackend>): { memory: number; live: number; floats: number } {
+  const heap = (be as unknown as { heap: { byteLength: number; liveByteCount: number } }).heap;
+  return { memory: heap.byteLength, live: heap.liveByteCount, floats: be.allocatedFloats() };
+}
+
+test('10,000 forwards as the README writes them, noGrad(() => model.forward(tensor(…))), hold wasm memory flat without GC', async () => {
+  const be = await setBackend('wasm');
+  try {
+    const net = tinyNet().eval();
+    const rng = new RNG(2);
+    const pixels = Float32Array.from({ length: 2 * 1 * 8 * 8 }, () => rng.normal());
+    const forward = () => {
+      // the input tensor and every intermediate are made inside noGrad and freed when it returns
+      const logits = noGrad(() => net.forward(ops.tensor(pixels, [2, 1, 8, 8])));
+      const v = logits.dataSync()[0];
+      logits.dispose(); // what the caller got back is the caller's (the README uses `using`)
+      return v;
+    };
+    const first = forward();
+    for (let i = 0; i < 100; i++) forward();
+    const warm = heapFigures(be);
+    let last = 0;
+    for (let i = 0; i < 10_000; i++) last = forward();
+    assert.equal(last, first, 'same input, same logits');
+    assert.deepEqual(heapFigures(be), warm, 'memory size, live bytes and allocated floats after 10,000 forwards equal those after 100');
+  } finally {
+    await setBackend('ref');
+  }
+});
+
+test('1,000 trainStep calls with new optim.SGD on the wasm backend do not grow memory after warm-up', async () => {
+  const be = await setBackend('wasm');
+  try {
+    const model = tinyNet();
+    const optimizer = new SGD(model.namedParameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
+    const rng = new RNG(3);
+    const batch = () => ({ x: Float32Array.from({ length: 4 * 64 }, () => rng.normal()), shape: [4, 1, 8, 8] as [number, number, number, number], y: Int32Array.from([0, 1, 2, 1]) });
+    for (let i = 0; i < 50; i++) trainStep({ model, optimizer }, batch());
+    const warm = heapFigures(be);
+    let loss = NaN;
+    for (let i = 0; i < 1000; i++) loss = trainStep({ model, optimizer }, batch()).loss;
+    assert.ok(Number.isFinite(loss));
+    assert.deepEqual(heapFigures(be), warm, 'memory size, live bytes and allocated floats after 1,050 steps equal those after 50');
+  } finally {
+    await setBackend('ref');
   }
 });

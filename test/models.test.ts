@@ -74,7 +74,7 @@ test('options: zeroInitResidual, includeTop, inChannels, head replacement and lo
   const rep = dst.loadStateDict(sd, { strict: false });
   assert.deepEqual(rep.missingKeys, ['fc.weight', 'fc.bias']);
   assert.deepEqual(rep.unexpectedKeys, ['extra.weight']);
-  assert.deepEqual([...dst.stateDict().get('conv1.weight')!.data.subarray(0, 5)], [...src.stateDict().get('conv1.weight')!.data.subarray(0, 5)]);
+  assert.deepEqual([...dst.stateDict().get('conv1.weight')!.dataSync().subarray(0, 5)], [...src.stateDict().get('conv1.weight')!.dataSync().subarray(0, 5)]);
   assert.throws(() => dst.loadStateDict(sd), /missing keys: fc\.weight, fc\.bias; unexpected keys: extra\.weight/);
 
   assert.throws(() => createModel('resnet18', { groups: 2 }), (e: Error) => e instanceof ConfigError && /BasicBlock/.test(e.message));

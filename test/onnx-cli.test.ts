@@ -38,8 +38,8 @@ const model = noGrad(() => createModel('cifar_resnet20', { numClasses: 5 }));
 const rng = new RNG(2);
 for (const [, m] of model.namedModules()) {
   if (m instanceof BatchNorm2d) {
-    m.runningMean!.data.forEach((_, i, a) => (a[i] = rng.uniform(-0.3, 0.3)));
-    m.runningVar!.data.forEach((_, i, a) => (a[i] = rng.uniform(0.5, 2)));
+    m.runningMean!.write(Float32Array.from({ length: m.runningMean!.size }, () => rng.uniform(-0.3, 0.3)));
+    m.runningVar!.write(Float32Array.from({ length: m.runningVar!.size }, () => rng.uniform(0.5, 2)));
   }
 }
 const WEIGHTS = join(tmp, 'cifar.safetensors');

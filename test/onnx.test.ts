@@ -20,7 +20,7 @@ import { BatchNorm2d, Conv2d } from '../src/nn/layers.js';
 import type { Module } from '../src/nn/module.js';
 import { createModel } from '../src/models/registry.js';
 import * as ops from '../src/tensor/ops.js';
-import { noGrad } from '../src/tensor/tensor.js';
+import { noGrad, type Tensor } from '../src/tensor/tensor.js';
 import { assertClose } from './helpers.js';
 import { PYTHON, pythonMissing } from './io-util.js';
 
@@ -33,12 +33,12 @@ function build(name: string, opts: Record<string, unknown> = {}, seed = 1): Modu
   const rng = new RNG(seed);
   for (const [, mod] of m.namedModules()) {
     if (mod instanceof BatchNorm2d) {
-      const fill = (t: { data: Float32Array } | null, lo: number, hi: number) => t && t.data.forEach((_, i, a) => (a[i] = rng.uniform(lo, hi)));
+      const fill = (t: Tensor | null, lo: number, hi: number) => t?.write(Float32Array.from({ length: t.size }, () => rng.uniform(lo, hi)));
       fill(mod.runningMean, -0.2, 0.2);
       fill(mod.runningVar, 0.5, 1.5);
       fill(mod.weight, 0.5, 1.5);
       fill(mod.bias, -0.2, 0.2);
-    } else if (mod instanceof Conv2d && mod.bias) mod.bias.data.forEach((_, i, a) => (a[i] = rng.uniform(-0.1, 0.1)));
+    } else if (mod instanceof Conv2d && mod.bias) mod.bias.write(Float32Array.from({ length: mod.bias.size }, () => rng.uniform(-0.1, 0.1)));
   }
   return m.eval();
 }
@@ -81,13 +81,13 @@ for (const [name, chw] of EXPORT_CASES) {
     const x = randInput([3, ...chw], 7);
     const ref = noGrad(() => m.forward(x));
     const classes = ref.shape[1];
-    const b3 = await runOrt(bytes, x.data, [3, ...chw]);
+    const b3 = await runOrt(bytes, x.dataSync(), [3, ...chw]);
     assert.deepEqual(b3.dims, [3, classes]);
     assert.equal(b3.name, 'logits');
-    assertClose(b3.data, ref.data, RTOL, ATOL, `${name} batch 3`);
-    const b1 = await runOrt(bytes, x.data.slice(0, x.size / 3), [1, ...chw]);
+    assertClose(b3.data, ref.dataSync(), RTOL, ATOL, `${name} batch 3`);
+    const b1 = await runOrt(bytes, x.dataSync().slice(0, x.size / 3), [1, ...chw]);
     assert.deepEqual(b1.dims, [1, classes]);
-    assertClose(b1.data, ref.data.slice(0, classes), RTOL, ATOL, `${name} batch 1`);
+    assertClose(b1.data, ref.dataSync().slice(0, classes), RTOL, ATOL, `${name} batch 1`);
   });
 }
 
@@ -98,8 +98,8 @@ test(`resnet50 with dilation and 7 classes, opset 17, dynamic height/width: onnx
   for (const shape of [[2, 3, 32, 32], [1, 3, 40, 24]]) {
     const x = randInput(shape, 3);
     const ref = noGrad(() => m.forward(x));
-    const got = await runOrt(bytes, x.data, shape);
-    assertClose(got.data, ref.data, RTOL, ATOL, `resnet50 dilated ${shape}`);
+    const got = await runOrt(bytes, x.dataSync(), shape);
+    assertClose(got.data, ref.dataSync(), RTOL, ATOL, `resnet50 dilated ${shape}`);
   }
 });
 
@@ -108,10 +108,10 @@ test(`resnet18 without its top (includeTop false, 1 input channel) exports its f
   const bytes = exportOnnx(m, { inputShape: [1, 32, 32] });
   const x = randInput([2, 1, 32, 32], 5);
   const ref = noGrad(() => m.forward(x));
-  const got = await runOrt(bytes, x.data, [2, 1, 32, 32]);
+  const got = await runOrt(bytes, x.dataSync(), [2, 1, 32, 32]);
   assert.equal(got.name, 'features');
   assert.deepEqual(got.dims, [2, 512, 1, 1]);
-  assertClose(got.data, ref.data, RTOL, ATOL, 'resnet18 features');
+  assertClose(got.data, ref.dataSync(), RTOL, ATOL, 'resnet18 features');
 });
 
 test('exportOnnx rejects an opset below 13 and an input the model cannot take', () => {
@@ -147,7 +147,7 @@ for (const [name, opts] of ROUND_TRIP) {
     assert.deepEqual([...got.keys()], [...want.keys()]);
     for (const [k, t] of want) {
       if (k.endsWith('num_batches_tracked')) continue;
-      assert.deepEqual(got.get(k)!.data, t.data, k);
+      assert.deepEqual(got.get(k)!.dataSync(), t.dataSync(), k);
     }
   });
 }
@@ -258,7 +258,7 @@ for (const name of TORCH_CASES) {
     const got = noGrad(() => r.model.forward(ops.tensor(x.data, x.shape)));
     const want = readNpy(file('_logits.npy'));
     assert.deepEqual([...got.shape], want.shape);
-    assertClose(got.data, want.data, RTOL, ATOL, `${name} logits vs PyTorch`);
+    assertClose(got.dataSync(), want.data, RTOL, ATOL, `${name} logits vs PyTorch`);
   });
 }
 

@@ -62,7 +62,7 @@ for (const c of fx.cases) {
     for (let s = 0; s < fx.steps; s++) {
       setGrads(ps, s);
       opt.step();
-      ps.forEach((p, i) => assertClose(p.data, c.history[s][i], 1e-5, 1e-6, `${c.name} step ${s + 1} param ${i}`));
+      ps.forEach((p, i) => assertClose(p.dataSync(), c.history[s][i], 1e-5, 1e-6, `${c.name} step ${s + 1} param ${i}`));
     }
   });
 }
@@ -81,7 +81,7 @@ test('optimizer state dict: save after 2 steps, load into a fresh optimizer, con
       for (const b of Object.values(st.buffers)) (b as unknown as { data: Float32Array }).data = Float32Array.from(b.data);
     }
     const b = params();
-    b.forEach((p, i) => p.data.set(a[i].data));
+    b.forEach((p, i) => p.write(a[i].dataSync()));
     const optB = makeOpt(c, b);
     optB.loadStateDict(json);
     for (let s = 2; s < fx.steps; s++) {
@@ -90,7 +90,7 @@ test('optimizer state dict: save after 2 steps, load into a fresh optimizer, con
       optA.step();
       optB.step();
     }
-    a.forEach((p, i) => assert.deepEqual(Array.from(b[i].data), Array.from(p.data), `${c.name} param ${i}`));
+    a.forEach((p, i) => assert.deepEqual(Array.from(b[i].dataSync()), Array.from(p.dataSync()), `${c.name} param ${i}`));
     assert.deepEqual(optB.paramGroups.map((g) => g.lr), optA.paramGroups.map((g) => g.lr));
   }
 });
@@ -126,8 +126,8 @@ test('parameters without a gradient (frozen) are left unchanged', () => {
   const opt = new SGD(ps, { lr: 0.5, momentum: 0.9, weightDecay: 0.1 });
   ps[0].grad = tensor(fx.grads[0][0], fx.shapes[0]).keep();
   opt.step();
-  assert.deepEqual(Array.from(ps[1].data), Array.from(before));
-  assert.notDeepEqual(Array.from(ps[0].data), fx.init[0]);
+  assert.deepEqual(Array.from(ps[1].dataSync()), Array.from(before));
+  assert.notDeepEqual(Array.from(ps[0].dataSync()), fx.init[0]);
 });
 
 function scheduleFor(name: string, stepsPerCase: number): Schedule {
@@ -191,7 +191,7 @@ for (const c of fx.clip) {
     ps.forEach((p, i) => (p.grad = tensor(c.gradsIn[i], fx.shapes[i]).keep()));
     const total = clipGradNorm(ps, c.maxNorm, c.normType);
     assertClose([total], [c.totalNorm], 1e-5, 1e-7, 'total norm');
-    ps.forEach((p, i) => assertClose(p.grad!.data, c.gradsOut[i], 1e-5, 1e-7, `grad ${i}`));
+    ps.forEach((p, i) => assertClose(p.grad!.dataSync(), c.gradsOut[i], 1e-5, 1e-7, `grad ${i}`));
   });
 }
 

@@ -1,11 +1,12 @@
 // Op-level parity with PyTorch: forward values and gradients of sum(out * r) for conv, pooling,
-// batch norm, log-softmax, cross-entropy, relu and linear, from test/fixtures/conv_cases.
+// batch norm, log-softmax, cross-entropy, relu and linear, from test/fixtures/conv_cases; one
+// test per case and per backend (test/backends.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import '../src/backend/wasm/index.js';
-import { getBackend, setBackend } from '../src/backend/registry.js';
+import { setBackend } from '../src/backend/registry.js';
 import * as ops from '../src/tensor/ops.js';
 import type { Tensor } from '../src/tensor/tensor.js';
+import { TEST_BACKENDS } from './backends.js';
 import { assertClose } from './helpers.js';
 import { fixturesSkipReason, json, st } from './fixtures.js';
 
@@ -20,10 +21,14 @@ interface CaseOptions {
   countIncludePad?: boolean; outputSize: Pair; affine?: boolean; momentum: number; eps: number; labelSmoothing?: number;
 }
 
-test(`op outputs and gradients match PyTorch (rtol ${RTOL}, atol ${ATOL})`, { skip }, () => {
-  const index = json<{ cases: Case[] }>('conv_cases', 'index.json');
-  assert.ok(index.cases.length >= 20, 'expected the full op case list');
-  for (const c of index.cases) {
+const index = skip ? { cases: [] } : json<{ cases: Case[] }>('conv_cases', 'index.json');
+test('the op case list is complete (at least 20 cases)', { skip }, () => {
+  assert.ok(index.cases.length >= 20, `expected the full op case list, got ${index.cases.length}`);
+});
+
+for (const backend of TEST_BACKENDS) for (const c of index.cases) {
+  test(`[${backend}] ${c.name}: output and gradients match PyTorch (rtol ${RTOL}, atol ${ATOL})`, async () => {
+    await setBackend(backend);
     const a = st('conv_cases', c.file);
     const T = (k: string, grad = true): Tensor => {
       const e = a.get(k);
@@ -78,35 +83,30 @@ test(`op outputs and gradients match PyTorch (rtol ${RTOL}, atol ${ATOL})`, { sk
       default:
         throw new Error(`unknown op ${c.op}`);
     }
-    assertClose(out.data, a.get('output')!.data, RTOL, ATOL, `${c.name} output`);
+    assertClose(out.dataSync(), a.get('output')!.data, RTOL, ATOL, `${c.name} output`);
     if (c.op === 'cross_entropy') out.backward();
     else out.backward(T('r', false));
-    assertClose(x.grad!.data, a.get('grad_input')!.data, RTOL, ATOL, `${c.name} grad_input`);
-    for (const [k, p] of Object.entries(params)) assertClose(p.grad!.data, a.get(`grad_${k}`)!.data, RTOL, ATOL, `${c.name} grad_${k}`);
+    assertClose(x.grad!.dataSync(), a.get('grad_input')!.data, RTOL, ATOL, `${c.name} grad_input`);
+    for (const [k, p] of Object.entries(params)) assertClose(p.grad!.dataSync(), a.get(`grad_${k}`)!.data, RTOL, ATOL, `${c.name} grad_${k}`);
     if (rm && rv) {
-      assertClose(rm.data, a.get('running_mean_after')!.data, RTOL, ATOL, `${c.name} running_mean`);
-      assertClose(rv.data, a.get('running_var_after')!.data, RTOL, ATOL, `${c.name} running_var`);
+      assertClose(rm.dataSync(), a.get('running_mean_after')!.data, RTOL, ATOL, `${c.name} running_mean`);
+      assertClose(rv.dataSync(), a.get('running_var_after')!.data, RTOL, ATOL, `${c.name} running_var`);
     }
-  }
-});
+  });
+}
 
 // NaN, ±inf and -0 through ReLU on both backends, bit for bit: PyTorch's relu keeps NaN and -0,
 // and its backward (threshold_backward: zero where y <= 0) passes a NaN output's gradient on.
-test('relu and its gradient keep PyTorch\'s NaN, infinities and signed zeros on ref and wasm (exact)', { skip }, async () => {
-  const a = st('conv_cases', 'relu_special_values.safetensors');
-  const show = (v: ArrayLike<number>) => Array.from(v, (x) => (Object.is(x, -0) ? '-0' : String(x)));
-  const before = getBackend().name;
-  try {
-    for (const backend of ['ref', 'wasm'] as const) {
-      await setBackend(backend);
-      const x = ops.tensor(a.get('input')!.data, a.get('input')!.shape);
-      x.requiresGrad = true;
-      const y = ops.relu(x);
-      assert.deepEqual(show(y.data), show(a.get('output')!.data), `${backend}: relu(x)`);
-      y.backward(ops.tensor(a.get('r')!.data, a.get('r')!.shape));
-      assert.deepEqual(show(x.grad!.data), show(a.get('grad_input')!.data), `${backend}: grad`);
-    }
-  } finally {
-    await setBackend(before);
-  }
-});
+for (const backend of TEST_BACKENDS) {
+  test(`[${backend}] relu and its gradient keep PyTorch's NaN, infinities and signed zeros (exact)`, { skip }, async () => {
+    await setBackend(backend);
+    const a = st('conv_cases', 'relu_special_values.safetensors');
+    const show = (v: ArrayLike<number>) => Array.from(v, (x) => (Object.is(x, -0) ? '-0' : String(x)));
+    const x = ops.tensor(a.get('input')!.data, a.get('input')!.shape);
+    x.requiresGrad = true;
+    const y = ops.relu(x);
+    assert.deepEqual(show(y.dataSync()), show(a.get('output')!.data), 'relu(x)');
+    y.backward(ops.tensor(a.get('r')!.data, a.get('r')!.shape));
+    assert.deepEqual(show(x.grad!.dataSync()), show(a.get('grad_input')!.data), 'grad');
+  });
+}

@@ -73,7 +73,7 @@ for (const builder of ['resnet18']) {
     const st = join(tmp, `${builder}.safetensors`), pth = join(tmp, `${builder}.pth`), npz = join(tmp, `${builder}.npz`);
     writeSafetensorsFile(st, arrays);
     writeNpzFile(npz, arrays);
-    writeNpyFile(join(tmp, `${builder}.x.npy`), { dtype: 'F32', shape: [...x.shape], data: x.data });
+    writeNpyFile(join(tmp, `${builder}.x.npy`), { dtype: 'F32', shape: [...x.shape], data: x.dataSync() });
     // Through the CLI, as a user would.
     const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'convert', st, pth], { encoding: 'utf8', timeout: 120_000 });
     assert.equal(r.status, 0, r.stderr);
@@ -82,7 +82,7 @@ for (const builder of ['resnet18']) {
     const said = runPython(CHECK, [pth, npz, builder, join(tmp, `${builder}.x.npy`), out]).trim().split(' ');
     assert.equal(Number(said[0]), arrays.size);
     assert.equal(said[2], 'True', 'same entries as torch.save plus byteorder');
-    assertClose(readNpy(new Uint8Array(readFileSync(out))).data, y.data, 1e-4, 1e-5, `${builder} logits in PyTorch vs ours`);
+    assertClose(readNpy(new Uint8Array(readFileSync(out))).data, y.dataSync(), 1e-4, 1e-5, `${builder} logits in PyTorch vs ours`);
     // And our own reader takes it back unchanged.
     const back = readPth(new Uint8Array(readFileSync(pth)));
     for (const [k, a] of arrays) assert.deepEqual(back.get(k), a, k);

@@ -52,10 +52,10 @@ test(`resnet50 with downsample 'avgpool': eval and fused logits vs PyTorch float
   assert.deepEqual(rows.find((r) => r.name === 'layer3.0.downsample.0')?.outShape, [512, 3, 3]); // ceil mode: 5 -> 3
   assert.equal(rows.find((r) => r.name === 'layer1.0.downsample.0'), undefined); // stride 1: Identity
   const want = npy(CASE, 'logits_eval_f64.npy').data;
-  assertClose(noGrad(() => m.eval().forward(x)).data, want, RTOL, ATOL, 'eval logits');
+  assertClose(noGrad(() => m.eval().forward(x)).dataSync(), want, RTOL, ATOL, 'eval logits');
   using fused = fuseForInference(m);
-  assertClose(fused.forward(x).data, want, RTOL, ATOL, 'fused logits');
-  assertNearF64(noGrad(() => m.train().forward(x)).data, 'logits_train.npy', 'logits_train_f64.npy', 'train-mode logits');
+  assertClose(fused.forward(x).dataSync(), want, RTOL, ATOL, 'fused logits');
+  assertNearF64(noGrad(() => m.train().forward(x)).dataSync(), 'logits_train.npy', 'logits_train_f64.npy', 'train-mode logits');
 });
 
 test(`resnet50 with downsample 'avgpool': ONNX export in onnxruntime-node within 2x PyTorch float32's relative L2 error; import recognises the option and gives PyTorch float64's logits (rtol ${RTOL}, atol ${ATOL})`, { skip }, async () => {
@@ -63,12 +63,12 @@ test(`resnet50 with downsample 'avgpool': ONNX export in onnxruntime-node within
   m.eval();
   const bytes = exportOnnx(m, { inputShape: [3, 40, 40] });
   const session = await ort.InferenceSession.create(bytes);
-  const out = await session.run({ input: new ort.Tensor('float32', x.data, x.shape) });
+  const out = await session.run({ input: new ort.Tensor('float32', x.dataSync(), x.shape) });
   const want = npy(CASE, 'logits_eval_f64.npy').data;
   assertNearF64(out.logits.data as Float32Array, 'logits_eval.npy', 'logits_eval_f64.npy', 'onnxruntime logits');
   const imp = importOnnx(bytes);
   assert.deepEqual(imp.arch, { model: 'resnet50', options: { numClasses: 7, downsample: 'avgpool' } });
-  assertClose(noGrad(() => imp.model.forward(x)).data, want, RTOL, ATOL, 'imported model logits');
+  assertClose(noGrad(() => imp.model.forward(x)).dataSync(), want, RTOL, ATOL, 'imported model logits');
 });
 
 test("downsample: bad values and 'avgpool' with dilation are one-line ConfigErrors", () => {

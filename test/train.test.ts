@@ -52,9 +52,15 @@ test('Fashion-MNIST slice: training loss falls and test accuracy rises well abov
   assert.ok(h[2].val_acc! > h[0].val_acc!, `test acc ${h.map((x) => x.val_acc!.toFixed(3)).join(' → ')}`);
   assert.match(r.summary, /^test_acc=0\.\d{4} test_loss=\d+\.\d{4} /);
   // artefacts
-  for (const f of ['last.safetensors', 'last.json', 'last.optim.safetensors', 'best.safetensors', 'best.json', 'metrics.jsonl', 'curves.svg', 'class_indices.json']) {
+  for (const f of ['last.safetensors', 'last.json', 'last.prev.json', 'best.safetensors', 'best.json', 'metrics.jsonl', 'curves.svg', 'class_indices.json']) {
     assert.ok(existsSync(join(fmOut, f)), f);
   }
+  // the sidecar names its data files (id in the name) with their SHA-256; last.safetensors is the same weights
+  const side = JSON.parse(readFileSync(join(fmOut, 'last.json'), 'utf8'));
+  assert.match(side.weights, /^last\.[0-9a-f]{16}\.safetensors$/);
+  assert.match(side.optimizerFile, /^last\.[0-9a-f]{16}\.optim\.safetensors$/);
+  assert.ok(readFileSync(join(fmOut, side.weights)).equals(readFileSync(join(fmOut, 'last.safetensors'))));
+  assert.match(side.files[side.optimizerFile].sha256, /^[0-9a-f]{64}$/);
   const lines = readFileSync(join(fmOut, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(lines.map((l) => l.epoch), [1, 2, 3]);
   assert.ok(readFileSync(join(fmOut, 'curves.svg'), 'utf8').startsWith('<svg'));
@@ -94,8 +100,9 @@ for (const ema of [0, 0.9]) test(`resume after an interruption mid-epoch gives b
   const wb = readSafetensorsFile(join(cfgB.out, 'last.safetensors'));
   assert.deepEqual([...wb.keys()], [...wa.keys()]);
   for (const [k, v] of wa) assert.deepEqual(Buffer.from(wb.get(k)!.data.buffer), Buffer.from(v.data.buffer), `weights differ at ${k}`);
-  const oa = readSafetensorsFile(join(cfgA.out, 'last.optim.safetensors'));
-  const ob = readSafetensorsFile(join(cfgB.out, 'last.optim.safetensors'));
+  const optimFile = (d: string) => join(d, JSON.parse(readFileSync(join(d, 'last.json'), 'utf8')).optimizerFile);
+  const oa = readSafetensorsFile(optimFile(cfgA.out));
+  const ob = readSafetensorsFile(optimFile(cfgB.out));
   for (const [k, v] of oa) assert.deepEqual(Buffer.from(ob.get(k)!.data.buffer), Buffer.from(v.data.buffer), `optimizer state differs at ${k}`);
   assert.deepEqual(b2.history.map((r) => [r.train_loss, r.train_acc, r.val_loss, r.val_acc]), a.history.map((r) => [r.train_loss, r.train_acc, r.val_loss, r.val_acc]));
   assert.equal(b2.final!.acc, a.final!.acc);
@@ -106,7 +113,7 @@ test('EMA of the weights: ema = d*ema + (1-d)*w with d = min(decay, (1+t)/(10+t)
   const opt = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
   const ema = new ModelEma(model, 0.8);
   const expect = new Map<string, Float64Array>();
-  for (const [k, t] of model.stateDict()) expect.set(k, Float64Array.from(t.data));
+  for (const [k, t] of model.stateDict()) expect.set(k, Float64Array.from(t.dataSync()));
   const rng = new RNG(11);
   for (let t = 0; t < 30; t++) {
     const x = Float32Array.from({ length: 4 * 12 * 12 }, () => rng.normal());
@@ -115,7 +122,8 @@ test('EMA of the weights: ema = d*ema + (1-d)*w with d = min(decay, (1+t)/(10+t)
     const d = Math.min(0.8, (1 + t) / (10 + t));
     for (const [k, w] of model.stateDict()) {
       const e = expect.get(k)!;
-      for (let i = 0; i < e.length; i++) e[i] = k.endsWith('num_batches_tracked') ? w.data[i] : d * e[i] + (1 - d) * w.data[i];
+      const wv = w.dataSync();
+      for (let i = 0; i < e.length; i++) e[i] = k.endsWith('num_batches_tracked') ? wv[i] : d * e[i] + (1 - d) * wv[i];
     }
   }
   assert.equal(ema.updates, 30);
@@ -128,10 +136,10 @@ test('EMA of the weights: ema = d*ema + (1-d)*w with d = min(decay, (1+t)/(10+t)
   assert.ok(worst <= 1e-5, `worst relative error ${worst}`);
   assert.equal(got.get('bn1.num_batches_tracked')!.data[0], 30);
   // withAveraged: the model holds the average inside, its own weights after
-  const before = model.stateDict().get('conv1.weight')!.data.slice();
-  const inside = await ema.withAveraged(model, async () => model.stateDict().get('conv1.weight')!.data.slice());
+  const before = model.stateDict().get('conv1.weight')!.dataSync().slice();
+  const inside = await ema.withAveraged(model, async () => model.stateDict().get('conv1.weight')!.dataSync().slice());
   assert.deepEqual(inside, got.get('conv1.weight')!.data);
-  assert.deepEqual(model.stateDict().get('conv1.weight')!.data, before);
+  assert.deepEqual(model.stateDict().get('conv1.weight')!.dataSync(), before);
   assert.notDeepEqual(inside, before);
   assert.throws(() => new ModelEma(model, 1), /EMA decay must be in \(0, 1\)/);
 });
@@ -198,7 +206,7 @@ test('transfer helpers: head, non-strict load report, another architecture refus
   const rep = loadPretrained(dst, src.stateDict(), 'src.safetensors');
   assert.deepEqual(rep.headInitialised, ['fc.weight', 'fc.bias']);
   assert.equal(rep.loaded, rep.total - 2);
-  assert.deepEqual(Array.from(dst.stateDict().get('layer2.0.conv1.weight')!.data), Array.from(src.stateDict().get('layer2.0.conv1.weight')!.data));
+  assert.deepEqual(Array.from(dst.stateDict().get('layer2.0.conv1.weight')!.dataSync()), Array.from(src.stateDict().get('layer2.0.conv1.weight')!.dataSync()));
   const deeper = buildModel('cifar_resnet20', { numClasses: 4, inChannels: 1 });
   assert.throws(() => loadPretrained(deeper, src.stateDict(), 'r8.safetensors'), /r8\.safetensors does not fit this CifarResNet .*missing: layer1\.1\.conv1\.weight/);
   const d2l = buildModel('d2l_resnet18', {});
@@ -219,7 +227,7 @@ test('transfer helpers: head, non-strict load report, another architecture refus
   const x = new Float32Array(4 * 14 * 14).map((_, i) => Math.sin(i));
   trainStep({ model: m, optimizer: opt }, { x, shape: [4, 1, 14, 14], y: new Int32Array([0, 1, 2, 0]) });
   for (const [k, t] of m.stateDict()) {
-    const same = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(Buffer.from(before.get(k)!.buffer));
+    const same = Buffer.from(t.dataSync().buffer, t.dataSync().byteOffset, t.dataSync().byteLength).equals(Buffer.from(before.get(k)!.buffer));
     if (/^(conv1|bn1|layer1|layer2)\./.test(k)) assert.ok(same, `${k} changed although frozen`);
     if (k === 'layer3.0.conv1.weight' || k === 'fc.weight' || k === 'layer3.0.bn1.running_mean') assert.ok(!same, `${k} did not train`);
   }

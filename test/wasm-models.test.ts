@@ -51,22 +51,22 @@ for (const name of ['resnet18', 'resnet50', 'resnext50_32x4d', 'd2l_resnet18', '
       const tally = (r: 'elementwise' | 'l2') => (r === 'elementwise' ? elementwise++ : l2++);
       const m1 = buildFromFixture(name).eval();
       const le = noGrad(() => m1.forward(ops.tensor(x.data, x.shape)));
-      tally(check(`${name} eval logits`, le.data, npy(name, 'logits_eval_f64.npy').data, npy(name, 'logits_eval.npy').data, true));
+      tally(check(`${name} eval logits`, le.dataSync(), npy(name, 'logits_eval_f64.npy').data, npy(name, 'logits_eval.npy').data, true));
       const le2 = m1.forward(ops.tensor(x.data, x.shape));
       ops.crossEntropy(le2, t).backward();
       const ge64 = st(name, 'grads_eval_f64.safetensors'), ge32 = st(name, 'grads_eval.safetensors');
-      for (const [k, p] of m1.namedParameters()) tally(check(`${name} eval-mode grad ${k}`, p.grad!.data, ge64.get(k)!.data, ge32.get(k)!.data));
+      for (const [k, p] of m1.namedParameters()) tally(check(`${name} eval-mode grad ${k}`, p.grad!.dataSync(), ge64.get(k)!.data, ge32.get(k)!.data));
       m1.dispose();
 
       const m = buildFromFixture(name).train();
       const lt = m.forward(ops.tensor(x.data, x.shape));
-      tally(check(`${name} train logits`, lt.data, npy(name, 'logits_train_f64.npy').data, npy(name, 'logits_train.npy').data));
+      tally(check(`${name} train logits`, lt.dataSync(), npy(name, 'logits_train_f64.npy').data, npy(name, 'logits_train.npy').data));
       const after64 = st(name, 'state_after_train_f64.safetensors'), after32 = st(name, 'state_after_train.safetensors');
       const sd = m.stateDict();
-      for (const [k, v] of after64) tally(check(`${name} ${k}`, sd.get(k)!.data, v.data, after32.get(k)!.data));
+      for (const [k, v] of after64) tally(check(`${name} ${k}`, sd.get(k)!.dataSync(), v.data, after32.get(k)!.data));
       ops.crossEntropy(lt, t).backward();
       const g64 = st(name, 'grads_f64.safetensors'), g32 = st(name, 'grads.safetensors');
-      for (const [k, p] of m.namedParameters()) tally(check(`${name} grad ${k}`, p.grad!.data, g64.get(k)!.data, g32.get(k)!.data));
+      for (const [k, p] of m.namedParameters()) tally(check(`${name} grad ${k}`, p.grad!.dataSync(), g64.get(k)!.data, g32.get(k)!.data));
       m.dispose();
       console.log(`# [wasm] ${name}: ${elementwise} checked elementwise, ${l2} by relative L2; worst error ratio to PyTorch float32 so far ${worstRatio.toFixed(2)}`);
     } finally {

@@ -584,3 +584,16 @@ test('thread pool: 3,000 back-to-back parallel jobs (post, run, cancel races) gi
   assert.equal(bad, 0, `${bad} elements differ`);
   for (const a of [A, B, C]) be.free(a);
 });
+
+test('the job writer clears every argument slot first, stores f32 slots as floats and refuses a fraction in an integer slot', async () => {
+  const { ARG_SLOTS, CONSTS } = await import('../src/backend/wasm/kernels.generated.js');
+  const w = be as unknown as { args(a: Record<string, number>): void; di: Int32Array; df: Float32Array };
+  w.args({ G_M: 7, G_PART: 123456, E_F0: 0.25 });
+  assert.equal(w.di[ARG_SLOTS.G_M], 7);
+  assert.equal(w.df[ARG_SLOTS.E_F0], 0.25);
+  w.args({ E_OP: CONSTS.OP_RELU });
+  const leftovers: number[] = [];
+  for (let i = CONSTS.D_ARGS; i < CONSTS.D_STATS; i++) if (i !== ARG_SLOTS.E_OP && w.di[i] !== 0) leftovers.push(i);
+  assert.deepEqual(leftovers, [], 'slots left over from the previous job');
+  assert.throws(() => w.args({ E_I1: 1 / 0.999 }), /E_I1 is an integer slot, got 1\.001/);
+});

@@ -17,7 +17,7 @@ async function forwardMs(model: string, threads: number, size: number): Promise<
   }
   const { fused, x } = held;
   const t0 = performance.now();
-  scope(() => noGrad(() => fused.forward(tensor(x, [1, 3, size, size])).data[0]));
+  scope(() => noGrad(() => fused.forward(tensor(x, [1, 3, size, size])).dataSync()[0]));
   return { ms: performance.now() - t0, threads: getThreads() };
 }
 

@@ -6,6 +6,8 @@ import { ConfigError } from '../base/errors.js';
 const factories = new Map<string, () => Backend | Promise<Backend>>();
 const instances = new Map<string, Backend>();
 factories.set('ref', () => new RefBackend());
+// loaded on first use: a page that never selects wasm never loads its kernels (bundlers split it off)
+factories.set('wasm', () => import('./wasm/index.js').then((m) => m.wasmBackend()));
 
 let current: Backend = getOrCreateSync('ref');
 

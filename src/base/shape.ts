@@ -33,17 +33,6 @@ export function checkImageInput(shape: Shape, inChannels: number): void {
   }
 }
 
-/** Row-major strides of a contiguous tensor. */
-export function stridesOf(shape: Shape): number[] {
-  const st = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    st[i] = s;
-    s *= shape[i];
-  }
-  return st;
-}
-
 /** NumPy broadcasting of two shapes; throws ShapeError naming both when they do not broadcast. */
 export function broadcastShapes(a: Shape, b: Shape): number[] {
   const n = Math.max(a.length, b.length);

@@ -4,6 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { ConfigError } from '../base/errors.js';
 import { parseNumber } from '../base/numbers.js';
 import { parseOption } from '../train/options.js';
 import { runTrainCommand, type Printer } from './train.js';
@@ -48,7 +49,9 @@ export async function runDemo(f: DemoFlags, print: Printer, err: Printer): Promi
   if (code !== 0) return code;
   if (f.samples > 0) {
     // write a few test images as PNG files and run them through the same path as `resnet predict`
-    const sharp = (await import('sharp')).default;
+    const sharp = (await import('sharp').catch(() => {
+      throw new ConfigError("the demo's sample images need the npm package 'sharp': npm install sharp (or --samples 0)");
+    })).default;
     const { loadFashionMNIST } = await import('../data/fashion-mnist.js');
     const { loadInferenceModel, predictFiles, filesFor } = await import('../train/inference.js');
     const fm = await loadFashionMNIST({ dataDir: f.dataDir, download: false });

@@ -15,24 +15,26 @@ export function addEvalOptions(c: Command): Command {
     .option('--batch-size <n>', 'batch size (default 256)', parsePositiveInt('--batch-size'))
     .option('--tta <kind>', "test-time augmentation: none or flip (default: what the checkpoint was trained with)")
     .option('--confusion', 'print per-class accuracy and the confusion matrix')
+    .option('--strict-finite', 'refuse weights holding NaN or Inf (default: a warning)')
     .option('--json', 'print one JSON object')
     .option('--no-progress', 'no progress bar');
 }
 
 export interface EvalFlags {
   checkpoint: string; images?: string; dataDir?: string; limitTest?: number; batchSize?: number; confusion?: boolean; json?: boolean;
-  progress?: boolean; tta?: string;
+  progress?: boolean; tta?: string; strictFinite?: boolean;
 }
 
 export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promise<number> {
   const { loadInferenceModel } = await import('../train/inference.js');
   const { DataLoader } = await import('../data/loader.js');
+  await import('../data/loader-pool.js'); // worker threads for the loader
   const { Subset } = await import('../data/dataset.js');
   const { evaluate } = await import('../train/trainer.js');
   const { formatConfusion, formatLoss } = await import('../train/metrics.js');
   const { ProgressPrinter } = await import('../train/progress.js');
   const { checkTta } = await import('../train/config.js');
-  const m = await loadInferenceModel(f.checkpoint);
+  const m = await loadInferenceModel(f.checkpoint, { strictFinite: f.strictFinite, onWarning: (w) => err(`warning: ${w}`) });
   const cfg = (m.meta?.config ?? {}) as { data?: { kind?: string; root?: string; valRoot?: string; valSplit?: number }; seed?: number; tta?: string };
   const tta = checkTta(f.tta ?? cfg.tta ?? 'none');
   let ds: Dataset;
@@ -78,8 +80,16 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
   const loader = new DataLoader(ds, { batchSize: f.batchSize ?? 256, transform: m.evalTransform, numWorkers: f.images ? 'auto' : 0 });
   const hooks = f.progress === false ? undefined : new ProgressPrinter({ stream: process.stderr, print: err });
   if (f.progress !== false) err(`evaluating ${m.weightsFile} on ${where} (${ds.length} images)`);
-  const r = await evaluate(m.model, loader, { numClasses: m.classes.length, hooks, label: name, tta });
-  await loader.close();
+  const { NonFiniteOutputError } = await import('../train/trainer.js');
+  let r;
+  try {
+    r = await evaluate(m.model, loader, { numClasses: m.classes.length, hooks, label: name, tta });
+  } catch (e) {
+    if (e instanceof NonFiniteOutputError) throw new NonFiniteOutputError(`${m.weightsFile}: ${e.message}`);
+    throw e;
+  } finally {
+    await loader.close();
+  }
   if (f.json) {
     print(JSON.stringify({ checkpoint: m.weightsFile, set: name, count: r.count, acc: r.acc, loss: r.loss, topk: r.topk, k: r.k, tta, ...(r.accNoTta !== undefined ? { accNoTta: r.accNoTta } : {}),
       perClassAcc: Object.fromEntries(m.classes.map((c, i) => [c, r.perClassAcc[i]])), confusion: r.confusion, classes: m.classes, seconds: r.seconds }));

@@ -21,6 +21,7 @@ export interface ExportOptions {
   dynamicSize?: boolean;
   verify?: boolean;
   cacheDir?: string;
+  strictFinite?: boolean;
 }
 
 export async function runExport(o: ExportOptions, print: (s: string) => void): Promise<void> {
@@ -30,7 +31,7 @@ export async function runExport(o: ExportOptions, print: (s: string) => void): P
   if (!Number.isInteger(opset)) throw new ConfigError(`--opset must be an integer, got '${o.opset}'`);
   const model = noGrad(() => createModel(o.model, arch));
   let source = 'random initialisation (no --weights)';
-  if (o.weights) source = await loadWeightsInto(model, o.weights, o.model, { cacheDir: o.cacheDir });
+  if (o.weights) source = await loadWeightsInto(model, o.weights, o.model, { cacheDir: o.cacheDir, strictFinite: o.strictFinite });
   model.eval();
   const inC = modelInChannels(model);
   const chw = o.input ? parseCHW(o.input) : [inC, entry.defaultInput[1], entry.defaultInput[2]];
@@ -60,13 +61,14 @@ async function verify(model: ReturnType<typeof createModel>, bytes: Uint8Array, 
   const x = noGrad(() => ops.randn(shape));
   const ours = noGrad(() => model.forward(x));
   const sess = await ort.InferenceSession.create(bytes);
-  // A copy: a backend may keep tensors in shared (wasm) memory, which onnxruntime does not accept.
-  const res = await sess.run({ [sess.inputNames[0]]: new ort.Tensor('float32', x.data.slice(), shape) });
+  // dataSync() is a copy: onnxruntime does not accept a view of shared (wasm) memory.
+  const res = await sess.run({ [sess.inputNames[0]]: new ort.Tensor('float32', x.dataSync(), shape) });
   const theirs = res[sess.outputNames[0]].data as Float32Array;
+  const od = ours.dataSync();
   let maxAbs = 0, maxRef = 0;
   for (let i = 0; i < theirs.length; i++) {
-    maxAbs = Math.max(maxAbs, Math.abs(theirs[i] - ours.data[i]));
-    maxRef = Math.max(maxRef, Math.abs(ours.data[i]));
+    maxAbs = Math.max(maxAbs, Math.abs(theirs[i] - od[i]));
+    maxRef = Math.max(maxRef, Math.abs(od[i]));
   }
   if (theirs.length !== ours.size) throw new ConfigError(`verify: onnxruntime returned ${theirs.length} values, our forward ${ours.size}`);
   const ok = maxAbs <= 1e-4 * Math.max(1, maxRef);

@@ -15,11 +15,12 @@ export interface ForwardOptions {
   output: string;
   arch?: string;
   trainMode?: boolean;
+  strictFinite?: boolean;
 }
 
 export async function runForward(o: ForwardOptions, print: (s: string) => void): Promise<void> {
   const model = noGrad(() => createModel(o.model, parseArch(o.arch)));
-  if (o.weights) await loadWeightsInto(model, o.weights, o.model);
+  if (o.weights) await loadWeightsInto(model, o.weights, o.model, { strictFinite: o.strictFinite });
   const arr = readNpyFile(o.input);
   const inC = modelInChannels(model);
   if (arr.shape.length !== 4) throw new ShapeError(`input ${o.input} must be a batch [N, C, H, W], got shape [${arr.shape.join(', ')}]`);
@@ -31,6 +32,6 @@ export async function runForward(o: ForwardOptions, print: (s: string) => void):
   const t0 = performance.now();
   const logits = noGrad(() => model.forward(tensor(arr.data, arr.shape)));
   const ms = performance.now() - t0;
-  writeNpyFile(o.output, { dtype: 'F32', shape: [...logits.shape], data: logits.data });
+  writeNpyFile(o.output, { dtype: 'F32', shape: [...logits.shape], data: logits.dataSync() });
   print(`wrote ${o.output}: logits [${logits.shape.join(', ')}] in ${ms.toFixed(0)} ms (${o.trainMode ? 'train' : 'eval'} mode)`);
 }

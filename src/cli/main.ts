@@ -55,6 +55,7 @@ export function buildProgram(): Command {
     .requiredOption('--output <file>', 'where to write the logits (.npy)')
     .option('--arch <json>', 'constructor options as JSON (or @file.json)')
     .option('--train-mode', 'run in training mode (batch statistics in BatchNorm)')
+    .option('--strict-finite', 'refuse weights holding NaN or Inf (default: a warning)')
     .action(async (o) => (await import('./forward.js')).runForward(o, print));
 
   program.command('export').description('write a model with its weights as ONNX (dynamic batch, opset >= 13)')
@@ -68,6 +69,7 @@ export function buildProgram(): Command {
     .option('--dynamic-size', 'make height and width symbolic too')
     .option('--verify', 'run the file in onnxruntime-node and compare with our forward')
     .option('--cache-dir <dir>', 'download folder for pretrained weights')
+    .option('--strict-finite', 'refuse weights holding NaN or Inf (default: a warning)')
     .action(async (o) => (await import('./export.js')).runExport(o, print));
 
   program.command('import').description('recognise a ResNet ONNX graph (torch.onnx.export or ours) and extract its weights')

@@ -14,17 +14,18 @@ export function addPredictOptions(c: Command): Command {
     .option('--topk <k>', 'classes to show per image', parsePositiveInt('--topk'), 5)
     .option('--batch-size <n>', 'images per batch for folders', parsePositiveInt('--batch-size'), 32)
     .option('--json', 'one JSON object per line (JSON Lines)')
+    .option('--strict-finite', 'refuse weights holding NaN or Inf (default: a warning)')
 }
 
 export interface PredictFlags {
-  checkpoint: string; model?: string; classes?: string; topk: number; batchSize: number; json?: boolean;
+  checkpoint: string; model?: string; classes?: string; topk: number; batchSize: number; json?: boolean; strictFinite?: boolean;
 }
 
 export async function runPredict(path: string, f: PredictFlags, print: Printer, err: Printer): Promise<number> {
   const { loadInferenceModel, predictFiles, filesFor } = await import('../train/inference.js');
   let classes: string[] | undefined;
   if (f.classes) classes = (await import('../data/image-folder.js')).readClassIndices(f.classes);
-  const m = await loadInferenceModel(f.checkpoint, { model: f.model, classes });
+  const m = await loadInferenceModel(f.checkpoint, { model: f.model, classes, strictFinite: f.strictFinite, onWarning: (w) => err(`warning: ${w}`) });
   const { files, root } = filesFor(path);
   const preds = await predictFiles(m, files, { topk: f.topk, batchSize: f.batchSize, root });
   // Every file gets its line; unreadable ones are reported (stderr, or an "error" field in JSON)

@@ -39,6 +39,7 @@ export function addTrainingOptions(c: Command, o: { preset: string; command: 'tr
   return c
     .option('--resume [dir]', 'continue the run saved in DIR (default: --out) exactly where it stopped')
     .option('--overwrite', 'start afresh even if --out already holds a checkpoint')
+    .option('--strict-finite', 'refuse loaded weights (--weights, --resume) holding NaN or Inf (default: a warning)')
     .option('--json', 'print the final result as one JSON object')
     .option('--no-progress', 'no progress bar or progress lines');
 }
@@ -48,6 +49,8 @@ export interface TrainFlags {
   [attribute: string]: unknown;
   preset?: string; model?: string; out?: string; epochs?: number; workers?: number | 'auto'; images?: string;
   resume?: string | boolean; overwrite?: boolean; json?: boolean; progress?: boolean;
+  /** Refuse loaded weights (--weights, --resume) holding NaN or Inf instead of warning. */
+  strictFinite?: boolean;
   /** finetune: same as --weights. */
   checkpoint?: string;
   /** Fashion-MNIST: allow the download when not found locally (no flag; the demo turns it off after its own try). */
@@ -73,6 +76,24 @@ export interface RunCliOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Test hook: with RESNET_TS_SAVE_HOOK set, each step of every save prints `save-phase WHAT PHASE`
+ * on stderr (and each training step `train-step EPOCH:STEP`); RESNET_TS_SAVE_HOOK=WHAT:PHASE:MS (e.g. last:switched:300) also stops there for MS
+ * milliseconds, so a test can kill the process inside that step (test/checkpoint-kill.test.ts).
+ */
+function saveHook(err: Printer, phases: readonly string[]): ((what: string, phase: string) => void) | undefined {
+  const spec = process.env.RESNET_TS_SAVE_HOOK;
+  if (spec === undefined) return undefined;
+  const [pw, pp, pms] = spec.split(':');
+  if (pw && !(['last', 'best', 'metrics'].includes(pw) && [...phases, 'write'].includes(pp) && Number(pms) > 0)) {
+    throw new ConfigError(`RESNET_TS_SAVE_HOOK must be empty or WHAT:PHASE:MS with WHAT last, best or metrics and PHASE one of ${phases.join(', ')}, write; got '${spec}'`);
+  }
+  return (what, phase) => {
+    err(`save-phase ${what} ${phase}`);
+    if (what === pw && phase === pp) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(pms));
+  };
+}
+
 /** Run a training command; returns the process exit code. */
 export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printer, o: RunCliOptions): Promise<number> {
   const { resolveConfig } = await import('./presets.js');
@@ -89,6 +110,8 @@ export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printe
     if (!cfg.weights) throw new ConfigError('finetune needs --weights FILE (pretrained weights or a checkpoint of an earlier run)');
     if (f.model === undefined) cfg.model = '';
   }
+  const { checkOutLock, SAVE_PHASES } = await import('../train/checkpoint.js');
+  if (!resumeDir) checkOutLock(cfg.out); // before the next check: "in use" says more than "already holds a checkpoint" (runTraining checks a resumed folder)
   if (!resumeDir && !f.overwrite && existsSync(join(cfg.out, 'last.json'))) {
     throw new ConfigError(`${cfg.out} already holds a checkpoint (last.json): continue it with --resume, choose another --out, or pass --overwrite`);
   }
@@ -99,6 +122,14 @@ export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printe
     hooks.stopBar();
     err(m);
   };
+  if (process.env.RESNET_TS_SAVE_HOOK !== undefined) {
+    // the test hook (see saveHook) also marks every training step, for kills at random steps
+    const onStep = hooks.onStep.bind(hooks);
+    hooks.onStep = (s) => {
+      onStep(s);
+      if (s.phase === 'train') err(`train-step ${s.epoch}:${s.step}`);
+    };
+  }
   if (f.progress !== false) err(`backend: ${backend}${backend === 'wasm' ? ` (${(await import('../backend/wasm/index.js')).getThreads()} threads)` : ''}`);
 
   const ac = new AbortController();
@@ -119,7 +150,7 @@ export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printe
   let r: RunResult;
   try {
     r = await runTraining(cfg, {
-      hooks, signal,
+      hooks, signal, strictFinite: f.strictFinite, command: `resnet ${process.argv.slice(2).join(' ')}`, onSavePhase: saveHook(err, SAVE_PHASES),
       resume: resumeDir ?? undefined,
       resumeOverrides: resumeOv,
     });

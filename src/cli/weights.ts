@@ -69,7 +69,7 @@ export async function runWeights(o: WeightsOptions, print: (s: string) => void):
  * Load `--weights` into `model`: a weight id ('resnet50.IMAGENET1K_V2', downloaded once into the
  * cache) or a file (.safetensors, .pth/.pt, .npz). Returns a short description of the source.
  */
-export async function loadWeightsInto(model: Module, spec: string, modelName: string, opts: { cacheDir?: string } = {}): Promise<string> {
+export async function loadWeightsInto(model: Module, spec: string, modelName: string, opts: { cacheDir?: string; strictFinite?: boolean } = {}): Promise<string> {
   let sd;
   let what: string;
   if (isPretrainedId(spec)) {
@@ -82,6 +82,9 @@ export async function loadWeightsInto(model: Module, spec: string, modelName: st
     sd = readArraysFile(spec);
     what = spec;
   }
+  // NaN/Inf weights: a warning (the outputs will not be numbers), refused with --strict-finite
+  const { checkFiniteWeights } = await import('../train/checkpoint.js');
+  checkFiniteWeights(sd, spec, { strictFinite: opts.strictFinite, onWarning: (m) => process.stderr.write(`warning: ${m}\n`) });
   try {
     model.loadStateDict(sd);
   } catch (e) {

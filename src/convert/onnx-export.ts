@@ -79,9 +79,9 @@ function emitStructure(g: GraphBuilder, s: ModelStructure, x: string): string {
 function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
   const name = prefix || 'model';
   if (m instanceof Conv2d) {
-    const w = g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.data);
+    const w = g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.dataSync());
     const inputs = [x, w];
-    if (m.bias) inputs.push(g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.data));
+    if (m.bias) inputs.push(g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.dataSync()));
     return g.node('Conv', name, inputs, [
       ints('kernel_shape', m.kernelSize), ints('strides', m.stride),
       ints('pads', [m.padding[0], m.padding[1], m.padding[0], m.padding[1]]), ints('dilations', m.dilation), int('group', m.groups),
@@ -92,9 +92,9 @@ function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
       throw new ConfigError(`${name}: only BatchNorm2d with affine weights and running statistics can be exported`);
     }
     const inputs = [
-      g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.data), g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.data),
-      g.floatInit(join(prefix, 'running_mean'), m.runningMean.shape, m.runningMean.data),
-      g.floatInit(join(prefix, 'running_var'), m.runningVar.shape, m.runningVar.data),
+      g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.dataSync()), g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.dataSync()),
+      g.floatInit(join(prefix, 'running_mean'), m.runningMean.shape, m.runningMean.dataSync()),
+      g.floatInit(join(prefix, 'running_var'), m.runningVar.shape, m.runningVar.dataSync()),
     ];
     return g.node('BatchNormalization', name, [x, ...inputs], [float('epsilon', m.eps), float('momentum', 1 - (m.momentum ?? 0.1))]);
   }
@@ -115,8 +115,8 @@ function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
     return g.node('Flatten', name, [x], [int('axis', 1)]);
   }
   if (m instanceof Linear) {
-    const inputs = [x, g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.data)];
-    if (m.bias) inputs.push(g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.data));
+    const inputs = [x, g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.dataSync())];
+    if (m.bias) inputs.push(g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.dataSync()));
     return g.node('Gemm', name, inputs, [float('alpha', 1), float('beta', 1), int('transB', 1)]);
   }
   if (m instanceof Dropout) return x; // eval mode: identity

@@ -4,6 +4,7 @@
 // cloneable arguments (SharedArrayBuffer-backed arrays are shared, not copied).
 import { ConfigError } from '../base/errors.js';
 import { RNG } from '../base/rng.js';
+import { importSpecModule } from './spec-module.js';
 
 /** One image, channels-first (CHW). uint8 straight from a decoder, float32 after ToFloat. */
 export interface Image {
@@ -44,7 +45,7 @@ export interface Dataset {
 
 /** Rebuild a dataset from its worker spec (used inside loader workers). */
 export async function datasetFromSpec(spec: WorkerSpec): Promise<Dataset> {
-  const mod = (await import(spec.module)) as Record<string, unknown>;
+  const mod = await importSpecModule(spec.module);
   const f = mod[spec.factory];
   if (typeof f !== 'function') throw new ConfigError(`dataset factory '${spec.factory}' not exported by ${spec.module}`);
   return await (f as (a: unknown) => Dataset | Promise<Dataset>)(spec.args);

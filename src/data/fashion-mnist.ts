@@ -13,6 +13,7 @@ import { ConfigError, FormatError } from '../base/errors.js';
 import { ArrayImageDataset, sharedBytes, type WorkerSpec } from './dataset.js';
 import { parseRawIdx, isGzip } from './idx.js';
 import { gunzipFile } from './idx-file.js';
+import './loader-pool.js'; // Node: gives the DataLoader its worker threads for this dataset
 
 export const FASHION_MNIST_CLASSES = [
   'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',

@@ -4,10 +4,10 @@
 // tree. Sub-folders of a class folder are walked too; hidden files and folders (".x") are skipped.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import sharp from 'sharp';
 import { ConfigError, FormatError } from '../base/errors.js';
 import { writeBytesAtomic } from '../io/files.js';
 import { trainValSplit, type Dataset, type Sample, type Subset, type WorkerSpec } from './dataset.js';
+import './loader-pool.js'; // Node: gives the DataLoader its worker threads for this dataset
 
 // torchvision's ImageFolder also takes .gif (the first frame); sharp decodes it the same way.
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif'] as const;
@@ -210,6 +210,21 @@ export function imageFolderFromSpec(s: FolderState): ImageFolder {
   return ImageFolder.fromState(s);
 }
 
+type Sharp = typeof import('sharp').default;
+let sharpModule: Promise<Sharp> | null = null;
+
+/** sharp is an optional peer dependency (native binaries): only decoding image files in Node needs it. */
+function loadSharp(): Promise<Sharp> {
+  return (sharpModule ??= import('sharp').then(
+    (m) => m.default,
+    (e: NodeJS.ErrnoException) => {
+      sharpModule = null;
+      if (e.code === 'ERR_MODULE_NOT_FOUND') throw new ConfigError("decoding image files needs the npm package 'sharp', which is not installed: npm install sharp");
+      throw new ConfigError(`the npm package 'sharp' (needed to decode image files) failed to load: ${e.message.split('\n')[0]}`);
+    },
+  ));
+}
+
 /**
  * Decode one image file to uint8 CHW (RGB, or gray). No EXIF rotation (as PIL/torchvision). A
  * corrupt or truncated file, an unsupported format, or a header declaring more than maxPixels
@@ -225,6 +240,7 @@ export async function decodeImage(path: string, opts: { mode?: 'rgb' | 'gray'; m
     if (code === 'ENOENT' && path.includes('\uFFFD')) throw new ConfigError(notUtf8Message(path));
     throw new ConfigError(`cannot read image ${path}: ${code ?? (e as Error).message}`);
   }
+  const sharp = await loadSharp();
   let out: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
     const img = sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', sequentialRead: true });

@@ -1,5 +1,7 @@
 // Data in Node: the browser-safe modules (./browser.ts) and the Node-only ones: idx-file,
-// fashion-mnist, image-folder (files, sharp, network); loader-pool is loaded lazily by the loader.
+// fashion-mnist, image-folder (files, sharp, network), and loader-pool, which gives the DataLoader
+// its worker threads when imported.
+import './loader-pool.js';
 export * from './browser.js';
 export { readIdxFile, gunzipFile } from './idx-file.js';
 export * from './fashion-mnist.js';

@@ -1,13 +1,15 @@
 // Node worker-thread pool for the DataLoader: each worker rebuilds the dataset and the transform
 // from their specs once, then turns lists of indices into finished batches (decode, augment,
 // stack), which come back as transferred buffers (no copy). Idle workers are unref'd so a process
-// that forgets loader.close() still exits.
+// that forgets loader.close() still exits. Node-only: importing this module registers the pool
+// (setWorkerPoolProvider); the Node entry and the Node-only datasets do, the browser entry never.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../base/errors.js';
 import type { WorkerSpec } from './dataset.js';
 import type { TransformSpec } from './transforms.js';
-import { reviveError, type BatchPayload, type BatchRunner, type SerializedError } from './loader-wire.js';
+import { reviveError, setWorkerPoolProvider, type BatchPayload, type BatchRunner, type SerializedError } from './loader-wire.js';
+import { setSpecModuleImporter } from './spec-module.js';
 
 interface Task {
   id: number;
@@ -150,3 +152,6 @@ export async function createWorkerPool(n: number, dataset: WorkerSpec, transform
 export function autoWorkerCount(): number {
   return Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
 }
+
+setWorkerPoolProvider({ create: createWorkerPool, autoCount: autoWorkerCount });
+setSpecModuleImporter((url) => import(url) as Promise<Record<string, unknown>>);

@@ -1,7 +1,9 @@
-// What the loader and its worker pool exchange (batches, errors, the runner interface), in a
-// module of its own so that loader-pool.ts (loaded lazily by loader.ts) does not import loader.ts
-// back. Browser-safe.
+// What the loader and its worker pool exchange (batches, errors, the runner interface, the pool's
+// registration), in a module of its own so that loader-pool.ts and loader.ts do not import each
+// other. Browser-safe.
 import { ConfigError, FormatError, ResnetError, ShapeError, StateDictError } from '../base/errors.js';
+import type { WorkerSpec } from './dataset.js';
+import type { TransformSpec } from './transforms.js';
 
 /** A batch as produced by a worker or in-process, before epoch/index are attached. */
 export interface BatchPayload {
@@ -29,4 +31,25 @@ export interface BatchRunner {
   readonly size: number;
   run(seed: number, epoch: number, indices: Int32Array): Promise<BatchPayload>;
   close(): Promise<void>;
+}
+
+/** Starts worker pools (loader-pool.ts in Node). */
+export interface WorkerPoolProvider {
+  create(n: number, dataset: WorkerSpec, transform: TransformSpec | null): Promise<BatchRunner>;
+  /** Pool size for numWorkers 'auto'. */
+  autoCount(): number;
+}
+
+let poolProvider: WorkerPoolProvider | null = null;
+
+/**
+ * Called by loader-pool.ts when it is imported (the Node entry and the Node-only datasets import
+ * it), so that no import of it, static or dynamic, is reachable from the browser entry.
+ */
+export function setWorkerPoolProvider(p: WorkerPoolProvider | null): void {
+  poolProvider = p;
+}
+
+export function workerPoolProvider(): WorkerPoolProvider | null {
+  return poolProvider;
 }

@@ -3,6 +3,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { datasetFromSpec, type Dataset, type WorkerSpec } from './dataset.js';
 import { transformFromSpec, type Transform, type TransformSpec } from './transforms.js';
 import { makeBatch, type SerializedError } from './loader.js';
+import { setSpecModuleImporter } from './spec-module.js';
+
+setSpecModuleImporter((url) => import(url) as Promise<Record<string, unknown>>);
 
 const port = parentPort!;
 const { dataset: dsSpec, transform: tSpec } = workerData as { dataset: WorkerSpec; transform: TransformSpec | null };

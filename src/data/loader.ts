@@ -7,12 +7,12 @@
 // on (seed, epoch, batch index), never on the number of workers or on timing, and the loader's
 // state is just {seed, epoch, batch}: save getState() in a checkpoint, setState() to resume exactly.
 //
-// This module is browser-safe; the worker pool (loader-pool.ts, node:worker_threads) is imported
-// lazily only when workers are used.
+// This module is browser-safe: the worker pool (loader-pool.ts, node:worker_threads) registers itself
+// (loader-wire.ts) when the Node entry or a Node-only dataset imports it; the browser never does.
 import { ConfigError, ShapeError } from '../base/errors.js';
 import { RNG } from '../base/rng.js';
 import type { Dataset, Image, WorkerSpec } from './dataset.js';
-import type { BatchPayload, BatchRunner } from './loader-wire.js';
+import { workerPoolProvider, type BatchPayload, type BatchRunner } from './loader-wire.js';
 import type { Transform, TransformSpec } from './transforms.js';
 
 export { reviveError, type BatchPayload, type BatchRunner, type SerializedError } from './loader-wire.js';
@@ -180,19 +180,20 @@ export class DataLoader implements AsyncIterable<Batch> {
   }
 
   /**
-   * Worker threads this loader will use: 0 means in-process. For 'auto' (Node, a serializable
-   * dataset and transform, at least 4 batches of data) the pool size is fixed when it starts: half
-   * the logical CPUs, 1 to 4.
+   * Worker threads this loader will use: 0 means in-process; 'auto' (asked for, in Node, with a
+   * serializable dataset and transform and at least 4 batches of data) means a pool whose size is
+   * fixed when it starts: half the logical CPUs, 1 to 4.
    */
-  workerCount(): number {
+  workerCount(): number | 'auto' {
     const spec = this.dataset.workerSpec?.();
     const tspec = this.transform ? this.transform.spec() : null;
     const serializable = spec !== undefined && (this.transform === null || tspec !== null);
     if (this.requestedWorkers === 'auto') {
-      return !isNode() || !serializable || this.dataset.length < 4 * this.batchSize ? 0 : 1;
+      return !workerPoolProvider() || !serializable || this.dataset.length < 4 * this.batchSize ? 0 : 'auto';
     }
     if (this.requestedWorkers > 0) {
       if (!isNode()) throw new ConfigError('worker threads for data loading are only available in Node.js; use numWorkers: 0');
+      if (!workerPoolProvider()) throw new ConfigError("data-loading workers need the Node entry: import from 'resnet-ts' (not 'resnet-ts/browser'), or use numWorkers: 0");
       if (spec === undefined) throw new ConfigError('this dataset cannot be rebuilt in a worker (no workerSpec); use numWorkers: 0');
       if (this.transform && tspec === null) throw new ConfigError('the transform is not serializable (custom function); use numWorkers: 0 or give it a spec');
     }
@@ -206,12 +207,10 @@ export class DataLoader implements AsyncIterable<Batch> {
       this.runnerPromise =
         n === 0
           ? Promise.resolve(null)
-          : import('./loader-pool.js').then((m) =>
-              m.createWorkerPool(
-                this.requestedWorkers === 'auto' ? m.autoWorkerCount() : n,
-                this.dataset.workerSpec!() as WorkerSpec,
-                this.transform ? (this.transform.spec() as TransformSpec) : null,
-              ),
+          : workerPoolProvider()!.create(
+              n === 'auto' ? workerPoolProvider()!.autoCount() : n,
+              this.dataset.workerSpec!() as WorkerSpec,
+              this.transform ? (this.transform.spec() as TransformSpec) : null,
             );
     }
     return this.runnerPromise;

@@ -7,7 +7,9 @@
 // rounds half-to-even back to uint8, as torchvision does on uint8 tensors. ToFloat maps uint8 to
 // [0, 1]; Normalize needs float input.
 import { ConfigError, ShapeError } from '../base/errors.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../base/imagenet.js';
 import { RNG } from '../base/rng.js';
+import { importSpecModule } from './spec-module.js';
 import type { FloatImage, Image } from './dataset.js';
 
 export type TransformSpec =
@@ -20,8 +22,7 @@ export interface Transform {
   spec(): TransformSpec | null;
 }
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+export { IMAGENET_MEAN, IMAGENET_STD };
 
 type Size2 = [number, number];
 
@@ -635,7 +636,7 @@ function transformFromSpecSync(spec: TransformSpec): Transform {
 /** Rebuild a transform from its spec; `{module, factory}` specs import the module. */
 export async function transformFromSpec(spec: TransformSpec): Promise<Transform> {
   if ('module' in spec) {
-    const mod = (await import(spec.module)) as Record<string, unknown>;
+    const mod = await importSpecModule(spec.module);
     const f = mod[spec.factory];
     if (typeof f !== 'function') throw new ConfigError(`transform factory '${spec.factory}' not exported by ${spec.module}`);
     return await (f as (a: unknown) => Transform | Promise<Transform>)(spec.args);

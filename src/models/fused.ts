@@ -71,14 +71,15 @@ export function tryFuseForInference(model: Module): FusedModel | null {
 function fold(conv: Conv2d, bn: BatchNorm2d | null, owned: Tensor[], where: string): { w: Tensor; b: Tensor | null } {
   const keep = (data: Float32Array, shape: readonly number[]) => {
     const t = Tensor.empty(shape);
-    owned.push(t);
-    t.data.set(data);
+    owned.push(t.keep()); // kept: made under noGrad, freed by FusedModel.dispose()
+    t.write(data);
     return t;
   };
-  if (!bn) return { w: keep(conv.weight.data, conv.weight.shape), b: conv.bias ? keep(conv.bias.data, conv.bias.shape) : null };
+  // Folding runs once, on the host: read the parameters, write the folded copies.
+  if (!bn) return { w: keep(conv.weight.dataSync(), conv.weight.shape), b: conv.bias ? keep(conv.bias.dataSync(), conv.bias.shape) : null };
   if (!bn.runningMean || !bn.runningVar) throw new ConfigError(`${where}: a BatchNorm without running statistics cannot be folded`);
-  const f = foldBatchNorm(conv.weight.data, conv.bias?.data ?? null, {
-    gamma: bn.weight?.data ?? null, beta: bn.bias?.data ?? null, mean: bn.runningMean.data, var: bn.runningVar.data, eps: bn.eps,
+  const f = foldBatchNorm(conv.weight.dataSync(), conv.bias?.dataSync() ?? null, {
+    gamma: bn.weight?.dataSync() ?? null, beta: bn.bias?.dataSync() ?? null, mean: bn.runningMean.dataSync(), var: bn.runningVar.dataSync(), eps: bn.eps,
   });
   return { w: keep(f.w, conv.weight.shape), b: keep(f.b, [conv.outChannels]) };
 }

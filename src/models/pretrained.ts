@@ -5,8 +5,10 @@
 // hash prefix as torch.hub does, and loads it through the restricted .pth reader.
 //
 // The registry is browser-safe data; loadPretrained/downloadPretrained use the file system and
-// import node: modules lazily, so only Node callers pay for them.
+// reach node: built-ins through requireNode (process.getBuiltinModule, which bundlers do not follow).
 import { ConfigError, FormatError, ResnetError } from '../base/errors.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../base/imagenet.js';
+import { requireNode } from '../base/node.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/tensor.js';
 import { readPth } from '../io/pth.js';
@@ -54,8 +56,7 @@ export interface PretrainedWeights {
   categories: readonly string[];
 }
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+export { IMAGENET_MEAN, IMAGENET_STD };
 
 const pre = (resizeSize: number): Preprocessing => ({ resizeSize, cropSize: 224, interpolation: 'bilinear', mean: IMAGENET_MEAN, std: IMAGENET_STD });
 
@@ -144,21 +145,21 @@ function env(name: string): string | undefined {
 
 /** The default download folder. */
 export async function defaultCacheDir(): Promise<string> {
-  const { homedir } = await import('node:os');
-  const { join } = await import('node:path');
+  const { homedir } = requireNode('node:os', 'the weights file cache');
+  const { join } = requireNode('node:path', 'the weights file cache');
   return env('RESNET_TS_CACHE') ?? join(env('XDG_CACHE_HOME') ?? join(homedir(), '.cache'), 'resnet-ts', 'weights');
 }
 
 async function torchHubDir(): Promise<string> {
-  const { homedir } = await import('node:os');
-  const { join } = await import('node:path');
+  const { homedir } = requireNode('node:os', 'the weights file cache');
+  const { join } = requireNode('node:path', 'the weights file cache');
   const torchHome = env('TORCH_HOME') ?? join(env('XDG_CACHE_HOME') ?? join(homedir(), '.cache'), 'torch');
   return join(torchHome, 'hub', 'checkpoints');
 }
 
 async function sha256File(path: string): Promise<string> {
-  const { createHash } = await import('node:crypto');
-  const { createReadStream } = await import('node:fs');
+  const { createHash } = requireNode('node:crypto', 'the weights file cache');
+  const { createReadStream } = requireNode('node:fs', 'the weights file cache');
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
@@ -166,8 +167,8 @@ async function sha256File(path: string): Promise<string> {
 
 /** Where a weight set is (or would be) cached, and whether it is there. */
 export async function cachedPath(w: PretrainedWeights, opts: Pick<DownloadOptions, 'cacheDir' | 'useTorchCache'> = {}): Promise<{ path: string; exists: boolean }> {
-  const { existsSync } = await import('node:fs');
-  const { join } = await import('node:path');
+  const { existsSync } = requireNode('node:fs', 'the weights file cache');
+  const { join } = requireNode('node:path', 'the weights file cache');
   const dir = opts.cacheDir ?? (await defaultCacheDir());
   const path = join(dir, w.fileName);
   if (existsSync(path)) return { path, exists: true };
@@ -190,9 +191,9 @@ function byHand(w: PretrainedWeights, dest: string): string {
  */
 export async function downloadPretrained(idOrWeights: string | PretrainedWeights, opts: DownloadOptions = {}): Promise<string> {
   const w = typeof idOrWeights === 'string' ? getPretrained(idOrWeights) : idOrWeights;
-  const fs = await import('node:fs');
-  const { join } = await import('node:path');
-  const { createHash } = await import('node:crypto');
+  const fs = requireNode('node:fs', 'the weights file cache');
+  const { join } = requireNode('node:path', 'the weights file cache');
+  const { createHash } = requireNode('node:crypto', 'the weights file cache');
   const found = await cachedPath(w, opts);
   if (found.exists) {
     if (opts.verifyCached ?? true) {
@@ -287,7 +288,7 @@ export interface LoadedPretrained {
 export async function loadPretrained(id: string | PretrainedWeights, opts: DownloadOptions = {}): Promise<LoadedPretrained> {
   const w = typeof id === 'string' ? getPretrained(id) : id;
   const path = await downloadPretrained(w, opts);
-  const { readFileSync } = await import('node:fs');
+  const { readFileSync } = requireNode('node:fs', 'the weights file cache');
   const bytes = readFileSync(path);
   let sd: ArrayMap;
   try {

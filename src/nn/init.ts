@@ -10,20 +10,21 @@ export function fans(t: Tensor): { fanIn: number; fanOut: number } {
   return { fanIn: s[1] * receptive, fanOut: s[0] * receptive };
 }
 
+// The seeded RNG runs on the host (the same numbers on every backend); values are uploaded.
 export function uniform_(t: Tensor, lo: number, hi: number, rng: RNG = globalRng): Tensor {
-  const d = t.data;
+  const d = new Float32Array(t.size);
   for (let i = 0; i < d.length; i++) d[i] = rng.uniform(lo, hi);
-  return t;
+  return t.write(d);
 }
 
 export function normal_(t: Tensor, mean: number, std: number, rng: RNG = globalRng): Tensor {
-  const d = t.data;
+  const d = new Float32Array(t.size);
   for (let i = 0; i < d.length; i++) d[i] = mean + std * rng.normal();
-  return t;
+  return t.write(d);
 }
 
 export function constant_(t: Tensor, v: number): Tensor {
-  t.data.fill(v);
+  t.backend.fill(t.storage, v);
   return t;
 }
 

@@ -99,11 +99,12 @@ export class BatchNorm2d extends Module {
     let momentum = this.momentum ?? 0;
     const useBatchStats = this.training || !this.runningMean;
     if (this.training && this.numBatchesTracked) {
-      this.numBatchesTracked.data[0] += 1;
-      if (this.momentum === null) momentum = 1 / this.numBatchesTracked.data[0];
+      const n = this.numBatchesTracked, be = n.backend;
+      be.affine(n.storage, n.storage, 1, 1); // += 1 where the counter lives
+      if (this.momentum === null) momentum = 1 / n.item(); // the cumulative average needs the count on the host
     }
-    return ops.batchNorm(x, useBatchStats && !this.training ? null : this.runningMean, useBatchStats && !this.training ? null : this.runningVar,
-      this.weight, this.bias, useBatchStats, momentum, this.eps);
+    // in eval mode without running stats those are null already
+    return ops.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, useBatchStats, momentum, this.eps);
   }
 
   override describe(inShape: Shape, prefix: string) {

@@ -2,7 +2,7 @@
 // registration order, so stateDict() yields torchvision's key order and names
 // (`layer1.0.downsample.0.weight`, `bn1.running_mean`, `bn1.num_batches_tracked`, `fc.bias`).
 import { StateDictError } from '../base/errors.js';
-import { shapeEq, shapeStr, type Shape } from '../base/shape.js';
+import { numel, shapeEq, shapeStr, type Shape } from '../base/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 
 /** A named array as it comes from a weights file (values already converted to float32). */
@@ -128,29 +128,32 @@ export abstract class Module {
   }
 
   /**
-   * Copy values from `sd` into this module's parameters and buffers, by name. Shape mismatches
-   * always throw (naming every offending key). With strict (the default) missing or unexpected
-   * keys throw too; otherwise they are returned in the report. A missing `num_batches_tracked`
-   * is tolerated, as PyTorch does for old checkpoints.
+   * Copy values from `sd` into this module's parameters and buffers, by name. All or nothing:
+   * every entry is checked before any value is written. Shape mismatches, data whose length does
+   * not fit its shape, and integer data for a floating-point tensor (int8 of a quantized model
+   * is not cast silently) always throw, naming every offending key. With strict (the default)
+   * missing or unexpected keys throw too; otherwise they are returned in the report. A missing
+   * `num_batches_tracked` is tolerated, as PyTorch does for old checkpoints.
    */
   loadStateDict(sd: StateDictInput, opts: { strict?: boolean } = {}): LoadReport {
     const strict = opts.strict ?? true;
     const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const own = this.stateDict();
-    const missingKeys: string[] = [], unexpectedKeys: string[] = [], bad: string[] = [];
-    for (const [k, t] of own) {
-      const e = src.get(k);
-      if (!e) {
-        if (!k.endsWith('num_batches_tracked')) missingKeys.push(k);
-        continue;
-      }
-      const shape = e instanceof Tensor ? e.shape : e.shape;
-      if (!shapeEq(shape, t.shape) && !(t.size === 1 && numelOf(shape) === 1)) {
-        bad.push(`${k}: expected ${shapeStr(t.shape)}, got ${shapeStr(shape)}`);
-      }
+    const { missing: missingKeys, unexpected: unexpectedKeys, mismatched, fit } = matchStateDict(own, src);
+    const bad = mismatched.map((b) => `${b.key}: expected ${shapeStr(b.model)}, got ${shapeStr(b.given)}`);
+    const ints: string[] = [];
+    for (const k of fit) {
+      const e = src.get(k)!;
+      const n = e instanceof Tensor ? e.size : e.data?.length; // a tensor's storage always fits its shape
+      if (n !== numel(e.shape)) bad.push(`${k}: shape ${shapeStr(e.shape)} needs ${numel(e.shape)} values, the data has ${n ?? 'none'}`);
+      const dtype = e instanceof Tensor ? undefined : e.dtype;
+      if (dtype && INTEGER_DTYPES.has(dtype) && !k.endsWith('num_batches_tracked')) ints.push(`${k} (${dtype})`);
     }
-    for (const k of src.keys()) if (!own.has(k)) unexpectedKeys.push(k);
     if (bad.length) throw new StateDictError(`shape mismatch for ${bad.length} key(s): ${bad.join('; ')}`);
+    if (ints.length) {
+      throw new StateDictError(`integer data for ${ints.length} floating-point tensor(s): ${listKeys(ints)}; ` +
+        'not cast silently (a quantized model? dequantize it in PyTorch and save the float state_dict)');
+    }
     if (strict && (missingKeys.length || unexpectedKeys.length)) {
       const parts = [];
       if (missingKeys.length) parts.push(`missing keys: ${listKeys(missingKeys)}`);
@@ -160,8 +163,8 @@ export abstract class Module {
     for (const [k, t] of own) {
       const e = src.get(k);
       if (!e) continue;
-      const data = e instanceof Tensor ? e.data : e.data;
-      t.data.set(data);
+      if (e instanceof Tensor && e.backend === t.backend) t.backend.copy(e.storage, t.storage);
+      else t.write(e instanceof Tensor ? e.dataSync() : e.data);
     }
     return { missingKeys, unexpectedKeys };
   }
@@ -193,9 +196,36 @@ export abstract class Module {
   }
 }
 
-function numelOf(s: readonly number[]): number {
-  return s.reduce((a, b) => a * b, 1);
+/** How a state dict meets a model's own entries (by name; see matchStateDict). */
+export interface StateDictMatch {
+  /** Keys present on both sides with shapes that fit. */
+  fit: Set<string>;
+  /** The model's keys the state dict lacks (but a missing num_batches_tracked, tolerated as PyTorch does for old checkpoints). */
+  missing: string[];
+  /** The state dict's keys the model lacks. */
+  unexpected: string[];
+  mismatched: { key: string; model: Shape; given: readonly number[] }[];
 }
+
+/** Match a state dict against a model's: a shape fits when equal, or when both hold one element. */
+export function matchStateDict(own: Map<string, Tensor>, sd: Map<string, { shape: readonly number[] }>): StateDictMatch {
+  const m: StateDictMatch = { fit: new Set(), missing: [], unexpected: [], mismatched: [] };
+  for (const [k, t] of own) {
+    const e = sd.get(k);
+    if (!e) {
+      if (!k.endsWith('num_batches_tracked')) m.missing.push(k);
+    } else if (shapeEq(e.shape, t.shape) || (t.size === 1 && numel(e.shape) === 1)) {
+      m.fit.add(k);
+    } else {
+      m.mismatched.push({ key: k, model: t.shape, given: e.shape });
+    }
+  }
+  for (const k of sd.keys()) if (!own.has(k)) m.unexpected.push(k);
+  return m;
+}
+
+/** Stored types that are integers (num_batches_tracked is the one integer entry of a ResNet's state). */
+const INTEGER_DTYPES = new Set(['I64', 'I32', 'I16', 'I8', 'U8', 'BOOL']);
 
 function listKeys(keys: string[]): string {
   return keys.length > 8 ? `${keys.slice(0, 8).join(', ')} … (${keys.length} in all)` : keys.join(', ');

@@ -13,7 +13,7 @@ export function stateDictToArrays(model: Module | Map<string, Tensor>): Map<stri
   const sd = model instanceof Map ? model : model.stateDict();
   const out = new Map<string, TaggedArray>();
   for (const [k, t] of sd) {
-    out.set(k, tagArray(k, t.shape, t.data.slice()));
+    out.set(k, tagArray(k, t.shape, t.dataSync()));
   }
   return out;
 }

@@ -46,7 +46,7 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
         const v = this.buffer(s, 'exp_avg_sq', p).t;
         const t = (s.scalars.step ?? 0) + 1;
         s.scalars.step = t;
-        p.backend.adamStep(p.data, p.grad.data, m.data, v.data, g.lr, g.beta1, g.beta2, g.eps, g.weightDecay, t, this.decoupled);
+        p.backend.adamStep(p.storage, p.grad.storage, m.storage, v.storage, g.lr, g.beta1, g.beta2, g.eps, g.weightDecay, t, this.decoupled);
       }
     }
   }

@@ -11,7 +11,7 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType
   if (grads.length === 0) return 0;
   let total = 0;
   if (normType === 'inf' || normType === Infinity) {
-    for (const g of grads) for (const v of g.data) {
+    for (const g of grads) for (const v of g.dataSync()) {
       const a = Math.abs(v);
       if (a > total || Number.isNaN(a)) total = a;
     }
@@ -20,12 +20,12 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType
     let acc = 0;
     for (const g of grads) {
       let s = 0;
-      for (const v of g.data) s += Math.abs(v) ** normType;
+      for (const v of g.dataSync()) s += Math.abs(v) ** normType;
       acc += s;
     }
     total = acc ** (1 / normType);
   }
   const coef = maxNorm / (total + 1e-6);
-  if (coef < 1) for (const g of grads) g.backend.affine(g.data, g.data, coef, 0);
+  if (coef < 1) for (const g of grads) g.backend.affine(g.storage, g.storage, coef, 0);
   return total;
 }

@@ -135,7 +135,7 @@ export abstract class Optimizer<H extends Hyper & { lr: number }> {
         const s = this.state.get(p);
         if (!s) return;
         const buffers: Record<string, SerializedBuffer> = {};
-        for (const [k, t] of Object.entries(s.buffers)) buffers[k] = { shape: [...t.shape], data: t.data.slice() };
+        for (const [k, t] of Object.entries(s.buffers)) buffers[k] = { shape: [...t.shape], data: t.dataSync() };
         state[g.keys[i]] = { scalars: { ...s.scalars }, buffers };
       });
     }
@@ -192,8 +192,7 @@ export abstract class Optimizer<H extends Hyper & { lr: number }> {
       const s = this.stateOf(p);
       s.scalars = { ...st.scalars };
       for (const [bn, b] of Object.entries(st.buffers)) {
-        const t = Tensor.empty(p.shape, p.backend).keep();
-        t.data.set(b.data);
+        const t = Tensor.fromArray(b.data, p.shape, p.backend).keep();
         s.buffers[bn] = t;
       }
     }

@@ -5,6 +5,7 @@
 //   g = nesterov ? g + momentum * buf : buf   (when momentum != 0)
 //   p -= lr * g
 // The arithmetic runs in the parameter's backend (Backend.sgdStep).
+import type { Storage } from '../backend/backend.js';
 import { ConfigError } from '../base/errors.js';
 import { checkNonNegative, Optimizer, type ParamGroup, type ParamGroupSpec, type ParamInput } from './optimizer.js';
 
@@ -37,14 +38,14 @@ export class SGD extends Optimizer<SGDOptions> {
     for (const g of this.paramGroups) {
       for (const p of g.params) {
         if (!p.grad) continue;
-        let buf: Float32Array | null = null;
+        let buf: Storage | null = null;
         let first = false;
         if (g.momentum !== 0) {
           const b = this.buffer(this.stateOf(p), 'momentum_buffer', p);
-          buf = b.t.data;
+          buf = b.t.storage;
           first = b.fresh;
         }
-        p.backend.sgdStep(p.data, p.grad.data, buf, g.lr, g.momentum, g.dampening, g.weightDecay, g.nesterov, first);
+        p.backend.sgdStep(p.storage, p.grad.storage, buf, g.lr, g.momentum, g.dampening, g.weightDecay, g.nesterov, first);
       }
     }
   }

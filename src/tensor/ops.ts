@@ -1,5 +1,7 @@
 // The op table: every differentiable primitive, its forward (a backend kernel) and its
 // backward rule, side by side. Backward rules run under noGrad and return fresh tensors.
+// Ops never touch element values: they pass storage handles to backend kernels, and values
+// cross only where a tensor is made from host numbers (tensor, randn, dropout's mask).
 import type { BinaryOp, Conv2dParams, Pool2dParams, UnaryOp } from '../backend/backend.js';
 import { ResnetError, ShapeError } from '../base/errors.js';
 import { broadcastShapes, checkShape, convOutSize, normAxis, numel, shapeEq, shapeStr, toPair, type Shape } from '../base/shape.js';
@@ -12,9 +14,7 @@ export function tensor(values: ArrayLike<number>, shape?: Shape): Tensor {
   const sh = shape ?? [values.length];
   checkShape(sh);
   if (numel(sh) !== values.length) throw new ShapeError(`${values.length} values cannot have shape ${shapeStr(sh)}`);
-  const t = Tensor.empty(sh);
-  t.data.set(values);
-  return t;
+  return Tensor.fromArray(values, sh);
 }
 
 export function zeros(shape: Shape): Tensor {
@@ -23,7 +23,7 @@ export function zeros(shape: Shape): Tensor {
 
 export function full(shape: Shape, value: number): Tensor {
   const t = Tensor.empty(shape);
-  t.data.fill(value);
+  t.backend.fill(t.storage, value);
   return t;
 }
 
@@ -31,18 +31,17 @@ export function ones(shape: Shape): Tensor {
   return full(shape, 1);
 }
 
+// The seeded RNG runs on the host (same numbers on every backend); the values are uploaded.
 export function randn(shape: Shape, rng: RNG = globalRng, std = 1, mean = 0): Tensor {
-  const t = Tensor.empty(shape);
-  const d = t.data;
+  const d = new Float32Array(numel(shape));
   for (let i = 0; i < d.length; i++) d[i] = mean + std * rng.normal();
-  return t;
+  return Tensor.fromArray(d, shape);
 }
 
 export function rand(shape: Shape, rng: RNG = globalRng, lo = 0, hi = 1): Tensor {
-  const t = Tensor.empty(shape);
-  const d = t.data;
+  const d = new Float32Array(numel(shape));
   for (let i = 0; i < d.length; i++) d[i] = rng.uniform(lo, hi);
-  return t;
+  return Tensor.fromArray(d, shape);
 }
 
 // ---------------------------------------------------------------------------- shape ops
@@ -58,7 +57,7 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   }
   if (numel(sh) !== x.size) throw new ShapeError(`cannot reshape ${shapeStr(x.shape)} to ${shapeStr(shape)}`);
   const out = Tensor.empty(sh, x.backend);
-  out.data.set(x.data);
+  x.backend.copy(x.storage, out.storage);
   return record(out, 'reshape', [x], (g) => [reshape(g, x.shape)]);
 }
 
@@ -74,8 +73,7 @@ export function transpose(x: Tensor): Tensor {
   if (x.rank !== 2) throw new ShapeError(`transpose needs a 2-D tensor, got ${shapeStr(x.shape)}`);
   const [r, c] = x.shape;
   const out = Tensor.empty([c, r], x.backend);
-  const s = x.data, d = out.data;
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) d[j * r + i] = s[i * c + j];
+  x.backend.transpose2d(x.storage, out.storage, r, c);
   return record(out, 'transpose', [x], (g) => [transpose(g)]);
 }
 
@@ -83,38 +81,24 @@ export function transpose(x: Tensor): Tensor {
 
 export function unary(op: UnaryOp, x: Tensor): Tensor {
   const out = Tensor.empty(x.shape, x.backend);
-  x.backend.unary(op, x.data, out.data);
+  x.backend.unary(op, x.storage, out.storage);
   return record(out, op, [x], (g) => {
     switch (op) {
       case 'neg': return [unary('neg', g)];
       case 'exp': return [mul(g, out)];
       case 'log': return [div(g, x)];
       case 'sqrt': return [div(g, mulScalar(out, 2))];
-      case 'abs': {
-        const s = Tensor.empty(x.shape, x.backend);
-        const xd = x.data, sd = s.data;
-        for (let i = 0; i < xd.length; i++) sd[i] = Math.sign(xd[i]);
-        const r = mul(g, s);
-        s.dispose();
-        return [r];
-      }
       case 'relu': {
         const dx = Tensor.empty(x.shape, x.backend);
-        x.backend.reluBackward(g.data, out.data, dx.data);
+        x.backend.reluBackward(g.storage, out.storage, dx.storage);
         return [dx];
       }
-      case 'sigmoid': {
-        // s * (1 - s)
-        const d = Tensor.empty(x.shape, x.backend);
-        const od = out.data, gd = g.data, dd = d.data;
-        for (let i = 0; i < od.length; i++) dd[i] = gd[i] * od[i] * (1 - od[i]);
-        return [d];
-      }
+      case 'abs':
+      case 'sigmoid':
       case 'tanh': {
-        const d = Tensor.empty(x.shape, x.backend);
-        const od = out.data, gd = g.data, dd = d.data;
-        for (let i = 0; i < od.length; i++) dd[i] = gd[i] * (1 - od[i] * od[i]);
-        return [d];
+        const dx = Tensor.empty(x.shape, x.backend);
+        x.backend.unaryBackward(op, g.storage, x.storage, out.storage, dx.storage);
+        return [dx];
       }
     }
   });
@@ -139,14 +123,15 @@ export function sumToShape(g: Tensor, shape: Shape): Tensor {
   const rank = g.rank;
   const target = padTo(shape, rank);
   const out = Tensor.empty(shape, g.backend);
-  g.backend.sumTo(g.data, g.shape, out.data, target);
+  g.backend.sumTo(g.storage, g.shape, out.storage, target);
   return out;
 }
 
 export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(a.shape, b.shape);
   const out = Tensor.empty(shape, a.backend);
-  a.backend.binary(op, a.data, padTo(a.shape, shape.length), b.data, padTo(b.shape, shape.length), out.data, shape);
+  const aShape = padTo(a.shape, shape.length);
+  a.backend.binary(op, a.storage, aShape, b.storage, padTo(b.shape, shape.length), out.storage, shape);
   return record(out, op, [a, b], (g) => {
     const need = (t: Tensor) => t.requiresGrad;
     switch (op) {
@@ -164,18 +149,10 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
       case 'min': {
         // The gradient goes to the selected operand (a on ties, as torch.maximum splits evenly;
         // we pick a for simplicity and document it).
-        const ma = Tensor.empty(shape, a.backend), mb = Tensor.empty(shape, a.backend);
-        const od = out.data;
-        const zb = zerosLike(b);
-        const aa = binary('add', a, zb); // a broadcast to the output shape
-        for (let i = 0; i < od.length; i++) {
-          const selA = od[i] === aa.data[i];
-          ma.data[i] = selA ? 1 : 0;
-          mb.data[i] = selA ? 0 : 1;
-        }
-        const ga = mul(g, ma), gb = mul(g, mb);
+        const ga = Tensor.empty(shape, a.backend), gb = Tensor.empty(shape, a.backend);
+        a.backend.maxMinBackward(g.storage, a.storage, aShape, out.storage, shape, ga.storage, gb.storage);
         const res = [sumToShape(ga, a.shape), sumToShape(gb, b.shape)];
-        for (const t of [zb, aa, ma, mb, ga, gb]) t.dispose(); // sumToShape always returns a new tensor
+        for (const t of [ga, gb]) t.dispose(); // sumToShape always returns a new tensor
         return res;
       }
     }
@@ -186,7 +163,7 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
 export function channelSum(g: Tensor): Tensor {
   const C = g.shape[1];
   const out = Tensor.empty([C], g.backend);
-  g.backend.sumTo(g.data, [g.shape[0], C, g.size / (g.shape[0] * C)], out.data, [1, C, 1]);
+  g.backend.sumTo(g.storage, [g.shape[0], C, g.size / (g.shape[0] * C)], out.storage, [1, C, 1]);
   return out;
 }
 
@@ -204,7 +181,7 @@ export const minimum = (a: Tensor, b: Tensor) => binary('min', a, b);
 /** x * alpha + beta. */
 export function affineScalar(x: Tensor, alpha: number, beta: number): Tensor {
   const out = Tensor.empty(x.shape, x.backend);
-  x.backend.affine(x.data, out.data, alpha, beta);
+  x.backend.affine(x.storage, out.storage, alpha, beta);
   return record(out, 'affine', [x], (g) => [affineScalar(g, alpha, 0)]);
 }
 export const mulScalar = (x: Tensor, s: number) => affineScalar(x, s, 0);
@@ -217,12 +194,12 @@ export function sum(x: Tensor, axes?: number | number[], keepDim = false): Tenso
   const ax = axes === undefined ? x.shape.map((_, i) => i) : (Array.isArray(axes) ? axes : [axes]).map((a) => normAxis(a, x.rank));
   const kept = x.shape.map((d, i) => (ax.includes(i) ? 1 : d));
   const buf = x.backend.alloc(numel(kept));
-  x.backend.sumTo(x.data, x.shape, buf, kept);
+  x.backend.sumTo(x.storage, x.shape, buf, kept);
   const finalShape = keepDim ? kept : x.shape.filter((_, i) => !ax.includes(i));
   const res = new Tensor(buf, finalShape, x.backend);
   return record(res, 'sum', [x], (g) => {
     const gk = new Tensor(g.backend.alloc(g.size), kept, g.backend);
-    gk.data.set(g.data);
+    g.backend.copy(g.storage, gk.storage);
     const z = zerosLike(x);
     const r = add(z, gk);
     z.dispose();
@@ -246,16 +223,16 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   const [M, K] = a.shape, N = b.shape[1];
   const out = Tensor.empty([M, N], a.backend);
-  a.backend.gemm(false, false, M, N, K, a.data, b.data, out.data, false);
+  a.backend.gemm(false, false, M, N, K, a.storage, b.storage, out.storage, false);
   return record(out, 'matmul', [a, b], (g) => {
     let da: Tensor | null = null, db: Tensor | null = null;
     if (a.requiresGrad) {
       da = Tensor.empty([M, K], a.backend);
-      a.backend.gemm(false, true, M, K, N, g.data, b.data, da.data, false);
+      a.backend.gemm(false, true, M, K, N, g.storage, b.storage, da.storage, false);
     }
     if (b.requiresGrad) {
       db = Tensor.empty([K, N], a.backend);
-      a.backend.gemm(true, false, K, N, M, a.data, g.data, db.data, false);
+      a.backend.gemm(true, false, K, N, M, a.storage, g.storage, db.storage, false);
     }
     return [da, db];
   });
@@ -268,18 +245,18 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
   }
   const [N, I] = x.shape, O = w.shape[0];
   const out = Tensor.empty([N, O], x.backend);
-  x.backend.gemm(false, true, N, O, I, x.data, w.data, out.data, false);
-  if (b) x.backend.binary('add', out.data, [N, O], b.data, [1, O], out.data, [N, O]);
+  x.backend.gemm(false, true, N, O, I, x.storage, w.storage, out.storage, false);
+  if (b) x.backend.binary('add', out.storage, [N, O], b.storage, [1, O], out.storage, [N, O]);
   const inputs = b ? [x, w, b] : [x, w];
   return record(out, 'linear', inputs, (g) => {
     let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty([N, I], x.backend);
-      x.backend.gemm(false, false, N, I, O, g.data, w.data, dx.data, false);
+      x.backend.gemm(false, false, N, I, O, g.storage, w.storage, dx.storage, false);
     }
     if (w.requiresGrad) {
       dw = Tensor.empty([O, I], x.backend);
-      x.backend.gemm(true, false, O, I, N, g.data, x.data, dw.data, false);
+      x.backend.gemm(true, false, O, I, N, g.storage, x.storage, dw.storage, false);
     }
     if (b && b.requiresGrad) db = sumToShape(g, [O]);
     return b ? [dx, dw, db] : [dx, dw];
@@ -318,17 +295,17 @@ export function conv2dParams(xShape: Shape, wShape: Shape, o: Conv2dOptions = {}
 export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, o: Conv2dOptions = {}): Tensor {
   const p = conv2dParams(x.shape, w.shape, o);
   const out = Tensor.empty([p.N, p.K, p.OH, p.OW], x.backend);
-  x.backend.conv2d(x.data, w.data, b ? b.data : null, out.data, p);
+  x.backend.conv2d(x.storage, w.storage, b ? b.storage : null, out.storage, p);
   const inputs = b ? [x, w, b] : [x, w];
   return record(out, 'conv2d', inputs, (g) => {
     let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty(x.shape, x.backend);
-      x.backend.conv2dBackwardData(g.data, w.data, dx.data, p);
+      x.backend.conv2dBackwardData(g.storage, w.storage, dx.storage, p);
     }
     if (w.requiresGrad) {
       dw = Tensor.empty(w.shape, x.backend);
-      x.backend.conv2dBackwardFilter(x.data, g.data, dw.data, p);
+      x.backend.conv2dBackwardFilter(x.storage, g.storage, dw.storage, p);
     }
     if (b && b.requiresGrad) {
       db = channelSum(g);
@@ -353,7 +330,7 @@ export function conv2dFused(x: Tensor, w: Tensor, b: Tensor | null, o: Conv2dOpt
     throw new ShapeError(`conv2dFused residual has shape ${shapeStr(r.shape)}, the output ${shapeStr([p.N, p.K, p.OH, p.OW])}`);
   }
   const out = Tensor.empty([p.N, p.K, p.OH, p.OW], x.backend);
-  x.backend.conv2dFused(x.data, w.data, b ? b.data : null, out.data, p, act.relu ?? false, r ? r.data : null, act.constWeights ?? false);
+  x.backend.conv2dFused(x.storage, w.storage, b ? b.storage : null, out.storage, p, act.relu ?? false, r ? r.storage : null, act.constWeights ?? false);
   return out;
 }
 
@@ -375,49 +352,23 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   const out = Tensor.empty(x.shape, be);
   if (!training) {
     if (!runningMean || !runningVar) throw new ResnetError('batch norm in eval mode needs running statistics');
-    be.batchNormEval(x.data, weight?.data ?? null, bias?.data ?? null, runningMean.data, runningVar.data, out.data, N, C, HW, eps);
+    be.batchNormEval(x.storage, weight?.storage ?? null, bias?.storage ?? null, runningMean.storage, runningVar.storage, out.storage, N, C, HW, eps);
     const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
     return record(out, 'batchNormEval', inputs, (g) => {
-      // y = xhat*gamma + beta, xhat = (x - mean)*inv with per-channel constants.
-      const inv = new Float32Array(C), negMean = new Float32Array(C), scale = new Float32Array(C);
-      for (let c = 0; c < C; c++) {
-        inv[c] = 1 / Math.sqrt(runningVar.data[c] + eps);
-        negMean[c] = -runningMean.data[c];
-        scale[c] = (weight ? weight.data[c] : 1) * inv[c];
-      }
-      const grads: (Tensor | null)[] = [];
-      if (x.requiresGrad) {
-        const dx = Tensor.empty(x.shape, be);
-        be.binary('mul', g.data, [N, C, HW], scale, [1, C, 1], dx.data, [N, C, HW]);
-        grads.push(dx);
-      } else grads.push(null);
-      if (weight) {
-        if (weight.requiresGrad) {
-          const t = be.alloc(x.size);
-          be.binary('add', x.data, [N, C, HW], negMean, [1, C, 1], t, [N, C, HW]);
-          be.binary('mul', t, [N, C, HW], inv, [1, C, 1], t, [N, C, HW]);
-          be.binary('mul', t, [N, C, HW], g.data, [N, C, HW], t, [N, C, HW]);
-          const dg = Tensor.empty([C], be);
-          be.sumTo(t, [N, C, HW], dg.data, [1, C, 1]);
-          be.free(t);
-          grads.push(dg);
-        } else grads.push(null);
-      }
+      const dx = x.requiresGrad ? Tensor.empty(x.shape, be) : null;
+      const dg = weight?.requiresGrad ? Tensor.empty([C], be) : null;
+      be.batchNormEvalBackward(g.storage, x.storage, weight?.storage ?? null, runningMean.storage, runningVar.storage,
+        dx?.storage ?? null, dg?.storage ?? null, N, C, HW, eps);
+      const grads: (Tensor | null)[] = [dx];
+      if (weight) grads.push(dg);
       if (bias) grads.push(bias.requiresGrad ? channelSum(g) : null);
       return grads;
     });
   }
   if (N * HW <= 1) throw new ShapeError(`batch norm in training mode needs more than 1 value per channel, got input ${shapeStr(x.shape)}`);
   const saveMean = be.alloc(C), saveInvStd = be.alloc(C), batchVar = be.alloc(C);
-  be.batchNormTrain(x.data, weight?.data ?? null, bias?.data ?? null, out.data, saveMean, saveInvStd, batchVar, N, C, HW, eps);
-  if (runningMean && runningVar) {
-    const M = N * HW;
-    const rm = runningMean.data, rv = runningVar.data;
-    for (let c = 0; c < C; c++) {
-      rm[c] = (1 - momentum) * rm[c] + momentum * saveMean[c];
-      rv[c] = (1 - momentum) * rv[c] + momentum * batchVar[c] * (M / (M - 1));
-    }
-  }
+  be.batchNormTrain(x.storage, weight?.storage ?? null, bias?.storage ?? null, out.storage, saveMean, saveInvStd, batchVar, N, C, HW, eps);
+  if (runningMean && runningVar) be.batchNormUpdateStats(runningMean.storage, runningVar.storage, saveMean, batchVar, momentum, N * HW);
   be.free(batchVar);
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const saved = new Tensor(saveMean, [C], be), savedInv = new Tensor(saveInvStd, [C], be);
@@ -425,8 +376,8 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
     const dx = Tensor.empty(x.shape, be);
     const dgamma = weight ? Tensor.empty([C], be) : null;
     const dbeta = bias ? Tensor.empty([C], be) : null;
-    be.batchNormTrainBackward(g.data, x.data, weight?.data ?? null, saved.data, savedInv.data, dx.data,
-      dgamma?.data ?? null, dbeta?.data ?? null, N, C, HW);
+    be.batchNormTrainBackward(g.storage, x.storage, weight?.storage ?? null, saved.storage, savedInv.storage, dx.storage,
+      dgamma?.storage ?? null, dbeta?.storage ?? null, N, C, HW);
     const grads: (Tensor | null)[] = [x.requiresGrad ? dx : (dx.dispose(), null)];
     if (weight) grads.push(dgamma);
     if (bias) grads.push(dbeta);
@@ -462,10 +413,10 @@ function poolParams(x: Tensor, o: Pool2dOptions, kind: string): Pool2dParams {
 export function maxPool2d(x: Tensor, o: Pool2dOptions): Tensor {
   const p = poolParams(x, o, 'max pool');
   const out = Tensor.empty([p.N, p.C, p.OH, p.OW], x.backend);
-  x.backend.maxPool2d(x.data, out.data, p);
+  x.backend.maxPool2d(x.storage, out.storage, p);
   return record(out, 'maxPool2d', [x], (g) => {
     const dx = Tensor.empty(x.shape, x.backend);
-    x.backend.maxPool2dBackward(x.data, g.data, dx.data, p);
+    x.backend.maxPool2dBackward(x.storage, g.storage, dx.storage, p);
     return [dx];
   });
 }
@@ -473,10 +424,10 @@ export function maxPool2d(x: Tensor, o: Pool2dOptions): Tensor {
 export function avgPool2d(x: Tensor, o: Pool2dOptions): Tensor {
   const p = poolParams(x, { ...o, dilation: 1 }, 'avg pool');
   const out = Tensor.empty([p.N, p.C, p.OH, p.OW], x.backend);
-  x.backend.avgPool2d(x.data, out.data, p);
+  x.backend.avgPool2d(x.storage, out.storage, p);
   return record(out, 'avgPool2d', [x], (g) => {
     const dx = Tensor.empty(x.shape, x.backend);
-    x.backend.avgPool2dBackward(g.data, dx.data, p);
+    x.backend.avgPool2dBackward(g.storage, dx.storage, p);
     return [dx];
   });
 }
@@ -486,10 +437,10 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | [number, numbe
   const [N, C, H, W] = x.shape;
   const [OH, OW] = toPair(outputSize, 1);
   const out = Tensor.empty([N, C, OH, OW], x.backend);
-  x.backend.adaptiveAvgPool2d(x.data, out.data, N, C, H, W, OH, OW);
+  x.backend.adaptiveAvgPool2d(x.storage, out.storage, N, C, H, W, OH, OW);
   return record(out, 'adaptiveAvgPool2d', [x], (g) => {
     const dx = Tensor.empty(x.shape, x.backend);
-    x.backend.adaptiveAvgPool2dBackward(g.data, dx.data, N, C, H, W, OH, OW);
+    x.backend.adaptiveAvgPool2dBackward(g.storage, dx.storage, N, C, H, W, OH, OW);
     return [dx];
   });
 }
@@ -504,16 +455,10 @@ function rowsCols(x: Tensor, what: string): [number, number] {
 export function softmax(x: Tensor): Tensor {
   const [R, Cc] = rowsCols(x, 'softmax');
   const out = Tensor.empty(x.shape, x.backend);
-  x.backend.softmax(x.data, out.data, R, Cc, false);
+  x.backend.softmax(x.storage, out.storage, R, Cc, false);
   return record(out, 'softmax', [x], (g) => {
-    // dx = y * (g - sum(g*y))
     const dx = Tensor.empty(x.shape, x.backend);
-    const y = out.data, gd = g.data, d = dx.data;
-    for (let r = 0; r < R; r++) {
-      let s = 0;
-      for (let c = 0; c < Cc; c++) s += gd[r * Cc + c] * y[r * Cc + c];
-      for (let c = 0; c < Cc; c++) d[r * Cc + c] = y[r * Cc + c] * (gd[r * Cc + c] - s);
-    }
+    x.backend.softmaxBackward(g.storage, out.storage, dx.storage, R, Cc, false);
     return [dx];
   });
 }
@@ -521,16 +466,10 @@ export function softmax(x: Tensor): Tensor {
 export function logSoftmax(x: Tensor): Tensor {
   const [R, Cc] = rowsCols(x, 'logSoftmax');
   const out = Tensor.empty(x.shape, x.backend);
-  x.backend.softmax(x.data, out.data, R, Cc, true);
+  x.backend.softmax(x.storage, out.storage, R, Cc, true);
   return record(out, 'logSoftmax', [x], (g) => {
-    // dx = g - softmax * sum(g)
     const dx = Tensor.empty(x.shape, x.backend);
-    const y = out.data, gd = g.data, d = dx.data;
-    for (let r = 0; r < R; r++) {
-      let s = 0;
-      for (let c = 0; c < Cc; c++) s += gd[r * Cc + c];
-      for (let c = 0; c < Cc; c++) d[r * Cc + c] = gd[r * Cc + c] - Math.exp(y[r * Cc + c]) * s;
-    }
+    x.backend.softmaxBackward(g.storage, out.storage, dx.storage, R, Cc, true);
     return [dx];
   });
 }
@@ -546,18 +485,12 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, labelSm
   if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw new ResnetError(`label smoothing must be in [0, 1], got ${labelSmoothing}`);
   const be = logits.backend;
   const probs = be.alloc(N * C);
-  const loss = be.softmaxCrossEntropy(logits.data, t, probs, N, C, labelSmoothing);
   const out = Tensor.empty([], be);
-  out.data[0] = loss;
+  be.softmaxCrossEntropy(logits.storage, t, probs, out.storage, N, C, labelSmoothing);
   const savedProbs = new Tensor(probs, [N, C], be);
   return record(out, 'crossEntropy', [logits], (g) => {
-    // d/dlogits = (probs - (1-eps)*onehot - eps/C) * g / N
     const dx = Tensor.empty([N, C], be);
-    const d = dx.data, p = savedProbs.data, s = g.data[0] / N;
-    const u = labelSmoothing / C;
-    for (let i = 0; i < N; i++) {
-      for (let c = 0; c < C; c++) d[i * C + c] = (p[i * C + c] - u - (c === t[i] ? 1 - labelSmoothing : 0)) * s;
-    }
+    be.softmaxCrossEntropyBackward(savedProbs.storage, t, g.storage, dx.storage, N, C, labelSmoothing);
     return [dx];
   }, [savedProbs]);
 }
@@ -571,9 +504,9 @@ export function dropout(x: Tensor, p: number, training: boolean, rng: RNG = glob
     if (!(p >= 0 && p <= 1)) throw new ResnetError(`dropout probability must be in [0, 1], got ${p}`);
   }
   if (!training || p === 0) return affineScalar(x, 1, 0);
-  const mask = Tensor.empty(x.shape, x.backend);
-  const m = mask.data, k = 1 / (1 - p);
+  const m = new Float32Array(x.size), k = 1 / (1 - p);
   for (let i = 0; i < m.length; i++) m[i] = rng.random() < p ? 0 : k;
+  const mask = Tensor.fromArray(m, x.shape, x.backend);
   const out = mul(x, mask);
   return out;
 }
@@ -587,29 +520,20 @@ export function subsamplePadChannels(x: Tensor, stride: number, padBefore: numbe
   const [N, C, H, W] = x.shape;
   const OH = Math.ceil(H / stride), OW = Math.ceil(W / stride), OC = C + padBefore + padAfter;
   const out = Tensor.empty([N, OC, OH, OW], x.backend);
-  const s = x.data, d = out.data;
-  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let h = 0; h < OH; h++) for (let w = 0; w < OW; w++) {
-    d[((n * OC + c + padBefore) * OH + h) * OW + w] = s[((n * C + c) * H + h * stride) * W + w * stride];
-  }
+  x.backend.subsamplePadChannels(x.storage, out.storage, N, C, H, W, stride, padBefore, padAfter, false);
   return record(out, 'subsamplePadChannels', [x], (g) => {
     const dx = Tensor.empty(x.shape, x.backend);
-    const gd = g.data, dd = dx.data;
-    for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let h = 0; h < OH; h++) for (let w = 0; w < OW; w++) {
-      dd[((n * C + c) * H + h * stride) * W + w * stride] = gd[((n * OC + c + padBefore) * OH + h) * OW + w];
-    }
+    x.backend.subsamplePadChannels(dx.storage, g.storage, N, C, H, W, stride, padBefore, padAfter, true);
     return [dx];
   });
 }
 
-/** Index of the maximum along the last axis of [N, C]. */
+/** Index of the (first) maximum along the last axis of [N, C], read back synchronously. */
 export function argmax(x: Tensor): Int32Array {
   const [R, Cc] = rowsCols(x, 'argmax');
-  const out = new Int32Array(R);
-  const d = x.data;
-  for (let r = 0; r < R; r++) {
-    let b = 0;
-    for (let c = 1; c < Cc; c++) if (d[r * Cc + c] > d[r * Cc + b]) b = c;
-    out[r] = b;
-  }
+  const idx = Tensor.empty([R], x.backend);
+  x.backend.argmax(x.storage, idx.storage, R, Cc);
+  const out = Int32Array.from(idx.dataSync());
+  idx.dispose();
   return out;
 }

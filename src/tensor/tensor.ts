@@ -1,11 +1,13 @@
-// Tensor: a shape plus a contiguous float32 buffer owned by a backend, and the autograd links.
+// Tensor: a shape plus a contiguous float32 buffer owned by a backend (an opaque Storage
+// handle: values are read with dataSync() / await data() and written with write()), and the
+// autograd links.
 //
 // Autograd is define-by-run: an op that sees an input with requiresGrad records a Node holding
 // its inputs and a backward closure. backward() walks the graph in reverse topological order.
-// Memory: every tensor made inside scope(fn) is freed when fn returns, except what fn returns
-// and tensors marked keep() (parameters, .grad). dispose() frees at once; a
+// Memory: every tensor made inside scope(fn) or noGrad(fn) is freed when fn returns, except what fn
+// returns and tensors marked keep() (parameters, .grad). dispose() frees at once; a
 // FinalizationRegistry frees buffers of tensors that were dropped without either.
-import type { Backend } from '../backend/backend.js';
+import type { Backend, Storage } from '../backend/backend.js';
 import { getBackend } from '../backend/registry.js';
 import { numel, shapeStr, type Shape } from '../base/shape.js';
 import { ResnetError, ShapeError } from '../base/errors.js';
@@ -17,9 +19,16 @@ export interface Node {
   readonly saved?: readonly Tensor[];
   /** Given dL/dout, return dL/dinput for each input (null where the input needs none). */
   backward(gradOut: Tensor): (Tensor | null)[];
+  /** Set once a backward pass went through this node without retainGraph (a second pass is refused, as in PyTorch). */
+  released?: boolean;
 }
 
-const finalizer = new FinalizationRegistry<{ backend: Backend; data: Float32Array }>((h) => h.backend.free(h.data));
+export interface BackwardOptions {
+  /** Keep the graph usable for another backward() (PyTorch's retain_graph); otherwise a second pass is an error. */
+  retainGraph?: boolean;
+}
+
+const finalizer = new FinalizationRegistry<{ backend: Backend; data: Storage }>((h) => h.backend.free(h.data));
 
 const scopes: Set<Tensor>[] = [];
 let gradEnabled = true;
@@ -27,7 +36,7 @@ let gradEnabled = true;
 export class Tensor {
   readonly shape: readonly number[];
   readonly backend: Backend;
-  private _data: Float32Array | null;
+  private _data: Storage | null;
   requiresGrad = false;
   grad: Tensor | null = null;
   /** The op that made this tensor (null for leaves). */
@@ -36,7 +45,7 @@ export class Tensor {
   name?: string;
 
   /** Wraps a buffer already allocated by `backend`; the tensor owns it from now on. */
-  constructor(data: Float32Array, shape: Shape, backend: Backend = getBackend()) {
+  constructor(data: Storage, shape: Shape, backend: Backend = getBackend()) {
     if (data.length !== numel(shape)) {
       throw new ShapeError(`buffer of ${data.length} floats cannot have shape ${shapeStr(shape)}`);
     }
@@ -48,13 +57,33 @@ export class Tensor {
     if (top) top.add(this);
   }
 
-  get data(): Float32Array {
+  /** The backend's handle to the values: pass it to the backend's kernels, never look inside. */
+  get storage(): Storage {
     if (!this._data) throw new ResnetError(`tensor${this.name ? ` '${this.name}'` : ''} of shape ${shapeStr(this.shape)} was used after dispose()`);
     return this._data;
   }
 
+  /** A copy of the values; works on every backend. */
+  data(): Promise<Float32Array> {
+    return this.backend.read(this.storage);
+  }
+
+  /** A copy of the values, now; throws on a backend that can only read asynchronously. */
+  dataSync(): Float32Array {
+    const st = this.storage, be = this.backend;
+    if (!be.readSync) throw new ResnetError(`the ${be.name} backend cannot read values synchronously: use await tensor.data()`);
+    return be.readSync(st);
+  }
+
+  /** Overwrite the values in place (values.length must equal size). */
+  write(values: ArrayLike<number>): this {
+    if (values.length !== this.size) throw new ShapeError(`cannot write ${values.length} values into a tensor of shape ${shapeStr(this.shape)}`);
+    this.backend.write(this.storage, values);
+    return this;
+  }
+
   get size(): number {
-    return this.data.length;
+    return this.storage.length;
   }
 
   get rank(): number {
@@ -65,18 +94,18 @@ export class Tensor {
     return this._data === null;
   }
 
-  /** A copy of the values as a plain Float32Array. */
+  /** A copy of the values as a plain Float32Array (a synchronous read, as dataSync()). */
   toFloat32Array(): Float32Array {
-    return this.data.slice();
+    return this.dataSync();
   }
 
   toArray(): number[] {
-    return Array.from(this.data);
+    return Array.from(this.dataSync());
   }
 
   item(): number {
     if (this.size !== 1) throw new ShapeError(`item() needs a tensor with one element, got shape ${shapeStr(this.shape)}`);
-    return this.data[0];
+    return this.dataSync()[0];
   }
 
   /** Free the buffer now. Safe to call twice. */
@@ -104,7 +133,7 @@ export class Tensor {
   /** A new leaf sharing no graph with this one (the values are copied). */
   detach(): Tensor {
     const out = Tensor.empty(this.shape, this.backend);
-    out.data.set(this.data);
+    this.backend.copy(this.storage, out.storage);
     return out;
   }
 
@@ -113,9 +142,14 @@ export class Tensor {
     return this;
   }
 
-  /** Reverse-mode autodiff from this tensor. Without `grad`, this must be a scalar (grad = 1). */
-  backward(grad?: Tensor): void {
-    backwardFrom(this, grad);
+  /**
+   * Reverse-mode autodiff from this tensor. Without `grad`, this must be a scalar (grad = 1).
+   * Gradients accumulate into the leaves' `.grad`. A graph can be walked once; pass
+   * `{ retainGraph: true }` to walk it again (`backward(grad, opts)` or `backward(opts)`).
+   */
+  backward(grad?: Tensor | BackwardOptions | null, opts: BackwardOptions = {}): void {
+    if (grad && !(grad instanceof Tensor)) backwardFrom(this, undefined, grad);
+    else backwardFrom(this, grad ?? undefined, opts);
   }
 
   zeroGrad(): void {
@@ -126,13 +160,23 @@ export class Tensor {
   }
 
   toString(): string {
-    const d = this.data;
+    if (this.isDisposed) return `Tensor(${shapeStr(this.shape)}, disposed)`;
+    if (!this.backend.readSync) return `Tensor(${shapeStr(this.shape)}, ${this.backend.name})`;
+    const d = this.dataSync();
     const head = Array.from(d.subarray(0, 6)).map((v) => v.toPrecision(4)).join(', ');
     return `Tensor(${shapeStr(this.shape)}, [${head}${d.length > 6 ? ', …' : ''}])`;
   }
 
   static empty(shape: Shape, backend: Backend = getBackend()): Tensor {
     return new Tensor(backend.alloc(numel(shape)), shape, backend);
+  }
+
+  /** A new tensor holding a copy of `values` (default shape: [values.length]). */
+  static fromArray(values: ArrayLike<number>, shape: Shape = [values.length], backend: Backend = getBackend()): Tensor {
+    if (numel(shape) !== values.length) throw new ShapeError(`${values.length} values cannot have shape ${shapeStr(shape)}`);
+    const t = Tensor.empty(shape, backend);
+    backend.write(t.storage, values);
+    return t;
   }
 }
 
@@ -142,12 +186,17 @@ export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
-/** Run fn without recording the graph (inference, optimizer updates, backward rules). */
+/**
+ * Run fn (synchronous) without recording the graph, as a scope(): every tensor made inside is freed
+ * when fn returns, except what fn returns and kept tensors (parameters, buffers, optimizer state,
+ * .grad), like tfjs's tidy. So `noGrad(() => model.forward(tensor(x, shape)))` in a loop frees the
+ * input and every intermediate at once instead of waiting for GC, which cannot see wasm memory.
+ */
 export function noGrad<T>(fn: () => T): T {
   const prev = gradEnabled;
   gradEnabled = false;
   try {
-    return fn();
+    return scope(fn);
   } finally {
     gradEnabled = prev;
   }
@@ -210,7 +259,7 @@ function collectTensors(v: unknown, out: Set<Tensor>, depth: number): void {
 
 // ---------------------------------------------------------------------------- backward
 
-function backwardFrom(root: Tensor, grad?: Tensor): void {
+function backwardFrom(root: Tensor, grad: Tensor | undefined, opts: BackwardOptions): void {
   if (!root.requiresGrad) throw new ResnetError('backward() on a tensor that does not require grad');
   if (!grad && root.size !== 1) {
     throw new ShapeError(`backward() without a gradient needs a scalar, got shape ${shapeStr(root.shape)}`);
@@ -236,6 +285,14 @@ function backwardFrom(root: Tensor, grad?: Tensor): void {
       order.push(t);
     }
   }
+  // before anything accumulates: a graph already walked (without retainGraph) is refused whole
+  for (const t of order) {
+    if (t.node?.released) {
+      throw new ResnetError(`backward() through a graph that was already walked (at '${t.node.name}'): its leaves' .grad already hold these gradients; ` +
+        'pass { retainGraph: true } to the first backward() to walk it again, or run the forward pass again');
+    }
+  }
+  if (!opts.retainGraph) for (const t of order) if (t.node) t.node.released = true;
   const grads = new Map<Tensor, Tensor>();
   noGrad(() => {
     const g0 = grad ? grad.detach() : fullLike(root, 1);
@@ -248,7 +305,7 @@ function backwardFrom(root: Tensor, grad?: Tensor): void {
       if (!t.node) {
         // Leaf: accumulate into .grad, which outlives any scope.
         if (t.grad) {
-          t.backend.addInPlace(t.grad.data, g.data);
+          t.backend.addInPlace(t.grad.storage, g.storage);
           g.dispose();
         } else {
           t.grad = g.keep();
@@ -272,19 +329,18 @@ function backwardFrom(root: Tensor, grad?: Tensor): void {
         }
         const prev = grads.get(inp);
         if (prev) {
-          inp.backend.addInPlace(prev.data, gi.data);
+          inp.backend.addInPlace(prev.storage, gi.storage);
           gi.dispose();
         } else {
           grads.set(inp, gi);
         }
       }
-      // The graph below this node is no longer needed by this pass.
     }
   });
 }
 
 function fullLike(t: Tensor, v: number): Tensor {
   const out = Tensor.empty(t.shape, t.backend);
-  out.data.fill(v);
+  t.backend.fill(out.storage, v);
   return out;
 }

@@ -6,13 +6,14 @@ import { ConfigError, ResnetError, StateDictError } from '../base/errors.js';
 import { RNG } from '../base/rng.js';
 import { IMAGE_EXTENSIONS, decodeImage } from '../data/image-folder.js';
 import { CenterCrop, Resize, transformFromSpec, type Transform, type TransformSpec } from '../data/transforms.js';
+import '../data/loader-pool.js'; // Node: loads the modules that {module, factory} transform specs name
 import type { Image } from '../data/dataset.js';
 import { readArraysFile } from '../io/files.js';
 import type { Module } from '../nn/module.js';
-import { loadCheckpoint, resolveCheckpoint, type CheckpointInput, type CheckpointMeta } from './checkpoint.js';
+import { checkFiniteWeights, loadCheckpoint, resolveCheckpoint, type CheckpointInput, type CheckpointMeta, type FiniteOptions } from './checkpoint.js';
 import { buildModel } from './config.js';
 import { softmaxRow, topKIndices } from './metrics.js';
-import { predictLogits } from './trainer.js';
+import { firstNonFinite, predictLogits } from './trainer.js';
 import { tryFuseForInference } from '../models/fused.js';
 
 export interface InferenceModel {
@@ -28,10 +29,11 @@ export interface InferenceModel {
  * Load a model for evaluation/prediction. A resnet-ts checkpoint brings its model, classes and
  * transform; bare weights need `model` (and `classes`, else class indices are used as names).
  */
-export async function loadInferenceModel(path: string, o: { model?: string; arch?: Record<string, unknown>; classes?: string[] } = {}): Promise<InferenceModel> {
+export async function loadInferenceModel(path: string, o: { model?: string; arch?: Record<string, unknown>; classes?: string[] } & FiniteOptions = {}): Promise<InferenceModel> {
   const r = resolveCheckpoint(path);
   if (r.meta) {
     const ck = loadCheckpoint(r.meta);
+    checkFiniteWeights(ck.weights, ck.paths.weights, o);
     const meta = ck.meta;
     if (o.model && o.model !== meta.model.name) throw new ConfigError(`${ck.paths.weights} is a ${meta.model.name} checkpoint, not ${o.model}`);
     const model = buildModel(meta.model.name, meta.model.options);
@@ -47,6 +49,7 @@ export async function loadInferenceModel(path: string, o: { model?: string; arch
   }
   if (!o.model) throw new ConfigError(`${r.weights} has no sidecar (.json) naming its model: pass --model`);
   const w = readArraysFile(r.weights);
+  checkFiniteWeights(w, r.weights, o);
   let inChannels = 3;
   for (const a of w.values()) if (a.shape.length === 4) {
     inChannels = a.shape[1];
@@ -149,6 +152,11 @@ export async function predictFiles(m: InferenceModel, files: string[], o: { topk
       const C = m.classes.length;
       good.forEach((j, n) => {
         const row = logits.subarray(n * C, (n + 1) * C);
+        const bad = firstNonFinite(row);
+        if (bad >= 0) {
+          res[j].error = `${batch[j]}: the model's output is non-finite (${row[bad]}; the weights in ${m.weightsFile} hold non-finite values or overflow); no prediction`;
+          return;
+        }
         const p = softmaxRow(row);
         res[j].top = topKIndices(row, k).map((idx) => ({ index: idx, label: m.classes[idx], prob: p[idx] }));
       });

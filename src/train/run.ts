@@ -3,11 +3,12 @@
 // (last every epoch and on interrupt, best by validation accuracy), metrics.jsonl, curves.svg,
 // class_indices.json, and a final summary. Node-only (files); the CLI is a thin layer on top.
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConfigError, StateDictError } from '../base/errors.js';
 import { globalRng, manualSeed } from '../base/rng.js';
 import { writeClassIndices } from '../data/image-folder.js';
 import { DataLoader } from '../data/loader.js';
+import '../data/loader-pool.js'; // worker threads for the DataLoader (Node)
 import { readArraysFile, writeBytesAtomic, writePthFile } from '../io/files.js';
 import type { ArrayMap } from '../io/types.js';
 import { checkInputSize, checkModelOptions, getModelEntry } from '../models/registry.js';
@@ -15,7 +16,7 @@ import type { Module } from '../nn/module.js';
 import { stateDictToArrays } from '../nn/state.js';
 import { LRScheduler } from '../optim/schedule.js';
 import {
-  ensureWritableDir, loadCheckpoint, resolveCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta,
+  checkFiniteWeights, checkOutLock, cleanCheckpointDir, ensureWritableDir, type FiniteOptions, loadCheckpoint, lockOutDir, resolveCheckpoint, saveCheckpoint, type CheckpointMeta, type SavePhase,
 } from './checkpoint.js';
 import { buildData, buildModel, buildOptimizer, buildSchedule, validateConfig, type BuiltData, type TrainConfig } from './config.js';
 import { applyResumeOverrides, type ResumeOverrides } from './options.js';
@@ -23,7 +24,7 @@ import type { EpochRecord, TrainHooks } from './progress.js';
 import { trainingCurvesSvg } from './svg.js';
 import { ModelEma } from './ema.js';
 import { formatLoss } from './metrics.js';
-import { NonFiniteLossError, evaluate, fit, type FitState, type MetricsState } from './trainer.js';
+import { NonFiniteLossError, NonFiniteOutputError, evaluate, fit, type FitState, type MetricsState } from './trainer.js';
 import { findHead, freeze, loadPretrained } from './transfer.js';
 
 export interface RunOptions {
@@ -35,6 +36,12 @@ export interface RunOptions {
   resumeOverrides?: ResumeOverrides;
   /** Stop after this many steps in total, saving as on Ctrl-C (tests). */
   maxSteps?: number;
+  /** Called at each step of every save (`what`: 'last', 'best', or 'metrics' before the log and curves are written); tests stop the process there. */
+  onSavePhase?: (what: string, phase: SavePhase | 'write') => void;
+  /** The command line, recorded in the lock on --out (shown to a second run that is refused). */
+  command?: string;
+  /** Refuse loaded weights (pretrained, resumed) holding NaN or Inf; by default they get a warning. */
+  strictFinite?: boolean;
 }
 
 export interface RunResult {
@@ -61,12 +68,14 @@ function say(hooks: TrainHooks | undefined, m: string): void {
  * Weights to start a fine-tune from: a pretrained id (resnet50.IMAGENET1K_V2, downloaded once into
  * the cache), one of our checkpoints (sidecar), or a bare weights file.
  */
-async function readPretrained(path: string): Promise<{ weights: ArrayMap; meta: CheckpointMeta | null; file: string; model?: string }> {
+async function readPretrained(path: string, fin: FiniteOptions): Promise<{ weights: ArrayMap; meta: CheckpointMeta | null; file: string; model?: string }> {
   const pre = await import('../models/pretrained.js');
   if (pre.isPretrainedId(path)) {
     const w = pre.getPretrained(path);
     const file = await pre.downloadPretrained(w);
-    return { weights: readArraysFile(file), meta: null, file, model: w.model };
+    const weights = readArraysFile(file);
+    checkFiniteWeights(weights, file, fin);
+    return { weights, meta: null, file, model: w.model };
   }
   let r: { meta: string | null; weights: string } | null;
   try {
@@ -75,11 +84,14 @@ async function readPretrained(path: string): Promise<{ weights: ArrayMap; meta: 
     r = null;
   }
   if (r?.meta) {
-    const meta = readCheckpointMeta(r.meta);
     const ck = loadCheckpoint(r.meta);
-    return { weights: ck.weights, meta, file: ck.paths.weights };
+    checkFiniteWeights(ck.weights, ck.paths.weights, fin);
+    return { weights: ck.weights, meta: ck.meta, file: ck.paths.weights };
   }
-  return { weights: readArraysFile(r?.weights ?? path), meta: null, file: r?.weights ?? path };
+  const file = r?.weights ?? path;
+  const weights = readArraysFile(file);
+  checkFiniteWeights(weights, file, fin);
+  return { weights, meta: null, file };
 }
 
 /** Input channels of bare weights: the first 4-D tensor's second dimension. */
@@ -94,6 +106,7 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
   let resume: ReturnType<typeof loadCheckpoint> | null = null;
   if (o.resume) {
     const rpath = isDir(o.resume) ? join(o.resume, 'last.json') : o.resume;
+    checkOutLock(dirname(rpath)); // the run that writes it must not be alive
     resume = loadCheckpoint(rpath, { withOptimizer: true });
     if (!resume.meta.optimizer || !resume.meta.loader) {
       throw new ConfigError(`${resume.paths.meta} cannot be resumed (it holds weights only; resume from last.json)`);
@@ -101,10 +114,27 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
     cfg = structuredClone(resume.meta.config) as unknown as TrainConfig;
     cfg.saveFormat ??= 'safetensors'; // checkpoints from before --save-format existed
     applyResumeOverrides(cfg, o.resumeOverrides ?? {});
-    say(hooks, `resuming from ${resume.paths.meta} (epoch ${resume.meta.epoch}, step ${resume.meta.globalStep})`);
   }
   validateConfig(cfg);
   ensureWritableDir(cfg.out);
+  // one run per folder: a second run, or a --resume while this one lives, is refused
+  const lock = lockOutDir(cfg.out, o.command);
+  try {
+    if (lock.stale) say(hooks, `note: took over ${lock.path} from pid ${lock.stale.pid}, which is no longer running`);
+    if (resume) say(hooks, `resuming from ${resume.paths.meta} (epoch ${resume.meta.epoch}, step ${resume.meta.globalStep})`);
+    const removed = cleanCheckpointDir(cfg.out);
+    if (removed.length) say(hooks, `removed ${removed.length} stale file(s) of an interrupted save from ${cfg.out}: ${removed.slice(0, 4).join(', ')}${removed.length > 4 ? ', …' : ''}`);
+    return await trainLocked(cfg, resume, o);
+  } finally {
+    lock.release();
+  }
+}
+
+/** The run proper, holding the lock on cfg.out. */
+async function trainLocked(cfg: TrainConfig, resume: ReturnType<typeof loadCheckpoint> | null, o: RunOptions): Promise<RunResult> {
+  const hooks = o.hooks;
+  const fin: FiniteOptions = { strictFinite: o.strictFinite, onWarning: (m) => say(hooks, `warning: ${m}`) };
+  if (resume) checkFiniteWeights(resume.rawWeights ?? resume.weights, resume.paths.weights, fin);
   manualSeed(cfg.seed);
 
   // ---- model (before data for fine-tuning: the pretrained model decides the input channels)
@@ -113,7 +143,7 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
   const arch: Record<string, unknown> = { ...cfg.arch };
   if (cfg.task === 'finetune' && !resume) {
     if (!cfg.weights) throw new ConfigError('finetune needs --weights FILE (or --checkpoint of an earlier run)');
-    pretrained = await readPretrained(cfg.weights);
+    pretrained = await readPretrained(cfg.weights, fin);
     if (pretrained.meta) {
       if (cfg.model && cfg.model !== pretrained.meta.model.name) {
         throw new ConfigError(`${pretrained.file} is a ${pretrained.meta.model.name} checkpoint, not ${cfg.model}`);
@@ -241,14 +271,15 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
     if (s.record && typeof s.record.val_acc === 'number' && (!best || s.record.val_acc > best.value)) {
       best = { metric: `${data.valName}_acc`, value: s.record.val_acc, epoch: s.record.epoch };
       meta.best = best;
-      saveCheckpoint(paths.best, { model, weights, meta: { ...meta, loader: null, epochProgress: null, scheduler: null, rng: null, note: 'best' } });
+      saveCheckpoint(paths.best, { model, weights, meta: { ...meta, loader: null, epochProgress: null, scheduler: null, rng: null, note: 'best' }, onPhase: (ph) => o.onSavePhase?.('best', ph) });
       if (cfg.saveFormat === 'pth') writePthFile(`${paths.best}.pth`, weights ?? stateDictToArrays(model));
       say(hooks, `new best ${best.metric}=${best.value.toFixed(4)} (epoch ${best.epoch}): ${paths.best}.safetensors`);
     }
-    saveCheckpoint(paths.last, { model, weights, rawWeights: ema ? stateDictToArrays(model) : undefined, meta, optimizer: optimizer.stateDict() });
+    saveCheckpoint(paths.last, { model, weights, rawWeights: ema ? stateDictToArrays(model) : undefined, meta, optimizer: optimizer.stateDict(), onPhase: (ph) => o.onSavePhase?.('last', ph) });
     // The safetensors checkpoint stays the one to resume from; the .pth is a copy of its weights for PyTorch.
     if (cfg.saveFormat === 'pth') writePthFile(`${paths.last}.pth`, weights ?? stateDictToArrays(model));
     lastSaved = { epoch: s.epoch, step: s.globalStep };
+    o.onSavePhase?.('metrics', 'write');
     writeBytesAtomic(paths.metrics, new TextEncoder().encode(s.history.map((r) => JSON.stringify(r)).join('\n') + (s.history.length ? '\n' : '')));
     if (s.history.length) {
       writeBytesAtomic(paths.curves, new TextEncoder().encode(trainingCurvesSvg(s.history, `${cfg.model} on ${cfg.data.kind === 'fashion-mnist' ? 'Fashion-MNIST' : cfg.data.root}`)));
@@ -269,9 +300,9 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
     });
   } catch (e) {
     await closeAll(trainLoader, valLoader);
-    if (e instanceof NonFiniteLossError) {
+    if (e instanceof NonFiniteLossError || e instanceof NonFiniteOutputError) {
       const keep = lastSaved ? `the last good checkpoint is ${paths.last}.json (epoch ${lastSaved.epoch}, step ${lastSaved.step})` : 'no checkpoint had been written yet';
-      throw new NonFiniteLossError(`${e.message}; ${keep}`);
+      throw new NonFiniteLossError(`${e.message}${e instanceof NonFiniteOutputError ? '; training stopped (lower the learning rate or clip gradients)' : ''}; ${keep}`);
     }
     throw e;
   }

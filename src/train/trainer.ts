@@ -13,10 +13,19 @@ import { add, crossEntropy, mulScalar, tensor } from '../tensor/ops.js';
 import { noGrad, scope, type Tensor } from '../tensor/tensor.js';
 import type { ModelEma } from './ema.js';
 import { ClassificationMetrics, type ClassificationResult } from './metrics.js';
-import type { EpochRecord, TrainHooks } from './progress.js';
+import type { EpochRecord, TrainHooks } from './hooks.js';
 
 /** The loss became NaN or infinite: training stops; the last good checkpoint stays as it was. */
 export class NonFiniteLossError extends ResnetError {}
+
+/** The model computed NaN or Inf logits while evaluating or predicting: no number is reported from them. */
+export class NonFiniteOutputError extends ResnetError {}
+
+/** Index of the first NaN/Inf value, or -1. */
+export function firstNonFinite(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return i;
+  return -1;
+}
 
 export type MetricsState = ReturnType<ClassificationMetrics['getState']>;
 
@@ -106,7 +115,7 @@ export function trainStep(o: { model: Module; optimizer: AnyOptimizer; labelSmoo
     }
     noGrad(() => o.optimizer.step());
     o.optimizer.zeroGrad();
-    return { loss: lv, logits: logits.data.slice() };
+    return { loss: lv, logits: logits.dataSync() };
   });
 }
 
@@ -227,11 +236,16 @@ export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOpt
         const m = fused ?? model;
         let out = m.forward(tensor(batch.x, batch.shape));
         if (tta) {
-          plain!.update(out.data, batch.y, 0);
+          plain!.update(out.dataSync(), batch.y, 0);
           out = mulScalar(add(out, m.forward(tensor(hflipBatch(batch.x, batch.shape), batch.shape))), 0.5);
         }
-        return { loss: crossEntropy(out, batch.y).item(), logits: out.data.slice() };
+        return { loss: crossEntropy(out, batch.y).item(), logits: out.dataSync() };
       }));
+      const bad = firstNonFinite(logits);
+      if (bad >= 0) {
+        const C = logits.length / batch.y.length;
+        throw new NonFiniteOutputError(`the model's output is non-finite (${logits[bad]}) for image ${batch.index * loader.batchSize + Math.floor(bad / C) + 1} of the ${o.label ?? 'evaluation'} set; no accuracy is computed from it`);
+      }
       metrics.update(logits, batch.y, loss);
       images += batch.y.length;
       const el = (performance.now() - t0) / 1000;
@@ -259,11 +273,11 @@ export function yieldToEventLoop(): Promise<void> {
 
 /** Logits [N, C] for a batch of images (eval mode, no graph): a model in eval mode, or a fused copy. */
 export function predictLogits(model: Module | FusedModel, x: Float32Array, shape: [number, number, number, number]): Float32Array {
-  return scope(() => noGrad(() => (model.forward(tensor(x, shape)) as Tensor).data.slice()));
+  return scope(() => noGrad(() => (model.forward(tensor(x, shape)) as Tensor).dataSync()));
 }
 
 /** True when every parameter and buffer is finite. */
 export function allFinite(model: Module): boolean {
-  for (const t of model.stateDict().values()) for (const v of t.data) if (!Number.isFinite(v)) return false;
+  for (const t of model.stateDict().values()) for (const v of t.dataSync()) if (!Number.isFinite(v)) return false;
   return true;
 }

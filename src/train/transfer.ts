@@ -3,9 +3,9 @@
 // else that does not fit), freeze the backbone or its first stages, and build parameter groups
 // (larger lr for the new head, no weight decay on BatchNorm and biases).
 import { ConfigError, StateDictError } from '../base/errors.js';
-import { shapeEq, shapeStr } from '../base/shape.js';
+import { shapeStr } from '../base/shape.js';
 import { BatchNorm2d, Linear } from '../nn/layers.js';
-import type { ArrayLikeEntry, Module } from '../nn/module.js';
+import { matchStateDict, type ArrayLikeEntry, type Module } from '../nn/module.js';
 import type { ParamGroupSpec, ParamInput } from '../optim/optimizer.js';
 import { Tensor } from '../tensor/tensor.js';
 
@@ -47,24 +47,13 @@ export function loadPretrained(model: Module, weights: Map<string, ArrayLikeEntr
   const head = findHead(model).name;
   const isHead = (k: string) => k === `${head}.weight` || k === `${head}.bias`;
   const own = model.stateDict();
-  const missing: string[] = [], unexpected: string[] = [], badShape: string[] = [];
-  const headSkipped: string[] = [], headInitialised: string[] = [];
-  const use = new Map<string, ArrayLikeEntry | Tensor>();
-  for (const [k, t] of own) {
-    const e = weights.get(k);
-    if (!e) {
-      if (isHead(k)) headInitialised.push(k);
-      else if (!k.endsWith('num_batches_tracked')) missing.push(k);
-      continue;
-    }
-    const ok = shapeEq(e.shape, t.shape) || (t.size === 1 && e.shape.reduce((a, b) => a * b, 1) === 1);
-    if (ok) use.set(k, e);
-    else if (isHead(k)) {
-      headSkipped.push(`${k} ${shapeStr(e.shape)}`);
-      headInitialised.push(k);
-    } else badShape.push(`${k} (file ${shapeStr(e.shape)}, model ${shapeStr(t.shape)})`);
-  }
-  for (const k of weights.keys()) if (!own.has(k)) unexpected.push(k);
+  const match = matchStateDict(own, weights);
+  // the head may be missing from the file or of another shape: it then starts fresh
+  const missing = match.missing.filter((k) => !isHead(k)), unexpected = match.unexpected;
+  const badShape = match.mismatched.filter((b) => !isHead(b.key)).map((b) => `${b.key} (file ${shapeStr(b.given)}, model ${shapeStr(b.model)})`);
+  const headSkipped = match.mismatched.filter((b) => isHead(b.key)).map((b) => `${b.key} ${shapeStr(b.given)}`);
+  const headInitialised = [...own.keys()].filter((k) => isHead(k) && !match.fit.has(k));
+  const use = new Map([...match.fit].map((k) => [k, weights.get(k)!]));
   const modelName = model.constructor.name;
   if (use.size === 0) {
     const sample = [...weights.keys()].slice(0, 3).join(', ');

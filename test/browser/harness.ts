@@ -1,10 +1,11 @@
 // Test harness for the browser tests: Debian's chromium driven headless by playwright-core (which
 // downloads no browser), static servers with or without COOP/COEP, console-error capture, and the
 // one-page builds by esbuild, Vite and webpack of test/browser/page.js importing 'resnet-ts'.
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { startServer } from '../../web/serve.mjs';
 
 export const ROOT = join(import.meta.dirname, '../..');
 export const ARTIFACTS = join(ROOT, 'test/artifacts');
@@ -68,6 +69,10 @@ export interface BundleResult {
 
 /** A throwaway project: page.js + index.html, with node_modules/resnet-ts linked to this repository. */
 function project(name: string): string {
+  // the bundlers resolve 'resnet-ts' to this repository's dist/ (npm install builds it)
+  if (!existsSync(join(ROOT, 'dist/browser.js')) || statSync(join(ROOT, 'dist/browser.js')).mtimeMs < statSync(join(ROOT, 'src/browser.ts')).mtimeMs) {
+    throw new Error('dist/ is missing or older than src/: run npm run build');
+  }
   const dir = mkdtempSync(join(tmpdir(), `resnet-ts-${name}-`));
   cpSync(join(import.meta.dirname, 'page.js'), join(dir, 'page.js'));
   cpSync(join(import.meta.dirname, 'index.html'), join(dir, 'index.html'));
@@ -113,4 +118,12 @@ export async function bundleWebpack(): Promise<BundleResult> {
   if (stats.hasErrors()) throw new Error(`webpack: ${j.errors!.map((e) => e.message).join('\n')}`);
   writeFileSync(join(out, 'index.html'), '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>loading</title></head><body><script src="./page.js"></script></body></html>');
   return { bundler: 'webpack', dir: out, warnings: (j.warnings ?? []).map((w) => w.message), ms: performance.now() - t0 };
+}
+
+/** Serve a built page with the PyTorch fixtures beside it (same origin: COEP blocks other origins). */
+export async function serveWithFixtures(dir: string, isolation: boolean): Promise<{ url: string; close(): Promise<void> }> {
+  for (const f of ['resnet18', 'cifar_resnet20']) {
+    if (!existsSync(join(dir, f))) symlinkSync(join(ROOT, 'test/fixtures', f), join(dir, f), 'dir');
+  }
+  return startServer({ dir, isolation });
 }

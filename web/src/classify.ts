@@ -30,6 +30,9 @@ export function classifyView(catalog: Catalog): HTMLElement {
         const key = JSON.stringify([req.model, req.arch, req.weights.kind === 'files' ? req.weights.files.map((f) => f.name) : req.weights]);
         if (key !== loaded) {
           modelInfo.textContent = 'loading the model…';
+          engine.onEvent = (e) => {
+            if (e.type === 'progress') modelInfo.textContent = `downloading the weights: ${(e.received / 2 ** 20).toFixed(1)}${e.total ? ` of ${(e.total / 2 ** 20).toFixed(1)}` : ''} MB`;
+          };
           const s = await engine.call<ModelSummary>('load', req);
           loaded = key;
           modelInfo.textContent = `${s.name}: ${fmtCount(s.params)} parameters, ${s.classes} classes, input ${s.input.c}×${s.input.h}×${s.input.w} · weights: ${s.weights}${s.note ? ` · ${s.note}` : ''}`;

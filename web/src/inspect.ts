@@ -24,6 +24,7 @@ export function inspectView(catalog: Catalog): HTMLElement {
   const maps = el('div', { id: 'inspect-maps', class: 'maps' });
   const mapsInfo = el('p', { class: 'muted' }, 'Pick an image and a layer to see its feature maps.');
   let image: Rgba | null = null;
+  let loadedKey = '';
   const fail = (e: unknown) => {
     err.textContent = (e as Error).message ?? String(e);
     err.hidden = false;
@@ -35,13 +36,16 @@ export function inspectView(catalog: Catalog): HTMLElement {
     return [Number(m[1]), Number(m[2]), Number(m[3])];
   };
 
+  let latest = 0;
   const showTable = async () => {
     err.hidden = true;
+    const mine = ++latest;
     try {
       const req = picker.request();
       const { engine } = await engineFor('inspect');
       const model = req.weights.kind === 'pretrained' ? catalog.pretrained.find((w) => w.id === (req.weights as { id: string }).id)!.model : req.model;
       const r = await engine.call<Info>('info', { model, arch: req.arch, input: parseInput() });
+      if (mine !== latest) return; // a newer request (model or size changed meanwhile) draws the table
       const head = el('tr', {}, ...['layer', 'type', 'output', 'params', 'MACs'].map((h) => el('th', {}, h)));
       table.replaceChildren(el('thead', {}, head), el('tbody', {}, ...r.rows.map((x) => el('tr', {},
         el('td', {}, x.name), el('td', {}, x.type), el('td', {}, x.outShape.join('×')),
@@ -60,9 +64,15 @@ export function inspectView(catalog: Catalog): HTMLElement {
     err.hidden = true;
     try {
       const { engine } = await engineFor('inspect');
-      const s = await engine.call<{ name: string; input: { c: number; h: number; w: number } }>('load', picker.request());
-      const f = await engine.call<{ c: number; h: number; w: number; shown: number; data: Float32Array }>('features', { rgba: image, layer: layer.value, maxMaps: 64 });
-      mapsInfo.textContent = `${layer.value}: ${f.c} maps of ${f.h}×${f.w} (input ${s.input.c}×${s.input.h}×${s.input.w}); the first ${f.shown} shown, each scaled to its own range`;
+      const req = picker.request();
+      const key = JSON.stringify([req.model, req.arch, req.weights.kind === 'files' ? req.weights.files.map((f) => f.name) : req.weights]);
+      if (key !== loadedKey) {
+        await engine.call('load', req);
+        loadedKey = key;
+      }
+      const input = parseInput();
+      const f = await engine.call<{ c: number; h: number; w: number; shown: number; data: Float32Array }>('features', { rgba: image, layer: layer.value, maxMaps: 64, input });
+      mapsInfo.textContent = `${layer.value}: ${f.c} maps of ${f.h}×${f.w} for a ${input.join('×')} input; the first ${f.shown} shown, each scaled to its own range`;
       maps.replaceChildren(...Array.from({ length: f.shown }, (_, k) => mapCanvas(f.data.subarray(k * f.h * f.w, (k + 1) * f.h * f.w), f.w, f.h, k)));
     } catch (e) {
       fail(e);
@@ -74,7 +84,10 @@ export function inspectView(catalog: Catalog): HTMLElement {
     input.value = `${c}x${h}x${w}`;
     showTable();
   };
-  input.addEventListener('change', showTable);
+  input.addEventListener('change', () => {
+    showTable();
+    showMaps();
+  });
   layer.addEventListener('change', showMaps);
   showTable();
   return el('div', { class: 'grid' },

@@ -21,6 +21,8 @@ export function modelPicker(catalog: Catalog, prefix: string, opts: { weights: b
       el('option', { value: `pretrained:${w.id}` }, `${w.id} — ${w.acc1}% top-1, ${w.sizeMB.toFixed(0)} MB`))));
   select.value = opts.initial ?? 'resnet18';
   const arch = el('input', { id: `${prefix}-arch`, type: 'text', placeholder: '{"numClasses": 10}', 'aria-label': 'model options (JSON)', spellcheck: false });
+  const base = el('input', { id: `${prefix}-base`, type: 'text', placeholder: 'the registry URL (download.pytorch.org)', 'aria-label': 'where pretrained weights are fetched from', spellcheck: false });
+  const baseRow = el('label', { hidden: true }, 'Weights from ', base);
   let files: { name: string; bytes: Uint8Array }[] = [];
   const fileInfo = el('span', { class: 'muted' }, 'no weights: random initialisation');
   const clear = el('button', { class: 'link', hidden: true, onclick: () => {
@@ -33,6 +35,7 @@ export function modelPicker(catalog: Catalog, prefix: string, opts: { weights: b
     node: el('div', { class: 'picker' },
       el('label', {}, 'Model ', select),
       el('label', {}, 'Options ', arch),
+      baseRow,
       opts.weights ? el('div', { class: 'weights' },
         dropZone('Drop weights here or click: .safetensors, .pth, .onnx, or a resnet-ts checkpoint (.safetensors + .json)', '.safetensors,.pth,.pt,.bin,.onnx,.json,.npz', true, async (fs) => {
           files = await Promise.all(fs.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
@@ -50,7 +53,7 @@ export function modelPicker(catalog: Catalog, prefix: string, opts: { weights: b
           throw new Error(`model options must be JSON, e.g. {"numClasses": 10}; got ${arch.value}`);
         }
       }
-      if (select.value.startsWith('pretrained:')) return { model: '', arch: a, weights: files.length ? { kind: 'files', files } : { kind: 'pretrained', id: select.value.slice(11) } };
+      if (select.value.startsWith('pretrained:')) return { model: '', arch: a, weights: files.length ? { kind: 'files', files } : { kind: 'pretrained', id: select.value.slice(11), ...(base.value.trim() ? { baseUrl: base.value.trim() } : {}) } };
       return { model: select.value, arch: a, weights: files.length ? { kind: 'files', files } : { kind: 'none' } };
     },
     onChange: () => {},
@@ -59,7 +62,11 @@ export function modelPicker(catalog: Catalog, prefix: string, opts: { weights: b
       return catalog.models.find((m) => m.name === name)!.input;
     },
   };
-  select.addEventListener('change', () => p.onChange());
+  select.addEventListener('change', () => {
+    baseRow.hidden = !select.value.startsWith('pretrained:');
+    p.onChange();
+  });
+  base.addEventListener('change', () => p.onChange());
   arch.addEventListener('change', () => p.onChange());
   return p;
 }

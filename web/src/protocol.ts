@@ -11,7 +11,7 @@ export interface Rgba {
 export type WeightsSource =
   | { kind: 'none' }
   | { kind: 'files'; files: { name: string; bytes: Uint8Array }[] }
-  | { kind: 'pretrained'; id: string };
+  | { kind: 'pretrained'; id: string; baseUrl?: string };
 
 export interface LoadRequest {
   model: string;
@@ -74,7 +74,8 @@ export interface TrainDoneEvent {
   seconds: number;
 }
 
-export type TrainEvent = TrainStepEvent | TrainDoneEvent | { type: 'info'; text: string } | { type: 'error'; error: string };
+export type TrainEvent = TrainStepEvent | TrainDoneEvent | { type: 'info'; text: string } | { type: 'error'; error: string }
+  | { type: 'progress'; received: number; total: number | null };
 
 export interface Request {
   id: number;

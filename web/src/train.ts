@@ -97,7 +97,7 @@ export function trainView(): HTMLElement {
       pause.disabled = stop.disabled = true;
       save.disabled = tryIt.hidden = false;
       redraw();
-    } else {
+    } else if (e.type === 'error') {
       fail(new Error(e.error));
       start.disabled = false;
       pause.disabled = stop.disabled = true;

@@ -3,7 +3,7 @@
 // with the requests of protocol.ts. Images arrive as RGBA pixels decoded by the page.
 import {
   CifarResNet, RNG, IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD, Module, createModel, data, evaluate, getBackend,
-  getModelEntry, getPretrained, listModels, listPretrained, getThreads, importOnnx, io, noGrad, optim, readSafetensors, scope, setBackend, setThreads, tensor,
+  getModelEntry, getPretrained, listModels, listPretrained, loadPretrained, getThreads, importOnnx, io, noGrad, optim, readSafetensors, scope, setBackend, setThreads, tensor,
   trainStep, tryFuseForInference, writeSafetensors, type FusedModel, type Tensor,
 } from '../../src/browser.js';
 import type { ClassifyResult, LoadRequest, ModelSummary, Reply, Request, Rgba, TrainEvent, TrainSettings } from './protocol.js';
@@ -64,7 +64,7 @@ function topk(logits: Float32Array, classes: string[], k: number) {
 }
 
 function logitsOf(m: Module | FusedModel, x: Float32Array, shape: number[]): Float32Array {
-  return scope(() => noGrad(() => (m.forward(tensor(x, shape)) as Tensor).data.slice()));
+  return scope(() => noGrad(() => (m.forward(tensor(x, shape)) as Tensor).dataSync()));
 }
 
 function classify(l: Loaded, px: Rgba, k = 5): ClassifyResult {
@@ -115,8 +115,11 @@ async function load(r: LoadRequest): Promise<ModelSummary> {
   const w = r.weights;
   if (w.kind === 'pretrained') {
     const entry = getPretrained(w.id);
-    const lib = await import('../../src/browser.js');
-    const res = await (lib.loadPretrained as (id: string, o?: object) => Promise<{ model: Module }>)(w.id, {});
+    // the browser loader fetches, checks the SHA-256 prefix and keeps the file in Cache Storage
+    const res = await (loadPretrained as unknown as (id: string, o: object) => Promise<{ model: Module }>)(w.id, {
+      onProgress: (received: number, total: number | null) => emit({ type: 'progress', received, total }),
+      ...(w.baseUrl ? { baseUrl: w.baseUrl } : {}),
+    });
     model = res.model;
     name = entry.model;
     classes = [...entry.categories];
@@ -193,20 +196,22 @@ function info(a: { model: string; arch: Record<string, unknown>; input: [number,
 }
 
 /** Output of the module `layer` of the loaded model for one image (at most `maxMaps` channels). */
-function features(a: { rgba: Rgba; layer: string; maxMaps: number }) {
+function features(a: { rgba: Rgba; layer: string; maxMaps: number; input?: [number, number, number] }) {
   if (!current) throw new Error('load a model first');
   const sub = current.model.getModule(a.layer);
-  const x = preprocess(a.rgba, current.pre);
+  // at the Inspect view's input size (the model's own preprocessing otherwise)
+  const pre = a.input ? { ...current.pre, c: a.input[0], h: a.input[1], w: a.input[2], resize: Math.min(a.input[1], a.input[2]) } : current.pre;
+  const x = preprocess(a.rgba, pre);
   const orig = sub.forward;
   let got: { data: Float32Array; shape: number[] } | null = null;
   // a one-off forward hook: keep a copy of the layer's output
   sub.forward = function (this: Module, t: Tensor) {
     const y = orig.call(this, t);
-    got = { data: y.data.slice(), shape: [...y.shape] };
+    got = { data: y.dataSync(), shape: [...y.shape] };
     return y;
   };
   try {
-    logitsOf(current.model, x, [1, current.pre.c, current.pre.h, current.pre.w]);
+    logitsOf(current.model, x, [1, pre.c, pre.h, pre.w]);
   } finally {
     sub.forward = orig;
   }
@@ -342,7 +347,7 @@ function checkpoint(): { weights: Uint8Array; sidecar: string } {
   const id = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('');
   const m = st.model as CifarResNet;
   const model = { name: `cifar_resnet${m.depth}`, options: { numClasses: st.classes.length, inChannels: st.c, width: m.width } };
-  const arrays = new Map([...m.stateDict()].map(([k, t]) => [k, { dtype: 'F32' as const, shape: [...t.shape], data: t.data.slice() }]));
+  const arrays = new Map([...m.stateDict()].map(([k, t]) => [k, { dtype: 'F32' as const, shape: [...t.shape], data: t.dataSync() }]));
   const weights = writeSafetensors(arrays, { format: CHECKPOINT_FORMAT, checkpoint_id: id, model: model.name });
   // the sidecar of src/train/checkpoint.ts, so `resnet predict --checkpoint web-model.json` reads it too
   const sidecar = {

@@ -20,6 +20,26 @@ export class RefBackend implements Backend {
     return this.live;
   }
 
+  write(dst: Float32Array, values: ArrayLike<number>, offset = 0): void {
+    dst.set(values, offset);
+  }
+
+  read(src: Float32Array): Promise<Float32Array> {
+    return Promise.resolve(src.slice());
+  }
+
+  readSync(src: Float32Array): Float32Array {
+    return src.slice();
+  }
+
+  copy(src: Float32Array, dst: Float32Array): void {
+    dst.set(src);
+  }
+
+  fill(dst: Float32Array, value: number): void {
+    dst.fill(value);
+  }
+
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
        A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean): void {
     if (!accumulate) C.fill(0, 0, M * N);
@@ -184,6 +204,36 @@ export class RefBackend implements Backend {
         const o = (n * C + c) * HW;
         for (let i = 0; i < HW; i++) y[o + i] = x[o + i] * scale + shift;
       }
+    }
+  }
+
+  /** Composed from binary and sumTo on purpose: a backend that accelerates those accelerates this. */
+  batchNormEvalBackward(dy: Float32Array, x: Float32Array, gamma: Float32Array | null, mean: Float32Array, variance: Float32Array,
+                        dx: Float32Array | null, dgamma: Float32Array | null, N: number, C: number, HW: number, eps: number): void {
+    // y = xhat*gamma + beta, xhat = (x - mean)*inv with per-channel constants.
+    const inv = new Float32Array(C), negMean = new Float32Array(C), scale = new Float32Array(C);
+    for (let c = 0; c < C; c++) {
+      inv[c] = 1 / Math.sqrt(variance[c] + eps);
+      negMean[c] = -mean[c];
+      scale[c] = (gamma ? gamma[c] : 1) * inv[c];
+    }
+    const sh = [N, C, HW], ch = [1, C, 1];
+    if (dx) this.binary('mul', dy, sh, scale, ch, dx, sh);
+    if (dgamma) {
+      const t = this.alloc(N * C * HW);
+      this.binary('add', x, sh, negMean, ch, t, sh);
+      this.binary('mul', t, sh, inv, ch, t, sh);
+      this.binary('mul', t, sh, dy, sh, t, sh);
+      this.sumTo(t, sh, dgamma, ch);
+      this.free(t);
+    }
+  }
+
+  batchNormUpdateStats(runningMean: Float32Array, runningVar: Float32Array, batchMean: Float32Array, batchVar: Float32Array,
+                       momentum: number, count: number): void {
+    for (let c = 0; c < runningMean.length; c++) {
+      runningMean[c] = (1 - momentum) * runningMean[c] + momentum * batchMean[c];
+      runningVar[c] = (1 - momentum) * runningVar[c] + momentum * batchVar[c] * (count / (count - 1));
     }
   }
 
@@ -388,6 +438,39 @@ export class RefBackend implements Backend {
     for (let i = 0; i < dy.length; i++) dx[i] = y[i] <= 0 ? 0 : dy[i];
   }
 
+  unaryBackward(op: 'abs' | 'sigmoid' | 'tanh', dy: Float32Array, x: Float32Array, y: Float32Array, dx: Float32Array): void {
+    const n = dy.length;
+    switch (op) {
+      case 'abs': for (let i = 0; i < n; i++) dx[i] = dy[i] * Math.sign(x[i]); break;
+      case 'sigmoid': for (let i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1 - y[i]); break;
+      case 'tanh': for (let i = 0; i < n; i++) dx[i] = dy[i] * (1 - y[i] * y[i]); break;
+      default: throw new Error(`no backward kernel for unary op ${op as string}`);
+    }
+  }
+
+  maxMinBackward(dy: Float32Array, a: Float32Array, aShape: readonly number[], y: Float32Array, yShape: readonly number[],
+                 da: Float32Array, db: Float32Array): void {
+    const rank = yShape.length, as = bstrides(aShape);
+    const idx = new Array<number>(rank).fill(0);
+    let ao = 0;
+    for (let i = 0; i < y.length; i++) {
+      const selA = y[i] === a[ao];
+      da[i] = selA ? dy[i] : 0;
+      db[i] = selA ? 0 : dy[i];
+      for (let d = rank - 1; d >= 0; d--) {
+        idx[d]++;
+        ao += as[d];
+        if (idx[d] < yShape[d]) break;
+        ao -= as[d] * idx[d];
+        idx[d] = 0;
+      }
+    }
+  }
+
+  transpose2d(x: Float32Array, y: Float32Array, rows: number, cols: number): void {
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) y[j * rows + i] = x[i * cols + j];
+  }
+
   addInPlace(y: Float32Array, x: Float32Array): void {
     for (let i = 0; i < y.length; i++) y[i] += x[i];
   }
@@ -428,8 +511,31 @@ export class RefBackend implements Backend {
     }
   }
 
-  softmaxCrossEntropy(logits: Float32Array, targets: Int32Array, probs: Float32Array,
-                      N: number, C: number, labelSmoothing: number): number {
+  softmaxBackward(dy: Float32Array, y: Float32Array, dx: Float32Array, rows: number, cols: number, log: boolean): void {
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      let s = 0;
+      if (log) {
+        for (let c = 0; c < cols; c++) s += dy[o + c];
+        for (let c = 0; c < cols; c++) dx[o + c] = dy[o + c] - Math.exp(y[o + c]) * s;
+      } else {
+        for (let c = 0; c < cols; c++) s += dy[o + c] * y[o + c];
+        for (let c = 0; c < cols; c++) dx[o + c] = y[o + c] * (dy[o + c] - s);
+      }
+    }
+  }
+
+  argmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void {
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      let b = 0;
+      for (let c = 1; c < cols; c++) if (x[o + c] > x[o + b]) b = c;
+      out[r] = b;
+    }
+  }
+
+  softmaxCrossEntropy(logits: Float32Array, targets: Int32Array, probs: Float32Array, loss: Float32Array,
+                      N: number, C: number, labelSmoothing: number): void {
     let total = 0;
     for (let r = 0; r < N; r++) {
       const o = r * C;
@@ -447,7 +553,26 @@ export class RefBackend implements Backend {
       const t = targets[r];
       total += -(1 - labelSmoothing) * (logits[o + t] - lse) - (labelSmoothing / C) * sumLogp;
     }
-    return total / N;
+    loss[0] = total / N;
+  }
+
+  softmaxCrossEntropyBackward(probs: Float32Array, targets: Int32Array, dloss: Float32Array, dlogits: Float32Array,
+                              N: number, C: number, labelSmoothing: number): void {
+    const s = dloss[0] / N, u = labelSmoothing / C;
+    for (let i = 0; i < N; i++) {
+      const t = targets[i];
+      for (let c = 0; c < C; c++) dlogits[i * C + c] = (probs[i * C + c] - u - (c === t ? 1 - labelSmoothing : 0)) * s;
+    }
+  }
+
+  subsamplePadChannels(x: Float32Array, y: Float32Array, N: number, C: number, H: number, W: number,
+                       stride: number, padBefore: number, padAfter: number, backward: boolean): void {
+    const OH = Math.ceil(H / stride), OW = Math.ceil(W / stride), OC = C + padBefore + padAfter;
+    for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let h = 0; h < OH; h++) for (let w = 0; w < OW; w++) {
+      const xi = ((n * C + c) * H + h * stride) * W + w * stride, yi = ((n * OC + c + padBefore) * OH + h) * OW + w;
+      if (backward) x[xi] = y[yi];
+      else y[yi] = x[xi];
+    }
   }
 
   sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Array | null, lr: number, momentum: number,
@@ -461,6 +586,11 @@ export class RefBackend implements Backend {
       }
       param[i] -= lr * g;
     }
+  }
+
+  movingAverage(avg: Float32Array, x: Float32Array, decay: number): void {
+    const e = 1 - decay;
+    for (let i = 0; i < avg.length; i++) avg[i] = decay * avg[i] + e * x[i];
   }
 
   adamStep(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, lr: number,

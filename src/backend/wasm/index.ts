@@ -1,17 +1,27 @@
-// Registers the 'wasm' backend. Importing this module makes `await setBackend('wasm')` work.
+// The 'wasm' backend's process-wide instance and its thread count. The registry imports this module
+// lazily on `await setBackend('wasm')` (no side effect at import: bundlers may drop it when unused).
 import { ConfigError } from '../../base/errors.js';
-import { registerBackend, getBackend } from '../registry.js';
-import { createWasmBackend, WasmBackend } from './wasm.js';
+import { createWasmBackend, type WasmBackend } from './wasm.js';
 
 export { WasmBackend, createWasmBackend, type WasmBackendOptions } from './wasm.js';
+export { webWorkerSource } from './threads.js';
 
 let instance: WasmBackend | null = null;
+let creating: Promise<WasmBackend> | null = null;
 let wantThreads: number | undefined;
+let workerUrl: string | URL | undefined;
 
-registerBackend('wasm', async () => {
-  if (!instance) instance = await createWasmBackend({ threads: wantThreads });
-  return instance;
-});
+/** The wasm backend, created on first use (what `setBackend('wasm')` selects). */
+export async function wasmBackend(): Promise<WasmBackend> {
+  creating ??= createWasmBackend({ threads: wantThreads, workerUrl }).then(
+    (b) => (instance = b),
+    (e) => {
+      creating = null;
+      throw e;
+    },
+  );
+  return creating;
+}
 
 /**
  * Number of threads (the calling thread included) the wasm backend uses; default is the
@@ -33,7 +43,11 @@ export function disposeWasmThreads(): void {
   instance?.dispose();
 }
 
-export function isWasmBackendActive(): boolean {
-  return getBackend() instanceof WasmBackend;
+/**
+ * Browsers: start the wasm backend's worker threads from this URL instead of a blob: URL (for a
+ * Content-Security-Policy whose worker-src does not allow blob:). The script there must be the text
+ * of webWorkerSource(), e.g. written to a file at build time. Call before `setBackend('wasm')`.
+ */
+export function setWorkerUrl(url: string | URL): void {
+  workerUrl = url;
 }
-

@@ -161,9 +161,15 @@ export class WasmHeap {
     const have = this.buf.byteLength / PAGE;
     const need = Math.ceil(needBytes / PAGE);
     if (!this.shared || need > MAX_PAGES) {
+      const mib = (b: number) => (b / 2 ** 20).toFixed(0);
       throw new OutOfWasmMemory(
-        `wasm backend: out of memory (need ${(needBytes / 2 ** 20).toFixed(0)} MiB, ` +
-          `limit ${((this.shared ? MAX_PAGES * PAGE : this.buf.byteLength) / 2 ** 20).toFixed(0)} MiB)`,
+        `wasm backend: out of memory (need ${mib(needBytes)} MiB, limit ${mib(this.shared ? MAX_PAGES * PAGE : this.buf.byteLength)} MiB, ` +
+          `${mib(this.liveBytes)} MiB in live tensors). Free tensors you no longer need: run each step in scope(() => …) or ` +
+          `noGrad(() => …), which free what they create except what they return, or call tensor.dispose()` +
+          (this.shared
+            ? '.'
+            : '. This memory cannot grow: without cross-origin isolation (no SharedArrayBuffer) it is reserved once; serve the page with ' +
+              'Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp for a growing memory and threads.'),
       );
     }
     // Grow by at least 1/8 of the current size to amortise, within the 4 GiB limit.

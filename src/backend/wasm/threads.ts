@@ -61,8 +61,17 @@ export interface WorkerHandle {
   terminate(): void;
 }
 
-/** Makes a worker that runs `source` (a script that calls `start(initMessage)` on its first message). */
-export type WorkerFactory = (source: string) => WorkerHandle;
+/**
+ * Makes a worker that runs `source` (a script that calls `start(initMessage)` on its first message).
+ * It calls `onError` if the worker fails to start (a Content-Security-Policy that blocks it, a
+ * script that does not load); it may also throw at once.
+ */
+export type WorkerFactory = (source: string, onError: (e: unknown) => void) => WorkerHandle;
+
+/** How long workers may take to start before the pool gives up on them and runs on 1 thread. */
+export const WORKER_START_TIMEOUT_MS = 2000;
+
+
 
 /** Worker script for node:worker_threads (eval mode, CommonJS). */
 export function nodeWorkerSource(): string {
@@ -90,6 +99,9 @@ export class ThreadPool {
     private readonly runMain: (desc: number, tid: number) => void,
     private readonly factory: WorkerFactory | null,
     private readonly source: string,
+    /** Why there is no factory (said once when more than 1 thread is asked for); null: say nothing. */
+    private readonly noFactoryReason: string | null = null,
+    private readonly startTimeoutMs = WORKER_START_TIMEOUT_MS,
   ) {
     this.ctrl = new Int32Array(memory.buffer, ctrlPtr, CONTROL_BYTES / 4);
     this.ctrl.fill(0);
@@ -110,28 +122,58 @@ export class ThreadPool {
 
   /**
    * Use n threads (main included). Starts workers as needed; they join jobs as soon as they are
-   * ready. The promise resolves when all n are ready (or at once with no worker factory).
+   * ready. The promise resolves when all n are ready (or at once with no worker factory). It never
+   * rejects: a worker that cannot start (error, or not ready within startTimeoutMs) makes the pool
+   * fall back to 1 thread with one console warning.
    */
   setThreads(n: number): Promise<void> {
     n = Math.max(1, Math.min(MAX_THREADS, Math.floor(n)));
-    if (!this.factory) n = 1;
-    this.threads = n;
-    for (let w = this.workers.length; w < n; w++) {
-      if (w === 0) { this.workers.push(null); continue; }
-      const h = this.factory!(this.source);
-      h.post({ module: this.module, memory: this.memory, ctrl: this.ctrlPtr, tid: w, spin: WORKER_SPIN });
-      this.workers.push(h);
+    if (!this.factory) {
+      if (n > 1 && this.noFactoryReason) this.warnOnce(`resnet-ts: the wasm backend runs on 1 thread, not ${n}: ${this.noFactoryReason}`);
+      n = 1;
     }
-    return this.whenReady(n);
+    if (this.failed) n = 1;
+    this.threads = n;
+    let failure: unknown = null;
+    for (let w = this.workers.length; w < n && failure === null; w++) {
+      if (w === 0) { this.workers.push(null); continue; }
+      try {
+        const h = this.factory!(this.source, (e) => (failure ??= e ?? 'error event'));
+        h.post({ module: this.module, memory: this.memory, ctrl: this.ctrlPtr, tid: w, spin: WORKER_SPIN });
+        this.workers.push(h);
+      } catch (e) {
+        failure = e;
+      }
+    }
+    return this.whenReady(n, () => failure);
   }
 
-  private async whenReady(n: number): Promise<void> {
-    const deadline = Date.now() + 30000;
+  /** Set once workers failed to start: the pool stays on 1 thread. */
+  private failed = false;
+  private warned = false;
+
+  /** One console warning per pool (a backend has one) when threads cannot be used; it then runs on 1. */
+  private warnOnce(msg: string): void {
+    if (this.warned) return;
+    this.warned = true;
+    console.warn(msg);
+  }
+
+  private async whenReady(n: number, failure: () => unknown): Promise<void> {
+    const deadline = Date.now() + this.startTimeoutMs;
     for (;;) {
       let ok = true;
       for (let w = 1; w < n; w++) if (Atomics.load(this.ctrl, C_SLOTS + SLOT_WORDS * w + S_READY) !== 1) ok = false;
       if (ok) return;
-      if (Date.now() > deadline) throw new Error('wasm backend: worker threads did not start within 30 s');
+      const f = failure();
+      if (f !== null || Date.now() > deadline) {
+        const why = f !== null ? `a worker failed to start (${f instanceof Error ? f.message : typeof f === 'string' ? f : 'error event'})` : `workers did not start within ${this.startTimeoutMs / 1000} s`;
+        this.terminate();
+        this.failed = true;
+        this.threads = 1;
+        this.warnOnce(`resnet-ts: the wasm backend runs on 1 thread: ${why}. Under a Content-Security-Policy that blocks blob: workers, serve webWorkerSource() as a script and pass its URL with setWorkerUrl(url) (allowed by worker-src).`);
+        return;
+      }
       await new Promise((r) => setTimeout(r, 2));
     }
   }

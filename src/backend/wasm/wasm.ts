@@ -3,9 +3,11 @@
 // overridden here is RefBackend's, running on the same Float32Array views.
 import type { BinaryOp, Conv2dParams, Pool2dParams, UnaryOp } from '../backend.js';
 import { RefBackend } from '../ref/ref.js';
+import { ARG_SLOTS, CONSTS as c, FLOAT_SLOTS } from './kernels.generated.js';
 import { compileKernels, instantiate, sharedMemorySupported, type KernelExports } from './loader.js';
+import { nodeBuiltin } from '../../base/node.js';
 import { WasmHeap } from './memory.js';
-import { CONTROL_BYTES, ThreadPool, nodeWorkerSource, webWorkerSource, type WorkerFactory } from './threads.js';
+import { CONTROL_BYTES, ThreadPool, WORKER_START_TIMEOUT_MS, nodeWorkerSource, webWorkerSource, type WorkerFactory } from './threads.js';
 
 export interface WasmBackendOptions {
   /** Threads, the main thread included (default: the machine's cores). */
@@ -14,13 +16,32 @@ export interface WasmBackendOptions {
   singleThread?: boolean;
   /** Without shared memory, the fixed memory size in bytes (default 1 GiB). */
   fixedMemoryBytes?: number;
+  /**
+   * Browsers: the URL of a script whose text is webWorkerSource(), started as the worker threads
+   * instead of a blob: URL (for a Content-Security-Policy whose worker-src does not allow blob:).
+   */
+  workerUrl?: string | URL;
+  /** false: use an unshared memory (1 thread) even where shared memory works, as on a page that is not cross-origin isolated. */
+  sharedMemory?: boolean;
 }
 
 const DESC_WORDS = 256;
 /** Jobs below this many flops run on the calling thread only. */
 const PARALLEL_MIN_FLOPS = 1 << 18;
 
-const BINARY_CODE: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5 };
+const BINARY_OP: Record<BinaryOp, number> = { add: c.OP_ADD, sub: c.OP_SUB, mul: c.OP_MUL, div: c.OP_DIV, max: c.OP_MAX, min: c.OP_MIN };
+const BINARY_SCALAR_OP: Record<BinaryOp, number> = {
+  add: c.OP_ADD_S, sub: c.OP_SUB_S, mul: c.OP_MUL_S, div: c.OP_DIV_S, max: c.OP_MAX_S, min: c.OP_MIN_S,
+};
+const UNARY_OP: Partial<Record<UnaryOp, number>> = { relu: c.OP_RELU, neg: c.OP_NEG, abs: c.OP_ABS, sqrt: c.OP_SQRT };
+
+type ArgSlot = keyof typeof ARG_SLOTS;
+/** A job's arguments by slot name (kernels.generated.ts); a slot not given is 0. */
+type JobArgs = { [K in ArgSlot]?: number };
+/** Argument slots the kernels read as f32 (by name: jobs of different kinds reuse the same words). */
+const IS_FLOAT = new Set<string>(FLOAT_SLOTS);
+const E_FLOATS = ['E_F0', 'E_F1', 'E_F2', 'E_F3', 'E_F4', 'E_F5', 'E_F6'] as const;
+const E_INTS = ['E_I0', 'E_I1'] as const;
 
 interface GemmSpec {
   M: number; N: number; K: number;
@@ -42,7 +63,6 @@ export class WasmBackend extends RefBackend {
   override readonly name: string = 'wasm';
   readonly heap: WasmHeap;
   private readonly k: KernelExports;
-  private readonly c: Record<string, number>;
   private readonly pool: ThreadPool;
   private readonly descPtr: number;
   private readonly di: Int32Array;
@@ -55,17 +75,16 @@ export class WasmBackend extends RefBackend {
   private big = new Map<string, { ptr: number; bytes: number }>();
 
   constructor(heap: WasmHeap, kernels: KernelExports, module: WebAssembly.Module,
-              factory: WorkerFactory | null, source: string) {
+              factory: WorkerFactory | null, source: string, noThreadsReason: string | null = null, startTimeoutMs?: number) {
     super();
     this.heap = heap;
     this.k = kernels;
-    this.c = kernels.consts;
     this.descPtr = heap.allocBytes(DESC_WORDS * 4, true);
     this.di = heap.i32(this.descPtr, DESC_WORDS);
     this.df = new Float32Array(this.di.buffer, this.descPtr, DESC_WORDS);
     const ctrl = heap.allocBytes(CONTROL_BYTES, true);
-    this.scratchPerThread = Math.ceil(this.c.SCRATCH_BYTES / 64) * 64;
-    this.pool = new ThreadPool(module, heap.memory, ctrl, (d, t) => kernels.run_job(d, t), factory, source);
+    this.scratchPerThread = Math.ceil(c.SCRATCH_BYTES / 64) * 64;
+    this.pool = new ThreadPool(module, heap.memory, ctrl, (d, t) => kernels.run_job(d, t), factory, source, noThreadsReason, startTimeoutMs);
   }
 
   // ---------------------------------------------------------------- threads
@@ -193,7 +212,7 @@ export class WasmBackend extends RefBackend {
   /** Tasks each thread took in the last job (index 0 = calling thread); for tests and benchmarks. */
   lastJobTasksPerThread(): number[] {
     const out: number[] = [];
-    for (let t = 0; t < this.lastJobThreads; t++) out.push(this.di[this.c.D_STATS + t]);
+    for (let t = 0; t < this.lastJobThreads; t++) out.push(this.di[c.D_STATS + t]);
     return out;
   }
 
@@ -203,14 +222,30 @@ export class WasmBackend extends RefBackend {
   /** Tests: the calling thread leaves every task of a parallel job to the workers. */
   workersOnly = false;
 
+  /**
+   * The one writer of job arguments: clears the whole argument region (no slot survives from
+   * the previous job), then stores each given slot as the type its kernel reads (f32 or i32).
+   */
+  private args(a: JobArgs): void {
+    const d = this.di;
+    d.fill(0, c.D_ARGS, c.D_STATS);
+    for (const k in a) {
+      const slot = ARG_SLOTS[k as ArgSlot], v = a[k as ArgSlot]!;
+      if (IS_FLOAT.has(k)) this.df[slot] = v;
+      else if (Number.isInteger(v)) d[slot] = v;
+      else throw new Error(`wasm job: ${k} is an integer slot, got ${v}`);
+    }
+  }
+
+  /** Runs the job whose arguments args() wrote (several runs may share them). */
   private run(kind: number, ntasks: number, flops: number): void {
     const d = this.di;
-    for (let t = 0; t < 64; t++) d[this.c.D_STATS + t] = 0;
-    d[this.c.D_KIND] = kind;
-    d[this.c.D_COUNTER] = 0;
-    d[this.c.D_NTASKS] = ntasks;
-    d[this.c.D_SCRATCH] = this.ensureThreadScratch();
-    d[this.c.D_SCRATCH_STRIDE] = this.scratchPerThread;
+    for (let t = 0; t < 64; t++) d[c.D_STATS + t] = 0;
+    d[c.D_KIND] = kind;
+    d[c.D_COUNTER] = 0;
+    d[c.D_NTASKS] = ntasks;
+    d[c.D_SCRATCH] = this.ensureThreadScratch();
+    d[c.D_SCRATCH_STRIDE] = this.scratchPerThread;
     const maxThreads = flops < PARALLEL_MIN_FLOPS ? 1 : Math.min(ntasks, this.pool.size);
     this.lastJobThreads = maxThreads;
     if (maxThreads <= 1) this.k.run_job(this.descPtr, 0);
@@ -218,7 +253,6 @@ export class WasmBackend extends RefBackend {
   }
 
   private gemmJob(s: GemmSpec): void {
-    const c = this.c, d = this.di;
     const { M, N, K } = s;
     const batch = s.nb1 * s.nb2;
     if (M <= 0 || N <= 0 || batch <= 0) return;
@@ -243,40 +277,28 @@ export class WasmBackend extends RefBackend {
     }
     const nK = Math.max(1, Math.ceil(K / KCMAX));
     const kc = Math.max(1, Math.ceil(K / nK));
-    d[c.G_M] = M; d[c.G_N] = N; d[c.G_K] = K;
-    d[c.G_A] = s.A; d[c.G_LDA] = s.lda; d[c.G_ATRANS] = s.aMode ?? (s.aTrans ? 1 : 0);
-    d[c.G_ACG] = s.aCg ?? 0; d[c.G_ARS] = s.aRS ?? 0;
-    d[c.G_B] = s.B; d[c.G_LDB] = s.ldb; d[c.G_BMODE] = s.bMode;
-    d[c.G_C] = s.C; d[c.G_LDC] = s.ldc; d[c.G_CMODE] = s.cMode;
-    d[c.G_ACC] = s.accumulate ? 1 : 0; d[c.G_BIAS] = s.bias; d[c.G_BIASS2] = s.biasS2; d[c.G_RELU] = s.relu ? 1 : 0;
-    d[c.G_MCT] = MCT; d[c.G_NCT] = NCT;
-    d[c.G_MTILES] = Math.ceil(M / MCT); d[c.G_NTILES] = Math.ceil(N / NCT);
-    d[c.G_NB1] = s.nb1; d[c.G_NB2] = s.nb2;
-    d[c.G_AS1] = s.aS1; d[c.G_AS2] = s.aS2; d[c.G_BS1] = s.bS1; d[c.G_BS2] = s.bS2; d[c.G_CS1] = s.cS1; d[c.G_CS2] = s.cS2;
-    d[c.G_KSEGS] = s.kSegs; d[c.G_ASEG] = s.aSeg; d[c.G_BSEG] = s.bSeg;
-    d[c.G_KC] = kc;
-    d[c.G_KSPLIT] = kSplit;
     const outFloats = batch * M * N;
-    if (kSplit > 1) {
-      d[c.G_PART] = this.scratch('gemmPart', (kSplit - 1) * outFloats * 4);
-      d[c.G_PARTS] = outFloats;
-    }
-    const part = kSplit > 1 ? d[c.G_PART] >>> 0 : 0;
+    const part = kSplit > 1 ? this.scratch('gemmPart', (kSplit - 1) * outFloats * 4) : 0;
     // Several M tiles would each repack the same B panels; for the costly packers (gathers and
     // transposes) pack them once, in parallel, into a shared area.
     const mT = Math.ceil(M / MCT), nT = Math.ceil(N / NCT);
     const slots = batch * nT * s.kSegs * nK;
     const prepackBytes = slots * (Math.ceil(NCT / 16) * 16) * kc * 4;
     const prepack = s.bMode !== 0 && mT >= 2 && kSplit === 1 && prepackBytes <= this.prepackMaxBytes;
-    d[c.G_NK] = nK;
-    d[c.G_PREPACK] = prepack ? this.scratch('prepackB', prepackBytes) : 0;
-    const v = s.conv;
-    if (v) {
-      d[c.G_L] = v.L; d[c.G_OW] = v.OW; d[c.G_XIMG] = v.XIMG; d[c.G_CIMG] = v.CIMG; d[c.G_WP] = v.WP; d[c.G_HWP] = v.HWP;
-      d[c.G_SH] = v.SH; d[c.G_SW] = v.SW; d[c.G_DH] = v.DH; d[c.G_DW] = v.DW; d[c.G_R] = v.R; d[c.G_S] = v.S;
-    } else {
-      d[c.G_L] = 1; d[c.G_OW] = 1; d[c.G_CIMG] = 0;
-    }
+    const v = s.conv ?? { L: 1, OW: 1, XIMG: 0, CIMG: 0, WP: 0, HWP: 0, SH: 0, SW: 0, DH: 0, DW: 0, R: 0, S: 0 };
+    this.args({
+      G_M: M, G_N: N, G_K: K,
+      G_A: s.A, G_LDA: s.lda, G_ATRANS: s.aMode ?? (s.aTrans ? 1 : 0), G_ACG: s.aCg ?? 0, G_ARS: s.aRS ?? 0,
+      G_B: s.B, G_LDB: s.ldb, G_BMODE: s.bMode, G_C: s.C, G_LDC: s.ldc, G_CMODE: s.cMode,
+      G_ACC: s.accumulate ? 1 : 0, G_BIAS: s.bias, G_BIASS2: s.biasS2, G_RELU: s.relu ? 1 : 0,
+      G_MCT: MCT, G_NCT: NCT, G_MTILES: mT, G_NTILES: nT, G_NB1: s.nb1, G_NB2: s.nb2,
+      G_AS1: s.aS1, G_AS2: s.aS2, G_BS1: s.bS1, G_BS2: s.bS2, G_CS1: s.cS1, G_CS2: s.cS2,
+      G_KSEGS: s.kSegs, G_ASEG: s.aSeg, G_BSEG: s.bSeg, G_KC: kc, G_KSPLIT: kSplit,
+      G_PART: part, G_PARTS: kSplit > 1 ? outFloats : 0,
+      G_NK: nK, G_PREPACK: prepack ? this.scratch('prepackB', prepackBytes) : 0,
+      G_L: v.L, G_OW: v.OW, G_XIMG: v.XIMG, G_CIMG: v.CIMG, G_WP: v.WP, G_HWP: v.HWP,
+      G_SH: v.SH, G_SW: v.SW, G_DH: v.DH, G_DW: v.DW, G_R: v.R, G_S: v.S,
+    });
     if (prepack) {
       this.counters.prepack++;
       this.run(c.K_PACKB, slots, 16 * slots * kc * Math.ceil(NCT / 16));
@@ -303,12 +325,10 @@ export class WasmBackend extends RefBackend {
 
   /** Zero-pads planes [P, H, W] into scratch [P, H+pt+pb, W+pl+pr]; returns its pointer. */
   private pad(src: number, planes: number, H: number, W: number, pt: number, pb: number, pl: number, pr: number, name: string): number {
-    const c = this.c, d = this.di;
     const Hp = H + pt + pb, Wp = W + pl + pr;
     const dst = this.scratch(name, planes * Hp * Wp * 4);
     const chunk = Math.max(1, Math.ceil(16384 / (Hp * Wp)));
-    d[c.P_SRC] = src; d[c.P_DST] = dst; d[c.P_PLANES] = planes; d[c.P_CHUNK] = chunk;
-    d[c.P_H] = H; d[c.P_W] = W; d[c.P_HP] = Hp; d[c.P_WP] = Wp; d[c.P_PT] = pt; d[c.P_PL] = pl;
+    this.args({ P_SRC: src, P_DST: dst, P_PLANES: planes, P_CHUNK: chunk, P_H: H, P_W: W, P_HP: Hp, P_WP: Wp, P_PT: pt, P_PL: pl });
     this.run(c.K_PAD, Math.ceil(planes / chunk), planes * Hp * Wp * 2);
     return dst;
   }
@@ -372,7 +392,6 @@ export class WasmBackend extends RefBackend {
   private winogradConv(xp: number, N: number, C: number, H: number, W: number, padH: number, padW: number,
                        wp: number, bias: number, yp: number, K: number, groups: number, OH: number, OW: number,
                        relu: boolean, flipped: boolean, origCg: number, wKey: Float32Array | null = null): void {
-    const c = this.c, d = this.di;
     this.counters.winograd++;
     const Cg = C / groups, Kg = K / groups;
     const TH = Math.ceil(OH / 2), TW = Math.ceil(OW / 2), Hp = 2 * TH + 2, Wp = 2 * TW + 2;
@@ -383,7 +402,7 @@ export class WasmBackend extends RefBackend {
       U = cached;
     } else {
       U = wKey ? this.heap.allocBytes(16 * K * Cg * 4, false) : this.scratch('winoU', 16 * K * Cg * 4);
-      d[c.W_W] = wp; d[c.W_U] = U; d[c.W_K] = K; d[c.W_CG] = Cg; d[c.W_FLIP] = flipped ? 1 : 0; d[c.W_CO] = origCg;
+      this.args({ W_W: wp, W_U: U, W_K: K, W_CG: Cg, W_FLIP: flipped ? 1 : 0, W_CO: origCg });
       this.run(c.K_WINO_W, K, K * Cg * 64);
       if (wKey) this.weightCache.set(wKey, U);
     }
@@ -393,16 +412,17 @@ export class WasmBackend extends RefBackend {
       const nc = Math.min(chunk, N - n0), T = nc * TH * TW;
       const src = this.pad(xp + n0 * C * H * W * 4, nc * C, H, W, padH, Hp - H - padH, padW, Wp - W - padW, 'xpad');
       const V = this.scratch('winoV', 16 * C * T * 4), M = this.scratch('winoM', 16 * K * T * 4);
-      d[c.W_X] = src; d[c.W_V] = V; d[c.W_PLANES] = nc * C; d[c.W_C] = C; d[c.W_HP] = Hp; d[c.W_WP] = Wp;
-      d[c.W_TH] = TH; d[c.W_TW] = TW; d[c.W_T] = T;
+      this.args({ W_X: src, W_V: V, W_PLANES: nc * C, W_C: C, W_HP: Hp, W_WP: Wp, W_TH: TH, W_TW: TW, W_T: T });
       this.run(c.K_WINO_IN, nc * C, nc * C * Hp * Wp * 8);
       this.gemmJob({
         M: Kg, N: T, K: Cg, A: U, lda: Cg, aTrans: false, B: V, ldb: T, bMode: 0, C: M, ldc: T, cMode: 0,
         accumulate: false, bias: 0, biasS2: 0, relu: false, nb1: 16, nb2: groups,
         aS1: K * Cg, aS2: Kg * Cg, bS1: C * T, bS2: Cg * T, cS1: K * T, cS2: Kg * T, kSegs: 1, aSeg: 0, bSeg: 0,
       });
-      d[c.W_X] = yp + n0 * K * OH * OW * 4; d[c.W_V] = M; d[c.W_C] = K; d[c.W_HP] = OH; d[c.W_WP] = OW;
-      d[c.W_TH] = TH; d[c.W_TW] = TW; d[c.W_T] = T; d[c.W_BIAS] = bias; d[c.W_RELU] = relu ? 1 : 0;
+      this.args({
+        W_X: yp + n0 * K * OH * OW * 4, W_V: M, W_PLANES: nc * K, W_C: K, W_HP: OH, W_WP: OW, W_TH: TH, W_TW: TW, W_T: T,
+        W_BIAS: bias, W_RELU: relu ? 1 : 0,
+      });
       this.run(c.K_WINO_OUT, nc * K, nc * K * OH * OW * 8);
     }
   }
@@ -413,7 +433,6 @@ export class WasmBackend extends RefBackend {
    */
   private winogradWgrad(xp: number, dyp: number, dwp: number, N: number, C: number, H: number, W: number,
                         padH: number, padW: number, K: number, groups: number, OH: number, OW: number): void {
-    const c = this.c, d = this.di;
     this.counters.winograd++;
     const Cg = C / groups, Kg = K / groups;
     const TH = Math.ceil(OH / 2), TW = Math.ceil(OW / 2), Hp = 2 * TH + 2, Wp = 2 * TW + 2;
@@ -424,11 +443,9 @@ export class WasmBackend extends RefBackend {
       const nc = Math.min(chunk, N - n0), T = nc * TH * TW;
       const src = this.pad(xp + n0 * C * H * W * 4, nc * C, H, W, padH, Hp - H - padH, padW, Wp - W - padW, 'xpad');
       const V = this.scratch('winoV', 16 * C * T * 4), M = this.scratch('winoM', 16 * K * T * 4);
-      d[c.W_X] = src; d[c.W_V] = V; d[c.W_PLANES] = nc * C; d[c.W_C] = C; d[c.W_HP] = Hp; d[c.W_WP] = Wp;
-      d[c.W_TH] = TH; d[c.W_TW] = TW; d[c.W_T] = T;
+      this.args({ W_X: src, W_V: V, W_PLANES: nc * C, W_C: C, W_HP: Hp, W_WP: Wp, W_TH: TH, W_TW: TW, W_T: T });
       this.run(c.K_WINO_IN, nc * C, nc * C * Hp * Wp * 8);
-      d[c.W_X] = dyp + n0 * K * OH * OW * 4; d[c.W_V] = M; d[c.W_C] = K; d[c.W_HP] = OH; d[c.W_WP] = OW;
-      d[c.W_TH] = TH; d[c.W_TW] = TW; d[c.W_T] = T;
+      this.args({ W_X: dyp + n0 * K * OH * OW * 4, W_V: M, W_PLANES: nc * K, W_C: K, W_HP: OH, W_WP: OW, W_TH: TH, W_TW: TW, W_T: T });
       this.run(c.K_WINO_DY, nc * K, nc * K * OH * OW * 8);
       // dU[xi]_g (Kg x Cg) (+)= Mdy[xi]_g (Kg x T) @ V[xi]_g^T (T x Cg)
       this.gemmJob({
@@ -437,7 +454,7 @@ export class WasmBackend extends RefBackend {
         aS1: K * T, aS2: Kg * T, bS1: C * T, bS2: Cg * T, cS1: K * Cg, cS2: Kg * Cg, kSegs: 1, aSeg: 0, bSeg: 0,
       });
     }
-    d[c.W_U] = U; d[c.W_W] = dwp; d[c.W_K] = K; d[c.W_CG] = Cg;
+    this.args({ W_U: U, W_W: dwp, W_K: K, W_CG: Cg });
     this.run(c.K_WINO_WGRAD, K, K * Cg * 64);
   }
 
@@ -464,8 +481,8 @@ export class WasmBackend extends RefBackend {
       const xp = this.inp(x), wp = this.inp(w), bp = bias ? this.inp(bias) : 0, yp = this.out(y, false);
       this.winogradConv(xp, N, C, H, W, padH, padW, wp, bp, yp, K, groups, OH, OW, relu && !residual, false, 0, key);
       if (residual) {
-        this.elt(this.c.OP_ADD_INPLACE, y.length, this.inp(residual), yp);
-        if (relu) this.elt(this.c.OP_RELU, y.length, yp, yp);
+        this.elt(c.OP_ADD_INPLACE, y.length, this.inp(residual), yp);
+        if (relu) this.elt(c.OP_RELU, y.length, yp, yp);
       }
       this.done();
       return;
@@ -484,7 +501,6 @@ export class WasmBackend extends RefBackend {
     if (N * C * H * W === 0) return;
     const dyp = this.inp(dy), wp = this.inp(w), dxp = this.out(dx, false);
     const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
-    const c = this.c, d = this.di;
     const ptH = dilH * (R - 1) - padH, ptW = dilW * (S - 1) - padW;
     if (this.winograd === 'all' && ptH >= 0 && ptW >= 0 && this.useWinograd(Kg, Cg, R, S, strideH, strideW, dilH, dilW, N, H, W)) {
       // dx = conv3x3(dy, flipped w^T) with padding 2 - pad
@@ -512,9 +528,10 @@ export class WasmBackend extends RefBackend {
         nb1: nc, nb2: groups, aS1: 0, aS2: Kg * CRS, bS1: K * L, bS2: Kg * L, cS1: C * R * S * L, cS2: CRS * L,
         kSegs: 1, aSeg: 0, bSeg: 0,
       });
-      d[c.I_COLS] = cols; d[c.I_DX] = dxp + n0 * C * H * W * 4; d[c.I_PLANES] = nc * C; d[c.I_C] = C; d[c.I_CG] = Cg;
-      d[c.I_H] = H; d[c.I_W] = W; d[c.I_R] = R; d[c.I_S] = S; d[c.I_OH] = OH; d[c.I_OW] = OW;
-      d[c.I_SH] = strideH; d[c.I_SW] = strideW; d[c.I_PH] = padH; d[c.I_PW] = padW; d[c.I_DH] = dilH; d[c.I_DW] = dilW;
+      this.args({
+        I_COLS: cols, I_DX: dxp + n0 * C * H * W * 4, I_PLANES: nc * C, I_C: C, I_CG: Cg, I_H: H, I_W: W, I_R: R, I_S: S,
+        I_OH: OH, I_OW: OW, I_SH: strideH, I_SW: strideW, I_PH: padH, I_PW: padW, I_DH: dilH, I_DW: dilW,
+      });
       this.run(c.K_COL2IM, nc * C, nc * perImage * 2);
     }
     this.done();
@@ -547,20 +564,19 @@ export class WasmBackend extends RefBackend {
 
   /** Runs an elementwise job over n elements in chunks; pointers are byte offsets (0 = none). */
   private elt(op: number, n: number, x: number, y: number, z = 0, w = 0, f: number[] = [], ints: number[] = []): void {
-    const c = this.c, d = this.di, df = this.df;
     const chunk = 16384;
-    d[c.E_OP] = op; d[c.E_N] = n; d[c.E_CHUNK] = chunk;
-    d[c.E_X] = x; d[c.E_Y] = y; d[c.E_Z] = z; d[c.E_W] = w;
-    for (let i = 0; i < f.length; i++) df[c.E_F0 + i] = f[i];
-    for (let i = 0; i < ints.length; i++) d[c.E_I0 + i] = ints[i];
+    const a: JobArgs = { E_OP: op, E_N: n, E_CHUNK: chunk, E_X: x, E_Y: y, E_Z: z, E_W: w };
+    f.forEach((v, i) => (a[E_FLOATS[i]] = v));
+    ints.forEach((v, i) => (a[E_INTS[i]] = v));
+    this.args(a);
     // Memory-bound: one core already saturates the memory bandwidth here (measured: a second
     // thread made addInPlace/relu/SGD no faster at 1-64 MiB, and slower below 4 MiB).
     this.run(c.K_ELT, Math.ceil(n / chunk), 0);
   }
 
   override unary(op: UnaryOp, x: Float32Array, y: Float32Array): void {
-    const code = op === 'relu' ? this.c.OP_RELU : op === 'neg' ? this.c.OP_NEG : op === 'abs' ? this.c.OP_ABS : op === 'sqrt' ? this.c.OP_SQRT : 0;
-    if (!code || x.length === 0) return super.unary(op, x, y);
+    const code = UNARY_OP[op];
+    if (code === undefined || x.length === 0) return super.unary(op, x, y);
     const xp = this.inp(x), yp = this.out(y, false);
     this.elt(code, x.length, xp, yp);
     this.done();
@@ -569,11 +585,10 @@ export class WasmBackend extends RefBackend {
   override binary(op: BinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[],
                   out: Float32Array, outShape: readonly number[]): void {
     const n = out.length;
-    const k = BINARY_CODE[op];
     if (n > 0 && a.length === n && (b.length === n || b.length === 1)) {
       const ap = this.inp(a), op_ = this.out(out, false);
-      if (b.length === n) this.elt(this.c.OP_ADD + k, n, ap, this.inp(b), op_);
-      else this.elt(this.c.OP_ADD_S + k, n, ap, 0, op_, 0, [b[0]]);
+      if (b.length === n) this.elt(BINARY_OP[op], n, ap, this.inp(b), op_);
+      else this.elt(BINARY_SCALAR_OP[op], n, ap, 0, op_, 0, [b[0]]);
       this.done();
       return;
     }
@@ -583,21 +598,21 @@ export class WasmBackend extends RefBackend {
   override affine(x: Float32Array, y: Float32Array, alpha: number, beta: number): void {
     if (x.length === 0) return;
     const xp = this.inp(x), yp = this.out(y, false);
-    this.elt(this.c.OP_AFFINE, x.length, xp, yp, 0, 0, [alpha, beta]);
+    this.elt(c.OP_AFFINE, x.length, xp, yp, 0, 0, [alpha, beta]);
     this.done();
   }
 
   override reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array): void {
     if (dy.length === 0) return;
     const a = this.inp(dy), b = this.inp(y), o = this.out(dx, false);
-    this.elt(this.c.OP_RELU_BWD, dy.length, a, b, o);
+    this.elt(c.OP_RELU_BWD, dy.length, a, b, o);
     this.done();
   }
 
   override addInPlace(y: Float32Array, x: Float32Array): void {
     if (y.length === 0) return;
     const xp = this.inp(x), yp = this.out(y, true);
-    this.elt(this.c.OP_ADD_INPLACE, y.length, xp, yp);
+    this.elt(c.OP_ADD_INPLACE, y.length, xp, yp);
     this.done();
   }
 
@@ -611,9 +626,8 @@ export class WasmBackend extends RefBackend {
     for (; i < shape.length && (kept(i) || unit(i)); i++) B *= shape[i];
     for (; i < shape.length && !kept(i); i++) Cc *= shape[i];
     if (i < shape.length || B !== out.length || x.length === 0 || out.length === 0) return super.sumTo(x, shape, out, outShape);
-    const c = this.c, d = this.di;
     const xp = this.inp(x), op = this.out(out, false);
-    d[c.R_X] = xp; d[c.R_Y] = op; d[c.R_A] = A; d[c.R_B] = B; d[c.R_CC] = Cc;
+    this.args({ R_X: xp, R_Y: op, R_A: A, R_B: B, R_CC: Cc });
     this.run(c.K_SUMMID, B, 0); // memory-bound: one thread (see elt)
     this.done();
   }
@@ -622,10 +636,10 @@ export class WasmBackend extends RefBackend {
 
   private bn(mode: number, x: number, y: number, gamma: number, beta: number, mean: number, invStd: number, variance: number,
              dy: number, dx: number, dgamma: number, dbeta: number, N: number, C: number, HW: number, eps: number, relu: boolean): void {
-    const c = this.c, d = this.di;
-    d[c.B_X] = x; d[c.B_Y] = y; d[c.B_GAMMA] = gamma; d[c.B_BETA] = beta; d[c.B_MEAN] = mean; d[c.B_INVSTD] = invStd;
-    d[c.B_VAR] = variance; d[c.B_N] = N; d[c.B_C] = C; d[c.B_HW] = HW; this.df[c.B_EPS] = eps;
-    d[c.B_DY] = dy; d[c.B_DX] = dx; d[c.B_DGAMMA] = dgamma; d[c.B_DBETA] = dbeta; d[c.B_MODE] = mode; d[c.B_RELU] = relu ? 1 : 0;
+    this.args({
+      B_X: x, B_Y: y, B_GAMMA: gamma, B_BETA: beta, B_MEAN: mean, B_INVSTD: invStd, B_VAR: variance,
+      B_N: N, B_C: C, B_HW: HW, B_EPS: eps, B_DY: dy, B_DX: dx, B_DGAMMA: dgamma, B_DBETA: dbeta, B_MODE: mode, B_RELU: relu ? 1 : 0,
+    });
     this.run(c.K_BN, C, 3 * N * C * HW);
   }
 
@@ -650,17 +664,10 @@ export class WasmBackend extends RefBackend {
   override batchNormEval(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null,
                          mean: Float32Array, variance: Float32Array, y: Float32Array,
                          N: number, C: number, HW: number, eps: number): void {
-    this.batchNormEvalEx(x, gamma, beta, mean, variance, y, N, C, HW, eps, false);
-  }
-
-  /** batchNormEval with an optional fused ReLU on y. */
-  batchNormEvalEx(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null,
-                  mean: Float32Array, variance: Float32Array, y: Float32Array,
-                  N: number, C: number, HW: number, eps: number, relu: boolean): void {
     if (N * C * HW === 0) return;
     const xp = this.inp(x), g = gamma ? this.inp(gamma) : 0, b = beta ? this.inp(beta) : 0;
     const m = this.inp(mean), v = this.inp(variance), yp = this.out(y, false);
-    this.bn(1, xp, yp, g, b, m, 0, v, 0, 0, 0, 0, N, C, HW, eps, relu);
+    this.bn(1, xp, yp, g, b, m, 0, v, 0, 0, 0, 0, N, C, HW, eps, false);
     this.done();
   }
 
@@ -681,14 +688,13 @@ export class WasmBackend extends RefBackend {
 
   private poolJob(mode: number, x: number, y: number, dx: number, planes: number, H: number, W: number, OH: number, OW: number,
                p: Pool2dParams | null): void {
-    const c = this.c, d = this.di;
     const chunk = Math.max(1, Math.ceil(8192 / Math.max(1, H * W)));
-    d[c.Q_X] = x; d[c.Q_Y] = y; d[c.Q_DX] = dx; d[c.Q_PLANES] = planes; d[c.Q_CHUNK] = chunk; d[c.Q_MODE] = mode;
-    d[c.Q_H] = H; d[c.Q_W] = W; d[c.Q_OH] = OH; d[c.Q_OW] = OW;
+    const a: JobArgs = { Q_X: x, Q_Y: y, Q_DX: dx, Q_PLANES: planes, Q_CHUNK: chunk, Q_MODE: mode, Q_H: H, Q_W: W, Q_OH: OH, Q_OW: OW };
     if (p) {
-      d[c.Q_KH] = p.kH; d[c.Q_KW] = p.kW; d[c.Q_SH] = p.sH; d[c.Q_SW] = p.sW; d[c.Q_PH] = p.pH; d[c.Q_PW] = p.pW;
-      d[c.Q_DH] = p.dH; d[c.Q_DW] = p.dW; d[c.Q_INCLPAD] = p.countIncludePad ? 1 : 0;
+      Object.assign(a, { Q_KH: p.kH, Q_KW: p.kW, Q_SH: p.sH, Q_SW: p.sW, Q_PH: p.pH, Q_PW: p.pW, Q_DH: p.dH, Q_DW: p.dW,
+                         Q_INCLPAD: p.countIncludePad ? 1 : 0 });
     }
+    this.args(a);
     const work = planes * (H * W + OH * OW * (p ? p.kH * p.kW : 1));
     this.run(c.K_POOL, Math.ceil(planes / chunk), work);
   }
@@ -696,42 +702,42 @@ export class WasmBackend extends RefBackend {
   override maxPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
     if (p.N * p.C * p.OH * p.OW === 0) return;
     const xp = this.inp(x), yp = this.out(y, false);
-    this.poolJob(this.c.PM_MAX, xp, yp, 0, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
+    this.poolJob(c.PM_MAX, xp, yp, 0, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
     this.done();
   }
 
   override maxPool2dBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, p: Pool2dParams): void {
     if (p.N * p.C * p.H * p.W === 0) return;
     const xp = this.inp(x), dyp = this.inp(dy), dxp = this.out(dx, false);
-    this.poolJob(this.c.PM_MAX_BWD, xp, dyp, dxp, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
+    this.poolJob(c.PM_MAX_BWD, xp, dyp, dxp, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
     this.done();
   }
 
   override avgPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
     if (p.N * p.C * p.OH * p.OW === 0) return;
     const xp = this.inp(x), yp = this.out(y, false);
-    this.poolJob(this.c.PM_AVG, xp, yp, 0, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
+    this.poolJob(c.PM_AVG, xp, yp, 0, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
     this.done();
   }
 
   override avgPool2dBackward(dy: Float32Array, dx: Float32Array, p: Pool2dParams): void {
     if (p.N * p.C * p.H * p.W === 0) return;
     const dyp = this.inp(dy), dxp = this.out(dx, false);
-    this.poolJob(this.c.PM_AVG_BWD, 0, dyp, dxp, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
+    this.poolJob(c.PM_AVG_BWD, 0, dyp, dxp, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
     this.done();
   }
 
   override adaptiveAvgPool2d(x: Float32Array, y: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
     if (N * C * OH * OW === 0) return;
     const xp = this.inp(x), yp = this.out(y, false);
-    this.poolJob(this.c.PM_ADAPT, xp, yp, 0, N * C, H, W, OH, OW, null);
+    this.poolJob(c.PM_ADAPT, xp, yp, 0, N * C, H, W, OH, OW, null);
     this.done();
   }
 
   override adaptiveAvgPool2dBackward(dy: Float32Array, dx: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
     if (N * C * H * W === 0) return;
     const dyp = this.inp(dy), dxp = this.out(dx, false);
-    this.poolJob(this.c.PM_ADAPT_BWD, 0, dyp, dxp, N * C, H, W, OH, OW, null);
+    this.poolJob(c.PM_ADAPT_BWD, 0, dyp, dxp, N * C, H, W, OH, OW, null);
     this.done();
   }
 
@@ -741,7 +747,7 @@ export class WasmBackend extends RefBackend {
                    dampening: number, weightDecay: number, nesterov: boolean, first: boolean): void {
     if (param.length === 0) return;
     const p = this.out(param, true), g = this.inp(grad), b = buf ? this.out(buf, true) : 0;
-    this.elt(this.c.OP_SGD, param.length, p, g, b, 0, [lr, momentum, dampening, weightDecay], [nesterov ? 1 : 0, first ? 1 : 0]);
+    this.elt(c.OP_SGD, param.length, p, g, b, 0, [lr, momentum, dampening, weightDecay], [nesterov ? 1 : 0, first ? 1 : 0]);
     this.done();
   }
 
@@ -750,48 +756,41 @@ export class WasmBackend extends RefBackend {
     if (param.length === 0) return;
     const p = this.out(param, true), g = this.inp(grad), mp = this.out(m, true), vp = this.out(v, true);
     const bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
-    this.df[this.c.E_I1] = 1 / bc2; // read as f32 bits by the kernel; elt() only writes E_I0 here
-    this.elt(this.c.OP_ADAM, param.length, p, g, mp, vp, [lr, beta1, beta2, eps, weightDecay, 1 / bc1], [decoupled ? 1 : 0]);
-    this.done();
-  }
-
-  /** GEMM with a fused epilogue (row bias, ReLU); for benchmarks and fused layers. */
-  gemmEx(transA: boolean, transB: boolean, M: number, N: number, K: number,
-         A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean,
-         bias: Float32Array | null, relu: boolean): void {
-    if (M === 0 || N === 0) return;
-    const a = this.inp(A), b = this.inp(B), cp = this.out(C, accumulate), bp = bias ? this.inp(bias) : 0;
-    this.gemmJob({
-      M, N, K, A: a, lda: transA ? M : K, aTrans: transA, B: b, ldb: transB ? K : N, bMode: transB ? 1 : 0,
-      C: cp, ldc: N, cMode: 0, accumulate, bias: bp, biasS2: 0, relu,
-      nb1: 1, nb2: 1, aS1: 0, aS2: 0, bS1: 0, bS2: 0, cS1: 0, cS2: 0, kSegs: 1, aSeg: 0, bSeg: 0,
-    });
+    this.elt(c.OP_ADAM, param.length, p, g, mp, vp, [lr, beta1, beta2, eps, weightDecay, 1 / bc1, 1 / bc2], [decoupled ? 1 : 0]);
     this.done();
   }
 }
 
 /** The default way to start workers in this runtime, or null where there is none. */
-export async function defaultWorkerFactory(): Promise<{ factory: WorkerFactory; source: string } | null> {
-  const g = globalThis as { process?: { versions?: { node?: string } }; Worker?: unknown; Blob?: unknown; URL?: unknown };
-  if (g.process?.versions?.node) {
-    const wt = await import('node:worker_threads');
+export async function defaultWorkerFactory(workerUrl?: string | URL): Promise<{ factory: WorkerFactory; source: string; startTimeoutMs: number } | null> {
+  const g = globalThis as { Worker?: unknown; Blob?: unknown };
+  const wt = nodeBuiltin('node:worker_threads');
+  if (wt) {
     return {
       source: nodeWorkerSource(),
-      factory: (src) => {
+      // a loaded machine can take seconds to start a Node worker; nothing blocks one as a CSP does
+      startTimeoutMs: 30000,
+      factory: (src, onError) => {
         // execArgv: [] so that the parent's flags (--input-type=module, loaders) do not change how the
         // CommonJS worker script is read.
         const w = new wt.Worker(src, { eval: true, execArgv: [] });
+        w.on('error', onError);
         w.unref();
         return { post: (m) => w.postMessage(m), terminate: () => void w.terminate() };
       },
     };
   }
-  if (typeof g.Worker === 'function' && typeof Blob !== 'undefined') {
+  if (typeof g.Worker === 'function' && (workerUrl !== undefined || typeof g.Blob !== 'undefined')) {
     return {
       source: webWorkerSource(),
-      factory: (src) => {
-        const url = URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
+      startTimeoutMs: WORKER_START_TIMEOUT_MS,
+      factory: (src, onError) => {
+        const url = workerUrl ?? URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
         const w = new Worker(url);
+        w.addEventListener('error', (e) => {
+          e.preventDefault();
+          onError(new Error(e.message || `cannot start a worker from ${String(url).slice(0, 60)}`));
+        });
         return { post: (m) => w.postMessage(m), terminate: () => w.terminate() };
       },
     };
@@ -806,7 +805,7 @@ export function defaultThreadCount(): number {
 }
 
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
-  const shared = sharedMemorySupported();
+  const shared = opts.sharedMemory !== false && sharedMemorySupported();
   const module = await compileKernels(shared);
   let memory: WebAssembly.Memory;
   if (shared) {
@@ -827,16 +826,18 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const kernels = instantiate(module, memory);
   const heap = new WasmHeap(memory, shared, Math.max(kernels.heap_base(), 65536));
   heap.zeroFill = (off, bytes) => kernels.zero_bytes(off, bytes);
-  const wf = shared && !opts.singleThread ? await defaultWorkerFactory() : null;
-  const be = new WasmBackend(heap, kernels, module, wf?.factory ?? null, wf?.source ?? '');
-  await be.setThreads(wf ? (opts.threads ?? (await machineThreads())) : 1);
+  const wf = shared && !opts.singleThread ? await defaultWorkerFactory(opts.workerUrl) : null;
+  const noThreads = opts.singleThread ? null
+    : !shared ? 'shared memory is unavailable (a page must be cross-origin isolated: serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)'
+    : 'this runtime has no Worker';
+  const be = new WasmBackend(heap, kernels, module, wf?.factory ?? null, wf?.source ?? '', noThreads, wf?.startTimeoutMs);
+  await be.setThreads(opts.threads ?? (opts.singleThread ? 1 : await machineThreads()));
   return be;
 }
 
 async function machineThreads(): Promise<number> {
-  const g = globalThis as { process?: { versions?: { node?: string } } };
-  if (g.process?.versions?.node) {
-    const os = await import('node:os');
+  const os = nodeBuiltin('node:os');
+  if (os) {
     return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   }
   return defaultThreadCount();

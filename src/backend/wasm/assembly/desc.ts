@@ -1,6 +1,7 @@
-// Job descriptor layout shared with src/backend/wasm/desc.ts (keep the two in sync).
-// A descriptor is an array of 32-bit slots in wasm memory; slot i lives at desc + 4*i.
-// Floats are stored as f32 bits in the same slots.
+// Job descriptor layout. A descriptor is an array of 32-bit slots in wasm memory; slot i lives
+// at desc + 4*i. A slot read with df() holds f32 bits, any other an i32 (pointers as u32).
+// The JS side never keeps a copy of these numbers: build.mjs reads the module's exported
+// globals and writes them, with each argument slot's type, into kernels.generated.ts.
 
 export const D_KIND: i32 = 0;
 export const D_COUNTER: i32 = 1; // next task index (atomic)

@@ -14,8 +14,9 @@ export const E_F2: i32 = D_ARGS + 9;
 export const E_F3: i32 = D_ARGS + 10;
 export const E_F4: i32 = D_ARGS + 11;
 export const E_F5: i32 = D_ARGS + 12;
-export const E_I0: i32 = D_ARGS + 13; // int parameters
-export const E_I1: i32 = D_ARGS + 14;
+export const E_F6: i32 = D_ARGS + 13;
+export const E_I0: i32 = D_ARGS + 14; // int parameters
+export const E_I1: i32 = D_ARGS + 15;
 
 // ops of the K_ELT job
 export const OP_RELU: i32 = 1; // y = x < 0 ? 0 : x   (NaN stays NaN, as in PyTorch)
@@ -31,7 +32,12 @@ export const OP_MUL: i32 = 12;
 export const OP_DIV: i32 = 13;
 export const OP_MAX: i32 = 14;
 export const OP_MIN: i32 = 15;
-export const OP_ADD_S: i32 = 20; // z = x op scalar F0; ops 20..25
+export const OP_ADD_S: i32 = 20; // z = x op scalar F0; ops 20..25 in the order of 10..15
+export const OP_SUB_S: i32 = 21;
+export const OP_MUL_S: i32 = 22;
+export const OP_DIV_S: i32 = 23;
+export const OP_MAX_S: i32 = 24;
+export const OP_MIN_S: i32 = 25;
 export const OP_SGD: i32 = 30; // x = param, y = grad, z = momentum buffer (0: none)
 export const OP_ADAM: i32 = 31; // x = param, y = grad, z = m, w = v
 
@@ -101,7 +107,7 @@ export function eltTask(d: usize, t: i32): void {
     const z = du(d, E_Z) + off, o = op - OP_ADD;
     for (let i = 0; i < vend; i += 4) { const p = <usize>i << 2; v128.store(z + p, binop(o, v128.load(x + p), v128.load(y + p))); }
     for (let i = vend; i < cnt; i++) { const p = <usize>i << 2; store<f32>(z + p, binopS(o, load<f32>(x + p), load<f32>(y + p))); }
-  } else if (op >= OP_ADD_S && op <= OP_ADD_S + 5) {
+  } else if (op >= OP_ADD_S && op <= OP_MIN_S) {
     const z = du(d, E_Z) + off, o = op - OP_ADD_S, s = df(d, E_F0), sv = f32x4.splat(s);
     for (let i = 0; i < vend; i += 4) { const p = <usize>i << 2; v128.store(z + p, binop(o, v128.load(x + p), sv)); }
     for (let i = vend; i < cnt; i++) { const p = <usize>i << 2; store<f32>(z + p, binopS(o, load<f32>(x + p), s)); }
@@ -146,11 +152,11 @@ function sgd(d: usize, p: usize, g: usize, bufBase: usize, off: usize, cnt: i32)
 
 /**
  * Adam/AdamW on one chunk; F0 lr, F1 beta1, F2 beta2, F3 eps, F4 weight decay,
- * F5 = 1/bias_correction1, E_I0 decoupled, E_I1 bits of 1/bias_correction2 as f32.
+ * F5 = 1/bias_correction1, F6 = 1/bias_correction2, I0 decoupled.
  */
 function adam(d: usize, p: usize, g: usize, m: usize, v: usize, cnt: i32): void {
   const lr = df(d, E_F0), b1 = df(d, E_F1), b2 = df(d, E_F2), eps = df(d, E_F3), wd = df(d, E_F4);
-  const ibc1 = df(d, E_F5), ibc2 = reinterpret<f32>(di(d, E_I1));
+  const ibc1 = df(d, E_F5), ibc2 = df(d, E_F6);
   const decoupled = di(d, E_I0) != 0;
   const step = lr * ibc1;
   for (let i = 0; i < cnt; i++) {

@@ -1,0 +1,11 @@
+// The backends the shared parity suites (parity-ops, parity-models) run on: one test per case
+// and per backend. A new backend registers itself and adds its name here (or a machine that has
+// it sets RESNET_TEST_BACKENDS=ref,wasm,<name>).
+import '../src/backend/wasm/index.js';
+import { listBackends } from '../src/backend/registry.js';
+
+export const TEST_BACKENDS: readonly string[] = (process.env.RESNET_TEST_BACKENDS ?? 'ref,wasm').split(',').map((s) => s.trim()).filter(Boolean);
+
+for (const b of TEST_BACKENDS) {
+  if (!listBackends().includes(b)) throw new Error(`RESNET_TEST_BACKENDS names '${b}', which is not registered (known: ${listBackends().join(', ')})`);
+}
