@@ -5,10 +5,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 /**
- * Runs `py --out root` unless <out>/stamp.txt holds the hash of the script that made them (and
- * of the scripts it imports, `deps`); `out` is where the script writes, under `root`.
+ * Runs `py ...args --out root` unless <out>/stamp.txt holds the hash of the script that made them
+ * (and of the scripts it imports, `deps`); `out` is where the script writes, under `root`;
+ * `check` (optional) runs first and may exit with a message about a missing input.
  */
-function ensure(py, out, what, { root = out, deps = [] } = {}) {
+function ensure(py, out, what, args = [], check = () => {}, { root = out, deps = [] } = {}) {
   const stamp = `${out}/stamp.txt`;
   const h = createHash('sha256');
   for (const f of [py, ...deps]) h.update(readFileSync(f));
@@ -23,8 +24,9 @@ function ensure(py, out, what, { root = out, deps = [] } = {}) {
     console.error('error: the parity fixtures need Debian\'s python3-torch and python3-torchvision: run `bash scripts/install-test-deps.sh` (or set RESNET_NO_TORCH_FIXTURES=1 to skip those tests)');
     process.exit(1);
   }
+  check();
   console.log(`making ${what} (${py}) …`);
-  const r = spawnSync('/usr/bin/python3', [py, '--out', root], { stdio: 'inherit' });
+  const r = spawnSync('/usr/bin/python3', [py, ...args, '--out', root], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
   writeFileSync(stamp, hash + '\n');
 }
@@ -32,6 +34,14 @@ function ensure(py, out, what, { root = out, deps = [] } = {}) {
 ensure('scripts/make_fixtures.py', 'test/fixtures', 'PyTorch fixtures');
 // Issue 15, item 8: train-mode logits of every torchvision builder (its own stamp).
 ensure('scripts/make_train_error_fixtures.py', 'test/fixtures/train_error', 'train-mode error fixtures');
+// Issue 17: a random-weight torchvision resnet18 .pth and torchvision's preprocessing of two real
+// photos that scripts/install-test-deps.sh puts in test/fixtures/photos (its own stamp).
+ensure('scripts/make_pretrained_fixtures.py', 'test/fixtures/pretrained', 'pretrained-weights fixtures', ['--photos', 'test/fixtures/photos'], () => {
+  if (!existsSync('test/fixtures/photos/rocket.jpg') || !existsSync('test/fixtures/photos/chelsea.png')) {
+    console.error('error: the pretrained-weights fixtures need two photos in test/fixtures/photos: run `bash scripts/install-test-deps.sh`');
+    process.exit(1);
+  }
+});
 // Issue 13: ResNet-D's average-pool shortcut, timm's definition written out in plain torch.
-ensure('scripts/make_resnet_d_fixtures.py', 'test/fixtures/resnet50_avgdown', 'ResNet-D fixtures',
+ensure('scripts/make_resnet_d_fixtures.py', 'test/fixtures/resnet50_avgdown', 'ResNet-D fixtures', [], undefined,
   { root: 'test/fixtures', deps: ['scripts/make_fixtures.py'] });

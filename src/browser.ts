@@ -1,6 +1,7 @@
 // The browser-safe public surface of resnet-ts: re-exports only. Nothing reachable from here
 // imports a node: module or sharp at load time (test/browser-safe.test.ts walks the imports);
-// the wasm backend and the pretrained-weights cache load node: modules lazily, only in Node.
+// the wasm backend loads node: modules lazily, only in Node; loadPretrained here fetches and caches in
+// Cache Storage (Node's file-cache loader replaces it in src/index.ts).
 // Node adds the file-based datasets (src/index.ts).
 export * from './base/errors.js';
 export { RNG, manualSeed } from './base/rng.js';
@@ -36,7 +37,11 @@ export type { NamedArray, ArrayMap, DType } from './io/types.js';
 export * as data from './data/browser.js';
 export { exportOnnx, type OnnxExportOptions } from './convert/onnx-export.js';
 export { importOnnx, type OnnxImportResult } from './convert/onnx-import.js';
-export { PRETRAINED, IMAGENET_MEAN, IMAGENET_STD, getPretrained, listPretrained, loadPretrained, downloadPretrained } from './models/pretrained.js';
+export {
+  PRETRAINED, IMAGENET_MEAN, IMAGENET_STD, WEIGHT_HOSTS, DownloadError, getPretrained, listPretrained, isPretrainedId, registerPretrained,
+  loadPretrained, fetchPretrained, cacheStorageCache, memoryCache, weightHost, type PretrainedWeights, type PretrainedSpec, type WeightCache, type FetchWeightsOptions,
+  type LoadedPretrained,
+} from './models/pretrained.js';
 export { IMAGENET_CLASSES } from './models/imagenet-classes.js';
 
 export * as optim from './optim/index.js';

@@ -75,7 +75,8 @@ test('bad input: one clear line naming the problem, non-zero exit, no stack trac
   wrongShape.set('fc.weight', { dtype: 'F32', shape: [5, 64], data: new Float32Array(5 * 64) });
   const ws = join(tmp, 'wrong-shape.safetensors');
   writeFileSync(ws, writeSafetensors(wrongShape));
-  assertCleanError(resnet('forward', '--model', 'cifar_resnet20', '--weights', ws, '--input', x, '--output', out), /fc\.weight: expected \[10, 64\], got \[5, 64\]/);
+  // bare weights: the model takes its class count from the file's head (fc.weight [5, 64]), so the bias is the misfit
+  assertCleanError(resnet('forward', '--model', 'cifar_resnet20', '--weights', ws, '--input', x, '--output', out), /wrong-shape\.safetensors: shape mismatch .*fc\.bias: expected \[5\], got \[10\]/);
 
   const missing = new Map(sd);
   missing.delete('layer2.1.bn1.running_var');

@@ -123,7 +123,8 @@ test('ImageFolder through worker threads (sharp in workers) equals in-process; c
       const h = 30 + 2 * i;
       const raw = Buffer.alloc(w * h * 3);
       for (let p = 0; p < raw.length; p++) raw[p] = (p * (k + 3) + i * 11) & 255;
-      await sharp(raw, { raw: { width: w, height: h, channels: 3 } })[i % 2 ? 'jpeg' : 'png']().toFile(join(root, cls, `${i}.${i % 2 ? 'jpg' : 'png'}`));
+      const img = sharp(raw, { raw: { width: w, height: h, channels: 3 } });
+      await (i % 2 ? img.jpeg() : img.png()).toFile(join(root, cls, `${i}.${i % 2 ? 'jpg' : 'png'}`));
     }
   }
   const ds = ImageFolder.open(root);

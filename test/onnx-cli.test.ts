@@ -84,7 +84,8 @@ test('export with --opset 17 --dynamic-size --static-batch; clear errors for bad
   assert.equal(p.opset, 17);
   assert.deepEqual(p.input.dims, [1, 3, 'height', 'width']);
   assertCleanError(resnet('export', '--model', 'cifar_resnet20', '--onnx', onnx, '--opset', '9'), /opset must be an integer from 13 to 21/);
-  assertCleanError(resnet('export', '--model', 'cifar_resnet20', '--weights', WEIGHTS, '--onnx', onnx), /cifar\.safetensors.*shape mismatch.*fc\.weight/);
+  // bare weights bring their class count (fc.weight [5, 64]); an --arch that contradicts them is the error
+  assertCleanError(resnet('export', '--model', 'cifar_resnet20', '--arch', '{"numClasses":7}', '--weights', WEIGHTS, '--onnx', onnx), /cifar\.safetensors.*shape mismatch.*fc\.weight/);
   assertCleanError(resnet('export', '--model', 'resnet18', '--weights', 'resnet50.IMAGENET1K_V2', '--onnx', onnx), /are for resnet50, not resnet18/);
   writeFileSync(join(tmp, 'junk.onnx'), 'not a model');
   assertCleanError(resnet('import', join(tmp, 'junk.onnx')), /junk\.onnx: onnx: /);

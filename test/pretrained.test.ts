@@ -15,9 +15,8 @@ import { after, test } from 'node:test';
 import { ConfigError, FormatError } from '../src/base/errors.js';
 import { readPth } from '../src/io/pth.js';
 import { IMAGENET_CLASSES, imagenetClassName } from '../src/models/imagenet-classes.js';
-import {
-  DownloadError, PRETRAINED, type PretrainedWeights, downloadPretrained, getPretrained, isPretrainedId, listPretrained, loadPretrained,
-} from '../src/models/pretrained.js';
+import { DownloadError, PRETRAINED, type PretrainedWeights, getPretrained, isPretrainedId, listPretrained } from '../src/models/pretrained.js';
+import { downloadPretrained, loadPretrained } from '../src/models/pretrained-node.js';
 import { createModel, listModels } from '../src/models/registry.js';
 import { noGrad } from '../src/tensor/tensor.js';
 import { PYTHON, pythonMissing, runPython } from './io-util.js';

@@ -194,7 +194,7 @@ test('buildModel: CIFAR ResNets of any depth 6n+2 take the registry\'s CIFAR opt
   const m = buildModel('cifar_resnet14', { numClasses: 4, inChannels: 1, width: 8 });
   assert.deepEqual(m.stateDict().get('fc.weight')!.shape, [4, 32]); // width 8: stages 8, 16, 32
   assert.throws(() => buildModel('cifar_resnet14', { depth: 3 }), /unknown option 'depth' for cifar_resnet14 \(allowed: numClasses, inChannels, width\)/);
-  assert.throws(() => buildModel('cifar_resnet14', { width: '8' }), /option 'width' for cifar_resnet14 must be a positive integer, got "8"/);
+  assert.throws(() => buildModel('cifar_resnet14', { width: '8' }), /option 'width' for cifar_resnet14 must be an integer from 1 to 4,096, got "8"/);
   m.dispose();
 });
 

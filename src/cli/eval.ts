@@ -1,5 +1,6 @@
 // `resnet eval`: accuracy, loss, top-5, per-class accuracy and the confusion matrix of a
-// checkpoint on Fashion-MNIST's test set, an image folder, or the validation split it was trained with.
+// checkpoint or weight set (--weights, the shared rule) on Fashion-MNIST's test set, an image
+// folder (ImageNet-style: synset-id or class-name folders), or the validation split it was trained with.
 import type { Command } from 'commander';
 import { ConfigError } from '../base/errors.js';
 import type { Dataset } from '../data/dataset.js';
@@ -8,8 +9,11 @@ import { parsePositiveInt } from './util.js';
 
 export function addEvalOptions(c: Command): Command {
   return c
-    .option('--checkpoint <path>', 'checkpoint (.json sidecar, .safetensors, base path, or a run directory)', 'runs/fashion-mnist-28')
-    .option('--images <dir>', 'evaluate on this image folder (one sub-folder per class)')
+    .option('--weights <id|file>', 'a weight id (resnet50.IMAGENET1K_V2, downloaded once), a checkpoint, or bare weights (with --model)')
+    .option('--checkpoint <path>', 'same as --weights (default runs/fashion-mnist-28)')
+    .option('--model <name>', 'model name, for bare weights without a sidecar')
+    .option('--cache-dir <dir>', 'download folder for pretrained weights')
+    .option('--images <dir>', 'evaluate on this image folder (one sub-folder per class: class names, or ImageNet synset ids such as n01440764)')
     .option('--data-dir <dir>', 'where Fashion-MNIST is (for Fashion-MNIST checkpoints)')
     .option('--limit-test <n>', 'only the first n images', parsePositiveInt('--limit-test'))
     .option('--batch-size <n>', 'batch size (default 256)', parsePositiveInt('--batch-size'))
@@ -21,12 +25,14 @@ export function addEvalOptions(c: Command): Command {
 }
 
 export interface EvalFlags {
-  checkpoint: string; images?: string; dataDir?: string; limitTest?: number; batchSize?: number; confusion?: boolean; json?: boolean;
+  weights?: string; checkpoint?: string; model?: string; cacheDir?: string; images?: string; dataDir?: string; limitTest?: number; batchSize?: number; confusion?: boolean; json?: boolean;
   progress?: boolean; tta?: string; strictFinite?: boolean;
 }
 
 export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promise<number> {
-  const { loadInferenceModel } = await import('../train/inference.js');
+  const { loadInferenceModel, classFolderIndex } = await import('../train/inference.js');
+  const { weightsFlag } = await import('./predict.js');
+  const { progressBar } = await import('./weights.js');
   const { DataLoader } = await import('../data/loader.js');
   await import('../data/loader-pool.js'); // worker threads for the loader
   const { Subset } = await import('../data/dataset.js');
@@ -34,7 +40,8 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
   const { formatConfusion, formatLoss } = await import('../train/metrics.js');
   const { ProgressPrinter } = await import('../train/progress.js');
   const { checkTta } = await import('../train/config.js');
-  const m = await loadInferenceModel(f.checkpoint, { strictFinite: f.strictFinite, onWarning: (w) => err(`warning: ${w}`) });
+  const spec = weightsFlag(f);
+  const m = await loadInferenceModel(spec, { model: f.model, cacheDir: f.cacheDir, onProgress: progressBar('downloading'), strictFinite: f.strictFinite, onWarning: (w) => err(`warning: ${w}`) });
   const cfg = (m.meta?.config ?? {}) as { data?: { kind?: string; root?: string; valRoot?: string; valSplit?: number }; seed?: number; tta?: string };
   const tta = checkTta(f.tta ?? cfg.tta ?? 'none');
   let ds: Dataset;
@@ -43,9 +50,12 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
   if (f.images) {
     const { ImageFolder } = await import('../data/image-folder.js');
     const folder = ImageFolder.open(f.images, { mode: m.input.mode, minClasses: 1 });
-    const unknown = folder.classes.filter((c) => !m.classes.includes(c));
-    if (unknown.length) throw new ConfigError(`${f.images}: class folder(s) ${unknown.join(', ')} are not classes of the model (${m.classes.join(', ')})`);
-    const remap = folder.classes.map((c) => m.classes.indexOf(c));
+    const remap = folder.classes.map((c) => classFolderIndex(c, m.classes));
+    const unknown = folder.classes.filter((_, i) => remap[i] < 0);
+    if (unknown.length) {
+      const shown = m.classes.length > 20 ? `${m.classes.slice(0, 5).join(', ')}, … (${m.classes.length} classes${m.classes.length === 1000 ? ', or ImageNet synset ids' : ''})` : m.classes.join(', ');
+      throw new ConfigError(`${f.images}: class folder(s) ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', …' : ''} are not classes of the model (${shown})`);
+    }
     ds = {
       length: folder.length, classes: m.classes,
       get: async (i: number) => {
@@ -69,7 +79,7 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
       ds = ImageFolder.open(cfg.data.root, { mode: m.input.mode }).split(cfg.data.valSplit, cfg.seed ?? 0).val;
       where = `the validation split (${cfg.data.valSplit}) of ${cfg.data.root}`;
     } else {
-      throw new ConfigError(`${f.checkpoint} was trained without a validation set: pass --images DIR`);
+      throw new ConfigError(`${spec} was trained without a validation set: pass --images DIR`);
     }
     name = 'val';
   } else {
@@ -91,8 +101,11 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
     await loader.close();
   }
   if (f.json) {
-    print(JSON.stringify({ checkpoint: m.weightsFile, set: name, count: r.count, acc: r.acc, loss: r.loss, topk: r.topk, k: r.k, tta, ...(r.accNoTta !== undefined ? { accNoTta: r.accNoTta } : {}),
-      perClassAcc: Object.fromEntries(m.classes.map((c, i) => [c, r.perClassAcc[i]])), confusion: r.confusion, classes: m.classes, seconds: r.seconds }));
+    // per-class figures and the confusion matrix of 1000 ImageNet classes (2 MB) only on request
+    const perClass = f.confusion || m.classes.length <= 100
+      ? { perClassAcc: Object.fromEntries(m.classes.map((c, i) => [c, r.perClassAcc[i]])), confusion: r.confusion, classes: m.classes } : {};
+    print(JSON.stringify({ checkpoint: m.weightsFile, ...(m.pretrained ? { weights: m.pretrained.id } : {}), set: name, count: r.count, acc: r.acc, loss: r.loss, topk: r.topk, k: r.k, tta,
+      ...(r.accNoTta !== undefined ? { accNoTta: r.accNoTta } : {}), ...perClass, seconds: r.seconds }));
     return 0;
   }
   if (f.confusion) {

@@ -1,17 +1,18 @@
-// `resnet export`: build a registry model (same flags as `resnet forward`), load its weights and
-// write an ONNX file with a dynamic batch dimension; `--verify` runs it in onnxruntime-node
+// `resnet export`: a model by the same flags as `resnet forward` (--weights ID|FILE|CHECKPOINT,
+// --model, --arch), written an ONNX file with a dynamic batch dimension; `--verify` runs it in onnxruntime-node
 // (when installed) and compares with our own forward.
 import { ConfigError } from '../base/errors.js';
 import { writeBytesAtomic } from '../io/files.js';
 import { exportOnnx, MIN_OPSET } from '../convert/onnx-export.js';
-import { createModel, getModelEntry, modelInChannels } from '../models/registry.js';
+import type { Module } from '../nn/module.js';
+import { modelInChannels } from '../models/registry.js';
 import * as ops from '../tensor/ops.js';
 import { noGrad } from '../tensor/tensor.js';
 import { parseArch, parseCHW } from './util.js';
-import { loadWeightsInto } from './weights.js';
+import { modelFromFlags } from './weights.js';
 
 export interface ExportOptions {
-  model: string;
+  model?: string;
   arch?: string;
   weights?: string;
   onnx: string;
@@ -25,32 +26,28 @@ export interface ExportOptions {
 }
 
 export async function runExport(o: ExportOptions, print: (s: string) => void): Promise<void> {
-  const entry = getModelEntry(o.model);
   const arch = parseArch(o.arch);
   const opset = o.opset === undefined ? MIN_OPSET : Number(o.opset);
   if (!Number.isInteger(opset)) throw new ConfigError(`--opset must be an integer, got '${o.opset}'`);
-  const model = noGrad(() => createModel(o.model, arch));
-  let source = 'random initialisation (no --weights)';
-  if (o.weights) source = await loadWeightsInto(model, o.weights, o.model, { cacheDir: o.cacheDir, strictFinite: o.strictFinite });
-  model.eval();
+  const { model, name, source, input } = await modelFromFlags(o);
   const inC = modelInChannels(model);
-  const chw = o.input ? parseCHW(o.input) : [inC, entry.defaultInput[1], entry.defaultInput[2]];
-  if (chw[0] !== inC) throw new ConfigError(`--input has ${chw[0]} channel(s), but ${o.model} expects ${inC}`);
+  const chw = o.input ? parseCHW(o.input) : input;
+  if (chw[0] !== inC) throw new ConfigError(`--input has ${chw[0]} channel(s), but ${name} expects ${inC}`);
   const bytes = exportOnnx(model, {
     inputShape: chw, opset, dynamicBatch: !o.staticBatch, dynamicSpatial: Boolean(o.dynamicSize),
-    metadata: { 'resnet-ts.model': o.model, 'resnet-ts.arch': JSON.stringify(arch), 'resnet-ts.weights': o.weights ?? '' },
-    docString: `${o.model} exported by resnet-ts`,
+    metadata: { 'resnet-ts.model': name, 'resnet-ts.arch': JSON.stringify(arch), 'resnet-ts.weights': o.weights ?? '' },
+    docString: `${name} exported by resnet-ts`,
   });
   writeBytesAtomic(o.onnx, bytes);
   const out = model.describe(chw, '').outShape;
   const b = o.staticBatch ? '1' : 'batch';
   const hw = o.dynamicSize ? 'height, width' : `${chw[1]}, ${chw[2]}`;
-  print(`wrote ${o.onnx}: ${o.model}${Object.keys(arch).length ? ` ${JSON.stringify(arch)}` : ''}, opset ${opset}, ` +
+  print(`wrote ${o.onnx}: ${name}${Object.keys(arch).length ? ` ${JSON.stringify(arch)}` : ''}, opset ${opset}, ` +
     `input [${b}, ${chw[0]}, ${hw}] → ${out.length === 1 ? 'logits' : 'features'} [${b}, ${out.join(', ')}], ${(bytes.length / 1e6).toFixed(1)} MB; weights: ${source}`);
   if (o.verify) print(await verify(model, bytes, chw));
 }
 
-async function verify(model: ReturnType<typeof createModel>, bytes: Uint8Array, chw: number[]): Promise<string> {
+async function verify(model: Module, bytes: Uint8Array, chw: number[]): Promise<string> {
   let ort: typeof import('onnxruntime-node');
   try {
     ort = await import('onnxruntime-node');

@@ -1,31 +1,32 @@
-// `resnet forward`: load torchvision-named weights, run the model on an .npy batch, write logits.
+// `resnet forward`: a model by --weights (a weight id, a checkpoint, or bare weights with --model)
+// or --model alone, run on an .npy batch; writes the logits (or the features of --arch
+// '{"includeTop":false}') as .npy.
 import { ShapeError } from '../base/errors.js';
 import { readNpyFile, writeNpyFile } from '../io/files.js';
-import { createModel, modelInChannels } from '../models/registry.js';
+import { modelInChannels } from '../models/registry.js';
 import { tensor } from '../tensor/ops.js';
 import { noGrad } from '../tensor/tensor.js';
-import { parseArch } from './util.js';
-import { loadWeightsInto } from './weights.js';
+import { modelFromFlags } from './weights.js';
 
 export interface ForwardOptions {
-  model: string;
-  /** A file (.safetensors, .pth, .npz) or a weight id such as resnet50.IMAGENET1K_V2. */
+  model?: string;
+  /** A weight id such as resnet50.IMAGENET1K_V2, a checkpoint, or a file (.safetensors, .pth, .npz). */
   weights?: string;
   input: string;
   output: string;
   arch?: string;
   trainMode?: boolean;
+  cacheDir?: string;
   strictFinite?: boolean;
 }
 
 export async function runForward(o: ForwardOptions, print: (s: string) => void): Promise<void> {
-  const model = noGrad(() => createModel(o.model, parseArch(o.arch)));
-  if (o.weights) await loadWeightsInto(model, o.weights, o.model, { strictFinite: o.strictFinite });
+  const { model, name } = await modelFromFlags(o);
   const arr = readNpyFile(o.input);
   const inC = modelInChannels(model);
   if (arr.shape.length !== 4) throw new ShapeError(`input ${o.input} must be a batch [N, C, H, W], got shape [${arr.shape.join(', ')}]`);
   if (arr.shape[1] !== inC) {
-    throw new ShapeError(`input ${o.input} has ${arr.shape[1]} channel(s), but ${o.model} expects ${inC} (shape [${arr.shape.join(', ')}])`);
+    throw new ShapeError(`input ${o.input} has ${arr.shape[1]} channel(s), but ${name} expects ${inC} (shape [${arr.shape.join(', ')}])`);
   }
   if (o.trainMode) model.train();
   else model.eval();

@@ -48,20 +48,22 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object instead of a table')
     .action(async (model: string, o) => (await import('./info.js')).runInfo(model, o, print));
 
+  const weightsHelp = 'a weight id such as resnet50.IMAGENET1K_V2 (downloaded once), a resnet-ts checkpoint, or torchvision-named weights (.safetensors, .pth, .npz; with --model)';
   program.command('forward').description('run a model on an .npy batch and write the logits as .npy')
-    .requiredOption('--model <name>', 'model name')
-    .option('--weights <file|id>', 'torchvision-named weights (.safetensors, .pth, .npz) or a weight id such as resnet50.IMAGENET1K_V2')
+    .option('--model <name>', 'model name (random weights without --weights; needed for bare weights)')
+    .option('--weights <id|file>', weightsHelp)
     .requiredOption('--input <file>', 'input batch [N, C, H, W] as .npy (float32)')
     .requiredOption('--output <file>', 'where to write the logits (.npy)')
     .option('--arch <json>', 'constructor options as JSON (or @file.json)')
     .option('--train-mode', 'run in training mode (batch statistics in BatchNorm)')
+    .option('--cache-dir <dir>', 'download folder for pretrained weights')
     .option('--strict-finite', 'refuse weights holding NaN or Inf (default: a warning)')
     .action(async (o) => (await import('./forward.js')).runForward(o, print));
 
   program.command('export').description('write a model with its weights as ONNX (dynamic batch, opset >= 13)')
-    .requiredOption('--model <name>', 'model name')
+    .option('--model <name>', 'model name (random weights without --weights; needed for bare weights)')
     .option('--arch <json>', 'constructor options as JSON (or @file.json)')
-    .option('--weights <file|id>', 'weights: .safetensors/.pth/.npz file, or a pretrained id such as resnet50.IMAGENET1K_V2')
+    .option('--weights <id|file>', weightsHelp)
     .requiredOption('--onnx <file>', 'where to write the .onnx file')
     .option('--input <CxHxW>', 'input size (default: the model\'s)')
     .option('--opset <n>', 'ONNX opset, 13 to 21', '13')
@@ -107,6 +109,17 @@ export function buildProgram(): Command {
 
   addPredictOptions(program.command('predict').description('top-k classes of an image or of every image in a folder'))
     .action(async (path: string, o) => { status = await (await import('./predict.js')).runPredict(path, o, print, printErr); });
+
+  program.command('embed').description('features of images (default: the pooled penultimate layer), one row per image, as .npy with the file names beside it')
+    .argument('<images...>', 'image files and/or folders (walked recursively)')
+    .option('--weights <id|file>', weightsHelp)
+    .option('--model <name>', 'model name, for bare weights without a sidecar')
+    .requiredOption('--out <file.npy>', 'where to write the features; the file names go to <file>.files.txt')
+    .option('--layer <name>', 'pool (the embedding fc sees), stem, layer1…layer4 (layer3 for CIFAR ResNets) or logits', 'pool')
+    .option('--batch-size <n>', 'images per batch', parsePositiveInt('--batch-size'), 32)
+    .option('--cache-dir <dir>', 'download folder for pretrained weights')
+    .option('--no-progress', 'no progress lines')
+    .action(async (paths: string[], o) => { await (await import('./embed.js')).runEmbed(paths, o, print, printErr); });
 
   program.command('presets').description('list the training presets').action(async () => {
     const { PRESETS } = await import('./presets.js');

@@ -1,14 +1,14 @@
 // `resnet weights`: the pretrained registry (torchvision's ImageNet weight sets) with accuracy,
 // size and preprocessing, whether each file is cached, and `--download ID` to fetch one.
-// Also the shared `--weights` resolver: a file (.safetensors, .pth, .npz) or a weight id.
-import { ConfigError, ResnetError } from '../base/errors.js';
-import { readArraysFile } from '../io/files.js';
+// (The shared --weights rule is train/weights-source.ts.)
+import { ConfigError } from '../base/errors.js';
+import { getPretrained, listPretrained } from '../models/pretrained.js';
+import { cachedPath, defaultCacheDir, downloadPretrained } from '../models/pretrained-node.js';
+import { loadWeightsRegistryFromEnv } from '../train/weights-source.js';
+import { getModelEntry, modelInChannels } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
-import {
-  type PretrainedWeights, cachedPath, defaultCacheDir, downloadPretrained, getPretrained, isPretrainedId, listPretrained,
-} from '../models/pretrained.js';
-import { readPth } from '../io/pth.js';
-import { readBytes } from '../io/files.js';
+import { noGrad } from '../tensor/tensor.js';
+import type { InferenceModel } from '../train/inference.js';
 import { formatCount } from './util.js';
 
 export interface WeightsOptions {
@@ -38,6 +38,7 @@ export function progressBar(label: string): (received: number, total: number | n
 }
 
 export async function runWeights(o: WeightsOptions, print: (s: string) => void): Promise<void> {
+  loadWeightsRegistryFromEnv();
   if (o.download) {
     const w = getPretrained(o.download);
     const path = await downloadPretrained(w, { cacheDir: o.cacheDir, onProgress: progressBar(w.fileName) });
@@ -46,13 +47,13 @@ export async function runWeights(o: WeightsOptions, print: (s: string) => void):
   }
   const list = listPretrained(o.model);
   if (o.model && !list.length) throw new ConfigError(`no pretrained weights for '${o.model}' (models with weights: ${[...new Set(listPretrained().map((w) => w.model))].join(', ')})`);
-  const cached = await Promise.all(list.map((w) => cachedPath(w, { cacheDir: o.cacheDir })));
+  const cached = list.map((w) => cachedPath(w, { cacheDir: o.cacheDir }));
   if (o.json) {
     print(JSON.stringify(list.map((w, i) => ({ ...w, categories: undefined, numCategories: w.categories.length, cached: cached[i].exists ? cached[i].path : null })), null, 2));
     return;
   }
   const rows = list.map((w, i) => [
-    w.id + (w.isDefault ? ' *' : ''), w.acc1.toFixed(3), w.acc5.toFixed(3), formatCount(w.numParams), w.gflops.toFixed(2), w.fileSizeMB.toFixed(1),
+    w.id + (w.isDefault ? ' *' : ''), ...[w.acc1.toFixed(3), w.acc5.toFixed(3), formatCount(w.numParams), w.gflops.toFixed(2), w.fileSizeMB.toFixed(1)].map((v) => (v === 'NaN' ? '' : v)),
     `${w.preprocessing.resizeSize}/${w.preprocessing.cropSize}`, cached[i].exists ? 'yes' : '',
   ]);
   const head = ['weights (* = default)', 'acc@1', 'acc@5', 'params', 'GFLOPS', 'MiB', 'resize/crop', 'cached'];
@@ -62,34 +63,53 @@ export async function runWeights(o: WeightsOptions, print: (s: string) => void):
   for (const r of rows) print(fmt(r));
   print('');
   print(`ImageNet-1k val, single crop; bilinear resize, center crop, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225].`);
-  print(`cache: ${o.cacheDir ?? (await defaultCacheDir())} (also reads torch.hub's checkpoints folder); fetch one with: resnet weights --download ID`);
+  print(`cache: ${o.cacheDir ?? defaultCacheDir()} (also reads torch.hub's checkpoints folder); fetch one with: resnet weights --download ID`);
+}
+
+export interface ModelFlags {
+  model?: string;
+  weights?: string;
+  arch?: string;
+  cacheDir?: string;
+  /** Refuse weights holding NaN or Inf (else a warning on stderr). */
+  strictFinite?: boolean;
 }
 
 /**
- * Load `--weights` into `model`: a weight id ('resnet50.IMAGENET1K_V2', downloaded once into the
- * cache) or a file (.safetensors, .pth/.pt, .npz). Returns a short description of the source.
+ * The model that --model/--weights/--arch name, for forward, export and embed: --weights by the
+ * shared rule (a weight id or a checkpoint brings its model; bare weights need --model), or
+ * --model alone for random initialisation. `input` is the model's natural [C, H, W].
  */
-export async function loadWeightsInto(model: Module, spec: string, modelName: string, opts: { cacheDir?: string; strictFinite?: boolean } = {}): Promise<string> {
-  let sd;
-  let what: string;
-  if (isPretrainedId(spec)) {
-    const w: PretrainedWeights = getPretrained(spec);
-    if (w.model !== modelName) throw new ConfigError(`weights ${w.id} are for ${w.model}, not ${modelName}`);
-    const path = await downloadPretrained(w, { cacheDir: opts.cacheDir, onProgress: progressBar(w.fileName) });
-    sd = readPth(readBytes(path));
-    what = `${w.id} (${path})`;
-  } else {
-    sd = readArraysFile(spec);
-    what = spec;
+export async function modelFromFlags(o: ModelFlags): Promise<{ model: Module; name: string; source: string; input: [number, number, number]; inference: InferenceModel | null }> {
+  const { parseArch } = await import('./util.js');
+  const arch = parseArch(o.arch);
+  if (o.weights) {
+    const { loadInferenceModel } = await import('../train/inference.js');
+    const m = await loadInferenceModel(o.weights, {
+      model: o.model, arch, cacheDir: o.cacheDir, onProgress: progressBar('downloading'),
+      strictFinite: o.strictFinite, onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
+    });
+    if (o.arch && (m.pretrained || m.meta)) throw new ConfigError(`--arch is for bare weights; ${m.source} brings its own model`);
+    const name = m.pretrained?.model ?? m.meta?.model.name ?? o.model!;
+    const c = modelInChannels(m.model);
+    const input: [number, number, number] = m.pretrained ? [3, m.pretrained.preprocessing.cropSize, m.pretrained.preprocessing.cropSize]
+      : m.meta?.input.size ? [c, ...m.meta.input.size] : defaultInputOf(name, c);
+    return { model: m.model, name, source: m.source, input, inference: m };
   }
-  // NaN/Inf weights: a warning (the outputs will not be numbers), refused with --strict-finite
-  const { checkFiniteWeights } = await import('../train/checkpoint.js');
-  checkFiniteWeights(sd, spec, { strictFinite: opts.strictFinite, onWarning: (m) => process.stderr.write(`warning: ${m}\n`) });
+  if (!o.model) throw new ConfigError('name a model: --model NAME (random weights) or --weights ID|FILE');
+  const { buildModel } = await import('../train/config.js');
+  const model = noGrad(() => buildModel(o.model!, arch));
+  model.eval();
+  return { model, name: o.model, source: 'random initialisation (no --weights)', input: defaultInputOf(o.model, modelInChannels(model)), inference: null };
+}
+
+function defaultInputOf(name: string, channels: number): [number, number, number] {
+  let hw: [number, number] = /^cifar/.test(name) ? [32, 32] : [224, 224];
   try {
-    model.loadStateDict(sd);
-  } catch (e) {
-    if (e instanceof ResnetError && !e.message.includes(spec)) e.message = `${spec}: ${e.message}`;
-    throw e;
+    const e = getModelEntry(name).defaultInput;
+    hw = [e[1], e[2]];
+  } catch {
+    // a model built from a checkpoint's options (e.g. any-depth CIFAR) that the registry does not list
   }
-  return what;
+  return [channels, ...hw];
 }

@@ -244,7 +244,9 @@ export async function decodeImage(path: string, opts: { mode?: 'rgb' | 'gray'; m
   let out: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
     const img = sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', sequentialRead: true });
-    out = await img.toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    // keepIccProfile: the stored values, as Pillow (torchvision's loader) reads them; without it sharp
+    // converts through an embedded ICC profile (skimage's rocket.jpg: up to 55 levels off Pillow's)
+    out = await img.keepIccProfile().toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
     if (/pixel limit/i.test(msg)) {

@@ -11,6 +11,7 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../base/imagenet.js';
 import { RNG } from '../base/rng.js';
 import { importSpecModule } from './spec-module.js';
 import type { FloatImage, Image } from './dataset.js';
+import { resizePil } from './pil-resize.js';
 
 export type TransformSpec =
   | { name: string; args: Record<string, unknown> }
@@ -326,11 +327,19 @@ export class ToFloat implements Transform {
 
 export class Resize implements Transform {
   readonly size: number | Size2;
-  constructor(size: number | readonly number[], readonly opts: { interpolation?: Interpolation; antialias?: boolean; maxSize?: number } = {}) {
+  /**
+   * `pil: true` resamples uint8 images exactly as Pillow does (what torchvision does to a PIL image,
+   * e.g. in a weight set's transforms()); bilinear only. Float images take the torch path.
+   */
+  constructor(size: number | readonly number[], readonly opts: { interpolation?: Interpolation; antialias?: boolean; maxSize?: number; pil?: boolean } = {}) {
     this.size = typeof size === 'number' ? size2(size, 'Resize')[0] : size.length === 1 ? size2(size, 'Resize')[0] : size2(size, 'Resize');
+    if (opts.pil && ((opts.interpolation ?? 'bilinear') !== 'bilinear' || opts.antialias === false)) {
+      throw new ConfigError('Resize: pil: true is Pillow\'s antialiased bilinear resize (no other interpolation)');
+    }
   }
   apply(img: Image): Image {
     const [oh, ow] = resizedSize(img.h, img.w, this.size, this.opts.maxSize);
+    if (this.opts.pil && img.data instanceof Uint8Array) return resizePil(img as Image & { data: Uint8Array }, oh, ow);
     return resize(img, oh, ow, this.opts);
   }
   spec(): TransformSpec {
@@ -613,7 +622,7 @@ export class Lambda implements Transform {
 type A = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const REGISTRY: Record<string, (a: A) => Transform> = {
   ToFloat: () => new ToFloat(),
-  Resize: (a) => new Resize(a.size, { interpolation: a.interpolation, antialias: a.antialias, maxSize: a.maxSize }),
+  Resize: (a) => new Resize(a.size, { interpolation: a.interpolation, antialias: a.antialias, maxSize: a.maxSize, ...(a.pil ? { pil: true } : {}) }),
   CenterCrop: (a) => new CenterCrop(a.size),
   RandomResizedCrop: (a) => new RandomResizedCrop(a.size, { scale: a.scale, ratio: a.ratio, interpolation: a.interpolation, antialias: a.antialias }),
   RandomCrop: (a) => new RandomCrop(a.size, { padding: a.padding, padIfNeeded: a.padIfNeeded, fill: a.fill, paddingMode: a.paddingMode }),
@@ -655,4 +664,15 @@ export function imagenetTrainTransform(size = 224): Compose {
 /** The usual evaluation pipeline: Resize(size / 0.875), CenterCrop(size), ToFloat, Normalize. */
 export function imagenetEvalTransform(size = 224, resizeSize = Math.round(size / 0.875)): Compose {
   return compose(new ToRGB(), new Resize(resizeSize), new CenterCrop(size), new ToFloat(), Normalize.imagenet());
+}
+
+/**
+ * The evaluation transform of a weight set (a PretrainedWeights, or anything with its
+ * `preprocessing`), as torchvision's `weights.transforms()` does it to a PIL image: resize the
+ * shorter side (Pillow's antialiased bilinear, bit-exact on uint8 images), center crop, scale to
+ * [0, 1], normalize. Gray or RGBA input is made RGB first, like `Image.convert('RGB')`.
+ */
+export function weightsTransforms(w: { preprocessing: { resizeSize: number; cropSize: number; interpolation: Interpolation; mean: readonly number[]; std: readonly number[] } }): Compose {
+  const p = w.preprocessing;
+  return compose(new ToRGB(), new Resize(p.resizeSize, { interpolation: p.interpolation, antialias: true, pil: true }), new CenterCrop(p.cropSize), new ToFloat(), new Normalize(p.mean, p.std));
 }

@@ -12,6 +12,7 @@ import { Module } from '../nn/module.js';
 import * as ops from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type BlockStructure, type ModelStructure, describeBlock, describeStructure, stageBlocks, unitsAt } from './structure.js';
+import { collectFeatures, type FeatureOptions } from './features.js';
 
 export class CifarBasicBlock extends Module {
   conv1: Conv2d; bn1: BatchNorm2d; conv2: Conv2d; bn2: BatchNorm2d;
@@ -91,6 +92,19 @@ export class CifarResNet extends Module {
         constant_(m.bias!, 0);
       }
     }
+  }
+
+  /**
+   * The outputs of the named stages: 'stem' (conv1/bn1/relu), 'layer1'…'layer3' ([N, C, h, w]),
+   * 'pool' (the pooled embedding [N, 4 * width], what fc sees) and 'logits'.
+   */
+  forwardFeatures<L extends 'stem' | 'layer1' | 'layer2' | 'layer3' | 'pool' | 'logits'>(x: Tensor, o: FeatureOptions<L>): Record<L, Tensor> {
+    checkImageInput(x.shape, this.inChannels);
+    return collectFeatures(x, [
+      ['stem', (t) => this.relu.forward(this.bn1.forward(this.conv1.forward(t)))],
+      ['layer1', (t) => this.layer1.forward(t)], ['layer2', (t) => this.layer2.forward(t)], ['layer3', (t) => this.layer3.forward(t)],
+      ['pool', (t) => ops.flatten(this.avgpool.forward(t), 1)], ['logits', (t) => this.fc.forward(t)],
+    ], o.layers, 'CifarResNet');
   }
 
   forward(x: Tensor): Tensor {

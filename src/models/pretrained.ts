@@ -1,14 +1,12 @@
 // Pretrained weights: every torchvision ImageNet-1k weight set for the ResNet family, with the
 // facts torchvision documents for it (URL, the SHA-256 prefix in the file name, acc@1/acc@5 on
 // ImageNet-1k val, parameter count, GFLOPS at 224x224, file size, training recipe, and the
-// evaluation preprocessing), plus a loader that downloads a .pth once into a cache, checks the
-// hash prefix as torch.hub does, and loads it through the restricted .pth reader.
-//
-// The registry is browser-safe data; loadPretrained/downloadPretrained use the file system and
-// reach node: built-ins through requireNode (process.getBuiltinModule, which bundlers do not follow).
+// evaluation preprocessing), which hosts a browser may fetch from (CORS), and the browser-safe
+// loader: fetch with progress, SHA-256 prefix check as torch.hub does, a cache (Cache Storage by
+// default), the restricted .pth reader. Node's loader with a file cache is pretrained-node.ts,
+// reached only from the Node entry. Nothing here imports a node: module.
 import { ConfigError, FormatError, ResnetError } from '../base/errors.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../base/imagenet.js';
-import { requireNode } from '../base/node.js';
 import type { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/tensor.js';
 import { readPth } from '../io/pth.js';
@@ -16,7 +14,7 @@ import type { ArrayMap } from '../io/types.js';
 import { IMAGENET_CLASSES } from './imagenet-classes.js';
 import { createModel } from './registry.js';
 
-/** Evaluation transform of torchvision's ImageClassification preset. */
+/** Evaluation transform of torchvision's ImageClassification preset (data/transforms.ts weightsTransforms builds it). */
 export interface Preprocessing {
   /** Resize the shorter side to this many pixels (256 for V1, 232 for V2). */
   resizeSize: number;
@@ -28,7 +26,8 @@ export interface Preprocessing {
   std: readonly [number, number, number];
 }
 
-export type WeightTag = 'IMAGENET1K_V1' | 'IMAGENET1K_V2';
+/** torchvision's tags; weight sets added with registerPretrained may use any upper-case tag. */
+export type WeightTag = 'IMAGENET1K_V1' | 'IMAGENET1K_V2' | (string & {});
 
 export interface PretrainedWeights {
   /** `<model>.<tag>`, e.g. 'resnet50.IMAGENET1K_V2'. */
@@ -54,6 +53,8 @@ export interface PretrainedWeights {
   /** torchvision's DEFAULT for the model. */
   isDefault: boolean;
   categories: readonly string[];
+  /** Constructor options for createModel (none for torchvision's sets). */
+  modelOptions?: Record<string, unknown>;
 }
 
 export { IMAGENET_MEAN, IMAGENET_STD };
@@ -100,210 +101,301 @@ export const PRETRAINED: readonly PretrainedWeights[] = Object.freeze(ROWS.map((
   });
 }));
 
-/** The weight sets, optionally only those of one model. */
-export function listPretrained(model?: string): PretrainedWeights[] {
-  return PRETRAINED.filter((w) => !model || w.model === model);
+const registered: PretrainedWeights[] = [];
+
+/** What registerPretrained needs; the rest defaults to an ImageNet-1k set evaluated like torchvision's V1. */
+export interface PretrainedSpec {
+  /** `<model>.<TAG>`: a registry model name, a dot, upper-case letters, digits and _. */
+  id: string;
+  url: string;
+  /** Hex prefix (8+ digits) of the file's SHA-256, checked after every download. */
+  sha256Prefix: string;
+  fileName?: string;
+  numClasses?: number;
+  categories?: readonly string[];
+  preprocessing?: Partial<Preprocessing>;
+  modelOptions?: Record<string, unknown>;
+  acc1?: number; acc5?: number; recipe?: string;
 }
 
-/** True when `s` looks like a weight id (`model.TAG`) rather than a file path. */
+/**
+ * Add a weight set (your own, or a mirror of one) so ids resolve to it everywhere (loadPretrained,
+ * the CLI's --weights). Replaces an earlier registration of the same id; torchvision's ids are fixed.
+ */
+export function registerPretrained(spec: PretrainedSpec): PretrainedWeights {
+  const m = /^([a-z0-9_]+)\.([A-Z0-9_]+)$/.exec(spec.id);
+  if (!m) throw new ConfigError(`weight id '${spec.id}' must look like model.TAG (e.g. resnet18.MY_DATA_V1)`);
+  if (PRETRAINED.some((w) => w.id === spec.id)) throw new ConfigError(`weight id '${spec.id}' is torchvision's; pick another tag`);
+  if (m[2] === 'DEFAULT') throw new ConfigError(`weight id '${spec.id}': DEFAULT names a model's default set, not a set`);
+  if (!/^[0-9a-f]{8,64}$/.test(spec.sha256Prefix)) throw new ConfigError(`${spec.id}: sha256Prefix must be 8 to 64 lower-case hex digits, got '${spec.sha256Prefix}'`);
+  const categories = spec.categories ?? (spec.numClasses === undefined || spec.numClasses === 1000 ? IMAGENET_CLASSES : Array.from({ length: spec.numClasses }, (_, i) => String(i)));
+  const numClasses = spec.numClasses ?? categories.length;
+  if (categories.length !== numClasses) throw new ConfigError(`${spec.id}: ${categories.length} categories for ${numClasses} classes`);
+  const fileName = spec.fileName ?? decodeURIComponent(spec.url.split(/[?#]/)[0].split('/').pop() ?? '');
+  if (!fileName || /[\\/]/.test(fileName)) throw new ConfigError(`${spec.id}: cannot take a file name from ${spec.url}; give fileName`);
+  const w: PretrainedWeights = Object.freeze({
+    id: spec.id, model: m[1], tag: m[2], url: spec.url, fileName, sha256Prefix: spec.sha256Prefix,
+    acc1: spec.acc1 ?? NaN, acc5: spec.acc5 ?? NaN, numParams: NaN, gflops: NaN, fileSizeMB: NaN, numClasses,
+    preprocessing: { ...pre(256), ...spec.preprocessing }, recipe: spec.recipe ?? '', isDefault: false, categories,
+    ...(spec.modelOptions ? { modelOptions: spec.modelOptions } : {}),
+  });
+  const at = registered.findIndex((r) => r.id === w.id);
+  if (at >= 0) registered[at] = w;
+  else registered.push(w);
+  return w;
+}
+
+/** Forget the weight sets added with registerPretrained. */
+export function clearRegisteredPretrained(): void {
+  registered.length = 0;
+}
+
+/** The weight sets (torchvision's, then registered ones), optionally only those of one model. */
+export function listPretrained(model?: string): PretrainedWeights[] {
+  return [...PRETRAINED, ...registered].filter((w) => !model || w.model === model);
+}
+
+/** True when `s` is a weight id (`model.TAG`, a registered id, or `model.DEFAULT`) rather than a file path. */
 export function isPretrainedId(s: string): boolean {
-  return /^[a-z0-9_]+\.(IMAGENET1K_V[12]|DEFAULT)$/.test(s);
+  return /^[a-z0-9_]+\.(IMAGENET1K_V[12]|DEFAULT)$/.test(s) || registered.some((w) => w.id === s);
 }
 
 /** Look up 'resnet50.IMAGENET1K_V2' (or 'resnet50.DEFAULT'); ConfigError listing the choices otherwise. */
 export function getPretrained(id: string): PretrainedWeights {
   const dot = id.lastIndexOf('.');
   const model = dot > 0 ? id.slice(0, dot) : id, tag = dot > 0 ? id.slice(dot + 1) : 'DEFAULT';
-  const found = tag === 'DEFAULT' ? PRETRAINED.find((w) => w.model === model && w.isDefault) : PRETRAINED.find((w) => w.id === `${model}.${tag}`);
+  const all = listPretrained();
+  const found = tag === 'DEFAULT' ? all.find((w) => w.model === model && w.isDefault) : all.find((w) => w.id === `${model}.${tag}`);
   if (!found) {
     const forModel = listPretrained(model);
-    const choices = (forModel.length ? forModel : PRETRAINED).map((w) => w.id).join(', ');
+    const choices = (forModel.length ? forModel : all).map((w) => w.id).join(', ');
     throw new ConfigError(`unknown pretrained weights '${id}' (known${forModel.length ? ` for ${model}` : ''}: ${choices})`);
   }
   return found;
 }
 
-/** A download that failed (offline, HTTP error); the message says where to put the file by hand. */
+
+// ------------------------------------------------------------------------------- hosts, CORS
+
+/**
+ * Whether a browser page may fetch weights from a host: true when the host sends
+ * Access-Control-Allow-Origin, false when it is known not to, null when not known.
+ */
+export const WEIGHT_HOSTS: Readonly<Record<string, { cors: boolean | null; note: string }>> = Object.freeze({
+  'download.pytorch.org': {
+    cors: null,
+    note: 'torchvision\'s weight host; whether it sends CORS headers could not be checked from the development machine (no network): a page that cannot fetch from it should self-host the file',
+  },
+});
+
+/** The host of a URL and what WEIGHT_HOSTS says about it (cors null for hosts it does not list). */
+export function weightHost(url: string): { host: string; cors: boolean | null } {
+  let host: string;
+  try {
+    host = new URL(url).host;
+  } catch {
+    return { host: url, cors: null };
+  }
+  return { host, cors: WEIGHT_HOSTS[host]?.cors ?? null };
+}
+
+/** A download that failed (offline, HTTP error, CORS); the message says what to do instead. */
 export class DownloadError extends ResnetError {}
 
-export interface DownloadOptions {
-  /** Where downloaded files live. Default: $RESNET_TS_CACHE, else ~/.cache/resnet-ts/weights. */
-  cacheDir?: string;
+function inBrowser(): boolean {
+  return typeof (globalThis as { document?: unknown }).document !== 'undefined' || typeof (globalThis as { importScripts?: unknown }).importScripts === 'function';
+}
+
+/** What to do when a page cannot fetch a weight file: serve it yourself and point the loader at it. */
+export function selfHostAdvice(w: PretrainedWeights): string {
+  return `self-host it: download ${w.fileName} once (\`npx resnet weights --download ${w.id}\`, or from ${w.url}), serve it from your own origin ` +
+    `or a host that sends Access-Control-Allow-Origin, and pass { baseUrl: 'https://your.host/weights/' } (or { url }) to loadPretrained`;
+}
+
+// ------------------------------------------------------------------------------- browser loader
+
+/** Where fetched weight files are kept between page loads (keyed by URL; bytes already hash-checked). */
+export interface WeightCache {
+  get(url: string): Promise<Uint8Array | undefined>;
+  put(url: string, bytes: Uint8Array): Promise<void>;
+  delete(url: string): Promise<void>;
+}
+
+/** A WeightCache over the Cache Storage API (`caches`), or null where there is none (Node, insecure pages). */
+export function cacheStorageCache(name = 'resnet-ts-weights'): WeightCache | null {
+  const cs = (globalThis as { caches?: CacheStorage }).caches;
+  if (!cs) return null;
+  return {
+    async get(url) {
+      const r = await (await cs.open(name)).match(url);
+      return r ? new Uint8Array(await r.arrayBuffer()) : undefined;
+    },
+    async put(url, bytes) {
+      await (await cs.open(name)).put(url, new Response(bytes as unknown as BodyInit, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) } }));
+    },
+    async delete(url) {
+      await (await cs.open(name)).delete(url);
+    },
+  };
+}
+
+/** A WeightCache in memory (tests; or a page that wants no persistent cache but one download per session). */
+export function memoryCache(): WeightCache & { entries: Map<string, Uint8Array> } {
+  const entries = new Map<string, Uint8Array>();
+  return {
+    entries,
+    get: async (url) => entries.get(url),
+    put: async (url, bytes) => void entries.set(url, bytes),
+    delete: async (url) => void entries.delete(url),
+  };
+}
+
+export interface FetchWeightsOptions {
   /** Called as bytes arrive; total is null when the server sends no Content-Length. */
   onProgress?: (received: number, total: number | null) => void;
-  /** The fetch to use (tests pass a stub). Default: the global fetch. */
+  /** The fetch to use. Default: the global fetch. */
   fetch?: typeof fetch;
-  /** Also look for the file in torch.hub's cache ($TORCH_HOME/hub/checkpoints). Default true. */
-  useTorchCache?: boolean;
-  /** Verify the SHA-256 prefix of a file found in a cache too (a download is always verified). Default true. */
-  verifyCached?: boolean;
+  /** Where to keep downloaded files. Default: Cache Storage where the page has it; null: no cache. */
+  cache?: WeightCache | null;
+  /** Fetch `${baseUrl}${fileName}` instead of the registry URL (self-hosted copies). */
+  baseUrl?: string;
+  /** Fetch exactly this URL instead of the registry's. */
+  url?: string;
 }
 
-function env(name: string): string | undefined {
-  return typeof process !== 'undefined' ? process.env?.[name] : undefined;
+/** The URL a weight set is fetched from under these options. */
+export function weightsUrl(w: PretrainedWeights, o: Pick<FetchWeightsOptions, 'baseUrl' | 'url'> = {}): string {
+  if (o.url) return o.url;
+  if (o.baseUrl) return o.baseUrl.replace(/\/*$/, '/') + encodeURIComponent(w.fileName);
+  return w.url;
 }
 
-/** The default download folder. */
-export async function defaultCacheDir(): Promise<string> {
-  const { homedir } = requireNode('node:os', 'the weights file cache');
-  const { join } = requireNode('node:path', 'the weights file cache');
-  return env('RESNET_TS_CACHE') ?? join(env('XDG_CACHE_HOME') ?? join(homedir(), '.cache'), 'resnet-ts', 'weights');
-}
-
-async function torchHubDir(): Promise<string> {
-  const { homedir } = requireNode('node:os', 'the weights file cache');
-  const { join } = requireNode('node:path', 'the weights file cache');
-  const torchHome = env('TORCH_HOME') ?? join(env('XDG_CACHE_HOME') ?? join(homedir(), '.cache'), 'torch');
-  return join(torchHome, 'hub', 'checkpoints');
-}
-
-async function sha256File(path: string): Promise<string> {
-  const { createHash } = requireNode('node:crypto', 'the weights file cache');
-  const { createReadStream } = requireNode('node:fs', 'the weights file cache');
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-/** Where a weight set is (or would be) cached, and whether it is there. */
-export async function cachedPath(w: PretrainedWeights, opts: Pick<DownloadOptions, 'cacheDir' | 'useTorchCache'> = {}): Promise<{ path: string; exists: boolean }> {
-  const { existsSync } = requireNode('node:fs', 'the weights file cache');
-  const { join } = requireNode('node:path', 'the weights file cache');
-  const dir = opts.cacheDir ?? (await defaultCacheDir());
-  const path = join(dir, w.fileName);
-  if (existsSync(path)) return { path, exists: true };
-  if (opts.useTorchCache ?? true) {
-    const t = join(await torchHubDir(), w.fileName);
-    if (existsSync(t)) return { path: t, exists: true };
-  }
-  return { path, exists: false };
-}
-
-function byHand(w: PretrainedWeights, dest: string): string {
-  return `fetch ${w.fileName} from that URL by other means and save it as ${dest}`;
+/** SHA-256 of bytes as hex, with Web Crypto (browsers on https/localhost, Node >= 20). */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const subtle = (globalThis as { crypto?: Crypto }).crypto?.subtle;
+  if (!subtle) throw new DownloadError('checking a weight file\'s SHA-256 needs Web Crypto (crypto.subtle), which browsers give only to secure pages (https or localhost)');
+  const d = new Uint8Array(await subtle.digest('SHA-256', bytes as unknown as BufferSource));
+  let s = '';
+  for (const b of d) s += b.toString(16).padStart(2, '0');
+  return s;
 }
 
 /**
- * Make sure the weight file is on disk and return its path: a cache hit (hash checked unless
- * verifyCached is false) or a download into the cache (streamed to a temporary file, hash
- * checked, then renamed into place). Offline or on an HTTP error: DownloadError naming the URL
- * and the path to put the file at by hand.
+ * Read a response body in chunks with progress; a body that breaks off, or ends before its
+ * Content-Length, is a DownloadError. Shared by the browser and the Node loader.
  */
-export async function downloadPretrained(idOrWeights: string | PretrainedWeights, opts: DownloadOptions = {}): Promise<string> {
-  const w = typeof idOrWeights === 'string' ? getPretrained(idOrWeights) : idOrWeights;
-  const fs = requireNode('node:fs', 'the weights file cache');
-  const { join } = requireNode('node:path', 'the weights file cache');
-  const { createHash } = requireNode('node:crypto', 'the weights file cache');
-  const found = await cachedPath(w, opts);
-  if (found.exists) {
-    if (opts.verifyCached ?? true) {
-      const digest = await sha256File(found.path);
-      if (!digest.startsWith(w.sha256Prefix)) {
-        throw new FormatError(`${found.path}: SHA-256 ${digest.slice(0, 16)}… does not start with ${w.sha256Prefix} (the hash in ${w.fileName}); the file is corrupt or not ${w.id} — delete it to download again`);
-      }
+export async function* readBody(res: Response, url: string, onProgress?: (received: number, total: number | null) => void): AsyncGenerator<Uint8Array> {
+  if (!res.body) throw new DownloadError(`${url}: the response has no body`);
+  const lenHeader = res.headers.get('content-length');
+  const total = lenHeader && /^\d+$/.test(lenHeader) ? Number(lenHeader) : null;
+  const reader = res.body.getReader();
+  let received = 0;
+  onProgress?.(0, total);
+  for (;;) {
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      throw new DownloadError(`download of ${url} broke off after ${received} bytes (${(e as Error).message}); try again`);
     }
-    return found.path;
+    if (chunk.done) break;
+    received += chunk.value.length;
+    onProgress?.(received, total);
+    yield chunk.value;
   }
-  const dir = opts.cacheDir ?? (await defaultCacheDir());
-  const dest = join(dir, w.fileName);
-  const doFetch = opts.fetch ?? globalThis.fetch;
-  if (typeof doFetch !== 'function') throw new DownloadError(`no fetch() in this runtime to download ${w.url}; ${byHand(w, dest)}`);
+  if (total !== null && received !== total) throw new DownloadError(`download of ${url} stopped at ${received} of ${total} bytes; try again`);
+}
+
+/** fetch(url) with errors that say why and what to do (CORS and self-hosting in a browser). */
+export async function fetchWeightsResponse(w: PretrainedWeights, url: string, doFetch: typeof fetch | undefined, byHand: string): Promise<Response> {
+  if (typeof doFetch !== 'function') throw new DownloadError(`no fetch() in this runtime to download ${url}; ${byHand}`);
   let res: Response;
   try {
-    res = await doFetch(w.url);
+    res = await doFetch(url);
   } catch (e) {
     const err = e as Error & { cause?: { code?: string; message?: string } };
     const why = err.cause?.code ?? err.cause?.message ?? err.message;
-    throw new DownloadError(`cannot download ${w.id} from ${w.url} (${why}); if this machine is offline, ${byHand(w, dest)}`);
+    if (inBrowser()) {
+      const { host, cors } = weightHost(url);
+      const corsWhy = cors === false ? `${host} sends no CORS headers, so a page cannot fetch from it` : `offline, or ${host} sends no CORS headers for this page`;
+      throw new DownloadError(`cannot fetch ${w.id} from ${url} (${why}): ${corsWhy}; ${selfHostAdvice(w)}`);
+    }
+    throw new DownloadError(`cannot download ${w.id} from ${url} (${why}); if this machine is offline, ${byHand}`);
   }
-  if (!res.ok || !res.body) {
-    throw new DownloadError(`cannot download ${w.id} from ${w.url} (HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}); ${byHand(w, dest)}`);
+  if (!res.ok) throw new DownloadError(`cannot download ${w.id} from ${url} (HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}); ${byHand}`);
+  return res;
+}
+
+export function hashMismatchMessage(w: PretrainedWeights, what: string, digest: string): string {
+  return `${what}: SHA-256 ${digest.slice(0, 16)}… does not start with ${w.sha256Prefix} (the hash of ${w.fileName}); the file is corrupt or not ${w.id}`;
+}
+
+/**
+ * The bytes of a weight set's file, from the cache or fetched (progress, hash check, then cached).
+ * Browser-safe; a cached copy that fails the hash check is deleted and fetched again.
+ */
+export async function fetchPretrained(idOrWeights: string | PretrainedWeights, o: FetchWeightsOptions = {}): Promise<{ bytes: Uint8Array; url: string; cached: boolean }> {
+  const w = typeof idOrWeights === 'string' ? getPretrained(idOrWeights) : idOrWeights;
+  const url = weightsUrl(w, o);
+  const cache = o.cache === undefined ? cacheStorageCache() : o.cache;
+  const hit = await cache?.get(url);
+  if (hit) {
+    if ((await sha256Hex(hit)).startsWith(w.sha256Prefix)) return { bytes: hit, url, cached: true };
+    await cache!.delete(url);
   }
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw new ConfigError(`cannot create the weights cache ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  const res = await fetchWeightsResponse(w, url, o.fetch ?? globalThis.fetch, inBrowser() ? selfHostAdvice(w) : `fetch ${w.fileName} by other means`);
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of readBody(res, url, o.onProgress)) {
+    chunks.push(c);
+    n += c.length;
   }
-  const lenHeader = res.headers.get('content-length');
-  const total = lenHeader && /^\d+$/.test(lenHeader) ? Number(lenHeader) : null;
-  const tmp = `${dest}.${typeof process !== 'undefined' ? process.pid : 0}.part`;
-  const hash = createHash('sha256');
-  let received = 0;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    const reader = res.body.getReader();
-    opts.onProgress?.(0, total);
-    for (;;) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await reader.read();
-      } catch (e) {
-        throw new DownloadError(`download of ${w.url} broke off after ${received} bytes (${(e as Error).message}); try again, or ${byHand(w, dest)}`);
-      }
-      if (chunk.done) break;
-      const v = chunk.value;
-      hash.update(v);
-      let off = 0;
-      while (off < v.length) off += fs.writeSync(fd, v, off, v.length - off);
-      received += v.length;
-      opts.onProgress?.(received, total);
-    }
-    fs.closeSync(fd);
-    if (total !== null && received !== total) {
-      throw new DownloadError(`download of ${w.url} stopped at ${received} of ${total} bytes; try again, or ${byHand(w, dest)}`);
-    }
-    const digest = hash.digest('hex');
-    if (!digest.startsWith(w.sha256Prefix)) {
-      throw new FormatError(`downloaded ${w.url}: SHA-256 ${digest.slice(0, 16)}… does not start with ${w.sha256Prefix}; the download is corrupt (nothing was saved)`);
-    }
-    fs.renameSync(tmp, dest);
-  } catch (e) {
-    try {
-      fs.closeSync(fd);
-    } catch {
-      // already closed
-    }
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // never created
-    }
-    throw e;
+  const bytes = new Uint8Array(n);
+  let off = 0;
+  for (const c of chunks) {
+    bytes.set(c, off);
+    off += c.length;
   }
-  return dest;
+  const digest = await sha256Hex(bytes);
+  if (!digest.startsWith(w.sha256Prefix)) throw new FormatError(`${hashMismatchMessage(w, `downloaded ${url}`, digest)} (nothing was cached)`);
+  await cache?.put(url, bytes);
+  return { bytes, url, cached: false };
 }
 
 export interface LoadedPretrained {
   model: Module;
   weights: PretrainedWeights;
   stateDict: ArrayMap;
-  /** The file the weights came from. */
+  /** Where the weights came from (a file path in Node, the URL in a browser). */
   path: string;
 }
 
-/**
- * Build the model of a weight set and load its torchvision weights (downloaded once into the
- * cache). The model is returned in eval mode.
- */
-export async function loadPretrained(id: string | PretrainedWeights, opts: DownloadOptions = {}): Promise<LoadedPretrained> {
-  const w = typeof id === 'string' ? getPretrained(id) : id;
-  const path = await downloadPretrained(w, opts);
-  const { readFileSync } = requireNode('node:fs', 'the weights file cache');
-  const bytes = readFileSync(path);
+/** Build a weight set's model (eval mode) and load the .pth bytes into it; errors name `where`. */
+export function modelFromPth(w: PretrainedWeights, bytes: Uint8Array, where: string): LoadedPretrained {
   let sd: ArrayMap;
   try {
     sd = readPth(bytes);
   } catch (e) {
-    if (e instanceof FormatError) throw new (e.constructor as new (m: string) => FormatError)(`${path}: ${e.message}`);
+    if (e instanceof FormatError) throw new (e.constructor as new (m: string) => FormatError)(`${where}: ${e.message}`);
     throw e;
   }
-  const model = noGrad(() => createModel(w.model));
+  const model = noGrad(() => createModel(w.model, { ...(w.numClasses !== 1000 ? { numClasses: w.numClasses } : {}), ...w.modelOptions }));
   try {
     model.loadStateDict(sd);
   } catch (e) {
-    if (e instanceof ResnetError) e.message = `${path} (${w.id}): ${e.message}`;
+    if (e instanceof ResnetError) e.message = `${where} (${w.id}): ${e.message}`;
     throw e;
   }
   model.eval();
-  return { model, weights: w, stateDict: sd, path };
+  return { model, weights: w, stateDict: sd, path: where };
+}
+
+/**
+ * Build the model of a weight set and load its weights, fetched once into the cache (browser:
+ * Cache Storage; the Node entry's loadPretrained uses a file cache instead). Eval mode.
+ */
+export async function loadPretrained(id: string | PretrainedWeights, o: FetchWeightsOptions = {}): Promise<LoadedPretrained> {
+  const w = typeof id === 'string' ? getPretrained(id) : id;
+  const { bytes, url } = await fetchPretrained(w, o);
+  return modelFromPth(w, bytes, url);
 }

@@ -12,6 +12,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import {
   type BlockStructure, type ModelStructure, describeBlock, describeStructure, sequentialUnits, stageBlocks, unitsAt,
 } from './structure.js';
+import { collectFeatures, type FeatureOptions, type Stage } from './features.js';
 
 const conv3x3 = (inP: number, outP: number, stride = 1, groups = 1, dilation = 1) =>
   new Conv2d(inP, outP, 3, { stride, padding: dilation, groups, bias: false, dilation });
@@ -115,6 +116,8 @@ export interface ResNetOptions {
   downsample?: 'conv' | 'avgpool';
 }
 
+export type ResNetFeature = (typeof ResNet.FEATURE_LAYERS)[number];
+
 export class ResNet extends Module {
   conv1: Conv2d; bn1: BatchNorm2d; relu: ReLU; maxpool: MaxPool2d;
   layer1: Sequential; layer2: Sequential; layer3: Sequential; layer4: Sequential;
@@ -188,14 +191,33 @@ export class ResNet extends Module {
     return new Sequential(...mods);
   }
 
-  /** Stem and the four stages: the feature map [N, numFeatures, h, w]. */
-  forwardFeatures(x: Tensor): Tensor {
+  /** The stage names forwardFeatures knows, in order. */
+  static readonly FEATURE_LAYERS = ['stem', 'layer1', 'layer2', 'layer3', 'layer4', 'pool', 'logits'] as const;
+
+  /**
+   * Without options: stem and the four stages, the feature map [N, numFeatures, h, w]. With
+   * `{ layers }`: the outputs of the named stages — 'stem' (after maxpool), 'layer1'…'layer4'
+   * ([N, C, h, w]), 'pool' (the pooled embedding [N, numFeatures], what fc sees) and 'logits'.
+   */
+  forwardFeatures(x: Tensor): Tensor;
+  forwardFeatures<L extends ResNetFeature>(x: Tensor, o: FeatureOptions<L>): Record<L, Tensor>;
+  forwardFeatures<L extends ResNetFeature>(x: Tensor, o?: FeatureOptions<L>): Tensor | Record<L, Tensor> {
     checkImageInput(x.shape, this.inChannels);
-    let y = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
-    y = this.layer1.forward(y);
-    y = this.layer2.forward(y);
-    y = this.layer3.forward(y);
-    return this.layer4.forward(y);
+    if (!o) {
+      let y = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
+      y = this.layer1.forward(y);
+      y = this.layer2.forward(y);
+      y = this.layer3.forward(y);
+      return this.layer4.forward(y);
+    }
+    const stages: Stage[] = [
+      ['stem', (t) => this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(t))))],
+      ['layer1', (t) => this.layer1.forward(t)], ['layer2', (t) => this.layer2.forward(t)],
+      ['layer3', (t) => this.layer3.forward(t)], ['layer4', (t) => this.layer4.forward(t)],
+      ['pool', (t) => ops.flatten(ops.adaptiveAvgPool2d(t, 1), 1)],
+    ];
+    if (this.fc) stages.push(['logits', (t) => this.fc!.forward(t)]);
+    return collectFeatures(x, stages, o.layers, 'ResNet');
   }
 
   forward(x: Tensor): Tensor {

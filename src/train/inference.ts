@@ -5,12 +5,14 @@ import { join, relative } from 'node:path';
 import { ConfigError, ResnetError, StateDictError } from '../base/errors.js';
 import { RNG } from '../base/rng.js';
 import { IMAGE_EXTENSIONS, decodeImage } from '../data/image-folder.js';
-import { CenterCrop, Resize, transformFromSpec, type Transform, type TransformSpec } from '../data/transforms.js';
+import { CenterCrop, Resize, transformFromSpec, weightsTransforms, type Transform, type TransformSpec } from '../data/transforms.js';
 import '../data/loader-pool.js'; // Node: loads the modules that {module, factory} transform specs name
 import type { Image } from '../data/dataset.js';
-import { readArraysFile } from '../io/files.js';
 import type { Module } from '../nn/module.js';
-import { checkFiniteWeights, loadCheckpoint, resolveCheckpoint, type CheckpointInput, type CheckpointMeta, type FiniteOptions } from './checkpoint.js';
+import { IMAGENET_CLASSES, IMAGENET_WNIDS } from '../models/imagenet-classes.js';
+import { type PretrainedWeights, getPretrained, isPretrainedId } from '../models/pretrained.js';
+import type { CheckpointInput, CheckpointMeta } from './checkpoint.js';
+import { loadWeightsRegistryFromEnv, resolveWeights, type ResolveOptions } from './weights-source.js';
 import { buildModel } from './config.js';
 import { softmaxRow, topKIndices } from './metrics.js';
 import { firstNonFinite, predictLogits } from './trainer.js';
@@ -23,33 +25,58 @@ export interface InferenceModel {
   input: CheckpointInput;
   evalTransform: Transform | null;
   weightsFile: string;
+  /** The weight set, when --weights named one (its preprocessing is evalTransform). */
+  pretrained: PretrainedWeights | null;
+  /** Where the weights came from, for messages. */
+  source: string;
+}
+
+export interface InferenceModelOptions extends ResolveOptions {
+  /** Model name: needed for bare weights; checked against a checkpoint's or a weight set's. */
+  model?: string;
+  /** Constructor options for bare weights. */
+  arch?: Record<string, unknown>;
+  /** Class names for bare weights (else the indices). */
+  classes?: string[];
 }
 
 /**
- * Load a model for evaluation/prediction. A resnet-ts checkpoint brings its model, classes and
- * transform; bare weights need `model` (and `classes`, else class indices are used as names).
+ * Load a model for evaluation/prediction by the shared --weights rule (weights-source.ts): a weight
+ * id brings its model, the ImageNet class names and its own preprocessing; a resnet-ts checkpoint its
+ * model, classes and transform; bare weights need `model` (and `classes`, else indices are names).
  */
-export async function loadInferenceModel(path: string, o: { model?: string; arch?: Record<string, unknown>; classes?: string[] } & FiniteOptions = {}): Promise<InferenceModel> {
-  const r = resolveCheckpoint(path);
-  if (r.meta) {
-    const ck = loadCheckpoint(r.meta);
-    checkFiniteWeights(ck.weights, ck.paths.weights, o);
-    const meta = ck.meta;
-    if (o.model && o.model !== meta.model.name) throw new ConfigError(`${ck.paths.weights} is a ${meta.model.name} checkpoint, not ${o.model}`);
-    const model = buildModel(meta.model.name, meta.model.options);
+export async function loadInferenceModel(spec: string, o: InferenceModelOptions = {}): Promise<InferenceModel> {
+  loadWeightsRegistryFromEnv();
+  if (o.model && isPretrainedId(spec)) {
+    const w = getPretrained(spec); // before any download
+    if (w.model !== o.model) throw new ConfigError(`weights ${w.id} are for ${w.model}, not ${o.model}`);
+  }
+  const src = await resolveWeights(spec, o);
+  const load = (model: Module) => {
     try {
-      model.loadStateDict(ck.weights);
+      model.loadStateDict(src.weights);
     } catch (e) {
-      if (e instanceof StateDictError) throw new StateDictError(`${ck.paths.weights}: ${e.message}`);
+      if (e instanceof StateDictError) throw new StateDictError(`${src.describe}: ${e.message}`);
       throw e;
     }
     model.eval();
-    const evalTransform = meta.evalTransform ? await transformFromSpec(meta.evalTransform as TransformSpec) : null;
-    return { model, meta, classes: meta.classes, input: meta.input, evalTransform, weightsFile: ck.paths.weights };
+    return model;
+  };
+  if (src.pretrained) {
+    const w = src.pretrained;
+    if (o.model && o.model !== w.model) throw new ConfigError(`weights ${w.id} are for ${w.model}, not ${o.model}`);
+    const model = load(buildModel(w.model, { ...(w.numClasses !== 1000 ? { numClasses: w.numClasses } : {}), ...w.modelOptions }));
+    return { model, meta: null, classes: [...w.categories], input: { channels: 3, size: null, mode: 'rgb' }, evalTransform: weightsTransforms(w), weightsFile: src.file, pretrained: w, source: src.describe };
   }
-  if (!o.model) throw new ConfigError(`${r.weights} has no sidecar (.json) naming its model: pass --model`);
-  const w = readArraysFile(r.weights);
-  checkFiniteWeights(w, r.weights, o);
+  if (src.meta) {
+    const meta = src.meta;
+    if (o.model && o.model !== meta.model.name) throw new ConfigError(`${src.file} is a ${meta.model.name} checkpoint, not ${o.model}`);
+    const model = load(buildModel(meta.model.name, meta.model.options));
+    const evalTransform = meta.evalTransform ? await transformFromSpec(meta.evalTransform as TransformSpec) : null;
+    return { model, meta, classes: meta.classes, input: meta.input, evalTransform, weightsFile: src.file, pretrained: null, source: src.describe };
+  }
+  if (!o.model) throw new ConfigError(`${src.file} has no sidecar (.json) naming its model: pass --model`);
+  const w = src.weights;
   let inChannels = 3;
   for (const a of w.values()) if (a.shape.length === 4) {
     inChannels = a.shape[1];
@@ -59,17 +86,26 @@ export async function loadInferenceModel(path: string, o: { model?: string; arch
   const numClasses = head ? head[1].shape[0] : 1000;
   const opts: Record<string, unknown> = { numClasses, ...o.arch };
   if (inChannels !== 3 || /^(cifar|d2l)/.test(o.model)) opts.inChannels = inChannels;
-  const model = buildModel(o.model, opts);
-  try {
-    model.loadStateDict(w);
-  } catch (e) {
-    if (e instanceof StateDictError) throw new StateDictError(`${r.weights}: ${e.message}`);
-    throw e;
-  }
-  model.eval();
-  const classes = o.classes ?? Array.from({ length: numClasses }, (_, i) => String(i));
+  const model = load(buildModel(o.model, opts));
+  const classes = o.classes ?? (numClasses === 1000 ? [...IMAGENET_CLASSES] : Array.from({ length: numClasses }, (_, i) => String(i)));
   if (classes.length !== numClasses) throw new ConfigError(`${classes.length} class names for a model with ${numClasses} outputs`);
-  return { model, meta: null, classes, input: { channels: inChannels, size: null, mode: inChannels === 1 ? 'gray' : 'rgb' }, evalTransform: null, weightsFile: r.weights };
+  return { model, meta: null, classes, input: { channels: inChannels, size: null, mode: inChannels === 1 ? 'gray' : 'rgb' }, evalTransform: null, weightsFile: src.file, pretrained: null, source: src.describe };
+}
+
+/**
+ * The class index a folder of an image-folder tree stands for: the class name itself; for
+ * ImageNet's 1000 classes also the synset id (n01440764, as ImageNet's own folders) or the name
+ * with '_' for ' ' in any case (golden_retriever). -1 when it is none of them.
+ */
+export function classFolderIndex(folder: string, classes: readonly string[]): number {
+  const exact = classes.indexOf(folder);
+  if (exact >= 0) return exact;
+  if (classes.length === IMAGENET_CLASSES.length && classes.every((c, i) => c === IMAGENET_CLASSES[i])) {
+    if (/^n\d{8}$/.test(folder)) return IMAGENET_WNIDS.indexOf(folder);
+    const key = folder.replace(/_/g, ' ').toLowerCase();
+    return classes.findIndex((c) => c.toLowerCase() === key);
+  }
+  return -1;
 }
 
 /** Image files under `dir`, recursively, sorted; hidden entries skipped. */
@@ -99,6 +135,11 @@ export interface Prediction {
   /** Empty when the file could not be read or decoded (then `error` says why). */
   top: { index: number; label: string; prob: number }[];
   error?: string;
+}
+
+/** Decode and preprocess one file the way predict does (the model's own transform). */
+export async function preprocessFile(file: string, m: InferenceModel, defaultSize = 224): Promise<Image> {
+  return preprocess(await decodeImage(file, { mode: m.input.mode }), m, defaultSize);
 }
 
 /** The pipeline for one decoded file: fit to the training size when it has one, then the eval transform. */

@@ -9,14 +9,14 @@ import { globalRng, manualSeed } from '../base/rng.js';
 import { writeClassIndices } from '../data/image-folder.js';
 import { DataLoader } from '../data/loader.js';
 import '../data/loader-pool.js'; // worker threads for the DataLoader (Node)
-import { readArraysFile, writeBytesAtomic, writePthFile } from '../io/files.js';
+import { writeBytesAtomic, writePthFile } from '../io/files.js';
 import type { ArrayMap } from '../io/types.js';
 import { checkInputSize, checkModelOptions, getModelEntry } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
 import { stateDictToArrays } from '../nn/state.js';
 import { LRScheduler } from '../optim/schedule.js';
 import {
-  checkFiniteWeights, checkOutLock, cleanCheckpointDir, ensureWritableDir, type FiniteOptions, loadCheckpoint, lockOutDir, resolveCheckpoint, saveCheckpoint, type CheckpointMeta, type SavePhase,
+  checkFiniteWeights, checkOutLock, cleanCheckpointDir, ensureWritableDir, type FiniteOptions, loadCheckpoint, lockOutDir, saveCheckpoint, type CheckpointMeta, type SavePhase,
 } from './checkpoint.js';
 import { buildData, buildModel, buildOptimizer, buildSchedule, validateConfig, type BuiltData, type TrainConfig } from './config.js';
 import { applyResumeOverrides, type ResumeOverrides } from './options.js';
@@ -65,33 +65,13 @@ function say(hooks: TrainHooks | undefined, m: string): void {
 }
 
 /**
- * Weights to start a fine-tune from: a pretrained id (resnet50.IMAGENET1K_V2, downloaded once into
- * the cache), one of our checkpoints (sidecar), or a bare weights file.
+ * Weights to start a fine-tune from, by the shared --weights rule (weights-source.ts): a pretrained
+ * id (downloaded once into the cache), one of our checkpoints (sidecar), or a bare weights file.
  */
 async function readPretrained(path: string, fin: FiniteOptions): Promise<{ weights: ArrayMap; meta: CheckpointMeta | null; file: string; model?: string }> {
-  const pre = await import('../models/pretrained.js');
-  if (pre.isPretrainedId(path)) {
-    const w = pre.getPretrained(path);
-    const file = await pre.downloadPretrained(w);
-    const weights = readArraysFile(file);
-    checkFiniteWeights(weights, file, fin);
-    return { weights, meta: null, file, model: w.model };
-  }
-  let r: { meta: string | null; weights: string } | null;
-  try {
-    r = resolveCheckpoint(path);
-  } catch {
-    r = null;
-  }
-  if (r?.meta) {
-    const ck = loadCheckpoint(r.meta);
-    checkFiniteWeights(ck.weights, ck.paths.weights, fin);
-    return { weights: ck.weights, meta: ck.meta, file: ck.paths.weights };
-  }
-  const file = r?.weights ?? path;
-  const weights = readArraysFile(file);
-  checkFiniteWeights(weights, file, fin);
-  return { weights, meta: null, file };
+  const { resolveWeights } = await import('./weights-source.js');
+  const src = await resolveWeights(path, fin);
+  return { weights: src.weights, meta: src.meta, file: src.file, ...(src.kind === 'pretrained' ? { model: src.model! } : {}) };
 }
 
 /** Input channels of bare weights: the first 4-D tensor's second dimension. */

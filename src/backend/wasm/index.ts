@@ -38,11 +38,6 @@ export function getThreads(): number {
   return instance ? instance.threads : 1;
 }
 
-/** Terminates the wasm backend's worker threads (it keeps working on the calling thread). */
-export function disposeWasmThreads(): void {
-  instance?.dispose();
-}
-
 /**
  * Browsers: start the wasm backend's worker threads from this URL instead of a blob: URL (for a
  * Content-Security-Policy whose worker-src does not allow blob:). The script there must be the text
