@@ -5,12 +5,15 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 /**
- * Runs `py ...args --out out` unless out/stamp.txt holds the hash of the script that made them;
+ * Runs `py ...args --out root` unless <out>/stamp.txt holds the hash of the script that made them
+ * (and of the scripts it imports, `deps`); `out` is where the script writes, under `root`;
  * `check` (optional) runs first and may exit with a message about a missing input.
  */
-function ensure(py, out, what, args = [], check = () => {}) {
+function ensure(py, out, what, args = [], check = () => {}, { root = out, deps = [] } = {}) {
   const stamp = `${out}/stamp.txt`;
-  const hash = createHash('sha256').update(readFileSync(py)).digest('hex');
+  const h = createHash('sha256');
+  for (const f of [py, ...deps]) h.update(readFileSync(f));
+  const hash = h.digest('hex');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === hash) return;
   if (process.env.RESNET_NO_TORCH_FIXTURES === '1') {
     console.log(`RESNET_NO_TORCH_FIXTURES=1: not making ${what} (parity tests will skip)`);
@@ -23,7 +26,7 @@ function ensure(py, out, what, args = [], check = () => {}) {
   }
   check();
   console.log(`making ${what} (${py}) …`);
-  const r = spawnSync('/usr/bin/python3', [py, ...args, '--out', out], { stdio: 'inherit' });
+  const r = spawnSync('/usr/bin/python3', [py, ...args, '--out', root], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
   writeFileSync(stamp, hash + '\n');
 }
@@ -39,3 +42,6 @@ ensure('scripts/make_pretrained_fixtures.py', 'test/fixtures/pretrained', 'pretr
     process.exit(1);
   }
 });
+// Issue 13: ResNet-D's average-pool shortcut, timm's definition written out in plain torch.
+ensure('scripts/make_resnet_d_fixtures.py', 'test/fixtures/resnet50_avgdown', 'ResNet-D fixtures', [], undefined,
+  { root: 'test/fixtures', deps: ['scripts/make_fixtures.py'] });

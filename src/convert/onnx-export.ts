@@ -1,19 +1,18 @@
 // ONNX export of the registry's ResNets (torchvision, d2l, CIFAR) as a plain inference graph:
 // Conv, BatchNormalization (kept as its own node, not folded into Conv, so every weight stays
-// exactly the model's value), Relu, MaxPool, Add, GlobalAveragePool, Flatten, Gemm, and for the
-// CIFAR option-A shortcut Slice (stride-2 subsampling) + Pad (zero channels). Weights are
+// exactly the model's value), Relu, MaxPool, AveragePool, Add, GlobalAveragePool, Flatten, Gemm,
+// and for the CIFAR option-A shortcut Slice (stride-2 subsampling) + Pad (zero channels), read
+// off the model's structure (src/models/structure.ts). Weights are
 // initializers named by their state-dict keys (`layer1.0.conv1.weight`, `bn1.running_mean`,
 // `fc.bias`); num_batches_tracked is not part of an inference graph and is left out.
 // The graph is exported with eval-mode semantics (BatchNorm uses the running statistics).
 // Browser-safe.
 import { ConfigError, ShapeError } from '../base/errors.js';
 import {
-  AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU, Sequential,
+  AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU, Sequential,
 } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
-import { CifarBasicBlock, CifarResNet } from '../models/cifar.js';
-import { Residual } from '../models/d2l.js';
-import { BasicBlock, Bottleneck, ResNet } from '../models/resnet.js';
+import { type ModelStructure, type Unit, UnknownStructureError, structureOf } from '../models/structure.js';
 import { GraphBuilder, MAX_OPSET, MIN_OPSET, encodeOnnxModel, float, int, ints, str } from '../io/onnx-build.js';
 
 export { MAX_OPSET, MIN_OPSET };
@@ -37,6 +36,44 @@ export interface OnnxExportOptions {
 
 const INT64_MAX = (1n << 63n) - 1n;
 const join = (prefix: string, n: string) => (prefix ? `${prefix}.${n}` : n);
+
+/** Emit the nodes of structural units applied to value `x`; returns the output value. */
+function emitUnits(g: GraphBuilder, units: Unit[], x: string, where: string): string {
+  for (const u of units) {
+    if (u.kind === 'conv') {
+      x = emit(g, u.conv, u.path, x);
+      if (u.bn) x = emit(g, u.bn, u.bnPath!, x);
+      if (u.relu) x = g.node('Relu', u.relu, [x]);
+    } else if (u.kind === 'pool') x = emit(g, u.pool, u.path, x);
+    else {
+      // Option A: x[:, :, ::s, ::s], then zero channels on both sides.
+      if (u.stride !== 1) {
+        x = g.node('Slice', `${where}.shortcut`, [x, g.int64Init('shortcut.starts', [0, 0]),
+          g.int64Init('shortcut.ends', [INT64_MAX, INT64_MAX]), g.int64Init('shortcut.axes', [2, 3]),
+          g.int64Init(`shortcut.steps${u.stride}`, [u.stride, u.stride])]);
+      }
+      if (u.padBefore || u.padAfter) {
+        x = g.node('Pad', `${where}.shortcut`, [x, g.int64Init(`shortcut.pads${u.padBefore}_${u.padAfter}`, [0, u.padBefore, 0, 0, 0, u.padAfter, 0, 0])],
+          [str('mode', 'constant')]);
+      }
+    }
+  }
+  return x;
+}
+
+/** A structured model: stem, blocks (relu(main + shortcut)), head. */
+function emitStructure(g: GraphBuilder, s: ModelStructure, x: string): string {
+  let y = emitUnits(g, s.stem, x, 'stem');
+  for (const b of s.stages.flat()) {
+    const main = emitUnits(g, b.main, y, b.path);
+    const sc = emitUnits(g, b.shortcut, y, b.path);
+    y = g.node('Relu', `${b.path}.relu_out`, [g.node('Add', b.path, [main, sc])]);
+  }
+  if (!s.head) return y;
+  y = emit(g, s.head.pool, s.head.poolPath, y);
+  y = g.node('Flatten', 'flatten', [y], [int('axis', 1)]);
+  return emit(g, s.head.fc, s.head.fcPath, y);
+}
 
 /** Emit the nodes of module `m` (state-dict prefix `prefix`) applied to value `x`; returns the output value. */
 function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
@@ -62,13 +99,11 @@ function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
     return g.node('BatchNormalization', name, [x, ...inputs], [float('epsilon', m.eps), float('momentum', 1 - (m.momentum ?? 0.1))]);
   }
   if (m instanceof ReLU) return g.node('Relu', name, [x]);
-  if (m instanceof MaxPool2d) {
-    const p = (v: number | [number, number] | undefined, d: number): [number, number] => (v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v);
-    const k = p(m.kernelSize, 1), s = p(m.cfg.stride ?? m.kernelSize, 1), pad = p(m.cfg.padding, 0), dil = p(m.cfg.dilation, 1);
-    return g.node('MaxPool', name, [x], [
-      ints('kernel_shape', k), ints('strides', s), ints('pads', [pad[0], pad[1], pad[0], pad[1]]), ints('dilations', dil),
-      int('ceil_mode', m.cfg.ceilMode ? 1 : 0),
-    ]);
+  if (m instanceof MaxPool2d || m instanceof AvgPool2d) {
+    const p = m.geometry();
+    const attrs = [ints('kernel_shape', p.kernel), ints('strides', p.stride), ints('pads', [...p.padding, ...p.padding]), int('ceil_mode', p.ceilMode ? 1 : 0)];
+    if (m instanceof MaxPool2d) return g.node('MaxPool', name, [x], [...attrs, ints('dilations', p.dilation)]);
+    return g.node('AveragePool', name, [x], [...attrs, int('count_include_pad', p.countIncludePad ? 1 : 0)]);
   }
   if (m instanceof AdaptiveAvgPool2d) {
     const o = typeof m.outputSize === 'number' ? [m.outputSize, m.outputSize] : m.outputSize;
@@ -86,55 +121,6 @@ function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
   }
   if (m instanceof Dropout) return x; // eval mode: identity
   if (m instanceof Identity) return g.node('Identity', name, [x]);
-  if (m instanceof BasicBlock || m instanceof Bottleneck) {
-    let y = emit(g, m.relu, join(prefix, 'relu'), emit(g, m.bn1, join(prefix, 'bn1'), emit(g, m.conv1, join(prefix, 'conv1'), x)));
-    y = emit(g, m.bn2, join(prefix, 'bn2'), emit(g, m.conv2, join(prefix, 'conv2'), y));
-    if (m instanceof Bottleneck) {
-      y = emit(g, m.relu, join(prefix, 'relu_1'), y);
-      y = emit(g, m.bn3, join(prefix, 'bn3'), emit(g, m.conv3, join(prefix, 'conv3'), y));
-    }
-    const sc = m.downsample ? emit(g, m.downsample, join(prefix, 'downsample'), x) : x;
-    return g.node('Relu', join(prefix, 'relu_out'), [g.node('Add', name, [y, sc])]);
-  }
-  if (m instanceof Residual) {
-    let y = g.node('Relu', join(prefix, 'relu1'), [emit(g, m.bn1, join(prefix, 'bn1'), emit(g, m.conv1, join(prefix, 'conv1'), x))]);
-    y = emit(g, m.bn2, join(prefix, 'bn2'), emit(g, m.conv2, join(prefix, 'conv2'), y));
-    const sc = m.conv3 ? emit(g, m.conv3, join(prefix, 'conv3'), x) : x;
-    return g.node('Relu', join(prefix, 'relu_out'), [g.node('Add', name, [y, sc])]);
-  }
-  if (m instanceof CifarBasicBlock) {
-    let y = g.node('Relu', join(prefix, 'relu1'), [emit(g, m.bn1, join(prefix, 'bn1'), emit(g, m.conv1, join(prefix, 'conv1'), x))]);
-    y = emit(g, m.bn2, join(prefix, 'bn2'), emit(g, m.conv2, join(prefix, 'conv2'), y));
-    const inPlanes = m.conv1.inChannels;
-    let sc = x;
-    if (m.stride !== 1 || inPlanes !== m.planes) {
-      // Option A: x[:, :, ::s, ::s], then zero channels on both sides.
-      const pad = (m.planes - inPlanes) / 2;
-      if (m.stride !== 1) {
-        sc = g.node('Slice', join(prefix, 'shortcut'), [x, g.int64Init('shortcut.starts', [0, 0]),
-          g.int64Init('shortcut.ends', [INT64_MAX, INT64_MAX]), g.int64Init('shortcut.axes', [2, 3]),
-          g.int64Init(`shortcut.steps${m.stride}`, [m.stride, m.stride])]);
-      }
-      if (pad > 0) sc = g.node('Pad', join(prefix, 'shortcut'), [sc, g.int64Init(`shortcut.pads${pad}`, [0, pad, 0, 0, 0, pad, 0, 0])], [str('mode', 'constant')]);
-    }
-    return g.node('Relu', join(prefix, 'relu_out'), [g.node('Add', name, [y, sc])]);
-  }
-  if (m instanceof ResNet) {
-    let y = emit(g, m.relu, join(prefix, 'relu'), emit(g, m.bn1, join(prefix, 'bn1'), emit(g, m.conv1, join(prefix, 'conv1'), x)));
-    y = emit(g, m.maxpool, join(prefix, 'maxpool'), y);
-    for (const l of ['layer1', 'layer2', 'layer3', 'layer4'] as const) y = emit(g, m[l], join(prefix, l), y);
-    if (!m.avgpool || !m.fc) return y;
-    y = emit(g, m.avgpool, join(prefix, 'avgpool'), y);
-    y = g.node('Flatten', join(prefix, 'flatten'), [y], [int('axis', 1)]);
-    return emit(g, m.fc, join(prefix, 'fc'), y);
-  }
-  if (m instanceof CifarResNet) {
-    let y = emit(g, m.relu, join(prefix, 'relu'), emit(g, m.bn1, join(prefix, 'bn1'), emit(g, m.conv1, join(prefix, 'conv1'), x)));
-    for (const l of ['layer1', 'layer2', 'layer3'] as const) y = emit(g, m[l], join(prefix, l), y);
-    y = emit(g, m.avgpool, join(prefix, 'avgpool'), y);
-    y = g.node('Flatten', join(prefix, 'flatten'), [y], [int('axis', 1)]);
-    return emit(g, m.fc, join(prefix, 'fc'), y);
-  }
   if (m instanceof Sequential) {
     let y = x;
     for (const [n, c] of m.children()) y = emit(g, c, join(prefix, n), y);
@@ -168,7 +154,14 @@ export function exportOnnx(model: Module, opts: OnnxExportOptions): Uint8Array {
   const outputName = opts.outputName ?? (hasTop ? 'logits' : 'features');
 
   const g = new GraphBuilder(opset);
-  const y = emit(g, model, '', inputName);
+  let st: ModelStructure | null;
+  try {
+    st = structureOf(model);
+  } catch (e) {
+    if (e instanceof UnknownStructureError) throw new ConfigError(`cannot export ${model.constructor.name} to ONNX: ${e.message}`);
+    throw e;
+  }
+  const y = st ? emitStructure(g, st, inputName) : emit(g, model, '', inputName);
   // Rename the last node's output to the graph output name.
   const last = g.nodes[g.nodes.length - 1];
   if (!last || last.output[0] !== y) throw new ConfigError('the model has no ONNX node producing its output');

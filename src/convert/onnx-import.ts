@@ -13,10 +13,11 @@
 // Every node must be accounted for: an op outside these patterns is a FormatError naming it.
 // Browser-safe.
 import { FormatError, ResnetError } from '../base/errors.js';
-import { BatchNorm2d, Conv2d, Linear, MaxPool2d } from '../nn/layers.js';
+import { Linear, MaxPool2d } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import type { TaggedArray } from '../nn/state.js';
-import { createModel } from '../models/registry.js';
+import { MODELS, type ModelEntry, createModel, familyOptions, getModelEntry } from '../models/registry.js';
+import { type ConvUnit as MConvUnit, type ModelStructure, type Unit, foldBatchNorm, structureOf } from '../models/structure.js';
 import { noGrad } from '../tensor/tensor.js';
 import {
   type GNode, type OnnxLimits, type TensorInfo, DEFAULT_ONNX_LIMITS, attrFloat, attrInt, attrInts, attrString,
@@ -49,12 +50,12 @@ export interface OnnxImportResult {
 
 interface ConvAttrs { kernel: number[]; stride: number[]; pad: number[]; dilation: number[]; group: number }
 interface BnUnit { node: GNode; scale: TensorInfo; bias: TensorInfo; mean: TensorInfo; var: TensorInfo; eps: number }
-interface ConvUnit { node: GNode; w: TensorInfo; b: TensorInfo | null; attrs: ConvAttrs; bn: BnUnit | null; relu: boolean; out: string }
-type Shortcut =
-  | { kind: 'identity' }
-  | { kind: 'conv'; unit: ConvUnit }
-  | { kind: 'optionA'; stride: number; padBefore: number; padAfter: number };
-interface Block { main: ConvUnit[]; shortcut: Shortcut; add: GNode; out: string }
+interface ConvUnit { kind: 'conv'; node: GNode; w: TensorInfo; b: TensorInfo | null; attrs: ConvAttrs; bn: BnUnit | null; relu: boolean; out: string }
+interface PoolUnit { kind: 'pool'; node: GNode; op: 'MaxPool' | 'AveragePool' }
+interface PadUnit { kind: 'subsamplePad'; node: GNode; stride: [number, number]; padBefore: number; padAfter: number }
+/** What the graph holds, in the vocabulary of src/models/structure.ts. */
+type GUnit = ConvUnit | PoolUnit | PadUnit;
+interface Block { main: GUnit[]; shortcut: GUnit[]; at: string }
 interface Head { weight: Float32Array; outF: number; inF: number; bias: Float32Array | null }
 
 function fail(msg: string): never {
@@ -110,51 +111,56 @@ function readConv(g: Graph, n: GNode, v: string): ConvUnit {
     relu = true;
     out = after[0].outputs[0];
   }
-  return { node: n, w, b, attrs, bn, relu, out };
+  return { kind: 'conv', node: n, w, b, attrs, bn, relu, out };
 }
 
-/** Follow one branch of a block from node `first` (consuming `v`) to the Add that closes it. */
-function readBranch(g: Graph, v: string, first: GNode): { units: ConvUnit[]; shortcut: Shortcut | null; add: GNode; end: string } {
-  if (first.op === 'Add') return { units: [], shortcut: { kind: 'identity' }, add: first, end: v };
-  if (first.op === 'Conv') {
-    const units: ConvUnit[] = [];
-    let n = first, cur = v;
-    for (let guard = 0; guard < 16; guard++) {
+const CHAIN_OPS = new Set(['Conv', 'MaxPool', 'AveragePool', 'Slice', 'Pad']);
+
+/** Units from node `first` (consuming `v`) while each value feeds exactly one Conv, pool, Slice or Pad. */
+function readChain(g: Graph, v: string, first: GNode): { units: GUnit[]; end: string } {
+  const units: GUnit[] = [];
+  let n: GNode | null = first, cur = v;
+  for (let guard = 0; n && CHAIN_OPS.has(n.op); guard++) {
+    if (guard > 64) fail(`a chain of more than 64 layers starts at '${first.name}'`);
+    if (n.op === 'Conv') {
       const u = readConv(g, n, cur);
       units.push(u);
       cur = u.out;
-      const next = g.single(cur, `after Conv '${u.node.name}'`);
-      if (next.op === 'Add') return { units, shortcut: null, add: next, end: cur };
-      n = next;
-    }
-    fail(`a residual branch starting at '${first.name}' has more than 16 convolutions`);
-  }
-  if (first.op === 'Slice' || first.op === 'Pad') {
-    let n = first, cur = v, sh = 1, sw = 1, padBefore = 0, padAfter = 0;
-    for (let guard = 0; guard < 8; guard++) {
+    } else {
       if (g.canon(n.inputs[0]) !== g.canon(cur)) fail(`${n.op} '${n.name}' does not take '${cur}' as data`);
       g.visit(n);
-      if (n.op === 'Slice') {
-        const [h, w] = readSubsample(g, n);
-        sh *= h;
-        sw *= w;
+      for (const o of n.outputs.slice(1)) if (o && g.uses(o).length) fail(`${n.op} '${n.name}': its second output is used`);
+      if (n.op === 'MaxPool' || n.op === 'AveragePool') units.push({ kind: 'pool', node: n, op: n.op });
+      else {
+        // Slice and Pad in a row are one option-A shortcut.
+        const last = units[units.length - 1];
+        const u: PadUnit = last?.kind === 'subsamplePad' ? last : { kind: 'subsamplePad', node: n, stride: [1, 1], padBefore: 0, padAfter: 0 };
+        if (u !== last) units.push(u);
+        if (n.op === 'Slice') {
+          const [h, w] = readSubsample(g, n);
+          u.stride = [u.stride[0] * h, u.stride[1] * w];
+        } else {
+          const [b, a] = readChannelPad(g, n);
+          u.padBefore += b;
+          u.padAfter += a;
+        }
       }
-      else if (n.op === 'Pad') {
-        const [b, a] = readChannelPad(g, n);
-        padBefore += b;
-        padAfter += a;
-      } else fail(`unexpected ${n.op} '${n.name}' in a shortcut`);
       cur = n.outputs[0];
-      const next = g.single(cur, `after ${n.op} '${n.name}'`);
-      if (next.op === 'Add') {
-        if (sh !== sw) fail(`shortcut from '${v}' subsamples height by ${sh} and width by ${sw}`);
-        return { units: [], shortcut: { kind: 'optionA', stride: sh, padBefore, padAfter }, add: next, end: cur };
-      }
-      n = next;
     }
-    fail(`shortcut starting at '${first.name}' is too long`);
+    const next = g.uses(cur);
+    n = next.length === 1 ? next[0] : null;
   }
-  return fail(`unexpected ${first.op} '${first.name}' at the start of a residual branch`);
+  return { units, end: cur };
+}
+
+/** Follow one branch of a block from node `first` (consuming `v`) to the Add that closes it. */
+function readBranch(g: Graph, v: string, first: GNode): { units: GUnit[]; add: GNode; end: string } {
+  if (first.op === 'Add') return { units: [], add: first, end: v };
+  if (!CHAIN_OPS.has(first.op)) fail(`unexpected ${first.op} '${first.name}' at the start of a residual branch`);
+  const { units, end } = readChain(g, v, first);
+  const add = g.single(end, `after ${units[units.length - 1].node.op} '${units[units.length - 1].node.name}'`);
+  if (add.op !== 'Add') fail(`unexpected ${add.op} '${add.name}' in a residual branch (expected Conv, BatchNormalization, Relu, a pool, Slice, Pad or the Add)`);
+  return { units, add, end };
 }
 
 /** Slice(x, starts, ends, axes, steps) that keeps batch and channels and subsamples H and W: [stepH, stepW]. */
@@ -271,18 +277,19 @@ function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
 }
 
 interface Walk {
-  stem: ConvUnit;
-  maxpool: GNode | null;
+  stem: GUnit[];
   blocks: Block[];
   head: Head | null;
 }
 
+const convs = (units: GUnit[]) => units.filter((u): u is ConvUnit => u.kind === 'conv');
+
 function walkGraph(g: Graph): Walk {
   const input = g.p.input.name;
-  const stem = readConv(g, g.single(input, 'graph input'), input);
-  if (!stem.relu) fail(`the stem Conv '${stem.node.name}' is followed by ${g.describeUses(stem.out)}, expected Relu`);
-  let cur = stem.out;
-  let maxpool: GNode | null = null;
+  const first = g.single(input, 'graph input');
+  if (first.op !== 'Conv') fail(`expected a Conv after the graph input, found ${first.op} '${first.name}'`);
+  const { units: stem, end } = readChain(g, input, first);
+  let cur = end;
   const blocks: Block[] = [];
   let head: Head | null = null;
   for (let guard = 0; guard <= g.p.nodes.length; guard++) {
@@ -293,14 +300,6 @@ function walkGraph(g: Graph): Walk {
     }
     if (uses.length === 1) {
       const n = uses[0];
-      if (n.op === 'MaxPool' && !maxpool && blocks.length === 0) {
-        if (g.canon(n.inputs[0]) !== g.canon(cur)) fail(`MaxPool '${n.name}' does not take '${cur}'`);
-        g.visit(n);
-        for (const o of n.outputs.slice(1)) if (o && g.uses(o).length) fail(`MaxPool '${n.name}': indices output is used`);
-        maxpool = n;
-        cur = n.outputs[0];
-        continue;
-      }
       if (n.op === 'GlobalAveragePool' || n.op === 'ReduceMean') {
         const h = readHead(g, n, cur);
         head = h.head;
@@ -308,7 +307,7 @@ function walkGraph(g: Graph): Walk {
         if (!g.isGraphOutput(cur)) fail(`the fc output '${cur}' is not the graph output`);
         break;
       }
-      fail(`unexpected ${n.op} '${n.name}' after '${cur}' (expected a residual block, MaxPool or GlobalAveragePool)`);
+      fail(`unexpected ${n.op} '${n.name}' after '${cur}' (expected a residual block or GlobalAveragePool)`);
     }
     if (uses.length !== 2) fail(`value '${cur}' feeds ${uses.length} nodes; a ResNet block has two branches`);
     const [a, b] = uses.map((n) => readBranch(g, cur, n));
@@ -318,95 +317,72 @@ function walkGraph(g: Graph): Walk {
       fail(`Add '${add.name}' does not join the two branches from '${cur}'`);
     }
     g.visit(add);
-    let main: ConvUnit[], shortcut: Shortcut;
-    const sc = (x: typeof a): Shortcut | null => x.shortcut ?? (x.units.length === 1 ? { kind: 'conv', unit: x.units[0] } : null);
-    if (a.units.length >= 2 && b.units.length <= 1) {
-      main = a.units;
-      shortcut = sc(b)!;
-    } else if (b.units.length >= 2 && a.units.length <= 1) {
-      main = b.units;
-      shortcut = sc(a)!;
-    } else return fail(`block at '${cur}': cannot tell the residual branch from the shortcut (${a.units.length} and ${b.units.length} convs)`);
-    main.forEach((u, i) => {
-      if (u.relu !== (i < main.length - 1)) fail(`block at '${cur}': Conv '${u.node.name}' is followed by ${u.relu ? 'Relu' : g.describeUses(u.out)}, which does not fit a residual block`);
-    });
-    if (shortcut.kind === 'conv' && shortcut.unit.relu) fail(`block at '${cur}': the shortcut Conv '${shortcut.unit.node.name}' is followed by Relu`);
+    const [na, nb] = [convs(a.units).length, convs(b.units).length];
+    if (!((na >= 2 && nb <= 1) || (nb >= 2 && na <= 1))) fail(`block at '${cur}': cannot tell the residual branch from the shortcut (${na} and ${nb} convs)`);
+    const [main, shortcut] = na >= 2 ? [a.units, b.units] : [b.units, a.units];
     const relu = g.single(add.outputs[0], `after Add '${add.name}'`);
     if (relu.op !== 'Relu') fail(`expected Relu after Add '${add.name}', found ${relu.op} '${relu.name}'`);
     g.visit(relu);
+    blocks.push({ main, shortcut, at: cur });
     cur = relu.outputs[0];
-    blocks.push({ main, shortcut, add, out: cur });
   }
   const left = g.dataNodes.filter((n) => !g.visited.has(n.index));
   if (left.length) fail(`${left.length} node(s) are outside the recognised ResNet pattern, e.g. ${left[0].op} '${left[0].name}'`);
-  return { stem, maxpool, blocks, head };
+  return { stem, blocks, head };
 }
 
-/** Model slots in the order walkGraph produces conv units: [convPath, bnPath | null]. */
+/** The registry model the graph is, with its options. */
 interface Plan {
+  entry: ModelEntry;
   arch: ImportedArch;
-  family: 'torchvision' | 'd2l' | 'cifar';
   summary: string;
-  /** Per block: the state-dict prefix of the block. */
-  blockPrefix: string[];
-  fc: string | null;
 }
 
-const TV_BUILDERS: { name: string; block: 'basic' | 'bottleneck'; layers: number[]; groups: number; width: number }[] = [
-  { name: 'resnet18', block: 'basic', layers: [2, 2, 2, 2], groups: 1, width: 64 },
-  { name: 'resnet34', block: 'basic', layers: [3, 4, 6, 3], groups: 1, width: 64 },
-  { name: 'resnet50', block: 'bottleneck', layers: [3, 4, 6, 3], groups: 1, width: 64 },
-  { name: 'resnext50_32x4d', block: 'bottleneck', layers: [3, 4, 6, 3], groups: 32, width: 4 },
-  { name: 'wide_resnet50_2', block: 'bottleneck', layers: [3, 4, 6, 3], groups: 1, width: 128 },
-  { name: 'resnet101', block: 'bottleneck', layers: [3, 4, 23, 3], groups: 1, width: 64 },
-  { name: 'resnext101_32x8d', block: 'bottleneck', layers: [3, 4, 23, 3], groups: 32, width: 8 },
-  { name: 'resnext101_64x4d', block: 'bottleneck', layers: [3, 4, 23, 3], groups: 64, width: 4 },
-  { name: 'wide_resnet101_2', block: 'bottleneck', layers: [3, 4, 23, 3], groups: 1, width: 128 },
-  { name: 'resnet152', block: 'bottleneck', layers: [3, 8, 36, 3], groups: 1, width: 64 },
-];
-const CIFAR_DEPTHS = [20, 32, 44, 56, 110];
-
+/** Stages: a block with a non-identity shortcut starts a new one. */
 function splitStages(blocks: Block[]): Block[][] {
   const stages: Block[][] = [];
   blocks.forEach((b, i) => {
-    if (i === 0 || b.shortcut.kind !== 'identity') stages.push([b]);
+    if (i === 0 || b.shortcut.length) stages.push([b]);
     else stages[stages.length - 1].push(b);
   });
   return stages;
 }
 
 function plan(g: Graph, w: Walk): Plan {
-  const { stem, blocks, head } = w;
+  const { blocks, head } = w;
+  const stem = w.stem[0] as ConvUnit;
+  const maxpool = w.stem.some((u) => u.kind === 'pool' && u.op === 'MaxPool');
   const inC = stem.w.dims[1] * stem.attrs.group;
   const stages = splitStages(blocks);
   const layers = stages.map((s) => s.length);
-  const nMain = new Set(blocks.map((b) => b.main.length));
+  const nMain = new Set(blocks.map((b) => convs(b.main).length));
   if (nMain.size > 1) fail(`blocks mix ${[...nMain].join(' and ')} convolutions`);
-  const convsPerBlock = blocks[0]?.main.length ?? 0;
+  const convsPerBlock = blocks.length ? convs(blocks[0].main).length : 0;
   const options: Record<string, unknown> = {};
   if (head && head.outF) options.numClasses = head.outF;
   if (inC !== 3) options.inChannels = inC;
   const stemDesc = `stem ${stem.attrs.kernel.join('x')}/${stem.attrs.stride[0]} → ${stem.w.dims[0]}`;
+  const entry = (name: string) => {
+    try {
+      return getModelEntry(name);
+    } catch (e) {
+      if (e instanceof ResnetError) fail(`the graph looks like ${name}, which the registry cannot build: ${e.message}`);
+      throw e;
+    }
+  };
 
   // CIFAR ResNet (He et al. 2015, option A): 3x3 stem with 16 filters (other even widths: option `width`), no max-pool, 3 stages.
-  if (stem.attrs.kernel[0] === 3 && !w.maxpool) {
+  if (stem.attrs.kernel[0] === 3 && !maxpool) {
     if (stages.length !== 3 || convsPerBlock !== 2 || new Set(layers).size !== 1) fail(`a 3x3 stem without max-pool suggests a CIFAR ResNet, but the stages have [${layers}] blocks of ${convsPerBlock} convs`);
+    const e = entry(`cifar_resnet${6 * layers[0] + 2}`);
     const width = stem.w.dims[0];
-    if (width % 2 !== 0) fail(`a CIFAR ResNet needs an even stem width for its option-A shortcuts, found ${width} filters`);
-    if (width !== 16) options.width = width;
-    const depth = 6 * layers[0] + 2;
-    if (!CIFAR_DEPTHS.includes(depth)) fail(`CIFAR ResNet of depth ${depth} is not in the registry (${CIFAR_DEPTHS.join(', ')})`);
+    if (width !== e.widthPerGroup) options.width = width;
     if (!head) fail('a CIFAR ResNet without its classifier cannot be imported');
-    for (const b of blocks) if (b.shortcut.kind === 'conv') fail(`CIFAR ResNets use option-A shortcuts; Conv '${b.shortcut.unit.node.name}' found instead`);
     if (options.numClasses === 10) delete options.numClasses;
-    return {
-      arch: { model: `cifar_resnet${depth}`, options }, family: 'cifar', fc: 'fc',
-      summary: `CIFAR ResNet-${depth} (${stemDesc}, stages [${layers}], option-A shortcuts)`,
-      blockPrefix: stages.flatMap((s, si) => s.map((_, j) => `layer${si + 1}.${j}`)),
-    };
+    return { entry: e, arch: { model: e.name, options }, summary: `CIFAR ResNet-${6 * layers[0] + 2} (${stemDesc}, stages [${layers}], option-A shortcuts)` };
   }
-  if (!(stem.w.dims[0] === 64 && stem.attrs.kernel[0] === 7 && w.maxpool)) {
-    fail(`unrecognised stem: Conv ${stem.attrs.kernel.join('x')} stride ${stem.attrs.stride[0]} with ${stem.w.dims[0]} filters${w.maxpool ? ' and' : ' without'} MaxPool (expected torchvision's 7x7/2 → 64 + MaxPool, or CIFAR's 3x3 without MaxPool)`);
+  if (!(stem.w.dims[0] === 64 && stem.attrs.kernel[0] === 7 && maxpool)) {
+    fail(`unrecognised stem: Conv ${stem.attrs.kernel.join('x')} stride ${stem.attrs.stride[0]} with ${stem.w.dims[0]} filters${maxpool ? ' and' : ' without'} MaxPool (expected torchvision's 7x7/2 → 64 + MaxPool, or CIFAR's 3x3 without MaxPool)`);
   }
   if (stages.length !== 4) fail(`found ${stages.length} stages with [${layers}] blocks; a torchvision ResNet has 4`);
   if (convsPerBlock !== 2 && convsPerBlock !== 3) fail(`blocks with ${convsPerBlock} convolutions are neither BasicBlock nor Bottleneck`);
@@ -416,36 +392,34 @@ function plan(g: Graph, w: Walk): Plan {
   // by conv biases in front of BatchNorm and shortcut convs without BatchNorm.
   const names = [...g.p.initializers.keys()];
   const d2lNames = names.some((n) => /^[1-4]\.\d+\.conv[13]\.weight$/.test(n)) || names.includes('0.0.weight');
-  const d2lUnfolded = blocks.some((b) => b.main.some((u) => u.b && u.bn) || (b.shortcut.kind === 'conv' && !b.shortcut.unit.bn && b.main.every((u) => u.bn)));
-  if (block === 'basic' && layers.join() === '2,2,2,2' && (d2lNames || d2lUnfolded)) {
-    if (!head) fail("d2l's ResNet-18 without its classifier cannot be imported");
+  const d2lUnfolded = blocks.some((b) => convs(b.main).some((u) => u.b && u.bn) || convs(b.shortcut).some((u) => !u.bn) && convs(b.main).every((u) => u.bn));
+  const d2l = MODELS.find((m) => m.family === 'd2l')!;
+  if (block === d2l.block && layers.join() === d2l.layers.join() && (d2lNames || d2lUnfolded)) {
+    if (!head) fail(`${d2l.name} without its classifier cannot be imported`);
     const o: Record<string, unknown> = {};
     if (head.outF !== 10) o.numClasses = head.outF;
     if (inC !== 1) o.inChannels = inC;
-    return {
-      arch: { model: 'd2l_resnet18', options: o }, family: 'd2l', fc: '7',
-      summary: `d2l ResNet-18 (${stemDesc}, stages [${layers}])`,
-      blockPrefix: stages.flatMap((s, si) => s.map((_, j) => `${si + 1}.${j}`)),
-    };
+    return { entry: d2l, arch: { model: d2l.name, options: o }, summary: `d2l ResNet-18 (${stemDesc}, stages [${layers}])` };
   }
 
   // torchvision: groups and width from the first stage's middle conv; dilation from stage strides.
   let groups = 1, widthPerGroup = 64;
+  const mainConvs = (b: Block) => convs(b.main);
   if (block === 'bottleneck') {
-    const width = blocks[0].main[0].w.dims[0];
-    groups = blocks[0].main[1].attrs.group;
+    const width = mainConvs(blocks[0])[0].w.dims[0];
+    groups = mainConvs(blocks[0])[1].attrs.group;
     widthPerGroup = width / groups; // planes = 64 in layer1, so width = widthPerGroup * groups
     if (!Number.isInteger(widthPerGroup)) fail(`layer1 width ${width} is not a multiple of groups ${groups}`);
-  } else if (blocks.some((b) => b.main.some((u) => u.attrs.group !== 1))) fail('grouped convolutions in BasicBlocks are not supported');
+  } else if (blocks.some((b) => mainConvs(b).some((u) => u.attrs.group !== 1))) fail('grouped convolutions in BasicBlocks are not supported');
   const strideConv = block === 'basic' ? 0 : 1;
-  const rswd = stages.slice(1).map((s) => s[0].main[strideConv].attrs.stride[0] === 1);
-  const cand = TV_BUILDERS.filter((b) => b.block === block && b.layers.join() === layers.join());
+  const rswd = stages.slice(1).map((s) => mainConvs(s[0])[strideConv].attrs.stride[0] === 1);
+  const cand = MODELS.filter((m) => m.family === 'torchvision' && m.block === block && m.layers.join() === layers.join());
   if (!cand.length) fail(`a ResNet with ${block === 'basic' ? 'BasicBlock' : 'Bottleneck'} stages [${layers}] matches no registry model`);
-  const exact = cand.find((b) => b.groups === groups && b.width === widthPerGroup);
+  const exact = cand.find((m) => m.groups === groups && m.widthPerGroup === widthPerGroup);
   const chosen = exact ?? cand[0];
   if (!exact) {
     if (groups !== chosen.groups) options.groups = groups;
-    if (widthPerGroup !== chosen.width) options.widthPerGroup = widthPerGroup;
+    if (widthPerGroup !== chosen.widthPerGroup) options.widthPerGroup = widthPerGroup;
   }
   if (rswd.some(Boolean)) options.replaceStrideWithDilation = rswd;
   if (!head) options.includeTop = false;
@@ -453,40 +427,66 @@ function plan(g: Graph, w: Walk): Plan {
   const desc = [`${block === 'basic' ? 'BasicBlock' : 'Bottleneck'} stages [${layers}]`];
   if (block === 'bottleneck') desc.push(`groups ${groups}, width/group ${widthPerGroup}`);
   if (rswd.some(Boolean)) desc.push(`dilation in [${rswd}]`);
-  return {
-    arch: { model: chosen.name, options }, family: 'torchvision', fc: head ? 'fc' : null,
-    summary: `${chosen.name} (${desc.join(', ')})`,
-    blockPrefix: stages.flatMap((s, si) => s.map((_, j) => `layer${si + 1}.${j}`)),
-  };
+  return { entry: chosen, arch: { model: chosen.name, options }, summary: `${chosen.name} (${desc.join(', ')})` };
 }
 
-/** Build the state dict: conv (+BN) units into model slots, folding/unfolding BN as needed. */
-function mapWeights(model: Module, w: Walk, p: Plan): { sd: Map<string, TaggedArray>; folded: boolean } {
+const same = (x: readonly number[], y: readonly number[]) => x.length === y.length && x.every((v, i) => v === y[i]);
+const unitName = (u: Unit) => (u.kind === 'subsamplePad' ? 'an option-A shortcut' : u.kind === 'pool' ? `${u.pool.constructor.name} ${u.path}` : `Conv2d ${u.path}`);
+const gunitName = (u: GUnit) => (u.kind === 'subsamplePad' ? 'an option-A shortcut' : `${u.node.op} '${u.node.name}'`);
+
+/** Why the graph's units are not the model's (null: they match, unit for unit). */
+function unitsMismatch(gu: GUnit[], mu: Unit[], where: string): string | null {
+  if (gu.length !== mu.length) {
+    return `${where}: the graph has ${gu.map(gunitName).join(', ') || 'an identity'} where the model has ${mu.map(unitName).join(', ') || 'an identity'}`;
+  }
+  for (let i = 0; i < gu.length; i++) {
+    const a = gu[i], b = mu[i];
+    if (a.kind === 'conv' && b.kind === 'conv') {
+      const c = b.conv, t = a.attrs;
+      if (!same(c.stride, t.stride) || !same(c.padding, t.pad) || !same(c.dilation, t.dilation) || c.groups !== t.group || !same(c.kernelSize, t.kernel)) {
+        return `Conv '${a.node.name}' (→ ${b.path}): graph has kernel ${t.kernel.join('x')}, stride ${t.stride}, padding ${t.pad}, dilation ${t.dilation}, groups ${t.group}; ` +
+          `the model has kernel ${c.kernelSize.join('x')}, stride ${c.stride}, padding ${c.padding}, dilation ${c.dilation}, groups ${c.groups}`;
+      }
+      if (a.relu !== (b.relu !== null)) return `Conv '${a.node.name}' (→ ${b.path}) is ${a.relu ? '' : 'not '}followed by Relu in the graph, ${b.relu ? '' : 'not '}in the model`;
+    } else if (a.kind === 'pool' && b.kind === 'pool' && (a.op === 'MaxPool') === (b.pool instanceof MaxPool2d)) {
+      const n = a.node, p = b.pool.geometry();
+      const pads = attrInts(n, 'pads', [0, 0, 0, 0])!;
+      const ok = same(attrInts(n, 'kernel_shape', []) ?? [], p.kernel) && same(attrInts(n, 'strides', [1, 1])!, p.stride) && same(pads, [...p.padding, ...p.padding]) &&
+        attrInt(n, 'ceil_mode', 0) === (p.ceilMode ? 1 : 0) && attrString(n, 'auto_pad', 'NOTSET') === 'NOTSET' &&
+        (a.op === 'MaxPool' ? same(attrInts(n, 'dilations', [1, 1])!, p.dilation) : attrInt(n, 'count_include_pad', 0) === (p.countIncludePad ? 1 : 0));
+      if (!ok) return `${a.op} '${n.name}' (→ ${b.path}): kernel [${attrInts(n, 'kernel_shape', [])}] strides [${attrInts(n, 'strides', [1, 1])}] pads [${pads}] differ from the model's ${b.pool.constructor.name}`;
+    } else if (a.kind === 'subsamplePad' && b.kind === 'subsamplePad') {
+      if (a.stride[0] !== a.stride[1] || a.stride[0] !== b.stride || a.padBefore !== b.padBefore || a.padAfter !== b.padAfter) {
+        return `${where}: the graph's shortcut subsamples by ${a.stride.join('x')} and pads ${a.padBefore}+${a.padAfter} channels; the model's option A subsamples by ${b.stride} and pads ${b.padBefore}+${b.padAfter}`;
+      }
+    } else return `${where}: the graph has ${gunitName(a)} where the model has ${unitName(b)}`;
+  }
+  return null;
+}
+
+/** Why the walked graph is not the model's structure (null: it is). */
+function structureMismatch(w: Walk, s: ModelStructure): string | null {
+  const blocks = s.stages.flat();
+  if (blocks.length !== w.blocks.length) return `the graph has ${w.blocks.length} blocks, the model ${blocks.length}`;
+  if (!w.head !== !s.head) return w.head ? 'the graph has a classifier the model lacks' : 'the graph has no classifier';
+  const stem = unitsMismatch(w.stem, s.stem, 'stem');
+  if (stem) return stem;
+  for (let i = 0; i < blocks.length; i++) {
+    const why = unitsMismatch(w.blocks[i].main, blocks[i].main, blocks[i].path) ?? unitsMismatch(w.blocks[i].shortcut, blocks[i].shortcut, `${blocks[i].path} shortcut`);
+    if (why) return why;
+  }
+  return null;
+}
+
+/** The state dict of a model whose structure matches the walk: conv (+BN) units into their slots, folding/unfolding BN as needed. */
+function mapWeights(w: Walk, s: ModelStructure): { sd: Map<string, TaggedArray>; folded: boolean } {
   const sd = new Map<string, TaggedArray>();
   let folded = false;
   const f32 = (shape: number[], data: Float32Array): TaggedArray => ({ dtype: 'F32', shape, data });
-  const conv = (path: string): Conv2d => {
-    const m = model.getModule(path);
-    if (!(m instanceof Conv2d)) fail(`internal: ${path} is not a Conv2d`);
-    return m as Conv2d;
-  };
-  const bnAt = (path: string | null): BatchNorm2d | null => {
-    if (!path) return null;
-    const m = model.getModule(path);
-    if (!(m instanceof BatchNorm2d)) fail(`internal: ${path} is not a BatchNorm2d`);
-    return m as BatchNorm2d;
-  };
-  const put = (u: ConvUnit, convPath: string, bnPath: string | null) => {
-    const c = conv(convPath);
-    const bn = bnAt(bnPath);
-    const a = u.attrs;
-    const same = (x: readonly number[], y: readonly number[]) => x[0] === y[0] && x[1] === y[1];
-    if (!same(c.stride, a.stride) || !same(c.padding, a.pad) || !same(c.dilation, a.dilation) || c.groups !== a.group || !same(c.kernelSize, a.kernel)) {
-      fail(`Conv '${u.node.name}' (→ ${convPath}): graph has kernel ${a.kernel.join('x')}, stride ${a.stride}, padding ${a.pad}, dilation ${a.dilation}, groups ${a.group}; ` +
-        `${p.arch.model} has kernel ${c.kernelSize.join('x')}, stride ${c.stride}, padding ${c.padding}, dilation ${c.dilation}, groups ${c.groups}`);
-    }
+  const put = (u: ConvUnit, m: MConvUnit) => {
+    const c = m.conv, bn = m.bn, bnPath = m.bnPath, convPath = m.path;
     const C = u.w.dims[0];
-    let W = tensorToFloat32(u.w);
+    let W: Float32Array = tensorToFloat32(u.w);
     const b = u.b ? tensorToFloat32(u.b) : null;
     const g = u.bn;
     if (bn) {
@@ -516,67 +516,30 @@ function mapWeights(model: Module, w: Walk, p: Plan): { sd: Map<string, TaggedAr
     } else {
       // Model: conv with bias, no BN (d2l's 1x1 shortcut). Fold a graph BN into it.
       if (!c.bias) fail(`internal: ${convPath} has neither bias nor BatchNorm`);
-      const bias = b ? b.slice() : new Float32Array(C);
+      let bias: Float32Array = b ? b.slice() : new Float32Array(C);
       if (g) {
-        const scale = tensorToFloat32(g.scale), beta = tensorToFloat32(g.bias), mean = tensorToFloat32(g.mean), vr = tensorToFloat32(g.var);
-        const per = W.length / C;
-        W = W.slice();
-        for (let o = 0; o < C; o++) {
-          const s = scale[o] / Math.sqrt(vr[o] + g.eps);
-          for (let k = 0; k < per; k++) W[o * per + k] *= s;
-          bias[o] = (bias[o] - mean[o]) * s + beta[o];
-        }
+        ({ w: W, b: bias } = foldBatchNorm(W, bias, {
+          gamma: tensorToFloat32(g.scale), beta: tensorToFloat32(g.bias), mean: tensorToFloat32(g.mean), var: tensorToFloat32(g.var), eps: g.eps,
+        }));
       }
       sd.set(`${convPath}.bias`, f32([C], bias));
     }
     sd.set(`${convPath}.weight`, f32([...u.w.dims], W));
   };
-  const stemConv = p.family === 'd2l' ? '0.0' : 'conv1';
-  put(w.stem, stemConv, p.family === 'd2l' ? '0.1' : 'bn1');
-  const mp = p.family === 'd2l' ? model.getModule('0.3') : p.family === 'torchvision' ? model.getModule('maxpool') : null;
-  if (w.maxpool) {
-    const n = w.maxpool;
-    if (!(mp instanceof MaxPool2d)) return fail(`MaxPool '${n.name}' has no place in ${p.arch.model}`);
-    const k = attrInts(n, 'kernel_shape', null), s = attrInts(n, 'strides', [1, 1]), pads = attrInts(n, 'pads', [0, 0, 0, 0]);
-    const ok = k?.join() === '3,3' && s?.join() === '2,2' && pads?.join() === '1,1,1,1' && attrInt(n, 'ceil_mode', 0) === 0 &&
-      (attrInts(n, 'dilations', [1, 1]) ?? []).join() === '1,1' && attrString(n, 'auto_pad', 'NOTSET') === 'NOTSET';
-    if (!ok) fail(`MaxPool '${n.name}': kernel [${k}] strides [${s}] pads [${pads}]; ${p.arch.model} uses kernel 3, stride 2, padding 1`);
-  }
-  w.blocks.forEach((blk, i) => {
-    const pre = p.blockPrefix[i];
-    const m = model.getModule(pre) as Module & Record<string, unknown>;
-    const names = blk.main.length === 3 ? ['1', '2', '3'] : ['1', '2'];
-    blk.main.forEach((u, j) => put(u, `${pre}.conv${names[j]}`, `${pre}.bn${names[j]}`));
-    const sc = blk.shortcut;
-    if (p.family === 'torchvision') {
-      const has = m.downsample !== null && m.downsample !== undefined;
-      if (sc.kind === 'conv' && has) put(sc.unit, `${pre}.downsample.0`, `${pre}.downsample.1`);
-      else if (sc.kind !== 'identity' || has) fail(`${pre}: the graph has ${sc.kind === 'identity' ? 'an identity' : sc.kind === 'conv' ? 'a projection' : 'an option-A'} shortcut where ${p.arch.model} has ${has ? 'a downsample projection' : 'an identity'}`);
-    } else if (p.family === 'd2l') {
-      const has = m.conv3 !== null && m.conv3 !== undefined;
-      if (sc.kind === 'conv' && has) put(sc.unit, `${pre}.conv3`, null);
-      else if (sc.kind !== 'identity' || has) fail(`${pre}: the graph's shortcut (${sc.kind}) does not match d2l_resnet18's`);
-    } else {
-      const c1 = m.conv1 as Conv2d;
-      const planes = (m as unknown as { planes: number }).planes;
-      const stride = (m as unknown as { stride: number }).stride;
-      const wantA = stride !== 1 || c1.inChannels !== planes;
-      if (!wantA) {
-        if (sc.kind !== 'identity') fail(`${pre}: the graph has a ${sc.kind} shortcut where ${p.arch.model} has an identity`);
-      } else {
-        const pad = (planes - c1.inChannels) / 2;
-        if (sc.kind !== 'optionA' || sc.stride !== stride || sc.padBefore !== pad || sc.padAfter !== pad) {
-          fail(`${pre}: the graph's shortcut does not subsample by ${stride} and pad ${pad} channels each side as ${p.arch.model}'s option A does`);
-        }
-      }
-    }
+  const putAll = (gu: GUnit[], mu: Unit[]) => gu.forEach((u, i) => {
+    const m = mu[i];
+    if (u.kind === 'conv' && m.kind === 'conv') put(u, m);
   });
-  if (w.head && p.fc) {
-    const fc = model.getModule(p.fc);
-    if (!(fc instanceof Linear)) fail(`internal: ${p.fc} is not Linear`);
+  putAll(w.stem, s.stem);
+  s.stages.flat().forEach((b, i) => {
+    putAll(w.blocks[i].main, b.main);
+    putAll(w.blocks[i].shortcut, b.shortcut);
+  });
+  if (w.head && s.head) {
+    if (!(s.head.fc instanceof Linear)) fail(`internal: ${s.head.fcPath} is not Linear`);
     const h = w.head;
-    sd.set(`${p.fc}.weight`, f32([h.outF, h.inF], h.weight));
-    sd.set(`${p.fc}.bias`, f32([h.outF], h.bias ?? new Float32Array(h.outF)));
+    sd.set(`${s.head.fcPath}.weight`, f32([h.outF, h.inF], h.weight));
+    sd.set(`${s.head.fcPath}.bias`, f32([h.outF], h.bias ?? new Float32Array(h.outF)));
   }
   return { sd, folded };
 }
@@ -600,25 +563,40 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
   const walk = walkGraph(g);
   const p = plan(g, walk);
   const inC = parsed.input.dims?.[1];
-  if (typeof inC === 'number' && inC !== walk.stem.w.dims[1] * walk.stem.attrs.group) fail(`input declares ${inC} channels, the stem conv takes ${walk.stem.w.dims[1]}`);
-  let model: Module;
-  try {
-    model = noGrad(() => createModel(p.arch.model, p.arch.options));
-  } catch (e) {
-    if (e instanceof ResnetError) fail(`recognised ${p.summary}, but the model cannot be built: ${e.message}`);
-    throw e;
+  const stem = walk.stem[0] as ConvUnit;
+  if (typeof inC === 'number' && inC !== stem.w.dims[1] * stem.attrs.group) fail(`input declares ${inC} channels, the stem conv takes ${stem.w.dims[1]}`);
+  const build = (options: Record<string, unknown>) => {
+    try {
+      const model = noGrad(() => createModel(p.arch.model, options));
+      return { model, s: structureOf(model)! };
+    } catch (e) {
+      if (e instanceof ResnetError) fail(`recognised ${p.summary}, but the model cannot be built: ${e.message}`);
+      throw e;
+    }
+  };
+  let { model, s } = build(p.arch.options);
+  const why = structureMismatch(walk, s);
+  if (why) {
+    // Options with a list of values (e.g. the downsample kind) change the structure without
+    // changing the weights' shapes: try each before giving up.
+    const choices = Object.entries(familyOptions(p.entry.family)).filter((e): e is [string, readonly string[]] => Array.isArray(e[1]));
+    const alt = choices.flatMap(([k, vals]) => vals.map((v) => ({ ...p.arch.options, [k]: v })))
+      .map((o) => ({ o, ...build(o) })).find((c) => !structureMismatch(walk, c.s));
+    if (!alt) fail(`recognised ${p.summary}, but ${why}`);
+    ({ model, s } = alt!);
+    p.arch.options = alt!.o;
   }
-  const { sd, folded } = mapWeights(model!, walk, p);
+  const { sd, folded } = mapWeights(walk, s);
   try {
-    model!.loadStateDict(sd);
+    model.loadStateDict(sd);
   } catch (e) {
     if (e instanceof ResnetError) fail(`recognised ${p.summary}, but its weights do not fit: ${e.message}`);
     throw e;
   }
-  model!.eval();
+  model.eval();
   const argText = Object.keys(p.arch.options).length ? ` ${JSON.stringify(p.arch.options)}` : '';
   return {
-    model: model!, arch: p.arch, stateDict: sd,
+    model, arch: p.arch, stateDict: sd,
     info: {
       producer: parsed.producer, opset: parsed.opset, irVersion: parsed.irVersion, foldedBatchNorm: folded,
       summary: `${p.arch.model}${argText}: ${p.summary}${folded ? '; BatchNorm folded into Conv in the graph' : ''}`,

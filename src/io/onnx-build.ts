@@ -22,6 +22,7 @@ export class GraphBuilder {
   readonly nodes: OnnxNodeOut[] = [];
   readonly inits = new Map<string, OnnxInit>();
   private counter = 0;
+  private readonly nodeNames = new Set<string>();
 
   constructor(readonly opset: number) {}
 
@@ -31,7 +32,10 @@ export class GraphBuilder {
 
   node(opType: string, name: string, input: string[], attribute: OnnxAttr[] = [], outName?: string): string {
     const out = outName ?? this.fresh(`${name}/${opType}`);
-    this.nodes.push({ name: `${name}/${opType}`, opType, input, output: [out], attribute });
+    let nodeName = `${name}/${opType}`;
+    if (this.nodeNames.has(nodeName)) nodeName = this.fresh(nodeName);
+    this.nodeNames.add(nodeName);
+    this.nodes.push({ name: nodeName, opType, input, output: [out], attribute });
     return out;
   }
 

@@ -7,10 +7,11 @@
 import { ConfigError } from '../base/errors.js';
 import { checkImageInput, type Shape } from '../base/shape.js';
 import { constant_, kaimingNormal_ } from '../nn/init.js';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU, Sequential, describeSeq } from '../nn/layers.js';
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import * as ops from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { type BlockStructure, type ModelStructure, describeBlock, describeStructure, stageBlocks, unitsAt } from './structure.js';
 import { collectFeatures, type FeatureOptions } from './features.js';
 
 export class CifarBasicBlock extends Module {
@@ -38,9 +39,15 @@ export class CifarBasicBlock extends Module {
     return this.shortcutPad >= 0 ? ops.subsamplePadChannels(x, this.stride, this.shortcutPad, this.shortcutPad) : x;
   }
 
+  blockStructure(path: string): BlockStructure {
+    const u = unitsAt(path);
+    const p = this.shortcutPad;
+    return { path, main: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.conv('conv2', this.conv2, ['bn2', this.bn2])],
+      shortcut: p >= 0 ? [{ kind: 'subsamplePad', stride: this.stride, padBefore: p, padAfter: p }] : [] };
+  }
+
   override describe(inShape: Shape, prefix: string) {
-    const main = describeSeq([['conv1', this.conv1], ['bn1', this.bn1], ['conv2', this.conv2], ['bn2', this.bn2]], inShape, prefix);
-    return { outShape: main.outShape, rows: [...main.rows, { name: `${prefix}.add+relu`, type: 'Add+ReLU (option A)', outShape: main.outShape, params: 0, macs: 0 }] };
+    return describeBlock(this.blockStructure(prefix), inShape);
   }
 }
 
@@ -107,11 +114,17 @@ export class CifarResNet extends Module {
     return this.fc.forward(ops.flatten(this.avgpool.forward(y), 1));
   }
 
-  override describe(inShape: Shape, prefix = '') {
-    const body = describeSeq([['conv1', this.conv1], ['bn1', this.bn1], ['relu', this.relu], ['layer1', this.layer1],
-      ['layer2', this.layer2], ['layer3', this.layer3], ['avgpool', this.avgpool]], inShape, prefix);
-    const head = this.fc.describe([4 * this.width], 'fc');
-    return { outShape: head.outShape, rows: [...body.rows, ...head.rows] };
+  structure(): ModelStructure {
+    return {
+      inChannels: this.inChannels,
+      stem: [unitsAt('').conv('conv1', this.conv1, ['bn1', this.bn1], 'relu')],
+      stages: (['layer1', 'layer2', 'layer3'] as const).map((l) => stageBlocks(this[l], l)),
+      head: { pool: this.avgpool, poolPath: 'avgpool', fc: this.fc, fcPath: 'fc' },
+    };
+  }
+
+  override describe(inShape: Shape) {
+    return describeStructure(this.structure(), inShape);
   }
 }
 

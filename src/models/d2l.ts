@@ -5,10 +5,13 @@
 // `7.weight`. 11,178,378 parameters with 1 input channel and 10 classes.
 import { checkImageInput, type Shape } from '../base/shape.js';
 import { xavierUniform_ } from '../nn/init.js';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, describeSeq } from '../nn/layers.js';
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import * as ops from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
+import {
+  type BlockStructure, type ModelStructure, UnknownStructureError, describeBlock, describeStructure, sequentialUnits, stageBlocks, unitsAt,
+} from './structure.js';
 
 export class Residual extends Module {
   conv1: Conv2d; conv2: Conv2d; conv3: Conv2d | null; bn1: BatchNorm2d; bn2: BatchNorm2d;
@@ -29,12 +32,14 @@ export class Residual extends Module {
     return ops.relu(ops.add(y, sc));
   }
 
+  blockStructure(path: string): BlockStructure {
+    const u = unitsAt(path);
+    return { path, main: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.conv('conv2', this.conv2, ['bn2', this.bn2])],
+      shortcut: this.conv3 ? [u.conv('conv3', this.conv3, null)] : [] };
+  }
+
   override describe(inShape: Shape, prefix: string) {
-    const main = describeSeq([['conv1', this.conv1], ['bn1', this.bn1], ['conv2', this.conv2], ['bn2', this.bn2]], inShape, prefix);
-    const rows = [...main.rows];
-    if (this.conv3) rows.push(...this.conv3.describe(inShape, `${prefix}.conv3`).rows);
-    rows.push({ name: `${prefix}.add+relu`, type: 'Add+ReLU', outShape: main.outShape, params: 0, macs: 0 });
-    return { outShape: main.outShape, rows };
+    return describeBlock(this.blockStructure(prefix), inShape);
   }
 }
 
@@ -71,6 +76,22 @@ export class D2lResNet18 extends Sequential {
   override forward(x: Tensor): Tensor {
     checkImageInput(x.shape, this.inChannels);
     return super.forward(x);
+  }
+
+  structure(): ModelStructure {
+    const kid = (n: string) => this.getModule(n);
+    const pool = kid('5');
+    if (!(pool instanceof AdaptiveAvgPool2d)) throw new UnknownStructureError(`d2l_resnet18: module 5 is ${pool.constructor.name}, not the global average pool`);
+    return {
+      inChannels: this.inChannels,
+      stem: sequentialUnits(kid('0'), '0'),
+      stages: ['1', '2', '3', '4'].map((n) => stageBlocks(kid(n), n)),
+      head: { pool, poolPath: '5', fc: kid('7'), fcPath: '7' },
+    };
+  }
+
+  override describe(inShape: Shape) {
+    return describeStructure(this.structure(), inShape);
   }
 }
 

@@ -1,20 +1,18 @@
 // Inference-only copies of the zoo's models with every BatchNorm folded into the convolution
 // before it, and the ReLU and the residual add done in that convolution's epilogue (one
-// ops.conv2dFused call per conv), as onnxruntime and PyTorch's fuse_modules do. Folding, per
-// output channel k of a conv (bias c, zero when it has none) followed by BN(γ, β, μ, σ², ε):
-//   s_k = γ_k / √(σ²_k + ε),   w'_k = w_k · s_k,   b'_k = (c_k − μ_k) · s_k + β_k   (computed in float64)
+// ops.conv2dFused call per conv), as onnxruntime and PyTorch's fuse_modules do (foldBatchNorm in
+// structure.ts). It reads the model's structure (structure.ts), so any block written in that
+// vocabulary fuses.
 // The copy snapshots the weights: the model itself is untouched, and a copy made before further
 // training keeps the old weights. Heads (avgpool, flatten, fc, or whatever replaced fc) run as the
 // model's own modules, in eval mode.
 import { ConfigError } from '../base/errors.js';
 import { checkImageInput } from '../base/shape.js';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
+import type { BatchNorm2d, Conv2d } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import * as ops from '../tensor/ops.js';
 import { Tensor, noGrad } from '../tensor/tensor.js';
-import { CifarBasicBlock, CifarResNet } from './cifar.js';
-import { D2lResNet18, Residual } from './d2l.js';
-import { BasicBlock, Bottleneck, ResNet } from './resnet.js';
+import { type BlockStructure, type Unit, UnknownStructureError, foldBatchNorm, structureOf } from './structure.js';
 
 type Step = (x: Tensor) => Tensor;
 
@@ -56,7 +54,7 @@ export class FusedModel {
  */
 export function fuseForInference(model: Module): FusedModel {
   const owned: Tensor[] = [];
-  const body = noGrad(() => fuseModule(model, owned, model.constructor.name));
+  const body = noGrad(() => fuseModule(model, owned));
   return new FusedModel(body, owned, model.constructor.name);
 }
 
@@ -71,34 +69,19 @@ export function tryFuseForInference(model: Module): FusedModel | null {
 }
 
 function fold(conv: Conv2d, bn: BatchNorm2d | null, owned: Tensor[], where: string): { w: Tensor; b: Tensor | null } {
-  const K = conv.outChannels;
-  const w = Tensor.empty(conv.weight.shape);
-  owned.push(w.keep()); // kept: made under noGrad, freed by FusedModel.dispose()
-  if (!bn) {
-    w.write(conv.weight.dataSync());
-    if (!conv.bias) return { w, b: null };
-    const b = Tensor.empty([K]);
-    owned.push(b.keep());
-    b.write(conv.bias.dataSync());
-    return { w, b };
-  }
-  if (!bn.runningMean || !bn.runningVar) throw new ConfigError(`${where}: a BatchNorm without running statistics cannot be folded`);
-  const b = Tensor.empty([K]);
-  owned.push(b.keep());
-  const per = conv.weight.size / K;
+  const keep = (data: Float32Array, shape: readonly number[]) => {
+    const t = Tensor.empty(shape);
+    owned.push(t.keep()); // kept: made under noGrad, freed by FusedModel.dispose()
+    t.write(data);
+    return t;
+  };
   // Folding runs once, on the host: read the parameters, write the folded copies.
-  const src = conv.weight.dataSync(), dst = new Float32Array(src.length), bv = new Float32Array(K);
-  const bnW = bn.weight?.dataSync(), bnB = bn.bias?.dataSync(), convB = conv.bias?.dataSync();
-  const mean = bn.runningMean.dataSync(), vari = bn.runningVar.dataSync();
-  for (let k = 0; k < K; k++) {
-    const gamma = bnW ? bnW[k] : 1, beta = bnB ? bnB[k] : 0;
-    const s = gamma / Math.sqrt(vari[k] + bn.eps);
-    for (let i = k * per; i < (k + 1) * per; i++) dst[i] = src[i] * s;
-    bv[k] = ((convB ? convB[k] : 0) - mean[k]) * s + beta;
-  }
-  w.write(dst);
-  b.write(bv);
-  return { w, b };
+  if (!bn) return { w: keep(conv.weight.dataSync(), conv.weight.shape), b: conv.bias ? keep(conv.bias.dataSync(), conv.bias.shape) : null };
+  if (!bn.runningMean || !bn.runningVar) throw new ConfigError(`${where}: a BatchNorm without running statistics cannot be folded`);
+  const f = foldBatchNorm(conv.weight.dataSync(), conv.bias?.dataSync() ?? null, {
+    gamma: bn.weight?.dataSync() ?? null, beta: bn.bias?.dataSync() ?? null, mean: bn.runningMean.dataSync(), var: bn.runningVar.dataSync(), eps: bn.eps,
+  });
+  return { w: keep(f.w, conv.weight.shape), b: keep(f.b, [conv.outChannels]) };
 }
 
 function fusedConv(conv: Conv2d, bn: BatchNorm2d | null, relu: boolean, owned: Tensor[], where: string): FusedConv {
@@ -133,87 +116,41 @@ function chain(steps: Step[]): Step {
   };
 }
 
-function fuseModule(m: Module, owned: Tensor[], where: string): Step {
-  if (m instanceof ResNet) {
-    const stem = fusedConv(m.conv1, m.bn1, true, owned, `${where}.conv1`);
-    const steps: Step[] = [(x) => { checkImageInput(x.shape, m.inChannels); return stem(x); }, asEval(m.maxpool),
-      fuseModule(m.layer1, owned, 'layer1'), fuseModule(m.layer2, owned, 'layer2'),
-      fuseModule(m.layer3, owned, 'layer3'), fuseModule(m.layer4, owned, 'layer4')];
-    if (m.avgpool && m.fc) steps.push(asEval(m.avgpool), (x) => ops.flatten(x, 1), asEval(m.fc));
-    return chain(steps);
-  }
-  if (m instanceof CifarResNet) {
-    const stem = fusedConv(m.conv1, m.bn1, true, owned, `${where}.conv1`);
-    return chain([(x) => { checkImageInput(x.shape, m.inChannels); return stem(x); },
-      fuseModule(m.layer1, owned, 'layer1'), fuseModule(m.layer2, owned, 'layer2'), fuseModule(m.layer3, owned, 'layer3'),
-      asEval(m.avgpool), (x) => ops.flatten(x, 1), asEval(m.fc)]);
-  }
-  if (m instanceof BasicBlock) {
-    const c1 = fusedConv(m.conv1, m.bn1, true, owned, `${where}.conv1`);
-    const c2 = fusedConv(m.conv2, m.bn2, true, owned, `${where}.conv2`);
-    const ds = m.downsample ? fuseDownsample(m.downsample, owned, `${where}.downsample`) : null;
-    return (x) => residualTail(x, c1(x), c2, ds);
-  }
-  if (m instanceof Bottleneck) {
-    const c1 = fusedConv(m.conv1, m.bn1, true, owned, `${where}.conv1`);
-    const c2 = fusedConv(m.conv2, m.bn2, true, owned, `${where}.conv2`);
-    const c3 = fusedConv(m.conv3, m.bn3, true, owned, `${where}.conv3`);
-    const ds = m.downsample ? fuseDownsample(m.downsample, owned, `${where}.downsample`) : null;
-    return (x) => {
-      const a = c1(x);
-      const b = c2(a);
-      a.dispose();
-      return residualTail(x, b, c3, ds);
-    };
-  }
-  if (m instanceof CifarBasicBlock) {
-    const c1 = fusedConv(m.conv1, m.bn1, true, owned, `${where}.conv1`);
-    const c2 = fusedConv(m.conv2, m.bn2, true, owned, `${where}.conv2`);
-    return (x) => residualTail(x, c1(x), c2, (t) => m.shortcut(t));
-  }
-  if (m instanceof Residual) {
-    const c1 = fusedConv(m.conv1, m.bn1, true, owned, `${where}.conv1`);
-    const c2 = fusedConv(m.conv2, m.bn2, true, owned, `${where}.conv2`);
-    const c3 = m.conv3 ? fusedConv(m.conv3, null, false, owned, `${where}.conv3`) : null;
-    return (x) => residualTail(x, c1(x), c2, c3);
-  }
-  if (m instanceof Sequential) {
-    const kids = [...m.children()];
-    const steps: Step[] = [];
-    for (let i = 0; i < kids.length; i++) {
-      const [name, c] = kids[i];
-      const next = kids[i + 1]?.[1], after = kids[i + 2]?.[1];
-      if (c instanceof Conv2d && next instanceof BatchNorm2d) {
-        const relu = after instanceof ReLU;
-        steps.push(fusedConv(c, next, relu, owned, `${where}.${name}`));
-        i += relu ? 2 : 1;
-      } else {
-        steps.push(fuseModule(c, owned, `${where}.${name}`));
-      }
-    }
-    const body = chain(steps);
-    return m instanceof D2lResNet18 ? (x) => { checkImageInput(x.shape, m.inChannels); return body(x); } : body;
-  }
-  if (m instanceof Conv2d) return fusedConv(m, null, false, owned, where);
-  if (m instanceof MaxPool2d || m instanceof AdaptiveAvgPool2d || m instanceof Flatten || m instanceof Linear || m instanceof ReLU) return asEval(m);
-  throw new FusionUnsupportedError(`cannot fuse ${where} (${m.constructor.name}) for inference: only the zoo's ResNets are supported`);
+function fuseUnit(u: Unit, owned: Tensor[]): Step {
+  if (u.kind === 'conv') return fusedConv(u.conv, u.bn, u.relu !== null, owned, u.path);
+  if (u.kind === 'pool') return asEval(u.pool);
+  return (x) => ops.subsamplePadChannels(x, u.stride, u.padBefore, u.padAfter);
 }
 
-/** torchvision's downsample: Sequential(conv1x1, BatchNorm2d). */
-function fuseDownsample(ds: Module, owned: Tensor[], where: string): Step {
-  const kids = ds instanceof Sequential ? [...ds.children()].map(([, c]) => c) : [];
-  if (kids.length === 2 && kids[0] instanceof Conv2d && kids[1] instanceof BatchNorm2d) {
-    return fusedConv(kids[0], kids[1], false, owned, where);
+/** relu(main(x) + shortcut(x)) with the add and ReLU in the last main conv's epilogue. */
+function fuseBlock(b: BlockStructure, owned: Tensor[]): Step {
+  const last = b.main[b.main.length - 1];
+  if (last?.kind !== 'conv') throw new FusionUnsupportedError(`${b.path}: a block must end its residual branch with a conv to be fused`);
+  const body = chain(b.main.slice(0, -1).map((u) => fuseUnit(u, owned)));
+  const tail = fusedConv(last.conv, last.bn, true, owned, last.path);
+  const shortcut = b.shortcut.length ? chain(b.shortcut.map((u) => fuseUnit(u, owned))) : null;
+  return (x) => {
+    const id = shortcut ? shortcut(x) : x;
+    const y = body(x);
+    const out = tail(y, id);
+    if (y !== x) y.dispose();
+    if (id !== x) id.dispose();
+    return out;
+  };
+}
+
+function fuseModule(m: Module, owned: Tensor[]): Step {
+  let s;
+  try {
+    s = structureOf(m);
+  } catch (e) {
+    if (e instanceof UnknownStructureError) throw new FusionUnsupportedError(`cannot fuse ${m.constructor.name} for inference: ${e.message}`);
+    throw e;
   }
-  return fuseModule(ds, owned, where);
+  if (!s) throw new FusionUnsupportedError(`cannot fuse ${m.constructor.name} (${m.constructor.name}) for inference: only the zoo's ResNets are supported`);
+  const inC = s.inChannels;
+  const steps: Step[] = [(x) => { checkImageInput(x.shape, inC); return x; }, ...s.stem.map((u) => fuseUnit(u, owned)),
+    ...s.stages.flat().map((b) => fuseBlock(b, owned))];
+  if (s.head) steps.push(asEval(s.head.pool), (x) => ops.flatten(x, 1), asEval(s.head.fc));
+  return chain(steps);
 }
-
-/** relu(conv2(y) + shortcut(x)) with the add and ReLU in conv2's epilogue; frees y and the shortcut. */
-function residualTail(x: Tensor, y: Tensor, conv2: FusedConv, shortcut: Step | null): Tensor {
-  const id = shortcut ? shortcut(x) : x;
-  const out = conv2(y, id);
-  y.dispose();
-  if (id !== x) id.dispose();
-  return out;
-}
-

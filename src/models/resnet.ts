@@ -2,34 +2,21 @@
 // module tree, attribute names, defaults and initialisation, so a torchvision state_dict loads
 // by name and the same weights give the same numbers. Paper: He et al. 2015, arXiv:1512.03385;
 // ResNeXt: Xie et al. 2016; Wide ResNet: Zagoruyko & Komodakis 2016.
-import { ConfigError, ShapeError } from '../base/errors.js';
-import { checkImageInput, shapeStr, type Shape } from '../base/shape.js';
+import { ConfigError } from '../base/errors.js';
+import { checkImageInput, type Shape } from '../base/shape.js';
 import { constant_, kaimingNormal_ } from '../nn/init.js';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential, describeSeq } from '../nn/layers.js';
-import { Module, type LayerInfo } from '../nn/module.js';
+import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Identity, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
 import * as ops from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
+import {
+  type BlockStructure, type ModelStructure, describeBlock, describeStructure, sequentialUnits, stageBlocks, unitsAt,
+} from './structure.js';
 import { collectFeatures, type FeatureOptions, type Stage } from './features.js';
 
 const conv3x3 = (inP: number, outP: number, stride = 1, groups = 1, dilation = 1) =>
   new Conv2d(inP, outP, 3, { stride, padding: dilation, groups, bias: false, dilation });
 const conv1x1 = (inP: number, outP: number, stride = 1) => new Conv2d(inP, outP, 1, { stride, bias: false });
-
-/** Rows for the residual add + ReLU that end a block. */
-function addRow(prefix: string, outShape: number[]): LayerInfo {
-  return { name: `${prefix}.add+relu`, type: 'Add+ReLU', outShape, params: 0, macs: 0 };
-}
-
-function describeBlock(children: [string, Module][], downsample: Module | null, inShape: Shape, prefix: string) {
-  const main = describeSeq(children, inShape, prefix);
-  const rows = [...main.rows];
-  if (downsample) {
-    const d = downsample.describe(inShape, `${prefix}.downsample`);
-    rows.push(...d.rows);
-  }
-  rows.push(addRow(prefix, main.outShape));
-  return { outShape: main.outShape, rows };
-}
 
 /** Two 3x3 convs (expansion 1): ResNet-18/34. */
 export class BasicBlock extends Module {
@@ -56,9 +43,14 @@ export class BasicBlock extends Module {
     return ops.relu(ops.add(out, identity));
   }
 
+  blockStructure(path: string): BlockStructure {
+    const u = unitsAt(path);
+    return { path, main: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.conv('conv2', this.conv2, ['bn2', this.bn2])],
+      shortcut: this.downsample ? sequentialUnits(this.downsample, `${path}.downsample`) : [] };
+  }
+
   override describe(inShape: Shape, prefix: string) {
-    return describeBlock([['conv1', this.conv1], ['bn1', this.bn1], ['relu', this.relu], ['conv2', this.conv2], ['bn2', this.bn2]],
-      this.downsample, inShape, prefix);
+    return describeBlock(this.blockStructure(prefix), inShape);
   }
 }
 
@@ -89,9 +81,18 @@ export class Bottleneck extends Module {
     return ops.relu(ops.add(out, identity));
   }
 
+  blockStructure(path: string): BlockStructure {
+    const u = unitsAt(path);
+    return {
+      path,
+      main: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.conv('conv2', this.conv2, ['bn2', this.bn2], 'relu'),
+        u.conv('conv3', this.conv3, ['bn3', this.bn3])],
+      shortcut: this.downsample ? sequentialUnits(this.downsample, `${path}.downsample`) : [],
+    };
+  }
+
   override describe(inShape: Shape, prefix: string) {
-    return describeBlock([['conv1', this.conv1], ['bn1', this.bn1], ['relu', this.relu], ['conv2', this.conv2], ['bn2', this.bn2],
-      ['relu', this.relu], ['conv3', this.conv3], ['bn3', this.bn3]], this.downsample, inShape, prefix);
+    return describeBlock(this.blockStructure(prefix), inShape);
   }
 }
 
@@ -107,6 +108,12 @@ export interface ResNetOptions {
   inChannels?: number;
   /** false: no avgpool/fc; forward returns layer4's feature map [N, C, h, w] (as Keras include_top=False). */
   includeTop?: boolean;
+  /**
+   * The projection shortcut: 'conv' (torchvision: 1x1 conv with the stride, BN) or 'avgpool'
+   * (ResNet-D, He et al. 2018 "Bag of Tricks", timm's avg_down: AvgPool2d(2, stride, ceil_mode,
+   * count_include_pad=False), or Identity at stride 1, then a 1x1 conv and BN; keys downsample.1/.2).
+   */
+  downsample?: 'conv' | 'avgpool';
 }
 
 export type ResNetFeature = (typeof ResNet.FEATURE_LAYERS)[number];
@@ -121,6 +128,7 @@ export class ResNet extends Module {
   private dilation = 1;
   private readonly groups: number;
   private readonly baseWidth: number;
+  private readonly avgDown: boolean;
 
   constructor(block: BlockType, layers: [number, number, number, number] | number[], opts: ResNetOptions = {}) {
     super();
@@ -129,6 +137,8 @@ export class ResNet extends Module {
     this.baseWidth = opts.widthPerGroup ?? 64;
     this.inChannels = opts.inChannels ?? 3;
     const rswd = opts.replaceStrideWithDilation ?? [false, false, false];
+    this.avgDown = opts.downsample === 'avgpool';
+    if (this.avgDown && rswd.some(Boolean)) throw new ConfigError("downsample 'avgpool' cannot be combined with replaceStrideWithDilation (timm pads a stride-1 pool 'same' there)");
     if (rswd.length !== 3) throw new ConfigError(`replaceStrideWithDilation should be null or a 3-element list, got ${JSON.stringify(rswd)}`);
     if (!Number.isInteger(numClasses) || numClasses < 1) throw new ConfigError(`numClasses must be a positive integer, got ${numClasses}`);
     if (layers.length !== 4) throw new ConfigError(`layers must have 4 entries, got ${layers.length}`);
@@ -169,7 +179,11 @@ export class ResNet extends Module {
       stride = 1;
     }
     if (stride !== 1 || this.inplanes !== planes * block.expansion) {
-      downsample = new Sequential(conv1x1(this.inplanes, planes * block.expansion, stride), new BatchNorm2d(planes * block.expansion));
+      const out = planes * block.expansion;
+      downsample = this.avgDown
+        ? new Sequential(stride === 1 ? new Identity() : new AvgPool2d(2, { stride, ceilMode: true, countIncludePad: false }),
+          conv1x1(this.inplanes, out), new BatchNorm2d(out))
+        : new Sequential(conv1x1(this.inplanes, out, stride), new BatchNorm2d(out));
     }
     const mods: Module[] = [new block(this.inplanes, planes, stride, downsample, this.groups, this.baseWidth, previousDilation)];
     this.inplanes = planes * block.expansion;
@@ -212,16 +226,18 @@ export class ResNet extends Module {
     return this.fc.forward(ops.flatten(this.avgpool.forward(f), 1));
   }
 
-  override describe(inShape: Shape, prefix = '') {
-    if (inShape[0] !== this.inChannels) throw new ShapeError(`the model expects ${this.inChannels} input channel(s), got input ${shapeStr(inShape)}`);
-    const stem = describeSeq([['conv1', this.conv1], ['bn1', this.bn1], ['relu', this.relu], ['maxpool', this.maxpool],
-      ['layer1', this.layer1], ['layer2', this.layer2], ['layer3', this.layer3], ['layer4', this.layer4],
-      ...(this.avgpool ? [['avgpool', this.avgpool] as [string, Module]] : [])], inShape, prefix);
-    if (!this.fc) return stem;
-    const flat = [stem.outShape.reduce((a, b) => a * b, 1)];
-    const head = this.fc.describe(flat, prefix ? `${prefix}.fc` : 'fc');
-    const rows = [...stem.rows, { name: 'flatten', type: 'Flatten', outShape: flat, params: 0, macs: 0 }, ...head.rows];
-    return { outShape: head.outShape, rows };
+  structure(): ModelStructure {
+    const u = unitsAt('');
+    return {
+      inChannels: this.inChannels,
+      stem: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.pool('maxpool', this.maxpool)],
+      stages: (['layer1', 'layer2', 'layer3', 'layer4'] as const).map((l) => stageBlocks(this[l], l)),
+      head: this.avgpool && this.fc ? { pool: this.avgpool, poolPath: 'avgpool', fc: this.fc, fcPath: 'fc' } : null,
+    };
+  }
+
+  override describe(inShape: Shape) {
+    return describeStructure(this.structure(), inShape);
   }
 }
 

@@ -130,6 +130,29 @@ export interface PoolConfig {
   countIncludePad?: boolean;
 }
 
+/** A pool's settings with PyTorch's defaults filled in (stride = kernel, padding 0, dilation 1, floor, pads counted). */
+export interface PoolGeometry {
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  ceilMode: boolean;
+  countIncludePad: boolean;
+}
+
+export function poolGeometry(kernelSize: Pair, cfg: PoolConfig): PoolGeometry {
+  const kernel = toPair(kernelSize);
+  return {
+    kernel, stride: toPair(cfg.stride ?? kernel), padding: toPair(cfg.padding ?? 0), dilation: toPair(cfg.dilation ?? 1),
+    ceilMode: cfg.ceilMode ?? false, countIncludePad: cfg.countIncludePad ?? true,
+  };
+}
+
+function poolOutShape(g: PoolGeometry, inShape: Shape): number[] {
+  const o = (i: 0 | 1) => convOutSize(inShape[i + 1], g.kernel[i], g.stride[i], g.padding[i], g.dilation[i], g.ceilMode);
+  return [inShape[0], o(0), o(1)];
+}
+
 export class MaxPool2d extends Module {
   constructor(readonly kernelSize: Pair, readonly cfg: PoolConfig = {}) {
     super();
@@ -137,11 +160,12 @@ export class MaxPool2d extends Module {
   forward(x: Tensor): Tensor {
     return ops.maxPool2d(x, { kernelSize: this.kernelSize, ...this.cfg });
   }
+  geometry(): PoolGeometry {
+    return poolGeometry(this.kernelSize, this.cfg);
+  }
   override describe(inShape: Shape, prefix: string) {
-    const [kh, kw] = toPair(this.kernelSize), [sh, sw] = toPair(this.cfg.stride ?? this.kernelSize);
-    const [ph, pw] = toPair(this.cfg.padding ?? 0), [dh, dw] = toPair(this.cfg.dilation ?? 1);
-    const out = [inShape[0], convOutSize(inShape[1], kh, sh, ph, dh, this.cfg.ceilMode), convOutSize(inShape[2], kw, sw, pw, dw, this.cfg.ceilMode)];
-    return leaf(this, prefix, `MaxPool2d ${kh}x${kw}/${sh}`, out, 0);
+    const g = this.geometry();
+    return leaf(this, prefix, `MaxPool2d ${g.kernel.join('x')}/${g.stride[0]}`, poolOutShape(g, inShape), 0);
   }
 }
 
@@ -152,11 +176,12 @@ export class AvgPool2d extends Module {
   forward(x: Tensor): Tensor {
     return ops.avgPool2d(x, { kernelSize: this.kernelSize, ...this.cfg });
   }
+  geometry(): PoolGeometry {
+    return poolGeometry(this.kernelSize, { ...this.cfg, dilation: 1 });
+  }
   override describe(inShape: Shape, prefix: string) {
-    const [kh, kw] = toPair(this.kernelSize), [sh, sw] = toPair(this.cfg.stride ?? this.kernelSize);
-    const [ph, pw] = toPair(this.cfg.padding ?? 0);
-    const out = [inShape[0], convOutSize(inShape[1], kh, sh, ph, 1, this.cfg.ceilMode), convOutSize(inShape[2], kw, sw, pw, 1, this.cfg.ceilMode)];
-    return leaf(this, prefix, `AvgPool2d ${kh}x${kw}/${sh}`, out, 0);
+    const g = this.geometry();
+    return leaf(this, prefix, `AvgPool2d ${g.kernel.join('x')}/${g.stride[0]}`, poolOutShape(g, inShape), 0);
   }
 }
 

@@ -31,7 +31,7 @@ export function checkTta(v: string): 'none' | 'flip' {
 
 // ------------------------------------------------------------------------------------ models
 
-/** createModel (which also builds CIFAR ResNets of any depth 6n+2: cifar_resnet8, cifar_resnet14, ...). */
+/** createModel: the registry also names CIFAR ResNets of any depth 6n+2 (cifar_resnet8, cifar_resnet14, ...). */
 export function buildModel(name: string, opts: Record<string, unknown>): Module {
   return createModel(name, opts);
 }
