@@ -29,8 +29,11 @@ module.exports = {
       to: { path: '^src/', pathNot: `^src/(${[layer, ...ok].join('|')})/` },
     })),
     {
-      name: 'layers-known', severity: 'error', comment: 'every src/ folder is a layer with a rule above',
-      from: { path: '^src/[^/]+/', pathNot: `^src/(${Object.keys(below).join('|')})/` }, to: {},
+      name: 'layers-known',
+      severity: 'error',
+      comment: 'every src/ folder is a layer with a rule above',
+      from: { path: '^src/[^/]+/', pathNot: `^src/(${Object.keys(below).join('|')})/` },
+      to: {},
     },
   ],
   options: {

@@ -7,8 +7,16 @@ export default tseslint.config(
   {
     // AssemblyScript (assembly/) is not TypeScript (decorators on functions); asc checks it.
     ignores: [
-      'dist/**', 'web/dist/**', 'test/artifacts/**', 'node_modules/**', 'test/fixtures/**', 'bench/results/**', 'runs/**', '.cache/**',
-      'src/backend/wasm/kernels.generated.ts', 'src/backend/wasm/assembly/*.ts',
+      'dist/**',
+      'web/dist/**',
+      'test/artifacts/**',
+      'node_modules/**',
+      'test/fixtures/**',
+      'bench/results/**',
+      'runs/**',
+      '.cache/**',
+      'src/backend/wasm/kernels.generated.ts',
+      'src/backend/wasm/assembly/*.ts',
     ],
   },
   js.configs.recommended,
@@ -17,7 +25,9 @@ export default tseslint.config(
     // The few plain-JS files (bin, build and fixture scripts, a worker) run in Node.
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: {
-      globals: Object.fromEntries(['process', 'console', 'URL', 'Buffer', 'setTimeout', 'clearTimeout', 'TextDecoder', 'TextEncoder'].map((g) => [g, 'readonly'])),
+      globals: Object.fromEntries(
+        ['process', 'console', 'URL', 'Buffer', 'setTimeout', 'clearTimeout', 'TextDecoder', 'TextEncoder'].map((g) => [g, 'readonly']),
+      ),
     },
   },
   {

@@ -20,14 +20,27 @@ import { noGrad, scope } from '../src/tensor/tensor.js';
 import { launch } from '../test/browser/harness.js';
 import { startServer } from '../web/serve.mjs';
 
-const { values: o } = parseArgs({ options: { runs: { type: 'string', default: '7' }, warmup: { type: 'string', default: '2' }, threads: { type: 'string', default: '2' } } });
-const runs = Number(o.runs), warmup = Number(o.warmup), threads = Number(o.threads);
+const { values: o } = parseArgs({
+  options: { runs: { type: 'string', default: '7' }, warmup: { type: 'string', default: '2' }, threads: { type: 'string', default: '2' } },
+});
+const runs = Number(o.runs),
+  warmup = Number(o.warmup),
+  threads = Number(o.threads);
 
 const dir = mkdtempSync(join(tmpdir(), 'resnet-ts-bench-browser-'));
 await esbuild.build({
-  entryPoints: [join(import.meta.dirname, 'browser/page.ts')], outdir: dir, bundle: true, format: 'esm', platform: 'browser', splitting: true, logLevel: 'silent',
+  entryPoints: [join(import.meta.dirname, 'browser/page.ts')],
+  outdir: dir,
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  splitting: true,
+  logLevel: 'silent',
 });
-writeFileSync(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>loading</title><script type="module" src="./page.js"></script>');
+writeFileSync(
+  join(dir, 'index.html'),
+  '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>loading</title><script type="module" src="./page.js"></script>',
+);
 const server = await startServer({ dir, isolation: true });
 const browser = await launch();
 const { page } = await browser.page();
@@ -47,10 +60,19 @@ for (const model of ['resnet18', 'resnet50']) {
   const fused = fuseForInference(m); // shares the head with m: keep m until the end
   const x = new Float32Array(3 * 224 * 224);
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i) * 0.5;
-  const node: number[] = [], web: number[] = [];
+  const node: number[] = [],
+    web: number[] = [];
   let webThreads = 0;
   for (let r = 0; r < warmup + runs; r++) {
-    const b = await page.evaluate(([mm, t]) => (globalThis as unknown as { forwardMs(m: string, t: number, s: number): Promise<{ ms: number; threads: number }> }).forwardMs(mm as string, t as number, 224), [model, threads] as const);
+    const b = await page.evaluate(
+      ([mm, t]) =>
+        (globalThis as unknown as { forwardMs(m: string, t: number, s: number): Promise<{ ms: number; threads: number }> }).forwardMs(
+          mm as string,
+          t as number,
+          224,
+        ),
+      [model, threads] as const,
+    );
     const t0 = performance.now();
     scope(() => noGrad(() => fused.forward(tensor(x, [1, 3, 224, 224])).dataSync()[0]));
     const n = performance.now() - t0;
@@ -62,8 +84,16 @@ for (const model of ['resnet18', 'resnet50']) {
   }
   fused.dispose();
   m.dispose();
-  const res = { case: `${model}-b1`, node_ms: +median(node).toFixed(1), chromium_ms: +median(web).toFixed(1), ratio: +(median(web) / median(node)).toFixed(2),
-    node_threads: getThreads(), chromium_threads: webThreads, node_runs: node.map((v) => +v.toFixed(1)), chromium_runs: web.map((v) => +v.toFixed(1)) };
+  const res = {
+    case: `${model}-b1`,
+    node_ms: +median(node).toFixed(1),
+    chromium_ms: +median(web).toFixed(1),
+    ratio: +(median(web) / median(node)).toFixed(2),
+    node_threads: getThreads(),
+    chromium_threads: webThreads,
+    node_runs: node.map((v) => +v.toFixed(1)),
+    chromium_runs: web.map((v) => +v.toFixed(1)),
+  };
   console.log(JSON.stringify(res));
   rows.push(`| ${model}, batch 1 | ${res.node_ms} ms | ${res.chromium_ms} ms | ${res.ratio} |`);
 }

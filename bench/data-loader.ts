@@ -15,9 +15,7 @@ import { Subset, type Dataset } from '../src/data/dataset.js';
 import { loadFashionMNIST } from '../src/data/fashion-mnist.js';
 import { ImageFolder } from '../src/data/image-folder.js';
 import { DataLoader } from '../src/data/loader.js';
-import {
-  Normalize, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, Resize, ToFloat, compose, type Transform,
-} from '../src/data/transforms.js';
+import { Normalize, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, Resize, ToFloat, compose, type Transform } from '../src/data/transforms.js';
 
 const args = process.argv.slice(2);
 function opt(name: string, dflt: string): string {
@@ -28,7 +26,16 @@ const quick = args.includes('--quick');
 const workerList = opt('workers', '0,1,2').split(',').map(Number);
 const nImages = Number(opt('images', quick ? '5000' : '20000'));
 
-interface Row { case: string; workers: number; mode: 'free' | 'busy'; images: number; images_per_s: number; wait_ms?: number; busy_ms?: number; total_ms: number }
+interface Row {
+  case: string;
+  workers: number;
+  mode: 'free' | 'busy';
+  images: number;
+  images_per_s: number;
+  wait_ms?: number;
+  busy_ms?: number;
+  total_ms: number;
+}
 const rows: Row[] = [];
 
 function spin(ms: number): void {
@@ -69,7 +76,10 @@ async function run(name: string, ds: Dataset, transform: Transform, batchSize: n
 
 const fm = await loadFashionMNIST({ download: false });
 const n = Math.min(nImages, fm.train.length);
-const sub = new Subset(fm.train, Int32Array.from({ length: n }, (_, i) => i));
+const sub = new Subset(
+  fm.train,
+  Int32Array.from({ length: n }, (_, i) => i),
+);
 const norm = new Normalize([0.286], [0.353]);
 await run(`fmnist-28 aug (${fm.source})`, sub, compose(new RandomCrop(28, { padding: 4 }), new RandomHorizontalFlip(), new ToFloat(), norm), 256, 20);
 await run(`fmnist-96 d2l (${fm.source})`, sub, compose(new ToFloat(), new Resize(96)), 256, 60);
@@ -84,16 +94,26 @@ try {
       const h = 375;
       const raw = Buffer.alloc(w * h * 3);
       for (let p = 0; p < raw.length; p++) raw[p] = (p * (k + 3) + i * 7 + ((p / 1500) | 0)) & 255;
-      await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toFile(join(dir, cls, `${i}.jpg`));
+      await sharp(raw, { raw: { width: w, height: h, channels: 3 } })
+        .jpeg({ quality: 90 })
+        .toFile(join(dir, cls, `${i}.jpg`));
     }
   }
   const photos = ImageFolder.open(dir);
-  await run('jpeg 500x375 -> 224 RandomResizedCrop', photos, compose(new RandomResizedCrop(224), new RandomHorizontalFlip(), new ToFloat(), Normalize.imagenet()), 32, 100);
+  await run(
+    'jpeg 500x375 -> 224 RandomResizedCrop',
+    photos,
+    compose(new RandomResizedCrop(224), new RandomHorizontalFlip(), new ToFloat(), Normalize.imagenet()),
+    32,
+    100,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 
 console.error('\ncase                                     workers mode  images/s   wait ms / busy ms');
 for (const r of rows) {
-  console.error(`${r.case.padEnd(40)} ${String(r.workers).padStart(7)} ${r.mode.padEnd(5)} ${String(r.images_per_s).padStart(8)}   ${r.wait_ms !== undefined ? `${r.wait_ms} / ${r.busy_ms}` : ''}`);
+  console.error(
+    `${r.case.padEnd(40)} ${String(r.workers).padStart(7)} ${r.mode.padEnd(5)} ${String(r.images_per_s).padStart(8)}   ${r.wait_ms !== undefined ? `${r.wait_ms} / ${r.busy_ms}` : ''}`,
+  );
 }

@@ -21,8 +21,16 @@ const reps = Number(opt('reps', quick ? '3' : '7'));
 const only = opt('only', '');
 const NOMINAL_GHZ = 3.5;
 
-interface Row { kernel: string; case: string; threads: number; gflops_best: number; gflops_median: number;
-  pct_nominal_ceiling: number; pct_measured_ceiling: number; ms_best: number }
+interface Row {
+  kernel: string;
+  case: string;
+  threads: number;
+  gflops_best: number;
+  gflops_median: number;
+  pct_nominal_ceiling: number;
+  pct_measured_ceiling: number;
+  ms_best: number;
+}
 const rows: Row[] = [];
 const eltRows: { kernel: string; case: string; threads: number; gbps_best: number; gbps_median: number; ms_best: number }[] = [];
 
@@ -38,17 +46,27 @@ function time(fn: () => void, n: number): number[] {
 }
 
 function report(kernel: string, name: string, threads: number, flops: number, ms: number[], peak1: number, bytes = 0): void {
-  const best = flops / (ms[0] * 1e6), med = flops / (ms[Math.floor(ms.length / 2)] * 1e6);
+  const best = flops / (ms[0] * 1e6),
+    med = flops / (ms[Math.floor(ms.length / 2)] * 1e6);
   if (bytes) {
-    const r = { kernel, case: name, threads, gbps_best: +(bytes / (ms[0] * 1e6)).toFixed(2),
-      gbps_median: +(bytes / (ms[Math.floor(ms.length / 2)] * 1e6)).toFixed(2), ms_best: +ms[0].toFixed(4) };
+    const r = {
+      kernel,
+      case: name,
+      threads,
+      gbps_best: +(bytes / (ms[0] * 1e6)).toFixed(2),
+      gbps_median: +(bytes / (ms[Math.floor(ms.length / 2)] * 1e6)).toFixed(2),
+      ms_best: +ms[0].toFixed(4),
+    };
     eltRows.push(r);
     console.log(JSON.stringify(r));
     return;
   }
   const r: Row = {
-    kernel, case: name, threads,
-    gflops_best: +best.toFixed(2), gflops_median: +med.toFixed(2),
+    kernel,
+    case: name,
+    threads,
+    gflops_best: +best.toFixed(2),
+    gflops_median: +med.toFixed(2),
     pct_nominal_ceiling: +((100 * best) / (threads * 16 * NOMINAL_GHZ)).toFixed(1),
     pct_measured_ceiling: +((100 * best) / (threads * peak1)).toFixed(1),
     ms_best: +ms[0].toFixed(3),
@@ -60,7 +78,10 @@ function report(kernel: string, name: string, threads: number, flops: number, ms
 function rand(be: WasmBackend, n: number): Float32Array {
   const a = be.alloc(n);
   let s = 12345;
-  for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) >>> 0; a[i] = s / 2 ** 31 - 1; }
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    a[i] = s / 2 ** 31 - 1;
+  }
   return a;
 }
 
@@ -73,18 +94,48 @@ const be = await createWasmBackend({ threads: Math.max(...threadList) });
 const peaks: number[] = [];
 for (let i = 0; i < 3; i++) peaks.push(be.microKernelGflops(300));
 const peak1 = Math.max(...peaks);
-console.log(JSON.stringify({ kernel: 'microkernel-2x16-L1', case: 'single core SIMD128 mul+add ceiling', threads: 1,
-  gflops_best: +peak1.toFixed(2), nominal_1core: 16 * NOMINAL_GHZ }));
+console.log(
+  JSON.stringify({
+    kernel: 'microkernel-2x16-L1',
+    case: 'single core SIMD128 mul+add ceiling',
+    threads: 1,
+    gflops_best: +peak1.toFixed(2),
+    nominal_1core: 16 * NOMINAL_GHZ,
+  }),
+);
 
 for (const threads of threadList) {
   await be.setThreads(threads);
   if (!only || only === 'gemm') {
     for (const n of quick ? [256, 512] : [256, 512, 1024]) {
-      const A = rand(be, n * n), B = rand(be, n * n), C = be.alloc(n * n);
-      report('sgemm', `${n}x${n}x${n} NN`, threads, 2 * n ** 3, time(() => be.gemm(false, false, n, n, n, A, B, C, false), reps), peak1);
+      const A = rand(be, n * n),
+        B = rand(be, n * n),
+        C = be.alloc(n * n);
+      report(
+        'sgemm',
+        `${n}x${n}x${n} NN`,
+        threads,
+        2 * n ** 3,
+        time(() => be.gemm(false, false, n, n, n, A, B, C, false), reps),
+        peak1,
+      );
       if (n === 512) {
-        report('sgemm', `${n}x${n}x${n} TN`, threads, 2 * n ** 3, time(() => be.gemm(true, false, n, n, n, A, B, C, false), reps), peak1);
-        report('sgemm', `${n}x${n}x${n} NT`, threads, 2 * n ** 3, time(() => be.gemm(false, true, n, n, n, A, B, C, false), reps), peak1);
+        report(
+          'sgemm',
+          `${n}x${n}x${n} TN`,
+          threads,
+          2 * n ** 3,
+          time(() => be.gemm(true, false, n, n, n, A, B, C, false), reps),
+          peak1,
+        );
+        report(
+          'sgemm',
+          `${n}x${n}x${n} NT`,
+          threads,
+          2 * n ** 3,
+          time(() => be.gemm(false, true, n, n, n, A, B, C, false), reps),
+          peak1,
+        );
       }
       for (const x of [A, B, C]) be.free(x);
     }
@@ -107,19 +158,56 @@ for (const threads of threadList) {
     for (const [name, p] of quick ? cases.slice(1, 3) : cases) {
       const Cg = p.C / p.groups;
       const flops = 2 * p.N * p.K * Cg * p.R * p.S * p.OH * p.OW;
-      const x = rand(be, p.N * p.C * p.H * p.W), w = rand(be, p.K * Cg * p.R * p.S), b = rand(be, p.K);
-      const y = be.alloc(p.N * p.K * p.OH * p.OW), dy = rand(be, y.length), dx = be.alloc(x.length), dw = be.alloc(w.length);
-      report('conv2d', name, threads, flops, time(() => be.conv2d(x, w, b, y, p), reps), peak1);
-      report('conv2dBackwardData', name, threads, flops, time(() => be.conv2dBackwardData(dy, w, dx, p), reps), peak1);
-      report('conv2dBackwardFilter', name, threads, flops, time(() => be.conv2dBackwardFilter(x, dy, dw, p), reps), peak1);
+      const x = rand(be, p.N * p.C * p.H * p.W),
+        w = rand(be, p.K * Cg * p.R * p.S),
+        b = rand(be, p.K);
+      const y = be.alloc(p.N * p.K * p.OH * p.OW),
+        dy = rand(be, y.length),
+        dx = be.alloc(x.length),
+        dw = be.alloc(w.length);
+      report(
+        'conv2d',
+        name,
+        threads,
+        flops,
+        time(() => be.conv2d(x, w, b, y, p), reps),
+        peak1,
+      );
+      report(
+        'conv2dBackwardData',
+        name,
+        threads,
+        flops,
+        time(() => be.conv2dBackwardData(dy, w, dx, p), reps),
+        peak1,
+      );
+      report(
+        'conv2dBackwardFilter',
+        name,
+        threads,
+        flops,
+        time(() => be.conv2dBackwardFilter(x, dy, dw, p), reps),
+        peak1,
+      );
       for (const a of [x, w, b, y, dy, dx, dw]) be.free(a);
     }
   }
   if (!only || only === 'eltwise') {
     // Memory-bound kernels: GB/s of compulsory traffic (bytes read + written once).
-    const N = 16, C = 64, HW = 56 * 56, n = N * C * HW;
-    const x = rand(be, n), y = be.alloc(n), dy = rand(be, n), g = rand(be, C), b = rand(be, C);
-    const m = be.alloc(C), is = be.alloc(C), v = be.alloc(C), dg = be.alloc(C), db = be.alloc(C);
+    const N = 16,
+      C = 64,
+      HW = 56 * 56,
+      n = N * C * HW;
+    const x = rand(be, n),
+      y = be.alloc(n),
+      dy = rand(be, n),
+      g = rand(be, C),
+      b = rand(be, C);
+    const m = be.alloc(C),
+      is = be.alloc(C),
+      v = be.alloc(C),
+      dg = be.alloc(C),
+      db = be.alloc(C);
     const eltCase = (kernel: string, bytes: number, fn: () => void) => {
       const ms = time(fn, reps);
       report(kernel, `${N}x${C}x56x56`, threads, 0, ms, peak1, bytes);
@@ -128,7 +216,20 @@ for (const threads of threadList) {
     eltCase('reluBackward', 12 * n, () => be.reluBackward(dy, x, y));
     eltCase('addInPlace', 12 * n, () => be.addInPlace(y, x));
     eltCase('batchNormTrain', 12 * n, () => be.batchNormTrain(x, g, b, y, m, is, v, N, C, HW, 1e-5));
-    eltCase('batchNormEval', 8 * n, () => be.batchNormEval(x, g, b, m, v.map((q) => q + 1), y, N, C, HW, 1e-5));
+    eltCase('batchNormEval', 8 * n, () =>
+      be.batchNormEval(
+        x,
+        g,
+        b,
+        m,
+        v.map((q) => q + 1),
+        y,
+        N,
+        C,
+        HW,
+        1e-5,
+      ),
+    );
     eltCase('batchNormTrainBackward', 20 * n, () => be.batchNormTrainBackward(dy, x, g, m, is, y, dg, db, N, C, HW));
     const pp = { N, C, H: 56, W: 56, kH: 3, kW: 3, sH: 2, sW: 2, pH: 1, pW: 1, dH: 1, dW: 1, OH: 28, OW: 28, countIncludePad: true };
     const py = be.alloc(N * C * 28 * 28);
@@ -138,7 +239,8 @@ for (const threads of threadList) {
     eltCase('adaptiveAvgPool2d global', 4 * n, () => be.adaptiveAvgPool2d(x, gp, N, C, 56, 56, 1, 1));
     const buf = be.alloc(n);
     eltCase('sgdStep momentum', 20 * n, () => be.sgdStep(y, x, buf, 1e-9, 0.9, 0, 1e-4, false, false));
-    const small = be.alloc(1024), small2 = be.alloc(1024);
+    const small = be.alloc(1024),
+      small2 = be.alloc(1024);
     eltCase('addInPlace 1024 floats (call overhead)', 12 * 1024, () => be.addInPlace(small, small2));
     for (const a of [x, y, dy, g, b, m, is, v, dg, db, py, gp, buf, small, small2]) be.free(a);
   }

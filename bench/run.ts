@@ -30,24 +30,30 @@ const RESULTS = path.join(HERE, 'results');
 
 // ---------------------------------------------------------------------------- options
 
-const { values: opt } = (() => { try { return parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    only: { type: 'string' },
-    runs: { type: 'string' },
-    warmup: { type: 'string' },
-    threads: { type: 'string' },
-    peers: { type: 'string' },
-    cap: { type: 'string', default: '60' },
-    'slow-batch': { type: 'string', default: '2' },
-    'onnx-source': { type: 'string', default: 'ours' },
-    out: { type: 'string' },
-    'no-write': { type: 'boolean', default: false },
-    tiny: { type: 'boolean', default: false },
-    list: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
-}); } catch (e) { return die((e as Error).message); } })();
+const { values: opt } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        runs: { type: 'string' },
+        warmup: { type: 'string' },
+        threads: { type: 'string' },
+        peers: { type: 'string' },
+        cap: { type: 'string', default: '60' },
+        'slow-batch': { type: 'string', default: '2' },
+        'onnx-source': { type: 'string', default: 'ours' },
+        out: { type: 'string' },
+        'no-write': { type: 'boolean', default: false },
+        tiny: { type: 'boolean', default: false },
+        list: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    });
+  } catch (e) {
+    return die((e as Error).message);
+  }
+})();
 
 function die(msg: string): never {
   process.stderr.write(`bench: ${msg}\n`);
@@ -67,7 +73,8 @@ const RUNS = int('runs', opt.runs, QUICK ? 2 : 5, 1);
 const WARMUP = int('warmup', opt.warmup, QUICK ? 1 : 2);
 const THREADS = int('threads', opt.threads, os.availableParallelism(), 1);
 const CAP_MS = int('cap', opt.cap, 60, 1) * 1000;
-const ONNX_SOURCE = opt['onnx-source'] === 'torch' ? 'torch' : opt['onnx-source'] === 'ours' ? 'ours' : die(`--onnx-source must be ours or torch, got '${opt['onnx-source']}'`);
+const ONNX_SOURCE =
+  opt['onnx-source'] === 'torch' ? 'torch' : opt['onnx-source'] === 'ours' ? 'ours' : die(`--onnx-source must be ours or torch, got '${opt['onnx-source']}'`);
 const SLOW_BATCH = int('slow-batch', opt['slow-batch'], 2, 1);
 /** Longest a single call of a not-capped peer may take before it is stopped. */
 const CALL_LIMIT_MS = 300_000;
@@ -77,40 +84,64 @@ const GAP_MS = 100;
 const ALL_PEERS: PeerName[] = ['ours', 'onnxruntime-web', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'pytorch'];
 const SLOW_PEERS: PeerName[] = ['tfjs-cpu'];
 const LABEL: Record<PeerName, string> = {
-  ours: 'ours (wasm)', 'onnxruntime-web': 'ort-web', 'onnxruntime-node': 'ort-node', 'tfjs-wasm': 'tfjs-wasm',
-  'tfjs-cpu': 'tfjs-cpu', pytorch: 'PyTorch',
+  ours: 'ours (wasm)',
+  'onnxruntime-web': 'ort-web',
+  'onnxruntime-node': 'ort-node',
+  'tfjs-wasm': 'tfjs-wasm',
+  'tfjs-cpu': 'tfjs-cpu',
+  pytorch: 'PyTorch',
 };
 
 // ---------------------------------------------------------------------------- cases
 
-interface BenchCase { id: string; title: string; spec: CaseSpec }
+interface BenchCase {
+  id: string;
+  title: string;
+  spec: CaseSpec;
+}
 
 function inferCase(model: 'resnet18' | 'resnet50', batch: number): BenchCase {
   const size = TINY ? 32 : 224;
   return {
-    id: `${model}-b${batch}`, title: `${model === 'resnet18' ? 'ResNet-18' : 'ResNet-50'} inference 3x${size}x${size}, batch ${batch}`,
+    id: `${model}-b${batch}`,
+    title: `${model === 'resnet18' ? 'ResNet-18' : 'ResNet-50'} inference 3x${size}x${size}, batch ${batch}`,
     spec: { kind: 'infer', model, batch, channels: 3, size, classes: 1000 },
   };
 }
-const TRAIN_BATCH = TINY ? 4 : 128, TRAIN_SIZE = TINY ? 32 : 96;
+const TRAIN_BATCH = TINY ? 4 : 128,
+  TRAIN_SIZE = TINY ? 32 : 96;
 const CASES: BenchCase[] = [
-  inferCase('resnet18', 1), inferCase('resnet18', TINY ? 2 : 8), inferCase('resnet50', 1), inferCase('resnet50', TINY ? 2 : 8),
+  inferCase('resnet18', 1),
+  inferCase('resnet18', TINY ? 2 : 8),
+  inferCase('resnet50', 1),
+  inferCase('resnet50', TINY ? 2 : 8),
   {
-    id: `d2l-train-b${TRAIN_BATCH}`, title: `d2l ResNet-18 training step 1x${TRAIN_SIZE}x${TRAIN_SIZE}, batch ${TRAIN_BATCH}, SGD momentum`,
+    id: `d2l-train-b${TRAIN_BATCH}`,
+    title: `d2l ResNet-18 training step 1x${TRAIN_SIZE}x${TRAIN_SIZE}, batch ${TRAIN_BATCH}, SGD momentum`,
     spec: { kind: 'train', model: 'd2l_resnet18', batch: TRAIN_BATCH, channels: 1, size: TRAIN_SIZE, classes: 10, lr: 0.05, momentum: 0.9 },
   },
   ...(TINY ? [64, 128] : [256, 512, 1024]).map((n): BenchCase => ({ id: `sgemm-${n}`, title: `SGEMM ${n}x${n}x${n} (float32)`, spec: { kind: 'gemm', n } })),
 ];
 
 if (opt.help || opt.list) {
-  console.log(opt.help ? readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(0, 9).join('\n') : '');
+  console.log(
+    opt.help
+      ? readFileSync(fileURLToPath(import.meta.url), 'utf8')
+          .split('\n')
+          .slice(0, 9)
+          .join('\n')
+      : '',
+  );
   console.log(`cases: ${CASES.map((c) => c.id).join(', ')}\npeers: ${ALL_PEERS.join(', ')}`);
   process.exit(0);
 }
 
 let selected = CASES;
 if (opt.only) {
-  const want = opt.only.split(',').map((s) => s.trim()).filter(Boolean);
+  const want = opt.only
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = want.filter((w) => !CASES.some((c) => c.id === w));
   if (bad.length) die(`unknown case(s) ${bad.join(', ')} (known: ${CASES.map((c) => c.id).join(', ')})`);
   selected = CASES.filter((c) => want.includes(c.id));
@@ -139,8 +170,13 @@ function cpuMHz(): number | null {
 function machine() {
   const cpus = os.cpus();
   return {
-    host: os.hostname(), cpu: cpus[0]?.model ?? 'unknown', cores: os.availableParallelism(), cpu_mhz_proc_cpuinfo: cpuMHz(),
-    memory_gb: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${os.platform()} ${os.arch()} ${os.release()}`,
+    host: os.hostname(),
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    cpu_mhz_proc_cpuinfo: cpuMHz(),
+    memory_gb: +(os.totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()} ${os.release()}`,
   };
 }
 
@@ -163,11 +199,15 @@ async function openOurs(spec: CaseSpec): Promise<Session> {
   const info: PeerInfo = { version: readPkgVersion(), threads: getThreads(), backend: 'wasm' };
   if (spec.kind === 'gemm') {
     const n = spec.n;
-    const A = fillRandom(be.alloc(n * n), 1), B = fillRandom(be.alloc(n * n), 2), C = be.alloc(n * n);
+    const A = fillRandom(be.alloc(n * n), 1),
+      B = fillRandom(be.alloc(n * n), 2),
+      C = be.alloc(n * n);
     return {
       info,
       run: () => timeCall(() => be.gemm(false, false, n, n, n, A, B, C, false)),
-      close: async () => { for (const a of [A, B, C]) be.free(a); },
+      close: async () => {
+        for (const a of [A, B, C]) be.free(a);
+      },
     };
   }
   const model = noGrad(() => createModel(spec.model));
@@ -181,11 +221,18 @@ async function openOurs(spec: CaseSpec): Promise<Session> {
     info.backend = 'wasm, fused';
     return {
       info,
-      run: () => timeCall(() => scope(() => {
-        const y = fused.forward(x);
-        if (y.shape[0] !== spec.batch || y.shape[1] !== spec.classes) throw new Error(`logits have shape [${y.shape.join(', ')}]`);
-      })),
-      close: async () => { fused.dispose(); x.dispose(); model.dispose(); },
+      run: () =>
+        timeCall(() =>
+          scope(() => {
+            const y = fused.forward(x);
+            if (y.shape[0] !== spec.batch || y.shape[1] !== spec.classes) throw new Error(`logits have shape [${y.shape.join(', ')}]`);
+          }),
+        ),
+      close: async () => {
+        fused.dispose();
+        x.dispose();
+        model.dispose();
+      },
     };
   }
   model.train();
@@ -208,7 +255,12 @@ async function openOurs(spec: CaseSpec): Promise<Session> {
       if (!Number.isFinite(loss)) throw new Error(`training loss is ${loss}`);
       return t;
     },
-    close: async () => { sgd.zeroGrad(); sgd.dispose(); x.dispose(); model.dispose(); },
+    close: async () => {
+      sgd.zeroGrad();
+      sgd.dispose();
+      x.dispose();
+      model.dispose();
+    },
   };
 }
 
@@ -248,7 +300,10 @@ async function onnxFor(spec: CaseSpec & { kind: 'infer' }): Promise<string> {
     const errors: string[] = [];
     for (const source of ONNX_SOURCE === 'torch' ? ['torch'] : ['ours', 'torch']) {
       const file = path.join(CACHE, `${key}-${source}.onnx`);
-      if (existsSync(file)) { f = { path: file, source: `${source === 'ours' ? 'exportOnnx (src/io)' : 'torch.onnx.export'}, cached` }; break; }
+      if (existsSync(file)) {
+        f = { path: file, source: `${source === 'ours' ? 'exportOnnx (src/io)' : 'torch.onnx.export'}, cached` };
+        break;
+      }
       mkdirSync(CACHE, { recursive: true });
       try {
         if (source === 'ours') {
@@ -285,18 +340,31 @@ async function onnxFor(spec: CaseSpec & { kind: 'infer' }): Promise<string> {
 // ---------------------------------------------------------------------------- one case
 
 interface PeerResult {
-  ms_median?: number; ms_min?: number; ms_max?: number; runs_ms?: number[]; warmup_ms?: number[];
-  batch?: number; ms_per_image?: number; gflops?: number;
+  ms_median?: number;
+  ms_min?: number;
+  ms_max?: number;
+  runs_ms?: number[];
+  warmup_ms?: number[];
+  batch?: number;
+  ms_per_image?: number;
+  gflops?: number;
   /** Median of (process CPU time / wall time) over the runs: how many cores the peer kept busy. */
   cpu_per_wall?: number;
   info?: PeerInfo;
   /** Why there is no figure: not applicable, skipped, error text, or time cap. */
-  skipped?: string; error?: string; capped?: string;
+  skipped?: string;
+  error?: string;
+  capped?: string;
   note?: string;
 }
 
 interface CaseResult {
-  case: string; title: string; spec: CaseSpec; started: string; loadavg_before: number[]; loadavg_after?: number[];
+  case: string;
+  title: string;
+  spec: CaseSpec;
+  started: string;
+  loadavg_before: number[];
+  loadavg_after?: number[];
   results: Partial<Record<PeerName, PeerResult>>;
   /** ours / peer (median time; per image where the batches differ): below 1 means ours is faster. */
   ratios: Partial<Record<PeerName, number>>;
@@ -316,7 +384,12 @@ function notApplicable(peer: PeerName, spec: CaseSpec): string | null {
   return null;
 }
 
-interface Policy { runs: number; warmup: number; capMs: number | null; note?: string }
+interface Policy {
+  runs: number;
+  warmup: number;
+  capMs: number | null;
+  note?: string;
+}
 
 function policyFor(peer: PeerName, spec: CaseSpec): Policy {
   if (peer === 'tfjs-cpu') {
@@ -351,7 +424,11 @@ async function openPeer(peer: PeerName, spec: CaseSpec, expectParams: number | u
   }
 }
 
-const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 const r2 = (x: number) => +x.toFixed(x >= 100 ? 1 : x >= 1 ? 2 : 4);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -365,7 +442,10 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
   // Set up every peer (ours first), in the order of ALL_PEERS.
   for (const peer of peers) {
     const na = notApplicable(peer, spec);
-    if (na) { res.results[peer] = { skipped: na }; continue; }
+    if (na) {
+      res.results[peer] = { skipped: na };
+      continue;
+    }
     const pol = policyFor(peer, spec);
     log(`  ${c.id}: setting up ${peer}`);
     try {
@@ -393,7 +473,10 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
       l.done = true;
       if (e instanceof CapError) {
         l.r.capped = `a call ${e.message}` + (l.times.length ? '' : `: more than ${r2(e.limitMs)} ms per batch`);
-        if (!l.times.length && spec.kind !== 'gemm') { l.r.batch = l.s.info.batch; l.r.ms_per_image = r2(e.limitMs / (l.s.info.batch ?? 1)); }
+        if (!l.times.length && spec.kind !== 'gemm') {
+          l.r.batch = l.s.info.batch;
+          l.r.ms_per_image = r2(e.limitMs / (l.s.info.batch ?? 1));
+        }
       } else l.r.error = errorMessage(e);
       log(`  ${c.id}: ${l.peer}: ${l.r.error ?? l.r.capped}`);
     }
@@ -421,10 +504,19 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
     await l.s.close().catch(() => undefined);
     if (l.times.length) {
       const m = median(l.times);
-      Object.assign(l.r, { ms_median: r2(m), ms_min: r2(Math.min(...l.times)), ms_max: r2(Math.max(...l.times)), runs_ms: l.times.map(r2), warmup_ms: l.warm.map(r2) });
+      Object.assign(l.r, {
+        ms_median: r2(m),
+        ms_min: r2(Math.min(...l.times)),
+        ms_max: r2(Math.max(...l.times)),
+        runs_ms: l.times.map(r2),
+        warmup_ms: l.warm.map(r2),
+      });
       if (l.cpu.length) l.r.cpu_per_wall = r2(median(l.cpu));
       if (spec.kind === 'gemm') l.r.gflops = r2((2 * spec.n ** 3) / (m * 1e6));
-      else { l.r.batch = l.s.info.batch ?? spec.batch; l.r.ms_per_image = r2(m / l.r.batch); }
+      else {
+        l.r.batch = l.s.info.batch ?? spec.batch;
+        l.r.ms_per_image = r2(m / l.r.batch);
+      }
       if (l.r.error) l.r.note = `${l.r.note ? l.r.note + '; ' : ''}failed after ${l.times.length} run(s)`;
     }
   }
@@ -472,7 +564,10 @@ function fmtMs(x: number): string {
 
 function cell(r: PeerResult | undefined, caseBatch: number | null, foot: string[]): string {
   if (!r) return '';
-  const mark = (text: string) => { foot.push(text); return `[${foot.length}]`; };
+  const mark = (text: string) => {
+    foot.push(text);
+    return `[${foot.length}]`;
+  };
   if (r.ms_median !== undefined) {
     if (caseBatch !== null && r.batch !== undefined && r.batch !== caseBatch) {
       return `${fmtMs(r.ms_per_image!)}/img ${mark(`ms per image at batch ${r.batch}${r.note ? ` (${r.note})` : ''}`)}`;
@@ -481,7 +576,10 @@ function cell(r: PeerResult | undefined, caseBatch: number | null, foot: string[
     if (r.capped || r.error) return `${fmtMs(r.ms_median)} ${mark(`median of ${n} run(s), then ${r.capped ? `capped: ${r.capped}` : `error: ${r.error}`}`)}`;
     return fmtMs(r.ms_median);
   }
-  if (r.capped) return r.ms_per_image !== undefined ? `>${fmtMs(r.ms_per_image)}/img ${mark(`capped: ${r.capped}${r.note ? '; ' + r.note : ''}`)}` : `capped ${mark(r.capped)}`;
+  if (r.capped)
+    return r.ms_per_image !== undefined
+      ? `>${fmtMs(r.ms_per_image)}/img ${mark(`capped: ${r.capped}${r.note ? '; ' + r.note : ''}`)}`
+      : `capped ${mark(r.capped)}`;
   if (r.error) return `error ${mark(r.error)}`;
   if (r.skipped) return r.skipped.startsWith('n/a') ? 'n/a' : '—';
   return '';
@@ -496,21 +594,29 @@ function table(results: CaseResult[]): string {
     const batch = c.spec.kind === 'gemm' ? null : c.spec.batch;
     const row = [c.case, cell(c.results.ours, batch, foot), ...others.map((p) => cell(c.results[p], batch, foot))];
     if (peers.includes('ours')) {
-      row.push(...others.map((p) => {
-        const v = c.ratios[p];
-        if (v === undefined) return '';
-        const t = v >= 0.095 ? v.toFixed(2) : v.toPrecision(2);
-        return c.results[p]?.capped ? `<${t}` : t;
-      }));
+      row.push(
+        ...others.map((p) => {
+          const v = c.ratios[p];
+          if (v === undefined) return '';
+          const t = v >= 0.095 ? v.toFixed(2) : v.toPrecision(2);
+          return c.results[p]?.capped ? `<${t}` : t;
+        }),
+      );
     }
     lines.push(`| ${row.join(' | ')} |`);
   }
   const gemm = results.filter((c) => c.ceilings);
   if (gemm.length) {
-    lines.push('', '| SGEMM | ours GFLOP/s | % of 2x16xcpuinfo clock | % of 2x16x3.5 GHz | % of threads x measured micro-kernel | PyTorch GFLOP/s | tfjs-wasm GFLOP/s |', '|---|---|---|---|---|---|---|');
+    lines.push(
+      '',
+      '| SGEMM | ours GFLOP/s | % of 2x16xcpuinfo clock | % of 2x16x3.5 GHz | % of threads x measured micro-kernel | PyTorch GFLOP/s | tfjs-wasm GFLOP/s |',
+      '|---|---|---|---|---|---|---|',
+    );
     for (const c of gemm) {
       const e = c.ceilings!;
-      lines.push(`| ${c.case} | ${c.results.ours?.gflops ?? ''} | ${e.pct_of_ceiling_cpuinfo ?? '?'}% of ${e.ceiling_cpuinfo_gflops ?? '?'} | ${e.pct_of_ceiling_nominal}% of ${e.ceiling_nominal_3_5ghz_gflops} | ${e.pct_of_microkernel_x_threads ?? '?'}% | ${c.results.pytorch?.gflops ?? ''} | ${c.results['tfjs-wasm']?.gflops ?? ''} |`);
+      lines.push(
+        `| ${c.case} | ${c.results.ours?.gflops ?? ''} | ${e.pct_of_ceiling_cpuinfo ?? '?'}% of ${e.ceiling_cpuinfo_gflops ?? '?'} | ${e.pct_of_ceiling_nominal}% of ${e.ceiling_nominal_3_5ghz_gflops} | ${e.pct_of_microkernel_x_threads ?? '?'}% | ${c.results.pytorch?.gflops ?? ''} | ${c.results['tfjs-wasm']?.gflops ?? ''} |`,
+      );
     }
   }
   const withCpu = results.filter((c) => peers.some((p) => c.results[p]?.cpu_per_wall !== undefined));
@@ -524,7 +630,11 @@ function table(results: CaseResult[]): string {
 
 // ---------------------------------------------------------------------------- targets (issue 3)
 
-interface Target { target: string; measured: string; met: boolean | null }
+interface Target {
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
 
 function targets(results: CaseResult[]): Target[] {
   const by = (id: string) => results.find((c) => c.case === id);
@@ -547,28 +657,56 @@ function targets(results: CaseResult[]): Target[] {
   ratio('d2l-train-b128', 'tfjs-cpu', null, 'd2l training step, per image (far below)');
   const g = by('sgemm-1024');
   if (g?.ceilings?.pct_of_ceiling_cpuinfo !== undefined) {
-    out.push({ target: 'SGEMM 1024: >= 70% of 2 x 16 x cpuinfo clock', measured: `${g.ceilings.pct_of_ceiling_cpuinfo}% (${g.results.ours?.gflops} GFLOP/s)`, met: g.ceilings.pct_of_ceiling_cpuinfo >= 70 });
+    out.push({
+      target: 'SGEMM 1024: >= 70% of 2 x 16 x cpuinfo clock',
+      measured: `${g.ceilings.pct_of_ceiling_cpuinfo}% (${g.results.ours?.gflops} GFLOP/s)`,
+      met: g.ceilings.pct_of_ceiling_cpuinfo >= 70,
+    });
   }
   return out;
 }
 
 function targetTable(t: Target[]): string {
   if (!t.length) return '';
-  return ['| target (issue 3) | measured | met |', '|---|---|---|',
-    ...t.map((x) => `| ${x.target} | ${x.measured} | ${x.met === null ? '—' : x.met ? 'yes' : 'no'} |`)].join('\n');
+  return [
+    '| target (issue 3) | measured | met |',
+    '|---|---|---|',
+    ...t.map((x) => `| ${x.target} | ${x.measured} | ${x.met === null ? '—' : x.met ? 'yes' : 'no'} |`),
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------------------- main
 
 const meta = {
-  date: new Date().toISOString(), machine: machine(), loadavg_start: loadavg(), uptime_start: uptimeLine(),
-  options: { quick: QUICK, tiny: TINY, onnx_source: ONNX_SOURCE, runs: RUNS, warmup: WARMUP, threads: THREADS, cap_s: CAP_MS / 1000, slow_batch: SLOW_BATCH, peers, cases: selected.map((c) => c.id) },
-  method: 'one process; every peer set up per case, then warm-up, then rounds in which each peer runs once (order rotating); median of the runs; each peer times its own call; 100 ms pause between calls',
+  date: new Date().toISOString(),
+  machine: machine(),
+  loadavg_start: loadavg(),
+  uptime_start: uptimeLine(),
+  options: {
+    quick: QUICK,
+    tiny: TINY,
+    onnx_source: ONNX_SOURCE,
+    runs: RUNS,
+    warmup: WARMUP,
+    threads: THREADS,
+    cap_s: CAP_MS / 1000,
+    slow_batch: SLOW_BATCH,
+    peers,
+    cases: selected.map((c) => c.id),
+  },
+  method:
+    'one process; every peer set up per case, then warm-up, then rounds in which each peer runs once (order rotating); median of the runs; each peer times its own call; 100 ms pause between calls',
 };
-log(`bench: ${selected.length} case(s), peers ${peers.join(', ')}, ${RUNS} runs after ${WARMUP} warm-up, ${THREADS} threads; load ${meta.loadavg_start.join(' ')}`);
+log(
+  `bench: ${selected.length} case(s), peers ${peers.join(', ')}, ${RUNS} runs after ${WARMUP} warm-up, ${THREADS} threads; load ${meta.loadavg_start.join(' ')}`,
+);
 
 function uptimeLine(): string {
-  try { return execFileSync('uptime', { encoding: 'utf8' }).trim(); } catch { return `loadavg ${loadavg().join(' ')}`; }
+  try {
+    return execFileSync('uptime', { encoding: 'utf8' }).trim();
+  } catch {
+    return `loadavg ${loadavg().join(' ')}`;
+  }
 }
 
 const all: CaseResult[] = [];
@@ -589,7 +727,12 @@ const md = table(all) + (tg.length ? '\n\n' + targetTable(tg) : '');
 console.log('\n' + md);
 const peerInfo: Record<string, PeerInfo | undefined> = {};
 for (const p of peers) peerInfo[p] = all.map((c) => c.results[p]?.info).find((i) => i);
-const doc = { meta: { ...meta, loadavg_end: loadavg(), uptime_end: uptimeLine(), peers: peerInfo, onnx: Object.fromEntries(onnxFiles) }, cases: all, targets: tg, table: md };
+const doc = {
+  meta: { ...meta, loadavg_end: loadavg(), uptime_end: uptimeLine(), peers: peerInfo, onnx: Object.fromEntries(onnxFiles) },
+  cases: all,
+  targets: tg,
+  table: md,
+};
 if (!opt['no-write']) {
   let file = opt.out;
   if (!file) {

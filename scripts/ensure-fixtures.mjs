@@ -21,7 +21,9 @@ function ensure(py, out, what, args = [], check = () => {}, { root = out, deps =
   }
   const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], { stdio: 'ignore' });
   if (probe.status !== 0) {
-    console.error('error: the parity fixtures need Debian\'s python3-torch and python3-torchvision: run `bash scripts/install-test-deps.sh` (or set RESNET_NO_TORCH_FIXTURES=1 to skip those tests)');
+    console.error(
+      "error: the parity fixtures need Debian's python3-torch and python3-torchvision: run `bash scripts/install-test-deps.sh` (or set RESNET_NO_TORCH_FIXTURES=1 to skip those tests)",
+    );
     process.exit(1);
   }
   check();
@@ -43,5 +45,7 @@ ensure('scripts/make_pretrained_fixtures.py', 'test/fixtures/pretrained', 'pretr
   }
 });
 // Issue 13: ResNet-D's average-pool shortcut, timm's definition written out in plain torch.
-ensure('scripts/make_resnet_d_fixtures.py', 'test/fixtures/resnet50_avgdown', 'ResNet-D fixtures', [], undefined,
-  { root: 'test/fixtures', deps: ['scripts/make_fixtures.py'] });
+ensure('scripts/make_resnet_d_fixtures.py', 'test/fixtures/resnet50_avgdown', 'ResNet-D fixtures', [], undefined, {
+  root: 'test/fixtures',
+  deps: ['scripts/make_fixtures.py'],
+});

@@ -11,7 +11,10 @@ const src = process.argv[2] ?? '/usr/share/datasets/fashion-mnist';
 const out = 'data/fashion-mnist-slice';
 mkdirSync(out, { recursive: true });
 
-for (const [split, prefix, perClass] of [['train', 'train', 200], ['test', 't10k', 100]] as const) {
+for (const [split, prefix, perClass] of [
+  ['train', 'train', 200],
+  ['test', 't10k', 100],
+] as const) {
   const images = readIdxFile(join(src, `${prefix}-images-idx3-ubyte.gz`));
   const labels = readIdxFile(join(src, `${prefix}-labels-idx1-ubyte.gz`));
   const [n, h, w] = images.shape;

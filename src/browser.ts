@@ -38,8 +38,24 @@ export * as data from './data/browser.js';
 export { exportOnnx, type OnnxExportOptions } from './convert/onnx-export.js';
 export { importOnnx, type OnnxImportResult } from './convert/onnx-import.js';
 export {
-  PRETRAINED, IMAGENET_MEAN, IMAGENET_STD, WEIGHT_HOSTS, DownloadError, getPretrained, listPretrained, isPretrainedId, registerPretrained,
-  loadPretrained, fetchPretrained, cacheStorageCache, memoryCache, weightHost, type PretrainedWeights, type PretrainedSpec, type WeightCache, type FetchWeightsOptions,
+  PRETRAINED,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  WEIGHT_HOSTS,
+  DownloadError,
+  getPretrained,
+  listPretrained,
+  isPretrainedId,
+  registerPretrained,
+  loadPretrained,
+  fetchPretrained,
+  cacheStorageCache,
+  memoryCache,
+  weightHost,
+  type PretrainedWeights,
+  type PretrainedSpec,
+  type WeightCache,
+  type FetchWeightsOptions,
   type LoadedPretrained,
 } from './models/pretrained.js';
 export { IMAGENET_CLASSES } from './models/imagenet-classes.js';

@@ -4,7 +4,10 @@
 import '../src/backend/wasm/index.js';
 import { listBackends } from '../src/backend/registry.js';
 
-export const TEST_BACKENDS: readonly string[] = (process.env.RESNET_TEST_BACKENDS ?? 'ref,wasm').split(',').map((s) => s.trim()).filter(Boolean);
+export const TEST_BACKENDS: readonly string[] = (process.env.RESNET_TEST_BACKENDS ?? 'ref,wasm')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 
 for (const b of TEST_BACKENDS) {
   if (!listBackends().includes(b)) throw new Error(`RESNET_TEST_BACKENDS names '${b}', which is not registered (known: ${listBackends().join(', ')})`);

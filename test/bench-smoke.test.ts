@@ -13,8 +13,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function runBench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: root, timeout: 240_000, maxBuffer: 1 << 24 },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    execFile(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: root, timeout: 240_000, maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -22,13 +23,29 @@ test('bench harness runs tiny cases with ours and tfjs-wasm: JSON lines, table, 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-'));
   try {
     const out = path.join(dir, 'r.json');
-    const { code, stdout, stderr } = await runBench(['--tiny', '--runs', '2', '--warmup', '0', '--threads', '1',
-      '--peers', 'ours,tfjs-wasm', '--only', 'resnet18-b1,d2l-train-b4,sgemm-64', '--out', out]);
+    const { code, stdout, stderr } = await runBench([
+      '--tiny',
+      '--runs',
+      '2',
+      '--warmup',
+      '0',
+      '--threads',
+      '1',
+      '--peers',
+      'ours,tfjs-wasm',
+      '--only',
+      'resnet18-b1,d2l-train-b4,sgemm-64',
+      '--out',
+      out,
+    ]);
     assert.equal(code, 0, stderr.slice(-2000));
     const lines = stdout.split('\n').filter((l) => l.startsWith('{'));
     assert.equal(lines.length, 3, stdout);
     const cases = lines.map((l) => JSON.parse(l));
-    assert.deepEqual(cases.map((c) => c.case), ['resnet18-b1', 'd2l-train-b4', 'sgemm-64']);
+    assert.deepEqual(
+      cases.map((c) => c.case),
+      ['resnet18-b1', 'd2l-train-b4', 'sgemm-64'],
+    );
 
     const [infer, train, gemm] = cases;
     assert.equal(infer.results.ours.runs_ms.length, 2);

@@ -37,13 +37,18 @@ describe('web app in Chromium', { skip }, () => {
     const { page, errors } = await browser.page();
     await page.goto(`${server.url}#classify`);
     await page.setInputFiles('#classify-weights', join(FIXTURES, 'resnet18/weights.safetensors'));
-    await page.waitForFunction(() => /weights: weights\.safetensors/.test(document.getElementById('classify-summary')!.textContent ?? ''), null, { timeout: 60_000 });
+    await page.waitForFunction(() => /weights: weights\.safetensors/.test(document.getElementById('classify-summary')!.textContent ?? ''), null, {
+      timeout: 60_000,
+    });
     // the same input and weights through the app's worker and through Node
     const x = npy('resnet18', 'input.npy');
-    const got = await page.evaluate(async ({ data, shape }) => {
-      const app = (globalThis as unknown as { resnetApp: { engines: Record<string, { call(op: string, a: unknown): Promise<Float32Array> }> } }).resnetApp;
-      return Array.from(await app.engines.classify.call('logits', { x: new Float32Array(data), shape }));
-    }, { data: Array.from(x.data as Float32Array), shape: x.shape });
+    const got = await page.evaluate(
+      async ({ data, shape }) => {
+        const app = (globalThis as unknown as { resnetApp: { engines: Record<string, { call(op: string, a: unknown): Promise<Float32Array> }> } }).resnetApp;
+        return Array.from(await app.engines.classify.call('logits', { x: new Float32Array(data), shape }));
+      },
+      { data: Array.from(x.data as Float32Array), shape: x.shape },
+    );
     await setBackend('wasm');
     const model = buildFromFixture('resnet18').eval();
     const fused = fuseForInference(model);
@@ -77,7 +82,9 @@ describe('web app in Chromium', { skip }, () => {
     await page.fill('#train-batch', '64');
     await page.click('#train-start');
     // the page stays responsive while the worker trains: a click is handled within a second
-    await page.waitForFunction(() => (globalThis as unknown as { resnetApp: { trainHistory: unknown[] } }).resnetApp.trainHistory.length >= 5, null, { timeout: 60_000 });
+    await page.waitForFunction(() => (globalThis as unknown as { resnetApp: { trainHistory: unknown[] } }).resnetApp.trainHistory.length >= 5, null, {
+      timeout: 60_000,
+    });
     const t0 = Date.now();
     await page.click('#train-pause');
     assert.equal(await page.locator('#train-pause').textContent(), 'Resume');
@@ -88,10 +95,13 @@ describe('web app in Chromium', { skip }, () => {
     assert.ok(stillAt <= pausedAt + 1, `training went on while paused (${pausedAt} → ${stillAt} steps)`);
     await page.click('#train-pause');
     await page.waitForSelector('#train-status[data-done="true"]', { timeout: 120_000 });
-    const h = await page.evaluate(() => (globalThis as unknown as { resnetApp: { trainHistory: { loss: number }[] } }).resnetApp.trainHistory.map((p) => p.loss));
+    const h = await page.evaluate(() =>
+      (globalThis as unknown as { resnetApp: { trainHistory: { loss: number }[] } }).resnetApp.trainHistory.map((p) => p.loss),
+    );
     assert.equal(h.length, 50);
     const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
-    const first = mean(h.slice(0, 10)), last = mean(h.slice(-10));
+    const first = mean(h.slice(0, 10)),
+      last = mean(h.slice(-10));
     assert.ok(last < 0.8 * first, `mean loss of the last 10 steps ${last.toFixed(3)} is not below 0.8 x the first 10 (${first.toFixed(3)})`);
     const acc = Number(/test accuracy (\d+\.\d)% on 1000 images/.exec((await page.locator('#train-status').textContent())!)?.[1]);
     assert.ok(acc >= 40, `test accuracy ${acc}% after 50 steps (chance: 10%)`);
@@ -122,7 +132,11 @@ describe('web app in Chromium', { skip }, () => {
     await page.fill('#inspect-input', '3x160x160');
     await page.press('#inspect-input', 'Enter');
     await page.locator('#inspect-input').blur();
-    await page.waitForFunction(() => /resnet50: 25\.56 M parameters, .* 3×160×160 image, output 1000/.test(document.getElementById('inspect-totals')!.textContent ?? ''), null, { timeout: 30_000 });
+    await page.waitForFunction(
+      () => /resnet50: 25\.56 M parameters, .* 3×160×160 image, output 1000/.test(document.getElementById('inspect-totals')!.textContent ?? ''),
+      null,
+      { timeout: 30_000 },
+    );
     const rows = await page.locator('#inspect-table tbody tr').count();
     assert.ok(rows > 100, `only ${rows} rows`);
     assert.equal(await page.locator('#inspect-table tbody tr', { hasText: 'layer4.2.conv3' }).locator('td').nth(2).textContent(), '2048×5×5');
@@ -143,6 +157,8 @@ const TEST_LABELS = gunzipSync(readFileSync(join(ROOT, 'data/fashion-mnist-slice
 async function testImagePng(i: number): Promise<{ name: string; mimeType: string; buffer: Buffer }> {
   const raw = gunzipSync(readFileSync(join(ROOT, 'data/fashion-mnist-slice/t10k-images-idx3-ubyte.gz')));
   const px = raw.subarray(16 + i * 784, 16 + (i + 1) * 784);
-  const buffer = await sharp(Buffer.from(px), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+  const buffer = await sharp(Buffer.from(px), { raw: { width: 28, height: 28, channels: 1 } })
+    .png()
+    .toBuffer();
   return { name: `fashion-test-${i}.png`, mimeType: 'image/png', buffer };
 }

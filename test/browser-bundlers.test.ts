@@ -32,7 +32,11 @@ describe('resnet-ts bundled by esbuild, Vite and webpack, in Chromium', { skip }
   });
   after(() => browser?.close());
 
-  for (const [name, bundle] of [['esbuild', bundleEsbuild], ['Vite', bundleVite], ['webpack', bundleWebpack]] as const) {
+  for (const [name, bundle] of [
+    ['esbuild', bundleEsbuild],
+    ['Vite', bundleVite],
+    ['webpack', bundleWebpack],
+  ] as const) {
     test(`${name}, no configuration: builds without warnings and resnet18 logits equal Node's (atol 1e-5)`, async (t) => {
       const b = await bundle();
       assert.deepEqual(b.warnings, []);
@@ -41,8 +45,17 @@ describe('resnet-ts bundled by esbuild, Vite and webpack, in Chromium', { skip }
       try {
         await page.goto(srv.url);
         await page.waitForFunction(() => document.title === 'ready', null, { timeout: 30_000 });
-        const r = await page.evaluate((u) => (window as unknown as { logits(o: object): Promise<{ logits: number[]; threads: number; isolated: boolean }> })
-          .logits({ model: 'resnet18', arch: { numClasses: 10 }, weights: `${u}resnet18/weights.safetensors`, input: `${u}resnet18/input.npy`, threads: 2 }), srv.url);
+        const r = await page.evaluate(
+          (u) =>
+            (window as unknown as { logits(o: object): Promise<{ logits: number[]; threads: number; isolated: boolean }> }).logits({
+              model: 'resnet18',
+              arch: { numClasses: 10 },
+              weights: `${u}resnet18/weights.safetensors`,
+              input: `${u}resnet18/input.npy`,
+              threads: 2,
+            }),
+          srv.url,
+        );
         assert.equal(r.isolated, true);
         assert.equal(r.logits.length, want.length);
         let maxDiff = 0;

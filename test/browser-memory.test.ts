@@ -26,10 +26,20 @@ describe('memory in Chromium', { skip }, () => {
         await page.goto(srv.url);
         await page.waitForFunction(() => document.title === 'ready', null, { timeout: 30_000 });
         const cdp = await page.context().newCDPSession(page);
-        const o = { model: 'cifar_resnet20', arch: json<{ arch: object }>('cifar_resnet20', 'arch.json').arch, weights: `${srv.url}cifar_resnet20/weights.safetensors`,
-          input: `${srv.url}cifar_resnet20/input.npy`, threads: 1, batch: 1 };
+        const o = {
+          model: 'cifar_resnet20',
+          arch: json<{ arch: object }>('cifar_resnet20', 'arch.json').arch,
+          weights: `${srv.url}cifar_resnet20/weights.safetensors`,
+          input: `${srv.url}cifar_resnet20/input.npy`,
+          threads: 1,
+          batch: 1,
+        };
         type Run = { live: number[]; wasm: number[]; threads: number; isolated: boolean };
-        const run = (n: number) => page.evaluate(([o, n]) => (window as unknown as { forwards(o: object, n: number): Promise<Run> }).forwards(o as object, n as number), [o, n] as const);
+        const run = (n: number) =>
+          page.evaluate(([o, n]) => (window as unknown as { forwards(o: object, n: number): Promise<Run> }).forwards(o as object, n as number), [
+            o,
+            n,
+          ] as const);
         const jsHeap = async () => {
           await cdp.send('HeapProfiler.collectGarbage');
           return (await cdp.send('Runtime.getHeapUsage')).usedSize;
@@ -39,9 +49,14 @@ describe('memory in Chromium', { skip }, () => {
         const z = await run(190);
         const heap200 = await jsHeap();
         assert.equal(a.isolated, isolation);
-        const live10 = a.live[9], live200 = z.live[189], wasm10 = a.wasm[9], wasm200 = z.wasm[189];
+        const live10 = a.live[9],
+          live200 = z.live[189],
+          wasm10 = a.wasm[9],
+          wasm200 = z.wasm[189];
         const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
-        t.diagnostic(`${isolation ? 'with' : 'without'} COOP/COEP, ${a.threads} thread(s): live tensors ${mb(live10)} → ${mb(live200)}, wasm memory ${mb(wasm10)} → ${mb(wasm200)}, JS heap after GC ${mb(heap10)} → ${mb(heap200)}`);
+        t.diagnostic(
+          `${isolation ? 'with' : 'without'} COOP/COEP, ${a.threads} thread(s): live tensors ${mb(live10)} → ${mb(live200)}, wasm memory ${mb(wasm10)} → ${mb(wasm200)}, JS heap after GC ${mb(heap10)} → ${mb(heap200)}`,
+        );
         assert.ok(live200 <= 1.1 * live10, `live tensor bytes grew from ${mb(live10)} after 10 forwards to ${mb(live200)} after 200`);
         assert.ok(wasm200 <= 1.1 * wasm10, `wasm memory grew from ${mb(wasm10)} to ${mb(wasm200)}`);
         assert.ok(heap200 <= Math.max(1.1 * heap10, heap10 + 2 ** 20), `JS heap grew from ${mb(heap10)} to ${mb(heap200)}`);

@@ -21,7 +21,9 @@ interface Walk {
 
 /** Every module reachable from `entry` by any import, the packages each names, and problems. */
 function walkImports(entry: string): Walk {
-  const files = new Set<string>(), packages = new Map<string, string>(), problems: string[] = [];
+  const files = new Set<string>(),
+    packages = new Map<string, string>(),
+    problems: string[] = [];
   const todo = [resolve(entry)];
   while (todo.length) {
     const file = todo.pop()!;
@@ -39,8 +41,12 @@ function walkImports(entry: string): Walk {
     };
     const visit = (n: ts.Node): void => {
       if (ts.isImportDeclaration(n) && !n.importClause?.isTypeOnly && ts.isStringLiteral(n.moduleSpecifier)) use(n.moduleSpecifier.text, 'import', n);
-      else if (ts.isExportDeclaration(n) && !n.isTypeOnly && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier)) use(n.moduleSpecifier.text, 'export from', n);
-      else if (ts.isCallExpression(n) && (n.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(n.expression) && n.expression.text === 'require'))) {
+      else if (ts.isExportDeclaration(n) && !n.isTypeOnly && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier))
+        use(n.moduleSpecifier.text, 'export from', n);
+      else if (
+        ts.isCallExpression(n) &&
+        (n.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(n.expression) && n.expression.text === 'require'))
+      ) {
         const how = n.expression.kind === ts.SyntaxKind.ImportKeyword ? 'import()' : 'require()';
         const a = n.arguments[0];
         if (a && ts.isStringLiteralLike(a)) use(a.text, how, n);
@@ -68,18 +74,36 @@ test('src/browser.ts reaches no Node built-in, sharp or import.meta.resolve thro
   const node = walkImports('src/index.ts');
   assert.ok(node.packages.has('node:fs') && node.packages.has('node:worker_threads'), 'the walk should find node:fs and node:worker_threads from src/index.ts');
   assert.match(node.packages.get('sharp') ?? '', /import\(\)/, 'the walk should find the dynamic import of sharp from src/index.ts');
-  assert.ok(node.problems.some((p) => p.includes('import.meta.resolve')), 'the walk should find import.meta.resolve in the loader pool');
+  assert.ok(
+    node.problems.some((p) => p.includes('import.meta.resolve')),
+    'the walk should find import.meta.resolve in the loader pool',
+  );
 });
 
 test('esbuild bundles src/browser.ts for the browser with no externals and no warnings', async () => {
   const r = await build({
-    entryPoints: ['src/browser.ts'], bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent', metafile: true,
+    entryPoints: ['src/browser.ts'],
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    write: false,
+    logLevel: 'silent',
+    metafile: true,
   });
   assert.deepEqual(r.errors, []);
-  assert.deepEqual(r.warnings.map((w) => w.text), []);
+  assert.deepEqual(
+    r.warnings.map((w) => w.text),
+    [],
+  );
   const inputs = Object.keys(r.metafile!.inputs);
-  assert.ok(!inputs.some((f) => /loader-pool|image-folder|fashion-mnist|idx-file/.test(f)), `Node-only modules in the bundle: ${inputs.filter((f) => /loader-pool|image-folder|fashion-mnist|idx-file/.test(f))}`);
-  assert.ok(inputs.some((f) => f.endsWith('backend/wasm/wasm.ts')), 'the wasm backend is in the bundle');
+  assert.ok(
+    !inputs.some((f) => /loader-pool|image-folder|fashion-mnist|idx-file/.test(f)),
+    `Node-only modules in the bundle: ${inputs.filter((f) => /loader-pool|image-folder|fashion-mnist|idx-file/.test(f))}`,
+  );
+  assert.ok(
+    inputs.some((f) => f.endsWith('backend/wasm/wasm.ts')),
+    'the wasm backend is in the bundle',
+  );
 });
 
 test('the browser entry builds and runs a model; its data namespace has no file-based datasets', async () => {

@@ -18,7 +18,8 @@ const run = promisify(execFile);
 const ROOT = resolve('.');
 const BIN = join(ROOT, 'node_modules', '.bin');
 const tmp = mkdtempSync(join(tmpdir(), 'resnet-bundlers-'));
-const PKG = join(tmp, 'pkg'), APP = join(tmp, 'app');
+const PKG = join(tmp, 'pkg'),
+  APP = join(tmp, 'app');
 
 // A cifar_resnet20 forward on the wasm backend: the inference page the issue measures.
 const APP_JS = `import { createModel, noGrad, tensor, setBackend, manualSeed } from 'resnet-ts';
@@ -55,7 +56,8 @@ async function sh(cmd: string, args: string[], cwd: string): Promise<{ code: num
 
 function jsFiles(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((d) => d.isFile() && d.name.endsWith('.js')).map((d) => join(d.parentPath, d.name));
+    .filter((d) => d.isFile() && d.name.endsWith('.js'))
+    .map((d) => join(d.parentPath, d.name));
 }
 
 const gzipJs = (dir: string) => jsFiles(dir).reduce((s, f) => s + gzipSync(readFileSync(f), { level: 9 }).length, 0);
@@ -91,7 +93,7 @@ async function expectedLogits(): Promise<number[]> {
   return JSON.parse(r.out);
 }
 
-test('esbuild --bundle --platform=browser: exit 0, no warnings, <= 42 kB gzipped JS, and the bundle runs (logits equal the library\'s, atol 0)', async () => {
+test("esbuild --bundle --platform=browser: exit 0, no warnings, <= 42 kB gzipped JS, and the bundle runs (logits equal the library's, atol 0)", async () => {
   const r = await sh(join(BIN, 'esbuild'), ['src/index.js', '--bundle', '--platform=browser', '--format=esm', '--minify', '--outdir=out-esbuild'], APP);
   assert.equal(r.code, 0, r.out);
   assert.doesNotMatch(r.out, /warn/i, r.out);
@@ -125,13 +127,23 @@ test('webpack 5 (--mode production, no config): exit 0, no warnings, <= 42 kB gz
 
 test('the app type-checks against the published .d.ts under the browser condition, without @types/node', async () => {
   writeFileSync(join(APP, 'check.ts'), APP_TS);
-  writeFileSync(join(APP, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: {
-      target: 'ES2022', module: 'ESNext', moduleResolution: 'bundler', customConditions: ['browser'], lib: ['ES2022', 'DOM', 'ESNext.Disposable'], // Tensor has [Symbol.dispose] (`using`)
-      types: [], strict: true, noEmit: true, skipLibCheck: false,
-    },
-    files: ['check.ts'],
-  }));
+  writeFileSync(
+    join(APP, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'ESNext',
+        moduleResolution: 'bundler',
+        customConditions: ['browser'],
+        lib: ['ES2022', 'DOM', 'ESNext.Disposable'], // Tensor has [Symbol.dispose] (`using`)
+        types: [],
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+      },
+      files: ['check.ts'],
+    }),
+  );
   const r = await sh(join(BIN, 'tsc'), ['-p', 'tsconfig.json'], APP);
   assert.equal(r.code, 0, r.out);
 });

@@ -17,9 +17,34 @@ import { SAVE_PHASES, loadCheckpoint, type LoadedCheckpoint } from '../src/train
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const EPOCHS = 6;
-const TRAIN = ['train', '--model', 'cifar_resnet8', '--size', '8', '--limit-train', '64', '--limit-test', '16', '--batch-size', '16',
-  '--epochs', String(EPOCHS), '--lr', '0.1', '--momentum', '0.9', '--schedule', 'cosine', '--seed', '3', '--workers', '0',
-  '--data-dir', EMBEDDED_SLICE_DIR, '--no-progress'];
+const TRAIN = [
+  'train',
+  '--model',
+  'cifar_resnet8',
+  '--size',
+  '8',
+  '--limit-train',
+  '64',
+  '--limit-test',
+  '16',
+  '--batch-size',
+  '16',
+  '--epochs',
+  String(EPOCHS),
+  '--lr',
+  '0.1',
+  '--momentum',
+  '0.9',
+  '--schedule',
+  'cosine',
+  '--seed',
+  '3',
+  '--workers',
+  '0',
+  '--data-dir',
+  EMBEDDED_SLICE_DIR,
+  '--no-progress',
+];
 const PAUSE_MS = 1500; // how long a targeted save step is held open; the kill comes within the first third
 
 let dir: string;
@@ -51,11 +76,16 @@ function launch(args: string[], hook: string, kill: { afterMs: number } | { line
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--backend', 'ref', ...args], {
-      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RESNET_TS_SAVE_HOOK: hook },
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RESNET_TS_SAVE_HOOK: hook },
     });
     let stderr = '';
-    let killedAt: number | null = null, modelAt: number | null = null, firstSaveAt: number | null = null;
-    let lastStepAt = 0, minStepMs = Infinity;
+    let killedAt: number | null = null,
+      modelAt: number | null = null,
+      firstSaveAt: number | null = null;
+    let lastStepAt = 0,
+      minStepMs = Infinity;
     let timer: NodeJS.Timeout | null = null;
     const fire = () => {
       if (killedAt === null && child.exitCode === null) {
@@ -86,10 +116,14 @@ function launch(args: string[], hook: string, kill: { afterMs: number } | { line
 
 /** Run the CLI in this process, capturing its text (as test/cli-train.test.ts does). */
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  const ow = process.stdout.write.bind(process.stdout), ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) => (typeof s === 'string' ? ((out += s), true) : (ow as (...a: unknown[]) => boolean)(s, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array, ...rest: unknown[]) => (typeof s === 'string' ? ((err += s), true) : (ew as (...a: unknown[]) => boolean)(s, ...rest))) as typeof process.stderr.write;
+  let out = '',
+    err = '';
+  const ow = process.stdout.write.bind(process.stdout),
+    ew = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
+    typeof s === 'string' ? ((out += s), true) : (ow as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
+    typeof s === 'string' ? ((err += s), true) : (ew as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stderr.write;
   try {
     const code = await main(['--backend', 'ref', ...args]);
     return { code, out, err };
@@ -102,7 +136,10 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
 /** The single "error: " line of a failed command (exit 1, no stack trace). */
 function errorLine(r: { code: number; err: string }): string {
   assert.equal(r.code, 1, `exit code; stderr: ${r.err}`);
-  const lines = r.err.trim().split('\n').filter((l) => l.startsWith('error: '));
+  const lines = r.err
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('error: '));
   assert.equal(lines.length, 1, r.err);
   assert.ok(!/\n\s+at /.test(r.err), `no stack trace: ${r.err}`);
   return lines[0];
@@ -110,7 +147,13 @@ function errorLine(r: { code: number; err: string }): string {
 
 function sameArrays(a: Map<string, { data: Float32Array }>, b: Map<string, { data: Float32Array }>, what: string): void {
   assert.deepEqual([...b.keys()], [...a.keys()], what);
-  for (const [k, v] of a) assert.ok(Buffer.from(b.get(k)!.data.buffer, b.get(k)!.data.byteOffset, b.get(k)!.data.byteLength).equals(Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength)), `${what}: ${k} differs`);
+  for (const [k, v] of a)
+    assert.ok(
+      Buffer.from(b.get(k)!.data.buffer, b.get(k)!.data.byteOffset, b.get(k)!.data.byteLength).equals(
+        Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength),
+      ),
+      `${what}: ${k} differs`,
+    );
 }
 
 function sameCheckpoint(a: LoadedCheckpoint, b: LoadedCheckpoint, what: string): void {
@@ -121,7 +164,10 @@ function sameCheckpoint(a: LoadedCheckpoint, b: LoadedCheckpoint, what: string):
     assert.ok(b.optimizer, `${what}: no optimizer state`);
     for (const [k, st] of Object.entries(a.optimizer.state)) {
       for (const [bn, buf] of Object.entries(st.buffers)) {
-        assert.ok(Buffer.from(new Float32Array(b.optimizer.state[k].buffers[bn].data).buffer).equals(Buffer.from(new Float32Array(buf.data).buffer)), `${what}: optimizer ${k}.${bn} differs`);
+        assert.ok(
+          Buffer.from(new Float32Array(b.optimizer.state[k].buffers[bn].data).buffer).equals(Buffer.from(new Float32Array(buf.data).buffer)),
+          `${what}: optimizer ${k}.${bn} differs`,
+        );
       }
     }
   }
@@ -171,19 +217,30 @@ test(`SIGKILL at >= 20 instants, inside every save step: every --resume works an
     ...SAVE_PHASES.map((phase) => ({ kind: 'phase' as const, what: 'best', phase })),
     ...SAVE_PHASES.filter((p) => p !== 'cleaned').map((phase) => ({ kind: 'phase' as const, what: 'last', phase })),
     { kind: 'phase', what: 'metrics', phase: 'write' },
-    ...Array.from({ length: 12 }, (_, j) => ({ kind: j % 3 ? 'random-in-training' as const : 'random' as const })),
+    ...Array.from({ length: 12 }, (_, j) => ({ kind: j % 3 ? ('random-in-training' as const) : ('random' as const) })),
   ];
   let killedInStartup = 0;
   const stages: string[] = [];
-  let resumes = 0, resumesOk = 0, tookOver = 0, cleanedFiles = 0;
+  let resumes = 0,
+    resumesOk = 0,
+    tookOver = 0,
+    cleanedFiles = 0;
   for (const [i, k] of plan.entries()) {
     const hasCk = existsSync(join(out, 'last.json'));
     const args = hasCk ? ['train', '--resume', out, '--no-progress'] : [...TRAIN, '--out', out];
-    const r = k.kind === 'phase'
-      ? await launch(args, `${k.what}:${k.phase}:${PAUSE_MS}`, { line: `save-phase ${k.what} ${k.phase}`, delayMs: Math.floor(rng.random() * PAUSE_MS / 3) })
-      : k.kind === 'random'
-        ? await launch(args, '', { afterMs: Math.floor(rng.random() * minStartupMs) })
-        : await launch(args, '', { line: 'train-step ', count: 1 + Math.floor(rng.random() * STEPS), delayMs: Math.floor(rng.random() * (Number.isFinite(minStepMs) ? minStepMs : 200)) });
+    const r =
+      k.kind === 'phase'
+        ? await launch(args, `${k.what}:${k.phase}:${PAUSE_MS}`, {
+            line: `save-phase ${k.what} ${k.phase}`,
+            delayMs: Math.floor((rng.random() * PAUSE_MS) / 3),
+          })
+        : k.kind === 'random'
+          ? await launch(args, '', { afterMs: Math.floor(rng.random() * minStartupMs) })
+          : await launch(args, '', {
+              line: 'train-step ',
+              count: 1 + Math.floor(rng.random() * STEPS),
+              delayMs: Math.floor(rng.random() * (Number.isFinite(minStepMs) ? minStepMs : 200)),
+            });
     if (r.modelAt !== null) minStartupMs = Math.min(minStartupMs, r.modelAt);
     minStepMs = Math.min(minStepMs, r.minStepMs);
     if (r.killedAt === null) assert.equal(r.code, 0, `launch ${i + 1} failed without being killed:\n${r.stderr}`);
@@ -219,20 +276,35 @@ test(`SIGKILL at >= 20 instants, inside every save step: every --resume works an
   const last = loadCheckpoint(join(out, 'last.json'), { withOptimizer: true });
   sameCheckpoint(refLast, last, 'last');
   sameCheckpoint(refBest, loadCheckpoint(join(out, 'best.json')), 'best');
-  const log = (p: string) => readFileSync(join(p, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => { const j = JSON.parse(l); return [j.epoch, j.train_loss, j.val_acc, j.val_loss]; });
+  const log = (p: string) =>
+    readFileSync(join(p, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const j = JSON.parse(l);
+        return [j.epoch, j.train_loss, j.val_acc, j.val_loss];
+      });
   assert.deepEqual(log(out), log(refOut));
   // nothing left behind: no temp files, no data file without a sidecar, no lock
   const left = readdirSync(out).filter((f) => f.endsWith('.tmp') || f === '.resnet-ts.lock');
   assert.deepEqual(left, []);
-  const named = new Set(['last.json', 'last.prev.json', 'best.json', 'best.prev.json'].filter((f) => existsSync(join(out, f)))
-    .flatMap((f) => { const j = JSON.parse(readFileSync(join(out, f), 'utf8')); return [j.weights, j.optimizerFile]; }));
+  const named = new Set(
+    ['last.json', 'last.prev.json', 'best.json', 'best.prev.json']
+      .filter((f) => existsSync(join(out, f)))
+      .flatMap((f) => {
+        const j = JSON.parse(readFileSync(join(out, f), 'utf8'));
+        return [j.weights, j.optimizerFile];
+      }),
+  );
   for (const f of readdirSync(out)) if (/\.[0-9a-f]{16}\.(optim\.)?safetensors$/.test(f)) assert.ok(named.has(f), `${f} is named by no sidecar`);
 
   const kills = stages.filter((s) => s !== 'finished before the kill').length;
   const phases = [...new Set(stages.filter((s) => /^\w+:[\w-]+$/.test(s)))].sort();
   const count = (s: string) => stages.filter((x) => x === s).length;
-  t.diagnostic(`kills: ${kills}; --resume launches: ${resumes}, killed in startup before reading the checkpoint: ${killedInStartup}, loaded it and resumed: ${resumesOk}; ` +
-    `stale locks taken over: ${tookOver}; stale files removed at start: ${cleanedFiles}`);
+  t.diagnostic(
+    `kills: ${kills}; --resume launches: ${resumes}, killed in startup before reading the checkpoint: ${killedInStartup}, loaded it and resumed: ${resumesOk}; ` +
+      `stale locks taken over: ${tookOver}; stale files removed at start: ${cleanedFiles}`,
+  );
   t.diagnostic(`kill instants: ${[...new Set(stages)].map((s) => `${s} x${count(s)}`).join(', ')}`);
   assert.ok(kills >= 20, `only ${kills} kills`);
   assert.equal(resumesOk, resumes - killedInStartup, 'every --resume that got to its checkpoint resumed');
@@ -247,7 +319,9 @@ test('a second run on the same --out, and a --resume while the first lives, are 
   let child: ReturnType<typeof spawn> | null = null;
   const ready = new Promise<void>((resolve, reject) => {
     child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--backend', 'ref', ...TRAIN, '--out', out], {
-      cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RESNET_TS_SAVE_HOOK: 'last:data-written:60000' },
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, RESNET_TS_SAVE_HOOK: 'last:data-written:60000' },
     });
     let e = '';
     child.stderr!.on('data', (d) => {
@@ -265,7 +339,10 @@ test('a second run on the same --out, and a --resume while the first lives, are 
     t.diagnostic(`second run: ${second}`);
     t.diagnostic(`--resume: ${resume}`);
     for (const l of [second, overwrite, resume]) {
-      assert.match(l, new RegExp(`${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another resnet-ts run \\(pid ${pid} on .*started .*: resnet .*train`));
+      assert.match(
+        l,
+        new RegExp(`${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another resnet-ts run \\(pid ${pid} on .*started .*: resnet .*train`),
+      );
       assert.match(l, /delete .*\.resnet-ts\.lock\)$/);
     }
   } finally {
@@ -294,7 +371,12 @@ test('flipped bytes in any file of a checkpoint: eval, predict, finetune --weigh
   const prevA = meta(a, 'last.prev.json');
   const e1 = errorLine(await run(evalArgs(join(a, 'last.json'))));
   t.diagnostic(`eval, weights flipped: ${e1}`);
-  assert.match(e1, new RegExp(`${wA.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is damaged: SHA-256 [0-9a-f]{16}… where .*last\\.json recorded [0-9a-f]{16}…; the previous good checkpoint is .*last\\.prev\\.json \\(epoch ${prevA.epoch}, step ${prevA.globalStep}\\)`));
+  assert.match(
+    e1,
+    new RegExp(
+      `${wA.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is damaged: SHA-256 [0-9a-f]{16}… where .*last\\.json recorded [0-9a-f]{16}…; the previous good checkpoint is .*last\\.prev\\.json \\(epoch ${prevA.epoch}, step ${prevA.globalStep}\\)`,
+    ),
+  );
   const r1 = errorLine(await run(['train', '--resume', a, '--no-progress']));
   t.diagnostic(`--resume, weights flipped: ${r1}`);
   assert.match(r1, /is damaged: .*the previous good checkpoint is .*last\.prev\.json/);
@@ -326,16 +408,21 @@ test('flipped bytes in any file of a checkpoint: eval, predict, finetune --weigh
   flip(wD, 0.7);
   const img = join(dir, 'img.png');
   const { default: sharp } = await import('sharp');
-  await sharp(Buffer.alloc(64 * 3, 128), { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(img);
+  await sharp(Buffer.alloc(64 * 3, 128), { raw: { width: 8, height: 8, channels: 3 } })
+    .png()
+    .toFile(img);
   const p = errorLine(await run(['predict', img, '--checkpoint', join(d, 'best.json')]));
   t.diagnostic(`predict, best flipped: ${p}`);
   assert.ok(p.includes(`${wD} is damaged`), p);
   assert.match(p, /the previous good checkpoint is .*(best\.prev|last)\.json/);
   const imgs = join(dir, 'imgs');
-  for (const cls of ['a', 'b']) for (let i = 0; i < 3; i++) {
-    mkdirSync(join(imgs, cls), { recursive: true });
-    await sharp(Buffer.alloc(64 * 3, cls === 'a' ? 40 * i : 255 - 40 * i), { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(join(imgs, cls, `${i}.png`));
-  }
+  for (const cls of ['a', 'b'])
+    for (let i = 0; i < 3; i++) {
+      mkdirSync(join(imgs, cls), { recursive: true });
+      await sharp(Buffer.alloc(64 * 3, cls === 'a' ? 40 * i : 255 - 40 * i), { raw: { width: 8, height: 8, channels: 3 } })
+        .png()
+        .toFile(join(imgs, cls, `${i}.png`));
+    }
   const f = errorLine(await run(['finetune', '--images', imgs, '--weights', join(d, 'best.json'), '--out', join(dir, 'ft'), '--no-progress']));
   t.diagnostic(`finetune --weights, best flipped: ${f}`);
   assert.ok(f.includes(`${wD} is damaged`), f);

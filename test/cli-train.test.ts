@@ -24,11 +24,15 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Run the CLI in this process, capturing stdout/stderr. */
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  const ow = process.stdout.write.bind(process.stdout), ew = process.stderr.write.bind(process.stderr);
+  let out = '',
+    err = '';
+  const ow = process.stdout.write.bind(process.stdout),
+    ew = process.stderr.write.bind(process.stderr);
   // only the CLI's text is captured: the test runner talks to its parent through binary writes on stdout
-  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) => (typeof s === 'string' ? ((out += s), true) : (ow as (...a: unknown[]) => boolean)(s, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array, ...rest: unknown[]) => (typeof s === 'string' ? ((err += s), true) : (ew as (...a: unknown[]) => boolean)(s, ...rest))) as typeof process.stderr.write;
+  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
+    typeof s === 'string' ? ((out += s), true) : (ow as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
+    typeof s === 'string' ? ((err += s), true) : (ew as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stderr.write;
   try {
     const code = await main(['--backend', 'ref', ...args]);
     return { code, out, err };
@@ -41,27 +45,65 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
 /** One line on stderr, starting with "error: ", naming `file`. */
 function assertOneLineError(r: { code: number; err: string }, file: string, re?: RegExp): void {
   assert.equal(r.code, 1, `exit code; stderr: ${r.err}`);
-  const errLines = r.err.trim().split('\n').filter((l) => l.startsWith('error: '));
+  const errLines = r.err
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('error: '));
   assert.equal(errLines.length, 1, r.err);
   assert.ok(errLines[0].includes(file), `"${errLines[0]}" does not name ${file}`);
   if (re) assert.match(errLines[0], re);
   assert.ok(!/\n\s+at /.test(r.err), 'no stack trace');
 }
 
-const TRAIN = ['train', '--model', 'cifar_resnet8', '--size', '12', '--limit-train', '64', '--limit-test', '16', '--batch-size', '16',
-  '--epochs', '4', '--lr', '0.05', '--momentum', '0.9', '--schedule', 'cosine', '--augment', 'light', '--seed', '3', '--workers', '0',
-  '--data-dir', EMBEDDED_SLICE_DIR];
+const TRAIN = [
+  'train',
+  '--model',
+  'cifar_resnet8',
+  '--size',
+  '12',
+  '--limit-train',
+  '64',
+  '--limit-test',
+  '16',
+  '--batch-size',
+  '16',
+  '--epochs',
+  '4',
+  '--lr',
+  '0.05',
+  '--momentum',
+  '0.9',
+  '--schedule',
+  'cosine',
+  '--augment',
+  'light',
+  '--seed',
+  '3',
+  '--workers',
+  '0',
+  '--data-dir',
+  EMBEDDED_SLICE_DIR,
+];
 
 function sameWeights(a: string, b: string): void {
-  const wa = readSafetensorsFile(a), wb = readSafetensorsFile(b);
+  const wa = readSafetensorsFile(a),
+    wb = readSafetensorsFile(b);
   assert.deepEqual([...wb.keys()], [...wa.keys()]);
   for (const [k, v] of wa) assert.ok(Buffer.from(wb.get(k)!.data.buffer).equals(Buffer.from(v.data.buffer)), `${k} differs between ${a} and ${b}`);
 }
 
 /** Spawn `resnet train` and stop it with `signal` once `ready(stderr, out)` holds. */
-function spawnAndStop(args: string[], out: string, signal: NodeJS.Signals, ready: (stderr: string) => boolean): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+function spawnAndStop(
+  args: string[],
+  out: string,
+  signal: NodeJS.Signals,
+  ready: (stderr: string) => boolean,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--backend', 'ref', ...args, '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--backend', 'ref', ...args, '--out', out], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     let sent = false;
     const check = () => {
@@ -117,8 +159,14 @@ test('SIGKILL after the first epoch, then --resume: bit-identical final weights'
   assert.match(r.err, new RegExp(`resuming from .*last\\.json \\(epoch ${killedAt}, `));
   sameWeights(join(refOut, 'last.safetensors'), join(out, 'last.safetensors'));
   assert.equal(r.out.trim().split(' ').slice(0, 4).join(' '), refSummary.split(' ').slice(0, 4).join(' '));
-  const refLog = readFileSync(join(refOut, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).val_acc);
-  const resLog = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).val_acc);
+  const refLog = readFileSync(join(refOut, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).val_acc);
+  const resLog = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).val_acc);
   assert.deepEqual(resLog, refLog);
 });
 
@@ -161,14 +209,23 @@ test('eval and predict take classes and preprocessing from the checkpoint; folde
   for (let i = 0; i < 7; i++) {
     const s = fm.test.get(i);
     // larger than 28x28 and RGB: predict must convert and resize like the training data
-    await sharp(Buffer.from(s.image.data as Uint8Array), { raw: { width: 28, height: 28, channels: 1 } }).resize(56, 56).toColourspace('srgb')
-      .png().toFile(join(pics, i < 5 ? '' : 'sub', `img${i}.png`));
+    await sharp(Buffer.from(s.image.data as Uint8Array), { raw: { width: 28, height: 28, channels: 1 } })
+      .resize(56, 56)
+      .toColourspace('srgb')
+      .png()
+      .toFile(join(pics, i < 5 ? '' : 'sub', `img${i}.png`));
   }
   const p = await run(['predict', pics, '--checkpoint', join(refOut, 'best.safetensors'), '--batch-size', '3', '--topk', '2', '--json']);
   assert.equal(p.code, 0, p.err);
-  const rows = p.out.trim().split('\n').map((l) => JSON.parse(l));
+  const rows = p.out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(rows.length, 7);
-  assert.deepEqual(rows.map((r) => r.file), ['img0.png', 'img1.png', 'img2.png', 'img3.png', 'img4.png', join('sub', 'img5.png'), join('sub', 'img6.png')]);
+  assert.deepEqual(
+    rows.map((r) => r.file),
+    ['img0.png', 'img1.png', 'img2.png', 'img3.png', 'img4.png', join('sub', 'img5.png'), join('sub', 'img6.png')],
+  );
   const names = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
   for (const r of rows) {
     assert.equal(r.predictions.length, 2);
@@ -188,7 +245,9 @@ async function writeFolder(root: string, classes: string[], perClass: number): P
     for (let i = 0; i < perClass; i++) {
       const raw = Buffer.alloc(16 * 16 * 3);
       for (let j = 0; j < 16 * 16; j++) raw.fill(((j % 16) * (ci + 1) * 16 + i * 7) & 255, 3 * j, 3 * j + 3);
-      await sharp(raw, { raw: { width: 16, height: 16, channels: 3 } }).jpeg().toFile(join(root, c, `${i}.jpg`));
+      await sharp(raw, { raw: { width: 16, height: 16, channels: 3 } })
+        .jpeg()
+        .toFile(join(root, c, `${i}.jpg`));
     }
   }
 }
@@ -200,7 +259,8 @@ test('bad input: one line naming the file, and no checkpoint lost', async () => 
   const ftOut = join(dir, 'ft');
   const ok = await run([...ft, '--images', good, '--weights', join(refOut, 'best'), '--out', ftOut]);
   assert.equal(ok.code, 0, ok.err);
-  const lastJson = readFileSync(join(ftOut, 'last.json')), lastW = readFileSync(join(ftOut, 'last.safetensors'));
+  const lastJson = readFileSync(join(ftOut, 'last.json')),
+    lastW = readFileSync(join(ftOut, 'last.safetensors'));
 
   // a corrupt image met while resuming: the error names it; the checkpoint on disk is untouched
   const bad = join(good, 'b', '3.jpg');
@@ -221,10 +281,18 @@ test('bad input: one line naming the file, and no checkpoint lost', async () => 
 
   // a checkpoint of another architecture: with its sidecar, and as bare weights
   const ck = join(refOut, 'best.safetensors');
-  assertOneLineError(await run([...ft, '--images', good, '--weights', ck, '--model', 'cifar_resnet20', '--out', join(dir, 'o3')]), ck, /is a cifar_resnet8 checkpoint, not cifar_resnet20/);
+  assertOneLineError(
+    await run([...ft, '--images', good, '--weights', ck, '--model', 'cifar_resnet20', '--out', join(dir, 'o3')]),
+    ck,
+    /is a cifar_resnet8 checkpoint, not cifar_resnet20/,
+  );
   const bare = join(dir, 'r8.safetensors');
   copyFileSync(ck, bare);
-  assertOneLineError(await run([...ft, '--images', good, '--weights', bare, '--model', 'cifar_resnet20', '--out', join(dir, 'o4')]), bare, /does not fit .*missing: layer1\.1\.conv1\.weight/);
+  assertOneLineError(
+    await run([...ft, '--images', good, '--weights', bare, '--model', 'cifar_resnet20', '--out', join(dir, 'o4')]),
+    bare,
+    /does not fit .*missing: layer1\.1\.conv1\.weight/,
+  );
   assertOneLineError(await run(['predict', join(dir, 'pics'), '--checkpoint', bare, '--model', 'd2l_resnet18']), bare, /state dict does not match/);
   // weights swapped under a sidecar (another run's) are refused on resume
   const torn = join(dir, 'torn');
@@ -232,7 +300,11 @@ test('bad input: one line naming the file, and no checkpoint lost', async () => 
   const side = JSON.parse(readFileSync(join(refOut, 'last.json'), 'utf8'));
   for (const f of ['last.json', side.optimizerFile]) copyFileSync(join(refOut, f), join(torn, f));
   copyFileSync(join(ftOut, 'last.safetensors'), join(torn, side.weights));
-  assertOneLineError(await run(['train', '--resume', torn]), join(torn, side.weights), /is damaged: \d+ bytes where .*last\.json recorded \d+|is damaged: SHA-256/);
+  assertOneLineError(
+    await run(['train', '--resume', torn]),
+    join(torn, side.weights),
+    /is damaged: \d+ bytes where .*last\.json recorded \d+|is damaged: SHA-256/,
+  );
 
   // an output directory that cannot be created or written
   const file = join(dir, 'a-file');

@@ -51,13 +51,26 @@ test('info honours --arch (dilation keeps layer4 at stride 8)', () => {
 });
 
 const skip = fixturesSkipReason('cifar_resnet20');
-test('forward writes PyTorch\'s eval and train-mode logits (rtol 1e-4, atol 1e-5)', { skip }, () => {
-  for (const [name, extra, golden] of [['cifar_resnet20', [], 'logits_eval.npy'], ['resnet50_dilated', ['--arch', '{"numClasses":7,"replaceStrideWithDilation":[false,true,true]}'], 'logits_eval.npy'],
-    ['d2l_resnet18', ['--train-mode'], 'logits_train_f64.npy']] as const) {
+test("forward writes PyTorch's eval and train-mode logits (rtol 1e-4, atol 1e-5)", { skip }, () => {
+  for (const [name, extra, golden] of [
+    ['cifar_resnet20', [], 'logits_eval.npy'],
+    ['resnet50_dilated', ['--arch', '{"numClasses":7,"replaceStrideWithDilation":[false,true,true]}'], 'logits_eval.npy'],
+    ['d2l_resnet18', ['--train-mode'], 'logits_train_f64.npy'],
+  ] as const) {
     const model = JSON.parse(readFileSync(join(FIXTURES, name, 'arch.json'), 'utf8')).model;
     const out = join(tmp, `${name}.npy`);
-    const r = resnet('forward', '--model', model, '--weights', join(FIXTURES, name, 'weights.safetensors'),
-      '--input', join(FIXTURES, name, 'input.npy'), '--output', out, ...extra);
+    const r = resnet(
+      'forward',
+      '--model',
+      model,
+      '--weights',
+      join(FIXTURES, name, 'weights.safetensors'),
+      '--input',
+      join(FIXTURES, name, 'input.npy'),
+      '--output',
+      out,
+      ...extra,
+    );
     assert.equal(r.code, 0, r.err);
     assertClose(readNpy(new Uint8Array(readFileSync(out))).data, npy(name, golden).data, 1e-4, 1e-5, name);
   }
@@ -76,7 +89,10 @@ test('bad input: one clear line naming the problem, non-zero exit, no stack trac
   const ws = join(tmp, 'wrong-shape.safetensors');
   writeFileSync(ws, writeSafetensors(wrongShape));
   // bare weights: the model takes its class count from the file's head (fc.weight [5, 64]), so the bias is the misfit
-  assertCleanError(resnet('forward', '--model', 'cifar_resnet20', '--weights', ws, '--input', x, '--output', out), /wrong-shape\.safetensors: shape mismatch .*fc\.bias: expected \[5\], got \[10\]/);
+  assertCleanError(
+    resnet('forward', '--model', 'cifar_resnet20', '--weights', ws, '--input', x, '--output', out),
+    /wrong-shape\.safetensors: shape mismatch .*fc\.bias: expected \[5\], got \[10\]/,
+  );
 
   const missing = new Map(sd);
   missing.delete('layer2.1.bn1.running_var');
@@ -86,7 +102,10 @@ test('bad input: one clear line naming the problem, non-zero exit, no stack trac
 
   const gray = join(tmp, 'gray.npy');
   writeFileSync(gray, writeNpy({ dtype: 'F32', shape: [1, 1, 32, 32], data: new Float32Array(32 * 32) }));
-  assertCleanError(resnet('forward', '--model', 'cifar_resnet20', '--weights', w, '--input', gray, '--output', out), /1 channel\(s\), but cifar_resnet20 expects 3/);
+  assertCleanError(
+    resnet('forward', '--model', 'cifar_resnet20', '--weights', w, '--input', gray, '--output', out),
+    /1 channel\(s\), but cifar_resnet20 expects 3/,
+  );
 
   const badNpy = join(tmp, 'bad.npy');
   writeFileSync(badNpy, Buffer.from('\x93NUMPY\x01\x00garbage'));
@@ -96,7 +115,10 @@ test('bad input: one clear line naming the problem, non-zero exit, no stack trac
   writeFileSync(badSt, Buffer.from([255, 255, 255, 255, 255, 255, 255, 127, 1, 2, 3]));
   assertCleanError(resnet('forward', '--model', 'cifar_resnet20', '--weights', badSt, '--input', x, '--output', out), /bad\.safetensors/);
 
-  assertCleanError(resnet('forward', '--model', 'cifar_resnet20', '--weights', join(tmp, 'nope.safetensors'), '--input', x, '--output', out), /nope\.safetensors.*no such file/);
+  assertCleanError(
+    resnet('forward', '--model', 'cifar_resnet20', '--weights', join(tmp, 'nope.safetensors'), '--input', x, '--output', out),
+    /nope\.safetensors.*no such file/,
+  );
   assertCleanError(resnet('info', 'resnet18', '--arch', '{"numClass":3}'), /unknown option 'numClass'/);
   assertCleanError(resnet('info', 'resnet18', '--input', '3x224'), /CxHxW/);
 });

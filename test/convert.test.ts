@@ -33,7 +33,8 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 
 before(() => {
   if (skip) return;
-  runPython(String.raw`
+  runPython(
+    String.raw`
 import sys, torch, torchvision
 torch.manual_seed(0)
 m = torchvision.models.resnet18()
@@ -42,7 +43,9 @@ m(torch.randn(4, 3, 32, 32))  # real running statistics and num_batches_tracked 
 sd = m.state_dict()
 sd['bn1.num_batches_tracked'].fill_(12345)
 torch.save({'state_dict': sd, 'epoch': 3}, sys.argv[1])
-`, [PTH]);
+`,
+    [PTH],
+  );
 });
 
 // Reads a .safetensors file with nothing but json + torch.frombuffer, and compares it with the checkpoint.
@@ -74,7 +77,10 @@ test('convert .pth → .safetensors: PyTorch reads back every tensor with its dt
   const st = join(tmp, 'resnet18.safetensors');
   const r = resnet('convert', PTH, st, '--model', 'resnet18');
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /converted 122 tensors \(11,699,132 values, stored as F32\/I64\) from .*resnet18\.pth \(pth\) to .*\(safetensors\); they load into resnet18/);
+  assert.match(
+    r.out,
+    /converted 122 tensors \(11,699,132 values, stored as F32\/I64\) from .*resnet18\.pth \(pth\) to .*\(safetensors\); they load into resnet18/,
+  );
   assert.deepEqual(runPython(CHECK_SAFETENSORS, [PTH, st]).trim(), '122 pt');
   assert.equal(readSafetensorsMetadataFile(st).format, 'pt');
   assert.equal(readSafetensorsFile(st).get('bn1.num_batches_tracked')!.data[0], 12345);
@@ -86,7 +92,8 @@ test('convert .safetensors → .npz → folder of .npy: NumPy reads the same val
   const npz = join(tmp, 'resnet18.npz');
   const r = resnet('convert', st, npz, '--compress');
   assert.equal(r.code, 0, r.err);
-  const out = runPython(String.raw`
+  const out = runPython(
+    String.raw`
 import sys, numpy as np, torch
 z = np.load(sys.argv[2])
 ref = torch.load(sys.argv[1])['state_dict']
@@ -96,7 +103,9 @@ for k, t in ref.items():
     assert a.dtype == (np.int64 if t.dtype == torch.int64 else np.float32), (k, a.dtype)
     assert np.array_equal(a, t.numpy()), k
 print(len(z.files))
-`, [PTH, npz]);
+`,
+    [PTH, npz],
+  );
   assert.equal(out.trim(), '122');
   const dir = join(tmp, 'arrays') + '/';
   const r2 = resnet('convert', npz, dir);

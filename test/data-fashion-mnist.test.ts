@@ -7,8 +7,16 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { FormatError } from '../src/base/errors.js';
 import {
-  EMBEDDED_SLICE_DIR, FASHION_MNIST_CLASSES, FASHION_MNIST_FILES, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
-  FashionMNIST, findFashionMNIST, loadFashionMNIST, verifyRaw, type FileKey,
+  EMBEDDED_SLICE_DIR,
+  FASHION_MNIST_CLASSES,
+  FASHION_MNIST_FILES,
+  FASHION_MNIST_MEAN,
+  FASHION_MNIST_STD,
+  FashionMNIST,
+  findFashionMNIST,
+  loadFashionMNIST,
+  verifyRaw,
+  type FileKey,
 } from '../src/data/fashion-mnist.js';
 
 const DEBIAN = '/usr/share/datasets/fashion-mnist';
@@ -60,21 +68,25 @@ test('embedded slice: 2000 train / 1000 test, stratified, labels in range, mean/
   assert.ok(s.image.data instanceof Uint8Array);
 });
 
-test('full Fashion-MNIST train pixel mean ≈ 0.2860 and std ≈ 0.3530 (atol 5e-4), test labels 1000 per class', { skip: !hasDebian && 'dataset-fashion-mnist not installed' }, async () => {
-  const d = await loadFashionMNIST({ ...offline, cacheDir: '/nonexistent' });
-  assert.equal(d.source, 'system');
-  assert.equal(d.train.length, 60000);
-  assert.equal(d.test.length, 10000);
-  const { mean, std } = stats(d.train);
-  assert.ok(Math.abs(mean - 0.2860) < 5e-4, `mean ${mean}`);
-  assert.ok(Math.abs(std - 0.3530) < 5e-4, `std ${std}`);
-  const counts = new Array(10).fill(0);
-  for (const y of d.test.labels) counts[y]++;
-  assert.deepEqual(counts, new Array(10).fill(1000));
-  assert.ok(d.train.images.buffer instanceof SharedArrayBuffer);
-  // the Debian copies carry the official contents
-  assert.deepEqual(verifyRaw(d.files), []);
-});
+test(
+  'full Fashion-MNIST train pixel mean ≈ 0.2860 and std ≈ 0.3530 (atol 5e-4), test labels 1000 per class',
+  { skip: !hasDebian && 'dataset-fashion-mnist not installed' },
+  async () => {
+    const d = await loadFashionMNIST({ ...offline, cacheDir: '/nonexistent' });
+    assert.equal(d.source, 'system');
+    assert.equal(d.train.length, 60000);
+    assert.equal(d.test.length, 10000);
+    const { mean, std } = stats(d.train);
+    assert.ok(Math.abs(mean - 0.286) < 5e-4, `mean ${mean}`);
+    assert.ok(Math.abs(std - 0.353) < 5e-4, `std ${std}`);
+    const counts = new Array(10).fill(0);
+    for (const y of d.test.labels) counts[y]++;
+    assert.deepEqual(counts, new Array(10).fill(1000));
+    assert.ok(d.train.images.buffer instanceof SharedArrayBuffer);
+    // the Debian copies carry the official contents
+    assert.deepEqual(verifyRaw(d.files), []);
+  },
+);
 
 test('search order: data dir, then $FASHION_MNIST_DIR, then system dir, then cache', async () => {
   const root = mkdtempSync(join(tmpdir(), 'fm-'));
@@ -99,7 +111,10 @@ test('search order: data dir, then $FASHION_MNIST_DIR, then system dir, then cac
     r = await findFashionMNIST({ ...base, env: {}, systemDir: join(root, 'none'), cacheDir: e, verify: true, allowSlice: true });
     assert.equal(r.source, 'embedded-slice');
     assert.ok(r.warnings.some((w) => /differ from the official/.test(w)));
-    await assert.rejects(findFashionMNIST({ ...base, env: {}, systemDir: join(root, 'none'), cacheDir: join(root, 'none'), allowSlice: false }), /Fashion-MNIST not found/);
+    await assert.rejects(
+      findFashionMNIST({ ...base, env: {}, systemDir: join(root, 'none'), cacheDir: join(root, 'none'), allowSlice: false }),
+      /Fashion-MNIST not found/,
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -112,7 +127,10 @@ test('a bad label file is a FormatError naming the file', () => {
     writeFileSync(lab, Buffer.from([0, 0, 8, 1, 0, 0, 0, 2, 3, 12]));
     const img = join(root, 'images.idx');
     writeFileSync(img, Buffer.concat([Buffer.from([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28]), Buffer.alloc(2 * 784)]));
-    assert.throws(() => FashionMNIST.fromFiles(img, lab, 'train'), (e: Error) => e instanceof FormatError && e.message.includes(lab) && /label 12/.test(e.message));
+    assert.throws(
+      () => FashionMNIST.fromFiles(img, lab, 'train'),
+      (e: Error) => e instanceof FormatError && e.message.includes(lab) && /label 12/.test(e.message),
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -122,7 +140,10 @@ test('a bad label file is a FormatError naming the file', () => {
 // file name and mtime. Putting them back rebuilds the official bytes (their published MD5 matches),
 // so the download path can be tested against a local server without network access.
 const OFFICIAL_MTIME: Record<FileKey, number> = {
-  trainImages: 1504176606, trainLabels: 1504176606, testImages: 1504176627, testLabels: 1504176627,
+  trainImages: 1504176606,
+  trainLabels: 1504176606,
+  testImages: 1504176627,
+  testLabels: 1504176627,
 };
 function officialBytes(k: FileKey): Buffer {
   const deb = readFileSync(join(DEBIAN, FASHION_MNIST_FILES[k] + '.gz'));
@@ -133,54 +154,63 @@ function officialBytes(k: FileKey): Buffer {
   return Buffer.concat([head, Buffer.from(FASHION_MNIST_FILES[k] + '\0', 'latin1'), deb.subarray(10)]);
 }
 
-test('download: verified against the official size/MD5/SHA-256, a corrupt mirror is skipped, offline falls back to the slice', { skip: !hasDebian && 'dataset-fashion-mnist not installed (needed to rebuild the official files)' }, async () => {
-  const files = new Map<string, Buffer>();
-  for (const k of Object.keys(FASHION_MNIST_FILES) as FileKey[]) files.set(FASHION_MNIST_FILES[k] + '.gz', officialBytes(k));
-  const hits: string[] = [];
-  const server = createServer((req, res) => {
-    hits.push(req.url!);
-    const [, mirror, name] = req.url!.split('/');
-    let body = files.get(name);
-    if (!body || mirror === 'missing') {
-      res.writeHead(404).end();
-      return;
+test(
+  'download: verified against the official size/MD5/SHA-256, a corrupt mirror is skipped, offline falls back to the slice',
+  { skip: !hasDebian && 'dataset-fashion-mnist not installed (needed to rebuild the official files)' },
+  async () => {
+    const files = new Map<string, Buffer>();
+    for (const k of Object.keys(FASHION_MNIST_FILES) as FileKey[]) files.set(FASHION_MNIST_FILES[k] + '.gz', officialBytes(k));
+    const hits: string[] = [];
+    const server = createServer((req, res) => {
+      hits.push(req.url!);
+      const [, mirror, name] = req.url!.split('/');
+      let body = files.get(name);
+      if (!body || mirror === 'missing') {
+        res.writeHead(404).end();
+        return;
+      }
+      if (mirror === 'corrupt') {
+        body = Buffer.from(body);
+        body[body.length >> 1] ^= 1;
+      }
+      res.writeHead(200, { 'content-length': body.length }).end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const root = mkdtempSync(join(tmpdir(), 'fm-dl-'));
+    try {
+      const cache = join(root, 'cache');
+      const common = { env: {}, systemDir: join(root, 'none'), cacheDir: cache, onWarning: () => {} };
+      const r = await findFashionMNIST({ ...common, mirrors: [`${url}/missing/`, `${url}/corrupt/`, `${url}/good/`] });
+      assert.equal(r.source, 'download');
+      assert.equal(r.dir, cache);
+      assert.ok(hits.includes('/corrupt/train-labels-idx1-ubyte.gz') && hits.includes('/good/train-labels-idx1-ubyte.gz'));
+      assert.deepEqual(
+        readdirSync(cache).sort(),
+        Object.values(FASHION_MNIST_FILES)
+          .map((f) => f + '.gz')
+          .sort(),
+      ); // no .part files left
+      // the next search finds the cache without downloading
+      hits.length = 0;
+      const again = await findFashionMNIST({ ...common, mirrors: [`${url}/good/`] });
+      assert.equal(again.source, 'cache');
+      assert.equal(hits.length, 0);
+      const train = FashionMNIST.fromFiles(again.files.trainImages, again.files.trainLabels, 'train');
+      assert.equal(train.length, 60000);
+      // only corrupt mirrors: the download fails and the slice is used, with both warnings
+      const bad = await findFashionMNIST({ ...common, cacheDir: join(root, 'cache2'), mirrors: [`${url}/corrupt/`] });
+      assert.equal(bad.source, 'embedded-slice');
+      assert.match(bad.warnings[0], /checksum verification failed: MD5/);
+      assert.ok(!readdirSync(join(root, 'cache2')).some((f) => f.includes('.gz')));
+      // RESNET_TS_OFFLINE=1 never touches the network
+      hits.length = 0;
+      const off = await findFashionMNIST({ ...common, cacheDir: join(root, 'cache3'), env: { RESNET_TS_OFFLINE: '1' }, mirrors: [`${url}/good/`] });
+      assert.equal(off.source, 'embedded-slice');
+      assert.equal(hits.length, 0);
+    } finally {
+      server.close();
+      rmSync(root, { recursive: true, force: true });
     }
-    if (mirror === 'corrupt') {
-      body = Buffer.from(body);
-      body[body.length >> 1] ^= 1;
-    }
-    res.writeHead(200, { 'content-length': body.length }).end(body);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const root = mkdtempSync(join(tmpdir(), 'fm-dl-'));
-  try {
-    const cache = join(root, 'cache');
-    const common = { env: {}, systemDir: join(root, 'none'), cacheDir: cache, onWarning: () => {} };
-    const r = await findFashionMNIST({ ...common, mirrors: [`${url}/missing/`, `${url}/corrupt/`, `${url}/good/`] });
-    assert.equal(r.source, 'download');
-    assert.equal(r.dir, cache);
-    assert.ok(hits.includes('/corrupt/train-labels-idx1-ubyte.gz') && hits.includes('/good/train-labels-idx1-ubyte.gz'));
-    assert.deepEqual(readdirSync(cache).sort(), Object.values(FASHION_MNIST_FILES).map((f) => f + '.gz').sort()); // no .part files left
-    // the next search finds the cache without downloading
-    hits.length = 0;
-    const again = await findFashionMNIST({ ...common, mirrors: [`${url}/good/`] });
-    assert.equal(again.source, 'cache');
-    assert.equal(hits.length, 0);
-    const train = FashionMNIST.fromFiles(again.files.trainImages, again.files.trainLabels, 'train');
-    assert.equal(train.length, 60000);
-    // only corrupt mirrors: the download fails and the slice is used, with both warnings
-    const bad = await findFashionMNIST({ ...common, cacheDir: join(root, 'cache2'), mirrors: [`${url}/corrupt/`] });
-    assert.equal(bad.source, 'embedded-slice');
-    assert.match(bad.warnings[0], /checksum verification failed: MD5/);
-    assert.ok(!readdirSync(join(root, 'cache2')).some((f) => f.includes('.gz')));
-    // RESNET_TS_OFFLINE=1 never touches the network
-    hits.length = 0;
-    const off = await findFashionMNIST({ ...common, cacheDir: join(root, 'cache3'), env: { RESNET_TS_OFFLINE: '1' }, mirrors: [`${url}/good/`] });
-    assert.equal(off.source, 'embedded-slice');
-    assert.equal(hits.length, 0);
-  } finally {
-    server.close();
-    rmSync(root, { recursive: true, force: true });
-  }
-});
+  },
+);

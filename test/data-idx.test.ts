@@ -70,22 +70,37 @@ test('bad files: wrong magic, short data, trailing data, truncated gzip name the
     const good = encodeIdx({ dtype: 'uint8', shape: [10, 28, 28], data: new Uint8Array(7840).fill(7) });
     const wrongMagic = join(dir, 'magic.idx');
     writeFileSync(wrongMagic, Buffer.concat([Buffer.from([0x50, 0x4b, 3, 4]), good.subarray(4)]));
-    assert.throws(() => readIdxFile(wrongMagic), (e: Error) => e instanceof FormatError && e.message.includes(wrongMagic) && /not an IDX file/.test(e.message));
+    assert.throws(
+      () => readIdxFile(wrongMagic),
+      (e: Error) => e instanceof FormatError && e.message.includes(wrongMagic) && /not an IDX file/.test(e.message),
+    );
 
     const short = join(dir, 'short-images.gz');
     writeFileSync(short, gzipSync(good.subarray(0, good.length - 100)));
-    assert.throws(() => readIdxFile(short), (e: Error) => e instanceof FormatError && e.message.includes(short) && /short IDX data/.test(e.message));
+    assert.throws(
+      () => readIdxFile(short),
+      (e: Error) => e instanceof FormatError && e.message.includes(short) && /short IDX data/.test(e.message),
+    );
 
     const trailing = join(dir, 'trailing.idx');
     writeFileSync(trailing, Buffer.concat([good, Buffer.from([1, 2])]));
-    assert.throws(() => readIdxFile(trailing), (e: Error) => e instanceof FormatError && /trailing/.test(e.message));
+    assert.throws(
+      () => readIdxFile(trailing),
+      (e: Error) => e instanceof FormatError && /trailing/.test(e.message),
+    );
 
     const gz = gzipSync(good);
     const trunc = join(dir, 'truncated.gz');
     writeFileSync(trunc, gz.subarray(0, gz.length - 20));
-    assert.throws(() => readIdxFile(trunc), (e: Error) => e instanceof FormatError && e.message.includes(trunc) && /truncated/.test(e.message));
+    assert.throws(
+      () => readIdxFile(trunc),
+      (e: Error) => e instanceof FormatError && e.message.includes(trunc) && /truncated/.test(e.message),
+    );
     // the browser-safe path reports it too
-    assert.throws(() => parseIdx(gz.subarray(0, gz.length - 20), 'x.gz'), (e: Error) => e instanceof FormatError && e.message.startsWith('x.gz:'));
+    assert.throws(
+      () => parseIdx(gz.subarray(0, gz.length - 20), 'x.gz'),
+      (e: Error) => e instanceof FormatError && e.message.startsWith('x.gz:'),
+    );
     // a real file cut in half
     const real = readFileSync(join(SLICE, 'train-images-idx3-ubyte.gz'));
     writeFileSync(trunc, real.subarray(0, real.length >> 1));

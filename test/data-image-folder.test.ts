@@ -48,7 +48,12 @@ function bombPng(w: number, h: number): Buffer {
   ihdr.writeUInt32BE(h, 4);
   ihdr[8] = 8;
   ihdr[9] = 2;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(Buffer.alloc(64))), pngChunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', deflateSync(Buffer.alloc(64))),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 before(async () => {
@@ -75,7 +80,10 @@ test('ImageFolder: sorted classes, recursive scan, only image files, decoded RGB
   assert.deepEqual(ds.classToIdx, { daisy: 0, rose: 1, tulip: 2 });
   assert.equal(ds.relativePath(0), join('daisy', 'daisy_0.png'));
   assert.equal(ds.relativePath(6), join('daisy', 'more', 'nested.png'));
-  assert.ok(ds.paths.some((p) => p.endsWith('daisy_1.JPG')), 'upper-case extension accepted');
+  assert.ok(
+    ds.paths.some((p) => p.endsWith('daisy_1.JPG')),
+    'upper-case extension accepted',
+  );
   for (let i = 0; i < ds.length; i++) {
     const { image, label } = await ds.get(i);
     assert.equal(image.c, 3);
@@ -123,7 +131,10 @@ test('class_indices.json round trip; Keras name->index and list forms; bad files
   writeFileSync(p, JSON.stringify(['a', 'b']));
   assert.deepEqual(readClassIndices(p), ['a', 'b']);
   writeFileSync(p, JSON.stringify({ 0: 'a', 2: 'b' }));
-  assert.throws(() => readClassIndices(p), (e: Error) => e instanceof FormatError && e.message.includes(p));
+  assert.throws(
+    () => readClassIndices(p),
+    (e: Error) => e instanceof FormatError && e.message.includes(p),
+  );
   writeFileSync(p, '{"0": "a",');
   assert.throws(() => readClassIndices(p), /not valid JSON/);
 });
@@ -141,7 +152,11 @@ test('corrupt, truncated and bomb images are FormatErrors naming the file', asyn
   const idx = (name: string) => ds.paths.findIndex((p) => p.endsWith(name));
   await ds.get(idx('ok.png'));
   await ds.get(idx('full.jpg'));
-  for (const [name, re] of [['truncated.jpg', /cannot decode/], ['garbage.png', /cannot decode/], ['bomb.png', /100000x100000\) exceed the limit/]] as const) {
+  for (const [name, re] of [
+    ['truncated.jpg', /cannot decode/],
+    ['garbage.png', /cannot decode/],
+    ['bomb.png', /100000x100000\) exceed the limit/],
+  ] as const) {
     await assert.rejects(ds.get(idx(name)), (e: Error) => e instanceof FormatError && e.message.includes(join(tree, 'b', name)) && re.test(e.message), name);
   }
   const bad = await ds.check();
@@ -149,7 +164,10 @@ test('corrupt, truncated and bomb images are FormatErrors naming the file', asyn
 });
 
 test('folder errors: missing root, no class folders, empty class folder, a single class', () => {
-  assert.throws(() => ImageFolder.open(join(root, 'nope')), (e: Error) => e instanceof ConfigError && /not found/.test(e.message));
+  assert.throws(
+    () => ImageFolder.open(join(root, 'nope')),
+    (e: Error) => e instanceof ConfigError && /not found/.test(e.message),
+  );
   const flat = join(root, 'flat');
   mkdirSync(flat);
   writeFileSync(join(flat, 'x.png'), '');
@@ -159,10 +177,16 @@ test('folder errors: missing root, no class folders, empty class folder, a singl
   mkdirSync(join(empty, 'dog'), { recursive: true });
   writeFileSync(join(empty, 'cat', 'a.png'), '');
   writeFileSync(join(empty, 'dog', 'readme.txt'), '');
-  assert.throws(() => ImageFolder.open(empty), (e: Error) => e instanceof ConfigError && e.message.includes(join(empty, 'dog')) && /has no images/.test(e.message));
+  assert.throws(
+    () => ImageFolder.open(empty),
+    (e: Error) => e instanceof ConfigError && e.message.includes(join(empty, 'dog')) && /has no images/.test(e.message),
+  );
   const single = join(root, 'single');
   mkdirSync(join(single, 'cat'), { recursive: true });
   writeFileSync(join(single, 'cat', 'a.png'), '');
-  assert.throws(() => ImageFolder.open(single), (e: Error) => e instanceof ConfigError && /only 1 class folder \('cat'\)/.test(e.message));
+  assert.throws(
+    () => ImageFolder.open(single),
+    (e: Error) => e instanceof ConfigError && /only 1 class folder \('cat'\)/.test(e.message),
+  );
   assert.equal(ImageFolder.open(single, { minClasses: 1 }).length, 1);
 });

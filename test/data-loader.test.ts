@@ -36,7 +36,10 @@ function sameBatches(a: Batch[], b: Batch[]): void {
     assert.deepEqual(a[i].shape, b[i].shape);
     assert.deepEqual(a[i].y, b[i].y);
     assert.deepEqual(a[i].indices, b[i].indices);
-    assert.ok(Buffer.from(a[i].x.buffer, a[i].x.byteOffset, a[i].x.byteLength).equals(Buffer.from(b[i].x.buffer, b[i].x.byteOffset, b[i].x.byteLength)), `batch ${i} pixels differ`);
+    assert.ok(
+      Buffer.from(a[i].x.buffer, a[i].x.byteOffset, a[i].x.byteLength).equals(Buffer.from(b[i].x.buffer, b[i].x.byteOffset, b[i].x.byteLength)),
+      `batch ${i} pixels differ`,
+    );
   }
 }
 
@@ -55,7 +58,10 @@ test('every epoch is a permutation; sizes with and without drop-last; labels mat
         assert.equal(b.y[k], ds.labels[i]);
       });
     }
-    assert.ok(seen.every((v) => v === 1), `epoch ${e} is not a permutation`);
+    assert.ok(
+      seen.every((v) => v === 1),
+      `epoch ${e} is not a permutation`,
+    );
   }
   assert.notDeepEqual(batches[0].indices, batches[16].indices, 'epochs should be shuffled differently');
   const x = batches[0].x; // uint8 images are scaled to [0, 1]
@@ -146,33 +152,47 @@ test('ImageFolder through worker threads (sharp in workers) equals in-process; c
   await broken.close();
 });
 
-test('a process that never calls close() still exits (idle workers are unref\'d)', async () => {
+test("a process that never calls close() still exits (idle workers are unref'd)", async () => {
   const script = join(dir, 'noclose.mts');
   const src = new URL('../src/data/', import.meta.url).pathname;
-  writeFileSync(script, [
-    `import { loadFashionMNIST } from '${src}fashion-mnist.ts';`,
-    `import { DataLoader } from '${src}loader.ts';`,
-    `const d = await loadFashionMNIST({ download: false, env: {}, systemDir: '/none', cacheDir: '/none', onWarning: () => {} });`,
-    `const l = new DataLoader(d.train, { batchSize: 50, numWorkers: 2, shuffle: true });`,
-    `let n = 0; for await (const b of l) { n += b.y.length; if (n >= 200) break; }`,
-    `console.log('done', n);`,
-  ].join('\n'));
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script], { timeout: 60_000, cwd: new URL('..', import.meta.url).pathname });
+  writeFileSync(
+    script,
+    [
+      `import { loadFashionMNIST } from '${src}fashion-mnist.ts';`,
+      `import { DataLoader } from '${src}loader.ts';`,
+      `const d = await loadFashionMNIST({ download: false, env: {}, systemDir: '/none', cacheDir: '/none', onWarning: () => {} });`,
+      `const l = new DataLoader(d.train, { batchSize: 50, numWorkers: 2, shuffle: true });`,
+      `let n = 0; for await (const b of l) { n += b.y.length; if (n >= 200) break; }`,
+      `console.log('done', n);`,
+    ].join('\n'),
+  );
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script], {
+    timeout: 60_000,
+    cwd: new URL('..', import.meta.url).pathname,
+  });
   assert.match(stdout, /done 200/);
 });
 
-test('full Fashion-MNIST through the loader: 6000 per class and mean pixel ≈ 0.2860 (atol 5e-4)', { skip: !existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz') && 'dataset-fashion-mnist not installed' }, async () => {
-  const train = FashionMNIST.fromFiles('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz', '/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz', 'train');
-  const loader = new DataLoader(train, { batchSize: 1000, shuffle: true, seed: 0, numWorkers: 0 });
-  const counts = new Array(10).fill(0);
-  let s = 0;
-  let n = 0;
-  for await (const b of loader) {
-    for (const y of b.y) counts[y]++;
-    for (const v of b.x) s += v;
-    n += b.x.length;
-  }
-  assert.deepEqual(counts, new Array(10).fill(6000));
-  assert.ok(Math.abs(s / n - 0.286) < 5e-4, `mean ${s / n}`);
-  assert.deepEqual(epochOrder(5, 0, 0, false), Int32Array.from([0, 1, 2, 3, 4]));
-});
+test(
+  'full Fashion-MNIST through the loader: 6000 per class and mean pixel ≈ 0.2860 (atol 5e-4)',
+  { skip: !existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz') && 'dataset-fashion-mnist not installed' },
+  async () => {
+    const train = FashionMNIST.fromFiles(
+      '/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz',
+      '/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz',
+      'train',
+    );
+    const loader = new DataLoader(train, { batchSize: 1000, shuffle: true, seed: 0, numWorkers: 0 });
+    const counts = new Array(10).fill(0);
+    let s = 0;
+    let n = 0;
+    for await (const b of loader) {
+      for (const y of b.y) counts[y]++;
+      for (const v of b.x) s += v;
+      n += b.x.length;
+    }
+    assert.deepEqual(counts, new Array(10).fill(6000));
+    assert.ok(Math.abs(s / n - 0.286) < 5e-4, `mean ${s / n}`);
+    assert.deepEqual(epochOrder(5, 0, 0, false), Int32Array.from([0, 1, 2, 3, 4]));
+  },
+);

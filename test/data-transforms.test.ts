@@ -6,8 +6,26 @@ import { RNG } from '../src/base/rng.js';
 import type { Image } from '../src/data/dataset.js';
 import { readNpz } from '../src/io/npy.js';
 import {
-  CenterCrop, Grayscale, Normalize, Pad, RandomCrop, RandomErasing, RandomHorizontalFlip, RandomResizedCrop, Resize, ToFloat, ToRGB,
-  compose, crop, hflip, pad, resize, roundHalfEven, transformFromSpec, IMAGENET_MEAN, IMAGENET_STD,
+  CenterCrop,
+  Grayscale,
+  Normalize,
+  Pad,
+  RandomCrop,
+  RandomErasing,
+  RandomHorizontalFlip,
+  RandomResizedCrop,
+  Resize,
+  ToFloat,
+  ToRGB,
+  compose,
+  crop,
+  hflip,
+  pad,
+  resize,
+  roundHalfEven,
+  transformFromSpec,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
 } from '../src/data/transforms.js';
 
 // Reference outputs from torch 1.13 / torchvision 0.14, written by scripts/make_data_fixtures.py.
@@ -82,7 +100,14 @@ test('CenterCrop (incl. padding when larger), resized_crop, pad modes, hflip, gr
 test('transforms do not write into their input', () => {
   const rgb = img('rgb');
   const before = rgb.data.slice();
-  const t = compose(new RandomResizedCrop(8), new RandomHorizontalFlip(1), new Pad(2, 0, 'reflect'), new RandomCrop(8, { padding: 2 }), new Grayscale(3), new Normalize([0.5], [0.5]));
+  const t = compose(
+    new RandomResizedCrop(8),
+    new RandomHorizontalFlip(1),
+    new Pad(2, 0, 'reflect'),
+    new RandomCrop(8, { padding: 2 }),
+    new Grayscale(3),
+    new Normalize([0.5], [0.5]),
+  );
   t.apply(rgb, new RNG(3));
   assert.deepEqual(rgb.data, before);
 });
@@ -96,7 +121,7 @@ test('RandomResizedCrop: output size, crop inside the image, area share within [
     assert.ok(top >= 0 && left >= 0 && top + h <= 60 && left + w <= 90, `${[top, left, h, w]}`);
     const share = (h * w) / (60 * 90);
     if (share > 1.0001 || share < 0.06) fallback++;
-    assert.ok(w / h <= (4 / 3) * 1.2 && w / h >= (3 / 4) / 1.2 || share > 0.9, `ratio ${w / h}`);
+    assert.ok((w / h <= (4 / 3) * 1.2 && w / h >= 3 / 4 / 1.2) || share > 0.9, `ratio ${w / h}`);
   }
   assert.equal(fallback, 0);
   const a = t.apply(img('rgb'), new RNG(7));
@@ -151,16 +176,28 @@ test('RandomErasing: one rectangle of value, area share in [0.02, 0.33] and rati
     if (out === src) continue;
     erased++;
     // the erased pixels (value -2; the source never holds it) form the same rectangle in both channels
-    let top = 28, left = 28, bottom = -1, right = -1, n = 0;
+    let top = 28,
+      left = 28,
+      bottom = -1,
+      right = -1,
+      n = 0;
     for (let y = 0; y < 28; y++) {
       for (let x = 0; x < 28; x++) {
-        const e0 = out.data[y * 28 + x] === -2, e1 = out.data[784 + y * 28 + x] === -2;
+        const e0 = out.data[y * 28 + x] === -2,
+          e1 = out.data[784 + y * 28 + x] === -2;
         assert.equal(e0, e1, 'channels erased differently');
         if (!e0) assert.equal(out.data[y * 28 + x], src.data[y * 28 + x]);
-        else { n++; top = Math.min(top, y); left = Math.min(left, x); bottom = Math.max(bottom, y); right = Math.max(right, x); }
+        else {
+          n++;
+          top = Math.min(top, y);
+          left = Math.min(left, x);
+          bottom = Math.max(bottom, y);
+          right = Math.max(right, x);
+        }
       }
     }
-    const eh = bottom - top + 1, ew = right - left + 1;
+    const eh = bottom - top + 1,
+      ew = right - left + 1;
     assert.equal(n, eh * ew, 'erased region is not a rectangle');
     assert.ok(eh < 28 && ew < 28, `rectangle ${eh}x${ew} must fit strictly inside`);
     // rounding each side of a rectangle of area share s moves the share by at most ~(h+w)/2/784
@@ -195,7 +232,15 @@ test('ToFloat, Normalize on uint8 is an error, Grayscale/ToRGB channel conversio
 });
 
 test('a composed pipeline survives spec() -> transformFromSpec() with identical seeded output', async () => {
-  const t = compose(new ToRGB(), new RandomResizedCrop(20, { scale: [0.5, 1] }), new RandomHorizontalFlip(), new RandomCrop(20, { padding: 2, paddingMode: 'reflect' }), new ToFloat(), Normalize.imagenet(), new RandomErasing(0.7));
+  const t = compose(
+    new ToRGB(),
+    new RandomResizedCrop(20, { scale: [0.5, 1] }),
+    new RandomHorizontalFlip(),
+    new RandomCrop(20, { padding: 2, paddingMode: 'reflect' }),
+    new ToFloat(),
+    Normalize.imagenet(),
+    new RandomErasing(0.7),
+  );
   const back = await transformFromSpec(JSON.parse(JSON.stringify(t.spec())));
   const src = img('fm_u8', true);
   for (let s = 0; s < 5; s++) assert.deepEqual(back.apply(src, new RNG(s)).data, t.apply(src, new RNG(s)).data);

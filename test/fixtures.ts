@@ -37,4 +37,3 @@ export function buildFromFixture(name: string): Module {
   model.loadStateDict(st(name, 'weights.safetensors'));
   return model;
 }
-

@@ -13,7 +13,8 @@ import * as ops from '../src/tensor/ops.js';
 import { noGrad, Tensor } from '../src/tensor/tensor.js';
 import { buildFromFixture, fixturesSkipReason, npy } from './fixtures.js';
 
-const RTOL = 1e-4, ATOL = 1e-5;
+const RTOL = 1e-4,
+  ATOL = 1e-5;
 
 function worstIndex(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < a.length; i++) if (!(Math.abs(a[i] - b[i]) <= ATOL + RTOL * Math.abs(b[i]))) return i;
@@ -42,7 +43,8 @@ for (const backend of ['ref', 'wasm'] as const) {
 function randomizeBn(m: Module, seed: number): void {
   const rng = new RNG(seed);
   for (const [k, t] of m.stateDict()) {
-    if (k.endsWith('running_mean') || k.endsWith('bn2.bias') || k.endsWith('bn3.bias')) t.write(Float32Array.from({ length: t.size }, () => 0.1 * rng.normal()));
+    if (k.endsWith('running_mean') || k.endsWith('bn2.bias') || k.endsWith('bn3.bias'))
+      t.write(Float32Array.from({ length: t.size }, () => 0.1 * rng.normal()));
     else if (k.endsWith('running_var')) t.write(Float32Array.from({ length: t.size }, () => 0.5 + rng.uniform(0, 1)));
   }
 }
@@ -56,9 +58,13 @@ test(`[wasm] fused resnet18 at 3x224x224, batch 1 and 2 (Winograd with cached tr
   using f = fuseForInference(m);
   const wino0 = (be as unknown as { counters: { winograd: number } }).counters.winograd;
   for (const n of [1, 2]) {
-    const x = ops.tensor(Float32Array.from({ length: n * 3 * 224 * 224 }, () => rng.normal()), [n, 3, 224, 224]);
+    const x = ops.tensor(
+      Float32Array.from({ length: n * 3 * 224 * 224 }, () => rng.normal()),
+      [n, 3, 224, 224],
+    );
     const want = noGrad(() => m.forward(x));
-    for (let rep = 0; rep < 2; rep++) { // the second run uses the cached weight transforms
+    for (let rep = 0; rep < 2; rep++) {
+      // the second run uses the cached weight transforms
       const got = f.forward(x);
       const w = worstIndex(got.dataSync(), want.dataSync());
       assert.ok(w < 0, `batch ${n} run ${rep}: element ${w}: ${got.dataSync()[w]} vs ${want.dataSync()[w]}`);
@@ -79,13 +85,17 @@ test('fused models: clear errors for wrong input channels, unsupported modules, 
   using f = fuseForInference(m);
   assert.throws(() => f.forward(ops.zeros([1, 3, 28, 28])), /expects 1 input channel\(s\), the input has shape \[1, 3, 28, 28\]/);
   class Odd extends Module {
-    forward(x: Tensor): Tensor { return x; }
+    forward(x: Tensor): Tensor {
+      return x;
+    }
   }
   assert.throws(() => fuseForInference(new Odd()), /cannot fuse Odd \(Odd\) for inference/);
   const w = ops.zeros([2, 1, 3, 3]);
   w.requiresGrad = true;
   assert.throws(() => ops.conv2dFused(ops.zeros([1, 1, 5, 5]), w, null, {}), /inference-only/);
-  assert.throws(() => noGrad(() => ops.conv2dFused(ops.zeros([1, 1, 5, 5]), ops.zeros([2, 1, 3, 3]), null, {}, { residual: ops.zeros([1, 2, 5, 5]) })),
-    /residual has shape \[1, 2, 5, 5\], the output \[1, 2, 3, 3\]/);
+  assert.throws(
+    () => noGrad(() => ops.conv2dFused(ops.zeros([1, 1, 5, 5]), ops.zeros([2, 1, 3, 3]), null, {}, { residual: ops.zeros([1, 2, 5, 5]) })),
+    /residual has shape \[1, 2, 5, 5\], the output \[1, 2, 3, 3\]/,
+  );
   m.dispose();
 });

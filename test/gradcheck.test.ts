@@ -6,9 +6,29 @@ import type { Tensor } from '../src/tensor/tensor.js';
 import { distinctArray, gradCheck, randArray } from './helpers.js';
 
 const rng = new RNG(7);
-const r = (...shape: number[]) => ({ shape, data: randArray(shape.reduce((a, b) => a * b, 1), rng) });
-const pos = (...shape: number[]) => ({ shape, data: randArray(shape.reduce((a, b) => a * b, 1), rng, 0.5, 2) });
-const d = (...shape: number[]) => ({ shape, data: distinctArray(shape.reduce((a, b) => a * b, 1), rng) });
+const r = (...shape: number[]) => ({
+  shape,
+  data: randArray(
+    shape.reduce((a, b) => a * b, 1),
+    rng,
+  ),
+});
+const pos = (...shape: number[]) => ({
+  shape,
+  data: randArray(
+    shape.reduce((a, b) => a * b, 1),
+    rng,
+    0.5,
+    2,
+  ),
+});
+const d = (...shape: number[]) => ({
+  shape,
+  data: distinctArray(
+    shape.reduce((a, b) => a * b, 1),
+    rng,
+  ),
+});
 const TOL = 'rel. tol 1e-2 of max |grad|, h 1e-2';
 
 test(`unary ops: neg exp log sqrt abs relu sigmoid tanh (${TOL})`, () => {
@@ -60,7 +80,8 @@ test(`conv2d: stride, padding, dilation, groups, bias (${TOL})`, () => {
 test(`batch norm train (affine and not) and eval (${TOL})`, () => {
   gradCheck(([x, g, b]) => ops.batchNorm(x, null, null, g, b, true, 0.1, 1e-5), [r(3, 2, 3, 2), pos(2), r(2)]);
   gradCheck(([x]) => ops.batchNorm(x, null, null, null, null, true, 0.1, 1e-5), [r(4, 3, 2, 1)]);
-  const rm = ops.tensor([0.1, -0.2]), rv = ops.tensor([0.8, 1.3]);
+  const rm = ops.tensor([0.1, -0.2]),
+    rv = ops.tensor([0.8, 1.3]);
   gradCheck(([x, g, b]) => ops.batchNorm(x, rm, rv, g, b, false, 0.1, 1e-5), [r(2, 2, 3, 3), pos(2), r(2)]);
 });
 

@@ -8,9 +8,11 @@ import { tensor } from '../src/tensor/ops.js';
 /** Assert |a-b| <= atol + rtol*|b| elementwise; the message names the worst element. */
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, what = 'values'): void {
   assert.equal(actual.length, expected.length, `${what}: length ${actual.length} != ${expected.length}`);
-  let worst = -1, worstExcess = 0;
+  let worst = -1,
+    worstExcess = 0;
   for (let i = 0; i < actual.length; i++) {
-    const a = actual[i], b = expected[i];
+    const a = actual[i],
+      b = expected[i];
     if (a === b || (Number.isNaN(a) && Number.isNaN(b))) continue; // equal infinities, NaN where NaN is expected
     const excess = Math.abs(a - b) - (atol + rtol * Math.abs(b));
     if (!(excess <= 0) && (worst < 0 || excess > worstExcess || Number.isNaN(excess))) {
@@ -25,7 +27,8 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
 
 /** ||a - b|| / ||b|| (relative L2 error). */
 export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let n = 0, d = 0;
+  let n = 0,
+    d = 0;
   for (let i = 0; i < a.length; i++) {
     n += (a[i] - b[i]) ** 2;
     d += b[i] ** 2;
@@ -48,7 +51,7 @@ export function randArray(n: number, rng: RNG, lo = -1, hi = 1): Float32Array {
 export function distinctArray(n: number, rng: RNG): Float32Array {
   const p = rng.permutation(n);
   const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (p[i] - n / 2) / n * 4 + 0.01;
+  for (let i = 0; i < n; i++) a[i] = ((p[i] - n / 2) / n) * 4 + 0.01;
   return a;
 }
 
@@ -58,11 +61,12 @@ export function distinctArray(n: number, rng: RNG): Float32Array {
  */
 export function gradCheck(f: (xs: Tensor[]) => Tensor, inputs: { shape: number[]; data: Float32Array }[], tol = 1e-2, h = 1e-2): void {
   const rng = new RNG(123);
-  const mk = (datas: Float32Array[], grad: boolean) => inputs.map((s, i) => {
-    const t = tensor(datas[i], s.shape);
-    if (grad) t.requiresGrad = true;
-    return t;
-  });
+  const mk = (datas: Float32Array[], grad: boolean) =>
+    inputs.map((s, i) => {
+      const t = tensor(datas[i], s.shape);
+      if (grad) t.requiresGrad = true;
+      return t;
+    });
   const base = inputs.map((s) => s.data.slice());
   const xs = mk(base, true);
   const y = f(xs);
@@ -78,7 +82,8 @@ export function gradCheck(f: (xs: Tensor[]) => Tensor, inputs: { shape: number[]
     const analytic = xs[k].grad?.dataSync() ?? new Float32Array(inputs[k].data.length);
     const numeric = new Float64Array(analytic.length);
     for (let i = 0; i < analytic.length; i++) {
-      const plus = base.map((d) => d.slice()), minus = base.map((d) => d.slice());
+      const plus = base.map((d) => d.slice()),
+        minus = base.map((d) => d.slice());
       plus[k][i] += h;
       minus[k][i] -= h;
       numeric[i] = (loss(f(mk(plus, false))) - loss(f(mk(minus, false)))) / (2 * h);

@@ -95,7 +95,10 @@ test('hostile corpus (built in TypeScript): typed error in its reader, every rea
 
 test('hostile corpus (made by Python pickle, numpy, torch.save): refused, nothing runs', () => {
   rmSync(PY_MARKER, { force: true });
-  const manifest = JSON.parse(readFileSync(join(HOSTILE, 'py', 'manifest.json'), 'utf8')) as Record<string, { reader: ReaderName; expect: string; unsafe?: boolean }>;
+  const manifest = JSON.parse(readFileSync(join(HOSTILE, 'py', 'manifest.json'), 'utf8')) as Record<
+    string,
+    { reader: ReaderName; expect: string; unsafe?: boolean }
+  >;
   assert.ok(Object.keys(manifest).length >= 30);
   for (const [name, m] of Object.entries(manifest)) {
     feedEverywhere({ name, bytes: readFileSync(join(HOSTILE, 'py', name)), reader: m.reader, expect: new RegExp(m.expect), unsafe: m.unsafe });
@@ -103,7 +106,7 @@ test('hostile corpus (made by Python pickle, numpy, torch.save): refused, nothin
   }
 });
 
-test('positive control: the same payloads do run in Python\'s pickle (so the marker check can fail)', (t) => {
+test("positive control: the same payloads do run in Python's pickle (so the marker check can fail)", (t) => {
   const why = pythonMissing(['pickle']);
   if (why) return t.skip(why);
   const dir = mkdtempSync(join(tmpdir(), 'io-hostile-ctl-'));
@@ -136,7 +139,10 @@ test('limits are enforced and configurable (memo, stack, zip entries and total s
   assert.ok(Array.isArray(unpickle(puts).value));
   throwsFormat(() => unpickle(puts, { limits: { maxMemo: 10 } }), /memo exceeds 10 entries/);
   throwsFormat(() => unpickle(Uint8Array.from([0x80, 2, 0x5d, 0x5d, 0x5d, 0x2e]), { limits: { maxStack: 2 } }), /stack exceeds 2 items/);
-  const z = rawZip([{ name: 'a', data: new Uint8Array(600) }, { name: 'b', data: new Uint8Array(600) }]);
+  const z = rawZip([
+    { name: 'a', data: new Uint8Array(600) },
+    { name: 'b', data: new Uint8Array(600) },
+  ]);
   assert.equal(new ZipReader(z).entries.length, 2);
   throwsFormat(() => new ZipReader(z, { maxEntries: 1 }), /2 entries exceed the limit of 1/);
   throwsFormat(() => new ZipReader(z, { maxTotalSize: 1000 }), /total uncompressed size exceeds the limit of 1000 bytes/);
@@ -158,25 +164,30 @@ function sampleMap(): ArrayMap {
 
 /** Mutate a valid file: flip some bytes, maybe truncate, maybe append junk. */
 const mutated = (seeds: Uint8Array[]) =>
-  fc.record({
-    seed: fc.constantFrom(...seeds),
-    flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
-    cut: fc.option(fc.nat(), { nil: undefined }),
-    tail: fc.uint8Array({ maxLength: 16 }),
-  }).map(({ seed, flips, cut, tail }) => {
-    const b = new Uint8Array(seed);
-    for (const [i, v] of flips) b[i % b.length] = v;
-    const c = cut === undefined ? b : b.subarray(0, cut % (b.length + 1));
-    const out = new Uint8Array(c.length + tail.length);
-    out.set(c);
-    out.set(tail, c.length);
-    return out;
-  });
+  fc
+    .record({
+      seed: fc.constantFrom(...seeds),
+      flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+      cut: fc.option(fc.nat(), { nil: undefined }),
+      tail: fc.uint8Array({ maxLength: 16 }),
+    })
+    .map(({ seed, flips, cut, tail }) => {
+      const b = new Uint8Array(seed);
+      for (const [i, v] of flips) b[i % b.length] = v;
+      const c = cut === undefined ? b : b.subarray(0, cut % (b.length + 1));
+      const out = new Uint8Array(c.length + tail.length);
+      out.set(c);
+      out.set(tail, c.length);
+      return out;
+    });
 
 function fuzz(name: string, arb: fc.Arbitrary<Uint8Array>, read: (b: Uint8Array) => unknown): void {
-  fc.assert(fc.property(arb, (b) => {
-    typedOrValue(() => read(b), `${name} (${b.length} bytes)`);
-  }), { numRuns: RUNS, seed: SEED });
+  fc.assert(
+    fc.property(arb, (b) => {
+      typedOrValue(() => read(b), `${name} (${b.length} bytes)`);
+    }),
+    { numRuns: RUNS, seed: SEED },
+  );
 }
 
 test(`fuzz safetensors: random, mutated and structured headers (${RUNS} runs each), only typed errors`, { timeout: 120_000 }, () => {
@@ -189,36 +200,81 @@ test(`fuzz safetensors: random, mutated and structured headers (${RUNS} runs eac
     data_offsets: fc.oneof(fc.tuple(fc.nat(64), fc.nat(64)), fc.array(fc.integer(), { maxLength: 3 })),
   });
   const header = fc.dictionary(fc.string({ maxLength: 6 }), entry, { maxKeys: 4 });
-  fuzz('structured', fc.tuple(header, fc.nat(64)).map(([h, n]) => {
-    const j = new TextEncoder().encode(JSON.stringify(h));
-    const b = new Uint8Array(8 + j.length + n);
-    new DataView(b.buffer).setUint32(0, j.length, true);
-    b.set(j, 8);
-    return b;
-  }), (b) => {
-    const m = readSafetensors(b);
-    for (const [k, a] of m) assert.equal(a.data.length, a.shape.reduce((x, y) => x * y, 1), `${k}: data fits shape`);
-  });
+  fuzz(
+    'structured',
+    fc.tuple(header, fc.nat(64)).map(([h, n]) => {
+      const j = new TextEncoder().encode(JSON.stringify(h));
+      const b = new Uint8Array(8 + j.length + n);
+      new DataView(b.buffer).setUint32(0, j.length, true);
+      b.set(j, 8);
+      return b;
+    }),
+    (b) => {
+      const m = readSafetensors(b);
+      for (const [k, a] of m)
+        assert.equal(
+          a.data.length,
+          a.shape.reduce((x, y) => x * y, 1),
+          `${k}: data fits shape`,
+        );
+    },
+  );
 });
 
 test(`fuzz npy: random, mutated and structured headers (${RUNS} runs each), only typed errors`, { timeout: 120_000 }, () => {
   const seeds = ['f32.npy', 'f16.npy', 'i64.npy', 'bool.npy', 'v2.npy', 'v3.npy', 'scalar.npy'].map((f) => readFileSync(join(GOLDEN, f)));
-  fuzz('random', fc.uint8Array({ maxLength: 300 }).map((b) => Uint8Array.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, ...b])), readNpy);
+  fuzz(
+    'random',
+    fc.uint8Array({ maxLength: 300 }).map((b) => Uint8Array.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, ...b])),
+    readNpy,
+  );
   fuzz('mutated', mutated(seeds), readNpy);
-  const token = fc.constantFrom("'descr'", "'<f4'", "'|b1'", "'>i8'", "'fortran_order'", 'False', 'True', "'shape'", '(', ')', '[', ']', '{', '}', ',', ':', ' ', '2', '-1', '99999999999', 'None', "'", '\\');
-  fuzz('structured', fc.tuple(fc.array(token, { maxLength: 30 }), fc.nat(64)).map(([ts, n]) => {
-    const h = `{'descr': '<f4', 'fortran_order': False, 'shape': ${ts.join('')}}\n`;
-    const b = new Uint8Array(10 + h.length + n);
-    b.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, h.length & 255, h.length >> 8]);
-    for (let i = 0; i < h.length; i++) b[10 + i] = h.charCodeAt(i);
-    return b;
-  }), readNpy);
+  const token = fc.constantFrom(
+    "'descr'",
+    "'<f4'",
+    "'|b1'",
+    "'>i8'",
+    "'fortran_order'",
+    'False',
+    'True',
+    "'shape'",
+    '(',
+    ')',
+    '[',
+    ']',
+    '{',
+    '}',
+    ',',
+    ':',
+    ' ',
+    '2',
+    '-1',
+    '99999999999',
+    'None',
+    "'",
+    '\\',
+  );
+  fuzz(
+    'structured',
+    fc.tuple(fc.array(token, { maxLength: 30 }), fc.nat(64)).map(([ts, n]) => {
+      const h = `{'descr': '<f4', 'fortran_order': False, 'shape': ${ts.join('')}}\n`;
+      const b = new Uint8Array(10 + h.length + n);
+      b.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, h.length & 255, h.length >> 8]);
+      for (let i = 0; i < h.length; i++) b[10 + i] = h.charCodeAt(i);
+      return b;
+    }),
+    readNpy,
+  );
 });
 
 test(`fuzz zip / npz / pth containers: random and mutated archives (${RUNS} runs each), only typed errors`, { timeout: 120_000 }, () => {
   const pths = ['tensors.pth', 'tensors_legacy.pth', 'tensors_p4.pth', 'checkpoint.pth'].map((f) => readFileSync(join(GOLDEN, f)));
   const npzs = [writeNpz(sampleMap()), writeNpz(sampleMap(), { compress: true }), readFileSync(join(GOLDEN, 'savez_compressed.npz'))];
-  fuzz('random zip', fc.uint8Array({ maxLength: 400 }).map((b) => Uint8Array.from([0x50, 0x4b, 0x03, 0x04, ...b])), READERS.zip);
+  fuzz(
+    'random zip',
+    fc.uint8Array({ maxLength: 400 }).map((b) => Uint8Array.from([0x50, 0x4b, 0x03, 0x04, ...b])),
+    READERS.zip,
+  );
   fuzz('mutated npz', mutated(npzs), READERS.npz);
   fuzz('mutated pth', mutated(pths), READERS.pth);
   fuzz('mutated anything', mutated([...pths, ...npzs]), READERS.any);
@@ -230,27 +286,116 @@ test(`fuzz the unpickler: random opcode programs and mutated torch pickles (${RU
   // Weighted towards pushing values so that programs get past the first few opcodes.
   const op = fc.oneof(
     { weight: 4, arbitrary: fc.constantFrom(0x28, 0x4e, 0x88, 0x5d, 0x29, 0x7d).map((x) => [x]) },
-    fc.constantFrom(0x28, 0x30, 0x31, 0x32, 0x4e, 0x88, 0x89, 0x5d, 0x29, 0x7d, 0x6c, 0x74, 0x85, 0x86, 0x87, 0x64, 0x61, 0x65,
-      0x73, 0x75, 0x52, 0x62, 0x51, 0x93, 0x94, 0x81, 0x6f, 0x2e, 0x8f, 0x97).map((x) => [x]),
+    fc
+      .constantFrom(
+        0x28,
+        0x30,
+        0x31,
+        0x32,
+        0x4e,
+        0x88,
+        0x89,
+        0x5d,
+        0x29,
+        0x7d,
+        0x6c,
+        0x74,
+        0x85,
+        0x86,
+        0x87,
+        0x64,
+        0x61,
+        0x65,
+        0x73,
+        0x75,
+        0x52,
+        0x62,
+        0x51,
+        0x93,
+        0x94,
+        0x81,
+        0x6f,
+        0x2e,
+        0x8f,
+        0x97,
+      )
+      .map((x) => [x]),
     { weight: 3, arbitrary: fc.nat(255).map((n) => [0x4b, n]) },
     { weight: 2, arbitrary: fc.nat(6).map((n) => [0x68, n]) },
     fc.nat(6).map((n) => [0x71, n]),
-    fc.double().map((d) => { const b = new Uint8Array(9); b[0] = 0x47; new DataView(b.buffer).setFloat64(1, d); return [...b]; }),
-    { weight: 2, arbitrary: fc.constantFrom('storage', 'cpu', '0', 'collections', 'OrderedDict', 'torch', 'FloatStorage', 'os', 'system', 'module.x').map(sstr) },
-    fc.constantFrom(glob('collections', 'OrderedDict'), glob('torch._utils', '_rebuild_tensor_v2'), glob('torch', 'FloatStorage'),
-      glob('torch._utils', '_rebuild_parameter'), glob('_codecs', 'encode'), glob('torch', 'Size'), glob('numpy', 'dtype'), glob('os', 'system')),
+    fc.double().map((d) => {
+      const b = new Uint8Array(9);
+      b[0] = 0x47;
+      new DataView(b.buffer).setFloat64(1, d);
+      return [...b];
+    }),
+    {
+      weight: 2,
+      arbitrary: fc.constantFrom('storage', 'cpu', '0', 'collections', 'OrderedDict', 'torch', 'FloatStorage', 'os', 'system', 'module.x').map(sstr),
+    },
+    fc.constantFrom(
+      glob('collections', 'OrderedDict'),
+      glob('torch._utils', '_rebuild_tensor_v2'),
+      glob('torch', 'FloatStorage'),
+      glob('torch._utils', '_rebuild_parameter'),
+      glob('_codecs', 'encode'),
+      glob('torch', 'Size'),
+      glob('numpy', 'dtype'),
+      glob('os', 'system'),
+    ),
   );
   // Memo slots 0-6 hold a list, dict, tuple, str, int, OrderedDict and a global, so BINGETs hit.
-  const preamble = [0x80, 2, 0x5d, 0x71, 0, 0x30, 0x7d, 0x71, 1, 0x30, 0x29, 0x71, 2, 0x30, ...sstr('a'), 0x71, 3, 0x30, 0x4b, 7, 0x71, 4, 0x30,
-    ...glob('collections', 'OrderedDict'), 0x29, 0x52, 0x71, 5, 0x30, ...glob('torch', 'FloatStorage'), 0x71, 6, 0x30];
+  const preamble = [
+    0x80,
+    2,
+    0x5d,
+    0x71,
+    0,
+    0x30,
+    0x7d,
+    0x71,
+    1,
+    0x30,
+    0x29,
+    0x71,
+    2,
+    0x30,
+    ...sstr('a'),
+    0x71,
+    3,
+    0x30,
+    0x4b,
+    7,
+    0x71,
+    4,
+    0x30,
+    ...glob('collections', 'OrderedDict'),
+    0x29,
+    0x52,
+    0x71,
+    5,
+    0x30,
+    ...glob('torch', 'FloatStorage'),
+    0x71,
+    6,
+    0x30,
+  ];
   const program = fc.array(op, { maxLength: 60 }).map((ops) => Uint8Array.from([...preamble, ...ops.flat(), 0x2e]));
   fuzz('opcode programs', program, READERS.pickle);
-  fuzz('opcode programs in a torch zip', program.map((p) => zipSync({ 'archive/data.pkl': p, 'archive/data/0': new Uint8Array(64) }, { level: 0 })), READERS.pth);
+  fuzz(
+    'opcode programs in a torch zip',
+    program.map((p) => zipSync({ 'archive/data.pkl': p, 'archive/data/0': new Uint8Array(64) }, { level: 0 })),
+    READERS.pth,
+  );
   const pkls = ['tensors.pth', 'checkpoint.pth', 'tensors_p4.pth'].map((f) => {
     const z = new ZipReader(readFileSync(join(GOLDEN, f)));
     return new Uint8Array(z.read(z.entries.find((e) => e.name.endsWith('data.pkl'))!));
   });
   fuzz('mutated torch pickles', mutated([...pkls, tensorPickle([{ name: 'w', key: '0', numel: 4, offset: 0, size: [2, 2], stride: [2, 1] }])]), READERS.pickle);
   const storages = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`archive/data/${i}`, new Uint8Array(96)]));
-  fuzz('mutated torch pickles in a zip', mutated(pkls).map((p) => zipSync({ 'archive/data.pkl': p, ...storages }, { level: 0 })), READERS.pth);
+  fuzz(
+    'mutated torch pickles in a zip',
+    mutated(pkls).map((p) => zipSync({ 'archive/data.pkl': p, ...storages }, { level: 0 })),
+    READERS.pth,
+  );
 });

@@ -24,7 +24,13 @@ test('zip: reads stored and deflated entries written by fflate, CRC-32 checked',
   const b = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7919) & 255);
   const z = zipSync({ 'x/a.txt': [a, { level: 9 }], 'x/b.bin': [b, { level: 0 }] });
   const r = new ZipReader(z);
-  assert.deepEqual(r.entries.map((e) => [e.name, e.method]), [['x/a.txt', 8], ['x/b.bin', 0]]);
+  assert.deepEqual(
+    r.entries.map((e) => [e.name, e.method]),
+    [
+      ['x/a.txt', 8],
+      ['x/b.bin', 0],
+    ],
+  );
   assert.deepEqual(r.read('x/a.txt'), a);
   assert.deepEqual(r.read('x/b.bin'), b);
   assert.equal(crc32(new TextEncoder().encode('123456789')), 0xcbf43926);
@@ -48,11 +54,10 @@ function plain(v: PyValue): unknown {
 
 test('pickle: hand-written protocol 2 program (memo, marks, tuples, dict, list, longs)', () => {
   // {'a': [1, -2, 3.5, None, True], 'b': ('x', 2**64), 'c': <memo of the list>}
-  const p = [0x80, 2, 0x7d, 0x71, 0, 0x28,
-    0x58, 1, 0, 0, 0, 0x61, 0x5d, 0x71, 1, 0x28, 0x4b, 1, 0x4a, 0xfe, 0xff, 0xff, 0xff,
-    0x47, 0x40, 0x0c, 0, 0, 0, 0, 0, 0, 0x4e, 0x88, 0x65,
-    0x58, 1, 0, 0, 0, 0x62, 0x8c, 1, 0x78, 0x8a, 9, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x86,
-    0x58, 1, 0, 0, 0, 0x63, 0x68, 1, 0x75, 0x2e];
+  const p = [
+    0x80, 2, 0x7d, 0x71, 0, 0x28, 0x58, 1, 0, 0, 0, 0x61, 0x5d, 0x71, 1, 0x28, 0x4b, 1, 0x4a, 0xfe, 0xff, 0xff, 0xff, 0x47, 0x40, 0x0c, 0, 0, 0, 0, 0, 0, 0x4e,
+    0x88, 0x65, 0x58, 1, 0, 0, 0, 0x62, 0x8c, 1, 0x78, 0x8a, 9, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x86, 0x58, 1, 0, 0, 0, 0x63, 0x68, 1, 0x75, 0x2e,
+  ];
   const { value, end } = unpickle(Uint8Array.from(p));
   assert.equal(end, p.length);
   assert.deepEqual(plain(value), { a: [1, -2, 3.5, null, true], b: { tuple: ['x', { int: '18446744073709551616' }] }, c: [1, -2, 3.5, null, true] });
@@ -73,9 +78,15 @@ print(json.dumps([pickle.dumps(obj, protocol=p).hex() for p in range(6)]))
   const hexes = JSON.parse(out) as string[];
   const want = {
     ints: [0, 1, -1, 255, 256, 65535, 65536, -(2 ** 31), 2 ** 31, { int: (2n ** 63n).toString() }, { int: (-(2n ** 70n)).toString() }],
-    floats: [0.5, -1e300, 1e-300], strs: ['', 'abc', 'x'.repeat(300)], bytes: { bytes: [0, 255, 97, 98] },
-    tuple: { tuple: [1, { tuple: [2, 3] }, { tuple: [] }] }, none: null, bools: [true, false],
-    nested: { k: [{ z: 1 }] }, od: { p: 1, q: [2] }, 3: 'intkey',
+    floats: [0.5, -1e300, 1e-300],
+    strs: ['', 'abc', 'x'.repeat(300)],
+    bytes: { bytes: [0, 255, 97, 98] },
+    tuple: { tuple: [1, { tuple: [2, 3] }, { tuple: [] }] },
+    none: null,
+    bools: [true, false],
+    nested: { k: [{ z: 1 }] },
+    od: { p: 1, q: [2] },
+    3: 'intkey',
   };
   hexes.forEach((hex, proto) => {
     const bytes = Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));
@@ -111,7 +122,11 @@ test('pth: a wrapped DataParallel checkpoint gives the state dict with "module."
 });
 
 test('pth: a pickled whole module is refused, naming the class (like weights_only=True)', () => {
-  throwsFormat(() => readPthFile(join(GOLDEN, 'whole_module.pth')), /whole_module\.pth: pth whole_module\/data\.pkl: refused global torch\.nn\.modules\.container\.Sequential/, UnsafePickleError);
+  throwsFormat(
+    () => readPthFile(join(GOLDEN, 'whole_module.pth')),
+    /whole_module\.pth: pth whole_module\/data\.pkl: refused global torch\.nn\.modules\.container\.Sequential/,
+    UnsafePickleError,
+  );
 });
 
 test('pth: inconsistent storages, wrong-size storage data and out-of-range views are FormatErrors', () => {
@@ -129,7 +144,10 @@ test('pth: inconsistent storages, wrong-size storage data and out-of-range views
   // 'transposed' and 'strided' share one 24-element storage: shrink its numel in one place only.
   throwsFormat(() => readPth(patch('K\x18tq', 1, 20)), /storage "\w+" is declared with two different types or sizes/);
   // 'offset_view' is shared[3:7]: (storage, 3, (4,), (1,)); move its offset to 7 so it ends at 10 of 10.
-  throwsFormat(() => readPth(patch('QK\x03K\x04\x85', 2, 7)), /tensor "offset_view" \(size \[4\], stride \[1\], offset 7\) reaches past its 10-element storage/);
+  throwsFormat(
+    () => readPth(patch('QK\x03K\x04\x85', 2, 7)),
+    /tensor "offset_view" \(size \[4\], stride \[1\], offset 7\) reaches past its 10-element storage/,
+  );
   // Truncate the data of the f32 storage (the first persistent id, key "0"... whatever key it has).
   const f = files();
   const key = r.entries.find((e) => e.name.startsWith('tensors/data/') && e.size === 24)!.name;
@@ -144,7 +162,8 @@ test('pth: torchvision resnet18, a wrapped DataParallel resnext50_32x4d, fp16/bf
   if (why) return t.skip(why);
   const dir = mkdtempSync(join(tmpdir(), 'io-pth-'));
   try {
-    runPython(`
+    runPython(
+      `
 import collections, json, os, sys, numpy as np, torch, torchvision
 d = sys.argv[1]
 torch.manual_seed(0)
@@ -175,10 +194,17 @@ mixed = collections.OrderedDict([('half', torch.randn(3, 4).half()), ('double', 
 torch.save(mixed, os.path.join(d, 'mixed.pth'))
 expect('mixed.pth', mixed)
 json.dump(manifest, open(os.path.join(d, 'manifest.json'), 'w'))
-`, [dir], 300_000);
+`,
+      [dir],
+      300_000,
+    );
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, [string, string, number[], number][]>;
     const torchToOurs: Record<string, string> = {
-      'torch.float32': 'F32', 'torch.float16': 'F16', 'torch.bfloat16': 'BF16', 'torch.float64': 'F64', 'torch.int64': 'I64',
+      'torch.float32': 'F32',
+      'torch.float16': 'F16',
+      'torch.bfloat16': 'BF16',
+      'torch.float64': 'F64',
+      'torch.int64': 'I64',
     };
     for (const [file, entries] of Object.entries(manifest)) {
       const t0 = performance.now();
@@ -186,7 +212,11 @@ json.dump(manifest, open(os.path.join(d, 'manifest.json'), 'w'))
       const ms = performance.now() - t0;
       const ref = readFileSync(join(dir, `${file}.expected`));
       const refF32 = new Float32Array(ref.buffer, ref.byteOffset, ref.byteLength / 4);
-      assert.deepEqual([...m.keys()], entries.map((e) => e[0]), `${file}: key order`);
+      assert.deepEqual(
+        [...m.keys()],
+        entries.map((e) => e[0]),
+        `${file}: key order`,
+      );
       for (const [name, dtype, shape, off] of entries) {
         const a = m.get(name)!;
         assert.equal(a.dtype, torchToOurs[dtype], `${file}:${name} dtype`);
@@ -211,7 +241,11 @@ test('pth: a TorchScript archive is refused with a hint to save a state dict', (
   try {
     const p = join(dir, 'scripted.pt');
     runPython('import sys, torch; torch.jit.save(torch.jit.script(torch.nn.Linear(2, 3)), sys.argv[1])', [p]);
-    throwsFormat(() => readPthFile(p), /refused global __torch__\..*\(a TorchScript archive: save model\.state_dict\(\) with torch\.save instead\)/, UnsafePickleError);
+    throwsFormat(
+      () => readPthFile(p),
+      /refused global __torch__\..*\(a TorchScript archive: save model\.state_dict\(\) with torch\.save instead\)/,
+      UnsafePickleError,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

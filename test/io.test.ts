@@ -10,7 +10,14 @@ import type { ArrayMap, NamedArray } from '../src/io/types.js';
 import { readSafetensors, readSafetensorsHeader, readSafetensorsMetadata, writeSafetensors } from '../src/io/safetensors.js';
 import { readNpy, readNpz, writeNpy, writeNpz } from '../src/io/npy.js';
 import {
-  readArraysFile, readNpyFile, readNpyFolder, readSafetensorsFile, readSafetensorsMetadataFile, writeNpyFile, writeNpyFolder, writeSafetensorsFile,
+  readArraysFile,
+  readNpyFile,
+  readNpyFolder,
+  readSafetensorsFile,
+  readSafetensorsMetadataFile,
+  writeNpyFile,
+  writeNpyFolder,
+  writeSafetensorsFile,
 } from '../src/io/files.js';
 import { detectFormat, readArrays } from '../src/io/detect.js';
 import { assertSameValues, pythonMissing, runPython, throwsFormat } from './io-util.js';
@@ -41,7 +48,7 @@ function sample(): ArrayMap {
 
 test('safetensors: round trip keeps names, order, shapes, values (exact), I64 and metadata', () => {
   const m = sample();
-  const bytes = writeSafetensors(m, { format: 'pt', 'by': 'resnet-ts' });
+  const bytes = writeSafetensors(m, { format: 'pt', by: 'resnet-ts' });
   const back = readSafetensors(bytes);
   assert.deepEqual([...back.keys()], [...m.keys()]);
   for (const [k, a] of m) {
@@ -93,7 +100,10 @@ test('safetensors: strict validation, each problem a one-line FormatError naming
   throwsFormat(() => readSafetensors(st({ a: t('F32', [-1], [0, 4]) }, 4)), /tensor "a": invalid dimension -1/);
   throwsFormat(() => readSafetensors(st({ a: t('F32', [1.5], [0, 4]) }, 4)), /tensor "a": invalid dimension 1.5/);
   throwsFormat(() => readSafetensors(st({ a: t('F32', ['2'], [0, 8]) }, 8)), /tensor "a": invalid dimension "2"/);
-  throwsFormat(() => readSafetensors(st({ a: t('F32', [1], [0, 4]) }, 4, '{"a":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}}')), /tensor "a": invalid dimension Infinity/);
+  throwsFormat(
+    () => readSafetensors(st({ a: t('F32', [1], [0, 4]) }, 4, '{"a":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}}')),
+    /tensor "a": invalid dimension Infinity/,
+  );
   throwsFormat(() => readSafetensors(st({ a: t('F32', [2 ** 30, 2 ** 30, 2 ** 30], [0, 4]) }, 4)), /tensor "a": shape .* is too large/);
   throwsFormat(() => readSafetensors(st({ a: t('F32', [1], [4, 0]) }, 4)), /tensor "a": invalid data_offsets/);
   throwsFormat(() => readSafetensors(st({ a: t('F32', [1], [0, 4]) }, 8)), /4 bytes after the last tensor/);
@@ -112,7 +122,10 @@ test('safetensors: strict validation, each problem a one-line FormatError naming
 
 test('safetensors: writer rejects data that does not fit its shape', () => {
   const m: ArrayMap = new Map([['w', { dtype: 'F32', shape: [2, 2], data: new Float32Array(3) }]]);
-  assert.throws(() => writeSafetensors(m), (e: unknown) => e instanceof ShapeError && /w: data has 3 values but shape \[2, 2\] needs 4/.test((e as Error).message));
+  assert.throws(
+    () => writeSafetensors(m),
+    (e: unknown) => e instanceof ShapeError && /w: data has 3 values but shape \[2, 2\] needs 4/.test((e as Error).message),
+  );
 });
 
 test('safetensors: file helpers write atomically (no temp file left) and name the file in errors', () => {
@@ -140,7 +153,8 @@ test('safetensors: PyTorch reads our file back unchanged (F32 as float32, I64 as
     const p = join(dir, 'w.safetensors');
     writeSafetensorsFile(p, sample());
     // A reader written from the format spec (the `safetensors` package is not installed here).
-    const out = runPython(`
+    const out = runPython(
+      `
 import json, struct, sys, torch
 raw = open(sys.argv[1], 'rb').read()
 (n,) = struct.unpack('<Q', raw[:8])
@@ -156,7 +170,9 @@ for k, v in hdr.items():
     t = t.reshape(v['shape'])
     res[k] = {'dtype': str(t.dtype), 'shape': list(t.shape), 'values': [repr(x) for x in t.reshape(-1).tolist()]}
 print(json.dumps(res))
-`, [p]);
+`,
+      [p],
+    );
     const res = JSON.parse(out) as Record<string, { dtype: string; shape: number[]; values: string[] }>;
     for (const [k, a] of sample()) {
       const r = res[k];
@@ -289,7 +305,8 @@ test('npy/npz: NumPy loads what we write (values exact, int64 stays int64)', (t)
     writeFileSync(join(dir, 'b.npy'), writeNpy(m.get('steps')!));
     writeFileSync(join(dir, 'c.npz'), writeNpz(m));
     writeFileSync(join(dir, 'd.npz'), writeNpz(m, { compress: true }));
-    const out = runPython(`
+    const out = runPython(
+      `
 import json, sys, os, numpy as np
 d = sys.argv[1]
 def rec(a): return {'dtype': a.dtype.str, 'shape': list(a.shape), 'values': [repr(float(x)) for x in a.reshape(-1)]}
@@ -298,7 +315,9 @@ for f in ['c', 'd']:
     z = np.load(os.path.join(d, f + '.npz'))
     res[f] = {k: rec(z[k]) for k in z.files}
 print(json.dumps(res))
-`, [dir]);
+`,
+      [dir],
+    );
     const res = JSON.parse(out);
     const num = (s: string) => (s === 'nan' ? NaN : s === 'inf' ? Infinity : s === '-inf' ? -Infinity : Number(s));
     assert.equal(res.a.dtype, '<f4');

@@ -29,10 +29,14 @@ before(async () => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  const ow = process.stdout.write.bind(process.stdout), ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) => (typeof s === 'string' ? ((out += s), true) : (ow as (...a: unknown[]) => boolean)(s, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array, ...rest: unknown[]) => (typeof s === 'string' ? ((err += s), true) : (ew as (...a: unknown[]) => boolean)(s, ...rest))) as typeof process.stderr.write;
+  let out = '',
+    err = '';
+  const ow = process.stdout.write.bind(process.stdout),
+    ew = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
+    typeof s === 'string' ? ((out += s), true) : (ow as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
+    typeof s === 'string' ? ((err += s), true) : (ew as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stderr.write;
   try {
     return { code: await main(['--backend', 'ref', ...args]), out, err };
   } finally {
@@ -52,18 +56,45 @@ test('loadStateDict is all or nothing: short data, long data, a shape mismatch a
   for (const a of good.values()) a.data = a.data.map((v) => v + 1);
   const before = snapshot(m);
   const cases: [string, (sd: typeof good) => void, RegExp][] = [
-    ['short data', (sd) => { const a = sd.get('layer1.0.conv1.weight')!; a.data = a.data.subarray(0, a.data.length - 5); },
-      /layer1\.0\.conv1\.weight: shape \[16, 16, 3, 3\] needs 2304 values, the data has 2299/],
-    ['long data', (sd) => { const a = sd.get('fc.weight')!; a.data = new Float32Array(a.data.length + 3); },
-      /fc\.weight: shape \[10, 64\] needs 640 values, the data has 643/],
-    ['a shape mismatch late in the order', (sd) => { sd.get('fc.bias')!.shape = [11]; }, /fc\.bias: expected \[10\], got \[11\]/],
-    ['int8 data', (sd) => { (sd.get('conv1.weight') as { dtype: string }).dtype = 'I8'; },
-      /integer data for 1 floating-point tensor\(s\): conv1\.weight \(I8\); not cast silently/],
+    [
+      'short data',
+      (sd) => {
+        const a = sd.get('layer1.0.conv1.weight')!;
+        a.data = a.data.subarray(0, a.data.length - 5);
+      },
+      /layer1\.0\.conv1\.weight: shape \[16, 16, 3, 3\] needs 2304 values, the data has 2299/,
+    ],
+    [
+      'long data',
+      (sd) => {
+        const a = sd.get('fc.weight')!;
+        a.data = new Float32Array(a.data.length + 3);
+      },
+      /fc\.weight: shape \[10, 64\] needs 640 values, the data has 643/,
+    ],
+    [
+      'a shape mismatch late in the order',
+      (sd) => {
+        sd.get('fc.bias')!.shape = [11];
+      },
+      /fc\.bias: expected \[10\], got \[11\]/,
+    ],
+    [
+      'int8 data',
+      (sd) => {
+        (sd.get('conv1.weight') as { dtype: string }).dtype = 'I8';
+      },
+      /integer data for 1 floating-point tensor\(s\): conv1\.weight \(I8\); not cast silently/,
+    ],
   ];
   for (const [what, spoil, re] of cases) {
     const sd = new Map([...good].map(([k, a]) => [k, { ...a }]));
     spoil(sd);
-    assert.throws(() => m.loadStateDict(sd), (e: Error) => e instanceof StateDictError && re.test(e.message), what);
+    assert.throws(
+      () => m.loadStateDict(sd),
+      (e: Error) => e instanceof StateDictError && re.test(e.message),
+      what,
+    );
     assert.throws(() => m.loadStateDict(sd, { strict: false }), StateDictError, `${what} (strict: false)`);
     unchanged(m, before);
   }
@@ -101,12 +132,23 @@ test('NaN weights: a warning on load (an error with --strict-finite), and predic
   writeSafetensorsFile(bare, sd);
   const img = join(dir, 'pics', 'a.png');
   mkdirSync(join(dir, 'pics'));
-  await sharp(Buffer.alloc(28 * 28, 90), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(img);
+  await sharp(Buffer.alloc(28 * 28, 90), { raw: { width: 28, height: 28, channels: 1 } })
+    .png()
+    .toFile(img);
 
   const p = await run(['predict', img, '--checkpoint', bare, '--model', 'cifar_resnet8']);
-  assert.match(p.err, new RegExp(`^warning: .*nan\\.safetensors: 2 tensor\\(s\\) hold non-finite values: layer1\\.0\\.bn1\\.weight \\(1 Inf\\), fc\\.bias \\(1 NaN\\); .*--strict-finite`, 'm'));
+  assert.match(
+    p.err,
+    new RegExp(
+      `^warning: .*nan\\.safetensors: 2 tensor\\(s\\) hold non-finite values: layer1\\.0\\.bn1\\.weight \\(1 Inf\\), fc\\.bias \\(1 NaN\\); .*--strict-finite`,
+      'm',
+    ),
+  );
   assert.equal(p.code, 1, p.err);
-  assert.match(p.err, /^error: .*a\.png: the model's output is non-finite \(NaN; the weights in .*nan\.safetensors hold non-finite values or overflow\); no prediction$/m);
+  assert.match(
+    p.err,
+    /^error: .*a\.png: the model's output is non-finite \(NaN; the weights in .*nan\.safetensors hold non-finite values or overflow\); no prediction$/m,
+  );
   assert.equal(p.out, '', 'no prediction printed');
   const s = await run(['predict', img, '--checkpoint', bare, '--model', 'cifar_resnet8', '--strict-finite']);
   assert.equal(s.code, 1);
@@ -114,16 +156,49 @@ test('NaN weights: a warning on load (an error with --strict-finite), and predic
   // forward and export --weights: the same warning, the same refusal
   const x = join(dir, 'x.npy');
   writeNpyFile(x, { dtype: 'F32', shape: [1, 1, 8, 8], data: new Float32Array(64).fill(0.5) });
-  const fw = await run(['forward', '--model', 'cifar_resnet8', '--arch', '{"numClasses":10,"inChannels":1}', '--weights', bare, '--input', x, '--output', join(dir, 'y.npy')]);
+  const fw = await run([
+    'forward',
+    '--model',
+    'cifar_resnet8',
+    '--arch',
+    '{"numClasses":10,"inChannels":1}',
+    '--weights',
+    bare,
+    '--input',
+    x,
+    '--output',
+    join(dir, 'y.npy'),
+  ]);
   assert.match(fw.err, /^warning: .*nan\.safetensors: 2 tensor\(s\) hold non-finite values/m);
-  const fs = await run(['forward', '--model', 'cifar_resnet8', '--arch', '{"numClasses":10,"inChannels":1}', '--weights', bare, '--input', x, '--output', join(dir, 'y.npy'), '--strict-finite']);
+  const fs = await run([
+    'forward',
+    '--model',
+    'cifar_resnet8',
+    '--arch',
+    '{"numClasses":10,"inChannels":1}',
+    '--weights',
+    bare,
+    '--input',
+    x,
+    '--output',
+    join(dir, 'y.npy'),
+    '--strict-finite',
+  ]);
   assert.equal(fs.code, 1);
   assert.match(fs.err, /^error: .*nan\.safetensors: 2 tensor\(s\) hold non-finite values: .*; refused \(--strict-finite\)$/m);
 
   // eval: a checkpoint whose (finite) weights overflow to Inf logits
   const out = join(dir, 'run');
-  const cfg = { ...DEFAULT_CONFIG, model: 'cifar_resnet8', out, epochs: 1, batchSize: 16, workers: 0, seed: 1,
-    data: { ...DEFAULT_CONFIG.data, dataDir: EMBEDDED_SLICE_DIR, size: 8, augment: 'none' as const, limitTrain: 32, limitTest: 16 } };
+  const cfg = {
+    ...DEFAULT_CONFIG,
+    model: 'cifar_resnet8',
+    out,
+    epochs: 1,
+    batchSize: 16,
+    workers: 0,
+    seed: 1,
+    data: { ...DEFAULT_CONFIG.data, dataDir: EMBEDDED_SLICE_DIR, size: 8, augment: 'none' as const, limitTrain: 32, limitTest: 16 },
+  };
   const r = await runTraining(cfg, { maxSteps: 1 });
   const ck = loadCheckpoint(join(out, 'last.json'));
   const fcw = r.model.getModule('fc').parameters()[0];
@@ -132,7 +207,10 @@ test('NaN weights: a warning on load (an error with --strict-finite), and predic
   saveCheckpoint(join(dir, 'overflow'), { model: r.model, meta });
   const e = await run(['eval', '--checkpoint', join(dir, 'overflow.json'), '--data-dir', EMBEDDED_SLICE_DIR, '--limit-test', '16', '--no-progress']);
   assert.equal(e.code, 1, e.err);
-  assert.match(e.err, /^error: .*overflow(\.[0-9a-f]{16})?\.safetensors: the model's output is non-finite \((-?Infinity|NaN)\) for image \d+ of the test set; no accuracy is computed from it/m);
+  assert.match(
+    e.err,
+    /^error: .*overflow(\.[0-9a-f]{16})?\.safetensors: the model's output is non-finite \((-?Infinity|NaN)\) for image \d+ of the test set; no accuracy is computed from it/m,
+  );
   assert.ok(!/test_acc=/.test(e.out));
   // the library call says the same
   const { loadFashionMNIST } = await import('../src/data/fashion-mnist.js');

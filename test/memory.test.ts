@@ -32,8 +32,18 @@ test('scope frees everything made inside except what it returns; dispose is idem
 });
 
 function tinyNet(): Sequential {
-  return new Sequential(new Conv2d(1, 8, 3, { padding: 1, bias: false }), new BatchNorm2d(8), new ReLU(), new MaxPool2d(2),
-    new Conv2d(8, 16, 3, { padding: 1 }), new BatchNorm2d(16), new ReLU(), new AdaptiveAvgPool2d(1), new Flatten(), new Linear(16, 3));
+  return new Sequential(
+    new Conv2d(1, 8, 3, { padding: 1, bias: false }),
+    new BatchNorm2d(8),
+    new ReLU(),
+    new MaxPool2d(2),
+    new Conv2d(8, 16, 3, { padding: 1 }),
+    new BatchNorm2d(16),
+    new ReLU(),
+    new AdaptiveAvgPool2d(1),
+    new Flatten(),
+    new Linear(16, 3),
+  );
 }
 
 test('1,000 training steps on the wasm backend do not grow memory after warm-up', async () => {
@@ -42,21 +52,24 @@ test('1,000 training steps on the wasm backend do not grow memory after warm-up'
     const net = noGrad(() => tinyNet());
     const rng = new RNG(1);
     const bufs = new Map<Tensor, Storage>();
-    const step = () => scope(() => {
-      const x = ops.randn([4, 1, 8, 8], rng);
-      const loss = ops.crossEntropy(net.forward(x), [0, 1, 2, 1]);
-      loss.backward();
-      for (const p of net.parameters()) {
-        let b = bufs.get(p);
-        if (!b) bufs.set(p, (b = be.alloc(p.size)));
-        be.sgdStep(p.storage, p.grad!.storage, b, 0.01, 0.9, 0, 1e-4, false, false);
-      }
-      net.zeroGrad();
-      return loss.item();
-    });
+    const step = () =>
+      scope(() => {
+        const x = ops.randn([4, 1, 8, 8], rng);
+        const loss = ops.crossEntropy(net.forward(x), [0, 1, 2, 1]);
+        loss.backward();
+        for (const p of net.parameters()) {
+          let b = bufs.get(p);
+          if (!b) bufs.set(p, (b = be.alloc(p.size)));
+          be.sgdStep(p.storage, p.grad!.storage, b, 0.01, 0.9, 0, 1e-4, false, false);
+        }
+        net.zeroGrad();
+        return loss.item();
+      });
     for (let i = 0; i < 50; i++) step();
     const heap = (be as unknown as { heap: { byteLength: number; liveByteCount: number } }).heap;
-    const warm = be.allocatedFloats(), warmMemory = heap.byteLength, warmLive = heap.liveByteCount;
+    const warm = be.allocatedFloats(),
+      warmMemory = heap.byteLength,
+      warmLive = heap.liveByteCount;
     let last = 0;
     for (let i = 0; i < 1000; i++) last = step();
     assert.ok(Number.isFinite(last));
@@ -72,8 +85,14 @@ test('tensors an op saves for its backward (BN statistics, softmax) are freed wi
   for (const backend of ['ref', 'wasm']) {
     const be = await setBackend(backend);
     const rng = new RNG(4);
-    const x = ops.tensor(Float32Array.from({ length: 2 * 3 * 4 * 4 }, () => rng.normal()), [2, 3, 4, 4]).setRequiresGrad();
-    const gamma = ops.ones([3]).setRequiresGrad(), beta = ops.zeros([3]).setRequiresGrad();
+    const x = ops
+      .tensor(
+        Float32Array.from({ length: 2 * 3 * 4 * 4 }, () => rng.normal()),
+        [2, 3, 4, 4],
+      )
+      .setRequiresGrad();
+    const gamma = ops.ones([3]).setRequiresGrad(),
+      beta = ops.zeros([3]).setRequiresGrad();
     const base = be.allocatedFloats();
     const y = ops.batchNorm(x, null, null, gamma, beta, true, 0.1, 1e-5);
     assert.equal(be.allocatedFloats(), base + y.size + 2 * 3, `${backend}: output + saved mean and inverse std`);
@@ -89,7 +108,8 @@ test('tensors an op saves for its backward (BN statistics, softmax) are freed wi
     l.dispose();
     assert.equal(be.allocatedFloats(), base2);
     // max backward: only the gradients remain (no scope around it)
-    const a = ops.tensor([1, 5, 3, 2], [2, 2]).setRequiresGrad(), b = ops.tensor([4, 0], [2]).setRequiresGrad();
+    const a = ops.tensor([1, 5, 3, 2], [2, 2]).setRequiresGrad(),
+      b = ops.tensor([4, 0], [2]).setRequiresGrad();
     const m = ops.maximum(a, b);
     const s = ops.sum(m);
     const base3 = be.allocatedFloats();
@@ -97,7 +117,10 @@ test('tensors an op saves for its backward (BN statistics, softmax) are freed wi
     assert.deepEqual(Array.from(a.grad!.dataSync()), [0, 1, 0, 1]);
     assert.deepEqual(Array.from(b.grad!.dataSync()), [2, 0]);
     assert.equal(be.allocatedFloats(), base3 + a.size + b.size, `${backend}: max backward keeps only the two gradients`);
-    for (const t of [x, gamma, beta, logits, a, b, m, s]) { t.zeroGrad(); t.dispose(); }
+    for (const t of [x, gamma, beta, logits, a, b, m, s]) {
+      t.zeroGrad();
+      t.dispose();
+    }
   }
 });
 
@@ -138,7 +161,11 @@ test('1,000 trainStep calls with new optim.SGD on the wasm backend do not grow m
     const model = tinyNet();
     const optimizer = new SGD(model.namedParameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
     const rng = new RNG(3);
-    const batch = () => ({ x: Float32Array.from({ length: 4 * 64 }, () => rng.normal()), shape: [4, 1, 8, 8] as [number, number, number, number], y: Int32Array.from([0, 1, 2, 1]) });
+    const batch = () => ({
+      x: Float32Array.from({ length: 4 * 64 }, () => rng.normal()),
+      shape: [4, 1, 8, 8] as [number, number, number, number],
+      y: Int32Array.from([0, 1, 2, 1]),
+    });
     for (let i = 0; i < 50; i++) trainStep({ model, optimizer }, batch());
     const warm = heapFigures(be);
     let loss = NaN;

@@ -61,7 +61,8 @@ test('export --verify writes an ONNX file that onnxruntime-node runs with our lo
   assert.match(i.out, /cifar_resnet20 \{"numClasses":5\}: CIFAR ResNet-20/);
   assert.match(i.out, /use it with: resnet forward --model cifar_resnet20 --arch '\{"numClasses":5\}' --weights /);
   assert.equal(readSafetensorsMetadataFile(out)['resnet-ts.model'], 'cifar_resnet20');
-  const want = readSafetensorsFile(WEIGHTS), got = readSafetensorsFile(out);
+  const want = readSafetensorsFile(WEIGHTS),
+    got = readSafetensorsFile(out);
   assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort());
   for (const [k, a] of want) if (!k.endsWith('num_batches_tracked')) assert.deepEqual(got.get(k)!.data, a.data, k);
 
@@ -78,14 +79,31 @@ test('export --verify writes an ONNX file that onnxruntime-node runs with our lo
 
 test('export with --opset 17 --dynamic-size --static-batch; clear errors for bad flags and files', () => {
   const onnx = join(tmp, 'd.onnx');
-  const r = resnet('export', '--model', 'cifar_resnet20', '--arch', '{"numClasses":5}', '--weights', WEIGHTS, '--onnx', onnx, '--opset', '17', '--dynamic-size', '--static-batch');
+  const r = resnet(
+    'export',
+    '--model',
+    'cifar_resnet20',
+    '--arch',
+    '{"numClasses":5}',
+    '--weights',
+    WEIGHTS,
+    '--onnx',
+    onnx,
+    '--opset',
+    '17',
+    '--dynamic-size',
+    '--static-batch',
+  );
   assert.equal(r.code, 0, r.err);
   const p = parseOnnx(new Uint8Array(readFileSync(onnx)));
   assert.equal(p.opset, 17);
   assert.deepEqual(p.input.dims, [1, 3, 'height', 'width']);
   assertCleanError(resnet('export', '--model', 'cifar_resnet20', '--onnx', onnx, '--opset', '9'), /opset must be an integer from 13 to 21/);
   // bare weights bring their class count (fc.weight [5, 64]); an --arch that contradicts them is the error
-  assertCleanError(resnet('export', '--model', 'cifar_resnet20', '--arch', '{"numClasses":7}', '--weights', WEIGHTS, '--onnx', onnx), /cifar\.safetensors.*shape mismatch.*fc\.weight/);
+  assertCleanError(
+    resnet('export', '--model', 'cifar_resnet20', '--arch', '{"numClasses":7}', '--weights', WEIGHTS, '--onnx', onnx),
+    /cifar\.safetensors.*shape mismatch.*fc\.weight/,
+  );
   assertCleanError(resnet('export', '--model', 'resnet18', '--weights', 'resnet50.IMAGENET1K_V2', '--onnx', onnx), /are for resnet50, not resnet18/);
   writeFileSync(join(tmp, 'junk.onnx'), 'not a model');
   assertCleanError(resnet('import', join(tmp, 'junk.onnx')), /junk\.onnx: onnx: /);
@@ -97,7 +115,10 @@ test('weights lists the 17 torchvision weight sets (table and JSON) and rejects 
   assert.equal(t.code, 0, t.err);
   assert.match(t.out, /resnet50\.IMAGENET1K_V2 \*\s+80\.858\s+95\.434\s+25,557,032\s+4\.09\s+97\.8\s+232\/224/);
   const j = JSON.parse(resnet('weights', '--json', '--model', 'resnet50', '--cache-dir', tmp).out);
-  assert.deepEqual(j.map((w: { id: string }) => w.id), ['resnet50.IMAGENET1K_V1', 'resnet50.IMAGENET1K_V2']);
+  assert.deepEqual(
+    j.map((w: { id: string }) => w.id),
+    ['resnet50.IMAGENET1K_V1', 'resnet50.IMAGENET1K_V2'],
+  );
   assert.equal(j[1].url, 'https://download.pytorch.org/models/resnet50-11ad3fa6.pth');
   assert.equal(j[1].cached, null);
   assertCleanError(resnet('weights', '--model', 'cifar_resnet20'), /no pretrained weights for 'cifar_resnet20'/);

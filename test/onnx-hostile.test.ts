@@ -54,43 +54,83 @@ test('the unmodified base file imports (so the cases below fail for the reason t
 });
 
 test('initializers with absurd, overflowing or negative dimensions are rejected before allocation', () => {
-  rejects(edited((m) => {
-    m.graph.initializer[0].dims = ['1099511627776', '1099511627776'];
-  }), /too large|elements/, 'dims 2^40 x 2^40');
-  rejects(edited((m) => {
-    m.graph.initializer[0].dims = ['4611686018427387904'];
-  }), /invalid dimension/, 'dim 2^62');
-  rejects(edited((m) => {
-    m.graph.initializer[0].dims = ['-3', '4'];
-  }), /invalid dimension/, 'negative dim');
-  rejects(edited((m) => {
-    m.graph.initializer[0].dims = [1 << 20, 1 << 10];
-  }), /over the limit|needs/, '2^30 elements declared over a small payload');
-  rejects(edited((m) => {
-    m.graph.initializer[0].dims = [1, 2, 3, 4, 5, 6, 7, 8, 9];
-  }), /dimensions/, 'rank 9');
+  rejects(
+    edited((m) => {
+      m.graph.initializer[0].dims = ['1099511627776', '1099511627776'];
+    }),
+    /too large|elements/,
+    'dims 2^40 x 2^40',
+  );
+  rejects(
+    edited((m) => {
+      m.graph.initializer[0].dims = ['4611686018427387904'];
+    }),
+    /invalid dimension/,
+    'dim 2^62',
+  );
+  rejects(
+    edited((m) => {
+      m.graph.initializer[0].dims = ['-3', '4'];
+    }),
+    /invalid dimension/,
+    'negative dim',
+  );
+  rejects(
+    edited((m) => {
+      m.graph.initializer[0].dims = [1 << 20, 1 << 10];
+    }),
+    /over the limit|needs/,
+    '2^30 elements declared over a small payload',
+  );
+  rejects(
+    edited((m) => {
+      m.graph.initializer[0].dims = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+    }),
+    /dimensions/,
+    'rank 9',
+  );
 });
 
 test('payloads shorter or longer than the declared shape, external data and unsupported types are rejected', () => {
-  rejects(edited((m) => {
-    m.graph.initializer[0].rawData = m.graph.initializer[0].rawData.subarray(0, 100);
-  }), /needs \d+ bytes of F32, raw_data has 100/, 'short raw_data');
-  rejects(edited((m) => {
-    const t = m.graph.initializer[0];
-    t.rawData = new Uint8Array(0);
-    t.dims = [100_000_000];
-    t.floatData = [1, 2, 3];
-  }), /needs 100000000 values, float_data has 3/, 'float_data shorter than dims');
-  rejects(edited((m) => {
-    m.graph.initializer[0].externalData = [{ key: 'location', value: '/etc/passwd' }];
-    m.graph.initializer[0].dataLocation = 1;
-  }), /external tensor data is not supported/, 'external data');
-  rejects(edited((m) => {
-    m.graph.initializer[0].dataType = 8;
-  }), /unsupported data type 8/, 'string tensor');
-  rejects(edited((m) => {
-    m.graph.initializer.push(m.graph.initializer[0]);
-  }), /defined twice/, 'duplicate initializer');
+  rejects(
+    edited((m) => {
+      m.graph.initializer[0].rawData = m.graph.initializer[0].rawData.subarray(0, 100);
+    }),
+    /needs \d+ bytes of F32, raw_data has 100/,
+    'short raw_data',
+  );
+  rejects(
+    edited((m) => {
+      const t = m.graph.initializer[0];
+      t.rawData = new Uint8Array(0);
+      t.dims = [100_000_000];
+      t.floatData = [1, 2, 3];
+    }),
+    /needs 100000000 values, float_data has 3/,
+    'float_data shorter than dims',
+  );
+  rejects(
+    edited((m) => {
+      m.graph.initializer[0].externalData = [{ key: 'location', value: '/etc/passwd' }];
+      m.graph.initializer[0].dataLocation = 1;
+    }),
+    /external tensor data is not supported/,
+    'external data',
+  );
+  rejects(
+    edited((m) => {
+      m.graph.initializer[0].dataType = 8;
+    }),
+    /unsupported data type 8/,
+    'string tensor',
+  );
+  rejects(
+    edited((m) => {
+      m.graph.initializer.push(m.graph.initializer[0]);
+    }),
+    /defined twice/,
+    'duplicate initializer',
+  );
 });
 
 test('bytes that are not an ONNX model: empty, random, text, truncated, deeply nested groups', () => {
@@ -108,44 +148,83 @@ test('bytes that are not an ONNX model: empty, random, text, truncated, deeply n
 });
 
 test('graphs that are not ResNets name the node they cannot map', () => {
-  rejects(edited((m) => {
-    const g = m.graph;
-    const last = g.node[g.node.length - 1];
-    last.output = ['pre_softmax'];
-    g.node.push({ input: ['pre_softmax'], output: [g.output[0].name], name: 'sm', opType: 'Softmax', attribute: [] });
-  }), /Softmax/, 'Softmax after the classifier');
-  rejects(edited((m) => {
-    const relu = m.graph.node.find((n: any) => n.opType === 'Relu');
-    relu.opType = 'Sigmoid';
-  }), /Sigmoid/, 'Sigmoid instead of Relu');
-  rejects(edited((m) => {
-    const add = m.graph.node.find((n: any) => n.opType === 'Add');
-    add.input[1] = add.output[0]; // a cycle
-  }), /onnx:/, 'cycle through an Add');
-  rejects(edited((m) => {
-    m.graph.node[0].domain = 'com.evil';
-  }), /outside the standard domain/, 'custom domain');
-  rejects(edited((m) => {
-    const conv = m.graph.node.find((n: any) => n.opType === 'Conv');
-    conv.attribute.find((a: any) => a.name === 'pads').ints = [1, 1, 0, 0];
-  }), /asymmetric pads/, 'asymmetric pads');
-  rejects(edited((m) => {
-    const conv = m.graph.node.filter((n: any) => n.opType === 'Conv')[3];
-    conv.attribute.find((a: any) => a.name === 'strides').ints = [2, 2];
-  }), /stride|Slice|shortcut|do not fit|Conv/, 'a stride where the model has none');
-  rejects(edited((m) => {
-    m.graph.input.push({ name: 'second', type: m.graph.input[0].type });
-  }), /one image input/, 'two inputs');
+  rejects(
+    edited((m) => {
+      const g = m.graph;
+      const last = g.node[g.node.length - 1];
+      last.output = ['pre_softmax'];
+      g.node.push({ input: ['pre_softmax'], output: [g.output[0].name], name: 'sm', opType: 'Softmax', attribute: [] });
+    }),
+    /Softmax/,
+    'Softmax after the classifier',
+  );
+  rejects(
+    edited((m) => {
+      const relu = m.graph.node.find((n: any) => n.opType === 'Relu');
+      relu.opType = 'Sigmoid';
+    }),
+    /Sigmoid/,
+    'Sigmoid instead of Relu',
+  );
+  rejects(
+    edited((m) => {
+      const add = m.graph.node.find((n: any) => n.opType === 'Add');
+      add.input[1] = add.output[0]; // a cycle
+    }),
+    /onnx:/,
+    'cycle through an Add',
+  );
+  rejects(
+    edited((m) => {
+      m.graph.node[0].domain = 'com.evil';
+    }),
+    /outside the standard domain/,
+    'custom domain',
+  );
+  rejects(
+    edited((m) => {
+      const conv = m.graph.node.find((n: any) => n.opType === 'Conv');
+      conv.attribute.find((a: any) => a.name === 'pads').ints = [1, 1, 0, 0];
+    }),
+    /asymmetric pads/,
+    'asymmetric pads',
+  );
+  rejects(
+    edited((m) => {
+      const conv = m.graph.node.filter((n: any) => n.opType === 'Conv')[3];
+      conv.attribute.find((a: any) => a.name === 'strides').ints = [2, 2];
+    }),
+    /stride|Slice|shortcut|do not fit|Conv/,
+    'a stride where the model has none',
+  );
+  rejects(
+    edited((m) => {
+      m.graph.input.push({ name: 'second', type: m.graph.input[0].type });
+    }),
+    /one image input/,
+    'two inputs',
+  );
 });
 
 test('limits on node and initializer counts', () => {
-  assert.throws(() => importOnnx(base, { limits: { maxNodes: 10 } }), (e: unknown) => e instanceof FormatError && /nodes, over the limit of 10/.test(e.message));
-  assert.throws(() => importOnnx(base, { limits: { maxTotalElements: 1000 } }), (e: unknown) => e instanceof FormatError && /more than 1000 elements/.test(e.message));
+  assert.throws(
+    () => importOnnx(base, { limits: { maxNodes: 10 } }),
+    (e: unknown) => e instanceof FormatError && /nodes, over the limit of 10/.test(e.message),
+  );
+  assert.throws(
+    () => importOnnx(base, { limits: { maxTotalElements: 1000 } }),
+    (e: unknown) => e instanceof FormatError && /more than 1000 elements/.test(e.message),
+  );
 });
 
 test('an absurd declared input shape allocates nothing (the importer never sizes buffers from it)', () => {
   const bytes = edited((m) => {
-    m.graph.input[0].type.tensorType.shape.dim = [{ dimValue: '1125899906842624' }, { dimValue: 3 }, { dimValue: '1125899906842624' }, { dimValue: '1125899906842624' }];
+    m.graph.input[0].type.tensorType.shape.dim = [
+      { dimValue: '1125899906842624' },
+      { dimValue: 3 },
+      { dimValue: '1125899906842624' },
+      { dimValue: '1125899906842624' },
+    ];
   });
   const t0 = performance.now();
   assert.equal(importOnnx(bytes).arch.model, 'cifar_resnet20');
@@ -172,23 +251,28 @@ test('fuzz: random bytes give a FormatError (fast-check, 300 runs)', () => {
 });
 
 test('fuzz: byte-mutated exports (flips, truncation, appended bytes) give a FormatError or a model (fast-check, 100 runs)', () => {
-  const arb = fc.record({
-    flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }),
-    cut: fc.option(fc.nat(), { nil: undefined }),
-    tail: fc.uint8Array({ maxLength: 16 }),
-  }).map(({ flips, cut, tail }) => {
-    let b = new Uint8Array(base); // a copy
-    // Half the flips land in the first 64 KiB (graph structure, names, attributes), half anywhere.
-    flips.forEach(([at, v], i) => (b[i % 2 ? at % b.length : at % Math.min(b.length, 65536)] = v));
-    if (cut !== undefined) b = b.subarray(0, cut % b.length);
-    const out = new Uint8Array(b.length + tail.length);
-    out.set(b);
-    out.set(tail, b.length);
-    return out;
-  });
+  const arb = fc
+    .record({
+      flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }),
+      cut: fc.option(fc.nat(), { nil: undefined }),
+      tail: fc.uint8Array({ maxLength: 16 }),
+    })
+    .map(({ flips, cut, tail }) => {
+      let b = new Uint8Array(base); // a copy
+      // Half the flips land in the first 64 KiB (graph structure, names, attributes), half anywhere.
+      flips.forEach(([at, v], i) => (b[i % 2 ? at % b.length : at % Math.min(b.length, 65536)] = v));
+      if (cut !== undefined) b = b.subarray(0, cut % b.length);
+      const out = new Uint8Array(b.length + tail.length);
+      out.set(b);
+      out.set(tail, b.length);
+      return out;
+    });
   fc.assert(fc.property(arb, typedOrValue), { numRuns: 100, seed: 9 });
 });
 
 test('fuzz: structure-mutated exports (op types, wiring, attributes, shapes, payloads, node order) give a FormatError or a model (fast-check, 200 runs)', () => {
-  fc.assert(fc.property(mutationArb, (muts) => typedOrValue(applyMutations(base, muts))), { numRuns: 200, seed: 13 });
+  fc.assert(
+    fc.property(mutationArb, (muts) => typedOrValue(applyMutations(base, muts))),
+    { numRuns: 200, seed: 13 },
+  );
 });

@@ -21,7 +21,14 @@ test('ONNX export -> import round trip with code generation from strings disallo
     const a = noGrad(() => model.forward(x)).toArray(), b = noGrad(() => back.forward(x)).toArray();
     console.log(JSON.stringify({ evalBlocked, bytes: bytes.length, same: a.every((v, i) => v === b[i]) }));
   `;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--disallow-code-generation-from-strings', '--import', 'tsx', '--input-type=module', '-e', script]);
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    '--disallow-code-generation-from-strings',
+    '--import',
+    'tsx',
+    '--input-type=module',
+    '-e',
+    script,
+  ]);
   const r = JSON.parse(stdout.trim().split('\n').pop()!);
   assert.equal(r.evalBlocked, true, 'new Function must throw in this process');
   assert.ok(r.bytes > 1_000_000, `exported ${r.bytes} bytes`);

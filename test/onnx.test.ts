@@ -24,7 +24,8 @@ import { noGrad, type Tensor } from '../src/tensor/tensor.js';
 import { assertClose } from './helpers.js';
 import { PYTHON, pythonMissing } from './io-util.js';
 
-const RTOL = 1e-4, ATOL = 1e-5;
+const RTOL = 1e-4,
+  ATOL = 1e-5;
 const ALLOWED_OPS = new Set(['Conv', 'BatchNormalization', 'Relu', 'MaxPool', 'Add', 'GlobalAveragePool', 'Flatten', 'Gemm', 'Slice', 'Pad']);
 
 /** A registry model with non-trivial BatchNorm statistics and affine parameters (and conv biases), in eval mode. */
@@ -46,7 +47,10 @@ function build(name: string, opts: Record<string, unknown> = {}, seed = 1): Modu
 function randInput(shape: number[], seed: number) {
   const rng = new RNG(seed);
   const n = shape.reduce((a, b) => a * b, 1);
-  return ops.tensor(Float32Array.from({ length: n }, () => rng.normal()), shape);
+  return ops.tensor(
+    Float32Array.from({ length: n }, () => rng.normal()),
+    shape,
+  );
 }
 
 async function runOrt(bytes: Uint8Array, x: Float32Array, shape: number[]): Promise<{ data: Float32Array; dims: readonly number[]; name: string }> {
@@ -95,7 +99,10 @@ test(`resnet50 with dilation and 7 classes, opset 17, dynamic height/width: onnx
   const m = build('resnet50', { numClasses: 7, replaceStrideWithDilation: [false, true, true] });
   const bytes = exportOnnx(m, { inputShape: [3, 32, 32], opset: 17, dynamicSpatial: true });
   assert.deepEqual(parseOnnx(bytes).input.dims, ['batch', 3, 'height', 'width']);
-  for (const shape of [[2, 3, 32, 32], [1, 3, 40, 24]]) {
+  for (const shape of [
+    [2, 3, 32, 32],
+    [1, 3, 40, 24],
+  ]) {
     const x = randInput(shape, 3);
     const ref = noGrad(() => m.forward(x));
     const got = await runOrt(bytes, x.dataSync(), shape);
@@ -138,7 +145,9 @@ const ROUND_TRIP: [string, Record<string, unknown>][] = [
 for (const [name, opts] of ROUND_TRIP) {
   test(`our export of ${name} ${JSON.stringify(opts)} imports as the same model with identical weights`, () => {
     const m = build(name, opts, 11);
-    const entryChw = name.startsWith('cifar') ? [(opts.inChannels as number) ?? 3, 32, 32] : [(opts.inChannels as number) ?? (name === 'd2l_resnet18' ? 1 : 3), 64, 64];
+    const entryChw = name.startsWith('cifar')
+      ? [(opts.inChannels as number) ?? 3, 32, 32]
+      : [(opts.inChannels as number) ?? (name === 'd2l_resnet18' ? 1 : 3), 64, 64];
     const r = importOnnx(exportOnnx(m, { inputShape: entryChw }));
     assert.deepEqual(r.arch, { model: name, options: opts });
     assert.equal(r.info.foldedBatchNorm, false);

@@ -8,8 +8,19 @@ import { ConfigError, StateDictError } from '../src/base/errors.js';
 import { tensor } from '../src/tensor/ops.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import {
-  Adam, AdamW, LRScheduler, SGD, clipGradNorm, cosineLR, linearLR, multiStepLR, oneCycleLR, sequentialLR, stepLR,
-  type Optimizer, type Schedule,
+  Adam,
+  AdamW,
+  LRScheduler,
+  SGD,
+  clipGradNorm,
+  cosineLR,
+  linearLR,
+  multiStepLR,
+  oneCycleLR,
+  sequentialLR,
+  stepLR,
+  type Optimizer,
+  type Schedule,
 } from '../src/optim/index.js';
 import { assertClose } from './helpers.js';
 
@@ -18,7 +29,13 @@ interface Fixture {
   init: number[][];
   shapes: number[][];
   grads: number[][][];
-  cases: { name: string; optimizer: 'SGD' | 'Adam' | 'AdamW'; kwargs: Record<string, unknown>; groups: { params: number[]; lr?: number; weight_decay?: number }[] | null; history: number[][][] }[];
+  cases: {
+    name: string;
+    optimizer: 'SGD' | 'Adam' | 'AdamW';
+    kwargs: Record<string, unknown>;
+    groups: { params: number[]; lr?: number; weight_decay?: number }[] | null;
+    history: number[][][];
+  }[];
   schedules: { name: string; baseLr: number; lrs: number[]; momentums: number[] }[];
   clip: { maxNorm: number; normType: number | 'inf'; gradsIn: number[][]; gradsOut: number[][]; totalNorm: number }[];
 }
@@ -42,7 +59,11 @@ function toOpts(kw: Record<string, unknown>): Record<string, unknown> {
 function makeOpt(c: Fixture['cases'][number], ps: Tensor[]): Optimizer<{ lr: number }> {
   const kw = toOpts(c.kwargs);
   const input = c.groups
-    ? c.groups.map((g) => ({ params: g.params.map((i) => ps[i]), ...(g.lr !== undefined ? { lr: g.lr } : {}), ...(g.weight_decay !== undefined ? { weightDecay: g.weight_decay } : {}) }))
+    ? c.groups.map((g) => ({
+        params: g.params.map((i) => ps[i]),
+        ...(g.lr !== undefined ? { lr: g.lr } : {}),
+        ...(g.weight_decay !== undefined ? { weightDecay: g.weight_decay } : {}),
+      }))
     : ps;
   const Cls = c.optimizer === 'SGD' ? SGD : c.optimizer === 'Adam' ? Adam : AdamW;
   return new (Cls as unknown as new (p: unknown, o: unknown) => Optimizer<{ lr: number }>)(input, kw);
@@ -91,24 +112,58 @@ test('optimizer state dict: save after 2 steps, load into a fresh optimizer, con
       optB.step();
     }
     a.forEach((p, i) => assert.deepEqual(Array.from(b[i].dataSync()), Array.from(p.dataSync()), `${c.name} param ${i}`));
-    assert.deepEqual(optB.paramGroups.map((g) => g.lr), optA.paramGroups.map((g) => g.lr));
+    assert.deepEqual(
+      optB.paramGroups.map((g) => g.lr),
+      optA.paramGroups.map((g) => g.lr),
+    );
   }
 });
 
 test('optimizer state dict: mismatches are StateDictErrors naming the problem', () => {
   const ps = params();
-  const opt = new SGD([['w', ps[0]], ['b', ps[1]]], { lr: 0.1, momentum: 0.9 });
+  const opt = new SGD(
+    [
+      ['w', ps[0]],
+      ['b', ps[1]],
+    ],
+    { lr: 0.1, momentum: 0.9 },
+  );
   setGrads(ps, 0);
   opt.step();
   const sd = opt.stateDict();
   assert.deepEqual(Object.keys(sd.state), ['w', 'b']);
-  assert.throws(() => new Adam([['w', ps[0]], ['b', ps[1]]]).loadStateDict(sd), (e: Error) => e instanceof StateDictError && /for SGD/.test(e.message));
-  assert.throws(() => new SGD([['w', ps[0]], ['c', ps[1]]], { lr: 0.1, momentum: 0.9 }).loadStateDict(sd),
-    (e: Error) => e instanceof StateDictError && /c/.test(e.message));
+  assert.throws(
+    () =>
+      new Adam([
+        ['w', ps[0]],
+        ['b', ps[1]],
+      ]).loadStateDict(sd),
+    (e: Error) => e instanceof StateDictError && /for SGD/.test(e.message),
+  );
+  assert.throws(
+    () =>
+      new SGD(
+        [
+          ['w', ps[0]],
+          ['c', ps[1]],
+        ],
+        { lr: 0.1, momentum: 0.9 },
+      ).loadStateDict(sd),
+    (e: Error) => e instanceof StateDictError && /c/.test(e.message),
+  );
   const bad = structuredClone(sd);
   bad.state.w.buffers.momentum_buffer.shape = [4, 3];
-  assert.throws(() => new SGD([['w', ps[0]], ['b', ps[1]]], { lr: 0.1, momentum: 0.9 }).loadStateDict(bad),
-    (e: Error) => e instanceof StateDictError && /w\.momentum_buffer/.test(e.message) && /\[4, 3\]/.test(e.message));
+  assert.throws(
+    () =>
+      new SGD(
+        [
+          ['w', ps[0]],
+          ['b', ps[1]],
+        ],
+        { lr: 0.1, momentum: 0.9 },
+      ).loadStateDict(bad),
+    (e: Error) => e instanceof StateDictError && /w\.momentum_buffer/.test(e.message) && /\[4, 3\]/.test(e.message),
+  );
 });
 
 test('optimizers reject bad options with ConfigErrors', () => {
@@ -132,14 +187,22 @@ test('parameters without a gradient (frozen) are left unchanged', () => {
 
 function scheduleFor(name: string, stepsPerCase: number): Schedule {
   switch (name) {
-    case 'step': return stepLR(3, 0.5);
-    case 'multistep': return multiStepLR([2, 5, 6], 0.1);
-    case 'cosine': return cosineLR(8, 0.001);
-    case 'linear_warmup': return linearLR(0.1, 1, 4);
-    case 'onecycle': return oneCycleLR({ totalSteps: stepsPerCase });
-    case 'onecycle_linear_3phase': return oneCycleLR({ totalSteps: 15, pctStart: 0.25, annealStrategy: 'linear', divFactor: 10, finalDivFactor: 100, threePhase: true });
-    case 'warmup_then_cosine': return sequentialLR([linearLR(0.25, 1, 3), cosineLR(7)], [3]);
-    default: throw new Error(`no schedule for ${name}`);
+    case 'step':
+      return stepLR(3, 0.5);
+    case 'multistep':
+      return multiStepLR([2, 5, 6], 0.1);
+    case 'cosine':
+      return cosineLR(8, 0.001);
+    case 'linear_warmup':
+      return linearLR(0.1, 1, 4);
+    case 'onecycle':
+      return oneCycleLR({ totalSteps: stepsPerCase });
+    case 'onecycle_linear_3phase':
+      return oneCycleLR({ totalSteps: 15, pctStart: 0.25, annealStrategy: 'linear', divFactor: 10, finalDivFactor: 100, threePhase: true });
+    case 'warmup_then_cosine':
+      return sequentialLR([linearLR(0.25, 1, 3), cosineLR(7)], [3]);
+    default:
+      throw new Error(`no schedule for ${name}`);
   }
 }
 
@@ -150,7 +213,8 @@ for (const s of fx.schedules) {
     const peak = s.name === 'onecycle' ? 0.4 : s.name === 'onecycle_linear_3phase' ? 0.3 : s.baseLr;
     const opt = new SGD([p], { lr: peak, momentum: 0.9 });
     const sched = new LRScheduler(opt, scheduleFor(s.name, s.lrs.length));
-    const lrs: number[] = [], moms: number[] = [];
+    const lrs: number[] = [],
+      moms: number[] = [];
     for (let i = 0; i < s.lrs.length; i++) {
       lrs.push(opt.paramGroups[0].lr);
       moms.push(opt.paramGroups[0].momentum);
@@ -178,7 +242,8 @@ test('scheduler state: resuming at step k gives the same lrs as running through'
 });
 
 test('schedules scale each parameter group from its own initial lr (head lr x10)', () => {
-  const p = tensor([0]).setRequiresGrad(true), q = tensor([0]).setRequiresGrad(true);
+  const p = tensor([0]).setRequiresGrad(true),
+    q = tensor([0]).setRequiresGrad(true);
   const opt = new SGD([{ params: [p] }, { params: [q], lr: 1 }], { lr: 0.1 });
   const s = new LRScheduler(opt, stepLR(1, 0.5));
   s.step();
@@ -197,6 +262,9 @@ for (const c of fx.clip) {
 
 test('clipGradNorm reports a non-finite norm', () => {
   const ps = params();
-  ps[0].grad = tensor(new Array(12).fill(0).map((_, i) => (i === 3 ? NaN : 1)), [3, 4]).keep();
+  ps[0].grad = tensor(
+    new Array(12).fill(0).map((_, i) => (i === 3 ? NaN : 1)),
+    [3, 4],
+  ).keep();
   assert.ok(Number.isNaN(clipGradNorm(ps, 1)));
 });

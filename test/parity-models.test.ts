@@ -16,7 +16,8 @@ import { TEST_BACKENDS } from './backends.js';
 import { assertClose, isClose, relL2 } from './helpers.js';
 import { buildFromFixture, fixturesSkipReason, npy, st } from './fixtures.js';
 
-const RTOL = 1e-4, ATOL = 1e-5;
+const RTOL = 1e-4,
+  ATOL = 1e-5;
 
 const CASES = ['resnet18', 'resnet50', 'resnext50_32x4d', 'd2l_resnet18', 'cifar_resnet20', 'resnet50_dilated', 'resnet18_zeroinit', 'resnet34'];
 /**
@@ -34,61 +35,81 @@ const REF_ONLY = ['resnet50_dilated', 'resnet18_zeroinit', 'resnet34'];
  */
 function checkAgainstTorch(backend: string, ours: Float32Array, f64: ArrayLike<number>, f32: ArrayLike<number>, what: string): void {
   if (backend === 'ref') return assertClose(ours, f64, RTOL, ATOL, what);
-  const e = relL2(ours, f64), bound = Math.max(RTOL, 2 * relL2(f32, f64));
-  assert.ok(e <= bound, `${what}: relative L2 error ${e.toExponential(2)} vs float64 exceeds ${bound.toExponential(2)} (max of ${RTOL} and 2x PyTorch float32's)`);
+  const e = relL2(ours, f64),
+    bound = Math.max(RTOL, 2 * relL2(f32, f64));
+  assert.ok(
+    e <= bound,
+    `${what}: relative L2 error ${e.toExponential(2)} vs float64 exceeds ${bound.toExponential(2)} (max of ${RTOL} and 2x PyTorch float32's)`,
+  );
 }
 
-for (const backend of TEST_BACKENDS) for (const name of CASES) {
-  if (backend !== 'ref' && REF_ONLY.includes(name)) continue;
-  const skip = fixturesSkipReason(name);
-  const how = backend === 'ref' ? 'elementwise' : `train logits, BN stats and eval-mode grads: rel. L2 <= max(${RTOL}, 2x PyTorch float32's)`;
-  test(`[${backend}] ${name}: logits (eval, train), eval-mode gradients, BN running stats and every parameter gradient match PyTorch float64 (rtol ${RTOL}, atol ${ATOL}, ${how}; ill-conditioned train grads: rel. L2 <= 2x PyTorch float32's)`, { skip }, async () => {
-    await setBackend(backend);
-    const x = npy(name, 'input.npy');
-    // Eval mode.
-    const m1 = buildFromFixture(name).eval();
-    const le = noGrad(() => m1.forward(ops.tensor(x.data, x.shape)));
-    assertClose(le.dataSync(), npy(name, 'logits_eval_f64.npy').data, RTOL, ATOL, `${name} eval logits vs float64`);
-    assertClose(le.dataSync(), npy(name, 'logits_eval.npy').data, RTOL, ATOL, `${name} eval logits vs float32`);
-    // Eval-mode backward: well conditioned, every gradient checked (elementwise on ref).
-    m1.zeroGrad();
-    const le2 = m1.forward(ops.tensor(x.data, x.shape));
-    ops.crossEntropy(le2, npy(name, 'targets.npy').data).backward();
-    const ge = st(name, 'grads_eval_f64.safetensors'), ge32 = st(name, 'grads_eval.safetensors');
-    for (const [k, p] of m1.namedParameters()) checkAgainstTorch(backend, p.grad!.dataSync(), ge.get(k)!.data, ge32.get(k)!.data, `${name} eval-mode grad ${k}`);
-    m1.dispose();
+for (const backend of TEST_BACKENDS)
+  for (const name of CASES) {
+    if (backend !== 'ref' && REF_ONLY.includes(name)) continue;
+    const skip = fixturesSkipReason(name);
+    const how = backend === 'ref' ? 'elementwise' : `train logits, BN stats and eval-mode grads: rel. L2 <= max(${RTOL}, 2x PyTorch float32's)`;
+    test(
+      `[${backend}] ${name}: logits (eval, train), eval-mode gradients, BN running stats and every parameter gradient match PyTorch float64 (rtol ${RTOL}, atol ${ATOL}, ${how}; ill-conditioned train grads: rel. L2 <= 2x PyTorch float32's)`,
+      { skip },
+      async () => {
+        await setBackend(backend);
+        const x = npy(name, 'input.npy');
+        // Eval mode.
+        const m1 = buildFromFixture(name).eval();
+        const le = noGrad(() => m1.forward(ops.tensor(x.data, x.shape)));
+        assertClose(le.dataSync(), npy(name, 'logits_eval_f64.npy').data, RTOL, ATOL, `${name} eval logits vs float64`);
+        assertClose(le.dataSync(), npy(name, 'logits_eval.npy').data, RTOL, ATOL, `${name} eval logits vs float32`);
+        // Eval-mode backward: well conditioned, every gradient checked (elementwise on ref).
+        m1.zeroGrad();
+        const le2 = m1.forward(ops.tensor(x.data, x.shape));
+        ops.crossEntropy(le2, npy(name, 'targets.npy').data).backward();
+        const ge = st(name, 'grads_eval_f64.safetensors'),
+          ge32 = st(name, 'grads_eval.safetensors');
+        for (const [k, p] of m1.namedParameters())
+          checkAgainstTorch(backend, p.grad!.dataSync(), ge.get(k)!.data, ge32.get(k)!.data, `${name} eval-mode grad ${k}`);
+        m1.dispose();
 
-    // Train mode: one forward with batch statistics, then cross-entropy backward.
-    const m = buildFromFixture(name).train();
-    const lt = m.forward(ops.tensor(x.data, x.shape));
-    checkAgainstTorch(backend, lt.dataSync(), npy(name, 'logits_train_f64.npy').data, npy(name, 'logits_train.npy').data, `${name} train logits`);
-    const after = st(name, 'state_after_train_f64.safetensors'), after32 = st(name, 'state_after_train.safetensors');
-    const sd = m.stateDict();
-    assert.ok(after.size > 0);
-    for (const [k, v] of after) checkAgainstTorch(backend, sd.get(k)!.dataSync(), v.data, after32.get(k)!.data, `${name} ${k}`);
-    const targets = npy(name, 'targets.npy').data;
-    const loss = ops.crossEntropy(lt, targets);
-    assertClose([loss.item()], npy(name, 'loss_f64.npy').data, RTOL, ATOL, `${name} loss`);
-    loss.backward();
-    const grads = st(name, 'grads_f64.safetensors'), grads32 = st(name, 'grads.safetensors');
-    const params = [...m.namedParameters()];
-    assert.equal(grads.size, params.length, 'one gradient per parameter');
-    let strict = 0;
-    for (const [k, p] of params) {
-      assert.ok(p.grad, `${k} got no gradient`);
-      const g64 = grads.get(k)!.data, g32 = grads32.get(k)!.data;
-      if (isClose(g32, g64, RTOL, ATOL)) {
-        // PyTorch's float32 gradient is within rtol 1e-4 of float64 here: so must ours be.
-        assertClose(p.grad.dataSync(), g64, RTOL, ATOL, `${name} grad ${k}`);
-        strict++;
-      } else {
-        // Ill-conditioned (deep train-mode BN over 8 values per channel): ours must be at least
-        // within twice the relative L2 error of PyTorch's own float32 result (measured: ours is 0.3-1.0x of it).
-        const ours = relL2(p.grad.dataSync(), g64), torch32 = relL2(g32, g64);
-        assert.ok(ours <= 2 * torch32, `${name} grad ${k}: relative L2 error ${ours.toExponential(2)} vs float64 exceeds 2x PyTorch float32's ${torch32.toExponential(2)}`);
-      }
-    }
-    console.log(`# [${backend}] ${name}: ${strict} of ${params.length} parameter gradients checked elementwise at rtol ${RTOL}; the rest within 2x PyTorch float32's own error vs float64`);
-    m.dispose();
-  });
-}
+        // Train mode: one forward with batch statistics, then cross-entropy backward.
+        const m = buildFromFixture(name).train();
+        const lt = m.forward(ops.tensor(x.data, x.shape));
+        checkAgainstTorch(backend, lt.dataSync(), npy(name, 'logits_train_f64.npy').data, npy(name, 'logits_train.npy').data, `${name} train logits`);
+        const after = st(name, 'state_after_train_f64.safetensors'),
+          after32 = st(name, 'state_after_train.safetensors');
+        const sd = m.stateDict();
+        assert.ok(after.size > 0);
+        for (const [k, v] of after) checkAgainstTorch(backend, sd.get(k)!.dataSync(), v.data, after32.get(k)!.data, `${name} ${k}`);
+        const targets = npy(name, 'targets.npy').data;
+        const loss = ops.crossEntropy(lt, targets);
+        assertClose([loss.item()], npy(name, 'loss_f64.npy').data, RTOL, ATOL, `${name} loss`);
+        loss.backward();
+        const grads = st(name, 'grads_f64.safetensors'),
+          grads32 = st(name, 'grads.safetensors');
+        const params = [...m.namedParameters()];
+        assert.equal(grads.size, params.length, 'one gradient per parameter');
+        let strict = 0;
+        for (const [k, p] of params) {
+          assert.ok(p.grad, `${k} got no gradient`);
+          const g64 = grads.get(k)!.data,
+            g32 = grads32.get(k)!.data;
+          if (isClose(g32, g64, RTOL, ATOL)) {
+            // PyTorch's float32 gradient is within rtol 1e-4 of float64 here: so must ours be.
+            assertClose(p.grad.dataSync(), g64, RTOL, ATOL, `${name} grad ${k}`);
+            strict++;
+          } else {
+            // Ill-conditioned (deep train-mode BN over 8 values per channel): ours must be at least
+            // within twice the relative L2 error of PyTorch's own float32 result (measured: ours is 0.3-1.0x of it).
+            const ours = relL2(p.grad.dataSync(), g64),
+              torch32 = relL2(g32, g64);
+            assert.ok(
+              ours <= 2 * torch32,
+              `${name} grad ${k}: relative L2 error ${ours.toExponential(2)} vs float64 exceeds 2x PyTorch float32's ${torch32.toExponential(2)}`,
+            );
+          }
+        }
+        console.log(
+          `# [${backend}] ${name}: ${strict} of ${params.length} parameter gradients checked elementwise at rtol ${RTOL}; the rest within 2x PyTorch float32's own error vs float64`,
+        );
+        m.dispose();
+      },
+    );
+  }

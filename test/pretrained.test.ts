@@ -37,7 +37,10 @@ test('registry: 17 torchvision weight sets, each with a download.pytorch.org URL
     // torchvision's _file_size is in MiB; the files hold float32 (4 bytes a value) or, for the
     // Wide ResNet V1 sets, float16 (2 bytes) plus a little pickle overhead.
     const bytesPerParam = (w.fileSizeMB * 2 ** 20) / w.numParams;
-    assert.ok((bytesPerParam > 2 && bytesPerParam < 2.1) || (bytesPerParam > 4 && bytesPerParam < 4.1), `${w.id}: ${w.fileSizeMB} MiB for ${w.numParams} values`);
+    assert.ok(
+      (bytesPerParam > 2 && bytesPerParam < 2.1) || (bytesPerParam > 4 && bytesPerParam < 4.1),
+      `${w.id}: ${w.fileSizeMB} MiB for ${w.numParams} values`,
+    );
     const p = w.preprocessing;
     assert.equal(p.cropSize, 224);
     assert.equal(p.interpolation, 'bilinear');
@@ -51,7 +54,7 @@ test('registry: 17 torchvision weight sets, each with a download.pytorch.org URL
   }
 });
 
-test('registry: parameter counts equal our models\' numParameters() and GFLOPS our MACs at 3x224x224', () => {
+test("registry: parameter counts equal our models' numParameters() and GFLOPS our MACs at 3x224x224", () => {
   for (const model of new Set(PRETRAINED.map((w) => w.model))) {
     const m = noGrad(() => createModel(model));
     const params = m.numParameters();
@@ -74,7 +77,7 @@ test('ImageNet class names: 1000 distinct names in the standard index order', ()
 });
 
 const tvSkip = pythonMissing(['torchvision']);
-test('facts and class names equal torchvision\'s own weight enums (Debian torchvision)', { skip: tvSkip ?? false }, () => {
+test("facts and class names equal torchvision's own weight enums (Debian torchvision)", { skip: tvSkip ?? false }, () => {
   const code = String.raw`
 import json, torchvision.models as M
 from torchvision.models._meta import _IMAGENET_CATEGORIES
@@ -97,9 +100,22 @@ print(json.dumps(out))
     const t = tv.weights[w.url];
     assert.ok(t, `${w.id}: torchvision has no weights at ${w.url}`);
     assert.deepEqual(
-      { tag: w.tag, params: w.numParams, acc1: w.acc1, acc5: w.acc5, resize: w.preprocessing.resizeSize, crop: w.preprocessing.cropSize,
-        mean: [...w.preprocessing.mean], std: [...w.preprocessing.std], interp: 'InterpolationMode.BILINEAR', default: w.isDefault, recipe: w.recipe },
-      t, w.id);
+      {
+        tag: w.tag,
+        params: w.numParams,
+        acc1: w.acc1,
+        acc5: w.acc5,
+        resize: w.preprocessing.resizeSize,
+        crop: w.preprocessing.cropSize,
+        mean: [...w.preprocessing.mean],
+        std: [...w.preprocessing.std],
+        interp: 'InterpolationMode.BILINEAR',
+        default: w.isDefault,
+        recipe: w.recipe,
+      },
+      t,
+      w.id,
+    );
   }
 });
 
@@ -109,7 +125,10 @@ test('ids: lookup, DEFAULT, and a ConfigError listing the choices for an unknown
   assert.equal(getPretrained('resnet18.DEFAULT').id, 'resnet18.IMAGENET1K_V1');
   assert.ok(isPretrainedId('wide_resnet50_2.IMAGENET1K_V2'));
   assert.ok(!isPretrainedId('weights/resnet50.safetensors'));
-  assert.throws(() => getPretrained('resnet18.IMAGENET1K_V2'), (e: unknown) => e instanceof ConfigError && /known for resnet18: resnet18\.IMAGENET1K_V1/.test(e.message));
+  assert.throws(
+    () => getPretrained('resnet18.IMAGENET1K_V2'),
+    (e: unknown) => e instanceof ConfigError && /known for resnet18: resnet18\.IMAGENET1K_V1/.test(e.message),
+  );
   assert.throws(() => getPretrained('vgg16.IMAGENET1K_V1'), ConfigError);
 });
 
@@ -151,8 +170,10 @@ test('offline: a failing fetch and an unreachable URL give a DownloadError namin
   });
   // The real fetch against a closed local port (no network needed).
   const unreachable = { ...w, url: 'http://127.0.0.1:9/resnet50-11ad3fa6.pth' };
-  await assert.rejects(downloadPretrained(unreachable, { cacheDir: dir, useTorchCache: false }), (e: unknown) =>
-    e instanceof DownloadError && e.message.includes('http://127.0.0.1:9/') && e.message.includes(join(dir, w.fileName)));
+  await assert.rejects(
+    downloadPretrained(unreachable, { cacheDir: dir, useTorchCache: false }),
+    (e: unknown) => e instanceof DownloadError && e.message.includes('http://127.0.0.1:9/') && e.message.includes(join(dir, w.fileName)),
+  );
   const notFound = (async () => new Response('no', { status: 404, statusText: 'Not Found' })) as unknown as typeof fetch;
   await assert.rejects(downloadPretrained(w, { cacheDir: dir, fetch: notFound, useTorchCache: false }), /HTTP 404 Not Found/);
   assert.deepEqual(existsSync(dir) ? readdirSync(dir) : [], [], 'nothing left in the cache');
@@ -179,34 +200,42 @@ test('a download whose SHA-256 does not match is refused and nothing is saved', 
   const dir = join(tmp, 'bad');
   const body = new Uint8Array(1000).fill(1);
   const w = { ...entryFor(body), sha256Prefix: '00000000' };
-  await assert.rejects(downloadPretrained(w, { cacheDir: dir, fetch: stubFetch(body, { n: 0 }), useTorchCache: false }),
-    (e: unknown) => e instanceof FormatError && /does not start with 00000000/.test(e.message));
+  await assert.rejects(
+    downloadPretrained(w, { cacheDir: dir, fetch: stubFetch(body, { n: 0 }), useTorchCache: false }),
+    (e: unknown) => e instanceof FormatError && /does not start with 00000000/.test(e.message),
+  );
   assert.deepEqual(readdirSync(dir), []);
 });
 
 const torchSkip = pythonMissing(['torch', 'torchvision']);
-test('cache hit: a .pth written by PyTorch into the cache loads into resnet18 without any fetch; a corrupted copy is refused', { skip: torchSkip ?? false }, async () => {
-  const src = join(tmp, 'r18.pth');
-  runPython('import sys, torch, torchvision\ntorch.manual_seed(3)\ntorch.save(torchvision.models.resnet18().state_dict(), sys.argv[1])', [src]);
-  const bytes = new Uint8Array(readFileSync(src));
-  const w = entryFor(bytes);
-  const dir = join(tmp, 'cache');
-  const { mkdirSync } = await import('node:fs');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, w.fileName), bytes);
-  const noFetch = (async () => assert.fail('fetch must not be called on a cache hit')) as unknown as typeof fetch;
-  const r = await loadPretrained(w, { cacheDir: dir, fetch: noFetch, useTorchCache: false });
-  assert.equal(r.path, join(dir, w.fileName));
-  assert.equal(r.model.training, false);
-  const want = readPth(bytes);
-  const got = r.model.stateDict();
-  assert.equal(got.size, want.size);
-  for (const [k, a] of want) assert.deepEqual(got.get(k)!.dataSync(), a.data, k);
-  // Flip one byte: the hash check refuses the cached file.
-  const bad = bytes.slice();
-  bad[bad.length >> 1] ^= 0xff;
-  writeFileSync(join(dir, w.fileName), bad);
-  await assert.rejects(loadPretrained(w, { cacheDir: dir, fetch: noFetch, useTorchCache: false }),
-    (e: unknown) => e instanceof FormatError && e.message.includes(w.fileName) && /delete it to download again/.test(e.message));
-  void PYTHON;
-});
+test(
+  'cache hit: a .pth written by PyTorch into the cache loads into resnet18 without any fetch; a corrupted copy is refused',
+  { skip: torchSkip ?? false },
+  async () => {
+    const src = join(tmp, 'r18.pth');
+    runPython('import sys, torch, torchvision\ntorch.manual_seed(3)\ntorch.save(torchvision.models.resnet18().state_dict(), sys.argv[1])', [src]);
+    const bytes = new Uint8Array(readFileSync(src));
+    const w = entryFor(bytes);
+    const dir = join(tmp, 'cache');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, w.fileName), bytes);
+    const noFetch = (async () => assert.fail('fetch must not be called on a cache hit')) as unknown as typeof fetch;
+    const r = await loadPretrained(w, { cacheDir: dir, fetch: noFetch, useTorchCache: false });
+    assert.equal(r.path, join(dir, w.fileName));
+    assert.equal(r.model.training, false);
+    const want = readPth(bytes);
+    const got = r.model.stateDict();
+    assert.equal(got.size, want.size);
+    for (const [k, a] of want) assert.deepEqual(got.get(k)!.dataSync(), a.data, k);
+    // Flip one byte: the hash check refuses the cached file.
+    const bad = bytes.slice();
+    bad[bad.length >> 1] ^= 0xff;
+    writeFileSync(join(dir, w.fileName), bad);
+    await assert.rejects(
+      loadPretrained(w, { cacheDir: dir, fetch: noFetch, useTorchCache: false }),
+      (e: unknown) => e instanceof FormatError && e.message.includes(w.fileName) && /delete it to download again/.test(e.message),
+    );
+    void PYTHON;
+  },
+);

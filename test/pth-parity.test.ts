@@ -35,14 +35,18 @@ for name, wrap in (('resnet18', False), ('resnext50_32x4d', True)):
 `;
 
 const why = pythonMissing(['torch', 'torchvision']);
-test('torchvision .pth files (plain; wrapped with module. prefixes and no num_batches_tracked) give PyTorch\'s logits (rtol 1e-4, atol 1e-5)', { skip: why ?? false }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pth-parity-'));
-  runPython(SCRIPT, [dir]);
-  const x = readNpy(new Uint8Array(readFileSync(join(dir, 'x.npy'))));
-  for (const name of ['resnet18', 'resnext50_32x4d']) {
-    const model = noGrad(() => createModel(name, { numClasses: 5 }));
-    model.loadStateDict(readPth(new Uint8Array(readFileSync(join(dir, `${name}.pth`)))));
-    const y = noGrad(() => model.eval().forward(ops.tensor(x.data, x.shape)));
-    assertClose(y.dataSync(), readNpy(new Uint8Array(readFileSync(join(dir, `${name}.npy`)))).data, 1e-4, 1e-5, `${name} logits`);
-  }
-});
+test(
+  "torchvision .pth files (plain; wrapped with module. prefixes and no num_batches_tracked) give PyTorch's logits (rtol 1e-4, atol 1e-5)",
+  { skip: why ?? false },
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pth-parity-'));
+    runPython(SCRIPT, [dir]);
+    const x = readNpy(new Uint8Array(readFileSync(join(dir, 'x.npy'))));
+    for (const name of ['resnet18', 'resnext50_32x4d']) {
+      const model = noGrad(() => createModel(name, { numClasses: 5 }));
+      model.loadStateDict(readPth(new Uint8Array(readFileSync(join(dir, `${name}.pth`)))));
+      const y = noGrad(() => model.eval().forward(ops.tensor(x.data, x.shape)));
+      assertClose(y.dataSync(), readNpy(new Uint8Array(readFileSync(join(dir, `${name}.npy`)))).data, 1e-4, 1e-5, `${name} logits`);
+    }
+  },
+);

@@ -61,33 +61,41 @@ print(len(sd), sum(t.numel() for t in sd.values()), sorted(n for n in zb.namelis
 `;
 
 for (const builder of ['resnet18']) {
-  test(`${builder}: our .pth loads with torch.load(weights_only=True) bit-exact, loads strictly into torchvision's ${builder}, gives our eval logits (rtol 1e-4, atol 1e-5); data.pkl and storages byte-identical to torch.save's`, { skip }, () => {
-    const model = noGrad(() => createModel(builder, { numClasses: 10 }));
-    // Non-trivial buffers: one train-mode forward moves the running stats and num_batches_tracked.
-    const x = ops.randn([2, 3, 32, 32]);
-    model.train();
-    noGrad(() => model.forward(x));
-    model.eval();
-    const arrays = stateDictToArrays(model);
-    const y = noGrad(() => model.forward(x));
-    const st = join(tmp, `${builder}.safetensors`), pth = join(tmp, `${builder}.pth`), npz = join(tmp, `${builder}.npz`);
-    writeSafetensorsFile(st, arrays);
-    writeNpzFile(npz, arrays);
-    writeNpyFile(join(tmp, `${builder}.x.npy`), { dtype: 'F32', shape: [...x.shape], data: x.dataSync() });
-    // Through the CLI, as a user would.
-    const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'convert', st, pth], { encoding: 'utf8', timeout: 120_000 });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /torch\.save zip/);
-    const out = join(tmp, `${builder}.logits.npy`);
-    const said = runPython(CHECK, [pth, npz, builder, join(tmp, `${builder}.x.npy`), out]).trim().split(' ');
-    assert.equal(Number(said[0]), arrays.size);
-    assert.equal(said[2], 'True', 'same entries as torch.save plus byteorder');
-    assertClose(readNpy(new Uint8Array(readFileSync(out))).data, y.dataSync(), 1e-4, 1e-5, `${builder} logits in PyTorch vs ours`);
-    // And our own reader takes it back unchanged.
-    const back = readPth(new Uint8Array(readFileSync(pth)));
-    for (const [k, a] of arrays) assert.deepEqual(back.get(k), a, k);
-    model.dispose();
-  });
+  test(
+    `${builder}: our .pth loads with torch.load(weights_only=True) bit-exact, loads strictly into torchvision's ${builder}, gives our eval logits (rtol 1e-4, atol 1e-5); data.pkl and storages byte-identical to torch.save's`,
+    { skip },
+    () => {
+      const model = noGrad(() => createModel(builder, { numClasses: 10 }));
+      // Non-trivial buffers: one train-mode forward moves the running stats and num_batches_tracked.
+      const x = ops.randn([2, 3, 32, 32]);
+      model.train();
+      noGrad(() => model.forward(x));
+      model.eval();
+      const arrays = stateDictToArrays(model);
+      const y = noGrad(() => model.forward(x));
+      const st = join(tmp, `${builder}.safetensors`),
+        pth = join(tmp, `${builder}.pth`),
+        npz = join(tmp, `${builder}.npz`);
+      writeSafetensorsFile(st, arrays);
+      writeNpzFile(npz, arrays);
+      writeNpyFile(join(tmp, `${builder}.x.npy`), { dtype: 'F32', shape: [...x.shape], data: x.dataSync() });
+      // Through the CLI, as a user would.
+      const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'convert', st, pth], { encoding: 'utf8', timeout: 120_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /torch\.save zip/);
+      const out = join(tmp, `${builder}.logits.npy`);
+      const said = runPython(CHECK, [pth, npz, builder, join(tmp, `${builder}.x.npy`), out])
+        .trim()
+        .split(' ');
+      assert.equal(Number(said[0]), arrays.size);
+      assert.equal(said[2], 'True', 'same entries as torch.save plus byteorder');
+      assertClose(readNpy(new Uint8Array(readFileSync(out))).data, y.dataSync(), 1e-4, 1e-5, `${builder} logits in PyTorch vs ours`);
+      // And our own reader takes it back unchanged.
+      const back = readPth(new Uint8Array(readFileSync(pth)));
+      for (const [k, a] of arrays) assert.deepEqual(back.get(k), a, k);
+      model.dispose();
+    },
+  );
 }
 
 test('writePth: scalars, empty and zero-size tensors, >255 memo entries and >1000 items round-trip through torch.load(weights_only=True)', { skip }, () => {
@@ -97,14 +105,19 @@ test('writePth: scalars, empty and zero-size tensors, >255 memo entries and >100
   m.set('zero_mid', { dtype: 'F32', shape: [2, 0, 3], data: new Float32Array(0) });
   m.set('big_count', { dtype: 'I64', shape: [], data: Float32Array.of(2 ** 40) });
   m.set('five_d', { dtype: 'F32', shape: [1, 2, 1, 2, 1], data: Float32Array.of(1, 2, 3, 4) });
-  for (let i = 0; i < 1100; i++) m.set(`t.${i}`, { dtype: 'F32', shape: [i % 3 + 1], data: Float32Array.from({ length: i % 3 + 1 }, (_, j) => i + j / 8) });
+  for (let i = 0; i < 1100; i++) m.set(`t.${i}`, { dtype: 'F32', shape: [(i % 3) + 1], data: Float32Array.from({ length: (i % 3) + 1 }, (_, j) => i + j / 8) });
   const file = join(tmp, 'odd.pth');
   writeFileSync(file, writePth(m));
-  const got = JSON.parse(runPython(String.raw`
+  const got = JSON.parse(
+    runPython(
+      String.raw`
 import sys, json, torch
 sd = torch.load(sys.argv[1], weights_only=True)
 print(json.dumps({k: [str(t.dtype), list(t.shape), list(t.stride()), t.flatten().tolist()] for k, t in sd.items()}))
-`, [file]));
+`,
+      [file],
+    ),
+  );
   assert.equal(Object.keys(got).length, m.size);
   for (const [k, a] of m) {
     const [dtype, shape, , values] = got[k];
@@ -112,5 +125,5 @@ print(json.dumps({k: [str(t.dtype), list(t.shape), list(t.stride()), t.flatten()
     assert.deepEqual(shape, a.shape, k);
     assert.deepEqual(values, [...a.data], k);
   }
-  assert.deepEqual(got.zero_mid[2], [3, 3, 1], 'torch\'s strides for a zero-size dim');
+  assert.deepEqual(got.zero_mid[2], [3, 3, 1], "torch's strides for a zero-size dim");
 });

@@ -15,8 +15,16 @@ function pool(factory: WorkerFactory): ThreadPool {
 const fakeWorker = (onPost: () => void = () => {}) => ({ post: onPost, terminate: () => {} });
 
 for (const [what, factory] of [
-  ['an error event (CSP blocks the blob: worker)', ((_src, onError) => fakeWorker(() => setTimeout(() => onError(new Error('Refused to create a worker')), 20))) as WorkerFactory],
-  ['a Worker constructor that throws', (() => { throw new Error('SecurityError'); }) as WorkerFactory],
+  [
+    'an error event (CSP blocks the blob: worker)',
+    ((_src, onError) => fakeWorker(() => setTimeout(() => onError(new Error('Refused to create a worker')), 20))) as WorkerFactory,
+  ],
+  [
+    'a Worker constructor that throws',
+    (() => {
+      throw new Error('SecurityError');
+    }) as WorkerFactory,
+  ],
   ['workers that never start', (() => fakeWorker()) as WorkerFactory],
 ] as const) {
   test(`setThreads(4) with ${what}: 1 thread within 2 s and one console warning`, async () => {
@@ -48,7 +56,8 @@ test('without shared memory (a page that is not cross-origin isolated): 1 thread
     assert.equal(be.threads, 1);
     assert.equal(warn.mock.callCount(), 1);
     assert.match(String(warn.mock.calls[0].arguments[0]), /Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp/);
-    const a = be.alloc(4), c = be.alloc(4);
+    const a = be.alloc(4),
+      c = be.alloc(4);
     a.set([1, 2, 3, 4]);
     be.gemm(false, false, 2, 2, 2, a, a, c, false);
     assert.deepEqual(Array.from(c), [7, 10, 15, 22]);

@@ -23,23 +23,32 @@ import { hashed, syntheticStateDict } from './train-error-weights.js';
 const skip = fixturesSkipReason('train_error');
 const manifest = skip ? {} : json<Record<string, { builder: string; input: number[] }>>('train_error', 'manifest.json');
 
-test('[wasm] train-mode logits of all 10 torchvision builders at 2x3x64x64: rel. L2 error vs PyTorch float64 <= 2x PyTorch float32\'s own', { skip }, async () => {
-  assert.equal(Object.keys(manifest).length, 10, 'one fixture per torchvision builder');
-  await setBackend('wasm');
-  try {
-    for (const [tag, e] of Object.entries(manifest)) {
-      const f64 = npy('train_error', `${tag}_f64.npy`).data, f32 = npy('train_error', `${tag}_f32.npy`).data;
-      const m = noGrad(() => createModel(e.builder, { numClasses: 10 }));
-      m.loadStateDict(syntheticStateDict([...m.stateDict()].map(([k, t]) => [k, t.shape])), { strict: true });
-      m.train();
-      const n = e.input.reduce((a, b) => a * b, 1);
-      const y = noGrad(() => m.forward(ops.tensor(hashed('input', n, 1), e.input)));
-      const ours = relL2(y.dataSync(), f64), torch32 = relL2(f32, f64);
-      console.log(`# ${tag}: wasm ${ours.toExponential(2)}, PyTorch float32 ${torch32.toExponential(2)} (${(ours / torch32).toFixed(2)}x)`);
-      assert.ok(ours <= 2 * torch32, `${tag}: wasm train-mode logits are ${ours.toExponential(2)} from float64, more than 2x PyTorch float32's ${torch32.toExponential(2)}`);
-      m.dispose();
+test(
+  "[wasm] train-mode logits of all 10 torchvision builders at 2x3x64x64: rel. L2 error vs PyTorch float64 <= 2x PyTorch float32's own",
+  { skip },
+  async () => {
+    assert.equal(Object.keys(manifest).length, 10, 'one fixture per torchvision builder');
+    await setBackend('wasm');
+    try {
+      for (const [tag, e] of Object.entries(manifest)) {
+        const f64 = npy('train_error', `${tag}_f64.npy`).data,
+          f32 = npy('train_error', `${tag}_f32.npy`).data;
+        const m = noGrad(() => createModel(e.builder, { numClasses: 10 }));
+        m.loadStateDict(syntheticStateDict([...m.stateDict()].map(([k, t]) => [k, t.shape])), { strict: true });
+        m.train();
+        const n = e.input.reduce((a, b) => a * b, 1);
+        const y = noGrad(() => m.forward(ops.tensor(hashed('input', n, 1), e.input)));
+        const ours = relL2(y.dataSync(), f64),
+          torch32 = relL2(f32, f64);
+        console.log(`# ${tag}: wasm ${ours.toExponential(2)}, PyTorch float32 ${torch32.toExponential(2)} (${(ours / torch32).toFixed(2)}x)`);
+        assert.ok(
+          ours <= 2 * torch32,
+          `${tag}: wasm train-mode logits are ${ours.toExponential(2)} from float64, more than 2x PyTorch float32's ${torch32.toExponential(2)}`,
+        );
+        m.dispose();
+      }
+    } finally {
+      await setBackend('ref');
     }
-  } finally {
-    await setBackend('ref');
-  }
-});
+  },
+);

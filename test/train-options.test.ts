@@ -4,7 +4,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildProgram, main } from '../src/cli/main.js';
 import {
-  DEFAULT_CONFIG, OptionError, TRAIN_OPTIONS, applyResumeOverrides, optionFlag, optionNames, parseOption, resumeOverrides, validateConfig,
+  DEFAULT_CONFIG,
+  OptionError,
+  TRAIN_OPTIONS,
+  applyResumeOverrides,
+  optionFlag,
+  optionNames,
+  parseOption,
+  resumeOverrides,
+  validateConfig,
   type TrainConfig,
 } from '../src/train/options.js';
 
@@ -24,15 +32,36 @@ test('every option with a flag is a flag of the commands the table names, and no
 
 test('defaults: what DEFAULT_CONFIG held before the table, and they validate', () => {
   assert.deepEqual(DEFAULT_CONFIG, {
-    task: 'train', arch: {}, freeze: 'none', epochs: 10, batchSize: 128, optimizer: 'sgd', lr: 0.05, momentum: 0, nesterov: false, weightDecay: 0,
-    noWdBnBias: true, headLrMult: 1, schedule: 'none', warmupEpochs: 0, labelSmoothing: 0, ema: 0, clipGradNorm: null, seed: 0, workers: 'auto', saveFormat: 'safetensors',
+    task: 'train',
+    arch: {},
+    freeze: 'none',
+    epochs: 10,
+    batchSize: 128,
+    optimizer: 'sgd',
+    lr: 0.05,
+    momentum: 0,
+    nesterov: false,
+    weightDecay: 0,
+    noWdBnBias: true,
+    headLrMult: 1,
+    schedule: 'none',
+    warmupEpochs: 0,
+    labelSmoothing: 0,
+    ema: 0,
+    clipGradNorm: null,
+    seed: 0,
+    workers: 'auto',
+    saveFormat: 'safetensors',
     data: { kind: 'fashion-mnist', valSplit: 0, size: 28, augment: 'none', normalize: 'none' },
   });
   validateConfig(config());
 });
 
 test('library errors name the option (its config path)', () => {
-  assert.throws(() => validateConfig(config({ batchSize: 0 })), (e) => e instanceof OptionError && e.option === 'batchSize' && e.message === 'batchSize must be a positive integer, got 0');
+  assert.throws(
+    () => validateConfig(config({ batchSize: 0 })),
+    (e) => e instanceof OptionError && e.option === 'batchSize' && e.message === 'batchSize must be a positive integer, got 0',
+  );
   assert.throws(() => validateConfig(config({ data: { ...DEFAULT_CONFIG.data, size: 2.5 } })), /data\.size must be a positive integer, got 2\.5$/);
   assert.throws(() => validateConfig(config({ optimizer: 'rmsprop' as never })), /optimizer must be sgd, adam or adamw, got 'rmsprop'$/);
   assert.throws(() => validateConfig(config({ schedule: 'onecycle', warmupEpochs: 1 })), /warmupEpochs must be 0 with the onecycle schedule/);
@@ -55,7 +84,10 @@ test('flag text parses by the option type', () => {
 
 test('resume rules: only the options marked resume may be given, and epochs not under a laid-out schedule', () => {
   assert.deepEqual(resumeOverrides({ epochs: 4, workers: 0, out: 'o', data: { dataDir: 'd' } }), { epochs: 4, workers: 0, out: 'o', dataDir: 'd' });
-  assert.throws(() => resumeOverrides({ lr: 0.1, data: {} }), /lr cannot change on resume: .*only --epochs, --workers, --out, --save-format or --data-dir may be given/);
+  assert.throws(
+    () => resumeOverrides({ lr: 0.1, data: {} }),
+    /lr cannot change on resume: .*only --epochs, --workers, --out, --save-format or --data-dir may be given/,
+  );
   assert.throws(() => resumeOverrides({ data: { size: 32 } }), /data\.size cannot change on resume/);
   const c = config({ schedule: 'step' });
   applyResumeOverrides(c, { epochs: 12, dataDir: '/d' });
@@ -75,9 +107,12 @@ test('the CLI names the flag instead of the option', async () => {
   } finally {
     process.stderr.write = write;
   }
-  assert.deepEqual(lines.filter((l) => l.startsWith('error:')), [
-    'error: --batch-size must be a positive integer, got 0\n',
-    'error: --val-split must be a number in [0, 1), got 1\n',
-    'error: --size cannot change on resume: the run continues with the config saved in its checkpoint (only --epochs, --workers, --out, --save-format or --data-dir may be given)\n',
-  ]);
+  assert.deepEqual(
+    lines.filter((l) => l.startsWith('error:')),
+    [
+      'error: --batch-size must be a positive integer, got 0\n',
+      'error: --val-split must be a number in [0, 1), got 1\n',
+      'error: --size cannot change on resume: the run continues with the config saved in its checkpoint (only --epochs, --workers, --out, --save-format or --data-dir may be given)\n',
+    ],
+  );
 });

@@ -33,8 +33,20 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** A tiny Fashion-MNIST run: CIFAR ResNet-8 at 12 px on the embedded slice. */
 function fmConfig(out: string, over: Partial<TrainConfig> = {}, data: Partial<TrainConfig['data']> = {}): TrainConfig {
   return {
-    ...DEFAULT_CONFIG, model: 'cifar_resnet8', out, epochs: 3, batchSize: 16, lr: 0.05, momentum: 0.9, nesterov: true,
-    weightDecay: 5e-4, schedule: 'cosine', labelSmoothing: 0.1, workers: 0, seed: 7, ...over,
+    ...DEFAULT_CONFIG,
+    model: 'cifar_resnet8',
+    out,
+    epochs: 3,
+    batchSize: 16,
+    lr: 0.05,
+    momentum: 0.9,
+    nesterov: true,
+    weightDecay: 5e-4,
+    schedule: 'cosine',
+    labelSmoothing: 0.1,
+    workers: 0,
+    seed: 7,
+    ...over,
     data: { ...DEFAULT_CONFIG.data, dataDir: EMBEDDED_SLICE_DIR, size: 12, augment: 'light', normalize: 'dataset', limitTrain: 64, limitTest: 48, ...data },
   };
 }
@@ -43,7 +55,9 @@ let fmOut = '';
 
 test('Fashion-MNIST slice: training loss falls and test accuracy rises well above chance (ResNet-8, 12 px, ref)', async () => {
   fmOut = join(dir, 'fm');
-  const r = await runTraining(fmConfig(fmOut, { epochs: 3, batchSize: 16, lr: 0.1, schedule: 'onecycle', pctStart: 0.3 }, { limitTrain: 192, limitTest: 200, augment: 'none' }));
+  const r = await runTraining(
+    fmConfig(fmOut, { epochs: 3, batchSize: 16, lr: 0.1, schedule: 'onecycle', pctStart: 0.3 }, { limitTrain: 192, limitTest: 200, augment: 'none' }),
+  );
   const h = r.history;
   assert.equal(h.length, 3);
   assert.ok(h[2].train_loss < h[0].train_loss - 0.2, `train loss ${h.map((x) => x.train_loss.toFixed(3)).join(' → ')}`);
@@ -61,8 +75,14 @@ test('Fashion-MNIST slice: training loss falls and test accuracy rises well abov
   assert.match(side.optimizerFile, /^last\.[0-9a-f]{16}\.optim\.safetensors$/);
   assert.ok(readFileSync(join(fmOut, side.weights)).equals(readFileSync(join(fmOut, 'last.safetensors'))));
   assert.match(side.files[side.optimizerFile].sha256, /^[0-9a-f]{64}$/);
-  const lines = readFileSync(join(fmOut, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((l) => l.epoch), [1, 2, 3]);
+  const lines = readFileSync(join(fmOut, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    lines.map((l) => l.epoch),
+    [1, 2, 3],
+  );
   assert.ok(readFileSync(join(fmOut, 'curves.svg'), 'utf8').startsWith('<svg'));
   // torchvision key names in the weights file, our ids in metadata, and the sidecar describes the model
   const w = readSafetensorsFile(join(fmOut, 'last.safetensors'));
@@ -77,36 +97,40 @@ test('Fashion-MNIST slice: training loss falls and test accuracy rises well abov
   assert.equal(best.meta.best!.value, Math.max(...h.map((x) => x.val_acc!)));
 });
 
-for (const ema of [0, 0.9]) test(`resume after an interruption mid-epoch gives bit-identical weights and optimizer state to an uninterrupted run${ema ? ' (with an EMA of the weights)' : ''}`, async () => {
-  const cfgA = fmConfig(join(dir, `uninterrupted${ema}`), { ema });
-  const a = await runTraining(cfgA);
-  const cfgB = fmConfig(join(dir, `interrupted${ema}`), { ema });
-  const b1 = await runTraining(cfgB, { maxSteps: 6 }); // 4 steps per epoch: stops in epoch 2
-  assert.equal(b1.interrupted, true);
-  const mid = loadCheckpoint(join(cfgB.out, 'last.json'), { withOptimizer: true });
-  assert.equal(mid.meta.globalStep, 6);
-  assert.deepEqual(mid.meta.loader, { seed: 7, epoch: 1, batch: 2 });
-  assert.ok(mid.meta.epochProgress, 'running metrics of the unfinished epoch are saved');
-  if (ema) {
-    assert.deepEqual(mid.meta.ema, { decay: ema, updates: 6 });
-    assert.ok(mid.rawWeights, 'the raw training weights are kept beside the optimizer state');
-    const differs = [...mid.weights].some(([k, v]) => !k.endsWith('num_batches_tracked') && v.data.some((x, i) => x !== mid.rawWeights!.get(k)!.data[i]));
-    assert.ok(differs, 'the weights file holds the average, not the raw weights');
-  }
-  const b2 = await runTraining(cfgB, { resume: cfgB.out });
-  assert.equal(b2.interrupted, false);
-  assert.equal(b2.globalStep, a.globalStep);
-  const wa = readSafetensorsFile(join(cfgA.out, 'last.safetensors'));
-  const wb = readSafetensorsFile(join(cfgB.out, 'last.safetensors'));
-  assert.deepEqual([...wb.keys()], [...wa.keys()]);
-  for (const [k, v] of wa) assert.deepEqual(Buffer.from(wb.get(k)!.data.buffer), Buffer.from(v.data.buffer), `weights differ at ${k}`);
-  const optimFile = (d: string) => join(d, JSON.parse(readFileSync(join(d, 'last.json'), 'utf8')).optimizerFile);
-  const oa = readSafetensorsFile(optimFile(cfgA.out));
-  const ob = readSafetensorsFile(optimFile(cfgB.out));
-  for (const [k, v] of oa) assert.deepEqual(Buffer.from(ob.get(k)!.data.buffer), Buffer.from(v.data.buffer), `optimizer state differs at ${k}`);
-  assert.deepEqual(b2.history.map((r) => [r.train_loss, r.train_acc, r.val_loss, r.val_acc]), a.history.map((r) => [r.train_loss, r.train_acc, r.val_loss, r.val_acc]));
-  assert.equal(b2.final!.acc, a.final!.acc);
-});
+for (const ema of [0, 0.9])
+  test(`resume after an interruption mid-epoch gives bit-identical weights and optimizer state to an uninterrupted run${ema ? ' (with an EMA of the weights)' : ''}`, async () => {
+    const cfgA = fmConfig(join(dir, `uninterrupted${ema}`), { ema });
+    const a = await runTraining(cfgA);
+    const cfgB = fmConfig(join(dir, `interrupted${ema}`), { ema });
+    const b1 = await runTraining(cfgB, { maxSteps: 6 }); // 4 steps per epoch: stops in epoch 2
+    assert.equal(b1.interrupted, true);
+    const mid = loadCheckpoint(join(cfgB.out, 'last.json'), { withOptimizer: true });
+    assert.equal(mid.meta.globalStep, 6);
+    assert.deepEqual(mid.meta.loader, { seed: 7, epoch: 1, batch: 2 });
+    assert.ok(mid.meta.epochProgress, 'running metrics of the unfinished epoch are saved');
+    if (ema) {
+      assert.deepEqual(mid.meta.ema, { decay: ema, updates: 6 });
+      assert.ok(mid.rawWeights, 'the raw training weights are kept beside the optimizer state');
+      const differs = [...mid.weights].some(([k, v]) => !k.endsWith('num_batches_tracked') && v.data.some((x, i) => x !== mid.rawWeights!.get(k)!.data[i]));
+      assert.ok(differs, 'the weights file holds the average, not the raw weights');
+    }
+    const b2 = await runTraining(cfgB, { resume: cfgB.out });
+    assert.equal(b2.interrupted, false);
+    assert.equal(b2.globalStep, a.globalStep);
+    const wa = readSafetensorsFile(join(cfgA.out, 'last.safetensors'));
+    const wb = readSafetensorsFile(join(cfgB.out, 'last.safetensors'));
+    assert.deepEqual([...wb.keys()], [...wa.keys()]);
+    for (const [k, v] of wa) assert.deepEqual(Buffer.from(wb.get(k)!.data.buffer), Buffer.from(v.data.buffer), `weights differ at ${k}`);
+    const optimFile = (d: string) => join(d, JSON.parse(readFileSync(join(d, 'last.json'), 'utf8')).optimizerFile);
+    const oa = readSafetensorsFile(optimFile(cfgA.out));
+    const ob = readSafetensorsFile(optimFile(cfgB.out));
+    for (const [k, v] of oa) assert.deepEqual(Buffer.from(ob.get(k)!.data.buffer), Buffer.from(v.data.buffer), `optimizer state differs at ${k}`);
+    assert.deepEqual(
+      b2.history.map((r) => [r.train_loss, r.train_acc, r.val_loss, r.val_acc]),
+      a.history.map((r) => [r.train_loss, r.train_acc, r.val_loss, r.val_acc]),
+    );
+    assert.equal(b2.final!.acc, a.final!.acc);
+  });
 
 test('EMA of the weights: ema = d*ema + (1-d)*w with d = min(decay, (1+t)/(10+t)), within 1e-5 (30 float32 roundings) of a float64 recurrence; evaluation swaps it in and back', async () => {
   const model = buildModel('cifar_resnet8', { numClasses: 10, inChannels: 1 });
@@ -151,17 +175,24 @@ async function writePatternFolder(root: string, perClass: number, opts: { emptyC
   for (const c of classes) {
     mkdirSync(join(root, c), { recursive: true });
     for (let i = 0; i < perClass; i++) {
-      const w = 20 + (i % 3) * 4, h = 20 + (i % 2) * 4;
-      const period = 3 + (i % 3), phase = rng.int(period);
-      const base = 40 + rng.int(60), amp = 120 + rng.int(80);
+      const w = 20 + (i % 3) * 4,
+        h = 20 + (i % 2) * 4;
+      const period = 3 + (i % 3),
+        phase = rng.int(period);
+      const base = 40 + rng.int(60),
+        amp = 120 + rng.int(80);
       const tint = [rng.int(40), rng.int(40), rng.int(40)];
       const raw = Buffer.alloc(w * h * 3);
-      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-        const on = c === 'hstripes' ? Math.floor((y + phase) / period) % 2
-          : c === 'vstripes' ? Math.floor((x + phase) / period) % 2
-          : (Math.floor((x + phase) / period) + Math.floor(y / period)) % 2;
-        for (let k = 0; k < 3; k++) raw[(y * w + x) * 3 + k] = Math.min(255, base + on * amp + tint[k] + rng.int(20));
-      }
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) {
+          const on =
+            c === 'hstripes'
+              ? Math.floor((y + phase) / period) % 2
+              : c === 'vstripes'
+                ? Math.floor((x + phase) / period) % 2
+                : (Math.floor((x + phase) / period) + Math.floor(y / period)) % 2;
+          for (let k = 0; k < 3; k++) raw[(y * w + x) * 3 + k] = Math.min(255, base + on * amp + tint[k] + rng.int(20));
+        }
       const img = sharp(raw, { raw: { width: w, height: h, channels: 3 } });
       await (i % 2 ? img.png() : img.jpeg({ quality: 95 })).toFile(join(root, c, `${i}.${i % 2 ? 'png' : 'jpg'}`));
     }
@@ -174,13 +205,35 @@ test('fine-tune the Fashion-MNIST model on an image folder (new head, frozen ste
   const root = join(dir, 'patterns');
   await writePatternFolder(root, 16);
   const messages: string[] = [];
-  const r = await runTraining({
-    ...DEFAULT_CONFIG, task: 'finetune', model: '', weights: join(fmOut, 'best'), out: join(dir, 'ft'), epochs: 5, batchSize: 12,
-    lr: 0.02, momentum: 0.9, headLrMult: 10, freeze: 'stem', schedule: 'cosine', labelSmoothing: 0, workers: 0, seed: 1,
-    data: { kind: 'image-folder', root, valSplit: 0.25, size: 16, augment: 'light', normalize: 'imagenet' },
-  }, { hooks: { onMessage: (m) => messages.push(m) } });
-  assert.ok(messages.some((m) => /loaded \d+ of \d+ tensors from .*best\.safetensors; new head 'fc'/.test(m)), messages.join('\n'));
-  assert.ok(messages.some((m) => /froze conv1, bn1, relu/.test(m)), messages.join('\n'));
+  const r = await runTraining(
+    {
+      ...DEFAULT_CONFIG,
+      task: 'finetune',
+      model: '',
+      weights: join(fmOut, 'best'),
+      out: join(dir, 'ft'),
+      epochs: 5,
+      batchSize: 12,
+      lr: 0.02,
+      momentum: 0.9,
+      headLrMult: 10,
+      freeze: 'stem',
+      schedule: 'cosine',
+      labelSmoothing: 0,
+      workers: 0,
+      seed: 1,
+      data: { kind: 'image-folder', root, valSplit: 0.25, size: 16, augment: 'light', normalize: 'imagenet' },
+    },
+    { hooks: { onMessage: (m) => messages.push(m) } },
+  );
+  assert.ok(
+    messages.some((m) => /loaded \d+ of \d+ tensors from .*best\.safetensors; new head 'fc'/.test(m)),
+    messages.join('\n'),
+  );
+  assert.ok(
+    messages.some((m) => /froze conv1, bn1, relu/.test(m)),
+    messages.join('\n'),
+  );
   assert.deepEqual(r.classes, ['checker', 'hstripes', 'vstripes']);
   assert.ok(r.final && r.final.name === 'val', 'evaluated on the validation split');
   assert.ok(r.final!.acc >= 0.75, `val acc ${r.final!.acc} after ${r.history.map((h) => h.val_acc!.toFixed(2)).join(' → ')}`);
@@ -190,7 +243,7 @@ test('fine-tune the Fashion-MNIST model on an image folder (new head, frozen ste
   assert.deepEqual(ck.weights.get('fc.weight')!.shape, [3, 64]);
 });
 
-test('buildModel: CIFAR ResNets of any depth 6n+2 take the registry\'s CIFAR options, checked by name and type', () => {
+test("buildModel: CIFAR ResNets of any depth 6n+2 take the registry's CIFAR options, checked by name and type", () => {
   const m = buildModel('cifar_resnet14', { numClasses: 4, inChannels: 1, width: 8 });
   assert.deepEqual(m.stateDict().get('fc.weight')!.shape, [4, 32]); // width 8: stages 8, 16, 32
   assert.throws(() => buildModel('cifar_resnet14', { depth: 3 }), /unknown option 'depth' for cifar_resnet14 \(allowed: numClasses, inChannels, width\)/);
@@ -208,7 +261,10 @@ test('transfer helpers: head, non-strict load report, another architecture refus
   assert.equal(rep.loaded, rep.total - 2);
   assert.deepEqual(Array.from(dst.stateDict().get('layer2.0.conv1.weight')!.dataSync()), Array.from(src.stateDict().get('layer2.0.conv1.weight')!.dataSync()));
   const deeper = buildModel('cifar_resnet20', { numClasses: 4, inChannels: 1 });
-  assert.throws(() => loadPretrained(deeper, src.stateDict(), 'r8.safetensors'), /r8\.safetensors does not fit this CifarResNet .*missing: layer1\.1\.conv1\.weight/);
+  assert.throws(
+    () => loadPretrained(deeper, src.stateDict(), 'r8.safetensors'),
+    /r8\.safetensors does not fit this CifarResNet .*missing: layer1\.1\.conv1\.weight/,
+  );
   const d2l = buildModel('d2l_resnet18', {});
   assert.throws(() => loadPretrained(d2l, src.stateDict(), 'r8.safetensors'), /r8\.safetensors: none of its \d+ tensors fit/);
 
@@ -218,7 +274,15 @@ test('transfer helpers: head, non-strict load report, another architecture refus
   assert.ok(!m.stateDict().get('layer2.0.conv1.weight')!.requiresGrad && m.stateDict().get('layer3.0.conv1.weight')!.requiresGrad);
   assert.equal(fr.frozenBN.length, 1 + 2 + 2);
   const groups = parameterGroups(m, { lr: 0.1, weightDecay: 1e-4, headLrMult: 10 });
-  assert.deepEqual(groups.map((g) => [g.name, g.lr, g.weightDecay]), [['backbone', 0.1, 1e-4], ['backbone_no_decay', 0.1, 0], ['head', 1, 1e-4], ['head_no_decay', 1, 0]]);
+  assert.deepEqual(
+    groups.map((g) => [g.name, g.lr, g.weightDecay]),
+    [
+      ['backbone', 0.1, 1e-4],
+      ['backbone_no_decay', 0.1, 0],
+      ['head', 1, 1e-4],
+      ['head_no_decay', 1, 0],
+    ],
+  );
   // a training step leaves the frozen part untouched, including BN running statistics
   const before = new Map([...m.stateDict()].map(([k, t]) => [k, t.toFloat32Array()]));
   const opt = new SGD(groups, { lr: 0.1, momentum: 0.9 });
@@ -253,7 +317,9 @@ test('flip TTA: evaluate scores the mean of the logits of each image and its mir
   const model = buildModel('cifar_resnet8', { inChannels: 1, numClasses: 4 });
   const rng = new RNG(3);
   // not mirror-symmetric images, so the mirrored pass differs
-  const n = 10, h = 8, w = 8;
+  const n = 10,
+    h = 8,
+    w = 8;
   const x = Float32Array.from({ length: n * h * w }, () => rng.normal());
   const y = Int32Array.from({ length: n }, (_, i) => i % 4);
   const ds = { length: n, get: (i: number) => ({ image: { data: x.slice(i * h * w, (i + 1) * h * w), c: 1, h, w }, label: y[i] }) };
@@ -261,8 +327,14 @@ test('flip TTA: evaluate scores the mean of the logits of each image and its mir
   model.eval();
   const a = predictLogits(model, x, [n, 1, h, w]);
   const b = predictLogits(model, hflipBatch(x, [n, 1, h, w]), [n, 1, h, w]);
-  let loss = 0, correct = 0, plainCorrect = 0;
-  const argmax = (v: ArrayLike<number>, i: number) => { let k = 0; for (let j = 1; j < 4; j++) if (v[i * 4 + j] > v[i * 4 + k]) k = j; return k; };
+  let loss = 0,
+    correct = 0,
+    plainCorrect = 0;
+  const argmax = (v: ArrayLike<number>, i: number) => {
+    let k = 0;
+    for (let j = 1; j < 4; j++) if (v[i * 4 + j] > v[i * 4 + k]) k = j;
+    return k;
+  };
   const mean = a.map((v, i) => (v + b[i]) / 2);
   for (let i = 0; i < n; i++) {
     const row = Array.from(mean.subarray(i * 4, i * 4 + 4));
@@ -292,10 +364,17 @@ test('metrics: top-1, top-5, per-class accuracy and confusion matrix (hand-check
   assert.equal(r.acc, 3 / 5);
   assert.equal(r.topk, 5 / 5);
   assert.equal(r.loss, (0.5 * 4 + 2) / 5);
-  assert.deepEqual(r.confusion, [[1, 0, 0], [0, 1, 1], [0, 1, 1]]);
+  assert.deepEqual(r.confusion, [
+    [1, 0, 0],
+    [0, 1, 1],
+    [0, 1, 1],
+  ]);
   assert.deepEqual(r.perClassAcc, [1, 0.5, 0.5]);
   assert.deepEqual(topKIndices([0.1, 0.5, 0.5, 0.2], 3), [1, 2, 3]);
-  const svg = trainingCurvesSvg([{ epoch: 1, train_loss: 1, train_acc: 0.5, val_loss: 0.9, val_acc: 0.6 }, { epoch: 2, train_loss: 0.5, train_acc: 0.8, val_loss: 0.7, val_acc: 0.7 }]);
+  const svg = trainingCurvesSvg([
+    { epoch: 1, train_loss: 1, train_acc: 0.5, val_loss: 0.9, val_acc: 0.6 },
+    { epoch: 2, train_loss: 0.5, train_acc: 0.8, val_loss: 0.7, val_acc: 0.7 },
+  ]);
   assert.match(svg, /^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   assert.equal((svg.match(/<path /g) ?? []).length, 4);
 });

@@ -27,11 +27,15 @@ function rand(n: number, inHeap = true): Float32Array {
 /** |got - want| <= atol + rtol * |want| elementwise; reports the worst element. */
 function close(got: Float32Array, want: Float32Array, rtol: number, atol: number, what: string): void {
   assert.equal(got.length, want.length, `${what}: length`);
-  let worst = -1, worstX = 0;
+  let worst = -1,
+    worstX = 0;
   for (let i = 0; i < got.length; i++) {
     if (Number.isNaN(got[i]) && Number.isNaN(want[i])) continue;
     const x = Math.abs(got[i] - want[i]) - (atol + rtol * Math.abs(want[i]));
-    if (!(x <= 0) && (worst < 0 || !(x <= worstX))) { worst = i; worstX = x; }
+    if (!(x <= 0) && (worst < 0 || !(x <= worstX))) {
+      worst = i;
+      worstX = x;
+    }
   }
   if (worst >= 0) assert.fail(`${what}: element ${worst} is ${got[worst]}, want ${want[worst]}`);
 }
@@ -45,28 +49,47 @@ function gemmScale(ta: boolean, tb: boolean, M: number, N: number, K: number, A:
 
 test('gemm equals ref for all transposes, accumulate, awkward sizes (error <= 1e-5 * sum|a||b|)', () => {
   const shapes: [number, number, number][] = [
-    [1, 1, 1], [1, 17, 3], [3, 5, 17], [17, 1, 5], [5, 3, 1], [2, 16, 1], [33, 47, 65], [100, 37, 513], [257, 19, 7], [6, 530, 40],
+    [1, 1, 1],
+    [1, 17, 3],
+    [3, 5, 17],
+    [17, 1, 5],
+    [5, 3, 1],
+    [2, 16, 1],
+    [33, 47, 65],
+    [100, 37, 513],
+    [257, 19, 7],
+    [6, 530, 40],
   ];
   for (const [M, N, K] of shapes) {
-    for (const ta of [false, true]) for (const tb of [false, true]) for (const acc of [false, true]) {
-      const A = rand(M * K), B = rand(K * N), C = rand(M * N), want = Float32Array.from(C);
-      be.gemm(ta, tb, M, N, K, A, B, C, acc);
-      ref.gemm(ta, tb, M, N, K, A, B, want, acc);
-      const scale = gemmScale(ta, tb, M, N, K, A, B);
-      for (let i = 0; i < M * N; i++) {
-        const tol = 1e-5 * (scale[i] + (acc ? Math.abs(want[i]) : 0)) + 1e-7;
-        if (!(Math.abs(C[i] - want[i]) <= tol)) {
-          assert.fail(`gemm ${M}x${N}x${K} tA=${ta} tB=${tb} acc=${acc}: C[${i}] = ${C[i]}, want ${want[i]}`);
+    for (const ta of [false, true])
+      for (const tb of [false, true])
+        for (const acc of [false, true]) {
+          const A = rand(M * K),
+            B = rand(K * N),
+            C = rand(M * N),
+            want = Float32Array.from(C);
+          be.gemm(ta, tb, M, N, K, A, B, C, acc);
+          ref.gemm(ta, tb, M, N, K, A, B, want, acc);
+          const scale = gemmScale(ta, tb, M, N, K, A, B);
+          for (let i = 0; i < M * N; i++) {
+            const tol = 1e-5 * (scale[i] + (acc ? Math.abs(want[i]) : 0)) + 1e-7;
+            if (!(Math.abs(C[i] - want[i]) <= tol)) {
+              assert.fail(`gemm ${M}x${N}x${K} tA=${ta} tB=${tb} acc=${acc}: C[${i}] = ${C[i]}, want ${want[i]}`);
+            }
+          }
+          for (const x of [A, B, C]) be.free(x);
         }
-      }
-      for (const x of [A, B, C]) be.free(x);
-    }
   }
 });
 
 test('gemm on arrays outside wasm memory and on subarray views (error <= 1e-5 * sum|a||b|)', () => {
-  const M = 19, N = 23, K = 29;
-  const A = rand(M * K, false), Bbig = rand(K * N + 8), B = Bbig.subarray(8), C = new Float32Array(M * N).fill(3);
+  const M = 19,
+    N = 23,
+    K = 29;
+  const A = rand(M * K, false),
+    Bbig = rand(K * N + 8),
+    B = Bbig.subarray(8),
+    C = new Float32Array(M * N).fill(3);
   const want = Float32Array.from(C);
   be.gemm(false, false, M, N, K, A, B, C, true);
   ref.gemm(false, false, M, N, K, A, B, want, true);
@@ -75,8 +98,13 @@ test('gemm on arrays outside wasm memory and on subarray views (error <= 1e-5 * 
 });
 
 test('gemm tiles computed by the worker thread equal ref (error <= 1e-5 * sum|a||b|)', () => {
-  const M = 192, N = 256, K = 96;
-  const A = rand(M * K), B = rand(K * N), C = be.alloc(M * N), want = new Float32Array(M * N);
+  const M = 192,
+    N = 256,
+    K = 96;
+  const A = rand(M * K),
+    B = rand(K * N),
+    C = be.alloc(M * N),
+    want = new Float32Array(M * N);
   be.workersOnly = true;
   try {
     be.gemm(false, false, M, N, K, A, B, C, false);
@@ -135,8 +163,21 @@ test('heap: without shared memory the size is fixed and exhaustion is a clear er
   assert.throws(() => h.allocBytes(10000, true), /out of memory/);
 });
 
-function convParams(N: number, C: number, H: number, W: number, K: number, R: number, S: number,
-                    stride: number, pad: number, dil: number, groups: number, padW = pad, strideW = stride): Conv2dParams {
+function convParams(
+  N: number,
+  C: number,
+  H: number,
+  W: number,
+  K: number,
+  R: number,
+  S: number,
+  stride: number,
+  pad: number,
+  dil: number,
+  groups: number,
+  padW = pad,
+  strideW = stride,
+): Conv2dParams {
   const OH = Math.floor((H + 2 * pad - dil * (R - 1) - 1) / stride) + 1;
   const OW = Math.floor((W + 2 * padW - dil * (S - 1) - 1) / strideW) + 1;
   return { N, C, H, W, K, R, S, strideH: stride, strideW, padH: pad, padW, dilH: dil, dilW: dil, groups, OH, OW };
@@ -163,8 +204,10 @@ const CONV_CASES: [string, Conv2dParams][] = [
 
 test('strided conv backwardData in image chunks equals ref (rtol 1e-4, atol 1e-5)', () => {
   const p = convParams(5, 3, 9, 7, 4, 3, 3, 2, 1, 1, 1);
-  const w = rand(4 * 3 * 9), dy = rand(5 * 4 * p.OH * p.OW);
-  const dx = be.alloc(5 * 3 * 9 * 7), dxr = new Float32Array(dx.length);
+  const w = rand(4 * 3 * 9),
+    dy = rand(5 * 4 * p.OH * p.OW);
+  const dx = be.alloc(5 * 3 * 9 * 7),
+    dxr = new Float32Array(dx.length);
   const saved = be.colsBytes;
   be.colsBytes = 2 * 3 * 9 * p.OH * p.OW * 4; // two images per chunk: 3 chunks
   try {
@@ -179,16 +222,22 @@ test('strided conv backwardData in image chunks equals ref (rtol 1e-4, atol 1e-5
 for (const [name, p] of CONV_CASES) {
   test(`conv2d forward/backwardData/backwardFilter equal ref: ${name} (rtol 1e-4, atol 1e-5)`, () => {
     const { N, C, H, W, K, R, S, OH, OW, groups } = p;
-    const x = rand(N * C * H * W), w = rand(K * (C / groups) * R * S), bias = rand(K), dy = rand(N * K * OH * OW);
-    const y = be.alloc(N * K * OH * OW), yr = new Float32Array(y.length);
+    const x = rand(N * C * H * W),
+      w = rand(K * (C / groups) * R * S),
+      bias = rand(K),
+      dy = rand(N * K * OH * OW);
+    const y = be.alloc(N * K * OH * OW),
+      yr = new Float32Array(y.length);
     be.conv2d(x, w, bias, y, p);
     ref.conv2d(x, w, bias, yr, p);
     close(y, yr, 1e-4, 1e-5, 'y');
-    const dx = be.alloc(x.length).fill(9), dxr = new Float32Array(x.length);
+    const dx = be.alloc(x.length).fill(9),
+      dxr = new Float32Array(x.length);
     be.conv2dBackwardData(dy, w, dx, p);
     ref.conv2dBackwardData(dy, w, dxr, p);
     close(dx, dxr, 1e-4, 1e-5, 'dx');
-    const dw = be.alloc(w.length).fill(9), dwr = new Float32Array(w.length);
+    const dw = be.alloc(w.length).fill(9),
+      dwr = new Float32Array(w.length);
     be.conv2dBackwardFilter(x, dy, dw, p);
     ref.conv2dBackwardFilter(x, dy, dwr, p);
     close(dw, dwr, 1e-4, 1e-5, 'dw');
@@ -201,15 +250,25 @@ const ELT_SIZES = [1, 3, 5, 17, 100003];
 test('unary relu/neg/abs/sqrt and affine equal ref exactly or within rtol 1e-6', () => {
   for (const n of ELT_SIZES) {
     const x = rand(n);
-    if (n > 3) { x[0] = NaN; x[1] = -0; x[2] = 0; }
+    if (n > 3) {
+      x[0] = NaN;
+      x[1] = -0;
+      x[2] = 0;
+    }
     for (const op of ['relu', 'neg', 'abs', 'sqrt', 'exp'] as const) {
-      const y = be.alloc(n), yr = new Float32Array(n);
+      const y = be.alloc(n),
+        yr = new Float32Array(n);
       be.unary(op, x, y);
       ref.unary(op, x, yr);
-      assert.deepEqual(Array.from(y, (v) => Object.is(v, -0) ? '-0' : v), Array.from(yr, (v) => Object.is(v, -0) ? '-0' : v), `${op} n=${n}`);
+      assert.deepEqual(
+        Array.from(y, (v) => (Object.is(v, -0) ? '-0' : v)),
+        Array.from(yr, (v) => (Object.is(v, -0) ? '-0' : v)),
+        `${op} n=${n}`,
+      );
       be.free(y);
     }
-    const y = be.alloc(n), yr = new Float32Array(n);
+    const y = be.alloc(n),
+      yr = new Float32Array(n);
     be.affine(x, y, 0.3, -1.7);
     ref.affine(x, yr, 0.3, -1.7);
     close(y, yr, 1e-6, 1e-6, `affine n=${n}`);
@@ -218,30 +277,42 @@ test('unary relu/neg/abs/sqrt and affine equal ref exactly or within rtol 1e-6',
 
 test('binary ops (same shape, scalar, broadcast), reluBackward, addInPlace equal ref exactly', () => {
   for (const n of ELT_SIZES) {
-    const a = rand(n), b = rand(n);
-    if (n > 3) { a[0] = NaN; b[1] = NaN; a[2] = 0; b[2] = -0; }
+    const a = rand(n),
+      b = rand(n);
+    if (n > 3) {
+      a[0] = NaN;
+      b[1] = NaN;
+      a[2] = 0;
+      b[2] = -0;
+    }
     for (const op of ['add', 'sub', 'mul', 'div', 'max', 'min'] as const) {
       for (const scalar of [false, true]) {
         const bb = scalar ? b.subarray(0, 1) : b;
-        const o = be.alloc(n), orf = new Float32Array(n);
+        const o = be.alloc(n),
+          orf = new Float32Array(n);
         be.binary(op, a, [n], bb, [bb.length], o, [n]);
         ref.binary(op, a, [n], bb, [bb.length], orf, [n]);
         assert.deepEqual(Array.from(o, String), Array.from(orf, String), `${op} n=${n} scalar=${scalar}`);
         be.free(o);
       }
     }
-    const dx = be.alloc(n), dxr = new Float32Array(n);
+    const dx = be.alloc(n),
+      dxr = new Float32Array(n);
     be.reluBackward(a, b, dx);
     ref.reluBackward(a, b, dxr);
     assert.deepEqual(Array.from(dx, String), Array.from(dxr, String), `reluBackward n=${n}`);
-    const y = Float32Array.from(a), yw = be.alloc(n);
+    const y = Float32Array.from(a),
+      yw = be.alloc(n);
     yw.set(a);
     be.addInPlace(yw, b);
     ref.addInPlace(y, b);
     assert.deepEqual(Array.from(yw, String), Array.from(y, String), `addInPlace n=${n}`);
   }
   // general broadcasting falls back to ref
-  const a = rand(2 * 3 * 4), b = rand(3), o = be.alloc(24), orf = new Float32Array(24);
+  const a = rand(2 * 3 * 4),
+    b = rand(3),
+    o = be.alloc(24),
+    orf = new Float32Array(24);
   be.binary('mul', a, [2, 3, 4], b, [1, 3, 1], o, [2, 3, 4]);
   ref.binary('mul', a, [2, 3, 4], b, [1, 3, 1], orf, [2, 3, 4]);
   assert.deepEqual(Array.from(o), Array.from(orf));
@@ -249,12 +320,46 @@ test('binary ops (same shape, scalar, broadcast), reluBackward, addInPlace equal
 
 test('sumTo equals ref for channel sums, row/column sums and general patterns (rtol 1e-5, atol 1e-5)', () => {
   const cases: [number[], number[]][] = [
-    [[3, 5, 17], [1, 5, 1]], [[2, 3, 4, 5], [1, 3, 1, 1]], [[17, 5], [1, 5]], [[17, 5], [17, 1]], [[7], [1]],
-    [[2, 3, 4], [2, 1, 4]], [[1, 6, 1], [1, 6, 1]], [[4, 1, 3], [1, 1, 3]], [[128, 64, 24, 24], [1, 64, 1, 1]],
+    [
+      [3, 5, 17],
+      [1, 5, 1],
+    ],
+    [
+      [2, 3, 4, 5],
+      [1, 3, 1, 1],
+    ],
+    [
+      [17, 5],
+      [1, 5],
+    ],
+    [
+      [17, 5],
+      [17, 1],
+    ],
+    [[7], [1]],
+    [
+      [2, 3, 4],
+      [2, 1, 4],
+    ],
+    [
+      [1, 6, 1],
+      [1, 6, 1],
+    ],
+    [
+      [4, 1, 3],
+      [1, 1, 3],
+    ],
+    [
+      [128, 64, 24, 24],
+      [1, 64, 1, 1],
+    ],
   ];
   for (const [shape, outShape] of cases) {
-    const n = shape.reduce((p, q) => p * q, 1), m = outShape.reduce((p, q) => p * q, 1);
-    const x = rand(n), o = be.alloc(m), orf = new Float32Array(m);
+    const n = shape.reduce((p, q) => p * q, 1),
+      m = outShape.reduce((p, q) => p * q, 1);
+    const x = rand(n),
+      o = be.alloc(m),
+      orf = new Float32Array(m);
     be.sumTo(x, shape, o, outShape);
     ref.sumTo(x, shape, orf, outShape);
     close(o, orf, 1e-5, 1e-5, `sumTo ${shape} -> ${outShape}`);
@@ -263,40 +368,72 @@ test('sumTo equals ref for channel sums, row/column sums and general patterns (r
   }
 });
 
-for (const [N, C, HW] of [[1, 1, 1], [3, 5, 17], [2, 3, 1], [4, 7, 5], [8, 16, 196]] as const) {
+for (const [N, C, HW] of [
+  [1, 1, 1],
+  [3, 5, 17],
+  [2, 3, 1],
+  [4, 7, 5],
+  [8, 16, 196],
+] as const) {
   test(`batchNorm train/eval forward and backward equal ref: N=${N} C=${C} HW=${HW} (rtol 1e-4, atol 1e-5)`, () => {
-    const x = rand(N * C * HW), g = rand(C), b = rand(C), dy = rand(N * C * HW);
+    const x = rand(N * C * HW),
+      g = rand(C),
+      b = rand(C),
+      dy = rand(N * C * HW);
     for (let i = 0; i < x.length; i++) x[i] = x[i] * 3 + 5; // offset mean: tests the variance's accuracy
     for (const affine of [true, false]) {
-      const gg = affine ? g : null, bb = affine ? b : null;
-      const y = be.alloc(x.length), m = be.alloc(C), is = be.alloc(C), v = be.alloc(C);
-      const yr = new Float32Array(x.length), mr = new Float32Array(C), isr = new Float32Array(C), vr = new Float32Array(C);
+      const gg = affine ? g : null,
+        bb = affine ? b : null;
+      const y = be.alloc(x.length),
+        m = be.alloc(C),
+        is = be.alloc(C),
+        v = be.alloc(C);
+      const yr = new Float32Array(x.length),
+        mr = new Float32Array(C),
+        isr = new Float32Array(C),
+        vr = new Float32Array(C);
       be.batchNormTrain(x, gg, bb, y, m, is, v, N, C, HW, 1e-5);
       ref.batchNormTrain(x, gg, bb, yr, mr, isr, vr, N, C, HW, 1e-5);
       close(m, mr, 1e-5, 1e-6, 'mean');
       close(v, vr, 1e-4, 1e-6, 'var');
       close(is, isr, 1e-4, 1e-5, 'invStd');
       close(y, yr, 1e-4, 1e-4, 'y');
-      const ye = be.alloc(x.length), yer = new Float32Array(x.length);
+      const ye = be.alloc(x.length),
+        yer = new Float32Array(x.length);
       const rv = v.map((q) => q + 0.5);
       be.batchNormEval(x, gg, bb, m, rv, ye, N, C, HW, 1e-5);
       ref.batchNormEval(x, gg, bb, m, rv, yer, N, C, HW, 1e-5);
       close(ye, yer, 1e-4, 1e-5, 'eval y');
-      const dx = be.alloc(x.length), dg = be.alloc(C), db = be.alloc(C);
-      const dxr = new Float32Array(x.length), dgr = new Float32Array(C), dbr = new Float32Array(C);
+      const dx = be.alloc(x.length),
+        dg = be.alloc(C),
+        db = be.alloc(C);
+      const dxr = new Float32Array(x.length),
+        dgr = new Float32Array(C),
+        dbr = new Float32Array(C);
       be.batchNormTrainBackward(dy, x, gg, m, is, dx, affine ? dg : null, affine ? db : null, N, C, HW);
       ref.batchNormTrainBackward(dy, x, gg, m, is, dxr, affine ? dgr : null, affine ? dbr : null, N, C, HW);
       close(dx, dxr, 1e-4, 1e-4, 'dx');
-      if (affine) { close(dg, dgr, 1e-4, 1e-4, 'dgamma'); close(db, dbr, 1e-4, 1e-4, 'dbeta'); }
+      if (affine) {
+        close(dg, dgr, 1e-4, 1e-4, 'dgamma');
+        close(db, dbr, 1e-4, 1e-4, 'dbeta');
+      }
     }
   });
 }
 
 test('batchNorm with fused ReLU equals relu(batchNorm) of ref (rtol 1e-4, atol 1e-4)', () => {
-  const N = 3, C = 5, HW = 17;
-  const x = rand(N * C * HW), g = rand(C), b = rand(C);
-  const y = be.alloc(x.length), m = be.alloc(C), is = be.alloc(C), v = be.alloc(C);
-  const yr = new Float32Array(x.length), t = new Float32Array(C);
+  const N = 3,
+    C = 5,
+    HW = 17;
+  const x = rand(N * C * HW),
+    g = rand(C),
+    b = rand(C);
+  const y = be.alloc(x.length),
+    m = be.alloc(C),
+    is = be.alloc(C),
+    v = be.alloc(C);
+  const yr = new Float32Array(x.length),
+    t = new Float32Array(C);
   be.batchNormTrainEx(x, g, b, y, m, is, v, N, C, HW, 1e-5, true);
   ref.batchNormTrain(x, g, b, yr, new Float32Array(C), t, new Float32Array(C), N, C, HW, 1e-5);
   ref.unary('relu', yr, yr);
@@ -307,10 +444,15 @@ test('fused ReLU epilogues (batch norm, Winograd and im2col conv) keep NaN like 
   // A NaN gamma or bias turns one channel NaN before the ReLU; PyTorch's relu keeps NaN, so must
   // the SIMD lanes and the scalar tails of every fused epilogue (HW = 9 and OW = 9 leave tails).
   const nans = (y: Float32Array) => y.reduce((n, v) => n + (Number.isNaN(v) ? 1 : 0), 0);
-  const N = 2, C = 3, HW = 9;
-  const x = rand(N * C * HW), g = rand(C), b = rand(C);
+  const N = 2,
+    C = 3,
+    HW = 9;
+  const x = rand(N * C * HW),
+    g = rand(C),
+    b = rand(C);
   g[1] = NaN;
-  const y = be.alloc(x.length), yr = new Float32Array(x.length);
+  const y = be.alloc(x.length),
+    yr = new Float32Array(x.length);
   be.batchNormTrainEx(x, g, b, y, be.alloc(C), be.alloc(C), be.alloc(C), N, C, HW, 1e-5, true);
   ref.batchNormTrain(x, g, b, yr, new Float32Array(C), new Float32Array(C), new Float32Array(C), N, C, HW, 1e-5);
   ref.unary('relu', yr, yr);
@@ -318,7 +460,9 @@ test('fused ReLU epilogues (batch norm, Winograd and im2col conv) keep NaN like 
   close(y, yr, 1e-4, 1e-4, 'relu(bn(x)) with a NaN channel');
 
   const p = convParams(1, 8, 9, 9, 6, 3, 3, 1, 1, 1, 1);
-  const cx = rand(8 * 81), w = rand(6 * 8 * 9), bias = rand(6);
+  const cx = rand(8 * 81),
+    w = rand(6 * 8 * 9),
+    bias = rand(6);
   bias[2] = NaN;
   const cr = new Float32Array(6 * 81);
   ref.conv2d(cx, w, bias, cr, p);
@@ -339,8 +483,7 @@ test('fused ReLU epilogues (batch norm, Winograd and im2col conv) keep NaN like 
   }
 });
 
-function poolParams(N: number, C: number, H: number, W: number, k: number, s: number, p: number, d = 1, ceil = false,
-                    countIncludePad = true): Pool2dParams {
+function poolParams(N: number, C: number, H: number, W: number, k: number, s: number, p: number, d = 1, ceil = false, countIncludePad = true): Pool2dParams {
   const size = (L: number) => {
     const num = L + 2 * p - d * (k - 1) - 1;
     let o = Math.floor((ceil ? num + s - 1 : num) / s) + 1;
@@ -363,16 +506,25 @@ const POOL_CASES: [string, Pool2dParams][] = [
 
 test('maxPool2d keeps the ref rules for NaN, -inf and signed zeros (exact)', () => {
   for (const p of [poolParams(1, 2, 9, 13, 3, 1, 1), poolParams(1, 2, 17, 17, 3, 2, 1), poolParams(1, 1, 8, 8, 2, 2, 0)]) {
-    const x = rand(p.N * p.C * p.H * p.W), dy = rand(p.N * p.C * p.OH * p.OW);
+    const x = rand(p.N * p.C * p.H * p.W),
+      dy = rand(p.N * p.C * p.OH * p.OW);
     for (let i = 0; i < x.length; i++) {
       const r = rng.uniform(0, 1);
-      if (r < 0.05) x[i] = NaN; else if (r < 0.2) x[i] = -Infinity; else if (r < 0.35) x[i] = 0; else if (r < 0.5) x[i] = -0;
+      if (r < 0.05) x[i] = NaN;
+      else if (r < 0.2) x[i] = -Infinity;
+      else if (r < 0.35) x[i] = 0;
+      else if (r < 0.5) x[i] = -0;
     }
-    const y = be.alloc(dy.length), yr = new Float32Array(dy.length);
+    const y = be.alloc(dy.length),
+      yr = new Float32Array(dy.length);
     be.maxPool2d(x, y, p);
     ref.maxPool2d(x, yr, p);
-    assert.deepEqual(Array.from(y, (v) => Object.is(v, -0) ? '-0' : String(v)), Array.from(yr, (v) => Object.is(v, -0) ? '-0' : String(v)));
-    const dx = be.alloc(x.length), dxr = new Float32Array(x.length);
+    assert.deepEqual(
+      Array.from(y, (v) => (Object.is(v, -0) ? '-0' : String(v))),
+      Array.from(yr, (v) => (Object.is(v, -0) ? '-0' : String(v))),
+    );
+    const dx = be.alloc(x.length),
+      dxr = new Float32Array(x.length);
     be.maxPool2dBackward(x, dy, dx, p);
     ref.maxPool2dBackward(x, dy, dxr, p);
     close(dx, dxr, 1e-6, 1e-7, 'dx');
@@ -381,13 +533,16 @@ test('maxPool2d keeps the ref rules for NaN, -inf and signed zeros (exact)', () 
 
 for (const [name, p] of POOL_CASES) {
   test(`maxPool2d/avgPool2d forward and backward equal ref: ${name} (rtol 1e-5, atol 1e-6)`, () => {
-    const x = rand(p.N * p.C * p.H * p.W), dy = rand(p.N * p.C * p.OH * p.OW);
+    const x = rand(p.N * p.C * p.H * p.W),
+      dy = rand(p.N * p.C * p.OH * p.OW);
     x[3 % x.length] = x[0]; // ties: the first maximum wins
-    const y = be.alloc(dy.length), yr = new Float32Array(dy.length);
+    const y = be.alloc(dy.length),
+      yr = new Float32Array(dy.length);
     be.maxPool2d(x, y, p);
     ref.maxPool2d(x, yr, p);
     close(y, yr, 0, 0, 'max y');
-    const dx = be.alloc(x.length), dxr = new Float32Array(x.length);
+    const dx = be.alloc(x.length),
+      dxr = new Float32Array(x.length);
     be.maxPool2dBackward(x, dy, dx, p);
     ref.maxPool2dBackward(x, dy, dxr, p);
     close(dx, dxr, 1e-6, 1e-7, 'max dx');
@@ -406,13 +561,22 @@ for (const [name, p] of POOL_CASES) {
 }
 
 test('adaptiveAvgPool2d forward and backward equal ref, global and uneven windows (rtol 1e-5, atol 1e-6)', () => {
-  for (const [N, C, H, W, OH, OW] of [[2, 3, 7, 7, 1, 1], [1, 5, 17, 5, 3, 2], [2, 2, 5, 5, 5, 5], [1, 1, 1, 1, 1, 1], [3, 17, 4, 4, 7, 3]]) {
-    const x = rand(N * C * H * W), dy = rand(N * C * OH * OW);
-    const y = be.alloc(dy.length), yr = new Float32Array(dy.length);
+  for (const [N, C, H, W, OH, OW] of [
+    [2, 3, 7, 7, 1, 1],
+    [1, 5, 17, 5, 3, 2],
+    [2, 2, 5, 5, 5, 5],
+    [1, 1, 1, 1, 1, 1],
+    [3, 17, 4, 4, 7, 3],
+  ]) {
+    const x = rand(N * C * H * W),
+      dy = rand(N * C * OH * OW);
+    const y = be.alloc(dy.length),
+      yr = new Float32Array(dy.length);
     be.adaptiveAvgPool2d(x, y, N, C, H, W, OH, OW);
     ref.adaptiveAvgPool2d(x, yr, N, C, H, W, OH, OW);
     close(y, yr, 1e-5, 1e-6, `adaptive y ${[N, C, H, W, OH, OW]}`);
-    const dx = be.alloc(x.length), dxr = new Float32Array(x.length);
+    const dx = be.alloc(x.length),
+      dxr = new Float32Array(x.length);
     be.adaptiveAvgPool2dBackward(dy, dx, N, C, H, W, OH, OW);
     ref.adaptiveAvgPool2dBackward(dy, dxr, N, C, H, W, OH, OW);
     close(dx, dxr, 1e-5, 1e-6, `adaptive dx ${[N, C, H, W, OH, OW]}`);
@@ -421,8 +585,15 @@ test('adaptiveAvgPool2d forward and backward equal ref, global and uneven window
 
 test('sgdStep and adamStep equal ref over several steps (rtol 1e-5, atol 1e-6)', () => {
   for (const n of [1, 5, 17, 100003]) {
-    for (const [mom, damp, wd, nest] of [[0, 0, 0, false], [0.9, 0, 5e-4, false], [0.9, 0.1, 1e-4, true]] as const) {
-      const p = rand(n), pr = Float32Array.from(p), buf = be.alloc(n), bufr = new Float32Array(n);
+    for (const [mom, damp, wd, nest] of [
+      [0, 0, 0, false],
+      [0.9, 0, 5e-4, false],
+      [0.9, 0.1, 1e-4, true],
+    ] as const) {
+      const p = rand(n),
+        pr = Float32Array.from(p),
+        buf = be.alloc(n),
+        bufr = new Float32Array(n);
       for (let step = 0; step < 3; step++) {
         const g = rand(n);
         be.sgdStep(p, g, mom ? buf : null, 0.1, mom, damp, wd, nest, step === 0);
@@ -433,7 +604,12 @@ test('sgdStep and adamStep equal ref over several steps (rtol 1e-5, atol 1e-6)',
       close(buf, bufr, 1e-5, 1e-6, 'sgd momentum buffer');
     }
     for (const decoupled of [false, true]) {
-      const p = rand(n), pr = Float32Array.from(p), m = be.alloc(n), v = be.alloc(n), mr = new Float32Array(n), vr = new Float32Array(n);
+      const p = rand(n),
+        pr = Float32Array.from(p),
+        m = be.alloc(n),
+        v = be.alloc(n),
+        mr = new Float32Array(n),
+        vr = new Float32Array(n);
       for (let step = 1; step <= 3; step++) {
         const g = rand(n);
         be.adamStep(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, step, decoupled);
@@ -458,8 +634,13 @@ const WINO_CASES: [string, Conv2dParams][] = [
 for (const [name, p] of WINO_CASES) {
   test(`Winograd F(2x2,3x3) conv2d, backwardData and backwardFilter equal ref and the im2col path: ${name} (rtol 1e-4, atol 1e-4)`, () => {
     const { N, C, H, W, K, R, S, OH, OW, groups } = p;
-    const x = rand(N * C * H * W), w = rand(K * (C / groups) * R * S), bias = rand(K), dy = rand(N * K * OH * OW);
-    const yr = new Float32Array(N * K * OH * OW), dxr = new Float32Array(x.length), dwr = new Float32Array(w.length);
+    const x = rand(N * C * H * W),
+      w = rand(K * (C / groups) * R * S),
+      bias = rand(K),
+      dy = rand(N * K * OH * OW);
+    const yr = new Float32Array(N * K * OH * OW),
+      dxr = new Float32Array(x.length),
+      dwr = new Float32Array(w.length);
     ref.conv2d(x, w, bias, yr, p);
     ref.conv2dBackwardData(dy, w, dxr, p);
     ref.conv2dBackwardFilter(x, dy, dwr, p);
@@ -470,7 +651,9 @@ for (const [name, p] of WINO_CASES) {
       for (const mode of ['all', 'off'] as const) {
         be.winograd = mode;
         be.winogradBytes = 16 * (C + K) * Math.ceil(OH / 2) * Math.ceil(OW / 2) * 4; // one image per chunk
-        const y = be.alloc(yr.length), dx = be.alloc(x.length), dw = be.alloc(w.length);
+        const y = be.alloc(yr.length),
+          dx = be.alloc(x.length),
+          dw = be.alloc(w.length);
         const before = be.counters.winograd;
         be.conv2d(x, w, bias, y, p);
         be.conv2dBackwardData(dy, w, dx, p);
@@ -481,7 +664,8 @@ for (const [name, p] of WINO_CASES) {
         close(dw, dwr, 1e-4, 1e-4, `dw (${mode})`);
       }
       be.winograd = 'all';
-      const y = be.alloc(yr.length), yr2 = Float32Array.from(yr, (v) => (v > 0 ? v : 0));
+      const y = be.alloc(yr.length),
+        yr2 = Float32Array.from(yr, (v) => (v > 0 ? v : 0));
       be.conv2dEx(x, w, bias, y, p, true);
       close(y, yr2, 1e-4, 1e-4, 'relu(conv) fused');
     } finally {
@@ -492,21 +676,33 @@ for (const [name, p] of WINO_CASES) {
 
 test('1,000 small training-like steps do not grow wasm memory after warm-up', () => {
   const p = convParams(2, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1);
-  const w = rand(8 * 8 * 9), g = rand(8), b = rand(8), mom = be.alloc(w.length);
-  let len = 0, live = 0;
+  const w = rand(8 * 8 * 9),
+    g = rand(8),
+    b = rand(8),
+    mom = be.alloc(w.length);
+  let len = 0,
+    live = 0;
   for (let step = 0; step < 1000; step++) {
     const x = rand(p.N * p.C * p.H * p.W);
-    const y = be.alloc(p.N * p.K * p.OH * p.OW), z = be.alloc(y.length);
-    const m = be.alloc(8), is = be.alloc(8), v = be.alloc(8);
+    const y = be.alloc(p.N * p.K * p.OH * p.OW),
+      z = be.alloc(y.length);
+    const m = be.alloc(8),
+      is = be.alloc(8),
+      v = be.alloc(8);
     be.conv2d(x, w, null, y, p);
     be.batchNormTrain(y, g, b, z, m, is, v, p.N, p.K, p.OH * p.OW, 1e-5);
     be.unary('relu', z, z);
-    const dy = be.alloc(y.length).fill(0.01), dx = be.alloc(x.length), dw = be.alloc(w.length);
+    const dy = be.alloc(y.length).fill(0.01),
+      dx = be.alloc(x.length),
+      dw = be.alloc(w.length);
     be.conv2dBackwardData(dy, w, dx, p);
     be.conv2dBackwardFilter(x, dy, dw, p);
     be.sgdStep(w, dw, mom, 1e-3, 0.9, 0, 0, false, step === 0);
     for (const a of [x, y, z, m, is, v, dy, dx, dw]) be.free(a);
-    if (step === 10) { len = be.heap.byteLength; live = be.allocatedFloats(); }
+    if (step === 10) {
+      len = be.heap.byteLength;
+      live = be.allocatedFloats();
+    }
     if (step > 10) {
       assert.equal(be.heap.byteLength, len, `memory grew at step ${step}`);
       assert.equal(be.allocatedFloats(), live, `live floats changed at step ${step}`);
@@ -523,21 +719,28 @@ test('worker threads do not keep the process alive, and dispose() terminates the
     if (process.argv.includes('dispose')) be.dispose();
     console.log('ok', be.threads);`;
   for (const mode of ['exit', 'dispose']) {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, mode],
-      { encoding: 'utf8', timeout: 30000 });
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, mode], { encoding: 'utf8', timeout: 30000 });
     assert.match(out, /ok/);
   }
 });
 
 test('B panels packed once and shared by the M tiles equal ref: conv K=300, gemm NT with M=600 (rtol 1e-4, atol 1e-5)', () => {
   const p = convParams(2, 5, 9, 7, 300, 3, 3, 2, 1, 1, 1);
-  const x = rand(p.N * p.C * p.H * p.W), w = rand(300 * 5 * 9), y = be.alloc(p.N * 300 * p.OH * p.OW), yr = new Float32Array(y.length);
+  const x = rand(p.N * p.C * p.H * p.W),
+    w = rand(300 * 5 * 9),
+    y = be.alloc(p.N * 300 * p.OH * p.OW),
+    yr = new Float32Array(y.length);
   const before = be.counters.prepack;
   be.conv2d(x, w, null, y, p);
   ref.conv2d(x, w, null, yr, p);
   close(y, yr, 1e-4, 1e-5, 'conv y');
-  const M = 600, N = 37, K = 300;
-  const A = rand(M * K), B = rand(N * K), C = be.alloc(M * N), Cr = new Float32Array(M * N);
+  const M = 600,
+    N = 37,
+    K = 300;
+  const A = rand(M * K),
+    B = rand(N * K),
+    C = be.alloc(M * N),
+    Cr = new Float32Array(M * N);
   be.gemm(false, true, M, N, K, A, B, C, false);
   ref.gemm(false, true, M, N, K, A, B, Cr, false);
   close(C, Cr, 1e-4, 1e-5, 'gemm C');
@@ -546,11 +749,16 @@ test('B panels packed once and shared by the M tiles equal ref: conv K=300, gemm
 
 test('cacheWeights keeps Winograd weight transforms per weight buffer and frees them with it (rtol 1e-4, atol 1e-4)', () => {
   const p = convParams(1, 16, 20, 20, 16, 3, 3, 1, 1, 1, 1);
-  const x = rand(16 * 400), w = rand(16 * 16 * 9), y = be.alloc(16 * 400), yr = new Float32Array(y.length);
+  const x = rand(16 * 400),
+    w = rand(16 * 16 * 9),
+    y = be.alloc(16 * 400),
+    yr = new Float32Array(y.length);
   const savedMin = be.winogradMinTiles;
   be.winogradMinTiles = 1;
   be.conv2d(x, w, null, y, p); // scratch areas are made here, not counted below
-  const live0 = be.heap.liveByteCount, uBytes = 16 * 16 * 16 * 4, wBytes = 16 * 16 * 9 * 4;
+  const live0 = be.heap.liveByteCount,
+    uBytes = 16 * 16 * 16 * 4,
+    wBytes = 16 * 16 * 9 * 4;
   be.cacheWeights = true;
   try {
     const before = be.counters.winograd;
@@ -573,8 +781,15 @@ test('cacheWeights keeps Winograd weight transforms per weight buffer and frees 
 test('thread pool: 3,000 back-to-back parallel jobs (post, run, cancel races) give exact results', () => {
   // 64x64x64 GEMMs are above the parallel threshold and split into tiles for both threads;
   // small integers make every sum exact, so any lost or doubled tile shows.
-  const n = 64, A = be.alloc(n * n), B = be.alloc(n * n), C = be.alloc(n * n), want = new Float32Array(n * n);
-  for (let i = 0; i < n * n; i++) { A[i] = (i % 7) - 3; B[i] = (i % 5) - 2; }
+  const n = 64,
+    A = be.alloc(n * n),
+    B = be.alloc(n * n),
+    C = be.alloc(n * n),
+    want = new Float32Array(n * n);
+  for (let i = 0; i < n * n; i++) {
+    A[i] = (i % 7) - 3;
+    B[i] = (i % 5) - 2;
+  }
   ref.gemm(false, false, n, n, n, A, B, want, false);
   for (let i = 0; i < n * n; i++) want[i] *= 3000;
   for (let r = 0; r < 3000; r++) be.gemm(false, false, n, n, n, A, B, C, r > 0);

@@ -33,6 +33,8 @@ export async function buildWeb({ outdir = DIST, minify = true } = {}) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const r = await buildWeb();
   for (const w of r.warnings) console.warn(`warning: ${w.text}`);
-  const sizes = Object.entries(r.metafile.outputs).filter(([f]) => f.endsWith('.js')).map(([f, o]) => `${f.split('/').pop()} ${(o.bytes / 1024).toFixed(0)} kB`);
+  const sizes = Object.entries(r.metafile.outputs)
+    .filter(([f]) => f.endsWith('.js'))
+    .map(([f, o]) => `${f.split('/').pop()} ${(o.bytes / 1024).toFixed(0)} kB`);
   console.log(`built ${DIST}: ${sizes.join(', ')}`);
 }

@@ -8,9 +8,19 @@ import { fileURLToPath } from 'node:url';
 import { DIST } from './build.mjs';
 
 const TYPES = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json', '.map': 'application/json', '.wasm': 'application/wasm', '.gz': 'application/gzip', '.png': 'image/png',
-  '.svg': 'image/svg+xml', '.safetensors': 'application/octet-stream', '.npy': 'application/octet-stream', '.txt': 'text/plain; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.wasm': 'application/wasm',
+  '.gz': 'application/gzip',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.safetensors': 'application/octet-stream',
+  '.npy': 'application/octet-stream',
+  '.txt': 'text/plain; charset=utf-8',
 };
 
 /** Start a static server on 127.0.0.1 (port 0: any free port). Resolves to { url, close }. */

@@ -29,30 +29,57 @@ export async function openWorkerPeer(init: HostInit, setupTimeoutMs = 180_000): 
   const worker = new Worker(new URL('./worker.mjs', import.meta.url), { workerData: init });
   let waiting: { resolve: (r: HostReply) => void; reject: (e: Error) => void } | null = null;
   let dead: Error | null = null;
-  worker.on('message', (r: HostReply) => { const w = waiting; waiting = null; w?.resolve(r); });
-  worker.on('error', (e) => { dead = e; const w = waiting; waiting = null; w?.reject(new PeerError(`worker crashed: ${e.message}`)); });
+  worker.on('message', (r: HostReply) => {
+    const w = waiting;
+    waiting = null;
+    w?.resolve(r);
+  });
+  worker.on('error', (e) => {
+    dead = e;
+    const w = waiting;
+    waiting = null;
+    w?.reject(new PeerError(`worker crashed: ${e.message}`));
+  });
   worker.on('exit', (code) => {
     dead ??= new PeerError(`worker exited (code ${code})`);
-    const w = waiting; waiting = null; w?.reject(dead);
+    const w = waiting;
+    waiting = null;
+    w?.reject(dead);
   });
 
-  const next = (timeoutMs: number): Promise<HostReply> => new Promise((resolve, reject) => {
-    if (dead) return reject(dead);
-    const timer = setTimeout(() => {
-      waiting = null;
-      dead = new CapError(timeoutMs);
-      void worker.terminate();
-      reject(dead);
-    }, timeoutMs);
-    waiting = {
-      resolve: (r) => { clearTimeout(timer); resolve(r); },
-      reject: (e) => { clearTimeout(timer); reject(e); },
-    };
-  });
+  const next = (timeoutMs: number): Promise<HostReply> =>
+    new Promise((resolve, reject) => {
+      if (dead) return reject(dead);
+      const timer = setTimeout(() => {
+        waiting = null;
+        dead = new CapError(timeoutMs);
+        void worker.terminate();
+        reject(dead);
+      }, timeoutMs);
+      waiting = {
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+    });
 
-  const first = await next(setupTimeoutMs).catch(async (e) => { await worker.terminate(); throw e; });
-  if (first.type === 'error') { await worker.terminate(); throw new PeerError(first.message); }
-  if (first.type !== 'ready') { await worker.terminate(); throw new PeerError(`unexpected reply ${first.type}`); }
+  const first = await next(setupTimeoutMs).catch(async (e) => {
+    await worker.terminate();
+    throw e;
+  });
+  if (first.type === 'error') {
+    await worker.terminate();
+    throw new PeerError(first.message);
+  }
+  if (first.type !== 'ready') {
+    await worker.terminate();
+    throw new PeerError(`unexpected reply ${first.type}`);
+  }
   return {
     info: first.info,
     async run(timeoutMs) {
@@ -105,14 +132,22 @@ export class TorchPeer {
     const p = spawn(PYTHON, [SCRIPT, '--threads', String(this.threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc = p;
     this.stderr = '';
-    p.stderr.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-2000); });
+    p.stderr.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-2000);
+    });
     createInterface({ input: p.stdout }).on('line', (line) => {
-      const w = this.waiting; this.waiting = null;
-      try { w?.resolve(JSON.parse(line)); } catch { w?.reject(new PeerError(`bad reply from Python: ${line.slice(0, 200)}`)); }
+      const w = this.waiting;
+      this.waiting = null;
+      try {
+        w?.resolve(JSON.parse(line));
+      } catch {
+        w?.reject(new PeerError(`bad reply from Python: ${line.slice(0, 200)}`));
+      }
     });
     p.on('exit', (code) => {
       if (this.proc === p) this.proc = null;
-      const w = this.waiting; this.waiting = null;
+      const w = this.waiting;
+      this.waiting = null;
       w?.reject(new PeerError(`Python exited (code ${code}): ${this.stderr.trim().split('\n').pop() ?? ''}`));
     });
   }
@@ -127,8 +162,15 @@ export class TorchPeer {
         reject(new CapError(timeoutMs));
       }, timeoutMs);
       this.waiting = {
-        resolve: (v) => { clearTimeout(timer); if (typeof v.error === 'string') reject(new PeerError(v.error)); else resolve(v); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
+        resolve: (v) => {
+          clearTimeout(timer);
+          if (typeof v.error === 'string') reject(new PeerError(v.error));
+          else resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       };
       proc.stdin.write(JSON.stringify(msg) + '\n');
     });
@@ -143,7 +185,9 @@ export class TorchPeer {
         const r = await this.request({ cmd: 'run' }, timeoutMs);
         return { ms: Number(r.ms), cpuMs: typeof r.cpu_ms === 'number' ? r.cpu_ms : undefined };
       },
-      close: async () => { if (this.proc) await this.request({ cmd: 'release' }, 30_000).catch(() => undefined); },
+      close: async () => {
+        if (this.proc) await this.request({ cmd: 'release' }, 30_000).catch(() => undefined);
+      },
     };
   }
 
@@ -154,7 +198,10 @@ export class TorchPeer {
   stop(): void {
     const p = this.proc;
     this.proc = null;
-    if (p) { p.stdin.end(); p.kill('SIGKILL'); }
+    if (p) {
+      p.stdin.end();
+      p.kill('SIGKILL');
+    }
   }
 
   async quit(): Promise<void> {

@@ -4,8 +4,16 @@
 /** What one peer is asked to run: a model forward, a training step, or one SGEMM. */
 export type CaseSpec =
   | { kind: 'infer'; model: 'resnet18' | 'resnet50' | 'd2l_resnet18'; batch: number; channels: number; size: number; classes: number }
-  | { kind: 'train'; model: 'resnet18' | 'resnet50' | 'd2l_resnet18'; batch: number; channels: number; size: number; classes: number;
-      lr: number; momentum: number }
+  | {
+      kind: 'train';
+      model: 'resnet18' | 'resnet50' | 'd2l_resnet18';
+      batch: number;
+      channels: number;
+      size: number;
+      classes: number;
+      lr: number;
+      momentum: number;
+    }
   | { kind: 'gemm'; n: number };
 
 export type PeerName = 'ours' | 'onnxruntime-web' | 'onnxruntime-node' | 'tfjs-wasm' | 'tfjs-cpu' | 'pytorch';
@@ -35,11 +43,7 @@ export interface HostInit {
 }
 
 export type HostRequest = { cmd: 'run' } | { cmd: 'close' };
-export type HostReply =
-  | { type: 'ready'; info: PeerInfo }
-  | { type: 'ms'; ms: number; cpuMs: number }
-  | { type: 'closed' }
-  | { type: 'error'; message: string };
+export type HostReply = { type: 'ready'; info: PeerInfo } | { type: 'ms'; ms: number; cpuMs: number } | { type: 'closed' } | { type: 'error'; message: string };
 
 /** Trainable parameter counts, as PyTorch counts them (torchvision / d2l). */
 export const PARAMS: Record<string, number> = {
@@ -63,7 +67,10 @@ export function targetsFor(batch: number, classes: number): number[] {
 }
 
 /** One timed call: wall time, and the process's CPU time (all its threads) over the same span. */
-export interface Timing { ms: number; cpuMs?: number }
+export interface Timing {
+  ms: number;
+  cpuMs?: number;
+}
 
 export async function timeCall(fn: () => unknown): Promise<Timing> {
   const c0 = process.cpuUsage();

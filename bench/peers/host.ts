@@ -35,11 +35,17 @@ async function setupOrt(): Promise<Runner> {
   const session = await ort.InferenceSession.create(init.onnxPath, opts);
   const shape = [spec.batch, spec.channels, spec.size, spec.size];
   const data = fillRandom(new Float32Array(shape.reduce((a, b) => a * b)));
-  const inName = session.inputNames[0], outName = session.outputNames[0];
+  const inName = session.inputNames[0],
+    outName = session.outputNames[0];
   const versions = ort.env.versions as Record<string, string | undefined>;
   return {
-    info: { version: versions[web ? 'web' : 'node'] ?? versions.common, threads: web ? ort.env.wasm.numThreads : init.threads, batch: spec.batch,
-      ...(web ? { simd: true } : {}), executionProviders: opts.executionProviders },
+    info: {
+      version: versions[web ? 'web' : 'node'] ?? versions.common,
+      threads: web ? ort.env.wasm.numThreads : init.threads,
+      batch: spec.batch,
+      ...(web ? { simd: true } : {}),
+      executionProviders: opts.executionProviders,
+    },
     run: async () => {
       const out = await session.run({ [inName]: new ort.Tensor('float32', data, shape) });
       const y = out[outName];
@@ -75,8 +81,15 @@ async function setupTfjs(): Promise<Runner> {
     const b = tf.tensor2d(fillRandom(new Float32Array(spec.n * spec.n), 2), [spec.n, spec.n]);
     return {
       info: { version, threads, threadNote },
-      run: () => { const c = tf.matMul(a, b); c.dataSync(); c.dispose(); },
-      close: () => { a.dispose(); b.dispose(); },
+      run: () => {
+        const c = tf.matMul(a, b);
+        c.dataSync();
+        c.dispose();
+      },
+      close: () => {
+        a.dispose();
+        b.dispose();
+      },
     };
   }
   const model = buildTfjsModel(tf, spec.model, spec.size, spec.channels, spec.classes);
@@ -84,14 +97,20 @@ async function setupTfjs(): Promise<Runner> {
   if (init.expectParams !== undefined && params !== init.expectParams) {
     throw new Error(`tfjs ${spec.model} has ${params} trainable parameters, ours has ${init.expectParams}`);
   }
-  const x = tf.tensor4d(fillRandom(new Float32Array(spec.batch * spec.size * spec.size * spec.channels)),
-    [spec.batch, spec.size, spec.size, spec.channels]);
+  const x = tf.tensor4d(fillRandom(new Float32Array(spec.batch * spec.size * spec.size * spec.channels)), [spec.batch, spec.size, spec.size, spec.channels]);
   const info: PeerInfo = { version, threads, batch: spec.batch, params, layout: 'NHWC', threadNote };
   if (spec.kind === 'infer') {
     return {
       info,
-      run: () => { const y = model.predict(x) as tfTypes.Tensor; y.dataSync(); y.dispose(); },
-      close: () => { x.dispose(); model.dispose(); },
+      run: () => {
+        const y = model.predict(x) as tfTypes.Tensor;
+        y.dataSync();
+        y.dispose();
+      },
+      close: () => {
+        x.dispose();
+        model.dispose();
+      },
     };
   }
   const labels = tf.oneHot(tf.tensor1d(targetsFor(spec.batch, spec.classes), 'int32'), spec.classes);
@@ -103,7 +122,12 @@ async function setupTfjs(): Promise<Runner> {
       cost!.dataSync();
       cost!.dispose();
     },
-    close: () => { x.dispose(); labels.dispose(); opt.dispose(); model.dispose(); },
+    close: () => {
+      x.dispose();
+      labels.dispose();
+      opt.dispose();
+      model.dispose();
+    },
   };
 }
 
@@ -118,7 +142,11 @@ try {
 
 port.on('message', async (m: HostRequest) => {
   if (m.cmd === 'close') {
-    try { await runner.close(); } catch { /* the worker is terminated next anyway */ }
+    try {
+      await runner.close();
+    } catch {
+      /* the worker is terminated next anyway */
+    }
     send({ type: 'closed' });
     return;
   }

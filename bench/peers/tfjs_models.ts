@@ -23,7 +23,12 @@ export function buildTfjsModel(tf: TF, model: string, size: number, channels: nu
   if (model === 'd2l_resnet18') {
     // d2l §8.6: convs with biases, shortcut = strided 1x1 conv (with bias, no BN).
     x = L.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }).apply(relu(bn(conv(input, 64, 7, 2, true)))) as SymT;
-    for (const [cout, first] of [[64, true], [128, false], [256, false], [512, false]] as const) {
+    for (const [cout, first] of [
+      [64, true],
+      [128, false],
+      [256, false],
+      [512, false],
+    ] as const) {
       for (let i = 0; i < 2; i++) {
         const down = i === 0 && !first;
         const stride = down ? 2 : 1;

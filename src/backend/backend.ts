@@ -13,22 +13,39 @@
 // says it accumulates. Kernels never allocate tensors and never import tensor/.
 
 export interface Conv2dParams {
-  N: number; C: number; H: number; W: number; // input
-  K: number; R: number; S: number; // out channels, kernel height, kernel width
-  strideH: number; strideW: number;
-  padH: number; padW: number;
-  dilH: number; dilW: number;
+  N: number;
+  C: number;
+  H: number;
+  W: number; // input
+  K: number;
+  R: number;
+  S: number; // out channels, kernel height, kernel width
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  dilH: number;
+  dilW: number;
   groups: number;
-  OH: number; OW: number; // output spatial size
+  OH: number;
+  OW: number; // output spatial size
 }
 
 export interface Pool2dParams {
-  N: number; C: number; H: number; W: number;
-  kH: number; kW: number;
-  sH: number; sW: number;
-  pH: number; pW: number;
-  dH: number; dW: number; // dilation (max pool only; avg pool uses 1)
-  OH: number; OW: number;
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  kH: number;
+  kW: number;
+  sH: number;
+  sW: number;
+  pH: number;
+  pW: number;
+  dH: number;
+  dW: number; // dilation (max pool only; avg pool uses 1)
+  OH: number;
+  OW: number;
   countIncludePad: boolean; // avg pool only
 }
 
@@ -66,8 +83,7 @@ export interface Backend {
    * C[M,N] = op(A) @ op(B) (+ C when accumulate). Row-major. op(A) is [M,K]: A is stored [M,K],
    * or [K,M] when transA. op(B) is [K,N]: B is stored [K,N], or [N,K] when transB.
    */
-  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
-       A: Storage, B: Storage, C: Storage, accumulate: boolean): void;
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Storage, B: Storage, C: Storage, accumulate: boolean): void;
 
   // ---- convolution (cross-correlation, as PyTorch) ----
   /** y[N,K,OH,OW] = conv(x[N,C,H,W], w[K,C/g,R,S]) + bias[K] (bias may be null). */
@@ -77,8 +93,7 @@ export interface Backend {
    * may be null. `constWeights` promises w and bias never change while allocated, so a backend may
    * keep transformed copies of them (freed with w).
    */
-  conv2dFused(x: Storage, w: Storage, bias: Storage | null, y: Storage, p: Conv2dParams,
-              relu: boolean, residual: Storage | null, constWeights: boolean): void;
+  conv2dFused(x: Storage, w: Storage, bias: Storage | null, y: Storage, p: Conv2dParams, relu: boolean, residual: Storage | null, constWeights: boolean): void;
   /** dx[N,C,H,W] (overwritten) from dy[N,K,OH,OW] and w. */
   conv2dBackwardData(dy: Storage, w: Storage, dx: Storage, p: Conv2dParams): void;
   /** dw[K,C/g,R,S] (overwritten) from x and dy. */
@@ -86,27 +101,65 @@ export interface Backend {
 
   // ---- batch norm over [N,C,HW]; gamma/beta may be null (affine=false) ----
   /** Training mode: batch statistics. Writes y, saveMean[C], saveInvStd[C], and biased batch var[C] into batchVar. */
-  batchNormTrain(x: Storage, gamma: Storage | null, beta: Storage | null, y: Storage,
-                 saveMean: Storage, saveInvStd: Storage, batchVar: Storage,
-                 N: number, C: number, HW: number, eps: number): void;
+  batchNormTrain(
+    x: Storage,
+    gamma: Storage | null,
+    beta: Storage | null,
+    y: Storage,
+    saveMean: Storage,
+    saveInvStd: Storage,
+    batchVar: Storage,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+  ): void;
   /** Eval mode: y = (x - mean) / sqrt(var + eps) * gamma + beta. */
-  batchNormEval(x: Storage, gamma: Storage | null, beta: Storage | null,
-                mean: Storage, variance: Storage, y: Storage,
-                N: number, C: number, HW: number, eps: number): void;
+  batchNormEval(
+    x: Storage,
+    gamma: Storage | null,
+    beta: Storage | null,
+    mean: Storage,
+    variance: Storage,
+    y: Storage,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+  ): void;
   /** Backward of batchNormEval with respect to x and gamma (either may be null: not wanted). */
-  batchNormEvalBackward(dy: Storage, x: Storage, gamma: Storage | null, mean: Storage, variance: Storage,
-                        dx: Storage | null, dgamma: Storage | null, N: number, C: number, HW: number, eps: number): void;
+  batchNormEvalBackward(
+    dy: Storage,
+    x: Storage,
+    gamma: Storage | null,
+    mean: Storage,
+    variance: Storage,
+    dx: Storage | null,
+    dgamma: Storage | null,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+  ): void;
   /**
    * Running statistics after a training batch of `count` values per channel, as PyTorch:
    * mean = (1-m)*mean + m*batchMean; var = (1-m)*var + m*batchVar*count/(count-1).
    */
-  batchNormUpdateStats(runningMean: Storage, runningVar: Storage, batchMean: Storage, batchVar: Storage,
-                       momentum: number, count: number): void;
+  batchNormUpdateStats(runningMean: Storage, runningVar: Storage, batchMean: Storage, batchVar: Storage, momentum: number, count: number): void;
   /** Backward of batchNormTrain. dgamma/dbeta (may be null) are overwritten. */
-  batchNormTrainBackward(dy: Storage, x: Storage, gamma: Storage | null,
-                         saveMean: Storage, saveInvStd: Storage,
-                         dx: Storage, dgamma: Storage | null, dbeta: Storage | null,
-                         N: number, C: number, HW: number): void;
+  batchNormTrainBackward(
+    dy: Storage,
+    x: Storage,
+    gamma: Storage | null,
+    saveMean: Storage,
+    saveInvStd: Storage,
+    dx: Storage,
+    dgamma: Storage | null,
+    dbeta: Storage | null,
+    N: number,
+    C: number,
+    HW: number,
+  ): void;
 
   // ---- pooling ----
   maxPool2d(x: Storage, y: Storage, p: Pool2dParams): void;
@@ -121,8 +174,7 @@ export interface Backend {
   // ---- elementwise ----
   unary(op: UnaryOp, x: Storage, y: Storage): void;
   /** out = a op b with NumPy broadcasting; shapes are given padded to the same rank. */
-  binary(op: BinaryOp, a: Storage, aShape: readonly number[], b: Storage, bShape: readonly number[],
-         out: Storage, outShape: readonly number[]): void;
+  binary(op: BinaryOp, a: Storage, aShape: readonly number[], b: Storage, bShape: readonly number[], out: Storage, outShape: readonly number[]): void;
   /** y = x * alpha + beta. */
   affine(x: Storage, y: Storage, alpha: number, beta: number): void;
   /** dx = dy where y > 0 else 0 (y is relu's output; PyTorch's threshold_backward keeps NaN's gradient). */
@@ -133,8 +185,7 @@ export interface Backend {
    * Backward of y = max(a, b) or min(a, b) (shapes padded to y's rank): da = dy where y == a
    * (a wins ties), db = dy elsewhere, both in y's shape (the caller sums them to a's and b's).
    */
-  maxMinBackward(dy: Storage, a: Storage, aShape: readonly number[], y: Storage, yShape: readonly number[],
-                 da: Storage, db: Storage): void;
+  maxMinBackward(dy: Storage, a: Storage, aShape: readonly number[], y: Storage, yShape: readonly number[], da: Storage, db: Storage): void;
   /** y[cols, rows] = x[rows, cols]^T. */
   transpose2d(x: Storage, y: Storage, rows: number, cols: number): void;
   /** y += x (gradient accumulation, residual add in place). */
@@ -154,11 +205,9 @@ export interface Backend {
    * loss_i = -(1-eps)*logp[i,t_i] - eps/C * sum_c logp[i,c]. Writes probs[N,C] (softmax) for the
    * backward and the mean loss into loss[0]. Targets must be in [0, C).
    */
-  softmaxCrossEntropy(logits: Storage, targets: Int32Array, probs: Storage, loss: Storage,
-                      N: number, C: number, labelSmoothing: number): void;
+  softmaxCrossEntropy(logits: Storage, targets: Int32Array, probs: Storage, loss: Storage, N: number, C: number, labelSmoothing: number): void;
   /** dlogits[N,C] = (probs - (1-eps)*onehot(t) - eps/C) * dloss[0] / N. */
-  softmaxCrossEntropyBackward(probs: Storage, targets: Int32Array, dloss: Storage, dlogits: Storage,
-                              N: number, C: number, labelSmoothing: number): void;
+  softmaxCrossEntropyBackward(probs: Storage, targets: Int32Array, dloss: Storage, dlogits: Storage, N: number, C: number, labelSmoothing: number): void;
 
   // ---- layout ----
   /**
@@ -166,16 +215,46 @@ export interface Backend {
    * pixel of x[N,C,H,W] into channels before..before+C-1 (y must be zero-filled). backward: the
    * adjoint, x from y (x must be zero-filled).
    */
-  subsamplePadChannels(x: Storage, y: Storage, N: number, C: number, H: number, W: number,
-                       stride: number, padBefore: number, padAfter: number, backward: boolean): void;
+  subsamplePadChannels(
+    x: Storage,
+    y: Storage,
+    N: number,
+    C: number,
+    H: number,
+    W: number,
+    stride: number,
+    padBefore: number,
+    padAfter: number,
+    backward: boolean,
+  ): void;
 
   // ---- optimizer updates (in place) ----
   /** PyTorch SGD: g = grad + wd*p; buf = momentum*buf + (1-dampening)*g (buf = g when first); g = nesterov ? g + momentum*buf : buf; p -= lr*g. */
-  sgdStep(param: Storage, grad: Storage, buf: Storage | null, lr: number, momentum: number,
-          dampening: number, weightDecay: number, nesterov: boolean, first: boolean): void;
+  sgdStep(
+    param: Storage,
+    grad: Storage,
+    buf: Storage | null,
+    lr: number,
+    momentum: number,
+    dampening: number,
+    weightDecay: number,
+    nesterov: boolean,
+    first: boolean,
+  ): void;
   /** avg = decay*avg + (1-decay)*x (a model's weight average, train/ema.ts). */
   movingAverage(avg: Storage, x: Storage, decay: number): void;
   /** PyTorch Adam/AdamW step (step counts from 1). decoupled=true is AdamW. */
-  adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, lr: number,
-           beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean): void;
+  adamStep(
+    param: Storage,
+    grad: Storage,
+    m: Storage,
+    v: Storage,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+    decoupled: boolean,
+  ): void;
 }

@@ -16,7 +16,8 @@ export interface NumberRule {
 export function describeRule(r: NumberRule): string {
   if (r.what) return r.what;
   const kind = r.int ? 'integer' : 'number';
-  const lo = r.min ?? r.above, hi = r.max ?? r.below;
+  const lo = r.min ?? r.above,
+    hi = r.max ?? r.below;
   if (lo !== undefined && hi !== undefined) {
     return `a ${kind} in ${r.min !== undefined ? '[' : '('}${lo}, ${hi}${r.max !== undefined ? ']' : ')'}`;
   }
@@ -30,9 +31,15 @@ export function describeRule(r: NumberRule): string {
 
 /** Whether `v` is a finite number that the rule allows. */
 export function fitsRule(v: unknown, r: NumberRule): v is number {
-  return typeof v === 'number' && Number.isFinite(v) && (!r.int || Number.isInteger(v))
-    && (r.min === undefined || v >= r.min) && (r.max === undefined || v <= r.max)
-    && (r.above === undefined || v > r.above) && (r.below === undefined || v < r.below);
+  return (
+    typeof v === 'number' &&
+    Number.isFinite(v) &&
+    (!r.int || Number.isInteger(v)) &&
+    (r.min === undefined || v >= r.min) &&
+    (r.max === undefined || v <= r.max) &&
+    (r.above === undefined || v > r.above) &&
+    (r.below === undefined || v < r.below)
+  );
 }
 
 /** `name` must be <rule>, got <value> (a string value is quoted). */

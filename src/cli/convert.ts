@@ -77,6 +77,8 @@ export function runConvert(input: string, output: string, o: ConvertOptions, pri
     }
   }
   const dtypes = [...new Set([...arrays.values()].map((a) => a.dtype))].join('/');
-  print(`converted ${arrays.size} tensors (${formatCount(values)} values, stored as ${dtypes}) from ${input} (${from}) to ${output} (${kind === 'dir' ? 'folder of .npy' : kind === 'pth' ? 'torch.save zip' : kind})` +
-    (o.model ? `; they load into ${o.model}` : ''));
+  print(
+    `converted ${arrays.size} tensors (${formatCount(values)} values, stored as ${dtypes}) from ${input} (${from}) to ${output} (${kind === 'dir' ? 'folder of .npy' : kind === 'pth' ? 'torch.save zip' : kind})` +
+      (o.model ? `; they load into ${o.model}` : ''),
+  );
 }

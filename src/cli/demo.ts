@@ -23,7 +23,12 @@ export function addDemoOptions(c: Command): Command {
 const SLICE_EPOCHS = 15;
 
 export interface DemoFlags {
-  out: string; epochs?: number; limitTrain?: number; limitTest?: number; dataDir?: string; samples: number;
+  out: string;
+  epochs?: number;
+  limitTrain?: number;
+  limitTest?: number;
+  dataDir?: string;
+  samples: number;
 }
 
 export async function runDemo(f: DemoFlags, print: Printer, err: Printer): Promise<number> {
@@ -41,17 +46,27 @@ export async function runDemo(f: DemoFlags, print: Printer, err: Printer): Promi
   if (!full && f.epochs === undefined) err(`embedded slice: ${SLICE_EPOCHS} epochs of 2,000 images, as many steps as 2 epochs of 15,000 on the full data`);
   const code = await runTrainCommand(
     {
-      preset: 'demo', out: f.out, overwrite: true, epochs, limitTrain: f.limitTrain, limitTest: f.limitTest, dataDir: f.dataDir,
+      preset: 'demo',
+      out: f.out,
+      overwrite: true,
+      epochs,
+      limitTrain: f.limitTrain,
+      limitTest: f.limitTest,
+      dataDir: f.dataDir,
       download: full ? undefined : false,
     },
-    print, err, { task: 'train', defaultPreset: 'demo' },
+    print,
+    err,
+    { task: 'train', defaultPreset: 'demo' },
   );
   if (code !== 0) return code;
   if (f.samples > 0) {
     // write a few test images as PNG files and run them through the same path as `resnet predict`
-    const sharp = (await import('sharp').catch(() => {
-      throw new ConfigError("the demo's sample images need the npm package 'sharp': npm install sharp (or --samples 0)");
-    })).default;
+    const sharp = (
+      await import('sharp').catch(() => {
+        throw new ConfigError("the demo's sample images need the npm package 'sharp': npm install sharp (or --samples 0)");
+      })
+    ).default;
     const { loadFashionMNIST } = await import('../data/fashion-mnist.js');
     const { loadInferenceModel, predictFiles, filesFor } = await import('../train/inference.js');
     const fm = await loadFashionMNIST({ dataDir: f.dataDir, download: false });
@@ -62,7 +77,9 @@ export async function runDemo(f: DemoFlags, print: Printer, err: Printer): Promi
     for (let i = 0; i < Math.min(f.samples, fm.test.length); i++) {
       const s = fm.test.get(i);
       const name = `test${String(i).padStart(4, '0')}.png`;
-      await sharp(Buffer.from(s.image.data as Uint8Array), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(join(dir, name));
+      await sharp(Buffer.from(s.image.data as Uint8Array), { raw: { width: 28, height: 28, channels: 1 } })
+        .png()
+        .toFile(join(dir, name));
       truth.set(name, classes[s.label]);
     }
     const m = await loadInferenceModel(join(f.out, 'best'));

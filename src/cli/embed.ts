@@ -11,17 +11,25 @@ import { noGrad, scope, type Tensor } from '../tensor/tensor.js';
 import type { Printer } from './train.js';
 
 export interface EmbedFlags {
-  weights?: string; model?: string; out: string; layer: string; batchSize: number; cacheDir?: string; progress?: boolean;
+  weights?: string;
+  model?: string;
+  out: string;
+  layer: string;
+  batchSize: number;
+  cacheDir?: string;
+  progress?: boolean;
 }
 
 export async function runEmbed(paths: string[], f: EmbedFlags, print: Printer, err: Printer): Promise<number> {
   const { loadInferenceModel, preprocessFile, filesFor } = await import('../train/inference.js');
   const { progressBar } = await import('./weights.js');
-  if (!f.weights) throw new ConfigError('embed needs --weights ID|FILE (a weight id such as resnet50.IMAGENET1K_V2, a checkpoint, or bare weights with --model)');
+  if (!f.weights)
+    throw new ConfigError('embed needs --weights ID|FILE (a weight id such as resnet50.IMAGENET1K_V2, a checkpoint, or bare weights with --model)');
   if (!f.out.endsWith('.npy')) throw new ConfigError(`--out must name a .npy file, got '${f.out}'`);
   const m = await loadInferenceModel(f.weights, { model: f.model, cacheDir: f.cacheDir, onProgress: progressBar('downloading') });
   const model = m.model;
-  if (!(model instanceof ResNet) && !(model instanceof CifarResNet)) throw new ConfigError(`embed needs a ResNet or CIFAR ResNet; ${m.source} is a ${model.constructor.name}`);
+  if (!(model instanceof ResNet) && !(model instanceof CifarResNet))
+    throw new ConfigError(`embed needs a ResNet or CIFAR ResNet; ${m.source} is a ${model.constructor.name}`);
   const files = paths.flatMap((p) => filesFor(p).files.map((file) => ({ path: file, name: file })));
   const layer = f.layer;
   const rows: Float32Array[] = [];
@@ -34,15 +42,18 @@ export async function runEmbed(paths: string[], f: EmbedFlags, print: Printer, e
     const imgs = await Promise.all(chunk.map((x) => preprocessFile(x.path, m)));
     const { c, h, w } = imgs[0];
     imgs.forEach((im, j) => {
-      if (im.c !== c || im.h !== h || im.w !== w) throw new ConfigError(`${chunk[j].path}: preprocessed to ${im.c}x${im.h}x${im.w}, but ${chunk[0].path} to ${c}x${h}x${w}`);
+      if (im.c !== c || im.h !== h || im.w !== w)
+        throw new ConfigError(`${chunk[j].path}: preprocessed to ${im.c}x${im.h}x${im.w}, but ${chunk[0].path} to ${c}x${h}x${w}`);
     });
     const x = new Float32Array(chunk.length * c * h * w);
     imgs.forEach((im, j) => x.set(im.data as Float32Array, j * c * h * w));
-    const { data, shape } = scope(() => noGrad(() => {
-      const feats = (model as ResNet).forwardFeatures(tensor(x, [chunk.length, c, h, w]), { layers: [layer as 'pool'] }) as Record<string, Tensor>;
-      const t = feats[layer];
-      return { data: t.dataSync(), shape: [...t.shape] };
-    }));
+    const { data, shape } = scope(() =>
+      noGrad(() => {
+        const feats = (model as ResNet).forwardFeatures(tensor(x, [chunk.length, c, h, w]), { layers: [layer as 'pool'] }) as Record<string, Tensor>;
+        const t = feats[layer];
+        return { data: t.dataSync(), shape: [...t.shape] };
+      }),
+    );
     rowShape = shape.slice(1);
     rows.push(data);
     if (show) {

@@ -17,7 +17,7 @@ export function addEvalOptions(c: Command): Command {
     .option('--data-dir <dir>', 'where Fashion-MNIST is (for Fashion-MNIST checkpoints)')
     .option('--limit-test <n>', 'only the first n images', parsePositiveInt('--limit-test'))
     .option('--batch-size <n>', 'batch size (default 256)', parsePositiveInt('--batch-size'))
-    .option('--tta <kind>', "test-time augmentation: none or flip (default: what the checkpoint was trained with)")
+    .option('--tta <kind>', 'test-time augmentation: none or flip (default: what the checkpoint was trained with)')
     .option('--confusion', 'print per-class accuracy and the confusion matrix')
     .option('--strict-finite', 'refuse weights holding NaN or Inf (default: a warning)')
     .option('--json', 'print one JSON object')
@@ -25,8 +25,19 @@ export function addEvalOptions(c: Command): Command {
 }
 
 export interface EvalFlags {
-  weights?: string; checkpoint?: string; model?: string; cacheDir?: string; images?: string; dataDir?: string; limitTest?: number; batchSize?: number; confusion?: boolean; json?: boolean;
-  progress?: boolean; tta?: string; strictFinite?: boolean;
+  weights?: string;
+  checkpoint?: string;
+  model?: string;
+  cacheDir?: string;
+  images?: string;
+  dataDir?: string;
+  limitTest?: number;
+  batchSize?: number;
+  confusion?: boolean;
+  json?: boolean;
+  progress?: boolean;
+  tta?: string;
+  strictFinite?: boolean;
 }
 
 export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promise<number> {
@@ -41,7 +52,13 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
   const { ProgressPrinter } = await import('../train/progress.js');
   const { checkTta } = await import('../train/config.js');
   const spec = weightsFlag(f);
-  const m = await loadInferenceModel(spec, { model: f.model, cacheDir: f.cacheDir, onProgress: progressBar('downloading'), strictFinite: f.strictFinite, onWarning: (w) => err(`warning: ${w}`) });
+  const m = await loadInferenceModel(spec, {
+    model: f.model,
+    cacheDir: f.cacheDir,
+    onProgress: progressBar('downloading'),
+    strictFinite: f.strictFinite,
+    onWarning: (w) => err(`warning: ${w}`),
+  });
   const cfg = (m.meta?.config ?? {}) as { data?: { kind?: string; root?: string; valRoot?: string; valSplit?: number }; seed?: number; tta?: string };
   const tta = checkTta(f.tta ?? cfg.tta ?? 'none');
   let ds: Dataset;
@@ -53,11 +70,17 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
     const remap = folder.classes.map((c) => classFolderIndex(c, m.classes));
     const unknown = folder.classes.filter((_, i) => remap[i] < 0);
     if (unknown.length) {
-      const shown = m.classes.length > 20 ? `${m.classes.slice(0, 5).join(', ')}, … (${m.classes.length} classes${m.classes.length === 1000 ? ', or ImageNet synset ids' : ''})` : m.classes.join(', ');
-      throw new ConfigError(`${f.images}: class folder(s) ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', …' : ''} are not classes of the model (${shown})`);
+      const shown =
+        m.classes.length > 20
+          ? `${m.classes.slice(0, 5).join(', ')}, … (${m.classes.length} classes${m.classes.length === 1000 ? ', or ImageNet synset ids' : ''})`
+          : m.classes.join(', ');
+      throw new ConfigError(
+        `${f.images}: class folder(s) ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', …' : ''} are not classes of the model (${shown})`,
+      );
     }
     ds = {
-      length: folder.length, classes: m.classes,
+      length: folder.length,
+      classes: m.classes,
       get: async (i: number) => {
         const s = await folder.get(i);
         return { image: s.image, label: remap[s.label] };
@@ -85,7 +108,11 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
   } else {
     throw new ConfigError('nothing to evaluate on: pass --images DIR');
   }
-  if (f.limitTest && f.limitTest < ds.length) ds = new Subset(ds, Int32Array.from({ length: f.limitTest }, (_, i) => i));
+  if (f.limitTest && f.limitTest < ds.length)
+    ds = new Subset(
+      ds,
+      Int32Array.from({ length: f.limitTest }, (_, i) => i),
+    );
   if (!m.evalTransform) throw new ConfigError(`${m.weightsFile} has no sidecar with its preprocessing; evaluate a resnet-ts checkpoint`);
   const loader = new DataLoader(ds, { batchSize: f.batchSize ?? 256, transform: m.evalTransform, numWorkers: f.images ? 'auto' : 0 });
   const hooks = f.progress === false ? undefined : new ProgressPrinter({ stream: process.stderr, print: err });
@@ -102,17 +129,35 @@ export async function runEval(f: EvalFlags, print: Printer, err: Printer): Promi
   }
   if (f.json) {
     // per-class figures and the confusion matrix of 1000 ImageNet classes (2 MB) only on request
-    const perClass = f.confusion || m.classes.length <= 100
-      ? { perClassAcc: Object.fromEntries(m.classes.map((c, i) => [c, r.perClassAcc[i]])), confusion: r.confusion, classes: m.classes } : {};
-    print(JSON.stringify({ checkpoint: m.weightsFile, ...(m.pretrained ? { weights: m.pretrained.id } : {}), set: name, count: r.count, acc: r.acc, loss: r.loss, topk: r.topk, k: r.k, tta,
-      ...(r.accNoTta !== undefined ? { accNoTta: r.accNoTta } : {}), ...perClass, seconds: r.seconds }));
+    const perClass =
+      f.confusion || m.classes.length <= 100
+        ? { perClassAcc: Object.fromEntries(m.classes.map((c, i) => [c, r.perClassAcc[i]])), confusion: r.confusion, classes: m.classes }
+        : {};
+    print(
+      JSON.stringify({
+        checkpoint: m.weightsFile,
+        ...(m.pretrained ? { weights: m.pretrained.id } : {}),
+        set: name,
+        count: r.count,
+        acc: r.acc,
+        loss: r.loss,
+        topk: r.topk,
+        k: r.k,
+        tta,
+        ...(r.accNoTta !== undefined ? { accNoTta: r.accNoTta } : {}),
+        ...perClass,
+        seconds: r.seconds,
+      }),
+    );
     return 0;
   }
   if (f.confusion) {
     print(formatConfusion(r, m.classes));
     print(m.classes.map((c, i) => `${i}=${c}`).join('  '));
   }
-  print(`${name}_acc=${r.acc.toFixed(4)} ${name}_loss=${formatLoss(r.loss)} ${name}_top${r.k}=${r.topk.toFixed(4)} n=${r.count}` +
-    (r.accNoTta !== undefined ? ` tta=${tta} ${name}_acc_no_tta=${r.accNoTta.toFixed(4)}` : ''));
+  print(
+    `${name}_acc=${r.acc.toFixed(4)} ${name}_loss=${formatLoss(r.loss)} ${name}_top${r.k}=${r.topk.toFixed(4)} n=${r.count}` +
+      (r.accNoTta !== undefined ? ` tta=${tta} ${name}_acc_no_tta=${r.accNoTta.toFixed(4)}` : ''),
+  );
   return 0;
 }

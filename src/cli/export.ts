@@ -34,7 +34,10 @@ export async function runExport(o: ExportOptions, print: (s: string) => void): P
   const chw = o.input ? parseCHW(o.input) : input;
   if (chw[0] !== inC) throw new ConfigError(`--input has ${chw[0]} channel(s), but ${name} expects ${inC}`);
   const bytes = exportOnnx(model, {
-    inputShape: chw, opset, dynamicBatch: !o.staticBatch, dynamicSpatial: Boolean(o.dynamicSize),
+    inputShape: chw,
+    opset,
+    dynamicBatch: !o.staticBatch,
+    dynamicSpatial: Boolean(o.dynamicSize),
     metadata: { 'resnet-ts.model': name, 'resnet-ts.arch': JSON.stringify(arch), 'resnet-ts.weights': o.weights ?? '' },
     docString: `${name} exported by resnet-ts`,
   });
@@ -42,8 +45,10 @@ export async function runExport(o: ExportOptions, print: (s: string) => void): P
   const out = model.describe(chw, '').outShape;
   const b = o.staticBatch ? '1' : 'batch';
   const hw = o.dynamicSize ? 'height, width' : `${chw[1]}, ${chw[2]}`;
-  print(`wrote ${o.onnx}: ${name}${Object.keys(arch).length ? ` ${JSON.stringify(arch)}` : ''}, opset ${opset}, ` +
-    `input [${b}, ${chw[0]}, ${hw}] → ${out.length === 1 ? 'logits' : 'features'} [${b}, ${out.join(', ')}], ${(bytes.length / 1e6).toFixed(1)} MB; weights: ${source}`);
+  print(
+    `wrote ${o.onnx}: ${name}${Object.keys(arch).length ? ` ${JSON.stringify(arch)}` : ''}, opset ${opset}, ` +
+      `input [${b}, ${chw[0]}, ${hw}] → ${out.length === 1 ? 'logits' : 'features'} [${b}, ${out.join(', ')}], ${(bytes.length / 1e6).toFixed(1)} MB; weights: ${source}`,
+  );
   if (o.verify) print(await verify(model, bytes, chw));
 }
 
@@ -62,7 +67,8 @@ async function verify(model: Module, bytes: Uint8Array, chw: number[]): Promise<
   const res = await sess.run({ [sess.inputNames[0]]: new ort.Tensor('float32', x.dataSync(), shape) });
   const theirs = res[sess.outputNames[0]].data as Float32Array;
   const od = ours.dataSync();
-  let maxAbs = 0, maxRef = 0;
+  let maxAbs = 0,
+    maxRef = 0;
   for (let i = 0; i < theirs.length; i++) {
     maxAbs = Math.max(maxAbs, Math.abs(theirs[i] - od[i]));
     maxRef = Math.max(maxRef, Math.abs(od[i]));

@@ -5,8 +5,10 @@ import { ConfigError } from '../base/errors.js';
 import { addTrainingOptions, runTrainCommand, type Printer, type TrainFlags } from './train.js';
 
 export function addFinetuneOptions(c: Command): Command {
-  return addTrainingOptions(c, { preset: 'imagefolder', command: 'finetune' })
-    .option('--checkpoint <path>', 'same as --weights, for a checkpoint of an earlier run');
+  return addTrainingOptions(c, { preset: 'imagefolder', command: 'finetune' }).option(
+    '--checkpoint <path>',
+    'same as --weights, for a checkpoint of an earlier run',
+  );
 }
 
 export function runFinetune(f: TrainFlags, print: Printer, err: Printer): Promise<number> {

@@ -14,7 +14,10 @@ export function runImport(file: string, o: ImportOptions, print: (s: string) => 
   const archFlag = Object.keys(r.arch.options).length ? ` --arch '${JSON.stringify(r.arch.options)}'` : '';
   if (o.out) {
     writeSafetensorsFile(o.out, r.stateDict, {
-      format: 'pt', 'resnet-ts.model': r.arch.model, 'resnet-ts.arch': JSON.stringify(r.arch.options), source: file,
+      format: 'pt',
+      'resnet-ts.model': r.arch.model,
+      'resnet-ts.arch': JSON.stringify(r.arch.options),
+      source: file,
     });
   }
   if (o.json) {

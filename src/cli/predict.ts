@@ -9,7 +9,10 @@ import { parsePositiveInt } from './util.js';
 export function addPredictOptions(c: Command): Command {
   return c
     .argument('<path>', 'an image file (JPEG, PNG, WebP, GIF) or a folder of images')
-    .option('--weights <id|file>', 'a weight id (resnet50.IMAGENET1K_V2, downloaded once), a checkpoint, or bare weights (.safetensors/.pth/.npz, with --model)')
+    .option(
+      '--weights <id|file>',
+      'a weight id (resnet50.IMAGENET1K_V2, downloaded once), a checkpoint, or bare weights (.safetensors/.pth/.npz, with --model)',
+    )
     .option('--checkpoint <path>', 'same as --weights (default runs/fashion-mnist-28)')
     .option('--model <name>', 'model name, for bare weights without a sidecar')
     .option('--cache-dir <dir>', 'download folder for pretrained weights')
@@ -17,11 +20,19 @@ export function addPredictOptions(c: Command): Command {
     .option('--topk <k>', 'classes to show per image', parsePositiveInt('--topk'), 5)
     .option('--batch-size <n>', 'images per batch for folders', parsePositiveInt('--batch-size'), 32)
     .option('--json', 'one JSON object per line (JSON Lines)')
-    .option('--strict-finite', 'refuse weights holding NaN or Inf (default: a warning)')
+    .option('--strict-finite', 'refuse weights holding NaN or Inf (default: a warning)');
 }
 
 export interface PredictFlags {
-  weights?: string; checkpoint?: string; model?: string; cacheDir?: string; classes?: string; topk: number; batchSize: number; json?: boolean; strictFinite?: boolean;
+  weights?: string;
+  checkpoint?: string;
+  model?: string;
+  cacheDir?: string;
+  classes?: string;
+  topk: number;
+  batchSize: number;
+  json?: boolean;
+  strictFinite?: boolean;
 }
 
 export async function runPredict(path: string, f: PredictFlags, print: Printer, err: Printer): Promise<number> {
@@ -29,7 +40,14 @@ export async function runPredict(path: string, f: PredictFlags, print: Printer, 
   let classes: string[] | undefined;
   if (f.classes) classes = (await import('../data/image-folder.js')).readClassIndices(f.classes);
   const { progressBar } = await import('./weights.js');
-  const m = await loadInferenceModel(weightsFlag(f), { model: f.model, classes, cacheDir: f.cacheDir, onProgress: progressBar('downloading'), strictFinite: f.strictFinite, onWarning: (w) => err(`warning: ${w}`) });
+  const m = await loadInferenceModel(weightsFlag(f), {
+    model: f.model,
+    classes,
+    cacheDir: f.cacheDir,
+    onProgress: progressBar('downloading'),
+    strictFinite: f.strictFinite,
+    onWarning: (w) => err(`warning: ${w}`),
+  });
   const { files, root } = filesFor(path);
   const preds = await predictFiles(m, files, { topk: f.topk, batchSize: f.batchSize, root });
   // Every file gets its line; unreadable ones are reported (stderr, or an "error" field in JSON)
@@ -40,7 +58,8 @@ export async function runPredict(path: string, f: PredictFlags, print: Printer, 
       failed++;
       if (f.json) print(JSON.stringify({ file: p.file, error: p.error }));
       else err(`error: ${p.error}`);
-    } else if (f.json) print(JSON.stringify({ file: p.file, predictions: p.top.map((t) => ({ label: t.label, index: t.index, prob: Number(t.prob.toFixed(6)) })) }));
+    } else if (f.json)
+      print(JSON.stringify({ file: p.file, predictions: p.top.map((t) => ({ label: t.label, index: t.index, prob: Number(t.prob.toFixed(6)) })) }));
     else print(`${p.file}: ${p.top.map((t) => `${t.label} ${(100 * t.prob).toFixed(1)}%`).join(', ')}`);
   }
   if (failed) {

@@ -5,7 +5,17 @@ import { join } from 'node:path';
 import { CommanderError, type Command } from 'commander';
 import { ConfigError } from '../base/errors.js';
 import { getBackend } from '../backend/registry.js';
-import { optionFlag, optionNames, optionSpec, parseOption, resumeOverrides, setOption, type ConfigOverrides, type DataConfig, type OptionName } from '../train/options.js';
+import {
+  optionFlag,
+  optionNames,
+  optionSpec,
+  parseOption,
+  resumeOverrides,
+  setOption,
+  type ConfigOverrides,
+  type DataConfig,
+  type OptionName,
+} from '../train/options.js';
 import { ProgressPrinter } from '../train/progress.js';
 import type { RunResult } from '../train/run.js';
 import { parseArch } from './util.js';
@@ -47,8 +57,16 @@ export function addTrainingOptions(c: Command, o: { preset: string; command: 'tr
 /** Parsed flags: the table's options under their flags' attribute names (images, valImages, …), and the run's own. */
 export interface TrainFlags {
   [attribute: string]: unknown;
-  preset?: string; model?: string; out?: string; epochs?: number; workers?: number | 'auto'; images?: string;
-  resume?: string | boolean; overwrite?: boolean; json?: boolean; progress?: boolean;
+  preset?: string;
+  model?: string;
+  out?: string;
+  epochs?: number;
+  workers?: number | 'auto';
+  images?: string;
+  resume?: string | boolean;
+  overwrite?: boolean;
+  json?: boolean;
+  progress?: boolean;
   /** Refuse loaded weights (--weights, --resume) holding NaN or Inf instead of warning. */
   strictFinite?: boolean;
   /** finetune: same as --weights. */
@@ -86,7 +104,9 @@ function saveHook(err: Printer, phases: readonly string[]): ((what: string, phas
   if (spec === undefined) return undefined;
   const [pw, pp, pms] = spec.split(':');
   if (pw && !(['last', 'best', 'metrics'].includes(pw) && [...phases, 'write'].includes(pp) && Number(pms) > 0)) {
-    throw new ConfigError(`RESNET_TS_SAVE_HOOK must be empty or WHAT:PHASE:MS with WHAT last, best or metrics and PHASE one of ${phases.join(', ')}, write; got '${spec}'`);
+    throw new ConfigError(
+      `RESNET_TS_SAVE_HOOK must be empty or WHAT:PHASE:MS with WHAT last, best or metrics and PHASE one of ${phases.join(', ')}, write; got '${spec}'`,
+    );
   }
   return (what, phase) => {
     err(`save-phase ${what} ${phase}`);
@@ -150,7 +170,11 @@ export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printe
   let r: RunResult;
   try {
     r = await runTraining(cfg, {
-      hooks, signal, strictFinite: f.strictFinite, command: `resnet ${process.argv.slice(2).join(' ')}`, onSavePhase: saveHook(err, SAVE_PHASES),
+      hooks,
+      signal,
+      strictFinite: f.strictFinite,
+      command: `resnet ${process.argv.slice(2).join(' ')}`,
+      onSavePhase: saveHook(err, SAVE_PHASES),
       resume: resumeDir ?? undefined,
       resumeOverrides: resumeOv,
     });
@@ -164,10 +188,18 @@ export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printe
     throw new CommanderError(130, 'resnet.interrupted', 'interrupted');
   }
   if (f.json) {
-    print(JSON.stringify({
-      summary: r.summary, final: r.final, best: r.best, history: r.history, classes: r.classes,
-      checkpoint: `${r.paths.last}.safetensors`, bestCheckpoint: r.best ? `${r.paths.best}.safetensors` : null, curves: r.paths.curves,
-    }));
+    print(
+      JSON.stringify({
+        summary: r.summary,
+        final: r.final,
+        best: r.best,
+        history: r.history,
+        classes: r.classes,
+        checkpoint: `${r.paths.last}.safetensors`,
+        bestCheckpoint: r.best ? `${r.paths.best}.safetensors` : null,
+        curves: r.paths.curves,
+      }),
+    );
   } else {
     err(`checkpoints: ${r.paths.last}.safetensors${r.best ? `, ${r.paths.best}.safetensors` : ''}; curves: ${r.paths.curves}; log: ${r.paths.metrics}`);
     print(r.summary);

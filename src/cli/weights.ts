@@ -29,7 +29,8 @@ export function progressBar(label: string): (received: number, total: number | n
       if (!tty && pct < lastPct + 10 && received !== total) return;
       if (tty && pct === lastPct && received !== total) return;
       lastPct = pct;
-      const width = 30, fill = Math.round((received / total) * width);
+      const width = 30,
+        fill = Math.round((received / total) * width);
       const line = `${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${pct}% ${mb(received)}/${mb(total)} MB`;
       process.stderr.write(tty ? `\r${line}` : `${line}\n`);
       if (tty && received === total) process.stderr.write('\n');
@@ -46,19 +47,32 @@ export async function runWeights(o: WeightsOptions, print: (s: string) => void):
     return;
   }
   const list = listPretrained(o.model);
-  if (o.model && !list.length) throw new ConfigError(`no pretrained weights for '${o.model}' (models with weights: ${[...new Set(listPretrained().map((w) => w.model))].join(', ')})`);
+  if (o.model && !list.length)
+    throw new ConfigError(`no pretrained weights for '${o.model}' (models with weights: ${[...new Set(listPretrained().map((w) => w.model))].join(', ')})`);
   const cached = list.map((w) => cachedPath(w, { cacheDir: o.cacheDir }));
   if (o.json) {
-    print(JSON.stringify(list.map((w, i) => ({ ...w, categories: undefined, numCategories: w.categories.length, cached: cached[i].exists ? cached[i].path : null })), null, 2));
+    print(
+      JSON.stringify(
+        list.map((w, i) => ({ ...w, categories: undefined, numCategories: w.categories.length, cached: cached[i].exists ? cached[i].path : null })),
+        null,
+        2,
+      ),
+    );
     return;
   }
   const rows = list.map((w, i) => [
-    w.id + (w.isDefault ? ' *' : ''), ...[w.acc1.toFixed(3), w.acc5.toFixed(3), formatCount(w.numParams), w.gflops.toFixed(2), w.fileSizeMB.toFixed(1)].map((v) => (v === 'NaN' ? '' : v)),
-    `${w.preprocessing.resizeSize}/${w.preprocessing.cropSize}`, cached[i].exists ? 'yes' : '',
+    w.id + (w.isDefault ? ' *' : ''),
+    ...[w.acc1.toFixed(3), w.acc5.toFixed(3), formatCount(w.numParams), w.gflops.toFixed(2), w.fileSizeMB.toFixed(1)].map((v) => (v === 'NaN' ? '' : v)),
+    `${w.preprocessing.resizeSize}/${w.preprocessing.cropSize}`,
+    cached[i].exists ? 'yes' : '',
   ]);
   const head = ['weights (* = default)', 'acc@1', 'acc@5', 'params', 'GFLOPS', 'MiB', 'resize/crop', 'cached'];
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const fmt = (r: string[]) => r.map((s, c) => (c === 0 ? s.padEnd(widths[c]) : s.padStart(widths[c]))).join('  ').trimEnd();
+  const fmt = (r: string[]) =>
+    r
+      .map((s, c) => (c === 0 ? s.padEnd(widths[c]) : s.padStart(widths[c])))
+      .join('  ')
+      .trimEnd();
   print(fmt(head));
   for (const r of rows) print(fmt(r));
   print('');
@@ -80,20 +94,29 @@ export interface ModelFlags {
  * shared rule (a weight id or a checkpoint brings its model; bare weights need --model), or
  * --model alone for random initialisation. `input` is the model's natural [C, H, W].
  */
-export async function modelFromFlags(o: ModelFlags): Promise<{ model: Module; name: string; source: string; input: [number, number, number]; inference: InferenceModel | null }> {
+export async function modelFromFlags(
+  o: ModelFlags,
+): Promise<{ model: Module; name: string; source: string; input: [number, number, number]; inference: InferenceModel | null }> {
   const { parseArch } = await import('./util.js');
   const arch = parseArch(o.arch);
   if (o.weights) {
     const { loadInferenceModel } = await import('../train/inference.js');
     const m = await loadInferenceModel(o.weights, {
-      model: o.model, arch, cacheDir: o.cacheDir, onProgress: progressBar('downloading'),
-      strictFinite: o.strictFinite, onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
+      model: o.model,
+      arch,
+      cacheDir: o.cacheDir,
+      onProgress: progressBar('downloading'),
+      strictFinite: o.strictFinite,
+      onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
     });
     if (o.arch && (m.pretrained || m.meta)) throw new ConfigError(`--arch is for bare weights; ${m.source} brings its own model`);
     const name = m.pretrained?.model ?? m.meta?.model.name ?? o.model!;
     const c = modelInChannels(m.model);
-    const input: [number, number, number] = m.pretrained ? [3, m.pretrained.preprocessing.cropSize, m.pretrained.preprocessing.cropSize]
-      : m.meta?.input.size ? [c, ...m.meta.input.size] : defaultInputOf(name, c);
+    const input: [number, number, number] = m.pretrained
+      ? [3, m.pretrained.preprocessing.cropSize, m.pretrained.preprocessing.cropSize]
+      : m.meta?.input.size
+        ? [c, ...m.meta.input.size]
+        : defaultInputOf(name, c);
     return { model: m.model, name, source: m.source, input, inference: m };
   }
   if (!o.model) throw new ConfigError('name a model: --model NAME (random weights) or --weights ID|FILE');

@@ -8,9 +8,7 @@
 // The graph is exported with eval-mode semantics (BatchNorm uses the running statistics).
 // Browser-safe.
 import { ConfigError, ShapeError } from '../base/errors.js';
-import {
-  AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU, Sequential,
-} from '../nn/layers.js';
+import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { type ModelStructure, type Unit, UnknownStructureError, structureOf } from '../models/structure.js';
 import { GraphBuilder, MAX_OPSET, MIN_OPSET, encodeOnnxModel, float, int, ints, str } from '../io/onnx-build.js';
@@ -33,7 +31,6 @@ export interface OnnxExportOptions {
   docString?: string;
 }
 
-
 const INT64_MAX = (1n << 63n) - 1n;
 const join = (prefix: string, n: string) => (prefix ? `${prefix}.${n}` : n);
 
@@ -48,13 +45,21 @@ function emitUnits(g: GraphBuilder, units: Unit[], x: string, where: string): st
     else {
       // Option A: x[:, :, ::s, ::s], then zero channels on both sides.
       if (u.stride !== 1) {
-        x = g.node('Slice', `${where}.shortcut`, [x, g.int64Init('shortcut.starts', [0, 0]),
-          g.int64Init('shortcut.ends', [INT64_MAX, INT64_MAX]), g.int64Init('shortcut.axes', [2, 3]),
-          g.int64Init(`shortcut.steps${u.stride}`, [u.stride, u.stride])]);
+        x = g.node('Slice', `${where}.shortcut`, [
+          x,
+          g.int64Init('shortcut.starts', [0, 0]),
+          g.int64Init('shortcut.ends', [INT64_MAX, INT64_MAX]),
+          g.int64Init('shortcut.axes', [2, 3]),
+          g.int64Init(`shortcut.steps${u.stride}`, [u.stride, u.stride]),
+        ]);
       }
       if (u.padBefore || u.padAfter) {
-        x = g.node('Pad', `${where}.shortcut`, [x, g.int64Init(`shortcut.pads${u.padBefore}_${u.padAfter}`, [0, u.padBefore, 0, 0, 0, u.padAfter, 0, 0])],
-          [str('mode', 'constant')]);
+        x = g.node(
+          'Pad',
+          `${where}.shortcut`,
+          [x, g.int64Init(`shortcut.pads${u.padBefore}_${u.padAfter}`, [0, u.padBefore, 0, 0, 0, u.padAfter, 0, 0])],
+          [str('mode', 'constant')],
+        );
       }
     }
   }
@@ -83,8 +88,11 @@ function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
     const inputs = [x, w];
     if (m.bias) inputs.push(g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.dataSync()));
     return g.node('Conv', name, inputs, [
-      ints('kernel_shape', m.kernelSize), ints('strides', m.stride),
-      ints('pads', [m.padding[0], m.padding[1], m.padding[0], m.padding[1]]), ints('dilations', m.dilation), int('group', m.groups),
+      ints('kernel_shape', m.kernelSize),
+      ints('strides', m.stride),
+      ints('pads', [m.padding[0], m.padding[1], m.padding[0], m.padding[1]]),
+      ints('dilations', m.dilation),
+      int('group', m.groups),
     ]);
   }
   if (m instanceof BatchNorm2d) {
@@ -92,7 +100,8 @@ function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
       throw new ConfigError(`${name}: only BatchNorm2d with affine weights and running statistics can be exported`);
     }
     const inputs = [
-      g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.dataSync()), g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.dataSync()),
+      g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.dataSync()),
+      g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.dataSync()),
       g.floatInit(join(prefix, 'running_mean'), m.runningMean.shape, m.runningMean.dataSync()),
       g.floatInit(join(prefix, 'running_var'), m.runningVar.shape, m.runningVar.dataSync()),
     ];
@@ -107,7 +116,8 @@ function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
   }
   if (m instanceof AdaptiveAvgPool2d) {
     const o = typeof m.outputSize === 'number' ? [m.outputSize, m.outputSize] : m.outputSize;
-    if (o[0] !== 1 || o[1] !== 1) throw new ConfigError(`${name}: only AdaptiveAvgPool2d(1) can be exported (as GlobalAveragePool), got output size ${o.join('x')}`);
+    if (o[0] !== 1 || o[1] !== 1)
+      throw new ConfigError(`${name}: only AdaptiveAvgPool2d(1) can be exported (as GlobalAveragePool), got output size ${o.join('x')}`);
     return g.node('GlobalAveragePool', name, [x]);
   }
   if (m instanceof Flatten) {
@@ -169,8 +179,13 @@ export function exportOnnx(model: Module, opts: OnnxExportOptions): Uint8Array {
 
   const b: number | string = dynamicBatch ? 'batch' : batch;
   const inDims: (number | string)[] = [b, chw[0], dynamicSpatial ? 'height' : chw[1], dynamicSpatial ? 'width' : chw[2]];
-  const outDims: (number | string)[] = hasTop ? [b, outShape[0]]
+  const outDims: (number | string)[] = hasTop
+    ? [b, outShape[0]]
     : [b, outShape[0], dynamicSpatial ? 'out_height' : outShape[1], dynamicSpatial ? 'out_width' : outShape[2]];
-  return encodeOnnxModel(g, { input: { name: inputName, dims: inDims }, output: { name: outputName, dims: outDims },
-    metadata: opts.metadata, docString: opts.docString });
+  return encodeOnnxModel(g, {
+    input: { name: inputName, dims: inDims },
+    output: { name: outputName, dims: outDims },
+    metadata: opts.metadata,
+    docString: opts.docString,
+  });
 }

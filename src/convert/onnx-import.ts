@@ -20,8 +20,17 @@ import { MODELS, type ModelEntry, createModel, familyOptions, getModelEntry } fr
 import { type ConvUnit as MConvUnit, type ModelStructure, type Unit, foldBatchNorm, structureOf } from '../models/structure.js';
 import { noGrad } from '../tensor/tensor.js';
 import {
-  type GNode, type OnnxLimits, type TensorInfo, DEFAULT_ONNX_LIMITS, attrFloat, attrInt, attrInts, attrString,
-  parseOnnx, tensorToFloat32, tensorToInts,
+  type GNode,
+  type OnnxLimits,
+  type TensorInfo,
+  DEFAULT_ONNX_LIMITS,
+  attrFloat,
+  attrInt,
+  attrInts,
+  attrString,
+  parseOnnx,
+  tensorToFloat32,
+  tensorToInts,
 } from '../io/onnx-graph.js';
 import { OnnxIndex as Graph } from '../io/onnx-index.js';
 
@@ -48,15 +57,56 @@ export interface OnnxImportResult {
   };
 }
 
-interface ConvAttrs { kernel: number[]; stride: number[]; pad: number[]; dilation: number[]; group: number }
-interface BnUnit { node: GNode; scale: TensorInfo; bias: TensorInfo; mean: TensorInfo; var: TensorInfo; eps: number }
-interface ConvUnit { kind: 'conv'; node: GNode; w: TensorInfo; b: TensorInfo | null; attrs: ConvAttrs; bn: BnUnit | null; relu: boolean; out: string }
-interface PoolUnit { kind: 'pool'; node: GNode; op: 'MaxPool' | 'AveragePool' }
-interface PadUnit { kind: 'subsamplePad'; node: GNode; stride: [number, number]; padBefore: number; padAfter: number }
+interface ConvAttrs {
+  kernel: number[];
+  stride: number[];
+  pad: number[];
+  dilation: number[];
+  group: number;
+}
+interface BnUnit {
+  node: GNode;
+  scale: TensorInfo;
+  bias: TensorInfo;
+  mean: TensorInfo;
+  var: TensorInfo;
+  eps: number;
+}
+interface ConvUnit {
+  kind: 'conv';
+  node: GNode;
+  w: TensorInfo;
+  b: TensorInfo | null;
+  attrs: ConvAttrs;
+  bn: BnUnit | null;
+  relu: boolean;
+  out: string;
+}
+interface PoolUnit {
+  kind: 'pool';
+  node: GNode;
+  op: 'MaxPool' | 'AveragePool';
+}
+interface PadUnit {
+  kind: 'subsamplePad';
+  node: GNode;
+  stride: [number, number];
+  padBefore: number;
+  padAfter: number;
+}
 /** What the graph holds, in the vocabulary of src/models/structure.ts. */
 type GUnit = ConvUnit | PoolUnit | PadUnit;
-interface Block { main: GUnit[]; shortcut: GUnit[]; at: string }
-interface Head { weight: Float32Array; outF: number; inF: number; bias: Float32Array | null }
+interface Block {
+  main: GUnit[];
+  shortcut: GUnit[];
+  at: string;
+}
+interface Head {
+  weight: Float32Array;
+  outF: number;
+  inF: number;
+  bias: Float32Array | null;
+}
 
 function fail(msg: string): never {
   throw new FormatError(`onnx: ${msg}`);
@@ -65,7 +115,8 @@ function fail(msg: string): never {
 function convAttrs(n: GNode, w: TensorInfo): ConvAttrs {
   if (w.dims.length !== 4) fail(`Conv '${n.name}': weight '${w.name}' has shape [${w.dims.join(', ')}], only 2-D convolutions are supported`);
   const kernel = attrInts(n, 'kernel_shape', w.dims.slice(2))!;
-  if (kernel.length !== 2 || kernel[0] !== w.dims[2] || kernel[1] !== w.dims[3]) fail(`Conv '${n.name}': kernel_shape [${kernel}] does not match weight [${w.dims}]`);
+  if (kernel.length !== 2 || kernel[0] !== w.dims[2] || kernel[1] !== w.dims[3])
+    fail(`Conv '${n.name}': kernel_shape [${kernel}] does not match weight [${w.dims}]`);
   const autoPad = attrString(n, 'auto_pad', 'NOTSET');
   const pads = attrInts(n, 'pads', [0, 0, 0, 0])!;
   if (autoPad !== 'NOTSET' && !(autoPad === 'VALID' && pads.every((p) => p === 0))) fail(`Conv '${n.name}': auto_pad=${autoPad} is not supported`);
@@ -119,7 +170,8 @@ const CHAIN_OPS = new Set(['Conv', 'MaxPool', 'AveragePool', 'Slice', 'Pad']);
 /** Units from node `first` (consuming `v`) while each value feeds exactly one Conv, pool, Slice or Pad. */
 function readChain(g: Graph, v: string, first: GNode): { units: GUnit[]; end: string } {
   const units: GUnit[] = [];
-  let n: GNode | null = first, cur = v;
+  let n: GNode | null = first,
+    cur = v;
   for (let guard = 0; n && CHAIN_OPS.has(n.op); guard++) {
     if (guard > 64) fail(`a chain of more than 64 layers starts at '${first.name}'`);
     if (n.op === 'Conv') {
@@ -159,21 +211,24 @@ function readBranch(g: Graph, v: string, first: GNode): { units: GUnit[]; add: G
   if (!CHAIN_OPS.has(first.op)) fail(`unexpected ${first.op} '${first.name}' at the start of a residual branch`);
   const { units, end } = readChain(g, v, first);
   const add = g.single(end, `after ${units[units.length - 1].node.op} '${units[units.length - 1].node.name}'`);
-  if (add.op !== 'Add') fail(`unexpected ${add.op} '${add.name}' in a residual branch (expected Conv, BatchNormalization, Relu, a pool, Slice, Pad or the Add)`);
+  if (add.op !== 'Add')
+    fail(`unexpected ${add.op} '${add.name}' in a residual branch (expected Conv, BatchNormalization, Relu, a pool, Slice, Pad or the Add)`);
   return { units, add, end };
 }
 
 /** Slice(x, starts, ends, axes, steps) that keeps batch and channels and subsamples H and W: [stepH, stepW]. */
 function readSubsample(g: Graph, n: GNode): [number, number] {
   const ints = (i: number, what: string) => tensorToInts(g.constant(n.inputs[i], `Slice '${n.name}' ${what}`), 8);
-  const starts = ints(1, 'starts'), ends = ints(2, 'ends');
+  const starts = ints(1, 'starts'),
+    ends = ints(2, 'ends');
   const axes = n.inputs[3] ? ints(3, 'axes') : starts.map((_, i) => i);
   const steps = n.inputs[4] ? ints(4, 'steps') : starts.map(() => 1);
   if (starts.length !== ends.length || axes.length !== starts.length || steps.length !== starts.length) fail(`Slice '${n.name}': inconsistent lengths`);
   const step = new Map<number, number>();
   for (let i = 0; i < axes.length; i++) {
     const ax = axes[i] < 0 ? axes[i] + 4 : axes[i];
-    if (starts[i] !== 0 || ends[i] < 2 ** 30 || steps[i] < 1) fail(`Slice '${n.name}': only [0::step] slices are supported (axis ${axes[i]}: start ${starts[i]}, end ${ends[i]}, step ${steps[i]})`);
+    if (starts[i] !== 0 || ends[i] < 2 ** 30 || steps[i] < 1)
+      fail(`Slice '${n.name}': only [0::step] slices are supported (axis ${axes[i]}: start ${starts[i]}, end ${ends[i]}, step ${steps[i]})`);
     if ((ax === 0 || ax === 1) && steps[i] !== 1) fail(`Slice '${n.name}': subsampling batch or channels is not a ResNet shortcut`);
     step.set(ax, steps[i]);
   }
@@ -230,12 +285,16 @@ function readHead(g: Graph, first: GNode, v: string): { head: Head; out: string 
     n = g.single(cur, 'after Squeeze');
   } else if (keep) fail(`expected Flatten after the global average pool, found ${n.op} '${n.name}'`);
   // Linear classifier.
-  let weight: Float32Array, outF: number, inF: number, bias: Float32Array | null = null;
+  let weight: Float32Array,
+    outF: number,
+    inF: number,
+    bias: Float32Array | null = null;
   if (n.op === 'Gemm') {
     take(n);
     if (attrInt(n, 'transA', 0) !== 0) fail(`Gemm '${n.name}': transA is not supported`);
     const transB = attrInt(n, 'transB', 0) !== 0;
-    const alpha = attrFloat(n, 'alpha', 1), beta = attrFloat(n, 'beta', 1);
+    const alpha = attrFloat(n, 'alpha', 1),
+      beta = attrFloat(n, 'beta', 1);
     const B = g.constant(n.inputs[1], `Gemm '${n.name}' B`);
     if (B.dims.length !== 2) fail(`Gemm '${n.name}': B has shape [${B.dims}]`);
     [outF, inF] = transB ? B.dims : [B.dims[1], B.dims[0]];
@@ -259,7 +318,13 @@ function readHead(g: Graph, first: GNode, v: string): { head: Head; out: string 
       cur = add.outputs[0];
     }
   } else return fail(`expected Gemm (the fc layer), found ${n.op} '${n.name}'`);
-  if (g.uses(cur).length) fail(`the fc output '${cur}' feeds further nodes (${g.uses(cur).map((x) => x.op).join(', ')}), which are not supported`);
+  if (g.uses(cur).length)
+    fail(
+      `the fc output '${cur}' feeds further nodes (${g
+        .uses(cur)
+        .map((x) => x.op)
+        .join(', ')}), which are not supported`,
+    );
   return { head: { weight: weight!, outF: outF!, inF: inF!, bias }, out: cur };
 }
 
@@ -373,7 +438,8 @@ function plan(g: Graph, w: Walk): Plan {
 
   // CIFAR ResNet (He et al. 2015, option A): 3x3 stem with 16 filters (other even widths: option `width`), no max-pool, 3 stages.
   if (stem.attrs.kernel[0] === 3 && !maxpool) {
-    if (stages.length !== 3 || convsPerBlock !== 2 || new Set(layers).size !== 1) fail(`a 3x3 stem without max-pool suggests a CIFAR ResNet, but the stages have [${layers}] blocks of ${convsPerBlock} convs`);
+    if (stages.length !== 3 || convsPerBlock !== 2 || new Set(layers).size !== 1)
+      fail(`a 3x3 stem without max-pool suggests a CIFAR ResNet, but the stages have [${layers}] blocks of ${convsPerBlock} convs`);
     const e = entry(`cifar_resnet${6 * layers[0] + 2}`);
     const width = stem.w.dims[0];
     if (width !== e.widthPerGroup) options.width = width;
@@ -382,7 +448,9 @@ function plan(g: Graph, w: Walk): Plan {
     return { entry: e, arch: { model: e.name, options }, summary: `CIFAR ResNet-${6 * layers[0] + 2} (${stemDesc}, stages [${layers}], option-A shortcuts)` };
   }
   if (!(stem.w.dims[0] === 64 && stem.attrs.kernel[0] === 7 && maxpool)) {
-    fail(`unrecognised stem: Conv ${stem.attrs.kernel.join('x')} stride ${stem.attrs.stride[0]} with ${stem.w.dims[0]} filters${maxpool ? ' and' : ' without'} MaxPool (expected torchvision's 7x7/2 → 64 + MaxPool, or CIFAR's 3x3 without MaxPool)`);
+    fail(
+      `unrecognised stem: Conv ${stem.attrs.kernel.join('x')} stride ${stem.attrs.stride[0]} with ${stem.w.dims[0]} filters${maxpool ? ' and' : ' without'} MaxPool (expected torchvision's 7x7/2 → 64 + MaxPool, or CIFAR's 3x3 without MaxPool)`,
+    );
   }
   if (stages.length !== 4) fail(`found ${stages.length} stages with [${layers}] blocks; a torchvision ResNet has 4`);
   if (convsPerBlock !== 2 && convsPerBlock !== 3) fail(`blocks with ${convsPerBlock} convolutions are neither BasicBlock nor Bottleneck`);
@@ -392,7 +460,7 @@ function plan(g: Graph, w: Walk): Plan {
   // by conv biases in front of BatchNorm and shortcut convs without BatchNorm.
   const names = [...g.p.initializers.keys()];
   const d2lNames = names.some((n) => /^[1-4]\.\d+\.conv[13]\.weight$/.test(n)) || names.includes('0.0.weight');
-  const d2lUnfolded = blocks.some((b) => convs(b.main).some((u) => u.b && u.bn) || convs(b.shortcut).some((u) => !u.bn) && convs(b.main).every((u) => u.bn));
+  const d2lUnfolded = blocks.some((b) => convs(b.main).some((u) => u.b && u.bn) || (convs(b.shortcut).some((u) => !u.bn) && convs(b.main).every((u) => u.bn)));
   const d2l = MODELS.find((m) => m.family === 'd2l')!;
   if (block === d2l.block && layers.join() === d2l.layers.join() && (d2lNames || d2lUnfolded)) {
     if (!head) fail(`${d2l.name} without its classifier cannot be imported`);
@@ -403,7 +471,8 @@ function plan(g: Graph, w: Walk): Plan {
   }
 
   // torchvision: groups and width from the first stage's middle conv; dilation from stage strides.
-  let groups = 1, widthPerGroup = 64;
+  let groups = 1,
+    widthPerGroup = 64;
   const mainConvs = (b: Block) => convs(b.main);
   if (block === 'bottleneck') {
     const width = mainConvs(blocks[0])[0].w.dims[0];
@@ -431,7 +500,8 @@ function plan(g: Graph, w: Walk): Plan {
 }
 
 const same = (x: readonly number[], y: readonly number[]) => x.length === y.length && x.every((v, i) => v === y[i]);
-const unitName = (u: Unit) => (u.kind === 'subsamplePad' ? 'an option-A shortcut' : u.kind === 'pool' ? `${u.pool.constructor.name} ${u.path}` : `Conv2d ${u.path}`);
+const unitName = (u: Unit) =>
+  u.kind === 'subsamplePad' ? 'an option-A shortcut' : u.kind === 'pool' ? `${u.pool.constructor.name} ${u.path}` : `Conv2d ${u.path}`;
 const gunitName = (u: GUnit) => (u.kind === 'subsamplePad' ? 'an option-A shortcut' : `${u.node.op} '${u.node.name}'`);
 
 /** Why the graph's units are not the model's (null: they match, unit for unit). */
@@ -440,21 +510,32 @@ function unitsMismatch(gu: GUnit[], mu: Unit[], where: string): string | null {
     return `${where}: the graph has ${gu.map(gunitName).join(', ') || 'an identity'} where the model has ${mu.map(unitName).join(', ') || 'an identity'}`;
   }
   for (let i = 0; i < gu.length; i++) {
-    const a = gu[i], b = mu[i];
+    const a = gu[i],
+      b = mu[i];
     if (a.kind === 'conv' && b.kind === 'conv') {
-      const c = b.conv, t = a.attrs;
+      const c = b.conv,
+        t = a.attrs;
       if (!same(c.stride, t.stride) || !same(c.padding, t.pad) || !same(c.dilation, t.dilation) || c.groups !== t.group || !same(c.kernelSize, t.kernel)) {
-        return `Conv '${a.node.name}' (→ ${b.path}): graph has kernel ${t.kernel.join('x')}, stride ${t.stride}, padding ${t.pad}, dilation ${t.dilation}, groups ${t.group}; ` +
-          `the model has kernel ${c.kernelSize.join('x')}, stride ${c.stride}, padding ${c.padding}, dilation ${c.dilation}, groups ${c.groups}`;
+        return (
+          `Conv '${a.node.name}' (→ ${b.path}): graph has kernel ${t.kernel.join('x')}, stride ${t.stride}, padding ${t.pad}, dilation ${t.dilation}, groups ${t.group}; ` +
+          `the model has kernel ${c.kernelSize.join('x')}, stride ${c.stride}, padding ${c.padding}, dilation ${c.dilation}, groups ${c.groups}`
+        );
       }
-      if (a.relu !== (b.relu !== null)) return `Conv '${a.node.name}' (→ ${b.path}) is ${a.relu ? '' : 'not '}followed by Relu in the graph, ${b.relu ? '' : 'not '}in the model`;
-    } else if (a.kind === 'pool' && b.kind === 'pool' && (a.op === 'MaxPool') === (b.pool instanceof MaxPool2d)) {
-      const n = a.node, p = b.pool.geometry();
+      if (a.relu !== (b.relu !== null))
+        return `Conv '${a.node.name}' (→ ${b.path}) is ${a.relu ? '' : 'not '}followed by Relu in the graph, ${b.relu ? '' : 'not '}in the model`;
+    } else if (a.kind === 'pool' && b.kind === 'pool' && (a.op === 'MaxPool') === b.pool instanceof MaxPool2d) {
+      const n = a.node,
+        p = b.pool.geometry();
       const pads = attrInts(n, 'pads', [0, 0, 0, 0])!;
-      const ok = same(attrInts(n, 'kernel_shape', []) ?? [], p.kernel) && same(attrInts(n, 'strides', [1, 1])!, p.stride) && same(pads, [...p.padding, ...p.padding]) &&
-        attrInt(n, 'ceil_mode', 0) === (p.ceilMode ? 1 : 0) && attrString(n, 'auto_pad', 'NOTSET') === 'NOTSET' &&
+      const ok =
+        same(attrInts(n, 'kernel_shape', []) ?? [], p.kernel) &&
+        same(attrInts(n, 'strides', [1, 1])!, p.stride) &&
+        same(pads, [...p.padding, ...p.padding]) &&
+        attrInt(n, 'ceil_mode', 0) === (p.ceilMode ? 1 : 0) &&
+        attrString(n, 'auto_pad', 'NOTSET') === 'NOTSET' &&
         (a.op === 'MaxPool' ? same(attrInts(n, 'dilations', [1, 1])!, p.dilation) : attrInt(n, 'count_include_pad', 0) === (p.countIncludePad ? 1 : 0));
-      if (!ok) return `${a.op} '${n.name}' (→ ${b.path}): kernel [${attrInts(n, 'kernel_shape', [])}] strides [${attrInts(n, 'strides', [1, 1])}] pads [${pads}] differ from the model's ${b.pool.constructor.name}`;
+      if (!ok)
+        return `${a.op} '${n.name}' (→ ${b.path}): kernel [${attrInts(n, 'kernel_shape', [])}] strides [${attrInts(n, 'strides', [1, 1])}] pads [${pads}] differ from the model's ${b.pool.constructor.name}`;
     } else if (a.kind === 'subsamplePad' && b.kind === 'subsamplePad') {
       if (a.stride[0] !== a.stride[1] || a.stride[0] !== b.stride || a.padBefore !== b.padBefore || a.padAfter !== b.padAfter) {
         return `${where}: the graph's shortcut subsamples by ${a.stride.join('x')} and pads ${a.padBefore}+${a.padAfter} channels; the model's option A subsamples by ${b.stride} and pads ${b.padBefore}+${b.padAfter}`;
@@ -472,7 +553,8 @@ function structureMismatch(w: Walk, s: ModelStructure): string | null {
   const stem = unitsMismatch(w.stem, s.stem, 'stem');
   if (stem) return stem;
   for (let i = 0; i < blocks.length; i++) {
-    const why = unitsMismatch(w.blocks[i].main, blocks[i].main, blocks[i].path) ?? unitsMismatch(w.blocks[i].shortcut, blocks[i].shortcut, `${blocks[i].path} shortcut`);
+    const why =
+      unitsMismatch(w.blocks[i].main, blocks[i].main, blocks[i].path) ?? unitsMismatch(w.blocks[i].shortcut, blocks[i].shortcut, `${blocks[i].path} shortcut`);
     if (why) return why;
   }
   return null;
@@ -484,7 +566,10 @@ function mapWeights(w: Walk, s: ModelStructure): { sd: Map<string, TaggedArray>;
   let folded = false;
   const f32 = (shape: number[], data: Float32Array): TaggedArray => ({ dtype: 'F32', shape, data });
   const put = (u: ConvUnit, m: MConvUnit) => {
-    const c = m.conv, bn = m.bn, bnPath = m.bnPath, convPath = m.path;
+    const c = m.conv,
+      bn = m.bn,
+      bnPath = m.bnPath,
+      convPath = m.path;
     const C = u.w.dims[0];
     let W: Float32Array = tensorToFloat32(u.w);
     const b = u.b ? tensorToFloat32(u.b) : null;
@@ -519,17 +604,22 @@ function mapWeights(w: Walk, s: ModelStructure): { sd: Map<string, TaggedArray>;
       let bias: Float32Array = b ? b.slice() : new Float32Array(C);
       if (g) {
         ({ w: W, b: bias } = foldBatchNorm(W, bias, {
-          gamma: tensorToFloat32(g.scale), beta: tensorToFloat32(g.bias), mean: tensorToFloat32(g.mean), var: tensorToFloat32(g.var), eps: g.eps,
+          gamma: tensorToFloat32(g.scale),
+          beta: tensorToFloat32(g.bias),
+          mean: tensorToFloat32(g.mean),
+          var: tensorToFloat32(g.var),
+          eps: g.eps,
         }));
       }
       sd.set(`${convPath}.bias`, f32([C], bias));
     }
     sd.set(`${convPath}.weight`, f32([...u.w.dims], W));
   };
-  const putAll = (gu: GUnit[], mu: Unit[]) => gu.forEach((u, i) => {
-    const m = mu[i];
-    if (u.kind === 'conv' && m.kind === 'conv') put(u, m);
-  });
+  const putAll = (gu: GUnit[], mu: Unit[]) =>
+    gu.forEach((u, i) => {
+      const m = mu[i];
+      if (u.kind === 'conv' && m.kind === 'conv') put(u, m);
+    });
   putAll(w.stem, s.stem);
   s.stages.flat().forEach((b, i) => {
     putAll(w.blocks[i].main, b.main);
@@ -580,8 +670,10 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
     // Options with a list of values (e.g. the downsample kind) change the structure without
     // changing the weights' shapes: try each before giving up.
     const choices = Object.entries(familyOptions(p.entry.family)).filter((e): e is [string, readonly string[]] => Array.isArray(e[1]));
-    const alt = choices.flatMap(([k, vals]) => vals.map((v) => ({ ...p.arch.options, [k]: v })))
-      .map((o) => ({ o, ...build(o) })).find((c) => !structureMismatch(walk, c.s));
+    const alt = choices
+      .flatMap(([k, vals]) => vals.map((v) => ({ ...p.arch.options, [k]: v })))
+      .map((o) => ({ o, ...build(o) }))
+      .find((c) => !structureMismatch(walk, c.s));
     if (!alt) fail(`recognised ${p.summary}, but ${why}`);
     ({ model, s } = alt!);
     p.arch.options = alt!.o;
@@ -596,9 +688,14 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
   model.eval();
   const argText = Object.keys(p.arch.options).length ? ` ${JSON.stringify(p.arch.options)}` : '';
   return {
-    model, arch: p.arch, stateDict: sd,
+    model,
+    arch: p.arch,
+    stateDict: sd,
     info: {
-      producer: parsed.producer, opset: parsed.opset, irVersion: parsed.irVersion, foldedBatchNorm: folded,
+      producer: parsed.producer,
+      opset: parsed.opset,
+      irVersion: parsed.irVersion,
+      foldedBatchNorm: folded,
       summary: `${p.arch.model}${argText}: ${p.summary}${folded ? '; BatchNorm folded into Conv in the graph' : ''}`,
     },
   };

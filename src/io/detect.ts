@@ -24,9 +24,13 @@ export function detectFormat(bytes: Uint8Array): ArrayFormat {
 /** Read any supported file into named arrays; a lone .npy becomes one entry named after the file. */
 export function readArrays(bytes: Uint8Array, name = 'array', pth?: PthOptions): ArrayMap {
   switch (detectFormat(bytes)) {
-    case 'safetensors': return readSafetensors(bytes);
-    case 'pth': return readPth(bytes, pth);
-    case 'npz': return readNpz(bytes);
-    case 'npy': return new Map([[name.replace(/\.npy$/, ''), readNpy(bytes)]]);
+    case 'safetensors':
+      return readSafetensors(bytes);
+    case 'pth':
+      return readPth(bytes, pth);
+    case 'npz':
+      return readNpz(bytes);
+    case 'npy':
+      return new Map([[name.replace(/\.npy$/, ''), readNpy(bytes)]]);
   }
 }

@@ -97,7 +97,9 @@ export function readArraysFile(path: string, pth?: PthOptions): ArrayMap {
 export function readNpyFolder(dir: string): ArrayMap {
   let names: string[];
   try {
-    names = readdirSync(dir).filter((f) => f.endsWith('.npy')).sort();
+    names = readdirSync(dir)
+      .filter((f) => f.endsWith('.npy'))
+      .sort();
   } catch (e) {
     throw new ConfigError(`cannot read folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }

@@ -11,7 +11,15 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 const MAX_HEADER = 1 << 20;
 
 const DESCR: Record<string, DType> = {
-  f4: 'F32', f8: 'F64', f2: 'F16', i8: 'I64', i4: 'I32', i2: 'I16', i1: 'I8', u1: 'U8', b1: 'BOOL',
+  f4: 'F32',
+  f8: 'F64',
+  f2: 'F16',
+  i8: 'I64',
+  i4: 'I32',
+  i2: 'I16',
+  i1: 'I8',
+  u1: 'U8',
+  b1: 'BOOL',
 };
 
 export function readNpy(bytes: Uint8Array): NamedArray {

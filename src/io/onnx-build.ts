@@ -10,9 +10,27 @@ export const MAX_OPSET = 21;
 /** IR version per opset (onnx/helper.py's VERSION_TABLE facts: opset 13→IR 7, 14→7, 15→8, 16→8, 17→8, 18→8, 19→9, 20→9, 21→10). */
 export const IR_FOR_OPSET: Record<number, number> = { 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10 };
 
-export interface OnnxInit { name: string; dims: number[]; dataType: number; rawData: Uint8Array }
-export interface OnnxAttr { name: string; type: number; i?: number; f?: number; ints?: number[]; s?: Uint8Array }
-export interface OnnxNodeOut { name: string; opType: string; input: string[]; output: string[]; attribute: OnnxAttr[] }
+export interface OnnxInit {
+  name: string;
+  dims: number[];
+  dataType: number;
+  rawData: Uint8Array;
+}
+export interface OnnxAttr {
+  name: string;
+  type: number;
+  i?: number;
+  f?: number;
+  ints?: number[];
+  s?: Uint8Array;
+}
+export interface OnnxNodeOut {
+  name: string;
+  opType: string;
+  input: string[];
+  output: string[];
+  attribute: OnnxAttr[];
+}
 
 export const ints = (name: string, v: number[]): OnnxAttr => ({ name, type: ATTR_TYPE.INTS, ints: v });
 export const int = (name: string, v: number): OnnxAttr => ({ name, type: ATTR_TYPE.INT, i: v });
@@ -58,13 +76,20 @@ export class GraphBuilder {
 
 export const str = (name: string, v: string): OnnxAttr => ({ name, type: ATTR_TYPE.STRING, s: new TextEncoder().encode(v) });
 
-export interface OnnxValueInfo { name: string; dims: (number | string)[] }
+export interface OnnxValueInfo {
+  name: string;
+  dims: (number | string)[];
+}
 
 /** Serialize a float graph (one input, one output) as ModelProto bytes; dims given as strings are symbolic. */
-export function encodeOnnxModel(g: GraphBuilder, io: { input: OnnxValueInfo; output: OnnxValueInfo; metadata?: Record<string, string>; docString?: string }): Uint8Array {
+export function encodeOnnxModel(
+  g: GraphBuilder,
+  io: { input: OnnxValueInfo; output: OnnxValueInfo; metadata?: Record<string, string>; docString?: string },
+): Uint8Array {
   const dim = (v: number | string) => (typeof v === 'string' ? { dimParam: v } : { dimValue: v });
   const valueInfo = (v: OnnxValueInfo) => ({
-    name: v.name, type: { tensorType: { elemType: ONNX_DTYPE.FLOAT, shape: { dim: v.dims.map(dim) } } },
+    name: v.name,
+    type: { tensorType: { elemType: ONNX_DTYPE.FLOAT, shape: { dim: v.dims.map(dim) } } },
   });
   const msg = {
     irVersion: IR_FOR_OPSET[g.opset],

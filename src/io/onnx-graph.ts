@@ -5,7 +5,15 @@
 import { FormatError } from '../base/errors.js';
 import { type DType, DTYPE_SIZE, checkedNumel, decodeLE } from './types.js';
 import {
-  type Int64, type OnnxAttribute, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor, ATTR_TYPE, ONNX_DTYPE, onnxType,
+  type Int64,
+  type OnnxAttribute,
+  type OnnxGraph,
+  type OnnxModel,
+  type OnnxNode,
+  type OnnxTensor,
+  ATTR_TYPE,
+  ONNX_DTYPE,
+  onnxType,
 } from './onnx-schema.js';
 
 export interface OnnxLimits {
@@ -28,8 +36,15 @@ export const DEFAULT_ONNX_LIMITS: Readonly<OnnxLimits> = {
 };
 
 const FLOAT_TYPES: Partial<Record<number, DType>> = {
-  [ONNX_DTYPE.FLOAT]: 'F32', [ONNX_DTYPE.FLOAT16]: 'F16', [ONNX_DTYPE.BFLOAT16]: 'BF16', [ONNX_DTYPE.DOUBLE]: 'F64',
-  [ONNX_DTYPE.INT64]: 'I64', [ONNX_DTYPE.INT32]: 'I32', [ONNX_DTYPE.INT8]: 'I8', [ONNX_DTYPE.UINT8]: 'U8', [ONNX_DTYPE.INT16]: 'I16',
+  [ONNX_DTYPE.FLOAT]: 'F32',
+  [ONNX_DTYPE.FLOAT16]: 'F16',
+  [ONNX_DTYPE.BFLOAT16]: 'BF16',
+  [ONNX_DTYPE.DOUBLE]: 'F64',
+  [ONNX_DTYPE.INT64]: 'I64',
+  [ONNX_DTYPE.INT32]: 'I32',
+  [ONNX_DTYPE.INT8]: 'I8',
+  [ONNX_DTYPE.UINT8]: 'U8',
+  [ONNX_DTYPE.INT16]: 'I16',
   [ONNX_DTYPE.BOOL]: 'BOOL',
 };
 
@@ -82,10 +97,22 @@ export function checkTensor(t: OnnxTensor, what: string, limits: OnnxLimits): Te
     return { name, dims, numel, dtype, proto: t };
   }
   switch (dtype) {
-    case 'F32': have = t.floatData?.length ?? 0; field = 'float_data'; break;
-    case 'F64': have = t.doubleData?.length ?? 0; field = 'double_data'; break;
-    case 'I64': have = t.int64Data?.length ?? 0; field = 'int64_data'; break;
-    default: have = t.int32Data?.length ?? 0; field = 'int32_data'; break; // F16/BF16/I32/I16/I8/U8/BOOL live in int32_data
+    case 'F32':
+      have = t.floatData?.length ?? 0;
+      field = 'float_data';
+      break;
+    case 'F64':
+      have = t.doubleData?.length ?? 0;
+      field = 'double_data';
+      break;
+    case 'I64':
+      have = t.int64Data?.length ?? 0;
+      field = 'int64_data';
+      break;
+    default:
+      have = t.int32Data?.length ?? 0;
+      field = 'int32_data';
+      break; // F16/BF16/I32/I16/I8/U8/BOOL live in int32_data
   }
   if (have !== numel) throw new FormatError(`${label}: shape [${dims.join(', ')}] needs ${numel} values, ${field} has ${have}`);
   return { name, dims, numel, dtype, proto: t };
@@ -96,17 +123,22 @@ export function tensorToFloat32(info: TensorInfo): Float32Array {
   const t = info.proto;
   if (t.rawData && t.rawData.length > 0) return decodeLE(info.dtype, t.rawData, info.numel);
   switch (info.dtype) {
-    case 'F32': return Float32Array.from(t.floatData ?? []);
-    case 'F64': return Float32Array.from(t.doubleData ?? []);
-    case 'I64': return Float32Array.from((t.int64Data ?? []).map(int64Number));
-    case 'F16': case 'BF16': {
+    case 'F32':
+      return Float32Array.from(t.floatData ?? []);
+    case 'F64':
+      return Float32Array.from(t.doubleData ?? []);
+    case 'I64':
+      return Float32Array.from((t.int64Data ?? []).map(int64Number));
+    case 'F16':
+    case 'BF16': {
       // Stored as uint16 bit patterns in int32_data.
       const u = new Uint8Array(info.numel * 2);
       const dv = new DataView(u.buffer);
       (t.int32Data ?? []).forEach((v, i) => dv.setUint16(2 * i, v & 0xffff, true));
       return decodeLE(info.dtype, u, info.numel);
     }
-    default: return Float32Array.from(t.int32Data ?? []);
+    default:
+      return Float32Array.from(t.int32Data ?? []);
   }
 }
 
@@ -189,7 +221,8 @@ export function parseOnnx(bytes: Uint8Array, limits: OnnxLimits = DEFAULT_ONNX_L
   const nodes: GNode[] = rawNodes.map((n: OnnxNode, index) => {
     const domain = n.domain ?? '';
     const op = n.opType ?? '';
-    if (domain !== '' && domain !== 'ai.onnx') throw new FormatError(`onnx: node ${index} '${n.name ?? ''}' uses operator ${domain}::${op}, outside the standard domain`);
+    if (domain !== '' && domain !== 'ai.onnx')
+      throw new FormatError(`onnx: node ${index} '${n.name ?? ''}' uses operator ${domain}::${op}, outside the standard domain`);
     if (!op) throw new FormatError(`onnx: node ${index} has no op_type`);
     const attrs = new Map<string, OnnxAttribute>();
     for (const a of n.attribute ?? []) attrs.set(a.name ?? '', a);
@@ -203,14 +236,24 @@ export function parseOnnx(bytes: Uint8Array, limits: OnnxLimits = DEFAULT_ONNX_L
   const vi = dataInputs[0];
   const tt = vi.type?.tensorType;
   const dims = tt?.shape?.dim
-    ? tt.shape.dim.map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? safeDim(d.dimValue, `onnx: input '${vi.name}'`) : '?'))
+    ? tt.shape.dim.map((d) =>
+        d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? safeDim(d.dimValue, `onnx: input '${vi.name}'`) : '?',
+      )
     : null;
   const outputs = (graph.output ?? []).map((v) => v.name ?? '');
   const metadata = new Map<string, string>();
   for (const p of model.metadataProps ?? []) metadata.set(p.key ?? '', p.value ?? '');
   return {
-    model, graph, opset, irVersion, producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
-    nodes, initializers, input: { name: vi.name ?? '', dims, elemType: tt?.elemType ?? 0 }, outputs, metadata,
+    model,
+    graph,
+    opset,
+    irVersion,
+    producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
+    nodes,
+    initializers,
+    input: { name: vi.name ?? '', dims, elemType: tt?.elemType ?? 0 },
+    outputs,
+    metadata,
   };
 }
 

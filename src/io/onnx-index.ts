@@ -5,8 +5,16 @@
 // a ResNet off this index. Browser-safe.
 import { FormatError } from '../base/errors.js';
 import {
-  type GNode, type OnnxLimits, type ParsedOnnx, type TensorInfo, DEFAULT_ONNX_LIMITS, attrInt, attrInts, checkTensor,
-  tensorToFloat32, tensorToInts,
+  type GNode,
+  type OnnxLimits,
+  type ParsedOnnx,
+  type TensorInfo,
+  DEFAULT_ONNX_LIMITS,
+  attrInt,
+  attrInts,
+  checkTensor,
+  tensorToFloat32,
+  tensorToInts,
 } from './onnx-graph.js';
 import { ATTR_TYPE } from './onnx-schema.js';
 
@@ -23,7 +31,10 @@ export class OnnxIndex {
   readonly visited = new Set<number>();
   readonly dataNodes: GNode[] = [];
 
-  constructor(readonly p: ParsedOnnx, limits: OnnxLimits) {
+  constructor(
+    readonly p: ParsedOnnx,
+    limits: OnnxLimits,
+  ) {
     for (const [k, v] of p.initializers) this.constants.set(k, v);
     for (const n of p.nodes) {
       for (const o of n.outputs) {
@@ -43,7 +54,14 @@ export class OnnxIndex {
           if (!ints) fail(`Constant node '${n.name}' has no supported value attribute`);
           const vals = ints!.type === ATTR_TYPE.INTS ? (ints!.ints ?? []) : [ints!.i ?? 0];
           if (vals.length > 64) fail(`Constant node '${n.name}' has ${vals.length} integers`);
-          this.constants.set(n.outputs[0], checkTensor({ name: n.outputs[0], dims: ints!.type === ATTR_TYPE.INTS ? [vals.length] : [], dataType: 7, int64Data: vals }, 'onnx: Constant', limits));
+          this.constants.set(
+            n.outputs[0],
+            checkTensor(
+              { name: n.outputs[0], dims: ints!.type === ATTR_TYPE.INTS ? [vals.length] : [], dataType: 7, int64Data: vals },
+              'onnx: Constant',
+              limits,
+            ),
+          );
         }
         this.visited.add(n.index);
       }
@@ -60,10 +78,23 @@ export class OnnxIndex {
         if (n.op === 'Identity') this.constants.set(n.outputs[0], ins[0]!);
         else {
           if (ins.some((t) => t && t.numel > 4096)) continue;
-          const v = foldNode(n, ins.map((t) => (t ? small(t) : null)));
-          this.constants.set(n.outputs[0], checkTensor({
-            name: n.outputs[0], dims: v.dims, dataType: v.float ? 1 : 7, ...(v.float ? { floatData: v.vals } : { int64Data: v.vals }),
-          }, 'onnx: folded constant', limits));
+          const v = foldNode(
+            n,
+            ins.map((t) => (t ? small(t) : null)),
+          );
+          this.constants.set(
+            n.outputs[0],
+            checkTensor(
+              {
+                name: n.outputs[0],
+                dims: v.dims,
+                dataType: v.float ? 1 : 7,
+                ...(v.float ? { floatData: v.vals } : { int64Data: v.vals }),
+              },
+              'onnx: folded constant',
+              limits,
+            ),
+          );
         }
         this.visited.add(n.index);
         changed = true;
@@ -128,7 +159,11 @@ export class OnnxIndex {
 }
 
 /** A small constant as plain numbers (for folding shape arithmetic). */
-interface Small { dims: number[]; vals: number[]; float: boolean }
+interface Small {
+  dims: number[];
+  vals: number[];
+  float: boolean;
+}
 
 const FOLDABLE = new Set(['Identity', 'ConstantOfShape', 'Concat', 'Reshape', 'Slice', 'Transpose', 'Cast', 'Unsqueeze', 'Squeeze']);
 const MAX_FOLD = 4096;
@@ -161,7 +196,8 @@ function foldNode(n: GNode, ins: (Small | null)[]): Small {
     case 'ConstantOfShape': {
       const dims = check(x!.vals.slice());
       const t = n.attrs.get('value')?.t;
-      let v = 0, float = true;
+      let v = 0,
+        float = true;
       if (t) {
         const info = checkTensor({ ...t, name: 'value' }, 'onnx: ConstantOfShape value', DEFAULT_ONNX_LIMITS);
         if (info.numel !== 1) bad('value must have one element');
@@ -193,26 +229,32 @@ function foldNode(n: GNode, ins: (Small | null)[]): Small {
       const perm = attrInts(n, 'perm', [...Array(r).keys()].reverse())!;
       if (perm.length !== r) bad('perm length');
       const dims = perm.map((p) => x!.dims[axisOf(p, r)]);
-      const si = stridesOf(x!.dims), so = stridesOf(dims);
+      const si = stridesOf(x!.dims),
+        so = stridesOf(dims);
       const vals = new Array<number>(x!.vals.length);
       for (let o = 0; o < vals.length; o++) {
         let src = 0;
-        for (let k = 0; k < r; k++) src += Math.floor(o / so[k]) % dims[k] * si[perm[k]];
+        for (let k = 0; k < r; k++) src += (Math.floor(o / so[k]) % dims[k]) * si[perm[k]];
         vals[o] = x!.vals[src];
       }
       return { dims, vals, float: x!.float };
     }
     case 'Slice': {
       const r = x!.dims.length;
-      const starts = ins[1]!.vals, ends = ins[2]!.vals;
+      const starts = ins[1]!.vals,
+        ends = ins[2]!.vals;
       const axes = ins[3] ? ins[3].vals.map((a) => axisOf(a, r)) : starts.map((_, i) => i);
       const steps = ins[4] ? ins[4].vals : starts.map(() => 1);
-      const lo = x!.dims.map(() => 0), step = x!.dims.map(() => 1), cnt = [...x!.dims];
+      const lo = x!.dims.map(() => 0),
+        step = x!.dims.map(() => 1),
+        cnt = [...x!.dims];
       axes.forEach((a, i) => {
-        const d = x!.dims[a], st = steps[i];
+        const d = x!.dims[a],
+          st = steps[i];
         if (!st) bad('step 0');
         const clamp = (v: number, minV: number, maxV: number) => Math.min(Math.max(v, minV), maxV);
-        let s0 = starts[i] < 0 ? starts[i] + d : starts[i], e0 = ends[i] < 0 ? ends[i] + d : ends[i];
+        let s0 = starts[i] < 0 ? starts[i] + d : starts[i],
+          e0 = ends[i] < 0 ? ends[i] + d : ends[i];
         if (st > 0) {
           s0 = clamp(s0, 0, d);
           e0 = clamp(e0, 0, d);
@@ -225,7 +267,8 @@ function foldNode(n: GNode, ins: (Small | null)[]): Small {
         lo[a] = s0;
         step[a] = st;
       });
-      const si = stridesOf(x!.dims), so = stridesOf(cnt);
+      const si = stridesOf(x!.dims),
+        so = stridesOf(cnt);
       const vals = new Array<number>(numel(check(cnt)));
       for (let o = 0; o < vals.length; o++) {
         let src = 0;
@@ -234,7 +277,8 @@ function foldNode(n: GNode, ins: (Small | null)[]): Small {
       }
       return { dims: cnt, vals, float: x!.float };
     }
-    case 'Unsqueeze': case 'Squeeze': {
+    case 'Unsqueeze':
+    case 'Squeeze': {
       const axesIn = ins[1] ? ins[1].vals : attrInts(n, 'axes', null);
       let dims = [...x!.dims];
       if (n.op === 'Squeeze') {
@@ -249,4 +293,3 @@ function foldNode(n: GNode, ins: (Small | null)[]): Small {
   }
   return bad('unsupported');
 }
-

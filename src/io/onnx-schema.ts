@@ -6,9 +6,19 @@
 // skipped as unknown fields when decoding, without recursion, so a hostile file cannot make the
 // decoder recurse through nested graphs or groups. Browser-safe.
 type FieldType = 'int64' | 'int32' | 'string' | 'bytes' | 'float' | 'double' | string;
-interface FieldDesc { id: number; type: FieldType; rule?: 'repeated' }
-interface MessageDesc { fields: Record<string, FieldDesc>; oneofs?: unknown; nested?: Record<string, MessageDesc | { values: Record<string, number> }> }
-interface Namespace { nested: { onnx: { nested: Record<string, MessageDesc> } } }
+interface FieldDesc {
+  id: number;
+  type: FieldType;
+  rule?: 'repeated';
+}
+interface MessageDesc {
+  fields: Record<string, FieldDesc>;
+  oneofs?: unknown;
+  nested?: Record<string, MessageDesc | { values: Record<string, number> }>;
+}
+interface Namespace {
+  nested: { onnx: { nested: Record<string, MessageDesc> } };
+}
 
 const DESCRIPTOR: Namespace = {
   nested: {
@@ -78,8 +88,21 @@ const DESCRIPTOR: Namespace = {
           nested: {
             AttributeType: {
               values: {
-                UNDEFINED: 0, FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8,
-                TENSORS: 9, GRAPHS: 10, SPARSE_TENSOR: 11, SPARSE_TENSORS: 12, TYPE_PROTO: 13, TYPE_PROTOS: 14,
+                UNDEFINED: 0,
+                FLOAT: 1,
+                INT: 2,
+                STRING: 3,
+                TENSOR: 4,
+                GRAPH: 5,
+                FLOATS: 6,
+                INTS: 7,
+                STRINGS: 8,
+                TENSORS: 9,
+                GRAPHS: 10,
+                SPARSE_TENSOR: 11,
+                SPARSE_TENSORS: 12,
+                TYPE_PROTO: 13,
+                TYPE_PROTOS: 14,
               },
             },
           },
@@ -141,8 +164,20 @@ const DESCRIPTOR: Namespace = {
 
 /** ONNX TensorProto.DataType values used here. */
 export const ONNX_DTYPE = {
-  FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11,
-  UINT32: 12, UINT64: 13, BFLOAT16: 16,
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  STRING: 8,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  UINT32: 12,
+  UINT64: 13,
+  BFLOAT16: 16,
 } as const;
 
 /** AttributeProto.AttributeType values used here. */
@@ -154,8 +189,17 @@ export interface OnnxMessageType {
   encode(message: object): { finish(): Uint8Array };
 }
 
-interface Field { name: string; id: number; kind: 'int64' | 'int32' | 'string' | 'bytes' | 'float' | 'double' | 'message'; repeated: boolean; message?: Msg }
-interface Msg { byId: Map<number, Field>; fields: Field[] }
+interface Field {
+  name: string;
+  id: number;
+  kind: 'int64' | 'int32' | 'string' | 'bytes' | 'float' | 'double' | 'message';
+  repeated: boolean;
+  message?: Msg;
+}
+interface Msg {
+  byId: Map<number, Field>;
+  fields: Field[];
+}
 
 const SCALARS = new Set(['int64', 'int32', 'string', 'bytes', 'float', 'double']);
 let compiled: Map<string, Msg> | null = null;
@@ -194,11 +238,15 @@ const utf8 = new TextDecoder();
 
 class Reader {
   pos = 0;
-  constructor(readonly buf: Uint8Array, readonly view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)) {}
+  constructor(
+    readonly buf: Uint8Array,
+    readonly view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength),
+  ) {}
 
   /** A varint as a bigint when it does not fit 53 bits, else as a number (unsigned). */
   varint(): number | bigint {
-    let lo = 0, shift = 0;
+    let lo = 0,
+      shift = 0;
     for (let i = 0; i < 7; i++) {
       const b = this.byte();
       lo += (b & 0x7f) * 2 ** shift;
@@ -268,13 +316,22 @@ function int64From(v: number | bigint): number | string {
 
 function scalar(r: Reader, f: Field): unknown {
   switch (f.kind) {
-    case 'int64': return int64From(r.varint());
-    case 'int32': { const v = r.varint(); return typeof v === 'number' ? v | 0 : Number(BigInt.asIntN(32, v)); }
-    case 'float': return r.fixed(4);
-    case 'double': return r.fixed(8);
-    case 'string': return utf8.decode(r.take(r.uint()));
-    case 'bytes': return r.take(r.uint());
-    default: throw new Error('not a scalar');
+    case 'int64':
+      return int64From(r.varint());
+    case 'int32': {
+      const v = r.varint();
+      return typeof v === 'number' ? v | 0 : Number(BigInt.asIntN(32, v));
+    }
+    case 'float':
+      return r.fixed(4);
+    case 'double':
+      return r.fixed(8);
+    case 'string':
+      return utf8.decode(r.take(r.uint()));
+    case 'bytes':
+      return r.take(r.uint());
+    default:
+      throw new Error('not a scalar');
   }
 }
 
@@ -285,7 +342,8 @@ function decodeMessage(r: Reader, m: Msg, end: number): Record<string, unknown> 
   for (const f of m.fields) if (f.repeated) out[f.name] = [];
   while (r.pos < end) {
     const tag = r.uint();
-    const id = Math.floor(tag / 8), wire = tag & 7;
+    const id = Math.floor(tag / 8),
+      wire = tag & 7;
     const f = m.byId.get(id);
     if (!f || id === 0) {
       r.skip(wire);
@@ -394,22 +452,34 @@ const utf8enc = new TextEncoder();
 
 function writeScalar(w: Writer, f: Field, v: unknown): void {
   switch (f.kind) {
-    case 'int64': w.varint(int64Of(v, f.name)); break;
+    case 'int64':
+      w.varint(int64Of(v, f.name));
+      break;
     case 'int32': {
       if (typeof v !== 'number' || !Number.isInteger(v)) throw new Error(`field ${f.name}: ${String(v)} is not an int32`);
       w.varint(v < 0 ? BigInt(v) : v);
       break;
     }
-    case 'float': w.fixed(Number(v), 4); break;
-    case 'double': w.fixed(Number(v), 8); break;
-    case 'string': { const b = utf8enc.encode(String(v)); w.varint(b.length); w.bytes(b); break; }
+    case 'float':
+      w.fixed(Number(v), 4);
+      break;
+    case 'double':
+      w.fixed(Number(v), 8);
+      break;
+    case 'string': {
+      const b = utf8enc.encode(String(v));
+      w.varint(b.length);
+      w.bytes(b);
+      break;
+    }
     case 'bytes': {
       if (!(v instanceof Uint8Array)) throw new Error(`field ${f.name}: expected bytes`);
       w.varint(v.length);
       w.bytes(v);
       break;
     }
-    default: throw new Error('not a scalar');
+    default:
+      throw new Error('not a scalar');
   }
 }
 

@@ -24,7 +24,10 @@ export class PyDict {
 
 /** A reference to an allowed global (a class or function we emulate). */
 export class PyGlobal {
-  constructor(readonly module: string, readonly name: string) {}
+  constructor(
+    readonly module: string,
+    readonly name: string,
+  ) {}
   get qualified(): string {
     return `${this.module}.${this.name}`;
   }
@@ -32,7 +35,12 @@ export class PyGlobal {
 
 /** A storage named by a persistent id; its bytes live outside the pickle. */
 export class StorageRef {
-  constructor(readonly key: string, readonly dtype: DType, readonly numel: number, readonly location: string) {}
+  constructor(
+    readonly key: string,
+    readonly dtype: DType,
+    readonly numel: number,
+    readonly location: string,
+  ) {}
 }
 
 /** A tensor view onto a storage, as _rebuild_tensor_v2 describes it. */
@@ -47,20 +55,29 @@ export class TensorRef {
 
 /** numpy.dtype as pickled (only the simple numeric kinds). */
 export class NumpyDType {
-  constructor(public descr: string, public order = '<') {}
+  constructor(
+    public descr: string,
+    public order = '<',
+  ) {}
 }
 
-export type PyValue =
-  | null | boolean | number | bigint | string | Uint8Array
-  | PyValue[] | PyTuple | PyDict | PyGlobal | StorageRef | TensorRef | NumpyDType;
+export type PyValue = null | boolean | number | bigint | string | Uint8Array | PyValue[] | PyTuple | PyDict | PyGlobal | StorageRef | TensorRef | NumpyDType;
 
 // --- the allow-list ---------------------------------------------------------------------------
 
 /** torch storage classes -> element type. */
 export const STORAGE_DTYPES: Readonly<Record<string, DType>> = {
-  FloatStorage: 'F32', HalfStorage: 'F16', BFloat16Storage: 'BF16', DoubleStorage: 'F64',
-  LongStorage: 'I64', IntStorage: 'I32', ShortStorage: 'I16', CharStorage: 'I8',
-  ByteStorage: 'U8', BoolStorage: 'BOOL', UntypedStorage: 'U8',
+  FloatStorage: 'F32',
+  HalfStorage: 'F16',
+  BFloat16Storage: 'BF16',
+  DoubleStorage: 'F64',
+  LongStorage: 'I64',
+  IntStorage: 'I32',
+  ShortStorage: 'I16',
+  CharStorage: 'I8',
+  ByteStorage: 'U8',
+  BoolStorage: 'BOOL',
+  UntypedStorage: 'U8',
 };
 
 type Handler = (args: PyValue[], what: string) => PyValue;
@@ -316,7 +333,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
     const op = u8();
     switch (op) {
       // protocol and framing
-      case 0x80: { // PROTO
+      case 0x80: {
+        // PROTO
         const v = u8();
         if (v > 5) fail(`unsupported pickle protocol ${v}`);
         break;
@@ -349,26 +367,43 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
         break;
 
       // constants
-      case 0x4e: push(null); break; // NONE
-      case 0x88: push(true); break; // NEWTRUE
-      case 0x89: push(false); break; // NEWFALSE
-      case 0x4a: push(i32()); break; // BININT
-      case 0x4b: push(u8()); break; // BININT1
-      case 0x4d: push(u16()); break; // BININT2
+      case 0x4e:
+        push(null);
+        break; // NONE
+      case 0x88:
+        push(true);
+        break; // NEWTRUE
+      case 0x89:
+        push(false);
+        break; // NEWFALSE
+      case 0x4a:
+        push(i32());
+        break; // BININT
+      case 0x4b:
+        push(u8());
+        break; // BININT1
+      case 0x4d:
+        push(u16());
+        break; // BININT2
       case 0x8a: // LONG1
-      case 0x8b: { // LONG4
+      case 0x8b: {
+        // LONG4
         const n = op === 0x8a ? u8() : i32();
         if (n < 0 || n > lim.maxLongBytes) fail(`integer of ${n} bytes exceeds the ${lim.maxLongBytes}-byte limit`);
         push(longLE(take(n)));
         break;
       }
-      case 0x49: { // INT (text; I00/I01 are False/True)
+      case 0x49: {
+        // INT (text; I00/I01 are False/True)
         const s = line();
         push(s === '00' ? false : s === '01' ? true : intLiteral(s));
         break;
       }
-      case 0x4c: push(intLiteral(line())); break; // LONG (text)
-      case 0x46: { // FLOAT (text)
+      case 0x4c:
+        push(intLiteral(line()));
+        break; // LONG (text)
+      case 0x46: {
+        // FLOAT (text)
         const s = line().trim();
         // (unambiguous, so no catastrophic backtracking on long digit runs)
         if (s.length > 400 || !/^[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf|nan)$/i.test(s)) fail('bad float literal');
@@ -382,28 +417,47 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
         break;
 
       // strings and bytes
-      case 0x58: push(utf8(take(u32()))); break; // BINUNICODE
-      case 0x8c: push(utf8(take(u8()))); break; // SHORT_BINUNICODE
-      case 0x8d: push(utf8(take(u64()))); break; // BINUNICODE8
-      case 0x42: push(new Uint8Array(take(u32()))); break; // BINBYTES
-      case 0x43: push(new Uint8Array(take(u8()))); break; // SHORT_BINBYTES
-      case 0x8e: push(new Uint8Array(take(u64()))); break; // BINBYTES8
-      case 0x96: push(new Uint8Array(take(u64()))); break; // BYTEARRAY8
-      case 0x54: { // BINSTRING (Python 2 str, taken as latin-1 text)
+      case 0x58:
+        push(utf8(take(u32())));
+        break; // BINUNICODE
+      case 0x8c:
+        push(utf8(take(u8())));
+        break; // SHORT_BINUNICODE
+      case 0x8d:
+        push(utf8(take(u64())));
+        break; // BINUNICODE8
+      case 0x42:
+        push(new Uint8Array(take(u32())));
+        break; // BINBYTES
+      case 0x43:
+        push(new Uint8Array(take(u8())));
+        break; // SHORT_BINBYTES
+      case 0x8e:
+        push(new Uint8Array(take(u64())));
+        break; // BINBYTES8
+      case 0x96:
+        push(new Uint8Array(take(u64())));
+        break; // BYTEARRAY8
+      case 0x54: {
+        // BINSTRING (Python 2 str, taken as latin-1 text)
         const n = i32();
         if (n < 0) fail('negative string length');
         push(latin1(take(n)));
         break;
       }
-      case 0x55: push(latin1(take(u8()))); break; // SHORT_BINSTRING
-      case 0x53: { // STRING (quoted repr)
+      case 0x55:
+        push(latin1(take(u8())));
+        break; // SHORT_BINSTRING
+      case 0x53: {
+        // STRING (quoted repr)
         const s = line();
         const m = /^(['"])(.*)\1$/s.exec(s);
         if (!m || m[2].includes('\\')) fail('unsupported STRING literal');
         push(m![2]);
         break;
       }
-      case 0x56: { // UNICODE (raw-unicode-escape: latin-1 text with \uXXXX and \UXXXXXXXX escapes)
+      case 0x56: {
+        // UNICODE (raw-unicode-escape: latin-1 text with \uXXXX and \UXXXXXXXX escapes)
         const s = line().replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, u: string, w: string) => {
           const cp = parseInt(u ?? w, 16);
           if (cp > 0x10ffff) fail('bad escape in UNICODE');
@@ -414,103 +468,145 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
       }
 
       // containers
-      case 0x5d: push([]); break; // EMPTY_LIST
-      case 0x29: push(new PyTuple([])); break; // EMPTY_TUPLE
-      case 0x7d: push(new PyDict()); break; // EMPTY_DICT
-      case 0x6c: push(popMark()); break; // LIST
-      case 0x74: push(new PyTuple(popMark())); break; // TUPLE
-      case 0x85: push(new PyTuple([pop()])); break; // TUPLE1
-      case 0x86: { // TUPLE2
+      case 0x5d:
+        push([]);
+        break; // EMPTY_LIST
+      case 0x29:
+        push(new PyTuple([]));
+        break; // EMPTY_TUPLE
+      case 0x7d:
+        push(new PyDict());
+        break; // EMPTY_DICT
+      case 0x6c:
+        push(popMark());
+        break; // LIST
+      case 0x74:
+        push(new PyTuple(popMark()));
+        break; // TUPLE
+      case 0x85:
+        push(new PyTuple([pop()]));
+        break; // TUPLE1
+      case 0x86: {
+        // TUPLE2
         const b = pop();
         push(new PyTuple([pop(), b]));
         break;
       }
-      case 0x87: { // TUPLE3
+      case 0x87: {
+        // TUPLE3
         const c = pop();
         const b = pop();
         push(new PyTuple([pop(), b, c]));
         break;
       }
-      case 0x64: { // DICT
+      case 0x64: {
+        // DICT
         const d = new PyDict();
         setItems(d, popMark());
         push(d);
         break;
       }
-      case 0x61: { // APPEND
+      case 0x61: {
+        // APPEND
         const v = pop();
         appendItems(top(), [v]);
         break;
       }
-      case 0x65: { // APPENDS
+      case 0x65: {
+        // APPENDS
         const items = popMark();
         appendItems(top(), items);
         break;
       }
-      case 0x73: { // SETITEM
+      case 0x73: {
+        // SETITEM
         const v = pop();
         const k = pop();
         setItems(top(), [k, v]);
         break;
       }
-      case 0x75: { // SETITEMS
+      case 0x75: {
+        // SETITEMS
         const items = popMark();
         setItems(top(), items);
         break;
       }
-      case 0x8f: case 0x90: case 0x91: // EMPTY_SET, ADDITEMS, FROZENSET
+      case 0x8f:
+      case 0x90:
+      case 0x91: // EMPTY_SET, ADDITEMS, FROZENSET
         fail('sets are not supported');
         break;
 
       // memo
-      case 0x67: memoPutOrGet(false, parseIndex(line())); break; // GET
-      case 0x70: memoPutOrGet(true, parseIndex(line())); break; // PUT
-      case 0x68: push(memoGet(u8())); break; // BINGET
-      case 0x6a: push(memoGet(u32())); break; // LONG_BINGET
-      case 0x71: memoPut(u8(), top()); break; // BINPUT
-      case 0x72: memoPut(u32(), top()); break; // LONG_BINPUT
-      case 0x94: memoPut(memo.size, top()); break; // MEMOIZE
+      case 0x67:
+        memoPutOrGet(false, parseIndex(line()));
+        break; // GET
+      case 0x70:
+        memoPutOrGet(true, parseIndex(line()));
+        break; // PUT
+      case 0x68:
+        push(memoGet(u8()));
+        break; // BINGET
+      case 0x6a:
+        push(memoGet(u32()));
+        break; // LONG_BINGET
+      case 0x71:
+        memoPut(u8(), top());
+        break; // BINPUT
+      case 0x72:
+        memoPut(u32(), top());
+        break; // LONG_BINPUT
+      case 0x94:
+        memoPut(memo.size, top());
+        break; // MEMOIZE
 
       // globals and calls: only the allow-list, never any Python code
-      case 0x63: { // GLOBAL
+      case 0x63: {
+        // GLOBAL
         const module = line();
         push(global(module, line()));
         break;
       }
-      case 0x93: { // STACK_GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL needs two strings');
         push(global(module as string, name as string));
         break;
       }
-      case 0x52: { // REDUCE
+      case 0x52: {
+        // REDUCE
         const args = pop();
         const fn = pop();
         if (!(args instanceof PyTuple)) fail('REDUCE arguments are not a tuple');
         push(call(fn, (args as PyTuple).items));
         break;
       }
-      case 0x69: { // INST module\nname\n, args from the mark
+      case 0x69: {
+        // INST module\nname\n, args from the mark
         const module = line();
         const cls = global(module, line());
         push(call(cls, popMark()));
         break;
       }
-      case 0x6f: { // OBJ: class and args from the mark
+      case 0x6f: {
+        // OBJ: class and args from the mark
         const items = popMark();
         if (items.length === 0) fail('OBJ without a class');
         push(call(items[0], items.slice(1)));
         break;
       }
-      case 0x81: { // NEWOBJ cls args
+      case 0x81: {
+        // NEWOBJ cls args
         const args = pop();
         const cls = pop();
         if (!(args instanceof PyTuple)) fail('NEWOBJ arguments are not a tuple');
         push(call(cls, (args as PyTuple).items));
         break;
       }
-      case 0x92: { // NEWOBJ_EX cls args kwargs
+      case 0x92: {
+        // NEWOBJ_EX cls args kwargs
         const kwargs = pop();
         const args = pop();
         const cls = pop();
@@ -518,7 +614,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
         push(call(cls, (args as PyTuple).items));
         break;
       }
-      case 0x62: { // BUILD: __setstate__, allowed only as data on our own objects
+      case 0x62: {
+        // BUILD: __setstate__, allowed only as data on our own objects
         const state = pop();
         const obj = top();
         if (obj instanceof PyDict && obj.ordered) {
@@ -532,21 +629,26 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
         }
         break;
       }
-      case 0x51: { // BINPERSID
+      case 0x51: {
+        // BINPERSID
         const pid = pop();
         if (!opts.persistentLoad) fail('persistent id without a loader');
         push(opts.persistentLoad!(pid));
         break;
       }
-      case 0x50: { // PERSID (text)
+      case 0x50: {
+        // PERSID (text)
         const pid = line();
         if (!opts.persistentLoad) fail('persistent id without a loader');
         push(opts.persistentLoad!(pid));
         break;
       }
-      case 0x82: case 0x83: case 0x84: // EXT1/2/4: the copyreg extension registry
+      case 0x82:
+      case 0x83:
+      case 0x84: // EXT1/2/4: the copyreg extension registry
         throw new UnsafePickleError(`${src}: refused extension code (opcode 0x${op.toString(16)})`);
-      case 0x97: case 0x98: // NEXT_BUFFER, READONLY_BUFFER
+      case 0x97:
+      case 0x98: // NEXT_BUFFER, READONLY_BUFFER
         fail('out-of-band buffers are not supported');
         break;
       default:

@@ -9,7 +9,17 @@
 import { FormatError, UnsafePickleError } from '../base/errors.js';
 import { type ArrayMap, DTYPE_SIZE, checkArray, decodeLE, encodeLE, writtenDType } from './types.js';
 import {
-  type PyValue, type UnpickleLimits, PickleWriter, PyDict, PyGlobal, PyTuple, STORAGE_DTYPES, StorageRef, TensorRef, describe, unpickle,
+  type PyValue,
+  type UnpickleLimits,
+  PickleWriter,
+  PyDict,
+  PyGlobal,
+  PyTuple,
+  STORAGE_DTYPES,
+  StorageRef,
+  TensorRef,
+  describe,
+  unpickle,
 } from './pickle.js';
 import { type ZipLimits, ZipReader, writeZipStored } from './zip.js';
 
@@ -169,7 +179,9 @@ function withHint(e: unknown): unknown {
   if (!m) return e;
   const q = m[1];
   if (/^torch\.(_utils\._rebuild_qtensor|Q\w*Storage|per_\w+_affine|q(u)?int\w*)$/.test(q)) {
-    return new UnsafePickleError(`${e.message} (quantized tensors: resnet-ts reads float weights; save the float model's state_dict, before quantization, or each tensor's .dequantize())`);
+    return new UnsafePickleError(
+      `${e.message} (quantized tensors: resnet-ts reads float weights; save the float model's state_dict, before quantization, or each tensor's .dequantize())`,
+    );
   }
   if (/\.[A-Z]\w*$/.test(q) && !q.startsWith('torch._utils.')) {
     return new UnsafePickleError(`${e.message} (a whole pickled model, torch.save(model): save its weights with torch.save(model.state_dict(), path) instead)`);
@@ -248,11 +260,15 @@ function viewOf(t: TensorRef, storage: Float32Array, what: string, exclusive: bo
   if (numel > storage.length) {
     budget.expanded += numel - storage.length;
     if (!Number.isSafeInteger(numel) || budget.expanded > MAX_EXPANDED) {
-      throw new FormatError(`pth: tensor ${what} expands its ${storage.length}-element storage to ${numel} elements (more than the ${MAX_EXPANDED}-element limit)`);
+      throw new FormatError(
+        `pth: tensor ${what} expands its ${storage.length}-element storage to ${numel} elements (more than the ${MAX_EXPANDED}-element limit)`,
+      );
     }
   }
   if (last >= storage.length) {
-    throw new FormatError(`pth: tensor ${what} (size [${size.join(', ')}], stride [${stride.join(', ')}], offset ${offset}) reaches past its ${storage.length}-element storage`);
+    throw new FormatError(
+      `pth: tensor ${what} (size [${size.join(', ')}], stride [${stride.join(', ')}], offset ${offset}) reaches past its ${storage.length}-element storage`,
+    );
   }
   // Contiguous row-major?
   let contiguous = true;
@@ -317,7 +333,12 @@ export function writePth(arrays: ArrayMap, opts: WritePthOptions = {}): Uint8Arr
       p.str(name);
       p.global('torch._utils', '_rebuild_tensor_v2');
       p.mark(); // args: (storage, offset, size, stride, requires_grad, backward_hooks)
-      p.mark().str('storage').global('torch', dtype === 'I64' ? 'LongStorage' : 'FloatStorage').str(key).str('cpu').int(a.data.length);
+      p.mark()
+        .str('storage')
+        .global('torch', dtype === 'I64' ? 'LongStorage' : 'FloatStorage')
+        .str(key)
+        .str('cpu')
+        .int(a.data.length);
       p.bytes(0x74).put(); // TUPLE: the persistent id
       p.bytes(0x51); // BINPERSID
       p.int(0).intTuple(a.shape).intTuple(contiguousStrides(a.shape));
@@ -326,11 +347,15 @@ export function writePth(arrays: ArrayMap, opts: WritePthOptions = {}): Uint8Arr
       p.bytes(0x74).put(); // TUPLE
       p.bytes(0x52).put(); // REDUCE
     }
-    if (batch.length > 1) p.bytes(0x75); // SETITEMS
+    if (batch.length > 1)
+      p.bytes(0x75); // SETITEMS
     else p.bytes(0x73); // SETITEM
   }
   const enc = new TextEncoder();
-  const entries: [string, Uint8Array][] = [[`${dir}/data.pkl`, p.finish()], [`${dir}/byteorder`, enc.encode('little')]];
+  const entries: [string, Uint8Array][] = [
+    [`${dir}/data.pkl`, p.finish()],
+    [`${dir}/byteorder`, enc.encode('little')],
+  ];
   storages.forEach((b, i) => entries.push([`${dir}/data/${i}`, b]));
   entries.push([`${dir}/version`, enc.encode('3\n')]);
   return writeZipStored(entries);

@@ -3,9 +3,7 @@
 // offsets relative to its start. Read strictly: tensors must tile the data exactly, in some order,
 // with no gap, overlap or trailing byte. Browser-safe.
 import { FormatError } from '../base/errors.js';
-import {
-  type ArrayMap, type DType, DTYPE_SIZE, checkArray, checkedNumel, decodeLE, encodeLE, isDType, writtenDType,
-} from './types.js';
+import { type ArrayMap, type DType, DTYPE_SIZE, checkArray, checkedNumel, decodeLE, encodeLE, isDType, writtenDType } from './types.js';
 
 /** Largest header we accept (the reference implementation's limit). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -156,10 +154,7 @@ export function writeSafetensors(map: ArrayMap, metadata?: Record<string, string
     if (name === '__metadata__') throw new FormatError('safetensors: a tensor cannot be named "__metadata__"');
     checkArray(name, map.get(name)!);
   }
-  const layout = [
-    ...names.filter((n) => writtenDType(map.get(n)!) === 'I64'),
-    ...names.filter((n) => writtenDType(map.get(n)!) === 'F32'),
-  ];
+  const layout = [...names.filter((n) => writtenDType(map.get(n)!) === 'I64'), ...names.filter((n) => writtenDType(map.get(n)!) === 'F32')];
   const offsets = new Map<string, [number, number]>();
   let cursor = 0;
   for (const n of layout) {
@@ -202,5 +197,7 @@ export function writeSafetensors(map: ArrayMap, metadata?: Record<string, string
 }
 
 function objectJson(o: Record<string, string>): string {
-  return `{${Object.entries(o).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`;
+  return `{${Object.entries(o)
+    .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`)
+    .join(',')}}`;
 }

@@ -15,7 +15,16 @@ export type ArrayMap = Map<string, NamedArray>;
 
 /** Bytes per element of each stored type. */
 export const DTYPE_SIZE: Readonly<Record<DType, number>> = {
-  F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F64: 8,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 };
 
 export function isDType(s: string): s is DType {
@@ -136,16 +145,36 @@ function decodeWithDataView(dtype: DType, raw: Uint8Array, count: number): Float
   for (let i = 0; i < count; i++) {
     const o = i * size;
     switch (dtype) {
-      case 'F32': out[i] = dv.getFloat32(o, true); break;
-      case 'F64': out[i] = dv.getFloat64(o, true); break;
-      case 'F16': out[i] = halfToFloat(dv.getUint16(o, true)); break;
-      case 'BF16': out[i] = new Float32Array(new Uint32Array([dv.getUint16(o, true) << 16]).buffer)[0]; break;
-      case 'I64': out[i] = dv.getUint32(o, true) + dv.getInt32(o + 4, true) * 4294967296; break;
-      case 'I32': out[i] = dv.getInt32(o, true); break;
-      case 'I16': out[i] = dv.getInt16(o, true); break;
-      case 'I8': out[i] = dv.getInt8(o); break;
-      case 'U8': out[i] = dv.getUint8(o); break;
-      case 'BOOL': out[i] = dv.getUint8(o) ? 1 : 0; break;
+      case 'F32':
+        out[i] = dv.getFloat32(o, true);
+        break;
+      case 'F64':
+        out[i] = dv.getFloat64(o, true);
+        break;
+      case 'F16':
+        out[i] = halfToFloat(dv.getUint16(o, true));
+        break;
+      case 'BF16':
+        out[i] = new Float32Array(new Uint32Array([dv.getUint16(o, true) << 16]).buffer)[0];
+        break;
+      case 'I64':
+        out[i] = dv.getUint32(o, true) + dv.getInt32(o + 4, true) * 4294967296;
+        break;
+      case 'I32':
+        out[i] = dv.getInt32(o, true);
+        break;
+      case 'I16':
+        out[i] = dv.getInt16(o, true);
+        break;
+      case 'I8':
+        out[i] = dv.getInt8(o);
+        break;
+      case 'U8':
+        out[i] = dv.getUint8(o);
+        break;
+      case 'BOOL':
+        out[i] = dv.getUint8(o) ? 1 : 0;
+        break;
     }
   }
   return out;

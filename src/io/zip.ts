@@ -50,7 +50,10 @@ export class ZipReader {
   private readonly dv: DataView;
   private readonly limits: ZipLimits;
 
-  constructor(private readonly bytes: Uint8Array, limits: Partial<ZipLimits> = {}) {
+  constructor(
+    private readonly bytes: Uint8Array,
+    limits: Partial<ZipLimits> = {},
+  ) {
     this.limits = { ...DEFAULT_ZIP_LIMITS, ...limits };
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.parse();

@@ -15,10 +15,17 @@ import { type BlockStructure, type ModelStructure, describeBlock, describeStruct
 import { collectFeatures, type FeatureOptions } from './features.js';
 
 export class CifarBasicBlock extends Module {
-  conv1: Conv2d; bn1: BatchNorm2d; conv2: Conv2d; bn2: BatchNorm2d;
+  conv1: Conv2d;
+  bn1: BatchNorm2d;
+  conv2: Conv2d;
+  bn2: BatchNorm2d;
   private readonly shortcutPad: number;
 
-  constructor(inPlanes: number, readonly planes: number, readonly stride = 1) {
+  constructor(
+    inPlanes: number,
+    readonly planes: number,
+    readonly stride = 1,
+  ) {
     super();
     this.conv1 = this.registerModule('conv1', new Conv2d(inPlanes, planes, 3, { stride, padding: 1, bias: false }));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(planes));
@@ -42,8 +49,11 @@ export class CifarBasicBlock extends Module {
   blockStructure(path: string): BlockStructure {
     const u = unitsAt(path);
     const p = this.shortcutPad;
-    return { path, main: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.conv('conv2', this.conv2, ['bn2', this.bn2])],
-      shortcut: p >= 0 ? [{ kind: 'subsamplePad', stride: this.stride, padBefore: p, padAfter: p }] : [] };
+    return {
+      path,
+      main: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.conv('conv2', this.conv2, ['bn2', this.bn2])],
+      shortcut: p >= 0 ? [{ kind: 'subsamplePad', stride: this.stride, padBefore: p, padAfter: p }] : [],
+    };
   }
 
   override describe(inShape: Shape, prefix: string) {
@@ -59,18 +69,28 @@ export interface CifarResNetOptions {
 }
 
 export class CifarResNet extends Module {
-  conv1: Conv2d; bn1: BatchNorm2d; relu: ReLU; layer1: Sequential; layer2: Sequential; layer3: Sequential;
-  avgpool: AdaptiveAvgPool2d; fc: Linear;
+  conv1: Conv2d;
+  bn1: BatchNorm2d;
+  relu: ReLU;
+  layer1: Sequential;
+  layer2: Sequential;
+  layer3: Sequential;
+  avgpool: AdaptiveAvgPool2d;
+  fc: Linear;
   readonly inChannels: number;
   readonly width: number;
 
-  constructor(readonly depth: number, opts: CifarResNetOptions = {}) {
+  constructor(
+    readonly depth: number,
+    opts: CifarResNetOptions = {},
+  ) {
     super();
     if ((depth - 2) % 6 !== 0 || depth < 8) throw new ConfigError(`CIFAR ResNet depth must be 6n+2, got ${depth}`);
     const n = (depth - 2) / 6;
     this.inChannels = opts.inChannels ?? 3;
     const w = opts.width ?? 16;
-    if (!Number.isInteger(w) || w < 2 || w % 2 !== 0) throw new ConfigError(`CIFAR ResNet width must be an even integer >= 2 (option-A shortcuts pad width/2 channels on each side), got ${w}`);
+    if (!Number.isInteger(w) || w < 2 || w % 2 !== 0)
+      throw new ConfigError(`CIFAR ResNet width must be an even integer >= 2 (option-A shortcuts pad width/2 channels on each side), got ${w}`);
     this.width = w;
     this.conv1 = this.registerModule('conv1', new Conv2d(this.inChannels, w, 3, { padding: 1, bias: false }));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(w));
@@ -100,11 +120,19 @@ export class CifarResNet extends Module {
    */
   forwardFeatures<L extends 'stem' | 'layer1' | 'layer2' | 'layer3' | 'pool' | 'logits'>(x: Tensor, o: FeatureOptions<L>): Record<L, Tensor> {
     checkImageInput(x.shape, this.inChannels);
-    return collectFeatures(x, [
-      ['stem', (t) => this.relu.forward(this.bn1.forward(this.conv1.forward(t)))],
-      ['layer1', (t) => this.layer1.forward(t)], ['layer2', (t) => this.layer2.forward(t)], ['layer3', (t) => this.layer3.forward(t)],
-      ['pool', (t) => ops.flatten(this.avgpool.forward(t), 1)], ['logits', (t) => this.fc.forward(t)],
-    ], o.layers, 'CifarResNet');
+    return collectFeatures(
+      x,
+      [
+        ['stem', (t) => this.relu.forward(this.bn1.forward(this.conv1.forward(t)))],
+        ['layer1', (t) => this.layer1.forward(t)],
+        ['layer2', (t) => this.layer2.forward(t)],
+        ['layer3', (t) => this.layer3.forward(t)],
+        ['pool', (t) => ops.flatten(this.avgpool.forward(t), 1)],
+        ['logits', (t) => this.fc.forward(t)],
+      ],
+      o.layers,
+      'CifarResNet',
+    );
   }
 
   forward(x: Tensor): Tensor {

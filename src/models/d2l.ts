@@ -10,11 +10,22 @@ import { Module } from '../nn/module.js';
 import * as ops from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
 import {
-  type BlockStructure, type ModelStructure, UnknownStructureError, describeBlock, describeStructure, sequentialUnits, stageBlocks, unitsAt,
+  type BlockStructure,
+  type ModelStructure,
+  UnknownStructureError,
+  describeBlock,
+  describeStructure,
+  sequentialUnits,
+  stageBlocks,
+  unitsAt,
 } from './structure.js';
 
 export class Residual extends Module {
-  conv1: Conv2d; conv2: Conv2d; conv3: Conv2d | null; bn1: BatchNorm2d; bn2: BatchNorm2d;
+  conv1: Conv2d;
+  conv2: Conv2d;
+  conv3: Conv2d | null;
+  bn1: BatchNorm2d;
+  bn2: BatchNorm2d;
 
   constructor(inputChannels: number, numChannels: number, use1x1conv = false, strides = 1) {
     super();
@@ -34,8 +45,11 @@ export class Residual extends Module {
 
   blockStructure(path: string): BlockStructure {
     const u = unitsAt(path);
-    return { path, main: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.conv('conv2', this.conv2, ['bn2', this.bn2])],
-      shortcut: this.conv3 ? [u.conv('conv3', this.conv3, null)] : [] };
+    return {
+      path,
+      main: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.conv('conv2', this.conv2, ['bn2', this.bn2])],
+      shortcut: this.conv3 ? [u.conv('conv3', this.conv3, null)] : [],
+    };
   }
 
   override describe(inShape: Shape, prefix: string) {
@@ -63,10 +77,17 @@ export class D2lResNet18 extends Sequential {
   readonly inChannels: number;
   constructor(opts: D2lOptions = {}) {
     const inC = opts.inChannels ?? 1;
-    const b1 = new Sequential(new Conv2d(inC, 64, 7, { stride: 2, padding: 3 }), new BatchNorm2d(64), new ReLU(),
-      new MaxPool2d(3, { stride: 2, padding: 1 }));
-    super(b1, resnetBlock(64, 64, 2, true), resnetBlock(64, 128, 2), resnetBlock(128, 256, 2), resnetBlock(256, 512, 2),
-      new AdaptiveAvgPool2d(1), new Flatten(), new Linear(512, opts.numClasses ?? 10));
+    const b1 = new Sequential(new Conv2d(inC, 64, 7, { stride: 2, padding: 3 }), new BatchNorm2d(64), new ReLU(), new MaxPool2d(3, { stride: 2, padding: 1 }));
+    super(
+      b1,
+      resnetBlock(64, 64, 2, true),
+      resnetBlock(64, 128, 2),
+      resnetBlock(128, 256, 2),
+      resnetBlock(256, 512, 2),
+      new AdaptiveAvgPool2d(1),
+      new Flatten(),
+      new Linear(512, opts.numClasses ?? 10),
+    );
     this.inChannels = inC;
     if (opts.xavier ?? true) {
       for (const [, m] of this.namedModules()) if (m instanceof Conv2d || m instanceof Linear) xavierUniform_(m.weight);
@@ -81,7 +102,8 @@ export class D2lResNet18 extends Sequential {
   structure(): ModelStructure {
     const kid = (n: string) => this.getModule(n);
     const pool = kid('5');
-    if (!(pool instanceof AdaptiveAvgPool2d)) throw new UnknownStructureError(`d2l_resnet18: module 5 is ${pool.constructor.name}, not the global average pool`);
+    if (!(pool instanceof AdaptiveAvgPool2d))
+      throw new UnknownStructureError(`d2l_resnet18: module 5 is ${pool.constructor.name}, not the global average pool`);
     return {
       inChannels: this.inChannels,
       stem: sequentialUnits(kid('0'), '0'),

@@ -27,7 +27,11 @@ interface FusedConv {
 export class FusedModel {
   private disposed = false;
 
-  constructor(private readonly body: Step, private readonly owned: Tensor[], readonly sourceName: string) {}
+  constructor(
+    private readonly body: Step,
+    private readonly owned: Tensor[],
+    readonly sourceName: string,
+  ) {}
 
   /** Logits (or features, for a model without a head) in eval mode; no graph is recorded. */
   forward(x: Tensor): Tensor {
@@ -79,7 +83,11 @@ function fold(conv: Conv2d, bn: BatchNorm2d | null, owned: Tensor[], where: stri
   if (!bn) return { w: keep(conv.weight.dataSync(), conv.weight.shape), b: conv.bias ? keep(conv.bias.dataSync(), conv.bias.shape) : null };
   if (!bn.runningMean || !bn.runningVar) throw new ConfigError(`${where}: a BatchNorm without running statistics cannot be folded`);
   const f = foldBatchNorm(conv.weight.dataSync(), conv.bias?.dataSync() ?? null, {
-    gamma: bn.weight?.dataSync() ?? null, beta: bn.bias?.dataSync() ?? null, mean: bn.runningMean.dataSync(), var: bn.runningVar.dataSync(), eps: bn.eps,
+    gamma: bn.weight?.dataSync() ?? null,
+    beta: bn.bias?.dataSync() ?? null,
+    mean: bn.runningMean.dataSync(),
+    var: bn.runningVar.dataSync(),
+    eps: bn.eps,
   });
   return { w: keep(f.w, conv.weight.shape), b: keep(f.b, [conv.outChannels]) };
 }
@@ -149,8 +157,14 @@ function fuseModule(m: Module, owned: Tensor[]): Step {
   }
   if (!s) throw new FusionUnsupportedError(`cannot fuse ${m.constructor.name} (${m.constructor.name}) for inference: only the zoo's ResNets are supported`);
   const inC = s.inChannels;
-  const steps: Step[] = [(x) => { checkImageInput(x.shape, inC); return x; }, ...s.stem.map((u) => fuseUnit(u, owned)),
-    ...s.stages.flat().map((b) => fuseBlock(b, owned))];
+  const steps: Step[] = [
+    (x) => {
+      checkImageInput(x.shape, inC);
+      return x;
+    },
+    ...s.stem.map((u) => fuseUnit(u, owned)),
+    ...s.stages.flat().map((b) => fuseBlock(b, owned)),
+  ];
   if (s.head) steps.push(asEval(s.head.pool), (x) => ops.flatten(x, 1), asEval(s.head.fc));
   return chain(steps);
 }

@@ -9,7 +9,15 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, FormatError } from '../base/errors.js';
 import {
-  type FetchWeightsOptions, type LoadedPretrained, type PretrainedWeights, fetchWeightsResponse, getPretrained, hashMismatchMessage, modelFromPth, readBody, weightsUrl,
+  type FetchWeightsOptions,
+  type LoadedPretrained,
+  type PretrainedWeights,
+  fetchWeightsResponse,
+  getPretrained,
+  hashMismatchMessage,
+  modelFromPth,
+  readBody,
+  weightsUrl,
 } from './pretrained.js';
 
 export interface DownloadOptions extends Omit<FetchWeightsOptions, 'cache'> {

@@ -74,7 +74,19 @@ const ROWS: Row[] = [
   ['resnet18', 1, 'resnet18-f37072fd.pth', 69.758, 89.078, 11689512, 1.814, 44.661, 256, RECIPE_V1, true],
   ['resnet34', 1, 'resnet34-b627a593.pth', 73.314, 91.42, 21797672, 3.664, 83.275, 256, RECIPE_V1, true],
   ['resnet50', 1, 'resnet50-0676ba61.pth', 76.13, 92.862, 25557032, 4.089, 97.781, 256, RECIPE_V1, false],
-  ['resnet50', 2, 'resnet50-11ad3fa6.pth', 80.858, 95.434, 25557032, 4.089, 97.79, 232, 'https://github.com/pytorch/vision/issues/3995#issuecomment-1013906621', true],
+  [
+    'resnet50',
+    2,
+    'resnet50-11ad3fa6.pth',
+    80.858,
+    95.434,
+    25557032,
+    4.089,
+    97.79,
+    232,
+    'https://github.com/pytorch/vision/issues/3995#issuecomment-1013906621',
+    true,
+  ],
   ['resnet101', 1, 'resnet101-63fe2227.pth', 77.374, 93.546, 44549160, 7.801, 170.511, 256, RECIPE_V1, false],
   ['resnet101', 2, 'resnet101-cd907fc2.pth', 81.886, 95.78, 44549160, 7.801, 170.53, 232, RECIPE_NEW, true],
   ['resnet152', 1, 'resnet152-394f9c45.pth', 78.312, 94.046, 60192808, 11.514, 230.434, 256, RECIPE_V1, false],
@@ -92,14 +104,30 @@ const ROWS: Row[] = [
 ];
 
 /** Every torchvision weight set of the ResNet family (torchvision 0.14+ `*_Weights` enums). */
-export const PRETRAINED: readonly PretrainedWeights[] = Object.freeze(ROWS.map(([model, v, fileName, acc1, acc5, numParams, gflops, fileSizeMB, resize, recipe, isDefault]) => {
-  const tag: WeightTag = v === 1 ? 'IMAGENET1K_V1' : 'IMAGENET1K_V2';
-  const m = /-([0-9a-f]+)\.pth$/.exec(fileName);
-  return Object.freeze({
-    id: `${model}.${tag}`, model, tag, url: BASE + fileName, fileName, sha256Prefix: m ? m[1] : '',
-    acc1, acc5, numParams, gflops, fileSizeMB, numClasses: 1000, preprocessing: pre(resize), recipe, isDefault, categories: IMAGENET_CLASSES,
-  });
-}));
+export const PRETRAINED: readonly PretrainedWeights[] = Object.freeze(
+  ROWS.map(([model, v, fileName, acc1, acc5, numParams, gflops, fileSizeMB, resize, recipe, isDefault]) => {
+    const tag: WeightTag = v === 1 ? 'IMAGENET1K_V1' : 'IMAGENET1K_V2';
+    const m = /-([0-9a-f]+)\.pth$/.exec(fileName);
+    return Object.freeze({
+      id: `${model}.${tag}`,
+      model,
+      tag,
+      url: BASE + fileName,
+      fileName,
+      sha256Prefix: m ? m[1] : '',
+      acc1,
+      acc5,
+      numParams,
+      gflops,
+      fileSizeMB,
+      numClasses: 1000,
+      preprocessing: pre(resize),
+      recipe,
+      isDefault,
+      categories: IMAGENET_CLASSES,
+    });
+  }),
+);
 
 const registered: PretrainedWeights[] = [];
 
@@ -115,7 +143,9 @@ export interface PretrainedSpec {
   categories?: readonly string[];
   preprocessing?: Partial<Preprocessing>;
   modelOptions?: Record<string, unknown>;
-  acc1?: number; acc5?: number; recipe?: string;
+  acc1?: number;
+  acc5?: number;
+  recipe?: string;
 }
 
 /**
@@ -127,16 +157,32 @@ export function registerPretrained(spec: PretrainedSpec): PretrainedWeights {
   if (!m) throw new ConfigError(`weight id '${spec.id}' must look like model.TAG (e.g. resnet18.MY_DATA_V1)`);
   if (PRETRAINED.some((w) => w.id === spec.id)) throw new ConfigError(`weight id '${spec.id}' is torchvision's; pick another tag`);
   if (m[2] === 'DEFAULT') throw new ConfigError(`weight id '${spec.id}': DEFAULT names a model's default set, not a set`);
-  if (!/^[0-9a-f]{8,64}$/.test(spec.sha256Prefix)) throw new ConfigError(`${spec.id}: sha256Prefix must be 8 to 64 lower-case hex digits, got '${spec.sha256Prefix}'`);
-  const categories = spec.categories ?? (spec.numClasses === undefined || spec.numClasses === 1000 ? IMAGENET_CLASSES : Array.from({ length: spec.numClasses }, (_, i) => String(i)));
+  if (!/^[0-9a-f]{8,64}$/.test(spec.sha256Prefix))
+    throw new ConfigError(`${spec.id}: sha256Prefix must be 8 to 64 lower-case hex digits, got '${spec.sha256Prefix}'`);
+  const categories =
+    spec.categories ??
+    (spec.numClasses === undefined || spec.numClasses === 1000 ? IMAGENET_CLASSES : Array.from({ length: spec.numClasses }, (_, i) => String(i)));
   const numClasses = spec.numClasses ?? categories.length;
   if (categories.length !== numClasses) throw new ConfigError(`${spec.id}: ${categories.length} categories for ${numClasses} classes`);
   const fileName = spec.fileName ?? decodeURIComponent(spec.url.split(/[?#]/)[0].split('/').pop() ?? '');
   if (!fileName || /[\\/]/.test(fileName)) throw new ConfigError(`${spec.id}: cannot take a file name from ${spec.url}; give fileName`);
   const w: PretrainedWeights = Object.freeze({
-    id: spec.id, model: m[1], tag: m[2], url: spec.url, fileName, sha256Prefix: spec.sha256Prefix,
-    acc1: spec.acc1 ?? NaN, acc5: spec.acc5 ?? NaN, numParams: NaN, gflops: NaN, fileSizeMB: NaN, numClasses,
-    preprocessing: { ...pre(256), ...spec.preprocessing }, recipe: spec.recipe ?? '', isDefault: false, categories,
+    id: spec.id,
+    model: m[1],
+    tag: m[2],
+    url: spec.url,
+    fileName,
+    sha256Prefix: spec.sha256Prefix,
+    acc1: spec.acc1 ?? NaN,
+    acc5: spec.acc5 ?? NaN,
+    numParams: NaN,
+    gflops: NaN,
+    fileSizeMB: NaN,
+    numClasses,
+    preprocessing: { ...pre(256), ...spec.preprocessing },
+    recipe: spec.recipe ?? '',
+    isDefault: false,
+    categories,
     ...(spec.modelOptions ? { modelOptions: spec.modelOptions } : {}),
   });
   const at = registered.findIndex((r) => r.id === w.id);
@@ -163,7 +209,8 @@ export function isPretrainedId(s: string): boolean {
 /** Look up 'resnet50.IMAGENET1K_V2' (or 'resnet50.DEFAULT'); ConfigError listing the choices otherwise. */
 export function getPretrained(id: string): PretrainedWeights {
   const dot = id.lastIndexOf('.');
-  const model = dot > 0 ? id.slice(0, dot) : id, tag = dot > 0 ? id.slice(dot + 1) : 'DEFAULT';
+  const model = dot > 0 ? id.slice(0, dot) : id,
+    tag = dot > 0 ? id.slice(dot + 1) : 'DEFAULT';
   const all = listPretrained();
   const found = tag === 'DEFAULT' ? all.find((w) => w.model === model && w.isDefault) : all.find((w) => w.id === `${model}.${tag}`);
   if (!found) {
@@ -174,7 +221,6 @@ export function getPretrained(id: string): PretrainedWeights {
   return found;
 }
 
-
 // ------------------------------------------------------------------------------- hosts, CORS
 
 /**
@@ -184,7 +230,7 @@ export function getPretrained(id: string): PretrainedWeights {
 export const WEIGHT_HOSTS: Readonly<Record<string, { cors: boolean | null; note: string }>> = Object.freeze({
   'download.pytorch.org': {
     cors: null,
-    note: 'torchvision\'s weight host; whether it sends CORS headers could not be checked from the development machine (no network): a page that cannot fetch from it should self-host the file',
+    note: "torchvision's weight host; whether it sends CORS headers could not be checked from the development machine (no network): a page that cannot fetch from it should self-host the file",
   },
 });
 
@@ -203,13 +249,17 @@ export function weightHost(url: string): { host: string; cors: boolean | null } 
 export class DownloadError extends ResnetError {}
 
 function inBrowser(): boolean {
-  return typeof (globalThis as { document?: unknown }).document !== 'undefined' || typeof (globalThis as { importScripts?: unknown }).importScripts === 'function';
+  return (
+    typeof (globalThis as { document?: unknown }).document !== 'undefined' || typeof (globalThis as { importScripts?: unknown }).importScripts === 'function'
+  );
 }
 
 /** What to do when a page cannot fetch a weight file: serve it yourself and point the loader at it. */
 export function selfHostAdvice(w: PretrainedWeights): string {
-  return `self-host it: download ${w.fileName} once (\`npx resnet weights --download ${w.id}\`, or from ${w.url}), serve it from your own origin ` +
-    `or a host that sends Access-Control-Allow-Origin, and pass { baseUrl: 'https://your.host/weights/' } (or { url }) to loadPretrained`;
+  return (
+    `self-host it: download ${w.fileName} once (\`npx resnet weights --download ${w.id}\`, or from ${w.url}), serve it from your own origin ` +
+    `or a host that sends Access-Control-Allow-Origin, and pass { baseUrl: 'https://your.host/weights/' } (or { url }) to loadPretrained`
+  );
 }
 
 // ------------------------------------------------------------------------------- browser loader
@@ -231,7 +281,12 @@ export function cacheStorageCache(name = 'resnet-ts-weights'): WeightCache | nul
       return r ? new Uint8Array(await r.arrayBuffer()) : undefined;
     },
     async put(url, bytes) {
-      await (await cs.open(name)).put(url, new Response(bytes as unknown as BodyInit, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) } }));
+      await (
+        await cs.open(name)
+      ).put(
+        url,
+        new Response(bytes as unknown as BodyInit, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) } }),
+      );
     },
     async delete(url) {
       await (await cs.open(name)).delete(url);
@@ -273,7 +328,8 @@ export function weightsUrl(w: PretrainedWeights, o: Pick<FetchWeightsOptions, 'b
 /** SHA-256 of bytes as hex, with Web Crypto (browsers on https/localhost, Node >= 20). */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const subtle = (globalThis as { crypto?: Crypto }).crypto?.subtle;
-  if (!subtle) throw new DownloadError('checking a weight file\'s SHA-256 needs Web Crypto (crypto.subtle), which browsers give only to secure pages (https or localhost)');
+  if (!subtle)
+    throw new DownloadError("checking a weight file's SHA-256 needs Web Crypto (crypto.subtle), which browsers give only to secure pages (https or localhost)");
   const d = new Uint8Array(await subtle.digest('SHA-256', bytes as unknown as BufferSource));
   let s = '';
   for (const b of d) s += b.toString(16).padStart(2, '0');
@@ -317,7 +373,8 @@ export async function fetchWeightsResponse(w: PretrainedWeights, url: string, do
     const why = err.cause?.code ?? err.cause?.message ?? err.message;
     if (inBrowser()) {
       const { host, cors } = weightHost(url);
-      const corsWhy = cors === false ? `${host} sends no CORS headers, so a page cannot fetch from it` : `offline, or ${host} sends no CORS headers for this page`;
+      const corsWhy =
+        cors === false ? `${host} sends no CORS headers, so a page cannot fetch from it` : `offline, or ${host} sends no CORS headers for this page`;
       throw new DownloadError(`cannot fetch ${w.id} from ${url} (${why}): ${corsWhy}; ${selfHostAdvice(w)}`);
     }
     throw new DownloadError(`cannot download ${w.id} from ${url} (${why}); if this machine is offline, ${byHand}`);
@@ -334,7 +391,10 @@ export function hashMismatchMessage(w: PretrainedWeights, what: string, digest: 
  * The bytes of a weight set's file, from the cache or fetched (progress, hash check, then cached).
  * Browser-safe; a cached copy that fails the hash check is deleted and fetched again.
  */
-export async function fetchPretrained(idOrWeights: string | PretrainedWeights, o: FetchWeightsOptions = {}): Promise<{ bytes: Uint8Array; url: string; cached: boolean }> {
+export async function fetchPretrained(
+  idOrWeights: string | PretrainedWeights,
+  o: FetchWeightsOptions = {},
+): Promise<{ bytes: Uint8Array; url: string; cached: boolean }> {
   const w = typeof idOrWeights === 'string' ? getPretrained(idOrWeights) : idOrWeights;
   const url = weightsUrl(w, o);
   const cache = o.cache === undefined ? cacheStorageCache() : o.cache;

@@ -41,14 +41,27 @@ interface FamilyInfo {
 type OptType = 'int' | 'boolean' | 'bool[3]' | readonly string[];
 
 const tv = (name: string, block: ModelEntry['block'], layers: number[], description: string, groups = 1, widthPerGroup = 64): ModelEntry => ({
-  name, family: 'torchvision', block, layers, groups, widthPerGroup, defaultInput: [3, 224, 224], description,
+  name,
+  family: 'torchvision',
+  block,
+  layers,
+  groups,
+  widthPerGroup,
+  defaultInput: [3, 224, 224],
+  description,
   build: (o = {}) => new r.ResNet(block === 'basic' ? r.BasicBlock : r.Bottleneck, layers, { groups, widthPerGroup, ...(o as r.ResNetOptions) }),
 });
 const cf = (depth: number): ModelEntry => {
   const n = (depth - 2) / 6;
   return {
-    name: `cifar_resnet${depth}`, family: 'cifar', block: 'basic', layers: [n, n, n], groups: 1, widthPerGroup: 16,
-    defaultInput: [3, 32, 32], description: `CIFAR ResNet-${depth} (He et al. 2015, option A shortcuts)`,
+    name: `cifar_resnet${depth}`,
+    family: 'cifar',
+    block: 'basic',
+    layers: [n, n, n],
+    groups: 1,
+    widthPerGroup: 16,
+    defaultInput: [3, 32, 32],
+    description: `CIFAR ResNet-${depth} (He et al. 2015, option A shortcuts)`,
     build: (o = {}) => new cifar.CifarResNet(depth, o as cifar.CifarResNetOptions),
   };
 };
@@ -64,15 +77,34 @@ export const MODELS: readonly ModelEntry[] = [
   tv('resnext101_64x4d', 'bottleneck', [3, 4, 23, 3], 'ResNeXt-101 64x4d', 64, 4),
   tv('wide_resnet50_2', 'bottleneck', [3, 4, 6, 3], 'Wide ResNet-50-2', 1, 128),
   tv('wide_resnet101_2', 'bottleneck', [3, 4, 23, 3], 'Wide ResNet-101-2', 1, 128),
-  { name: 'd2l_resnet18', family: 'd2l', block: 'basic', layers: [2, 2, 2, 2], groups: 1, widthPerGroup: 64,
-    build: (o = {}) => d2l_resnet18(o), defaultInput: [1, 96, 96],
-    description: "d2l's ResNet-18 (Dive into Deep Learning §8.6): conv biases, 1x1-conv shortcuts, 1 channel, 10 classes" },
+  {
+    name: 'd2l_resnet18',
+    family: 'd2l',
+    block: 'basic',
+    layers: [2, 2, 2, 2],
+    groups: 1,
+    widthPerGroup: 64,
+    build: (o = {}) => d2l_resnet18(o),
+    defaultInput: [1, 96, 96],
+    description: "d2l's ResNet-18 (Dive into Deep Learning §8.6): conv biases, 1x1-conv shortcuts, 1 channel, 10 classes",
+  },
   ...[20, 32, 44, 56, 110].map(cf),
 ];
 
 const FAMILIES: Record<Family, FamilyInfo> = {
-  torchvision: { options: { numClasses: 'int', zeroInitResidual: 'boolean', groups: 'int', widthPerGroup: 'int',
-    replaceStrideWithDilation: 'bool[3]', inChannels: 'int', includeTop: 'boolean', downsample: ['conv', 'avgpool'] }, minInput: 32 },
+  torchvision: {
+    options: {
+      numClasses: 'int',
+      zeroInitResidual: 'boolean',
+      groups: 'int',
+      widthPerGroup: 'int',
+      replaceStrideWithDilation: 'bool[3]',
+      inChannels: 'int',
+      includeTop: 'boolean',
+      downsample: ['conv', 'avgpool'],
+    },
+    minInput: 32,
+  },
   d2l: { options: { numClasses: 'int', inChannels: 'int', xavier: 'boolean' }, minInput: 32 },
   cifar: {
     options: { numClasses: 'int', inChannels: 'int', width: 'int' },
@@ -90,7 +122,11 @@ const FAMILIES: Record<Family, FamilyInfo> = {
 const MAX_CIFAR_DEPTH = 1202;
 /** Upper bounds of the integer options: far above any real network, far below what would exhaust memory. */
 const INT_OPTION_MAX: Record<string, number> = {
-  numClasses: 1_000_000, inChannels: 4096, groups: 1024, widthPerGroup: 4096, width: 4096,
+  numClasses: 1_000_000,
+  inChannels: 4096,
+  groups: 1024,
+  widthPerGroup: 4096,
+  width: 4096,
 };
 
 /** The option types of a family (for `--arch` help and ONNX import's choice of structural options). */
@@ -108,7 +144,11 @@ export function listModels(): string[] {
  * everywhere a model name is taken.
  */
 export function getModelEntry(name: string): ModelEntry {
-  const e = MODELS.find((m) => m.name === name) ?? Object.values(FAMILIES).map((f) => f.byRule?.(name)).find((x) => x);
+  const e =
+    MODELS.find((m) => m.name === name) ??
+    Object.values(FAMILIES)
+      .map((f) => f.byRule?.(name))
+      .find((x) => x);
   if (e) return e;
   const why = /^cifar_resnet[1-9]\d{0,3}$/.test(name) ? ` (a CIFAR ResNet's depth must be 6n+2 between 8 and ${MAX_CIFAR_DEPTH})` : '';
   throw new ConfigError(`unknown model '${name}'${why} (known: ${listModels().join(', ')}, or cifar_resnet<6n+2>)`);
@@ -123,17 +163,29 @@ export function createModel(name: string, opts: Record<string, unknown> = {}): M
 
 /** ConfigError unless `opts` holds only options of the family, each of the right type. */
 export function checkModelOptions(name: string, family: Family, opts: Record<string, unknown>): void {
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new ConfigError(`model options must be a JSON object, got ${JSON.stringify(opts)}`);
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts))
+    throw new ConfigError(`model options must be a JSON object, got ${JSON.stringify(opts)}`);
   const allowed = FAMILIES[family].options;
   for (const [k, v] of Object.entries(opts)) {
     const want = allowed[k];
     if (!want) throw new ConfigError(`unknown option '${k}' for ${name} (allowed: ${Object.keys(allowed).join(', ')})`);
-    const ok = want === 'bool[3]' ? Array.isArray(v) && v.length === 3 && v.every((b) => typeof b === 'boolean')
-      : want === 'int' ? Number.isInteger(v) && (v as number) > 0 && (v as number) <= INT_OPTION_MAX[k]
-        : typeof want === 'string' ? typeof v === want : want.includes(v as string);
+    const ok =
+      want === 'bool[3]'
+        ? Array.isArray(v) && v.length === 3 && v.every((b) => typeof b === 'boolean')
+        : want === 'int'
+          ? Number.isInteger(v) && (v as number) > 0 && (v as number) <= INT_OPTION_MAX[k]
+          : typeof want === 'string'
+            ? typeof v === want
+            : want.includes(v as string);
     if (!ok) {
-      const what = want === 'int' ? `an integer from 1 to ${INT_OPTION_MAX[k].toLocaleString('en-US')}` : want === 'bool[3]' ? 'a list of 3 booleans'
-        : typeof want === 'string' ? `a ${want}` : `one of ${want.join(', ')}`;
+      const what =
+        want === 'int'
+          ? `an integer from 1 to ${INT_OPTION_MAX[k].toLocaleString('en-US')}`
+          : want === 'bool[3]'
+            ? 'a list of 3 booleans'
+            : typeof want === 'string'
+              ? `a ${want}`
+              : `one of ${want.join(', ')}`;
       throw new ConfigError(`option '${k}' for ${name} must be ${what}, got ${JSON.stringify(v)}`);
     }
   }
@@ -148,12 +200,16 @@ const MAX_BATCH_BYTES = 2 ** 31;
 export function checkInputSize(name: string, size: number, channels: number, batchSize: number, flag = '--size'): void {
   const min = FAMILIES[getModelEntry(name).family].minInput;
   if (!Number.isInteger(size) || size < min) {
-    throw new ConfigError(`${flag} ${size} is below ${name}'s minimum input of ${min} px (its total stride: a smaller image leaves the last stage nothing but padding)`);
+    throw new ConfigError(
+      `${flag} ${size} is below ${name}'s minimum input of ${min} px (its total stride: a smaller image leaves the last stage nothing but padding)`,
+    );
   }
   if (size > MAX_INPUT_SIZE) throw new ConfigError(`${flag} ${size} is above the largest supported input of ${MAX_INPUT_SIZE} px`);
   const bytes = batchSize * channels * size * size * 4;
   if (bytes > MAX_BATCH_BYTES) {
-    throw new ConfigError(`${flag} ${size} with --batch-size ${batchSize}: one input batch alone would take ${(bytes / 2 ** 30).toFixed(1)} GiB (at most ${MAX_BATCH_BYTES / 2 ** 30} GiB); use a smaller size or batch`);
+    throw new ConfigError(
+      `${flag} ${size} with --batch-size ${batchSize}: one input batch alone would take ${(bytes / 2 ** 30).toFixed(1)} GiB (at most ${MAX_BATCH_BYTES / 2 ** 30} GiB); use a smaller size or batch`,
+    );
   }
 }
 

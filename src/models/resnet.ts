@@ -9,9 +9,7 @@ import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Identity, Linear, Ma
 import { Module } from '../nn/module.js';
 import * as ops from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
-import {
-  type BlockStructure, type ModelStructure, describeBlock, describeStructure, sequentialUnits, stageBlocks, unitsAt,
-} from './structure.js';
+import { type BlockStructure, type ModelStructure, describeBlock, describeStructure, sequentialUnits, stageBlocks, unitsAt } from './structure.js';
 import { collectFeatures, type FeatureOptions, type Stage } from './features.js';
 
 const conv3x3 = (inP: number, outP: number, stride = 1, groups = 1, dilation = 1) =>
@@ -21,10 +19,14 @@ const conv1x1 = (inP: number, outP: number, stride = 1) => new Conv2d(inP, outP,
 /** Two 3x3 convs (expansion 1): ResNet-18/34. */
 export class BasicBlock extends Module {
   static readonly expansion = 1;
-  conv1: Conv2d; bn1: BatchNorm2d; relu: ReLU; conv2: Conv2d; bn2: BatchNorm2d; downsample: Module | null;
+  conv1: Conv2d;
+  bn1: BatchNorm2d;
+  relu: ReLU;
+  conv2: Conv2d;
+  bn2: BatchNorm2d;
+  downsample: Module | null;
 
-  constructor(inplanes: number, planes: number, stride = 1, downsample: Module | null = null,
-              groups = 1, baseWidth = 64, dilation = 1) {
+  constructor(inplanes: number, planes: number, stride = 1, downsample: Module | null = null, groups = 1, baseWidth = 64, dilation = 1) {
     super();
     if (groups !== 1 || baseWidth !== 64) throw new ConfigError('BasicBlock only supports groups=1 and widthPerGroup=64');
     if (dilation > 1) throw new ConfigError('dilation > 1 is not supported in BasicBlock (use a Bottleneck model for replaceStrideWithDilation)');
@@ -45,8 +47,11 @@ export class BasicBlock extends Module {
 
   blockStructure(path: string): BlockStructure {
     const u = unitsAt(path);
-    return { path, main: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.conv('conv2', this.conv2, ['bn2', this.bn2])],
-      shortcut: this.downsample ? sequentialUnits(this.downsample, `${path}.downsample`) : [] };
+    return {
+      path,
+      main: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.conv('conv2', this.conv2, ['bn2', this.bn2])],
+      shortcut: this.downsample ? sequentialUnits(this.downsample, `${path}.downsample`) : [],
+    };
   }
 
   override describe(inShape: Shape, prefix: string) {
@@ -57,10 +62,16 @@ export class BasicBlock extends Module {
 /** 1x1 → 3x3 (grouped, strided, dilated) → 1x1 with expansion 4: ResNet-50+, ResNeXt, Wide ResNet. */
 export class Bottleneck extends Module {
   static readonly expansion = 4;
-  conv1: Conv2d; bn1: BatchNorm2d; conv2: Conv2d; bn2: BatchNorm2d; conv3: Conv2d; bn3: BatchNorm2d; relu: ReLU; downsample: Module | null;
+  conv1: Conv2d;
+  bn1: BatchNorm2d;
+  conv2: Conv2d;
+  bn2: BatchNorm2d;
+  conv3: Conv2d;
+  bn3: BatchNorm2d;
+  relu: ReLU;
+  downsample: Module | null;
 
-  constructor(inplanes: number, planes: number, stride = 1, downsample: Module | null = null,
-              groups = 1, baseWidth = 64, dilation = 1) {
+  constructor(inplanes: number, planes: number, stride = 1, downsample: Module | null = null, groups = 1, baseWidth = 64, dilation = 1) {
     super();
     const width = Math.floor(planes * (baseWidth / 64)) * groups;
     this.conv1 = this.registerModule('conv1', conv1x1(inplanes, width));
@@ -85,8 +96,11 @@ export class Bottleneck extends Module {
     const u = unitsAt(path);
     return {
       path,
-      main: [u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'), u.conv('conv2', this.conv2, ['bn2', this.bn2], 'relu'),
-        u.conv('conv3', this.conv3, ['bn3', this.bn3])],
+      main: [
+        u.conv('conv1', this.conv1, ['bn1', this.bn1], 'relu'),
+        u.conv('conv2', this.conv2, ['bn2', this.bn2], 'relu'),
+        u.conv('conv3', this.conv3, ['bn3', this.bn3]),
+      ],
       shortcut: this.downsample ? sequentialUnits(this.downsample, `${path}.downsample`) : [],
     };
   }
@@ -119,9 +133,16 @@ export interface ResNetOptions {
 export type ResNetFeature = (typeof ResNet.FEATURE_LAYERS)[number];
 
 export class ResNet extends Module {
-  conv1: Conv2d; bn1: BatchNorm2d; relu: ReLU; maxpool: MaxPool2d;
-  layer1: Sequential; layer2: Sequential; layer3: Sequential; layer4: Sequential;
-  avgpool: AdaptiveAvgPool2d | null; fc: Module | null;
+  conv1: Conv2d;
+  bn1: BatchNorm2d;
+  relu: ReLU;
+  maxpool: MaxPool2d;
+  layer1: Sequential;
+  layer2: Sequential;
+  layer3: Sequential;
+  layer4: Sequential;
+  avgpool: AdaptiveAvgPool2d | null;
+  fc: Module | null;
   readonly inChannels: number;
   readonly numFeatures: number;
   private inplanes = 64;
@@ -138,7 +159,8 @@ export class ResNet extends Module {
     this.inChannels = opts.inChannels ?? 3;
     const rswd = opts.replaceStrideWithDilation ?? [false, false, false];
     this.avgDown = opts.downsample === 'avgpool';
-    if (this.avgDown && rswd.some(Boolean)) throw new ConfigError("downsample 'avgpool' cannot be combined with replaceStrideWithDilation (timm pads a stride-1 pool 'same' there)");
+    if (this.avgDown && rswd.some(Boolean))
+      throw new ConfigError("downsample 'avgpool' cannot be combined with replaceStrideWithDilation (timm pads a stride-1 pool 'same' there)");
     if (rswd.length !== 3) throw new ConfigError(`replaceStrideWithDilation should be null or a 3-element list, got ${JSON.stringify(rswd)}`);
     if (!Number.isInteger(numClasses) || numClasses < 1) throw new ConfigError(`numClasses must be a positive integer, got ${numClasses}`);
     if (layers.length !== 4) throw new ConfigError(`layers must have 4 entries, got ${layers.length}`);
@@ -181,8 +203,11 @@ export class ResNet extends Module {
     if (stride !== 1 || this.inplanes !== planes * block.expansion) {
       const out = planes * block.expansion;
       downsample = this.avgDown
-        ? new Sequential(stride === 1 ? new Identity() : new AvgPool2d(2, { stride, ceilMode: true, countIncludePad: false }),
-          conv1x1(this.inplanes, out), new BatchNorm2d(out))
+        ? new Sequential(
+            stride === 1 ? new Identity() : new AvgPool2d(2, { stride, ceilMode: true, countIncludePad: false }),
+            conv1x1(this.inplanes, out),
+            new BatchNorm2d(out),
+          )
         : new Sequential(conv1x1(this.inplanes, out, stride), new BatchNorm2d(out));
     }
     const mods: Module[] = [new block(this.inplanes, planes, stride, downsample, this.groups, this.baseWidth, previousDilation)];
@@ -212,8 +237,10 @@ export class ResNet extends Module {
     }
     const stages: Stage[] = [
       ['stem', (t) => this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(t))))],
-      ['layer1', (t) => this.layer1.forward(t)], ['layer2', (t) => this.layer2.forward(t)],
-      ['layer3', (t) => this.layer3.forward(t)], ['layer4', (t) => this.layer4.forward(t)],
+      ['layer1', (t) => this.layer1.forward(t)],
+      ['layer2', (t) => this.layer2.forward(t)],
+      ['layer3', (t) => this.layer3.forward(t)],
+      ['layer4', (t) => this.layer4.forward(t)],
       ['pool', (t) => ops.flatten(ops.adaptiveAvgPool2d(t, 1), 1)],
     ];
     if (this.fc) stages.push(['logits', (t) => this.fc!.forward(t)]);

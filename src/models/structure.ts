@@ -23,9 +23,18 @@ export interface ConvUnit {
   /** A ReLU after the conv (and BN), with the path of the ReLU module shown by describe(). */
   relu: string | null;
 }
-export interface PoolUnit { kind: 'pool'; path: string; pool: MaxPool2d | AvgPool2d }
+export interface PoolUnit {
+  kind: 'pool';
+  path: string;
+  pool: MaxPool2d | AvgPool2d;
+}
 /** Option A (He et al. 2015): x[:, :, ::stride, ::stride] with zero channels padded on both sides. No parameters. */
-export interface PadUnit { kind: 'subsamplePad'; stride: number; padBefore: number; padAfter: number }
+export interface PadUnit {
+  kind: 'subsamplePad';
+  stride: number;
+  padBefore: number;
+  padAfter: number;
+}
 export type Unit = ConvUnit | PoolUnit | PadUnit;
 
 export interface BlockStructure {
@@ -61,8 +70,14 @@ export function structureOf(m: Module): ModelStructure | null {
 export function unitsAt(prefix: string) {
   const p = (n: string) => (prefix ? `${prefix}.${n}` : n);
   return {
-    conv: (name: string, conv: Conv2d, bn: [string, BatchNorm2d] | null, relu: string | null = null): ConvUnit =>
-      ({ kind: 'conv', path: p(name), conv, bn: bn ? bn[1] : null, bnPath: bn ? p(bn[0]) : null, relu: relu === null ? null : p(relu) }),
+    conv: (name: string, conv: Conv2d, bn: [string, BatchNorm2d] | null, relu: string | null = null): ConvUnit => ({
+      kind: 'conv',
+      path: p(name),
+      conv,
+      bn: bn ? bn[1] : null,
+      bnPath: bn ? p(bn[0]) : null,
+      relu: relu === null ? null : p(relu),
+    }),
     pool: (name: string, pool: MaxPool2d | AvgPool2d): PoolUnit => ({ kind: 'pool', path: p(name), pool }),
   };
 }
@@ -78,7 +93,7 @@ export function sequentialUnits(seq: Module, path: string): Unit[] {
   for (let i = 0; i < kids.length; i++) {
     const [name, m] = kids[i];
     if (m instanceof Conv2d) {
-      const bn = kids[i + 1]?.[1] instanceof BatchNorm2d ? kids[++i] as [string, BatchNorm2d] : null;
+      const bn = kids[i + 1]?.[1] instanceof BatchNorm2d ? (kids[++i] as [string, BatchNorm2d]) : null;
       const relu = kids[i + 1]?.[1] instanceof ReLU ? kids[++i][0] : null;
       units.push(at.conv(name, m, bn, relu));
     } else if (m instanceof MaxPool2d || m instanceof AvgPool2d) units.push(at.pool(name, m));
@@ -127,7 +142,11 @@ export function describeBlock(b: BlockStructure, inShape: Shape): { outShape: nu
   const optionA = b.shortcut.some((u) => u.kind === 'subsamplePad');
   return {
     outShape: main.outShape,
-    rows: [...main.rows, ...sc.rows, { name: `${b.path}.add+relu`, type: optionA ? 'Add+ReLU (option A)' : 'Add+ReLU', outShape: main.outShape, params: 0, macs: 0 }],
+    rows: [
+      ...main.rows,
+      ...sc.rows,
+      { name: `${b.path}.add+relu`, type: optionA ? 'Add+ReLU (option A)' : 'Add+ReLU', outShape: main.outShape, params: 0, macs: 0 },
+    ],
   };
 }
 
@@ -154,9 +173,15 @@ export function describeStructure(s: ModelStructure, inShape: Shape): { outShape
  *   s_k = γ_k / √(σ²_k + ε),   w'_k = w_k · s_k,   b'_k = (c_k − μ_k) · s_k + β_k   (c: the conv bias, or 0)
  * `w` is [K, ...]; returns new arrays.
  */
-export function foldBatchNorm(w: Float32Array, c: Float32Array | null, bn: { gamma: Float32Array | null; beta: Float32Array | null; mean: Float32Array; var: Float32Array; eps: number }): { w: Float32Array; b: Float32Array } {
-  const K = bn.mean.length, per = w.length / K;
-  const ow = new Float32Array(w.length), ob = new Float32Array(K);
+export function foldBatchNorm(
+  w: Float32Array,
+  c: Float32Array | null,
+  bn: { gamma: Float32Array | null; beta: Float32Array | null; mean: Float32Array; var: Float32Array; eps: number },
+): { w: Float32Array; b: Float32Array } {
+  const K = bn.mean.length,
+    per = w.length / K;
+  const ow = new Float32Array(w.length),
+    ob = new Float32Array(K);
   for (let k = 0; k < K; k++) {
     const s = (bn.gamma ? bn.gamma[k] : 1) / Math.sqrt(bn.var[k] + bn.eps);
     for (let i = k * per; i < (k + 1) * per; i++) ow[i] = w[i] * s;

@@ -29,7 +29,12 @@ export class Conv2d extends Module {
   readonly groups: number;
   readonly kernelSize: [number, number];
 
-  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, cfg: Conv2dConfig = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Pair,
+    cfg: Conv2dConfig = {},
+  ) {
     super();
     this.kernelSize = toPair(kernelSize);
     this.stride = toPair(cfg.stride ?? 1);
@@ -80,11 +85,15 @@ export class BatchNorm2d extends Module {
   readonly eps: number;
   readonly momentum: number | null;
 
-  constructor(readonly numFeatures: number, cfg: BatchNormConfig = {}) {
+  constructor(
+    readonly numFeatures: number,
+    cfg: BatchNormConfig = {},
+  ) {
     super();
     this.eps = cfg.eps ?? 1e-5;
     this.momentum = cfg.momentum === undefined ? 0.1 : cfg.momentum;
-    const affine = cfg.affine ?? true, track = cfg.trackRunningStats ?? true;
+    const affine = cfg.affine ?? true,
+      track = cfg.trackRunningStats ?? true;
     this.weight = this.registerParameter('weight', affine ? constant_(Tensor.empty([numFeatures]), 1) : null);
     this.bias = this.registerParameter('bias', affine ? Tensor.empty([numFeatures]) : null);
     this.runningMean = this.registerBuffer('running_mean', track ? Tensor.empty([numFeatures]) : null);
@@ -99,7 +108,8 @@ export class BatchNorm2d extends Module {
     let momentum = this.momentum ?? 0;
     const useBatchStats = this.training || !this.runningMean;
     if (this.training && this.numBatchesTracked) {
-      const n = this.numBatchesTracked, be = n.backend;
+      const n = this.numBatchesTracked,
+        be = n.backend;
       be.affine(n.storage, n.storage, 1, 1); // += 1 where the counter lives
       if (this.momentum === null) momentum = 1 / n.item(); // the cumulative average needs the count on the host
     }
@@ -143,8 +153,12 @@ export interface PoolGeometry {
 export function poolGeometry(kernelSize: Pair, cfg: PoolConfig): PoolGeometry {
   const kernel = toPair(kernelSize);
   return {
-    kernel, stride: toPair(cfg.stride ?? kernel), padding: toPair(cfg.padding ?? 0), dilation: toPair(cfg.dilation ?? 1),
-    ceilMode: cfg.ceilMode ?? false, countIncludePad: cfg.countIncludePad ?? true,
+    kernel,
+    stride: toPair(cfg.stride ?? kernel),
+    padding: toPair(cfg.padding ?? 0),
+    dilation: toPair(cfg.dilation ?? 1),
+    ceilMode: cfg.ceilMode ?? false,
+    countIncludePad: cfg.countIncludePad ?? true,
   };
 }
 
@@ -154,7 +168,10 @@ function poolOutShape(g: PoolGeometry, inShape: Shape): number[] {
 }
 
 export class MaxPool2d extends Module {
-  constructor(readonly kernelSize: Pair, readonly cfg: PoolConfig = {}) {
+  constructor(
+    readonly kernelSize: Pair,
+    readonly cfg: PoolConfig = {},
+  ) {
     super();
   }
   forward(x: Tensor): Tensor {
@@ -170,7 +187,10 @@ export class MaxPool2d extends Module {
 }
 
 export class AvgPool2d extends Module {
-  constructor(readonly kernelSize: Pair, readonly cfg: PoolConfig = {}) {
+  constructor(
+    readonly kernelSize: Pair,
+    readonly cfg: PoolConfig = {},
+  ) {
     super();
   }
   forward(x: Tensor): Tensor {
@@ -201,7 +221,11 @@ export class AdaptiveAvgPool2d extends Module {
 export class Linear extends Module {
   weight: Tensor;
   bias: Tensor | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    bias = true,
+  ) {
     super();
     this.weight = this.registerParameter('weight', Tensor.empty([outFeatures, inFeatures]))!;
     defaultWeight_(this.weight);
@@ -220,7 +244,10 @@ export class Linear extends Module {
 }
 
 export class Flatten extends Module {
-  constructor(readonly startDim = 1, readonly endDim = -1) {
+  constructor(
+    readonly startDim = 1,
+    readonly endDim = -1,
+  ) {
     super();
   }
   forward(x: Tensor): Tensor {

@@ -151,8 +151,10 @@ export abstract class Module {
     }
     if (bad.length) throw new StateDictError(`shape mismatch for ${bad.length} key(s): ${bad.join('; ')}`);
     if (ints.length) {
-      throw new StateDictError(`integer data for ${ints.length} floating-point tensor(s): ${listKeys(ints)}; ` +
-        'not cast silently (a quantized model? dequantize it in PyTorch and save the float state_dict)');
+      throw new StateDictError(
+        `integer data for ${ints.length} floating-point tensor(s): ${listKeys(ints)}; ` +
+          'not cast silently (a quantized model? dequantize it in PyTorch and save the float state_dict)',
+      );
     }
     if (strict && (missingKeys.length || unexpectedKeys.length)) {
       const parts = [];

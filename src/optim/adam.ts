@@ -32,7 +32,10 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     checkNonNegative(g.lr, 'lr', where);
     checkNonNegative(g.eps, 'eps', where);
     checkNonNegative(g.weightDecay, 'weight decay', where);
-    for (const [k, v] of [['beta1', g.beta1], ['beta2', g.beta2]] as const) {
+    for (const [k, v] of [
+      ['beta1', g.beta1],
+      ['beta2', g.beta2],
+    ] as const) {
       if (!(v >= 0 && v < 1)) throw new ConfigError(`${k} must be in [0, 1), got ${v} (${where})`);
     }
   }

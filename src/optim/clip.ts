@@ -11,10 +11,11 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType
   if (grads.length === 0) return 0;
   let total = 0;
   if (normType === 'inf' || normType === Infinity) {
-    for (const g of grads) for (const v of g.dataSync()) {
-      const a = Math.abs(v);
-      if (a > total || Number.isNaN(a)) total = a;
-    }
+    for (const g of grads)
+      for (const v of g.dataSync()) {
+        const a = Math.abs(v);
+        if (a > total || Number.isNaN(a)) total = a;
+      }
   } else {
     if (!(normType > 0)) throw new ConfigError(`norm type must be positive or 'inf', got ${normType}`);
     let acc = 0;

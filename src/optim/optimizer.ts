@@ -58,9 +58,8 @@ export abstract class Optimizer<H extends Hyper & { lr: number }> {
   constructor(params: Iterable<ParamInput> | Iterable<ParamGroupSpec<H>>, defaults: H) {
     this.defaults = { ...defaults };
     const list = [...(params as Iterable<ParamInput | ParamGroupSpec<H>>)];
-    const specs: ParamGroupSpec<H>[] = list.length > 0 && isGroupSpec(list[0])
-      ? (list as ParamGroupSpec<H>[])
-      : [{ params: list as ParamInput[] } as unknown as ParamGroupSpec<H>];
+    const specs: ParamGroupSpec<H>[] =
+      list.length > 0 && isGroupSpec(list[0]) ? (list as ParamGroupSpec<H>[]) : [{ params: list as ParamInput[] } as unknown as ParamGroupSpec<H>];
     const seen = new Set<Tensor>();
     let index = 0;
     for (const spec of specs) {
@@ -69,7 +68,8 @@ export abstract class Optimizer<H extends Hyper & { lr: number }> {
       const group = { ...this.defaults } as Record<string, unknown>;
       for (const [k, v] of Object.entries(over)) {
         if (v === undefined) continue;
-        if (!(k in this.defaults)) throw new ConfigError(`unknown ${this.constructor.name} option '${k}' in a parameter group (known: ${Object.keys(this.defaults).join(', ')})`);
+        if (!(k in this.defaults))
+          throw new ConfigError(`unknown ${this.constructor.name} option '${k}' in a parameter group (known: ${Object.keys(this.defaults).join(', ')})`);
         group[k] = v;
       }
       const tensors: Tensor[] = [];
@@ -165,8 +165,10 @@ export abstract class Optimizer<H extends Hyper & { lr: number }> {
       if (sg.params.length !== g.keys.length || sg.params.some((k, i) => k !== g.keys[i])) {
         const missing = g.keys.filter((k) => !sg.params.includes(k));
         const extra = sg.params.filter((k) => !g.keys.includes(k));
-        throw new StateDictError(`optimizer group ${gi} holds different parameters than saved` +
-          `${missing.length ? ` (not in the saved state: ${missing.slice(0, 5).join(', ')})` : ''}${extra.length ? ` (saved but unknown: ${extra.slice(0, 5).join(', ')})` : ''}`);
+        throw new StateDictError(
+          `optimizer group ${gi} holds different parameters than saved` +
+            `${missing.length ? ` (not in the saved state: ${missing.slice(0, 5).join(', ')})` : ''}${extra.length ? ` (saved but unknown: ${extra.slice(0, 5).join(', ')})` : ''}`,
+        );
       }
       g.keys.forEach((k, i) => byKey.set(k, g.params[i]));
     });

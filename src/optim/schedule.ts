@@ -34,7 +34,8 @@ export function stepLR(stepSize: number, gamma = 0.1): Schedule {
 /** base * gamma^(number of milestones <= step) (PyTorch MultiStepLR; repeated milestones count twice). */
 export function multiStepLR(milestones: readonly number[], gamma = 0.1): Schedule {
   const ms = [...milestones].sort((a, b) => a - b);
-  for (const m of ms) if (!Number.isInteger(m) || m < 0) throw new ConfigError(`MultiStepLR milestones must be non-negative integers, got ${milestones.join(',')}`);
+  for (const m of ms)
+    if (!Number.isInteger(m) || m < 0) throw new ConfigError(`MultiStepLR milestones must be non-negative integers, got ${milestones.join(',')}`);
   return { name: 'multistep', lr: (t, base) => base * gamma ** ms.filter((m) => m <= t).length };
 }
 
@@ -76,16 +77,26 @@ export function oneCycleLR(o: OneCycleOptions): Schedule {
   const total = o.totalSteps;
   const pct = o.pctStart ?? 0.3;
   if (!(pct > 0 && pct < 1)) throw new ConfigError(`OneCycle pctStart must be in (0, 1), got ${pct}`);
-  const div = o.divFactor ?? 25, finalDiv = o.finalDivFactor ?? 1e4;
-  const baseM = o.baseMomentum ?? 0.85, maxM = o.maxMomentum ?? 0.95;
-  const anneal = (o.annealStrategy ?? 'cos') === 'cos'
-    ? (s: number, e: number, p: number) => e + ((s - e) / 2) * (Math.cos(Math.PI * p) + 1)
-    : (s: number, e: number, p: number) => (e - s) * p + s;
+  const div = o.divFactor ?? 25,
+    finalDiv = o.finalDivFactor ?? 1e4;
+  const baseM = o.baseMomentum ?? 0.85,
+    maxM = o.maxMomentum ?? 0.95;
+  const anneal =
+    (o.annealStrategy ?? 'cos') === 'cos'
+      ? (s: number, e: number, p: number) => e + ((s - e) / 2) * (Math.cos(Math.PI * p) + 1)
+      : (s: number, e: number, p: number) => (e - s) * p + s;
   // phases: [end step, lr start key, lr end key, momentum start, momentum end]
   type Key = 'initial' | 'max' | 'min';
   const phases: [number, Key, Key, number, number][] = o.threePhase
-    ? [[pct * total - 1, 'initial', 'max', maxM, baseM], [2 * pct * total - 2, 'max', 'initial', baseM, maxM], [total - 1, 'initial', 'min', maxM, maxM]]
-    : [[pct * total - 1, 'initial', 'max', maxM, baseM], [total - 1, 'max', 'min', baseM, maxM]];
+    ? [
+        [pct * total - 1, 'initial', 'max', maxM, baseM],
+        [2 * pct * total - 2, 'max', 'initial', baseM, maxM],
+        [total - 1, 'initial', 'min', maxM, maxM],
+      ]
+    : [
+        [pct * total - 1, 'initial', 'max', maxM, baseM],
+        [total - 1, 'max', 'min', baseM, maxM],
+      ];
   const at = (t: number): { phase: (typeof phases)[number]; p: number } => {
     if (t > total) throw new ConfigError(`OneCycle stepped ${t} times, more than its ${total} total steps`);
     let start = 0;
@@ -166,7 +177,10 @@ export class LRScheduler {
   /** Number of step() calls so far. */
   private t = 0;
 
-  constructor(readonly optimizer: AnyOptimizer, readonly schedule: Schedule) {
+  constructor(
+    readonly optimizer: AnyOptimizer,
+    readonly schedule: Schedule,
+  ) {
     this.apply();
   }
 

@@ -21,7 +21,13 @@ export class SGD extends Optimizer<SGDOptions> {
   readonly type = 'SGD';
 
   constructor(params: Iterable<ParamInput> | Iterable<ParamGroupSpec<SGDOptions>>, opts: Partial<SGDOptions> & { lr: number }) {
-    super(params, { lr: opts.lr, momentum: opts.momentum ?? 0, dampening: opts.dampening ?? 0, weightDecay: opts.weightDecay ?? 0, nesterov: opts.nesterov ?? false });
+    super(params, {
+      lr: opts.lr,
+      momentum: opts.momentum ?? 0,
+      dampening: opts.dampening ?? 0,
+      weightDecay: opts.weightDecay ?? 0,
+      nesterov: opts.nesterov ?? false,
+    });
   }
 
   protected validate(g: ParamGroup<SGDOptions>, where: string): void {

@@ -63,7 +63,8 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
 
 /** Flatten dimensions startDim..endDim into one (torch.flatten). */
 export function flatten(x: Tensor, startDim = 1, endDim = -1): Tensor {
-  const s = normAxis(startDim, x.rank), e = normAxis(endDim, x.rank);
+  const s = normAxis(startDim, x.rank),
+    e = normAxis(endDim, x.rank);
   const sh = [...x.shape.slice(0, s), numel(x.shape.slice(s, e + 1)), ...x.shape.slice(e + 1)];
   return reshape(x, sh);
 }
@@ -84,10 +85,14 @@ export function unary(op: UnaryOp, x: Tensor): Tensor {
   x.backend.unary(op, x.storage, out.storage);
   return record(out, op, [x], (g) => {
     switch (op) {
-      case 'neg': return [unary('neg', g)];
-      case 'exp': return [mul(g, out)];
-      case 'log': return [div(g, x)];
-      case 'sqrt': return [div(g, mulScalar(out, 2))];
+      case 'neg':
+        return [unary('neg', g)];
+      case 'exp':
+        return [mul(g, out)];
+      case 'log':
+        return [div(g, x)];
+      case 'sqrt':
+        return [div(g, mulScalar(out, 2))];
       case 'relu': {
         const dx = Tensor.empty(x.shape, x.backend);
         x.backend.reluBackward(g.storage, out.storage, dx.storage);
@@ -140,16 +145,15 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
       case 'sub':
         return [need(a) ? sumToShape(g, a.shape) : null, need(b) ? sumToShape(unary('neg', g), b.shape) : null];
       case 'mul':
-        return [need(a) ? sumToShape(binary('mul', g, b), a.shape) : null,
-                need(b) ? sumToShape(binary('mul', g, a), b.shape) : null];
+        return [need(a) ? sumToShape(binary('mul', g, b), a.shape) : null, need(b) ? sumToShape(binary('mul', g, a), b.shape) : null];
       case 'div':
-        return [need(a) ? sumToShape(binary('div', g, b), a.shape) : null,
-                need(b) ? sumToShape(neg(binary('div', binary('mul', g, out), b)), b.shape) : null];
+        return [need(a) ? sumToShape(binary('div', g, b), a.shape) : null, need(b) ? sumToShape(neg(binary('div', binary('mul', g, out), b)), b.shape) : null];
       case 'max':
       case 'min': {
         // The gradient goes to the selected operand (a on ties, as torch.maximum splits evenly;
         // we pick a for simplicity and document it).
-        const ga = Tensor.empty(shape, a.backend), gb = Tensor.empty(shape, a.backend);
+        const ga = Tensor.empty(shape, a.backend),
+          gb = Tensor.empty(shape, a.backend);
         a.backend.maxMinBackward(g.storage, a.storage, aShape, out.storage, shape, ga.storage, gb.storage);
         const res = [sumToShape(ga, a.shape), sumToShape(gb, b.shape)];
         for (const t of [ga, gb]) t.dispose(); // sumToShape always returns a new tensor
@@ -221,11 +225,13 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.rank !== 2 || b.rank !== 2 || a.shape[1] !== b.shape[0]) {
     throw new ShapeError(`matmul needs [M,K] @ [K,N], got ${shapeStr(a.shape)} @ ${shapeStr(b.shape)}`);
   }
-  const [M, K] = a.shape, N = b.shape[1];
+  const [M, K] = a.shape,
+    N = b.shape[1];
   const out = Tensor.empty([M, N], a.backend);
   a.backend.gemm(false, false, M, N, K, a.storage, b.storage, out.storage, false);
   return record(out, 'matmul', [a, b], (g) => {
-    let da: Tensor | null = null, db: Tensor | null = null;
+    let da: Tensor | null = null,
+      db: Tensor | null = null;
     if (a.requiresGrad) {
       da = Tensor.empty([M, K], a.backend);
       a.backend.gemm(false, true, M, K, N, g.storage, b.storage, da.storage, false);
@@ -243,13 +249,16 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
   if (x.rank !== 2 || w.rank !== 2 || x.shape[1] !== w.shape[1]) {
     throw new ShapeError(`linear expects input [N, ${w.shape[1]}], got ${shapeStr(x.shape)}`);
   }
-  const [N, I] = x.shape, O = w.shape[0];
+  const [N, I] = x.shape,
+    O = w.shape[0];
   const out = Tensor.empty([N, O], x.backend);
   x.backend.gemm(false, true, N, O, I, x.storage, w.storage, out.storage, false);
   if (b) x.backend.binary('add', out.storage, [N, O], b.storage, [1, O], out.storage, [N, O]);
   const inputs = b ? [x, w, b] : [x, w];
   return record(out, 'linear', inputs, (g) => {
-    let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
+    let dx: Tensor | null = null,
+      dw: Tensor | null = null,
+      db: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty([N, I], x.backend);
       x.backend.gemm(false, false, N, I, O, g.storage, w.storage, dx.storage, false);
@@ -272,7 +281,6 @@ export interface Conv2dOptions {
   groups?: number;
 }
 
-
 export function conv2dParams(xShape: Shape, wShape: Shape, o: Conv2dOptions = {}): Conv2dParams {
   if (xShape.length !== 4) throw new ShapeError(`conv2d expects a 4-D input [N, C, H, W], got ${shapeStr(xShape)}`);
   const [N, C, H, W] = xShape;
@@ -285,7 +293,8 @@ export function conv2dParams(xShape: Shape, wShape: Shape, o: Conv2dOptions = {}
     throw new ShapeError(`conv2d expects ${Cg * groups} input channels, got ${C} (input ${shapeStr(xShape)}, weight ${shapeStr(wShape)}, groups ${groups})`);
   }
   if (K % groups !== 0) throw new ShapeError(`conv2d out channels ${K} not divisible by groups ${groups}`);
-  const OH = convOutSize(H, R, strideH, padH, dilH), OW = convOutSize(W, S, strideW, padW, dilW);
+  const OH = convOutSize(H, R, strideH, padH, dilH),
+    OW = convOutSize(W, S, strideW, padW, dilW);
   if (OH <= 0 || OW <= 0) {
     throw new ShapeError(`conv2d input ${shapeStr(xShape)} is too small for a ${R}x${S} kernel (output would be ${OH}x${OW})`);
   }
@@ -298,7 +307,9 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, o: Conv2dOptions 
   x.backend.conv2d(x.storage, w.storage, b ? b.storage : null, out.storage, p);
   const inputs = b ? [x, w, b] : [x, w];
   return record(out, 'conv2d', inputs, (g) => {
-    let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
+    let dx: Tensor | null = null,
+      dw: Tensor | null = null,
+      db: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty(x.shape, x.backend);
       x.backend.conv2dBackwardData(g.storage, w.storage, dx.storage, p);
@@ -319,8 +330,13 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, o: Conv2dOptions 
  * backend call — for convolutions with BatchNorm folded into w and b (models/fused.ts).
  * `constWeights`: w and b will not change while they live (the backend may cache transforms).
  */
-export function conv2dFused(x: Tensor, w: Tensor, b: Tensor | null, o: Conv2dOptions,
-                            act: { relu?: boolean; residual?: Tensor | null; constWeights?: boolean } = {}): Tensor {
+export function conv2dFused(
+  x: Tensor,
+  w: Tensor,
+  b: Tensor | null,
+  o: Conv2dOptions,
+  act: { relu?: boolean; residual?: Tensor | null; constWeights?: boolean } = {},
+): Tensor {
   if (isGradEnabled() && [x, w, b, act.residual].some((t) => t?.requiresGrad)) {
     throw new ResnetError('conv2dFused is inference-only: call it under noGrad() with tensors that do not require grad');
   }
@@ -341,11 +357,20 @@ export function conv2dFused(x: Tensor, w: Tensor, b: Tensor | null, o: Conv2dOpt
  * updates runningMean/runningVar in place (unbiased variance, as PyTorch); in eval mode it uses
  * the running statistics. momentum null means a cumulative average (numBatchesTracked based).
  */
-export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
-                          weight: Tensor | null, bias: Tensor | null,
-                          training: boolean, momentum: number, eps: number): Tensor {
+export function batchNorm(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  training: boolean,
+  momentum: number,
+  eps: number,
+): Tensor {
   if (x.rank < 2) throw new ShapeError(`batch norm expects [N, C, ...], got ${shapeStr(x.shape)}`);
-  const N = x.shape[0], C = x.shape[1], HW = x.size / (N * C);
+  const N = x.shape[0],
+    C = x.shape[1],
+    HW = x.size / (N * C);
   if (weight && weight.size !== C) throw new ShapeError(`batch norm has ${weight.size} channels, input has ${C} (${shapeStr(x.shape)})`);
   if (runningMean && runningMean.size !== C) throw new ShapeError(`batch norm has ${runningMean.size} channels, input has ${C} (${shapeStr(x.shape)})`);
   const be = x.backend;
@@ -357,8 +382,19 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
     return record(out, 'batchNormEval', inputs, (g) => {
       const dx = x.requiresGrad ? Tensor.empty(x.shape, be) : null;
       const dg = weight?.requiresGrad ? Tensor.empty([C], be) : null;
-      be.batchNormEvalBackward(g.storage, x.storage, weight?.storage ?? null, runningMean.storage, runningVar.storage,
-        dx?.storage ?? null, dg?.storage ?? null, N, C, HW, eps);
+      be.batchNormEvalBackward(
+        g.storage,
+        x.storage,
+        weight?.storage ?? null,
+        runningMean.storage,
+        runningVar.storage,
+        dx?.storage ?? null,
+        dg?.storage ?? null,
+        N,
+        C,
+        HW,
+        eps,
+      );
       const grads: (Tensor | null)[] = [dx];
       if (weight) grads.push(dg);
       if (bias) grads.push(bias.requiresGrad ? channelSum(g) : null);
@@ -366,23 +402,43 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
     });
   }
   if (N * HW <= 1) throw new ShapeError(`batch norm in training mode needs more than 1 value per channel, got input ${shapeStr(x.shape)}`);
-  const saveMean = be.alloc(C), saveInvStd = be.alloc(C), batchVar = be.alloc(C);
+  const saveMean = be.alloc(C),
+    saveInvStd = be.alloc(C),
+    batchVar = be.alloc(C);
   be.batchNormTrain(x.storage, weight?.storage ?? null, bias?.storage ?? null, out.storage, saveMean, saveInvStd, batchVar, N, C, HW, eps);
   if (runningMean && runningVar) be.batchNormUpdateStats(runningMean.storage, runningVar.storage, saveMean, batchVar, momentum, N * HW);
   be.free(batchVar);
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-  const saved = new Tensor(saveMean, [C], be), savedInv = new Tensor(saveInvStd, [C], be);
-  return record(out, 'batchNorm', inputs, (g) => {
-    const dx = Tensor.empty(x.shape, be);
-    const dgamma = weight ? Tensor.empty([C], be) : null;
-    const dbeta = bias ? Tensor.empty([C], be) : null;
-    be.batchNormTrainBackward(g.storage, x.storage, weight?.storage ?? null, saved.storage, savedInv.storage, dx.storage,
-      dgamma?.storage ?? null, dbeta?.storage ?? null, N, C, HW);
-    const grads: (Tensor | null)[] = [x.requiresGrad ? dx : (dx.dispose(), null)];
-    if (weight) grads.push(dgamma);
-    if (bias) grads.push(dbeta);
-    return grads;
-  }, [saved, savedInv]);
+  const saved = new Tensor(saveMean, [C], be),
+    savedInv = new Tensor(saveInvStd, [C], be);
+  return record(
+    out,
+    'batchNorm',
+    inputs,
+    (g) => {
+      const dx = Tensor.empty(x.shape, be);
+      const dgamma = weight ? Tensor.empty([C], be) : null;
+      const dbeta = bias ? Tensor.empty([C], be) : null;
+      be.batchNormTrainBackward(
+        g.storage,
+        x.storage,
+        weight?.storage ?? null,
+        saved.storage,
+        savedInv.storage,
+        dx.storage,
+        dgamma?.storage ?? null,
+        dbeta?.storage ?? null,
+        N,
+        C,
+        HW,
+      );
+      const grads: (Tensor | null)[] = [x.requiresGrad ? dx : (dx.dispose(), null)];
+      if (weight) grads.push(dgamma);
+      if (bias) grads.push(dbeta);
+      return grads;
+    },
+    [saved, savedInv],
+  );
 }
 
 // ---------------------------------------------------------------------------- pooling
@@ -488,11 +544,17 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, labelSm
   const out = Tensor.empty([], be);
   be.softmaxCrossEntropy(logits.storage, t, probs, out.storage, N, C, labelSmoothing);
   const savedProbs = new Tensor(probs, [N, C], be);
-  return record(out, 'crossEntropy', [logits], (g) => {
-    const dx = Tensor.empty([N, C], be);
-    be.softmaxCrossEntropyBackward(savedProbs.storage, t, g.storage, dx.storage, N, C, labelSmoothing);
-    return [dx];
-  }, [savedProbs]);
+  return record(
+    out,
+    'crossEntropy',
+    [logits],
+    (g) => {
+      const dx = Tensor.empty([N, C], be);
+      be.softmaxCrossEntropyBackward(savedProbs.storage, t, g.storage, dx.storage, N, C, labelSmoothing);
+      return [dx];
+    },
+    [savedProbs],
+  );
 }
 
 // ---------------------------------------------------------------------------- misc
@@ -504,7 +566,8 @@ export function dropout(x: Tensor, p: number, training: boolean, rng: RNG = glob
     if (!(p >= 0 && p <= 1)) throw new ResnetError(`dropout probability must be in [0, 1], got ${p}`);
   }
   if (!training || p === 0) return affineScalar(x, 1, 0);
-  const m = new Float32Array(x.size), k = 1 / (1 - p);
+  const m = new Float32Array(x.size),
+    k = 1 / (1 - p);
   for (let i = 0; i < m.length; i++) m[i] = rng.random() < p ? 0 : k;
   const mask = Tensor.fromArray(m, x.shape, x.backend);
   const out = mul(x, mask);
@@ -518,7 +581,9 @@ export function dropout(x: Tensor, p: number, training: boolean, rng: RNG = glob
 export function subsamplePadChannels(x: Tensor, stride: number, padBefore: number, padAfter: number): Tensor {
   if (x.rank !== 4) throw new ShapeError(`shortcut expects [N, C, H, W], got ${shapeStr(x.shape)}`);
   const [N, C, H, W] = x.shape;
-  const OH = Math.ceil(H / stride), OW = Math.ceil(W / stride), OC = C + padBefore + padAfter;
+  const OH = Math.ceil(H / stride),
+    OW = Math.ceil(W / stride),
+    OC = C + padBefore + padAfter;
   const out = Tensor.empty([N, OC, OH, OW], x.backend);
   x.backend.subsamplePadChannels(x.storage, out.storage, N, C, H, W, stride, padBefore, padAfter, false);
   return record(out, 'subsamplePadChannels', [x], (g) => {

@@ -70,7 +70,8 @@ export class Tensor {
 
   /** A copy of the values, now; throws on a backend that can only read asynchronously. */
   dataSync(): Float32Array {
-    const st = this.storage, be = this.backend;
+    const st = this.storage,
+      be = this.backend;
     if (!be.readSync) throw new ResnetError(`the ${be.name} backend cannot read values synchronously: use await tensor.data()`);
     return be.readSync(st);
   }
@@ -163,7 +164,9 @@ export class Tensor {
     if (this.isDisposed) return `Tensor(${shapeStr(this.shape)}, disposed)`;
     if (!this.backend.readSync) return `Tensor(${shapeStr(this.shape)}, ${this.backend.name})`;
     const d = this.dataSync();
-    const head = Array.from(d.subarray(0, 6)).map((v) => v.toPrecision(4)).join(', ');
+    const head = Array.from(d.subarray(0, 6))
+      .map((v) => v.toPrecision(4))
+      .join(', ');
     return `Tensor(${shapeStr(this.shape)}, [${head}${d.length > 6 ? ', …' : ''}])`;
   }
 
@@ -207,8 +210,7 @@ export function noGrad<T>(fn: () => T): T {
  * backward reads besides the inputs; they leave every scope and are freed with `out` (at once
  * when no node is recorded).
  */
-export function record(out: Tensor, name: string, inputs: readonly Tensor[], backward: (g: Tensor) => (Tensor | null)[],
-                       saved: Tensor[] = []): Tensor {
+export function record(out: Tensor, name: string, inputs: readonly Tensor[], backward: (g: Tensor) => (Tensor | null)[], saved: Tensor[] = []): Tensor {
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
     out.node = { name, inputs, backward, saved: saved.map((t) => t.keep()) };
@@ -288,8 +290,10 @@ function backwardFrom(root: Tensor, grad: Tensor | undefined, opts: BackwardOpti
   // before anything accumulates: a graph already walked (without retainGraph) is refused whole
   for (const t of order) {
     if (t.node?.released) {
-      throw new ResnetError(`backward() through a graph that was already walked (at '${t.node.name}'): its leaves' .grad already hold these gradients; ` +
-        'pass { retainGraph: true } to the first backward() to walk it again, or run the forward pass again');
+      throw new ResnetError(
+        `backward() through a graph that was already walked (at '${t.node.name}'): its leaves' .grad already hold these gradients; ` +
+          'pass { retainGraph: true } to the first backward() to walk it again, or run the forward pass again',
+      );
     }
   }
   if (!opts.retainGraph) for (const t of order) if (t.node) t.node.released = true;

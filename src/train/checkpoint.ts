@@ -20,8 +20,19 @@
 // previous good checkpoint when one is damaged. Node-only (files).
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync,
-  writeFileSync, writeSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -68,7 +79,7 @@ export interface CheckpointMeta {
   loader: { seed: number; epoch: number; batch: number } | null;
   /** Running train metrics of an epoch interrupted mid-way (null at epoch boundaries). */
   epochProgress: Record<string, unknown> | null;
-  optimizer: Omit<OptimizerStateDict, 'state'> & { state: Record<string, { scalars: Record<string, number>; buffers: string[] }> } | null;
+  optimizer: (Omit<OptimizerStateDict, 'state'> & { state: Record<string, { scalars: Record<string, number>; buffers: string[] }> }) | null;
   scheduler: { step: number } | null;
   rng: { global: number[] } | null;
   history: Record<string, unknown>[];
@@ -85,7 +96,7 @@ export interface CheckpointMeta {
 
 /** The steps of a save, in order (for tests that stop a process inside each; see SaveOptions.onPhase). */
 export const SAVE_PHASES = ['data-partial', 'data-written', 'previous-kept', 'switched', 'alias-updated', 'cleaned'] as const;
-export type SavePhase = typeof SAVE_PHASES[number];
+export type SavePhase = (typeof SAVE_PHASES)[number];
 
 export interface SaveOptions {
   model: Module;
@@ -123,13 +134,15 @@ export function ensureWritableDir(dir: string): void {
 /** Write a checkpoint at `base` (e.g. out/last); returns the sidecar. See the top of this file for the steps. */
 export function saveCheckpoint(base: string, o: SaveOptions): CheckpointMeta {
   const id = randomBytes(8).toString('hex');
-  const dir = dirname(base), name = basename(base);
+  const dir = dirname(base),
+    name = basename(base);
   const p = checkpointPaths(base);
   const phase = o.onPhase ?? (() => {});
   const tensors = o.weights ?? stateDictToArrays(o.model);
   for (const [k, a] of tensors) {
     for (let i = 0; i < a.data.length; i++) {
-      if (!Number.isFinite(a.data[i])) throw new ResnetError(`refusing to save ${p.weights}: '${k}' holds a non-finite value (the previous checkpoint is kept)`);
+      if (!Number.isFinite(a.data[i]))
+        throw new ResnetError(`refusing to save ${p.weights}: '${k}' holds a non-finite value (the previous checkpoint is kept)`);
     }
   }
   let optimMeta: CheckpointMeta['optimizer'] = null;
@@ -146,7 +159,8 @@ export function saveCheckpoint(base: string, o: SaveOptions): CheckpointMeta {
     optimBytes = writeSafetensors(bufs, { format: CHECKPOINT_FORMAT, checkpoint_id: id, kind: 'optimizer' });
   }
   const weightBytes = writeSafetensors(tensors, { format: CHECKPOINT_FORMAT, checkpoint_id: id, model: o.meta.model.name });
-  const wName = `${name}.${id}.safetensors`, oName = optimBytes ? `${name}.${id}.optim.safetensors` : null;
+  const wName = `${name}.${id}.safetensors`,
+    oName = optimBytes ? `${name}.${id}.optim.safetensors` : null;
   const files: NonNullable<CheckpointMeta['files']> = { [wName]: fileDigest(weightBytes) };
   if (oName) files[oName] = fileDigest(optimBytes!);
   const meta: CheckpointMeta = {
@@ -370,8 +384,10 @@ function lockAlive(l: LockInfo): boolean {
 }
 
 function lockMessage(dir: string, path: string, l: LockInfo): string {
-  return `${dir} is in use by another resnet-ts run (pid ${l.pid} on ${l.host}, started ${l.started}${l.command ? `: ${l.command.length > 120 ? `${l.command.slice(0, 120)}…` : l.command}` : ''}); ` +
-    `wait for it to finish or stop it, or choose another --out (if no such run is alive, delete ${path})`;
+  return (
+    `${dir} is in use by another resnet-ts run (pid ${l.pid} on ${l.host}, started ${l.started}${l.command ? `: ${l.command.length > 120 ? `${l.command.slice(0, 120)}…` : l.command}` : ''}); ` +
+    `wait for it to finish or stop it, or choose another --out (if no such run is alive, delete ${path})`
+  );
 }
 
 /** Throw the lock's message when a live run holds `dir` (a check before anything else is done). */
@@ -503,7 +519,8 @@ export function readCheckpointMeta(metaPath: string, o: { alternatives?: boolean
     throw new FormatError(`${metaPath}: not valid JSON (${(e as Error).message})`);
   }
   if (meta?.format !== CHECKPOINT_FORMAT) throw new FormatError(`${metaPath}: not a resnet-ts checkpoint sidecar (format '${String(meta?.format)}')`);
-  if (meta.version > CHECKPOINT_VERSION) throw new FormatError(`${metaPath}: checkpoint version ${meta.version} is newer than this program understands (${CHECKPOINT_VERSION})`);
+  if (meta.version > CHECKPOINT_VERSION)
+    throw new FormatError(`${metaPath}: checkpoint version ${meta.version} is newer than this program understands (${CHECKPOINT_VERSION})`);
   if (meta.version >= 2) {
     const m = SELF_HASH_RE.exec(text);
     if (!m || sha256Hex(text.replace(SELF_HASH_RE, `"sidecarSha256": "${ZERO_HASH}"`)) !== m[1]) {
@@ -528,7 +545,8 @@ function damaged(file: string, why: string, metaPath: string, o: { alternatives?
  * and verified in full. Null when none is intact (or, for resuming, none has an optimizer state).
  */
 function goodAlternative(metaPath: string, withOptimizer: boolean): string | null {
-  const dir = dirname(metaPath), file = basename(metaPath);
+  const dir = dirname(metaPath),
+    file = basename(metaPath);
   const base = file.replace(/(\.prev)?\.json$/, '');
   const other = base === 'last' ? 'best' : base === 'best' ? 'last' : null;
   const names = [`${base}.prev.json`, `${base}.json`, ...(other ? [`${other}.json`, `${other}.prev.json`] : [])];
@@ -583,7 +601,9 @@ export function loadCheckpoint(path: string, opts: { withOptimizer?: boolean; al
   const weights = w.arrays;
   const wid = w.metadata.checkpoint_id;
   if (wid !== meta.id) {
-    throw new FormatError(`${wPath} does not belong to ${r.meta} (checkpoint id ${wid ?? 'missing'} vs ${meta.id}): the checkpoint was torn by an interrupted save; use the other checkpoint in ${dir}`);
+    throw new FormatError(
+      `${wPath} does not belong to ${r.meta} (checkpoint id ${wid ?? 'missing'} vs ${meta.id}): the checkpoint was torn by an interrupted save; use the other checkpoint in ${dir}`,
+    );
   }
   let optimizer: OptimizerStateDict | null = null;
   let rawWeights: ArrayMap | null = null;
@@ -618,7 +638,8 @@ export function loadCheckpoint(path: string, opts: { withOptimizer?: boolean; al
 function fixedName(metaPath: string, wPath: string): string {
   const alias = checkpointPaths(metaPath.replace(/\.json$/, '')).weights;
   try {
-    const a = statSync(alias), w = statSync(wPath);
+    const a = statSync(alias),
+      w = statSync(wPath);
     return a.ino === w.ino && a.dev === w.dev ? alias : wPath;
   } catch {
     return wPath;
@@ -640,7 +661,8 @@ export interface FiniteOptions {
 export function checkFiniteWeights(weights: Iterable<[string, { data: Float32Array }]>, file: string, o: FiniteOptions = {}): number {
   const bad: string[] = [];
   for (const [k, a] of weights) {
-    let nan = 0, inf = 0;
+    let nan = 0,
+      inf = 0;
     for (let i = 0; i < a.data.length; i++) {
       const v = a.data[i];
       if (v !== v) nan++;

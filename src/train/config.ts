@@ -6,16 +6,26 @@ import { Subset, trainValSplit, type Dataset } from '../data/dataset.js';
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, loadFashionMNIST } from '../data/fashion-mnist.js';
 import { ImageFolder } from '../data/image-folder.js';
 import {
-  CenterCrop, Normalize, RandomCrop, RandomErasing, RandomHorizontalFlip, RandomResizedCrop, Resize, ToFloat, ToRGB, Grayscale, compose,
-  IMAGENET_MEAN, IMAGENET_STD, type Transform,
+  CenterCrop,
+  Normalize,
+  RandomCrop,
+  RandomErasing,
+  RandomHorizontalFlip,
+  RandomResizedCrop,
+  Resize,
+  ToFloat,
+  ToRGB,
+  Grayscale,
+  compose,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type Transform,
 } from '../data/transforms.js';
 import { createModel } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
 import { Adam, AdamW } from '../optim/adam.js';
 import type { AnyOptimizer } from '../optim/optimizer.js';
-import {
-  constantLR, cosineLR, multiStepLR, oneCycleLR, stepLR, withWarmup, type Schedule,
-} from '../optim/schedule.js';
+import { constantLR, cosineLR, multiStepLR, oneCycleLR, stepLR, withWarmup, type Schedule } from '../optim/schedule.js';
 import { SGD } from '../optim/sgd.js';
 import type { CheckpointInput } from './checkpoint.js';
 import { checkOption, OptionError, type DataConfig, type TrainConfig } from './options.js';
@@ -56,7 +66,10 @@ export interface BuiltData {
 
 function firstN(ds: Dataset, n: number | undefined): Dataset {
   if (n === undefined || n >= ds.length) return ds;
-  return new Subset(ds, Int32Array.from({ length: n }, (_, i) => i));
+  return new Subset(
+    ds,
+    Int32Array.from({ length: n }, (_, i) => i),
+  );
 }
 
 /**
@@ -77,7 +90,7 @@ export function limitStratified(ds: Dataset, n: number | undefined, seed: number
   const exact = ys.map((y) => (byClass.get(y)!.length * n) / ds.length);
   const quota = exact.map(Math.floor);
   let left = n - quota.reduce((a, b) => a + b, 0);
-  const order = ys.map((_, i) => i).sort((a, b) => (exact[b] - quota[b]) - (exact[a] - quota[a]) || a - b);
+  const order = ys.map((_, i) => i).sort((a, b) => exact[b] - quota[b] - (exact[a] - quota[a]) || a - b);
   for (const i of order) {
     if (left <= 0) break;
     quota[i]++;
@@ -110,8 +123,12 @@ export async function buildData(c: TrainConfig, channels?: number, onWarning?: (
     if (channels !== undefined && channels !== 1) throw new ConfigError(`Fashion-MNIST images have 1 channel, but the model expects ${channels}`);
     const resize = d.size !== 28 ? [new Resize(d.size)] : [];
     const norm = normalizeFor(d.normalize, 1, FASHION_MNIST_MEAN, FASHION_MNIST_STD);
-    const aug = d.augment === 'light' ? [new RandomCrop(d.size, { padding: pad }), new RandomHorizontalFlip()]
-      : d.augment === 'imagenet' ? [new RandomResizedCrop(d.size, { scale: [0.5, 1] }), new RandomHorizontalFlip()] : [];
+    const aug =
+      d.augment === 'light'
+        ? [new RandomCrop(d.size, { padding: pad }), new RandomHorizontalFlip()]
+        : d.augment === 'imagenet'
+          ? [new RandomResizedCrop(d.size, { scale: [0.5, 1] }), new RandomHorizontalFlip()]
+          : [];
     const trainTransform = compose(...resize, ...aug, new ToFloat(), ...(norm ? [norm] : []), ...erase);
     const evalTransform = compose(...resize, new ToFloat(), ...(norm ? [norm] : []));
     let train: Dataset = fm.train;
@@ -129,8 +146,16 @@ export async function buildData(c: TrainConfig, channels?: number, onWarning?: (
     }
     const source = `Fashion-MNIST (${fm.source}: ${fm.dir}${fm.full ? '' : ', embedded 2,000/1,000-image slice'})`;
     return {
-      train, val, valName: d.valSplit > 0 ? 'val' : 'test', test, classes: [...fm.train.classes!], source, warnings: fm.warnings,
-      input: { channels: 1, size: [28, 28], mode: 'gray' }, trainTransform, evalTransform,
+      train,
+      val,
+      valName: d.valSplit > 0 ? 'val' : 'test',
+      test,
+      classes: [...fm.train.classes!],
+      source,
+      warnings: fm.warnings,
+      input: { channels: 1, size: [28, 28], mode: 'gray' },
+      trainTransform,
+      evalTransform,
     };
   }
   const ch = channels ?? 3;
@@ -139,9 +164,12 @@ export async function buildData(c: TrainConfig, channels?: number, onWarning?: (
   const norm = normalizeFor(d.normalize, ch, IMAGENET_MEAN, IMAGENET_STD);
   const toCh = ch === 1 ? new Grayscale(1) : new ToRGB();
   const resizeTo = Math.round(d.size / 0.875);
-  const aug = d.augment === 'imagenet' ? [new RandomResizedCrop(d.size), new RandomHorizontalFlip()]
-    : d.augment === 'light' ? [new Resize(d.size), new CenterCrop(d.size), new RandomCrop(d.size, { padding: pad, paddingMode: 'reflect' }), new RandomHorizontalFlip()]
-    : [new Resize(d.size), new CenterCrop(d.size)];
+  const aug =
+    d.augment === 'imagenet'
+      ? [new RandomResizedCrop(d.size), new RandomHorizontalFlip()]
+      : d.augment === 'light'
+        ? [new Resize(d.size), new CenterCrop(d.size), new RandomCrop(d.size, { padding: pad, paddingMode: 'reflect' }), new RandomHorizontalFlip()]
+        : [new Resize(d.size), new CenterCrop(d.size)];
   const trainTransform = compose(toCh, ...aug, new ToFloat(), ...(norm ? [norm] : []), ...erase);
   const evalTransform = compose(toCh, new Resize(resizeTo), new CenterCrop(d.size), new ToFloat(), ...(norm ? [norm] : []));
   let train: Dataset = folder;
@@ -160,8 +188,16 @@ export async function buildData(c: TrainConfig, channels?: number, onWarning?: (
   train = limitStratified(train, d.limitTrain, c.seed);
   if (val) val = firstN(val, d.limitTest);
   return {
-    train, val, valName: 'val', test: null, classes: [...folder.classes], source: folder.describe(), warnings: [],
-    input: { channels: ch, size: null, mode }, trainTransform, evalTransform,
+    train,
+    val,
+    valName: 'val',
+    test: null,
+    classes: [...folder.classes],
+    source: folder.describe(),
+    warnings: [],
+    input: { channels: ch, size: null, mode },
+    trainTransform,
+    evalTransform,
   };
 }
 
@@ -180,10 +216,21 @@ export function buildSchedule(c: TrainConfig, stepsPerEpoch: number): Schedule {
   const warm = Math.round(c.warmupEpochs * stepsPerEpoch);
   let s: Schedule;
   switch (c.schedule) {
-    case 'none': s = constantLR(); break;
-    case 'step': s = stepLR(Math.max(1, Math.round((c.stepSize ?? Math.max(1, Math.floor(c.epochs / 3))) * stepsPerEpoch)), c.gamma ?? 0.1); break;
-    case 'multistep': s = multiStepLR((c.milestones ?? [Math.floor(c.epochs / 2), Math.floor((3 * c.epochs) / 4)]).map((e) => Math.max(0, e * stepsPerEpoch - warm)), c.gamma ?? 0.1); break;
-    case 'cosine': s = cosineLR(Math.max(1, total - warm)); break;
+    case 'none':
+      s = constantLR();
+      break;
+    case 'step':
+      s = stepLR(Math.max(1, Math.round((c.stepSize ?? Math.max(1, Math.floor(c.epochs / 3))) * stepsPerEpoch)), c.gamma ?? 0.1);
+      break;
+    case 'multistep':
+      s = multiStepLR(
+        (c.milestones ?? [Math.floor(c.epochs / 2), Math.floor((3 * c.epochs) / 4)]).map((e) => Math.max(0, e * stepsPerEpoch - warm)),
+        c.gamma ?? 0.1,
+      );
+      break;
+    case 'cosine':
+      s = cosineLR(Math.max(1, total - warm));
+      break;
     case 'onecycle':
       if (warm > 0) throw new OptionError('warmupEpochs', 'must be 0 with the onecycle schedule (it has its own warm-up)');
       return oneCycleLR({ totalSteps: total, pctStart: c.pctStart ?? 0.25, cycleMomentum: c.optimizer === 'sgd' && c.momentum > 0 });

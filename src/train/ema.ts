@@ -18,7 +18,10 @@ export class ModelEma {
   /** The average, one tensor per state-dict entry, on the model's backend. */
   private readonly shadow = new Map<string, Tensor>();
 
-  constructor(model: Module, readonly decay: number) {
+  constructor(
+    model: Module,
+    readonly decay: number,
+  ) {
     if (!(decay > 0 && decay < 1)) throw new ConfigError(`EMA decay must be in (0, 1), got ${decay}`);
     for (const [k, t] of model.stateDict()) this.shadow.set(k, t.detach().keep());
   }

@@ -66,7 +66,16 @@ export async function loadInferenceModel(spec: string, o: InferenceModelOptions 
     const w = src.pretrained;
     if (o.model && o.model !== w.model) throw new ConfigError(`weights ${w.id} are for ${w.model}, not ${o.model}`);
     const model = load(buildModel(w.model, { ...(w.numClasses !== 1000 ? { numClasses: w.numClasses } : {}), ...w.modelOptions }));
-    return { model, meta: null, classes: [...w.categories], input: { channels: 3, size: null, mode: 'rgb' }, evalTransform: weightsTransforms(w), weightsFile: src.file, pretrained: w, source: src.describe };
+    return {
+      model,
+      meta: null,
+      classes: [...w.categories],
+      input: { channels: 3, size: null, mode: 'rgb' },
+      evalTransform: weightsTransforms(w),
+      weightsFile: src.file,
+      pretrained: w,
+      source: src.describe,
+    };
   }
   if (src.meta) {
     const meta = src.meta;
@@ -78,10 +87,11 @@ export async function loadInferenceModel(spec: string, o: InferenceModelOptions 
   if (!o.model) throw new ConfigError(`${src.file} has no sidecar (.json) naming its model: pass --model`);
   const w = src.weights;
   let inChannels = 3;
-  for (const a of w.values()) if (a.shape.length === 4) {
-    inChannels = a.shape[1];
-    break;
-  }
+  for (const a of w.values())
+    if (a.shape.length === 4) {
+      inChannels = a.shape[1];
+      break;
+    }
   const head = [...w.entries()].filter(([, a]) => a.shape.length === 2).pop();
   const numClasses = head ? head[1].shape[0] : 1000;
   const opts: Record<string, unknown> = { numClasses, ...o.arch };
@@ -89,7 +99,16 @@ export async function loadInferenceModel(spec: string, o: InferenceModelOptions 
   const model = load(buildModel(o.model, opts));
   const classes = o.classes ?? (numClasses === 1000 ? [...IMAGENET_CLASSES] : Array.from({ length: numClasses }, (_, i) => String(i)));
   if (classes.length !== numClasses) throw new ConfigError(`${classes.length} class names for a model with ${numClasses} outputs`);
-  return { model, meta: null, classes, input: { channels: inChannels, size: null, mode: inChannels === 1 ? 'gray' : 'rgb' }, evalTransform: null, weightsFile: src.file, pretrained: null, source: src.describe };
+  return {
+    model,
+    meta: null,
+    classes,
+    input: { channels: inChannels, size: null, mode: inChannels === 1 ? 'gray' : 'rgb' },
+    evalTransform: null,
+    weightsFile: src.file,
+    pretrained: null,
+    source: src.describe,
+  };
 }
 
 /**
@@ -162,7 +181,11 @@ function preprocess(img: Image, m: InferenceModel, defaultSize: number): Image {
  * cannot be read or decoded gets a Prediction with `error` (the one-line message naming it) and
  * the others are still predicted.
  */
-export async function predictFiles(m: InferenceModel, files: string[], o: { topk?: number; batchSize?: number; size?: number; root?: string } = {}): Promise<Prediction[]> {
+export async function predictFiles(
+  m: InferenceModel,
+  files: string[],
+  o: { topk?: number; batchSize?: number; size?: number; root?: string } = {},
+): Promise<Prediction[]> {
   const k = Math.max(1, Math.min(o.topk ?? 5, m.classes.length));
   const bs = o.batchSize ?? 32;
   const out: Prediction[] = [];
@@ -195,7 +218,8 @@ export async function predictFiles(m: InferenceModel, files: string[], o: { topk
         const row = logits.subarray(n * C, (n + 1) * C);
         const bad = firstNonFinite(row);
         if (bad >= 0) {
-          res[j].error = `${batch[j]}: the model's output is non-finite (${row[bad]}; the weights in ${m.weightsFile} hold non-finite values or overflow); no prediction`;
+          res[j].error =
+            `${batch[j]}: the model's output is non-finite (${row[bad]}; the weights in ${m.weightsFile} hold non-finite values or overflow); no prediction`;
           return;
         }
         const p = softmaxRow(row);

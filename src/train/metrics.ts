@@ -26,14 +26,18 @@ export class ClassificationMetrics {
   readonly k: number;
   readonly confusion: number[][];
 
-  constructor(readonly numClasses: number, topK = 5) {
+  constructor(
+    readonly numClasses: number,
+    topK = 5,
+  ) {
     this.k = Math.max(1, Math.min(topK, numClasses));
     this.confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
   }
 
   /** Add a batch: logits [N, C] row-major, integer targets, and the batch's mean loss. */
   update(logits: Float32Array, targets: ArrayLike<number>, meanLoss: number): void {
-    const N = targets.length, C = this.numClasses;
+    const N = targets.length,
+      C = this.numClasses;
     if (logits.length !== N * C) throw new RangeError(`metrics: ${logits.length} logits for ${N} samples of ${C} classes`);
     this.lossSum += meanLoss * N;
     this.n += N;
@@ -89,7 +93,7 @@ export class ClassificationMetrics {
 /** Indices of the k largest values of a row, best first (ties: lower index first). */
 export function topKIndices(row: ArrayLike<number>, k: number): number[] {
   const idx = Array.from({ length: row.length }, (_, i) => i);
-  idx.sort((a, b) => (row[b] - row[a]) || (a - b));
+  idx.sort((a, b) => row[b] - row[a] || a - b);
   return idx.slice(0, Math.min(k, row.length));
 }
 
@@ -109,7 +113,9 @@ export function formatConfusion(r: ClassificationResult, classes: readonly strin
   const nw = Math.max(...names.map((n) => n.length), 10);
   const lines = [`${'true \\ pred'.padEnd(nw)} ${r.confusion.map((_, j) => String(j).padStart(w)).join('')}   acc`];
   r.confusion.forEach((row, i) => {
-    lines.push(`${names[i].padEnd(nw)} ${row.map((v) => String(v).padStart(w)).join('')}  ${Number.isNaN(r.perClassAcc[i]) ? '   -' : r.perClassAcc[i].toFixed(3)}`);
+    lines.push(
+      `${names[i].padEnd(nw)} ${row.map((v) => String(v).padStart(w)).join('')}  ${Number.isNaN(r.perClassAcc[i]) ? '   -' : r.perClassAcc[i].toFixed(3)}`,
+    );
   });
   return lines.join('\n');
 }

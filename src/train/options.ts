@@ -39,16 +39,30 @@ const POS_INT: NumberRule = { int: true, min: 1 };
 const UNIT_OPEN: NumberRule = { min: 0, below: 1 };
 
 export const TRAIN_OPTIONS = {
-  task: { type: 'choice', choices: ['train', 'finetune'], default: 'train', flag: false, help: 'train from scratch or fine-tune pretrained weights (set by the command)' },
+  task: {
+    type: 'choice',
+    choices: ['train', 'finetune'],
+    default: 'train',
+    flag: false,
+    help: 'train from scratch or fine-tune pretrained weights (set by the command)',
+  },
   preset: { type: 'string', flag: false, help: 'the preset the run started from' },
   model: { type: 'string', required: true, arg: 'name', help: 'model name (see `resnet models`)' },
   arch: { type: 'object', default: {}, arg: 'json', help: 'model constructor options as JSON (or @file.json)' },
   weights: {
-    type: 'string', arg: 'file|id', commands: ['finetune'],
+    type: 'string',
+    arg: 'file|id',
+    commands: ['finetune'],
     help: 'pretrained weights: an id such as resnet18.IMAGENET1K_V1 (downloaded once), a .safetensors/.pth/.npz file, or a resnet-ts checkpoint',
   },
   keepHead: { type: 'boolean', commands: ['finetune'], help: 'keep the pretrained head when it fits the new classes' },
-  freeze: { type: 'string', default: 'none', arg: 'what', commands: ['finetune'], help: 'none, backbone, stem or layerN (frozen BatchNorm stays in eval mode)' },
+  freeze: {
+    type: 'string',
+    default: 'none',
+    arg: 'what',
+    commands: ['finetune'],
+    help: 'none, backbone, stem or layerN (frozen BatchNorm stays in eval mode)',
+  },
   epochs: { type: 'int', default: 10, range: POS_INT, resume: true, help: 'epochs' },
   batchSize: { type: 'int', default: 128, range: POS_INT, help: 'batch size' },
   optimizer: { type: 'choice', choices: ['sgd', 'adam', 'adamw'], default: 'sgd', help: 'sgd, adam or adamw' },
@@ -58,27 +72,59 @@ export const TRAIN_OPTIONS = {
   weightDecay: { type: 'number', default: 0, range: { min: 0 }, help: 'weight decay (not applied to BatchNorm and biases)' },
   noWdBnBias: { type: 'boolean', default: true, flag: false, help: 'no weight decay on BatchNorm parameters and biases' },
   headLrMult: { type: 'number', default: 1, range: { above: 0 }, commands: ['finetune'], help: 'learning-rate multiplier of the new head (default 10)' },
-  schedule: { type: 'choice', choices: ['none', 'step', 'multistep', 'cosine', 'onecycle'], default: 'none', arg: 'name', help: 'none, step, multistep, cosine or onecycle' },
+  schedule: {
+    type: 'choice',
+    choices: ['none', 'step', 'multistep', 'cosine', 'onecycle'],
+    default: 'none',
+    arg: 'name',
+    help: 'none, step, multistep, cosine or onecycle',
+  },
   stepSize: { type: 'int', range: POS_INT, arg: 'epochs', help: 'StepLR: epochs between decays' },
   gamma: { type: 'number', range: { above: 0 }, help: 'StepLR/MultiStepLR decay factor' },
   milestones: { type: 'ints', range: { int: true, min: 0 }, arg: 'list', help: 'MultiStepLR epochs, e.g. 30,60' },
   warmupEpochs: { type: 'number', default: 0, range: { min: 0 }, help: 'linear warm-up epochs (not with onecycle)' },
   pctStart: { type: 'number', range: { above: 0, below: 1 }, help: 'one-cycle: fraction of steps spent rising' },
   labelSmoothing: { type: 'number', default: 0, range: UNIT_OPEN, help: 'label smoothing in [0, 1)' },
-  ema: { type: 'number', default: 0, range: UNIT_OPEN, arg: 'decay', help: 'evaluate and save a moving average of the weights with this decay, e.g. 0.99 (0: off)' },
-  tta: { type: 'choice', choices: ['none', 'flip'], arg: 'kind', help: 'test-time augmentation when evaluating: none, or flip (mean logits of the image and its mirror image)' },
+  ema: {
+    type: 'number',
+    default: 0,
+    range: UNIT_OPEN,
+    arg: 'decay',
+    help: 'evaluate and save a moving average of the weights with this decay, e.g. 0.99 (0: off)',
+  },
+  tta: {
+    type: 'choice',
+    choices: ['none', 'flip'],
+    arg: 'kind',
+    help: 'test-time augmentation when evaluating: none, or flip (mean logits of the image and its mirror image)',
+  },
   clipGradNorm: { type: 'number', default: null, nullable: true, range: { above: 0 }, help: 'clip gradients to this global L2 norm' },
   seed: { type: 'int', default: 0, range: { int: true, min: 0 }, help: 'random seed (weights, shuffling, augmentation)' },
   workers: { type: 'workers', default: 'auto', range: { int: true, min: 0 }, resume: true, help: 'data-loading worker threads (default auto)' },
   out: { type: 'string', required: true, arg: 'dir', resume: true, help: 'output directory for checkpoints, metrics.jsonl and curves.svg' },
   saveFormat: {
-    type: 'choice', choices: ['safetensors', 'pth'], default: 'safetensors', arg: 'format', resume: true,
-    help: 'pth: also write each checkpoint\'s weights as best.pth / last.pth in torch.save\'s format (torch.load(f, weights_only=True), load_state_dict)',
+    type: 'choice',
+    choices: ['safetensors', 'pth'],
+    default: 'safetensors',
+    arg: 'format',
+    resume: true,
+    help: "pth: also write each checkpoint's weights as best.pth / last.pth in torch.save's format (torch.load(f, weights_only=True), load_state_dict)",
   },
   // ---- data
-  kind: { group: 'data', type: 'choice', choices: ['fashion-mnist', 'image-folder'], default: 'fashion-mnist', flag: false, help: 'the dataset (image-folder with --images)' },
+  kind: {
+    group: 'data',
+    type: 'choice',
+    choices: ['fashion-mnist', 'image-folder'],
+    default: 'fashion-mnist',
+    flag: false,
+    help: 'the dataset (image-folder with --images)',
+  },
   dataDir: {
-    group: 'data', type: 'string', arg: 'dir', commands: ['train'], resume: true,
+    group: 'data',
+    type: 'string',
+    arg: 'dir',
+    commands: ['train'],
+    resume: true,
     help: 'where Fashion-MNIST is (else $FASHION_MNIST_DIR, /usr/share/datasets/fashion-mnist, cache, download, embedded slice)',
   },
   root: { group: 'data', type: 'string', flag: 'images', arg: 'dir', help: 'training images, one sub-folder per class (an image-folder run)' },
@@ -86,12 +132,19 @@ export const TRAIN_OPTIONS = {
   valSplit: { group: 'data', type: 'number', default: 0, range: UNIT_OPEN, help: 'fraction of the training data held out for validation' },
   size: { group: 'data', type: 'int', default: 28, range: POS_INT, arg: 'px', help: 'input size in pixels' },
   augment: {
-    group: 'data', type: 'choice', choices: ['none', 'light', 'imagenet'], default: 'none', arg: 'kind',
+    group: 'data',
+    type: 'choice',
+    choices: ['none', 'light', 'imagenet'],
+    default: 'none',
+    arg: 'kind',
     help: 'none, light (random crop + flip) or imagenet (random resized crop + flip)',
   },
   cropPadding: { group: 'data', type: 'int', range: { int: true, min: 0 }, flag: false, help: "padding of the 'light' random crop (default size/14)" },
   erase: {
-    group: 'data', type: 'number', range: { min: 0, max: 1, what: 'a probability in [0, 1]' }, arg: 'p',
+    group: 'data',
+    type: 'number',
+    range: { min: 0, max: 1, what: 'a probability in [0, 1]' },
+    arg: 'p',
     help: 'random erasing (torchvision RandomErasing) with probability p after normalization (0: off)',
   },
   normalize: { group: 'data', type: 'choice', choices: ['none', 'dataset', 'imagenet'], default: 'none', flag: false, help: 'input normalization' },
@@ -105,17 +158,34 @@ export type OptionName = keyof Options;
 
 // ---- the config types, derived from the table
 
-type ValueOf<S> = S extends { choices: readonly (infer C)[] } ? C
-  : S extends { type: 'int' | 'number' } ? (S extends { nullable: true } ? number | null : number)
-  : S extends { type: 'string' } ? string
-  : S extends { type: 'boolean' } ? boolean
-  : S extends { type: 'ints' } ? number[]
-  : S extends { type: 'object' } ? Record<string, unknown>
-  : S extends { type: 'workers' } ? number | 'auto'
-  : never;
+type ValueOf<S> = S extends { choices: readonly (infer C)[] }
+  ? C
+  : S extends { type: 'int' | 'number' }
+    ? S extends { nullable: true }
+      ? number | null
+      : number
+    : S extends { type: 'string' }
+      ? string
+      : S extends { type: 'boolean' }
+        ? boolean
+        : S extends { type: 'ints' }
+          ? number[]
+          : S extends { type: 'object' }
+            ? Record<string, unknown>
+            : S extends { type: 'workers' }
+              ? number | 'auto'
+              : never;
 type GroupOf<S> = S extends { group: 'data' } ? 'data' : 'top';
 type Keys<G, Mandatory extends boolean> = {
-  [K in OptionName]: GroupOf<Options[K]> extends G ? (Options[K] extends { default: unknown } | { required: true } ? Mandatory extends true ? K : never : Mandatory extends true ? never : K) : never
+  [K in OptionName]: GroupOf<Options[K]> extends G
+    ? Options[K] extends { default: unknown } | { required: true }
+      ? Mandatory extends true
+        ? K
+        : never
+      : Mandatory extends true
+        ? never
+        : K
+    : never;
 }[OptionName];
 type Section<G> = { -readonly [K in Keys<G, true>]: ValueOf<Options[K]> } & { -readonly [K in Keys<G, false>]?: ValueOf<Options[K]> };
 type Flat<T> = { [K in keyof T]: T[K] };
@@ -141,7 +211,10 @@ export const DEFAULT_CONFIG = { ...section('top', withDefaults), data: section('
 
 /** An invalid option value; `option` is the table's key, the message names it as the config does. */
 export class OptionError extends ConfigError {
-  constructor(readonly option: OptionName, readonly detail: string) {
+  constructor(
+    readonly option: OptionName,
+    readonly detail: string,
+  ) {
     super(`${configPath(option)} ${detail}`);
   }
 }
@@ -238,10 +311,18 @@ export function parseOption(option: OptionName, text: string): unknown {
   let v: unknown;
   switch (s.type) {
     case 'int':
-    case 'number': v = num(text); break;
-    case 'workers': v = text === 'auto' ? text : num(text); break;
-    case 'ints': v = text.split(',').map(num); break;
-    case 'boolean': v = text === 'true' ? true : text === 'false' ? false : text; break;
+    case 'number':
+      v = num(text);
+      break;
+    case 'workers':
+      v = text === 'auto' ? text : num(text);
+      break;
+    case 'ints':
+      v = text.split(',').map(num);
+      break;
+    case 'boolean':
+      v = text === 'true' ? true : text === 'false' ? false : text;
+      break;
     case 'object': {
       try {
         v = JSON.parse(text);
@@ -250,7 +331,8 @@ export function parseOption(option: OptionName, text: string): unknown {
       }
       break;
     }
-    default: v = text;
+    default:
+      v = text;
   }
   if (typeof v === 'number' && Number.isNaN(v)) v = text; // reported as the text the user gave
   if (Array.isArray(v) && v.some(Number.isNaN)) v = text;

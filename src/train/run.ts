@@ -16,7 +16,16 @@ import type { Module } from '../nn/module.js';
 import { stateDictToArrays } from '../nn/state.js';
 import { LRScheduler } from '../optim/schedule.js';
 import {
-  checkFiniteWeights, checkOutLock, cleanCheckpointDir, ensureWritableDir, type FiniteOptions, loadCheckpoint, lockOutDir, saveCheckpoint, type CheckpointMeta, type SavePhase,
+  checkFiniteWeights,
+  checkOutLock,
+  cleanCheckpointDir,
+  ensureWritableDir,
+  type FiniteOptions,
+  loadCheckpoint,
+  lockOutDir,
+  saveCheckpoint,
+  type CheckpointMeta,
+  type SavePhase,
 } from './checkpoint.js';
 import { buildData, buildModel, buildOptimizer, buildSchedule, validateConfig, type BuiltData, type TrainConfig } from './config.js';
 import { applyResumeOverrides, type ResumeOverrides } from './options.js';
@@ -51,7 +60,15 @@ export interface RunResult {
   epochsDone: number;
   globalStep: number;
   /** Final metrics on the evaluation set ('test' for Fashion-MNIST, 'val' for image folders). */
-  final: { name: string; acc: number; /** top-1 without test-time augmentation (only with --tta). */ accNoTta?: number; loss: number; top5: number; perClassAcc: number[]; confusion: number[][] } | null;
+  final: {
+    name: string;
+    acc: number;
+    /** top-1 without test-time augmentation (only with --tta). */ accNoTta?: number;
+    loss: number;
+    top5: number;
+    perClassAcc: number[];
+    confusion: number[][];
+  } | null;
   best: CheckpointMeta['best'];
   classes: string[];
   paths: { last: string; best: string; metrics: string; curves: string };
@@ -103,7 +120,11 @@ export async function runTraining(cfgIn: TrainConfig, o: RunOptions = {}): Promi
     if (lock.stale) say(hooks, `note: took over ${lock.path} from pid ${lock.stale.pid}, which is no longer running`);
     if (resume) say(hooks, `resuming from ${resume.paths.meta} (epoch ${resume.meta.epoch}, step ${resume.meta.globalStep})`);
     const removed = cleanCheckpointDir(cfg.out);
-    if (removed.length) say(hooks, `removed ${removed.length} stale file(s) of an interrupted save from ${cfg.out}: ${removed.slice(0, 4).join(', ')}${removed.length > 4 ? ', …' : ''}`);
+    if (removed.length)
+      say(
+        hooks,
+        `removed ${removed.length} stale file(s) of an interrupted save from ${cfg.out}: ${removed.slice(0, 4).join(', ')}${removed.length > 4 ? ', …' : ''}`,
+      );
     return await trainLocked(cfg, resume, o);
   } finally {
     lock.release();
@@ -152,13 +173,18 @@ async function trainLocked(cfg: TrainConfig, resume: ReturnType<typeof loadCheck
 
   // ---- data
   const data: BuiltData = await buildData(cfg, inChannels, (m) => say(hooks, `warning: ${m}`));
-  say(hooks, `data: ${data.source}; ${data.train.length} training images${data.val ? `, ${data.val.length} ${data.valName}` : ''}${data.test ? `, ${data.test.length} test` : ''}; ${data.classes.length} classes`);
+  say(
+    hooks,
+    `data: ${data.source}; ${data.train.length} training images${data.val ? `, ${data.val.length} ${data.valName}` : ''}${data.test ? `, ${data.test.length} test` : ''}; ${data.classes.length} classes`,
+  );
   if (resume && resume.meta.classes.join('\n') !== data.classes.join('\n')) {
     throw new ConfigError(`the data's classes (${data.classes.join(', ')}) differ from the checkpoint's (${resume.meta.classes.join(', ')})`);
   }
   const numClasses = data.classes.length;
   if (cfg.arch.numClasses !== undefined && cfg.arch.numClasses !== numClasses) {
-    throw new ConfigError(`--arch numClasses ${JSON.stringify(cfg.arch.numClasses)} does not match the data's ${numClasses} classes (leave it out: it is taken from the data)`);
+    throw new ConfigError(
+      `--arch numClasses ${JSON.stringify(cfg.arch.numClasses)} does not match the data's ${numClasses} classes (leave it out: it is taken from the data)`,
+    );
   }
   const options: Record<string, unknown> = { ...cfg.arch, numClasses };
   if (inChannels !== 3 || getFamily(cfg.model) !== 'torchvision') options.inChannels = inChannels;
@@ -182,13 +208,23 @@ async function trainLocked(cfg: TrainConfig, resume: ReturnType<typeof loadCheck
   }
   const fr = freeze(model, cfg.freeze);
   if (cfg.freeze !== 'none') {
-    say(hooks, `froze ${fr.frozenModules.join(', ')} (${fr.frozenParams.toLocaleString('en-US')} parameters; ${fr.frozenBN.length} BatchNorm layers kept in eval mode); ${fr.trainableParams.toLocaleString('en-US')} trainable`);
+    say(
+      hooks,
+      `froze ${fr.frozenModules.join(', ')} (${fr.frozenParams.toLocaleString('en-US')} parameters; ${fr.frozenBN.length} BatchNorm layers kept in eval mode); ${fr.trainableParams.toLocaleString('en-US')} trainable`,
+    );
   }
 
   // ---- loaders, optimizer, schedule
   const n = data.train.length;
   const dropLast = n > cfg.batchSize && n % cfg.batchSize === 1; // a batch of one breaks BatchNorm
-  const trainLoader = new DataLoader(data.train, { batchSize: cfg.batchSize, shuffle: true, dropLast, seed: cfg.seed, transform: data.trainTransform, numWorkers: cfg.workers });
+  const trainLoader = new DataLoader(data.train, {
+    batchSize: cfg.batchSize,
+    shuffle: true,
+    dropLast,
+    seed: cfg.seed,
+    transform: data.trainTransform,
+    numWorkers: cfg.workers,
+  });
   const evalBatch = Math.max(cfg.batchSize, 256);
   const valLoader = data.val ? new DataLoader(data.val, { batchSize: evalBatch, transform: data.evalTransform, numWorkers: cfg.workers }) : null;
   const optimizer = buildOptimizer(cfg, model);
@@ -251,38 +287,77 @@ async function trainLocked(cfg: TrainConfig, resume: ReturnType<typeof loadCheck
     if (s.record && typeof s.record.val_acc === 'number' && (!best || s.record.val_acc > best.value)) {
       best = { metric: `${data.valName}_acc`, value: s.record.val_acc, epoch: s.record.epoch };
       meta.best = best;
-      saveCheckpoint(paths.best, { model, weights, meta: { ...meta, loader: null, epochProgress: null, scheduler: null, rng: null, note: 'best' }, onPhase: (ph) => o.onSavePhase?.('best', ph) });
+      saveCheckpoint(paths.best, {
+        model,
+        weights,
+        meta: { ...meta, loader: null, epochProgress: null, scheduler: null, rng: null, note: 'best' },
+        onPhase: (ph) => o.onSavePhase?.('best', ph),
+      });
       if (cfg.saveFormat === 'pth') writePthFile(`${paths.best}.pth`, weights ?? stateDictToArrays(model));
       say(hooks, `new best ${best.metric}=${best.value.toFixed(4)} (epoch ${best.epoch}): ${paths.best}.safetensors`);
     }
-    saveCheckpoint(paths.last, { model, weights, rawWeights: ema ? stateDictToArrays(model) : undefined, meta, optimizer: optimizer.stateDict(), onPhase: (ph) => o.onSavePhase?.('last', ph) });
+    saveCheckpoint(paths.last, {
+      model,
+      weights,
+      rawWeights: ema ? stateDictToArrays(model) : undefined,
+      meta,
+      optimizer: optimizer.stateDict(),
+      onPhase: (ph) => o.onSavePhase?.('last', ph),
+    });
     // The safetensors checkpoint stays the one to resume from; the .pth is a copy of its weights for PyTorch.
     if (cfg.saveFormat === 'pth') writePthFile(`${paths.last}.pth`, weights ?? stateDictToArrays(model));
     lastSaved = { epoch: s.epoch, step: s.globalStep };
     o.onSavePhase?.('metrics', 'write');
     writeBytesAtomic(paths.metrics, new TextEncoder().encode(s.history.map((r) => JSON.stringify(r)).join('\n') + (s.history.length ? '\n' : '')));
     if (s.history.length) {
-      writeBytesAtomic(paths.curves, new TextEncoder().encode(trainingCurvesSvg(s.history, `${cfg.model} on ${cfg.data.kind === 'fashion-mnist' ? 'Fashion-MNIST' : cfg.data.root}`)));
+      writeBytesAtomic(
+        paths.curves,
+        new TextEncoder().encode(trainingCurvesSvg(s.history, `${cfg.model} on ${cfg.data.kind === 'fashion-mnist' ? 'Fashion-MNIST' : cfg.data.root}`)),
+      );
     }
     if (s.reason === 'interrupt') say(hooks, `saved ${paths.last}.json at epoch ${s.epoch + 1}, step ${s.globalStep}`);
   };
 
   const totalParams = model.numParameters();
-  say(hooks, `model: ${cfg.model} (${totalParams.toLocaleString('en-US')} parameters, ${numClasses} classes, ${inChannels} input channel${inChannels > 1 ? 's' : ''}); ` +
-    `${cfg.optimizer} lr ${cfg.lr}${cfg.headLrMult !== 1 ? ` (head x${cfg.headLrMult})` : ''}, batch ${cfg.batchSize}, ${cfg.epochs} epochs, schedule ${cfg.schedule}; out ${out}`);
+  say(
+    hooks,
+    `model: ${cfg.model} (${totalParams.toLocaleString('en-US')} parameters, ${numClasses} classes, ${inChannels} input channel${inChannels > 1 ? 's' : ''}); ` +
+      `${cfg.optimizer} lr ${cfg.lr}${cfg.headLrMult !== 1 ? ` (head x${cfg.headLrMult})` : ''}, batch ${cfg.batchSize}, ${cfg.epochs} epochs, schedule ${cfg.schedule}; out ${out}`,
+  );
 
   let result;
   try {
     result = await fit({
-      model, optimizer, scheduler, train: trainLoader, val: valLoader, valName: data.valName, numClasses, epochs: cfg.epochs,
-      labelSmoothing: cfg.labelSmoothing, clipGradNorm: cfg.clipGradNorm, ema, tta: cfg.tta, frozenBN: fr.frozenBN, hooks, signal: o.signal,
-      onCheckpoint, globalStep, history, epochProgress, maxSteps: o.maxSteps,
+      model,
+      optimizer,
+      scheduler,
+      train: trainLoader,
+      val: valLoader,
+      valName: data.valName,
+      numClasses,
+      epochs: cfg.epochs,
+      labelSmoothing: cfg.labelSmoothing,
+      clipGradNorm: cfg.clipGradNorm,
+      ema,
+      tta: cfg.tta,
+      frozenBN: fr.frozenBN,
+      hooks,
+      signal: o.signal,
+      onCheckpoint,
+      globalStep,
+      history,
+      epochProgress,
+      maxSteps: o.maxSteps,
     });
   } catch (e) {
     await closeAll(trainLoader, valLoader);
     if (e instanceof NonFiniteLossError || e instanceof NonFiniteOutputError) {
-      const keep = lastSaved ? `the last good checkpoint is ${paths.last}.json (epoch ${lastSaved.epoch}, step ${lastSaved.step})` : 'no checkpoint had been written yet';
-      throw new NonFiniteLossError(`${e.message}${e instanceof NonFiniteOutputError ? '; training stopped (lower the learning rate or clip gradients)' : ''}; ${keep}`);
+      const keep = lastSaved
+        ? `the last good checkpoint is ${paths.last}.json (epoch ${lastSaved.epoch}, step ${lastSaved.step})`
+        : 'no checkpoint had been written yet';
+      throw new NonFiniteLossError(
+        `${e.message}${e instanceof NonFiniteOutputError ? '; training stopped (lower the learning rate or clip gradients)' : ''}; ${keep}`,
+      );
     }
     throw e;
   }
@@ -298,21 +373,31 @@ async function trainLocked(cfg: TrainConfig, resume: ReturnType<typeof loadCheck
       await tl.close();
       final = { name: 'test', acc: r.acc, accNoTta: r.accNoTta, loss: r.loss, top5: r.topk, perClassAcc: r.perClassAcc, confusion: r.confusion };
     } else if (valLoader) {
-      const r = result.lastEval ?? await evaluate(model, valLoader, { numClasses, hooks, label: data.valName, tta: cfg.tta });
+      const r = result.lastEval ?? (await evaluate(model, valLoader, { numClasses, hooks, label: data.valName, tta: cfg.tta }));
       final = { name: data.valName, acc: r.acc, accNoTta: r.accNoTta, loss: r.loss, top5: r.topk, perClassAcc: r.perClassAcc, confusion: r.confusion };
     }
   }
   await closeAll(trainLoader, valLoader);
   const parts: string[] = [];
-  if (final) parts.push(`${final.name}_acc=${final.acc.toFixed(4)}`, `${final.name}_loss=${formatLoss(final.loss)}`, `${final.name}_top5=${final.top5.toFixed(4)}`);
+  if (final)
+    parts.push(`${final.name}_acc=${final.acc.toFixed(4)}`, `${final.name}_loss=${formatLoss(final.loss)}`, `${final.name}_top5=${final.top5.toFixed(4)}`);
   else if (lastRec) parts.push(`train_acc=${lastRec.train_acc.toFixed(4)}`, `train_loss=${formatLoss(lastRec.train_loss)}`);
   if (final?.accNoTta !== undefined) parts.push(`tta=${cfg.tta}`, `${final.name}_acc_no_tta=${final.accNoTta.toFixed(4)}`);
   if (best) parts.push(`best_${best.metric}=${best.value.toFixed(4)}@${best.epoch}`);
   parts.push(`epochs=${result.epochsDone}/${cfg.epochs}`);
   if (lastRec) parts.push(`epoch_time_s=${lastRec.epoch_time_s.toFixed(1)}`);
   return {
-    config: cfg, history: result.history, interrupted: result.interrupted, epochsDone: result.epochsDone, globalStep: result.globalStep,
-    final, best, classes: data.classes, paths, summary: parts.join(' '), model,
+    config: cfg,
+    history: result.history,
+    interrupted: result.interrupted,
+    epochsDone: result.epochsDone,
+    globalStep: result.globalStep,
+    final,
+    best,
+    classes: data.classes,
+    paths,
+    summary: parts.join(' '),
+    model,
   };
 }
 

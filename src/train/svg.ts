@@ -8,7 +8,9 @@ export interface Series {
   points: [number, number][]; // [epoch, value]
 }
 
-const W = 360, H = 250, M = { l: 52, r: 14, t: 44, b: 40 };
+const W = 360,
+  H = 250,
+  M = { l: 52, r: 14, t: 44, b: 40 };
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -37,10 +39,12 @@ function panel(x0: number, title: string, series: Series[], yRange?: [number, nu
   const pts = series.flatMap((s) => s.points).filter(([, v]) => Number.isFinite(v));
   if (pts.length === 0) return `<text x="${x0 + W / 2}" y="${H / 2}" text-anchor="middle" fill="#666">${esc(title)}: no data</text>`;
   const xs = pts.map((p) => p[0]);
-  const x0v = Math.min(...xs), x1v = Math.max(...xs);
+  const x0v = Math.min(...xs),
+    x1v = Math.max(...xs);
   // a little room on each side so the end points are not on the frame
   const xPad = Math.max(0.25, (x1v - x0v) * 0.04);
-  const xMin = x0v - xPad, xMax = x1v + xPad;
+  const xMin = x0v - xPad,
+    xMax = x1v + xPad;
   let yMin = yRange?.[0] ?? Math.min(...pts.map((p) => p[1]));
   let yMax = yRange?.[1] ?? Math.max(...pts.map((p) => p[1]));
   const yPad = (yMax - yMin) * 0.06 || Math.abs(yMax) * 0.05 || 0.05;
@@ -48,7 +52,8 @@ function panel(x0: number, title: string, series: Series[], yRange?: [number, nu
   yMax += yPad;
   const yt = niceTicks(yMin, yMax).filter((v) => v >= yMin && v <= yMax);
   const xt = niceTicks(x0v, x1v, Math.min(10, Math.max(1, x1v - x0v))).filter((v) => Number.isInteger(v) && v >= x0v && v <= x1v);
-  const pw = W - M.l - M.r, ph = H - M.t - M.b;
+  const pw = W - M.l - M.r,
+    ph = H - M.t - M.b;
   const sx = (v: number) => x0 + M.l + ((v - xMin) / (xMax - xMin || 1)) * pw;
   const sy = (v: number) => M.t + ph - ((v - yMin) / (yMax - yMin || 1)) * ph;
   const parts: string[] = [];
@@ -65,10 +70,16 @@ function panel(x0: number, title: string, series: Series[], yRange?: [number, nu
     if (good.length === 0) return;
     const d = good.map(([x, y], j) => `${j ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
     parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5,3"' : ''}/>`);
-    for (const [x, y] of good) parts.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${s.color}"><title>${esc(s.name)} epoch ${x}: ${y.toFixed(4)}</title></circle>`);
+    for (const [x, y] of good)
+      parts.push(
+        `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${s.color}"><title>${esc(s.name)} epoch ${x}: ${y.toFixed(4)}</title></circle>`,
+      );
     // legend in the top margin, one entry per series, left to right
-    const lx = x0 + M.l + i * 120, ly = 34;
-    parts.push(`<line x1="${lx}" x2="${lx + 18}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5,3"' : ''}/>`);
+    const lx = x0 + M.l + i * 120,
+      ly = 34;
+    parts.push(
+      `<line x1="${lx}" x2="${lx + 18}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5,3"' : ''}/>`,
+    );
     parts.push(`<text x="${lx + 22}" y="${ly}">${esc(s.name)}</text>`);
   });
   return parts.join('\n');
@@ -76,8 +87,7 @@ function panel(x0: number, title: string, series: Series[], yRange?: [number, nu
 
 /** Two panels (loss, accuracy) from per-epoch records. */
 export function trainingCurvesSvg(history: readonly Record<string, unknown>[], title = 'training curves'): string {
-  const pts = (k: string): [number, number][] =>
-    history.filter((r) => typeof r[k] === 'number').map((r) => [r.epoch as number, r[k] as number]);
+  const pts = (k: string): [number, number][] => history.filter((r) => typeof r[k] === 'number').map((r) => [r.epoch as number, r[k] as number]);
   const valName = String(history.find((r) => typeof r.val_name === 'string')?.val_name ?? 'val');
   const loss: Series[] = [
     { name: 'train loss', color: '#1f77b4', points: pts('train_loss') },

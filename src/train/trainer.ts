@@ -97,8 +97,11 @@ function currentLr(opt: AnyOptimizer): number {
 }
 
 /** One training step on a batch; returns the loss and a copy of the logits. */
-export function trainStep(o: { model: Module; optimizer: AnyOptimizer; labelSmoothing?: number; clipGradNorm?: number | null },
-  batch: Pick<Batch, 'x' | 'shape' | 'y'>, where = ''): { loss: number; logits: Float32Array } {
+export function trainStep(
+  o: { model: Module; optimizer: AnyOptimizer; labelSmoothing?: number; clipGradNorm?: number | null },
+  batch: Pick<Batch, 'x' | 'shape' | 'y'>,
+  where = '',
+): { loss: number; logits: Float32Array } {
   return scope(() => {
     const x = tensor(batch.x, batch.shape);
     const logits = o.model.forward(x);
@@ -110,7 +113,10 @@ export function trainStep(o: { model: Module; optimizer: AnyOptimizer; labelSmoo
     o.optimizer.zeroGrad();
     loss.backward();
     if (o.clipGradNorm) {
-      const norm = clipGradNorm(o.optimizer.paramGroups.flatMap((g) => g.params), o.clipGradNorm);
+      const norm = clipGradNorm(
+        o.optimizer.paramGroups.flatMap((g) => g.params),
+        o.clipGradNorm,
+      );
       if (!Number.isFinite(norm)) throw new NonFiniteLossError(`the gradient norm became ${norm}${where}; training stopped`);
     }
     noGrad(() => o.optimizer.step());
@@ -151,8 +157,16 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       const ips = images / Math.max(el, 1e-9);
       const r = metrics.result();
       o.hooks?.onStep?.({
-        phase: 'train', epoch: epoch + 1, epochs: o.epochs, step: done, steps, loss: r.loss, acc: r.acc,
-        lr: stepLr, imagesPerSec: ips, etaSec: ((steps - done) * el) / Math.max(1, done - startStep),
+        phase: 'train',
+        epoch: epoch + 1,
+        epochs: o.epochs,
+        step: done,
+        steps,
+        loss: r.loss,
+        acc: r.acc,
+        lr: stepLr,
+        imagesPerSec: ips,
+        etaSec: ((steps - done) * el) / Math.max(1, done - startStep),
       });
       // let timers and signal handlers run (Ctrl-C, progress redraws): without workers the loader
       // resolves in microtasks only, and the loop would never yield to the event loop
@@ -170,13 +184,19 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     }
     o.hooks?.onPhaseEnd?.('train');
     if (!allFinite(o.model)) {
-      throw new NonFiniteLossError(`the weights became non-finite during epoch ${epoch + 1} (lr ${lastLr.toPrecision(3)}); training stopped (lower the learning rate or clip gradients)`);
+      throw new NonFiniteLossError(
+        `the weights became non-finite during epoch ${epoch + 1} (lr ${lastLr.toPrecision(3)}); training stopped (lower the learning rate or clip gradients)`,
+      );
     }
     const tr = metrics.result();
     const trainTime = (performance.now() - t0) / 1000;
     const rec: EpochRecord = {
-      epoch: epoch + 1, train_loss: tr.loss, train_acc: tr.acc, lr: lastLr,
-      epoch_time_s: trainTime, images_per_s: images / Math.max(trainTime, 1e-9),
+      epoch: epoch + 1,
+      train_loss: tr.loss,
+      train_acc: tr.acc,
+      lr: lastLr,
+      epoch_time_s: trainTime,
+      images_per_s: images / Math.max(trainTime, 1e-9),
     };
     if (o.val) {
       const ev = () => evaluate(o.model, o.val!, { numClasses: o.numClasses, hooks: o.hooks, label: `${valName} ${epoch + 1}/${o.epochs}`, tta: o.tta });
@@ -232,26 +252,40 @@ export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOpt
   try {
     let images = 0;
     for await (const batch of loader.epochBatches(0, 0)) {
-      const { loss, logits } = scope(() => noGrad(() => {
-        const m = fused ?? model;
-        let out = m.forward(tensor(batch.x, batch.shape));
-        if (tta) {
-          plain!.update(out.dataSync(), batch.y, 0);
-          out = mulScalar(add(out, m.forward(tensor(hflipBatch(batch.x, batch.shape), batch.shape))), 0.5);
-        }
-        return { loss: crossEntropy(out, batch.y).item(), logits: out.dataSync() };
-      }));
+      const { loss, logits } = scope(() =>
+        noGrad(() => {
+          const m = fused ?? model;
+          let out = m.forward(tensor(batch.x, batch.shape));
+          if (tta) {
+            plain!.update(out.dataSync(), batch.y, 0);
+            out = mulScalar(add(out, m.forward(tensor(hflipBatch(batch.x, batch.shape), batch.shape))), 0.5);
+          }
+          return { loss: crossEntropy(out, batch.y).item(), logits: out.dataSync() };
+        }),
+      );
       const bad = firstNonFinite(logits);
       if (bad >= 0) {
         const C = logits.length / batch.y.length;
-        throw new NonFiniteOutputError(`the model's output is non-finite (${logits[bad]}) for image ${batch.index * loader.batchSize + Math.floor(bad / C) + 1} of the ${o.label ?? 'evaluation'} set; no accuracy is computed from it`);
+        throw new NonFiniteOutputError(
+          `the model's output is non-finite (${logits[bad]}) for image ${batch.index * loader.batchSize + Math.floor(bad / C) + 1} of the ${o.label ?? 'evaluation'} set; no accuracy is computed from it`,
+        );
       }
       metrics.update(logits, batch.y, loss);
       images += batch.y.length;
       const el = (performance.now() - t0) / 1000;
       const r = metrics.result();
-      o.hooks?.onStep?.({ phase: 'eval', epoch: 1, epochs: 1, step: batch.index + 1, steps, loss: r.loss, acc: r.acc, lr: 0,
-        imagesPerSec: images / Math.max(el, 1e-9), etaSec: ((steps - batch.index - 1) * el) / (batch.index + 1) });
+      o.hooks?.onStep?.({
+        phase: 'eval',
+        epoch: 1,
+        epochs: 1,
+        step: batch.index + 1,
+        steps,
+        loss: r.loss,
+        acc: r.acc,
+        lr: 0,
+        imagesPerSec: images / Math.max(el, 1e-9),
+        etaSec: ((steps - batch.index - 1) * el) / (batch.index + 1),
+      });
       await yieldToEventLoop();
       if (o.signal?.aborted) break;
     }

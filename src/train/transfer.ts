@@ -49,7 +49,8 @@ export function loadPretrained(model: Module, weights: Map<string, ArrayLikeEntr
   const own = model.stateDict();
   const match = matchStateDict(own, weights);
   // the head may be missing from the file or of another shape: it then starts fresh
-  const missing = match.missing.filter((k) => !isHead(k)), unexpected = match.unexpected;
+  const missing = match.missing.filter((k) => !isHead(k)),
+    unexpected = match.unexpected;
   const badShape = match.mismatched.filter((b) => !isHead(b.key)).map((b) => `${b.key} (file ${shapeStr(b.given)}, model ${shapeStr(b.model)})`);
   const headSkipped = match.mismatched.filter((b) => isHead(b.key)).map((b) => `${b.key} ${shapeStr(b.given)}`);
   const headInitialised = [...own.keys()].filter((k) => isHead(k) && !match.fit.has(k));
@@ -57,7 +58,9 @@ export function loadPretrained(model: Module, weights: Map<string, ArrayLikeEntr
   const modelName = model.constructor.name;
   if (use.size === 0) {
     const sample = [...weights.keys()].slice(0, 3).join(', ');
-    throw new StateDictError(`${file}: none of its ${weights.size} tensors fit this ${modelName} (keys like ${sample}); is it a checkpoint of another architecture?`);
+    throw new StateDictError(
+      `${file}: none of its ${weights.size} tensors fit this ${modelName} (keys like ${sample}); is it a checkpoint of another architecture?`,
+    );
   }
   const list = (a: string[]) => (a.length > 4 ? `${a.slice(0, 4).join(', ')} … (${a.length} in all)` : a.join(', '));
   if (badShape.length || missing.length || unexpected.length) {
@@ -68,7 +71,8 @@ export function loadPretrained(model: Module, weights: Map<string, ArrayLikeEntr
     throw new StateDictError(`${file} does not fit this ${modelName} (another architecture or depth?): ${parts.join('; ')}`);
   }
   model.loadStateDict(use, { strict: false });
-  const message = `loaded ${use.size} of ${own.size} tensors from ${file}` +
+  const message =
+    `loaded ${use.size} of ${own.size} tensors from ${file}` +
     (headInitialised.length ? `; new head '${head}' (${headInitialised.join(', ')}) initialised fresh` : '') +
     (headSkipped.length ? `; not loaded from the file: ${headSkipped.join(', ')}` : '');
   return { file, loaded: use.size, total: own.size, head, headSkipped, headInitialised, message };
@@ -104,9 +108,22 @@ export function freeze(model: Module, spec: string): FreezeResult {
     if (idx < 0 && top.every(([name]) => /^\d+$/.test(name))) idx = n < top.length ? n : -1; // d2l: '0' stem, '1'..'4' stages
     const known = top.filter(([name]) => /^layer\d+$/.test(name)).map(([name]) => name);
     if (idx < 0 || top[idx][0] === head) {
-      throw new ConfigError(`--freeze ${spec}: this model has no such stage (stages: stem, ${known.length ? known.join(', ') : top.slice(1).filter(([name]) => name !== head).map(([name]) => `layer${name}`).join(', ')})`);
+      throw new ConfigError(
+        `--freeze ${spec}: this model has no such stage (stages: stem, ${
+          known.length
+            ? known.join(', ')
+            : top
+                .slice(1)
+                .filter(([name]) => name !== head)
+                .map(([name]) => `layer${name}`)
+                .join(', ')
+        })`,
+      );
     }
-    frozenNames = top.slice(0, idx + 1).map(([name]) => name).filter((name) => name !== head);
+    frozenNames = top
+      .slice(0, idx + 1)
+      .map(([name]) => name)
+      .filter((name) => name !== head);
   }
   const frozenBN: BatchNorm2d[] = [];
   let frozenParams = 0;

@@ -80,7 +80,9 @@ async function resolve(spec: string, o: ResolveOptions): Promise<WeightsSource> 
     r = resolveCheckpoint(spec);
   } catch (e) {
     if (/^[a-z0-9_]+\.[A-Za-z0-9_]+$/.test(spec) && !WEIGHT_FILE.test(spec)) {
-      const ids = listPretrained().map((w) => w.id).join(', ');
+      const ids = listPretrained()
+        .map((w) => w.id)
+        .join(', ');
       throw new ConfigError(`'${spec}' is neither a file nor a known weight id (ids: ${ids})`);
     }
     if (e instanceof ConfigError && !existsSync(spec)) throw new ConfigError(`${spec}: no such file, checkpoint or weight id (${e.message})`);
@@ -88,7 +90,15 @@ async function resolve(spec: string, o: ResolveOptions): Promise<WeightsSource> 
   }
   if (r.meta) {
     const ck = loadCheckpoint(r.meta);
-    return { kind: 'checkpoint', weights: ck.weights, file: ck.paths.weights, meta: ck.meta, pretrained: null, model: ck.meta.model.name, describe: ck.paths.weights };
+    return {
+      kind: 'checkpoint',
+      weights: ck.weights,
+      file: ck.paths.weights,
+      meta: ck.meta,
+      pretrained: null,
+      model: ck.meta.model.name,
+      describe: ck.paths.weights,
+    };
   }
   return { kind: 'file', weights: readArraysFile(r.weights), file: r.weights, meta: null, pretrained: null, model: null, describe: r.weights };
 }

@@ -30,8 +30,16 @@ export async function launch(): Promise<Browser> {
   const ctx = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1100, height: 860 },
   });
   return {
@@ -87,7 +95,14 @@ export async function bundleEsbuild(extra: Record<string, unknown> = {}): Promis
   const out = join(dir, 'out');
   const esbuild = await import('esbuild');
   const r = await esbuild.build({
-    entryPoints: [join(dir, 'page.js')], outdir: out, bundle: true, format: 'esm', platform: 'browser', splitting: true, logLevel: 'silent', ...extra,
+    entryPoints: [join(dir, 'page.js')],
+    outdir: out,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    splitting: true,
+    logLevel: 'silent',
+    ...extra,
   });
   cpSync(join(dir, 'index.html'), join(out, 'index.html'));
   return { bundler: 'esbuild', dir: out, warnings: r.warnings.map((w) => w.text), ms: performance.now() - t0 };
@@ -112,11 +127,16 @@ export async function bundleWebpack(): Promise<BundleResult> {
   const out = join(dir, 'out');
   const { default: webpack } = await import('webpack');
   const stats = await new Promise<import('webpack').Stats>((resolve, reject) => {
-    webpack({ mode: 'production', context: dir, entry: './page.js', output: { path: out, filename: 'page.js' } }, (err, s) => (err ? reject(err) : resolve(s!)));
+    webpack({ mode: 'production', context: dir, entry: './page.js', output: { path: out, filename: 'page.js' } }, (err, s) =>
+      err ? reject(err) : resolve(s!),
+    );
   });
   const j = stats.toJson({ all: false, errors: true, warnings: true });
   if (stats.hasErrors()) throw new Error(`webpack: ${j.errors!.map((e) => e.message).join('\n')}`);
-  writeFileSync(join(out, 'index.html'), '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>loading</title></head><body><script src="./page.js"></script></body></html>');
+  writeFileSync(
+    join(out, 'index.html'),
+    '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>loading</title></head><body><script src="./page.js"></script></body></html>',
+  );
   return { bundler: 'webpack', dir: out, warnings: (j.warnings ?? []).map((w) => w.message), ms: performance.now() - t0 };
 }
 

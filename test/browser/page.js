@@ -44,7 +44,8 @@ window.forwards = async (o, n) => {
   }
   const { m, x } = held;
   const be = getBackend();
-  const live = [], wasm = [];
+  const live = [],
+    wasm = [];
   for (let i = 0; i < n; i++) {
     const y = noGrad(() => m.forward(tensor(x.data, x.shape)));
     if (!Number.isFinite(y.dataSync()[0])) throw new Error(`forward ${i}: non-finite logits`);

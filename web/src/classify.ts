@@ -7,7 +7,12 @@ import { cameraButton, decodeImage, defaultThreads, dropZone, el, fmtCount, show
 
 export function classifyView(catalog: Catalog): HTMLElement {
   const picker = modelPicker(catalog, 'classify', { weights: true });
-  const backend = el('select', { id: 'classify-backend', 'aria-label': 'backend' }, el('option', { value: 'wasm' }, 'wasm (SIMD)'), el('option', { value: 'ref' }, 'ref (plain TS)'));
+  const backend = el(
+    'select',
+    { id: 'classify-backend', 'aria-label': 'backend' },
+    el('option', { value: 'wasm' }, 'wasm (SIMD)'),
+    el('option', { value: 'ref' }, 'ref (plain TS)'),
+  );
   const threads = el('input', { id: 'classify-threads', type: 'number', min: 1, max: 16, value: defaultThreads(), 'aria-label': 'threads' });
   const preview = el('canvas', { class: 'preview', id: 'classify-preview' });
   const modelInfo = el('p', { class: 'muted', id: 'classify-summary' }, 'model not loaded yet');
@@ -31,7 +36,8 @@ export function classifyView(catalog: Catalog): HTMLElement {
         if (key !== loaded) {
           modelInfo.textContent = 'loading the model…';
           engine.onEvent = (e) => {
-            if (e.type === 'progress') modelInfo.textContent = `downloading the weights: ${(e.received / 2 ** 20).toFixed(1)}${e.total ? ` of ${(e.total / 2 ** 20).toFixed(1)}` : ''} MB`;
+            if (e.type === 'progress')
+              modelInfo.textContent = `downloading the weights: ${(e.received / 2 ** 20).toFixed(1)}${e.total ? ` of ${(e.total / 2 ** 20).toFixed(1)}` : ''} MB`;
           };
           const s = await engine.call<ModelSummary>('load', req);
           loaded = key;
@@ -41,7 +47,14 @@ export function classifyView(catalog: Catalog): HTMLElement {
         out.replaceChildren(el('p', { class: 'muted' }, 'classifying…'));
         const r = await engine.call<ClassifyResult>('classify', { rgba: image });
         app.lastClassify = r;
-        out.replaceChildren(topList(r.top), el('p', { class: 'timing' }, `${r.ms.toFixed(1)} ms per image · backend ${r.backend} · ${r.threads} thread${r.threads === 1 ? '' : 's'}${t !== Number(threads.value) && b === 'wasm' ? ` (asked for ${threads.value})` : ''}`));
+        out.replaceChildren(
+          topList(r.top),
+          el(
+            'p',
+            { class: 'timing' },
+            `${r.ms.toFixed(1)} ms per image · backend ${r.backend} · ${r.threads} thread${r.threads === 1 ? '' : 's'}${t !== Number(threads.value) && b === 'wasm' ? ` (asked for ${threads.value})` : ''}`,
+          ),
+        );
       } catch (e) {
         loaded = null;
         out.replaceChildren();
@@ -71,11 +84,25 @@ export function classifyView(catalog: Catalog): HTMLElement {
     if (f) fromFiles([f]);
   });
   run();
-  return el('div', { class: 'grid' },
-    el('div', { class: 'panel' }, el('h2', {}, 'Image'),
+  return el(
+    'div',
+    { class: 'grid' },
+    el(
+      'div',
+      { class: 'panel' },
+      el('h2', {}, 'Image'),
       dropZone('Drop an image here, paste one, or click to pick a file', 'image/*', false, fromFiles, { id: 'classify-image' }),
-      el('div', { class: 'row' }, cameraButton(setImage, fail)), preview),
-    el('div', { class: 'panel' }, el('h2', {}, 'Model'), picker.node,
-      el('div', { class: 'row' }, el('label', {}, 'Backend ', backend), el('label', {}, 'Threads ', threads)), modelInfo),
-    el('div', { class: 'panel' }, el('h2', {}, 'Top 5'), err, out));
+      el('div', { class: 'row' }, cameraButton(setImage, fail)),
+      preview,
+    ),
+    el(
+      'div',
+      { class: 'panel' },
+      el('h2', {}, 'Model'),
+      picker.node,
+      el('div', { class: 'row' }, el('label', {}, 'Backend ', backend), el('label', {}, 'Threads ', threads)),
+      modelInfo,
+    ),
+    el('div', { class: 'panel' }, el('h2', {}, 'Top 5'), err, out),
+  );
 }

@@ -47,13 +47,28 @@ export function inspectView(catalog: Catalog): HTMLElement {
       const r = await engine.call<Info>('info', { model, arch: req.arch, input: parseInput() });
       if (mine !== latest) return; // a newer request (model or size changed meanwhile) draws the table
       const head = el('tr', {}, ...['layer', 'type', 'output', 'params', 'MACs'].map((h) => el('th', {}, h)));
-      table.replaceChildren(el('thead', {}, head), el('tbody', {}, ...r.rows.map((x) => el('tr', {},
-        el('td', {}, x.name), el('td', {}, x.type), el('td', {}, x.outShape.join('×')),
-        el('td', { class: 'num' }, x.params ? fmtCount(x.params) : ''), el('td', { class: 'num' }, x.macs ? fmtCount(x.macs) : '')))));
+      table.replaceChildren(
+        el('thead', {}, head),
+        el(
+          'tbody',
+          {},
+          ...r.rows.map((x) =>
+            el(
+              'tr',
+              {},
+              el('td', {}, x.name),
+              el('td', {}, x.type),
+              el('td', {}, x.outShape.join('×')),
+              el('td', { class: 'num' }, x.params ? fmtCount(x.params) : ''),
+              el('td', { class: 'num' }, x.macs ? fmtCount(x.macs) : ''),
+            ),
+          ),
+        ),
+      );
       totals.textContent = `${model}: ${fmtCount(r.params)} parameters, ${fmtCount(r.macs)} MACs for one ${parseInput().join('×')} image, output ${r.outShape.join('×')}`;
       const keep = layer.value;
       layer.replaceChildren(...r.layers.map((n) => el('option', { value: n }, n)));
-      layer.value = r.layers.includes(keep) ? keep : r.layers.find((n) => n === 'layer1') ?? r.layers[0];
+      layer.value = r.layers.includes(keep) ? keep : (r.layers.find((n) => n === 'layer1') ?? r.layers[0]);
     } catch (e) {
       fail(e);
     }
@@ -71,7 +86,12 @@ export function inspectView(catalog: Catalog): HTMLElement {
         loadedKey = key;
       }
       const input = parseInput();
-      const f = await engine.call<{ c: number; h: number; w: number; shown: number; data: Float32Array }>('features', { rgba: image, layer: layer.value, maxMaps: 64, input });
+      const f = await engine.call<{ c: number; h: number; w: number; shown: number; data: Float32Array }>('features', {
+        rgba: image,
+        layer: layer.value,
+        maxMaps: 64,
+        input,
+      });
       mapsInfo.textContent = `${layer.value}: ${f.c} maps of ${f.h}×${f.w} for a ${input.join('×')} input; the first ${f.shown} shown, each scaled to its own range`;
       maps.replaceChildren(...Array.from({ length: f.shown }, (_, k) => mapCanvas(f.data.subarray(k * f.h * f.w, (k + 1) * f.h * f.w), f.w, f.h, k)));
     } catch (e) {
@@ -90,23 +110,38 @@ export function inspectView(catalog: Catalog): HTMLElement {
   });
   layer.addEventListener('change', showMaps);
   showTable();
-  return el('div', { class: 'grid' },
+  return el(
+    'div',
+    { class: 'grid' },
     el('div', { class: 'panel' }, el('h2', {}, 'Model'), picker.node, el('label', {}, 'Input C×H×W ', input)),
-    el('div', { class: 'panel' }, el('h2', {}, 'Feature maps'),
-      dropZone('Drop or pick an image', 'image/*', false, (fs) => {
-        if (fs[0]) decodeImage(fs[0]).then((px) => {
-          image = px;
-          showRgba(preview, px);
-          showMaps();
-        }, fail);
-      }, { id: 'inspect-image' }),
-      el('div', { class: 'row' }, el('label', {}, 'Layer ', layer), preview)),
+    el(
+      'div',
+      { class: 'panel' },
+      el('h2', {}, 'Feature maps'),
+      dropZone(
+        'Drop or pick an image',
+        'image/*',
+        false,
+        (fs) => {
+          if (fs[0])
+            decodeImage(fs[0]).then((px) => {
+              image = px;
+              showRgba(preview, px);
+              showMaps();
+            }, fail);
+        },
+        { id: 'inspect-image' },
+      ),
+      el('div', { class: 'row' }, el('label', {}, 'Layer ', layer), preview),
+    ),
     el('div', { class: 'panel wide' }, err, mapsInfo, maps),
-    el('div', { class: 'panel wide' }, el('h2', {}, 'Layers'), totals, el('div', { class: 'scroll' }, table)));
+    el('div', { class: 'panel wide' }, el('h2', {}, 'Layers'), totals, el('div', { class: 'scroll' }, table)),
+  );
 }
 
 function mapCanvas(v: Float32Array, w: number, h: number, k: number): HTMLCanvasElement {
-  let lo = Infinity, hi = -Infinity;
+  let lo = Infinity,
+    hi = -Infinity;
   for (const x of v) {
     lo = Math.min(lo, x);
     hi = Math.max(hi, x);

@@ -29,9 +29,13 @@ const settings = new Map<string, { key: string; got: Promise<{ backend: string; 
 
 async function main(): Promise<void> {
   const root = document.getElementById('app')!;
-  const status = el('p', { class: 'isolation' }, crossOriginIsolated
-    ? `cross-origin isolated: up to ${defaultThreads()} threads`
-    : 'not cross-origin isolated: 1 thread (serve with COOP/COEP headers, e.g. npm run web, for more)');
+  const status = el(
+    'p',
+    { class: 'isolation' },
+    crossOriginIsolated
+      ? `cross-origin isolated: up to ${defaultThreads()} threads`
+      : 'not cross-origin isolated: 1 thread (serve with COOP/COEP headers, e.g. npm run web, for more)',
+  );
   const { engine } = await engineFor('catalog');
   const catalog = await engine.call<Catalog>('catalog');
   const views: [string, string, () => HTMLElement][] = [

@@ -9,9 +9,7 @@ export interface Rgba {
 }
 
 export type WeightsSource =
-  | { kind: 'none' }
-  | { kind: 'files'; files: { name: string; bytes: Uint8Array }[] }
-  | { kind: 'pretrained'; id: string; baseUrl?: string };
+  { kind: 'none' } | { kind: 'files'; files: { name: string; bytes: Uint8Array }[] } | { kind: 'pretrained'; id: string; baseUrl?: string };
 
 export interface LoadRequest {
   model: string;
@@ -44,7 +42,10 @@ export interface ClassifyResult {
 
 export interface TrainSettings {
   /** 'slice': the embedded Fashion-MNIST slice; 'idx': dropped IDX files; 'folder': dropped images. */
-  data: { kind: 'slice'; baseUrl: string } | { kind: 'idx'; files: { name: string; bytes: Uint8Array }[] } | { kind: 'folder'; images: { label: string; rgba: Rgba }[] };
+  data:
+    | { kind: 'slice'; baseUrl: string }
+    | { kind: 'idx'; files: { name: string; bytes: Uint8Array }[] }
+    | { kind: 'folder'; images: { label: string; rgba: Rgba }[] };
   /** CIFAR ResNet depth (6n+2) and stage width. */
   depth: number;
   width: number;
@@ -74,7 +75,11 @@ export interface TrainDoneEvent {
   seconds: number;
 }
 
-export type TrainEvent = TrainStepEvent | TrainDoneEvent | { type: 'info'; text: string } | { type: 'error'; error: string }
+export type TrainEvent =
+  | TrainStepEvent
+  | TrainDoneEvent
+  | { type: 'info'; text: string }
+  | { type: 'error'; error: string }
   | { type: 'progress'; received: number; total: number | null };
 
 export interface Request {

@@ -73,8 +73,23 @@ export function trainView(): HTMLElement {
   };
   const redraw = () => {
     const h = app.trainHistory;
-    drawChart(lossChart, [{ values: h.map((p) => p.loss), color: '#b8c4e0', label: 'loss' }, { values: smooth(h.map((p) => p.loss)), color: '#2a4fa8', label: 'smoothed' }], total);
-    drawChart(accChart, [{ values: h.map((p) => p.acc), color: '#bfe0c4', label: 'batch accuracy' }, { values: smooth(h.map((p) => p.acc)), color: '#23803a', label: 'smoothed' }], total, [0, 1]);
+    drawChart(
+      lossChart,
+      [
+        { values: h.map((p) => p.loss), color: '#b8c4e0', label: 'loss' },
+        { values: smooth(h.map((p) => p.loss)), color: '#2a4fa8', label: 'smoothed' },
+      ],
+      total,
+    );
+    drawChart(
+      accChart,
+      [
+        { values: h.map((p) => p.acc), color: '#bfe0c4', label: 'batch accuracy' },
+        { values: smooth(h.map((p) => p.acc)), color: '#23803a', label: 'smoothed' },
+      ],
+      total,
+      [0, 1],
+    );
   };
   let frame = 0;
   const onEvent = (e: TrainEvent) => {
@@ -85,13 +100,16 @@ export function trainView(): HTMLElement {
       progress.value = e.step;
       status.textContent = `step ${e.step}/${e.steps} · loss ${e.loss.toFixed(3)} · batch accuracy ${(100 * e.acc).toFixed(0)}% · ${e.imagesPerSec.toFixed(0)} img/s · ETA ${fmtTime(e.etaSec)}`;
       // one redraw per animation frame at most
-      if (!frame) frame = requestAnimationFrame(() => {
-        frame = 0;
-        redraw();
-      });
+      if (!frame)
+        frame = requestAnimationFrame(() => {
+          frame = 0;
+          redraw();
+        });
     } else if (e.type === 'info') info.textContent = e.text;
     else if (e.type === 'done') {
-      status.textContent = `done: ${e.steps} steps in ${e.seconds.toFixed(1)} s` + (e.testAcc === null ? '' : ` · test accuracy ${(100 * e.testAcc).toFixed(1)}% on ${e.testCount} images`);
+      status.textContent =
+        `done: ${e.steps} steps in ${e.seconds.toFixed(1)} s` +
+        (e.testAcc === null ? '' : ` · test accuracy ${(100 * e.testAcc).toFixed(1)}% on ${e.testCount} images`);
       status.dataset.done = 'true';
       start.disabled = false;
       pause.disabled = stop.disabled = true;
@@ -112,10 +130,17 @@ export function trainView(): HTMLElement {
       const { engine } = await engineFor('train');
       engine.onEvent = onEvent;
       const s: TrainSettings = {
-        data: dataChoice, depth: Number(depth.value), width: Number(width.value), size: 32,
-        steps: Number(steps.value), batchSize: Number(batch.value), lr: Number(lr.value), seed: 0,
+        data: dataChoice,
+        depth: Number(depth.value),
+        width: Number(width.value),
+        size: 32,
+        steps: Number(steps.value),
+        batchSize: Number(batch.value),
+        lr: Number(lr.value),
+        seed: 0,
       };
-      if (!(s.steps >= 1) || !(s.batchSize >= 1) || !(s.lr > 0)) throw new Error('steps and batch size must be positive integers and the learning rate positive');
+      if (!(s.steps >= 1) || !(s.batchSize >= 1) || !(s.lr > 0))
+        throw new Error('steps and batch size must be positive integers and the learning rate positive');
       start.disabled = true;
       pause.disabled = stop.disabled = false;
       paused = false;
@@ -178,7 +203,10 @@ export function trainView(): HTMLElement {
     try {
       const r = await (await engineFor('train')).engine.call<ClassifyResult>('classifyTrained', { rgba: px });
       app.lastClassify = r;
-      result.replaceChildren(topList(r.top), el('p', { class: 'timing' }, `${r.ms.toFixed(1)} ms · backend ${r.backend} · ${r.threads} thread${r.threads === 1 ? '' : 's'}`));
+      result.replaceChildren(
+        topList(r.top),
+        el('p', { class: 'timing' }, `${r.ms.toFixed(1)} ms · backend ${r.backend} · ${r.threads} thread${r.threads === 1 ? '' : 's'}`),
+      );
     } catch (e) {
       fail(e);
     }
@@ -187,33 +215,86 @@ export function trainView(): HTMLElement {
     drawing = false;
     classifyPx(fromSource(pad, pad.width, pad.height));
   });
-  const tryIt = el('div', { class: 'panel wide', hidden: true, id: 'train-try' }, el('h2', {}, 'Try the trained model'),
-    el('div', { class: 'grid' },
+  const tryIt = el(
+    'div',
+    { class: 'panel wide', hidden: true, id: 'train-try' },
+    el('h2', {}, 'Try the trained model'),
+    el(
+      'div',
+      { class: 'grid' },
       el('div', {}, pad, el('div', { class: 'row' }, el('button', { onclick: clearPad }, 'Clear'))),
-      el('div', {}, dropZone('Drop or pick an image to classify', 'image/*', false, (fs) => {
-        if (fs[0]) decodeImage(fs[0]).then(classifyPx, fail);
-      }, { id: 'train-image' }), result)));
+      el(
+        'div',
+        {},
+        dropZone(
+          'Drop or pick an image to classify',
+          'image/*',
+          false,
+          (fs) => {
+            if (fs[0]) decodeImage(fs[0]).then(classifyPx, fail);
+          },
+          { id: 'train-image' },
+        ),
+        result,
+      ),
+    ),
+  );
 
-  return el('div', { class: 'grid' },
-    el('div', { class: 'panel' }, el('h2', {}, 'Data'), dataInfo,
-      dropZone('Drop IDX files (images + labels; t10k/test in the name for a test set) or a folder of images with one subfolder per class', '', true, onData, { folder: true, id: 'train-files' }),
-      el('div', { class: 'row' },
-        el('label', { class: 'link' }, 'pick a folder…', (() => {
-          const i = el('input', { type: 'file', hidden: true, webkitdirectory: true });
-          i.addEventListener('change', () => i.files && onData([...i.files]));
-          return i;
-        })()),
-        el('button', { class: 'link', onclick: () => {
-          dataChoice = { kind: 'slice', baseUrl: SLICE_URL };
-          dataInfo.textContent = 'Data: the embedded Fashion-MNIST slice (2,000 training and 1,000 test images, 28×28 gray).';
-        } }, 'use the embedded slice'))),
-    el('div', { class: 'panel' }, el('h2', {}, 'Model and schedule'),
-      el('div', { class: 'form' },
-        el('label', {}, 'Depth ', depth), el('label', {}, 'Width ', width), el('label', {}, 'Steps ', steps),
-        el('label', {}, 'Batch ', batch), el('label', {}, 'Learning rate ', lr)),
+  return el(
+    'div',
+    { class: 'grid' },
+    el(
+      'div',
+      { class: 'panel' },
+      el('h2', {}, 'Data'),
+      dataInfo,
+      dropZone('Drop IDX files (images + labels; t10k/test in the name for a test set) or a folder of images with one subfolder per class', '', true, onData, {
+        folder: true,
+        id: 'train-files',
+      }),
+      el(
+        'div',
+        { class: 'row' },
+        el(
+          'label',
+          { class: 'link' },
+          'pick a folder…',
+          (() => {
+            const i = el('input', { type: 'file', hidden: true, webkitdirectory: true });
+            i.addEventListener('change', () => i.files && onData([...i.files]));
+            return i;
+          })(),
+        ),
+        el(
+          'button',
+          {
+            class: 'link',
+            onclick: () => {
+              dataChoice = { kind: 'slice', baseUrl: SLICE_URL };
+              dataInfo.textContent = 'Data: the embedded Fashion-MNIST slice (2,000 training and 1,000 test images, 28×28 gray).';
+            },
+          },
+          'use the embedded slice',
+        ),
+      ),
+    ),
+    el(
+      'div',
+      { class: 'panel' },
+      el('h2', {}, 'Model and schedule'),
+      el(
+        'div',
+        { class: 'form' },
+        el('label', {}, 'Depth ', depth),
+        el('label', {}, 'Width ', width),
+        el('label', {}, 'Steps ', steps),
+        el('label', {}, 'Batch ', batch),
+        el('label', {}, 'Learning rate ', lr),
+      ),
       el('p', { class: 'muted' }, 'SGD with Nesterov momentum, one-cycle learning rate, in a Web Worker.'),
-      el('div', { class: 'row' }, start, pause, stop, save)),
-    el('div', { class: 'panel wide' }, el('h2', {}, 'Progress'), err, progress, status, info,
-      el('div', { class: 'charts' }, lossChart, accChart)),
-    tryIt);
+      el('div', { class: 'row' }, start, pause, stop, save),
+    ),
+    el('div', { class: 'panel wide' }, el('h2', {}, 'Progress'), err, progress, status, info, el('div', { class: 'charts' }, lossChart, accChart)),
+    tryIt,
+  );
 }

@@ -69,7 +69,8 @@ export async function decodeImage(blob: Blob, maxSide = 512): Promise<Rgba> {
 
 export function fromSource(src: CanvasImageSource, w0: number, h0: number, maxSide = 512): Rgba {
   const s = Math.min(1, maxSide / Math.max(w0, h0));
-  const w = Math.max(1, Math.round(w0 * s)), h = Math.max(1, Math.round(h0 * s));
+  const w = Math.max(1, Math.round(w0 * s)),
+    h = Math.max(1, Math.round(h0 * s));
   const c = new OffscreenCanvas(w, h);
   const g = c.getContext('2d')!;
   g.drawImage(src, 0, 0, w, h);
@@ -87,7 +88,13 @@ export function showRgba(canvas: HTMLCanvasElement, px: Rgba): void {
  * A drop zone that also opens a file picker on click/Enter. `accept` filters the picker; every
  * dropped or picked file is passed on (folders via webkitGetAsEntry, with their relative paths).
  */
-export function dropZone(label: string, accept: string, multiple: boolean, onFiles: (files: File[]) => void, opts: { folder?: boolean; id?: string } = {}): HTMLElement {
+export function dropZone(
+  label: string,
+  accept: string,
+  multiple: boolean,
+  onFiles: (files: File[]) => void,
+  opts: { folder?: boolean; id?: string } = {},
+): HTMLElement {
   const input = el('input', { type: 'file', accept, hidden: true, ...(multiple ? { multiple: true } : {}), ...(opts.id ? { id: opts.id } : {}) });
   input.addEventListener('change', () => {
     if (input.files?.length) onFiles([...input.files]);
@@ -147,34 +154,48 @@ export function relPath(f: File): string {
 export function cameraButton(onShot: (px: Rgba) => void, onError: (m: string) => void): HTMLElement {
   const video = el('video', { playsinline: true, muted: true, class: 'camera', hidden: true });
   let stream: MediaStream | null = null;
-  const shot = el('button', { hidden: true, onclick: () => {
-    onShot(fromSource(video, video.videoWidth, video.videoHeight));
-  } }, 'Take picture');
-  const toggle = el('button', { onclick: async () => {
-    if (stream) {
-      stream.getTracks().forEach((t) => t.stop());
-      stream = null;
-      video.hidden = shot.hidden = true;
-      toggle.textContent = 'Camera';
-      return;
-    }
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
-    } catch (e) {
-      return onError(`camera: ${(e as Error).message}`);
-    }
-    video.srcObject = stream;
-    await video.play();
-    video.hidden = shot.hidden = false;
-    toggle.textContent = 'Close camera';
-  } }, 'Camera');
+  const shot = el(
+    'button',
+    {
+      hidden: true,
+      onclick: () => {
+        onShot(fromSource(video, video.videoWidth, video.videoHeight));
+      },
+    },
+    'Take picture',
+  );
+  const toggle = el(
+    'button',
+    {
+      onclick: async () => {
+        if (stream) {
+          stream.getTracks().forEach((t) => t.stop());
+          stream = null;
+          video.hidden = shot.hidden = true;
+          toggle.textContent = 'Camera';
+          return;
+        }
+        try {
+          stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
+        } catch (e) {
+          return onError(`camera: ${(e as Error).message}`);
+        }
+        video.srcObject = stream;
+        await video.play();
+        video.hidden = shot.hidden = false;
+        toggle.textContent = 'Close camera';
+      },
+    },
+    'Camera',
+  );
   return el('span', { class: 'camera-box' }, toggle, shot, video);
 }
 
 /** A line chart of one or two series on a canvas (y from the data's range, x = step). */
 export function drawChart(c: HTMLCanvasElement, series: { values: number[]; color: string; label: string }[], steps: number, yFixed?: [number, number]): void {
   const dpr = window.devicePixelRatio || 1;
-  const w = c.clientWidth || 300, h = c.clientHeight || 150;
+  const w = c.clientWidth || 300,
+    h = c.clientHeight || 150;
   c.width = Math.round(w * dpr);
   c.height = Math.round(h * dpr);
   const g = c.getContext('2d')!;
@@ -182,7 +203,10 @@ export function drawChart(c: HTMLCanvasElement, series: { values: number[]; colo
   g.clearRect(0, 0, w, h);
   const all = series.flatMap((s) => s.values).filter(Number.isFinite);
   const [lo, hi] = yFixed ?? (all.length ? [Math.min(0, ...all), Math.max(...all) * 1.05 || 1] : [0, 1]);
-  const L = 36, R = 8, T = 8, B = 18;
+  const L = 36,
+    R = 8,
+    T = 8,
+    B = 18;
   g.strokeStyle = '#ccd';
   g.fillStyle = '#556';
   g.font = '11px system-ui, sans-serif';
@@ -217,10 +241,19 @@ export function drawChart(c: HTMLCanvasElement, series: { values: number[]; colo
 
 /** Top-k as labelled bars. */
 export function topList(top: { label: string; prob: number }[]): HTMLElement {
-  return el('ol', { class: 'top' }, ...top.map((t) => el('li', {},
-    el('span', { class: 'label' }, t.label),
-    el('span', { class: 'bar' }, el('span', { style: `width:${(100 * t.prob).toFixed(1)}%` })),
-    el('span', { class: 'prob' }, `${(100 * t.prob).toFixed(1)}%`))));
+  return el(
+    'ol',
+    { class: 'top' },
+    ...top.map((t) =>
+      el(
+        'li',
+        {},
+        el('span', { class: 'label' }, t.label),
+        el('span', { class: 'bar' }, el('span', { style: `width:${(100 * t.prob).toFixed(1)}%` })),
+        el('span', { class: 'prob' }, `${(100 * t.prob).toFixed(1)}%`),
+      ),
+    ),
+  );
 }
 
 /** Trigger a download of bytes or text. */

@@ -2,23 +2,54 @@
 // the UI stays responsive. The page starts one per view (classify, inspect, train) and talks to it
 // with the requests of protocol.ts. Images arrive as RGBA pixels decoded by the page.
 import {
-  CifarResNet, RNG, IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD, Module, createModel, data, evaluate, getBackend,
-  getModelEntry, getPretrained, listModels, listPretrained, loadPretrained, getThreads, importOnnx, io, noGrad, optim, readSafetensors, scope, setBackend, setThreads, tensor,
-  trainStep, tryFuseForInference, writeSafetensors, type FusedModel, type Tensor,
+  CifarResNet,
+  RNG,
+  IMAGENET_CLASSES,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  Module,
+  createModel,
+  data,
+  evaluate,
+  getBackend,
+  getModelEntry,
+  getPretrained,
+  listModels,
+  listPretrained,
+  loadPretrained,
+  getThreads,
+  importOnnx,
+  io,
+  noGrad,
+  optim,
+  readSafetensors,
+  scope,
+  setBackend,
+  setThreads,
+  tensor,
+  trainStep,
+  tryFuseForInference,
+  writeSafetensors,
+  type FusedModel,
+  type Tensor,
 } from '../../src/browser.js';
 import type { ClassifyResult, LoadRequest, ModelSummary, Reply, Request, Rgba, TrainEvent, TrainSettings } from './protocol.js';
 
 const ctx = self as unknown as { postMessage(m: Reply, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent<Request>) => void) | null };
 
 export const FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
-const FASHION_MEAN = [0.286], FASHION_STD = [0.353];
+const FASHION_MEAN = [0.286],
+  FASHION_STD = [0.353];
 
 /** How a model wants its input: size, channels, and the normalisation after scaling to [0, 1]. */
 interface Pre {
-  c: number; h: number; w: number;
+  c: number;
+  h: number;
+  w: number;
   /** Shorter side is resized to this before the center crop (ImageNet: 256 for a 224 crop). */
   resize: number;
-  mean: number[]; std: number[];
+  mean: number[];
+  std: number[];
 }
 
 interface Loaded {
@@ -38,7 +69,9 @@ function toImage(px: Rgba, c: number): data.Image & { data: Uint8Array } {
   const n = px.w * px.h;
   const out = new Uint8Array(c * n);
   for (let i = 0; i < n; i++) {
-    const r = px.data[4 * i], g = px.data[4 * i + 1], b = px.data[4 * i + 2];
+    const r = px.data[4 * i],
+      g = px.data[4 * i + 1],
+      b = px.data[4 * i + 2];
     if (c === 1) out[i] = Math.round((r * 299 + g * 587 + b * 114) / 1000);
     else {
       out[i] = r;
@@ -60,7 +93,10 @@ function topk(logits: Float32Array, classes: string[], k: number) {
   for (const v of logits) max = Math.max(max, v);
   const e = Array.from(logits, (v) => Math.exp(v - max));
   const s = e.reduce((a, b) => a + b, 0);
-  return [...e.keys()].sort((a, b) => logits[b] - logits[a]).slice(0, k).map((i) => ({ index: i, label: classes[i] ?? String(i), prob: e[i] / s }));
+  return [...e.keys()]
+    .sort((a, b) => logits[b] - logits[a])
+    .slice(0, k)
+    .map((i) => ({ index: i, label: classes[i] ?? String(i), prob: e[i] / s }));
 }
 
 function logitsOf(m: Module | FusedModel, x: Float32Array, shape: number[]): Float32Array {
@@ -92,7 +128,14 @@ function headClasses(w: Map<string, { shape: number[] }>): number | null {
 function defaultPre(name: string, c: number): Pre {
   const [, h, w] = getModelEntry(name).defaultInput;
   const imagenet = c === 3 && h === 224;
-  return { c, h, w, resize: imagenet ? 256 : Math.min(h, w), mean: c === 3 ? [...IMAGENET_MEAN] : FASHION_MEAN, std: c === 3 ? [...IMAGENET_STD] : FASHION_STD };
+  return {
+    c,
+    h,
+    w,
+    resize: imagenet ? 256 : Math.min(h, w),
+    mean: c === 3 ? [...IMAGENET_MEAN] : FASHION_MEAN,
+    std: c === 3 ? [...IMAGENET_STD] : FASHION_STD,
+  };
 }
 
 function buildModel(name: string, opts: Record<string, unknown>): Module {
@@ -140,7 +183,13 @@ async function load(r: LoadRequest): Promise<ModelSummary> {
     } else if (sidecar) {
       // a resnet-ts checkpoint: the sidecar names the model, its options, classes and input
       if (!arrays) throw new Error(`${sidecar.name}: drop its weights file (.safetensors) together with it`);
-      let meta: { format?: string; model: { name: string; options: Record<string, unknown> }; classes: string[]; input: { channels: number; size: [number, number] | null }; evalTransform?: { name: string; args: { transforms?: { name: string; args: { mean?: number[]; std?: number[] } }[] } } };
+      let meta: {
+        format?: string;
+        model: { name: string; options: Record<string, unknown> };
+        classes: string[];
+        input: { channels: number; size: [number, number] | null };
+        evalTransform?: { name: string; args: { transforms?: { name: string; args: { mean?: number[]; std?: number[] } }[] } };
+      };
       try {
         meta = JSON.parse(new TextDecoder().decode(sidecar.bytes));
       } catch (e) {
@@ -154,7 +203,14 @@ async function load(r: LoadRequest): Promise<ModelSummary> {
       const norm = meta.evalTransform?.args.transforms?.find((t) => t.name === 'Normalize')?.args;
       const c = meta.input.channels;
       const [h, wd] = meta.input.size ?? [getModelEntry('resnet18').defaultInput[1], getModelEntry('resnet18').defaultInput[2]];
-      pre = { c, h, w: wd, resize: Math.min(h, wd), mean: norm?.mean ?? (c === 3 ? [...IMAGENET_MEAN] : FASHION_MEAN), std: norm?.std ?? (c === 3 ? [...IMAGENET_STD] : FASHION_STD) };
+      pre = {
+        c,
+        h,
+        w: wd,
+        resize: Math.min(h, wd),
+        mean: norm?.mean ?? (c === 3 ? [...IMAGENET_MEAN] : FASHION_MEAN),
+        std: norm?.std ?? (c === 3 ? [...IMAGENET_STD] : FASHION_STD),
+      };
       weights = `${arrays.name} (resnet-ts checkpoint)`;
     } else if (arrays) {
       const sd = io.readArrays(arrays.bytes, arrays.name);
@@ -168,7 +224,7 @@ async function load(r: LoadRequest): Promise<ModelSummary> {
       model.loadStateDict(sd);
       pre = defaultPre(name, c);
       weights = arrays.name;
-      if (meta.format === CHECKPOINT_FORMAT) note = 'drop the checkpoint\'s .json together with it for its class names and input size';
+      if (meta.format === CHECKPOINT_FORMAT) note = "drop the checkpoint's .json together with it for its class names and input size";
     } else throw new Error('no weights file among the dropped files');
   } else {
     model = buildModel(name, r.arch);
@@ -178,7 +234,14 @@ async function load(r: LoadRequest): Promise<ModelSummary> {
   const n = headClasses(new Map([...model.stateDict()].map(([k, t]) => [k, { shape: t.shape as number[] }]))) ?? 0;
   classes ??= n === 1000 ? [...IMAGENET_CLASSES] : n === 10 && pre.c === 1 ? FASHION_CLASSES : Array.from({ length: n }, (_, i) => `class ${i}`);
   const fused = tryFuseForInference(model);
-  const summary: ModelSummary = { name, params: model.numParameters(), classes: n, input: { c: pre.c, h: pre.h, w: pre.w, mode: pre.c === 1 ? 'gray' : 'rgb' }, weights, note };
+  const summary: ModelSummary = {
+    name,
+    params: model.numParameters(),
+    classes: n,
+    input: { c: pre.c, h: pre.h, w: pre.w, mode: pre.c === 1 ? 'gray' : 'rgb' },
+    weights,
+    note,
+  };
   current = { model, fused, classes, pre, summary };
   return summary;
 }
@@ -189,7 +252,13 @@ function info(a: { model: string; arch: Record<string, unknown>; input: [number,
   const m = buildModel(a.model, a.arch);
   try {
     const { outShape, rows } = m.describe(a.input, '');
-    return { outShape, rows, params: m.numParameters(), macs: rows.reduce((s, r) => s + r.macs, 0), layers: [...m.namedModules()].map(([n]) => n).filter((n) => n) };
+    return {
+      outShape,
+      rows,
+      params: m.numParameters(),
+      macs: rows.reduce((s, r) => s + r.macs, 0),
+      layers: [...m.namedModules()].map(([n]) => n).filter((n) => n),
+    };
   } finally {
     m.dispose();
   }
@@ -249,7 +318,8 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
 }
 
 function idxDataset(images: Uint8Array, imgName: string, labels: Uint8Array, lblName: string, classes: string[]): data.ArrayImageDataset {
-  const im = data.parseIdx(images, imgName), lb = data.parseIdx(labels, lblName);
+  const im = data.parseIdx(images, imgName),
+    lb = data.parseIdx(labels, lblName);
   if (im.dtype !== 'uint8' || im.shape.length !== 3) throw new Error(`${imgName}: expected uint8 images [N, H, W], got ${im.dtype} [${im.shape.join(', ')}]`);
   if (lb.shape.length !== 1 || lb.shape[0] !== im.shape[0]) throw new Error(`${lblName}: expected ${im.shape[0]} labels, got shape [${lb.shape.join(', ')}]`);
   return new data.ArrayImageDataset(im.data as Uint8Array, Int32Array.from(lb.data as ArrayLike<number>), 1, im.shape[1], im.shape[2], classes);
@@ -258,20 +328,34 @@ function idxDataset(images: Uint8Array, imgName: string, labels: Uint8Array, lbl
 async function trainData(s: TrainSettings): Promise<{ train: data.Dataset; test: data.Dataset | null; classes: string[]; c: number }> {
   if (s.data.kind === 'slice') {
     const u = (f: string) => new URL(f, s.data.kind === 'slice' ? s.data.baseUrl : '').href;
-    const [a, b, c, d] = await Promise.all(['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'].map((f) => fetchBytes(u(f))));
-    return { train: idxDataset(a, 'train-images', b, 'train-labels', FASHION_CLASSES), test: idxDataset(c, 't10k-images', d, 't10k-labels', FASHION_CLASSES), classes: FASHION_CLASSES, c: 1 };
+    const [a, b, c, d] = await Promise.all(
+      ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'].map((f) => fetchBytes(u(f))),
+    );
+    return {
+      train: idxDataset(a, 'train-images', b, 'train-labels', FASHION_CLASSES),
+      test: idxDataset(c, 't10k-images', d, 't10k-labels', FASHION_CLASSES),
+      classes: FASHION_CLASSES,
+      c: 1,
+    };
   }
   if (s.data.kind === 'idx') {
     // pair images with labels: the training pair, and a test pair when the names say t10k/test
     const parsed = s.data.files.map((f) => ({ f, a: data.parseIdx(f.bytes, f.name), test: /t10k|test/i.test(f.name) }));
     const pick = (test: boolean, dims: number) => parsed.find((p) => p.test === test && p.a.shape.length === dims)?.f;
-    const ti = pick(false, 3), tl = pick(false, 1);
+    const ti = pick(false, 3),
+      tl = pick(false, 1);
     if (!ti || !tl) throw new Error('drop an IDX images file ([N, H, W] uint8) and its labels file (names with t10k/test are the test set)');
     const labels = data.parseIdx(tl.bytes, tl.name).data;
     const n = Math.max(...Array.from(labels as ArrayLike<number>)) + 1;
     const classes = n === 10 ? FASHION_CLASSES : Array.from({ length: n }, (_, i) => String(i));
-    const vi = pick(true, 3), vl = pick(true, 1);
-    return { train: idxDataset(ti.bytes, ti.name, tl.bytes, tl.name, classes), test: vi && vl ? idxDataset(vi.bytes, vi.name, vl.bytes, vl.name, classes) : null, classes, c: 1 };
+    const vi = pick(true, 3),
+      vl = pick(true, 1);
+    return {
+      train: idxDataset(ti.bytes, ti.name, tl.bytes, tl.name, classes),
+      test: vi && vl ? idxDataset(vi.bytes, vi.name, vl.bytes, vl.name, classes) : null,
+      classes,
+      c: 1,
+    };
   }
   // a folder of images, one subfolder per class; every 5th image of a class is held out for testing
   const imgs = s.data.images;
@@ -288,7 +372,14 @@ async function trainData(s: TrainSettings): Promise<{ train: data.Dataset; test:
   const make = (idx: number[]) => {
     const px = new Uint8Array(idx.length * sz);
     idx.forEach((i, j) => px.set(toImage(imgs[i].rgba, 3).data, j * sz));
-    return new data.ArrayImageDataset(px, Int32Array.from(idx, (i) => classes.indexOf(imgs[i].label)), 3, s.size, s.size, classes);
+    return new data.ArrayImageDataset(
+      px,
+      Int32Array.from(idx, (i) => classes.indexOf(imgs[i].label)),
+      3,
+      s.size,
+      s.size,
+      classes,
+    );
   };
   return { train: make(parts.train), test: parts.test.length ? make(parts.test) : null, classes, c: 3 };
 }
@@ -305,11 +396,23 @@ async function train(s: TrainSettings): Promise<void> {
   const model = noGrad(() => new CifarResNet(s.depth, { numClasses: d.classes.length, inChannels: d.c, width: s.width }));
   const st: TrainState = { model, classes: d.classes, test: d.test, c: d.c, size, paused: false, resume: null, stopped: false, step: 0 };
   training = st;
-  emit({ type: 'info', text: `${d.train.length} training images of ${d.c}x${size}x${size}, ${d.classes.length} classes; CIFAR ResNet-${s.depth} width ${s.width}, ${model.numParameters().toLocaleString('en')} parameters; ${getBackend().name}, ${getThreads()} thread(s)` });
+  emit({
+    type: 'info',
+    text: `${d.train.length} training images of ${d.c}x${size}x${size}, ${d.classes.length} classes; CIFAR ResNet-${s.depth} width ${s.width}, ${model.numParameters().toLocaleString('en')} parameters; ${getBackend().name}, ${getThreads()} thread(s)`,
+  });
   // the cast is the one train/config.ts makes (SGD's param groups do not type as the generic ones)
-  const opt = new optim.SGD(model.parameters(), { lr: s.lr, momentum: 0.9, nesterov: true, weightDecay: 5e-4 }) as unknown as optim.Optimizer<optim.Hyper & { lr: number }>;
+  const opt = new optim.SGD(model.parameters(), { lr: s.lr, momentum: 0.9, nesterov: true, weightDecay: 5e-4 }) as unknown as optim.Optimizer<
+    optim.Hyper & { lr: number }
+  >;
   const sched = new optim.LRScheduler(opt, optim.oneCycleLR({ totalSteps: s.steps, pctStart: 0.2 }));
-  const loader = new data.DataLoader(d.train, { batchSize: s.batchSize, shuffle: true, seed: s.seed, transform: normFor(d.c), numWorkers: 0, dropLast: d.train.length >= s.batchSize });
+  const loader = new data.DataLoader(d.train, {
+    batchSize: s.batchSize,
+    shuffle: true,
+    seed: s.seed,
+    transform: normFor(d.c),
+    numWorkers: 0,
+    dropLast: d.train.length >= s.batchSize,
+  });
   const tStart = performance.now();
   model.train();
   for (let epoch = 0; st.step < s.steps && !st.stopped; epoch++) {
@@ -327,7 +430,15 @@ async function train(s: TrainSettings): Promise<void> {
       }
       st.step++;
       const el = (performance.now() - tStart) / 1000;
-      emit({ type: 'step', step: st.step, steps: s.steps, loss, acc: right / batch.y.length, etaSec: (el / st.step) * (s.steps - st.step), imagesPerSec: (st.step * s.batchSize) / el });
+      emit({
+        type: 'step',
+        step: st.step,
+        steps: s.steps,
+        loss,
+        acc: right / batch.y.length,
+        etaSec: (el / st.step) * (s.steps - st.step),
+        imagesPerSec: (st.step * s.batchSize) / el,
+      });
       // let pause/stop messages in between steps
       await new Promise((r) => setTimeout(r, 0));
     }
@@ -351,10 +462,27 @@ function checkpoint(): { weights: Uint8Array; sidecar: string } {
   const weights = writeSafetensors(arrays, { format: CHECKPOINT_FORMAT, checkpoint_id: id, model: model.name });
   // the sidecar of src/train/checkpoint.ts, so `resnet predict --checkpoint web-model.json` reads it too
   const sidecar = {
-    format: CHECKPOINT_FORMAT, version: 1, id, created: new Date().toISOString(), weights: 'web-model.safetensors', optimizerFile: null, model,
-    classes: st.classes, input: { channels: st.c, size: [st.size, st.size], mode: st.c === 1 ? 'gray' : 'rgb' }, evalTransform: normFor(st.c).spec?.(),
-    config: { source: 'resnet-ts web app' }, epoch: 0, globalStep: st.step, loader: null, epochProgress: null, optimizer: null, scheduler: null,
-    rng: null, history: [], best: null, metrics: {},
+    format: CHECKPOINT_FORMAT,
+    version: 1,
+    id,
+    created: new Date().toISOString(),
+    weights: 'web-model.safetensors',
+    optimizerFile: null,
+    model,
+    classes: st.classes,
+    input: { channels: st.c, size: [st.size, st.size], mode: st.c === 1 ? 'gray' : 'rgb' },
+    evalTransform: normFor(st.c).spec?.(),
+    config: { source: 'resnet-ts web app' },
+    epoch: 0,
+    globalStep: st.step,
+    loader: null,
+    epochProgress: null,
+    optimizer: null,
+    scheduler: null,
+    rng: null,
+    history: [],
+    best: null,
+    metrics: {},
   };
   return { weights, sidecar: JSON.stringify(sidecar, null, 1) + '\n' };
 }
@@ -362,7 +490,14 @@ function checkpoint(): { weights: Uint8Array; sidecar: string } {
 function classifyTrained(px: Rgba): ClassifyResult {
   if (!training) throw new Error('train a model first');
   const st = training;
-  const pre: Pre = { c: st.c, h: st.size, w: st.size, resize: st.size, mean: st.c === 1 ? FASHION_MEAN : [...IMAGENET_MEAN], std: st.c === 1 ? FASHION_STD : [...IMAGENET_STD] };
+  const pre: Pre = {
+    c: st.c,
+    h: st.size,
+    w: st.size,
+    resize: st.size,
+    mean: st.c === 1 ? FASHION_MEAN : [...IMAGENET_MEAN],
+    std: st.c === 1 ? FASHION_STD : [...IMAGENET_STD],
+  };
   const wasTraining = st.model.training;
   st.model.eval();
   try {
@@ -435,7 +570,12 @@ ctx.onmessage = async (e: MessageEvent<Request>) => {
     const f = OPS[op];
     if (!f) throw new Error(`unknown request '${op}'`);
     const result = await f(args as never);
-    const transfer = result instanceof Float32Array ? [result.buffer] : (result as { data?: Float32Array })?.data instanceof Float32Array ? [(result as { data: Float32Array }).data.buffer] : [];
+    const transfer =
+      result instanceof Float32Array
+        ? [result.buffer]
+        : (result as { data?: Float32Array })?.data instanceof Float32Array
+          ? [(result as { data: Float32Array }).data.buffer]
+          : [];
     ctx.postMessage({ id, ok: true, result }, transfer as Transferable[]);
   } catch (err) {
     ctx.postMessage({ id, ok: false, error: (err as Error).message ?? String(err) });

@@ -40,8 +40,7 @@ export class RefBackend implements Backend {
     dst.fill(value);
   }
 
-  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
-       A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean): void {
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean): void {
     if (!accumulate) C.fill(0, 0, M * N);
     // i-k-j order keeps the innermost loop contiguous in B and C when B is not transposed.
     const row = new Float64Array(N);
@@ -104,8 +103,16 @@ export class RefBackend implements Backend {
     }
   }
 
-  conv2dFused(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams,
-              relu: boolean, residual: Float32Array | null, _constWeights: boolean): void {
+  conv2dFused(
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | null,
+    y: Float32Array,
+    p: Conv2dParams,
+    relu: boolean,
+    residual: Float32Array | null,
+    _constWeights: boolean,
+  ): void {
     this.conv2d(x, w, bias, y, p);
     if (residual) this.addInPlace(y, residual);
     if (relu) this.unary('relu', y, y);
@@ -113,7 +120,10 @@ export class RefBackend implements Backend {
 
   conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams): void {
     const { N, C, H, W, K, R, S, OH, OW, groups } = p;
-    const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
+    const Cg = C / groups,
+      Kg = K / groups,
+      L = OH * OW,
+      CRS = Cg * R * S;
     const cols = new Float32Array(CRS * L);
     for (let n = 0; n < N; n++) {
       for (let g = 0; g < groups; g++) {
@@ -123,7 +133,8 @@ export class RefBackend implements Backend {
       }
       if (bias) {
         for (let k = 0; k < K; k++) {
-          const b = bias[k], o = (n * K + k) * L;
+          const b = bias[k],
+            o = (n * K + k) * L;
           for (let i = 0; i < L; i++) y[o + i] += b;
         }
       }
@@ -132,7 +143,10 @@ export class RefBackend implements Backend {
 
   conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void {
     const { N, C, H, W, K, R, S, OH, OW, groups } = p;
-    const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
+    const Cg = C / groups,
+      Kg = K / groups,
+      L = OH * OW,
+      CRS = Cg * R * S;
     const cols = new Float32Array(CRS * L);
     dx.fill(0, 0, N * C * H * W);
     for (let n = 0; n < N; n++) {
@@ -147,7 +161,10 @@ export class RefBackend implements Backend {
 
   conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams): void {
     const { N, C, H, W, K, R, S, OH, OW, groups } = p;
-    const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
+    const Cg = C / groups,
+      Kg = K / groups,
+      L = OH * OW,
+      CRS = Cg * R * S;
     const cols = new Float32Array(CRS * L);
     dw.fill(0, 0, K * CRS);
     for (let n = 0; n < N; n++) {
@@ -160,9 +177,19 @@ export class RefBackend implements Backend {
     }
   }
 
-  batchNormTrain(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
-                 saveMean: Float32Array, saveInvStd: Float32Array, batchVar: Float32Array,
-                 N: number, C: number, HW: number, eps: number): void {
+  batchNormTrain(
+    x: Float32Array,
+    gamma: Float32Array | null,
+    beta: Float32Array | null,
+    y: Float32Array,
+    saveMean: Float32Array,
+    saveInvStd: Float32Array,
+    batchVar: Float32Array,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+  ): void {
     const M = N * HW;
     for (let c = 0; c < C; c++) {
       let s = 0;
@@ -184,8 +211,10 @@ export class RefBackend implements Backend {
       saveMean[c] = mean;
       saveInvStd[c] = invStd;
       batchVar[c] = v;
-      const g = gamma ? gamma[c] : 1, b = beta ? beta[c] : 0;
-      const scale = g * invStd, shift = b - mean * scale;
+      const g = gamma ? gamma[c] : 1,
+        b = beta ? beta[c] : 0;
+      const scale = g * invStd,
+        shift = b - mean * scale;
       for (let n = 0; n < N; n++) {
         const o = (n * C + c) * HW;
         for (let i = 0; i < HW; i++) y[o + i] = x[o + i] * scale + shift;
@@ -193,13 +222,24 @@ export class RefBackend implements Backend {
     }
   }
 
-  batchNormEval(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null,
-                mean: Float32Array, variance: Float32Array, y: Float32Array,
-                N: number, C: number, HW: number, eps: number): void {
+  batchNormEval(
+    x: Float32Array,
+    gamma: Float32Array | null,
+    beta: Float32Array | null,
+    mean: Float32Array,
+    variance: Float32Array,
+    y: Float32Array,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+  ): void {
     for (let c = 0; c < C; c++) {
       const invStd = 1 / Math.sqrt(variance[c] + eps);
-      const g = gamma ? gamma[c] : 1, b = beta ? beta[c] : 0;
-      const scale = g * invStd, shift = b - mean[c] * scale;
+      const g = gamma ? gamma[c] : 1,
+        b = beta ? beta[c] : 0;
+      const scale = g * invStd,
+        shift = b - mean[c] * scale;
       for (let n = 0; n < N; n++) {
         const o = (n * C + c) * HW;
         for (let i = 0; i < HW; i++) y[o + i] = x[o + i] * scale + shift;
@@ -208,16 +248,30 @@ export class RefBackend implements Backend {
   }
 
   /** Composed from binary and sumTo on purpose: a backend that accelerates those accelerates this. */
-  batchNormEvalBackward(dy: Float32Array, x: Float32Array, gamma: Float32Array | null, mean: Float32Array, variance: Float32Array,
-                        dx: Float32Array | null, dgamma: Float32Array | null, N: number, C: number, HW: number, eps: number): void {
+  batchNormEvalBackward(
+    dy: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array | null,
+    mean: Float32Array,
+    variance: Float32Array,
+    dx: Float32Array | null,
+    dgamma: Float32Array | null,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+  ): void {
     // y = xhat*gamma + beta, xhat = (x - mean)*inv with per-channel constants.
-    const inv = new Float32Array(C), negMean = new Float32Array(C), scale = new Float32Array(C);
+    const inv = new Float32Array(C),
+      negMean = new Float32Array(C),
+      scale = new Float32Array(C);
     for (let c = 0; c < C; c++) {
       inv[c] = 1 / Math.sqrt(variance[c] + eps);
       negMean[c] = -mean[c];
       scale[c] = (gamma ? gamma[c] : 1) * inv[c];
     }
-    const sh = [N, C, HW], ch = [1, C, 1];
+    const sh = [N, C, HW],
+      ch = [1, C, 1];
     if (dx) this.binary('mul', dy, sh, scale, ch, dx, sh);
     if (dgamma) {
       const t = this.alloc(N * C * HW);
@@ -229,22 +283,39 @@ export class RefBackend implements Backend {
     }
   }
 
-  batchNormUpdateStats(runningMean: Float32Array, runningVar: Float32Array, batchMean: Float32Array, batchVar: Float32Array,
-                       momentum: number, count: number): void {
+  batchNormUpdateStats(
+    runningMean: Float32Array,
+    runningVar: Float32Array,
+    batchMean: Float32Array,
+    batchVar: Float32Array,
+    momentum: number,
+    count: number,
+  ): void {
     for (let c = 0; c < runningMean.length; c++) {
       runningMean[c] = (1 - momentum) * runningMean[c] + momentum * batchMean[c];
       runningVar[c] = (1 - momentum) * runningVar[c] + momentum * batchVar[c] * (count / (count - 1));
     }
   }
 
-  batchNormTrainBackward(dy: Float32Array, x: Float32Array, gamma: Float32Array | null,
-                         saveMean: Float32Array, saveInvStd: Float32Array,
-                         dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null,
-                         N: number, C: number, HW: number): void {
+  batchNormTrainBackward(
+    dy: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array | null,
+    saveMean: Float32Array,
+    saveInvStd: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array | null,
+    dbeta: Float32Array | null,
+    N: number,
+    C: number,
+    HW: number,
+  ): void {
     const M = N * HW;
     for (let c = 0; c < C; c++) {
-      const mean = saveMean[c], invStd = saveInvStd[c];
-      let sdy = 0, sdyxh = 0;
+      const mean = saveMean[c],
+        invStd = saveInvStd[c];
+      let sdy = 0,
+        sdyxh = 0;
       for (let n = 0; n < N; n++) {
         const o = (n * C + c) * HW;
         for (let i = 0; i < HW; i++) {
@@ -270,7 +341,8 @@ export class RefBackend implements Backend {
   maxPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
     const { N, C, H, W, kH, kW, sH, sW, pH, pW, dH, dW, OH, OW } = p;
     for (let nc = 0; nc < N * C; nc++) {
-      const xo = nc * H * W, yo = nc * OH * OW;
+      const xo = nc * H * W,
+        yo = nc * OH * OW;
       for (let oh = 0; oh < OH; oh++) {
         for (let ow = 0; ow < OW; ow++) {
           let m = -Infinity;
@@ -294,10 +366,12 @@ export class RefBackend implements Backend {
     const { N, C, H, W, kH, kW, sH, sW, pH, pW, dH, dW, OH, OW } = p;
     dx.fill(0, 0, N * C * H * W);
     for (let nc = 0; nc < N * C; nc++) {
-      const xo = nc * H * W, yo = nc * OH * OW;
+      const xo = nc * H * W,
+        yo = nc * OH * OW;
       for (let oh = 0; oh < OH; oh++) {
         for (let ow = 0; ow < OW; ow++) {
-          let m = -Infinity, at = -1;
+          let m = -Infinity,
+            at = -1;
           for (let i = 0; i < kH; i++) {
             const ih = oh * sH - pH + i * dH;
             if (ih < 0 || ih >= H) continue;
@@ -305,7 +379,10 @@ export class RefBackend implements Backend {
               const iw = ow * sW - pW + j * dW;
               if (iw < 0 || iw >= W) continue;
               const v = x[xo + ih * W + iw];
-              if (v > m || at < 0 || Number.isNaN(v)) { m = v; at = ih * W + iw; }
+              if (v > m || at < 0 || Number.isNaN(v)) {
+                m = v;
+                at = ih * W + iw;
+              }
             }
           }
           if (at >= 0) dx[xo + at] += dy[yo + oh * OW + ow];
@@ -317,13 +394,19 @@ export class RefBackend implements Backend {
   avgPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
     const { N, C, H, W, kH, kW, sH, sW, pH, pW, OH, OW, countIncludePad } = p;
     for (let nc = 0; nc < N * C; nc++) {
-      const xo = nc * H * W, yo = nc * OH * OW;
+      const xo = nc * H * W,
+        yo = nc * OH * OW;
       for (let oh = 0; oh < OH; oh++) {
         for (let ow = 0; ow < OW; ow++) {
-          const h0 = oh * sH - pH, w0 = ow * sW - pW;
-          const h1 = Math.min(h0 + kH, H + pH), w1 = Math.min(w0 + kW, W + pW);
+          const h0 = oh * sH - pH,
+            w0 = ow * sW - pW;
+          const h1 = Math.min(h0 + kH, H + pH),
+            w1 = Math.min(w0 + kW, W + pW);
           const padCount = (h1 - h0) * (w1 - w0);
-          const hs = Math.max(h0, 0), ws = Math.max(w0, 0), he = Math.min(h1, H), we = Math.min(w1, W);
+          const hs = Math.max(h0, 0),
+            ws = Math.max(w0, 0),
+            he = Math.min(h1, H),
+            we = Math.min(w1, W);
           let s = 0;
           for (let ih = hs; ih < he; ih++) for (let iw = ws; iw < we; iw++) s += x[xo + ih * W + iw];
           const div = countIncludePad ? padCount : (he - hs) * (we - ws);
@@ -337,13 +420,19 @@ export class RefBackend implements Backend {
     const { N, C, H, W, kH, kW, sH, sW, pH, pW, OH, OW, countIncludePad } = p;
     dx.fill(0, 0, N * C * H * W);
     for (let nc = 0; nc < N * C; nc++) {
-      const xo = nc * H * W, yo = nc * OH * OW;
+      const xo = nc * H * W,
+        yo = nc * OH * OW;
       for (let oh = 0; oh < OH; oh++) {
         for (let ow = 0; ow < OW; ow++) {
-          const h0 = oh * sH - pH, w0 = ow * sW - pW;
-          const h1 = Math.min(h0 + kH, H + pH), w1 = Math.min(w0 + kW, W + pW);
+          const h0 = oh * sH - pH,
+            w0 = ow * sW - pW;
+          const h1 = Math.min(h0 + kH, H + pH),
+            w1 = Math.min(w0 + kW, W + pW);
           const padCount = (h1 - h0) * (w1 - w0);
-          const hs = Math.max(h0, 0), ws = Math.max(w0, 0), he = Math.min(h1, H), we = Math.min(w1, W);
+          const hs = Math.max(h0, 0),
+            ws = Math.max(w0, 0),
+            he = Math.min(h1, H),
+            we = Math.min(w1, W);
           const div = countIncludePad ? padCount : (he - hs) * (we - ws);
           const g = dy[yo + oh * OW + ow] / div;
           for (let ih = hs; ih < he; ih++) for (let iw = ws; iw < we; iw++) dx[xo + ih * W + iw] += g;
@@ -354,11 +443,14 @@ export class RefBackend implements Backend {
 
   adaptiveAvgPool2d(x: Float32Array, y: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
     for (let nc = 0; nc < N * C; nc++) {
-      const xo = nc * H * W, yo = nc * OH * OW;
+      const xo = nc * H * W,
+        yo = nc * OH * OW;
       for (let oh = 0; oh < OH; oh++) {
-        const hs = Math.floor((oh * H) / OH), he = Math.ceil(((oh + 1) * H) / OH);
+        const hs = Math.floor((oh * H) / OH),
+          he = Math.ceil(((oh + 1) * H) / OH);
         for (let ow = 0; ow < OW; ow++) {
-          const ws = Math.floor((ow * W) / OW), we = Math.ceil(((ow + 1) * W) / OW);
+          const ws = Math.floor((ow * W) / OW),
+            we = Math.ceil(((ow + 1) * W) / OW);
           let s = 0;
           for (let ih = hs; ih < he; ih++) for (let iw = ws; iw < we; iw++) s += x[xo + ih * W + iw];
           y[yo + oh * OW + ow] = s / ((he - hs) * (we - ws));
@@ -370,11 +462,14 @@ export class RefBackend implements Backend {
   adaptiveAvgPool2dBackward(dy: Float32Array, dx: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
     dx.fill(0, 0, N * C * H * W);
     for (let nc = 0; nc < N * C; nc++) {
-      const xo = nc * H * W, yo = nc * OH * OW;
+      const xo = nc * H * W,
+        yo = nc * OH * OW;
       for (let oh = 0; oh < OH; oh++) {
-        const hs = Math.floor((oh * H) / OH), he = Math.ceil(((oh + 1) * H) / OH);
+        const hs = Math.floor((oh * H) / OH),
+          he = Math.ceil(((oh + 1) * H) / OH);
         for (let ow = 0; ow < OW; ow++) {
-          const ws = Math.floor((ow * W) / OW), we = Math.ceil(((ow + 1) * W) / OW);
+          const ws = Math.floor((ow * W) / OW),
+            we = Math.ceil(((ow + 1) * W) / OW);
           const g = dy[yo + oh * OW + ow] / ((he - hs) * (we - ws));
           for (let ih = hs; ih < he; ih++) for (let iw = ws; iw < we; iw++) dx[xo + ih * W + iw] += g;
         }
@@ -385,20 +480,47 @@ export class RefBackend implements Backend {
   unary(op: UnaryOp, x: Float32Array, y: Float32Array): void {
     const n = x.length;
     switch (op) {
-      case 'neg': for (let i = 0; i < n; i++) y[i] = -x[i]; break;
-      case 'exp': for (let i = 0; i < n; i++) y[i] = Math.exp(x[i]); break;
-      case 'log': for (let i = 0; i < n; i++) y[i] = Math.log(x[i]); break;
-      case 'sqrt': for (let i = 0; i < n; i++) y[i] = Math.sqrt(x[i]); break;
-      case 'abs': for (let i = 0; i < n; i++) y[i] = Math.abs(x[i]); break;
-      case 'relu': for (let i = 0; i < n; i++) { const v = x[i]; y[i] = v < 0 ? 0 : v; } break; // NaN stays NaN, as in PyTorch
-      case 'sigmoid': for (let i = 0; i < n; i++) y[i] = 1 / (1 + Math.exp(-x[i])); break;
-      case 'tanh': for (let i = 0; i < n; i++) y[i] = Math.tanh(x[i]); break;
-      default: throw new Error(`unknown unary op ${op as string}`);
+      case 'neg':
+        for (let i = 0; i < n; i++) y[i] = -x[i];
+        break;
+      case 'exp':
+        for (let i = 0; i < n; i++) y[i] = Math.exp(x[i]);
+        break;
+      case 'log':
+        for (let i = 0; i < n; i++) y[i] = Math.log(x[i]);
+        break;
+      case 'sqrt':
+        for (let i = 0; i < n; i++) y[i] = Math.sqrt(x[i]);
+        break;
+      case 'abs':
+        for (let i = 0; i < n; i++) y[i] = Math.abs(x[i]);
+        break;
+      case 'relu':
+        for (let i = 0; i < n; i++) {
+          const v = x[i];
+          y[i] = v < 0 ? 0 : v;
+        }
+        break; // NaN stays NaN, as in PyTorch
+      case 'sigmoid':
+        for (let i = 0; i < n; i++) y[i] = 1 / (1 + Math.exp(-x[i]));
+        break;
+      case 'tanh':
+        for (let i = 0; i < n; i++) y[i] = Math.tanh(x[i]);
+        break;
+      default:
+        throw new Error(`unknown unary op ${op as string}`);
     }
   }
 
-  binary(op: BinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[],
-         out: Float32Array, outShape: readonly number[]): void {
+  binary(
+    op: BinaryOp,
+    a: Float32Array,
+    aShape: readonly number[],
+    b: Float32Array,
+    bShape: readonly number[],
+    out: Float32Array,
+    outShape: readonly number[],
+  ): void {
     const f = BINARY[op];
     const n = out.length;
     if (a.length === n && b.length === n) {
@@ -412,9 +534,11 @@ export class RefBackend implements Backend {
     }
     // General broadcast: walk the output index, keeping broadcast-aware offsets into a and b.
     const rank = outShape.length;
-    const as = bstrides(aShape), bs = bstrides(bShape);
+    const as = bstrides(aShape),
+      bs = bstrides(bShape);
     const idx = new Array<number>(rank).fill(0);
-    let ao = 0, bo = 0;
+    let ao = 0,
+      bo = 0;
     for (let i = 0; i < n; i++) {
       out[i] = f(a[ao], b[bo]);
       for (let d = rank - 1; d >= 0; d--) {
@@ -441,16 +565,31 @@ export class RefBackend implements Backend {
   unaryBackward(op: 'abs' | 'sigmoid' | 'tanh', dy: Float32Array, x: Float32Array, y: Float32Array, dx: Float32Array): void {
     const n = dy.length;
     switch (op) {
-      case 'abs': for (let i = 0; i < n; i++) dx[i] = dy[i] * Math.sign(x[i]); break;
-      case 'sigmoid': for (let i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1 - y[i]); break;
-      case 'tanh': for (let i = 0; i < n; i++) dx[i] = dy[i] * (1 - y[i] * y[i]); break;
-      default: throw new Error(`no backward kernel for unary op ${op as string}`);
+      case 'abs':
+        for (let i = 0; i < n; i++) dx[i] = dy[i] * Math.sign(x[i]);
+        break;
+      case 'sigmoid':
+        for (let i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1 - y[i]);
+        break;
+      case 'tanh':
+        for (let i = 0; i < n; i++) dx[i] = dy[i] * (1 - y[i] * y[i]);
+        break;
+      default:
+        throw new Error(`no backward kernel for unary op ${op as string}`);
     }
   }
 
-  maxMinBackward(dy: Float32Array, a: Float32Array, aShape: readonly number[], y: Float32Array, yShape: readonly number[],
-                 da: Float32Array, db: Float32Array): void {
-    const rank = yShape.length, as = bstrides(aShape);
+  maxMinBackward(
+    dy: Float32Array,
+    a: Float32Array,
+    aShape: readonly number[],
+    y: Float32Array,
+    yShape: readonly number[],
+    da: Float32Array,
+    db: Float32Array,
+  ): void {
+    const rank = yShape.length,
+      as = bstrides(aShape);
     const idx = new Array<number>(rank).fill(0);
     let ao = 0;
     for (let i = 0; i < y.length; i++) {
@@ -534,8 +673,7 @@ export class RefBackend implements Backend {
     }
   }
 
-  softmaxCrossEntropy(logits: Float32Array, targets: Int32Array, probs: Float32Array, loss: Float32Array,
-                      N: number, C: number, labelSmoothing: number): void {
+  softmaxCrossEntropy(logits: Float32Array, targets: Int32Array, probs: Float32Array, loss: Float32Array, N: number, C: number, labelSmoothing: number): void {
     let total = 0;
     for (let r = 0; r < N; r++) {
       const o = r * C;
@@ -556,27 +694,60 @@ export class RefBackend implements Backend {
     loss[0] = total / N;
   }
 
-  softmaxCrossEntropyBackward(probs: Float32Array, targets: Int32Array, dloss: Float32Array, dlogits: Float32Array,
-                              N: number, C: number, labelSmoothing: number): void {
-    const s = dloss[0] / N, u = labelSmoothing / C;
+  softmaxCrossEntropyBackward(
+    probs: Float32Array,
+    targets: Int32Array,
+    dloss: Float32Array,
+    dlogits: Float32Array,
+    N: number,
+    C: number,
+    labelSmoothing: number,
+  ): void {
+    const s = dloss[0] / N,
+      u = labelSmoothing / C;
     for (let i = 0; i < N; i++) {
       const t = targets[i];
       for (let c = 0; c < C; c++) dlogits[i * C + c] = (probs[i * C + c] - u - (c === t ? 1 - labelSmoothing : 0)) * s;
     }
   }
 
-  subsamplePadChannels(x: Float32Array, y: Float32Array, N: number, C: number, H: number, W: number,
-                       stride: number, padBefore: number, padAfter: number, backward: boolean): void {
-    const OH = Math.ceil(H / stride), OW = Math.ceil(W / stride), OC = C + padBefore + padAfter;
-    for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let h = 0; h < OH; h++) for (let w = 0; w < OW; w++) {
-      const xi = ((n * C + c) * H + h * stride) * W + w * stride, yi = ((n * OC + c + padBefore) * OH + h) * OW + w;
-      if (backward) x[xi] = y[yi];
-      else y[yi] = x[xi];
-    }
+  subsamplePadChannels(
+    x: Float32Array,
+    y: Float32Array,
+    N: number,
+    C: number,
+    H: number,
+    W: number,
+    stride: number,
+    padBefore: number,
+    padAfter: number,
+    backward: boolean,
+  ): void {
+    const OH = Math.ceil(H / stride),
+      OW = Math.ceil(W / stride),
+      OC = C + padBefore + padAfter;
+    for (let n = 0; n < N; n++)
+      for (let c = 0; c < C; c++)
+        for (let h = 0; h < OH; h++)
+          for (let w = 0; w < OW; w++) {
+            const xi = ((n * C + c) * H + h * stride) * W + w * stride,
+              yi = ((n * OC + c + padBefore) * OH + h) * OW + w;
+            if (backward) x[xi] = y[yi];
+            else y[yi] = x[xi];
+          }
   }
 
-  sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Array | null, lr: number, momentum: number,
-          dampening: number, weightDecay: number, nesterov: boolean, first: boolean): void {
+  sgdStep(
+    param: Float32Array,
+    grad: Float32Array,
+    buf: Float32Array | null,
+    lr: number,
+    momentum: number,
+    dampening: number,
+    weightDecay: number,
+    nesterov: boolean,
+    first: boolean,
+  ): void {
     for (let i = 0; i < param.length; i++) {
       let g = grad[i] + weightDecay * param[i];
       if (buf && momentum !== 0) {
@@ -593,9 +764,21 @@ export class RefBackend implements Backend {
     for (let i = 0; i < avg.length; i++) avg[i] = decay * avg[i] + e * x[i];
   }
 
-  adamStep(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, lr: number,
-           beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean): void {
-    const bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
+  adamStep(
+    param: Float32Array,
+    grad: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+    decoupled: boolean,
+  ): void {
+    const bc1 = 1 - Math.pow(beta1, step),
+      bc2 = 1 - Math.pow(beta2, step);
     for (let i = 0; i < param.length; i++) {
       let g = grad[i];
       if (decoupled) param[i] *= 1 - lr * weightDecay;

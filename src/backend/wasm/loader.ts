@@ -36,7 +36,9 @@ export function checkLayout(globals: Record<string, number>, layout: Record<stri
   for (const [k, v] of Object.entries(layout)) if (globals[k] !== v) bad.push(`${k}: module ${globals[k] ?? 'missing'}, layout ${v}`);
   for (const k of Object.keys(globals)) if (!(k in layout)) bad.push(`${k}: not in the layout`);
   if (bad.length) {
-    throw new Error(`wasm kernel layout mismatch (rebuild with npm run build:wasm): ${bad.slice(0, 5).join('; ')}${bad.length > 5 ? `; … ${bad.length - 5} more` : ''}`);
+    throw new Error(
+      `wasm kernel layout mismatch (rebuild with npm run build:wasm): ${bad.slice(0, 5).join('; ')}${bad.length > 5 ? `; … ${bad.length - 5} more` : ''}`,
+    );
   }
 }
 

@@ -71,8 +71,6 @@ export type WorkerFactory = (source: string, onError: (e: unknown) => void) => W
 /** How long workers may take to start before the pool gives up on them and runs on 1 thread. */
 export const WORKER_START_TIMEOUT_MS = 2000;
 
-
-
 /** Worker script for node:worker_threads (eval mode, CommonJS). */
 export function nodeWorkerSource(): string {
   return `const { parentPort } = require('node:worker_threads');
@@ -136,7 +134,10 @@ export class ThreadPool {
     this.threads = n;
     let failure: unknown = null;
     for (let w = this.workers.length; w < n && failure === null; w++) {
-      if (w === 0) { this.workers.push(null); continue; }
+      if (w === 0) {
+        this.workers.push(null);
+        continue;
+      }
       try {
         const h = this.factory!(this.source, (e) => (failure ??= e ?? 'error event'));
         h.post({ module: this.module, memory: this.memory, ctrl: this.ctrlPtr, tid: w, spin: WORKER_SPIN });
@@ -167,11 +168,16 @@ export class ThreadPool {
       if (ok) return;
       const f = failure();
       if (f !== null || Date.now() > deadline) {
-        const why = f !== null ? `a worker failed to start (${f instanceof Error ? f.message : typeof f === 'string' ? f : 'error event'})` : `workers did not start within ${this.startTimeoutMs / 1000} s`;
+        const why =
+          f !== null
+            ? `a worker failed to start (${f instanceof Error ? f.message : typeof f === 'string' ? f : 'error event'})`
+            : `workers did not start within ${this.startTimeoutMs / 1000} s`;
         this.terminate();
         this.failed = true;
         this.threads = 1;
-        this.warnOnce(`resnet-ts: the wasm backend runs on 1 thread: ${why}. Under a Content-Security-Policy that blocks blob: workers, serve webWorkerSource() as a script and pass its URL with setWorkerUrl(url) (allowed by worker-src).`);
+        this.warnOnce(
+          `resnet-ts: the wasm backend runs on 1 thread: ${why}. Under a Content-Security-Policy that blocks blob: workers, serve webWorkerSource() as a script and pass its URL with setWorkerUrl(url) (allowed by worker-src).`,
+        );
         return;
       }
       await new Promise((r) => setTimeout(r, 2));

@@ -31,7 +31,12 @@ const PARALLEL_MIN_FLOPS = 1 << 18;
 
 const BINARY_OP: Record<BinaryOp, number> = { add: c.OP_ADD, sub: c.OP_SUB, mul: c.OP_MUL, div: c.OP_DIV, max: c.OP_MAX, min: c.OP_MIN };
 const BINARY_SCALAR_OP: Record<BinaryOp, number> = {
-  add: c.OP_ADD_S, sub: c.OP_SUB_S, mul: c.OP_MUL_S, div: c.OP_DIV_S, max: c.OP_MAX_S, min: c.OP_MIN_S,
+  add: c.OP_ADD_S,
+  sub: c.OP_SUB_S,
+  mul: c.OP_MUL_S,
+  div: c.OP_DIV_S,
+  max: c.OP_MAX_S,
+  min: c.OP_MIN_S,
 };
 const UNARY_OP: Partial<Record<UnaryOp, number>> = { relu: c.OP_RELU, neg: c.OP_NEG, abs: c.OP_ABS, sqrt: c.OP_SQRT };
 
@@ -44,19 +49,40 @@ const E_FLOATS = ['E_F0', 'E_F1', 'E_F2', 'E_F3', 'E_F4', 'E_F5', 'E_F6'] as con
 const E_INTS = ['E_I0', 'E_I1'] as const;
 
 interface GemmSpec {
-  M: number; N: number; K: number;
+  M: number;
+  N: number;
+  K: number;
   /** aMode 2: conv weights read flipped and transposed (aCg channels per group, aRS = R*S). */
-  A: number; lda: number; aTrans: boolean; aMode?: number; aCg?: number; aRS?: number;
-  B: number; ldb: number; bMode: number;
-  C: number; ldc: number; cMode: number;
-  accumulate: boolean; bias: number; biasS2: number; relu: boolean;
-  nb1: number; nb2: number;
-  aS1: number; aS2: number; bS1: number; bS2: number; cS1: number; cS2: number;
-  kSegs: number; aSeg: number; bSeg: number;
+  A: number;
+  lda: number;
+  aTrans: boolean;
+  aMode?: number;
+  aCg?: number;
+  aRS?: number;
+  B: number;
+  ldb: number;
+  bMode: number;
+  C: number;
+  ldc: number;
+  cMode: number;
+  accumulate: boolean;
+  bias: number;
+  biasS2: number;
+  relu: boolean;
+  nb1: number;
+  nb2: number;
+  aS1: number;
+  aS2: number;
+  bS1: number;
+  bS2: number;
+  cS1: number;
+  cS2: number;
+  kSegs: number;
+  aSeg: number;
+  bSeg: number;
   /** C is one contiguous block of batch*M*N floats: the K segments may be split over tasks. */
   cContiguous?: boolean;
-  conv?: { L: number; OW: number; XIMG: number; CIMG: number; WP: number; HWP: number;
-           SH: number; SW: number; DH: number; DW: number; R: number; S: number };
+  conv?: { L: number; OW: number; XIMG: number; CIMG: number; WP: number; HWP: number; SH: number; SW: number; DH: number; DW: number; R: number; S: number };
 }
 
 export class WasmBackend extends RefBackend {
@@ -74,8 +100,15 @@ export class WasmBackend extends RefBackend {
   private copyBack: { ptr: number; dst: Float32Array }[] = [];
   private big = new Map<string, { ptr: number; bytes: number }>();
 
-  constructor(heap: WasmHeap, kernels: KernelExports, module: WebAssembly.Module,
-              factory: WorkerFactory | null, source: string, noThreadsReason: string | null = null, startTimeoutMs?: number) {
+  constructor(
+    heap: WasmHeap,
+    kernels: KernelExports,
+    module: WebAssembly.Module,
+    factory: WorkerFactory | null,
+    source: string,
+    noThreadsReason: string | null = null,
+    startTimeoutMs?: number,
+  ) {
     super();
     this.heap = heap;
     this.k = kernels;
@@ -194,9 +227,14 @@ export class WasmBackend extends RefBackend {
    * practical single-core SIMD128 mul+add ceiling, for benchmark reports.
    */
   microKernelGflops(ms = 200): number {
-    const kc = 256, a = this.alloc(2 * kc), b = this.alloc(16 * kc), cc = this.alloc(32);
-    a.fill(0.5); b.fill(0.25);
-    let reps = 1000, best = 0;
+    const kc = 256,
+      a = this.alloc(2 * kc),
+      b = this.alloc(16 * kc),
+      cc = this.alloc(32);
+    a.fill(0.5);
+    b.fill(0.25);
+    let reps = 1000,
+      best = 0;
     const end = performance.now() + ms;
     while (performance.now() < end) {
       const t0 = performance.now();
@@ -230,7 +268,8 @@ export class WasmBackend extends RefBackend {
     const d = this.di;
     d.fill(0, c.D_ARGS, c.D_STATS);
     for (const k in a) {
-      const slot = ARG_SLOTS[k as ArgSlot], v = a[k as ArgSlot]!;
+      const slot = ARG_SLOTS[k as ArgSlot],
+        v = a[k as ArgSlot]!;
       if (IS_FLOAT.has(k)) this.df[slot] = v;
       else if (Number.isInteger(v)) d[slot] = v;
       else throw new Error(`wasm job: ${k} is an integer slot, got ${v}`);
@@ -257,7 +296,9 @@ export class WasmBackend extends RefBackend {
     const batch = s.nb1 * s.nb2;
     if (M <= 0 || N <= 0 || batch <= 0) return;
     const threads = this.pool.size;
-    const MCMAX = c.MCMAX, NCMAX = c.NCMAX, KCMAX = c.KCMAX;
+    const MCMAX = c.MCMAX,
+      NCMAX = c.NCMAX,
+      KCMAX = c.KCMAX;
     let MCT = M <= MCMAX ? M : Math.ceil(M / Math.ceil(M / MCMAX));
     MCT = MCT + (MCT & 1);
     let NCT = Math.min(NCMAX, Math.ceil(N / 16) * 16);
@@ -266,14 +307,16 @@ export class WasmBackend extends RefBackend {
     // segments over tasks with private partial outputs rather than shrink the tiles, which would
     // repack the long A panels once per tile.
     let kSplit = 1;
-    if (threads > 1 && s.cContiguous && s.kSegs >= 2 && tiles() < 3 * threads && !s.relu &&
-        2 * M * N * K * batch * s.kSegs >= PARALLEL_MIN_FLOPS) {
+    if (threads > 1 && s.cContiguous && s.kSegs >= 2 && tiles() < 3 * threads && !s.relu && 2 * M * N * K * batch * s.kSegs >= PARALLEL_MIN_FLOPS) {
       kSplit = Math.min(s.kSegs, Math.ceil((3 * threads) / tiles()));
     }
     const tasks = () => tiles() * kSplit;
     if (threads > 1 && kSplit === 1) {
       while (tasks() < 4 * threads && NCT > 64) NCT = Math.max(64, Math.ceil(NCT / 32) * 16);
-      while (tasks() < 2 * threads && MCT > 32) { MCT = Math.ceil(MCT / 2); MCT += MCT & 1; }
+      while (tasks() < 2 * threads && MCT > 32) {
+        MCT = Math.ceil(MCT / 2);
+        MCT += MCT & 1;
+      }
     }
     const nK = Math.max(1, Math.ceil(K / KCMAX));
     const kc = Math.max(1, Math.ceil(K / nK));
@@ -281,23 +324,64 @@ export class WasmBackend extends RefBackend {
     const part = kSplit > 1 ? this.scratch('gemmPart', (kSplit - 1) * outFloats * 4) : 0;
     // Several M tiles would each repack the same B panels; for the costly packers (gathers and
     // transposes) pack them once, in parallel, into a shared area.
-    const mT = Math.ceil(M / MCT), nT = Math.ceil(N / NCT);
+    const mT = Math.ceil(M / MCT),
+      nT = Math.ceil(N / NCT);
     const slots = batch * nT * s.kSegs * nK;
     const prepackBytes = slots * (Math.ceil(NCT / 16) * 16) * kc * 4;
     const prepack = s.bMode !== 0 && mT >= 2 && kSplit === 1 && prepackBytes <= this.prepackMaxBytes;
     const v = s.conv ?? { L: 1, OW: 1, XIMG: 0, CIMG: 0, WP: 0, HWP: 0, SH: 0, SW: 0, DH: 0, DW: 0, R: 0, S: 0 };
     this.args({
-      G_M: M, G_N: N, G_K: K,
-      G_A: s.A, G_LDA: s.lda, G_ATRANS: s.aMode ?? (s.aTrans ? 1 : 0), G_ACG: s.aCg ?? 0, G_ARS: s.aRS ?? 0,
-      G_B: s.B, G_LDB: s.ldb, G_BMODE: s.bMode, G_C: s.C, G_LDC: s.ldc, G_CMODE: s.cMode,
-      G_ACC: s.accumulate ? 1 : 0, G_BIAS: s.bias, G_BIASS2: s.biasS2, G_RELU: s.relu ? 1 : 0,
-      G_MCT: MCT, G_NCT: NCT, G_MTILES: mT, G_NTILES: nT, G_NB1: s.nb1, G_NB2: s.nb2,
-      G_AS1: s.aS1, G_AS2: s.aS2, G_BS1: s.bS1, G_BS2: s.bS2, G_CS1: s.cS1, G_CS2: s.cS2,
-      G_KSEGS: s.kSegs, G_ASEG: s.aSeg, G_BSEG: s.bSeg, G_KC: kc, G_KSPLIT: kSplit,
-      G_PART: part, G_PARTS: kSplit > 1 ? outFloats : 0,
-      G_NK: nK, G_PREPACK: prepack ? this.scratch('prepackB', prepackBytes) : 0,
-      G_L: v.L, G_OW: v.OW, G_XIMG: v.XIMG, G_CIMG: v.CIMG, G_WP: v.WP, G_HWP: v.HWP,
-      G_SH: v.SH, G_SW: v.SW, G_DH: v.DH, G_DW: v.DW, G_R: v.R, G_S: v.S,
+      G_M: M,
+      G_N: N,
+      G_K: K,
+      G_A: s.A,
+      G_LDA: s.lda,
+      G_ATRANS: s.aMode ?? (s.aTrans ? 1 : 0),
+      G_ACG: s.aCg ?? 0,
+      G_ARS: s.aRS ?? 0,
+      G_B: s.B,
+      G_LDB: s.ldb,
+      G_BMODE: s.bMode,
+      G_C: s.C,
+      G_LDC: s.ldc,
+      G_CMODE: s.cMode,
+      G_ACC: s.accumulate ? 1 : 0,
+      G_BIAS: s.bias,
+      G_BIASS2: s.biasS2,
+      G_RELU: s.relu ? 1 : 0,
+      G_MCT: MCT,
+      G_NCT: NCT,
+      G_MTILES: mT,
+      G_NTILES: nT,
+      G_NB1: s.nb1,
+      G_NB2: s.nb2,
+      G_AS1: s.aS1,
+      G_AS2: s.aS2,
+      G_BS1: s.bS1,
+      G_BS2: s.bS2,
+      G_CS1: s.cS1,
+      G_CS2: s.cS2,
+      G_KSEGS: s.kSegs,
+      G_ASEG: s.aSeg,
+      G_BSEG: s.bSeg,
+      G_KC: kc,
+      G_KSPLIT: kSplit,
+      G_PART: part,
+      G_PARTS: kSplit > 1 ? outFloats : 0,
+      G_NK: nK,
+      G_PREPACK: prepack ? this.scratch('prepackB', prepackBytes) : 0,
+      G_L: v.L,
+      G_OW: v.OW,
+      G_XIMG: v.XIMG,
+      G_CIMG: v.CIMG,
+      G_WP: v.WP,
+      G_HWP: v.HWP,
+      G_SH: v.SH,
+      G_SW: v.SW,
+      G_DH: v.DH,
+      G_DW: v.DW,
+      G_R: v.R,
+      G_S: v.S,
     });
     if (prepack) {
       this.counters.prepack++;
@@ -309,14 +393,49 @@ export class WasmBackend extends RefBackend {
 
   // ---------------------------------------------------------------- kernels
 
-  override gemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
-                A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean): void {
+  override gemm(
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    A: Float32Array,
+    B: Float32Array,
+    C: Float32Array,
+    accumulate: boolean,
+  ): void {
     if (M === 0 || N === 0) return;
-    const a = this.inp(A), b = this.inp(B), cp = this.out(C, accumulate);
+    const a = this.inp(A),
+      b = this.inp(B),
+      cp = this.out(C, accumulate);
     this.gemmJob({
-      M, N, K, A: a, lda: transA ? M : K, aTrans: transA, B: b, ldb: transB ? K : N, bMode: transB ? 1 : 0,
-      C: cp, ldc: N, cMode: 0, accumulate, bias: 0, biasS2: 0, relu: false,
-      nb1: 1, nb2: 1, aS1: 0, aS2: 0, bS1: 0, bS2: 0, cS1: 0, cS2: 0, kSegs: 1, aSeg: 0, bSeg: 0,
+      M,
+      N,
+      K,
+      A: a,
+      lda: transA ? M : K,
+      aTrans: transA,
+      B: b,
+      ldb: transB ? K : N,
+      bMode: transB ? 1 : 0,
+      C: cp,
+      ldc: N,
+      cMode: 0,
+      accumulate,
+      bias: 0,
+      biasS2: 0,
+      relu: false,
+      nb1: 1,
+      nb2: 1,
+      aS1: 0,
+      aS2: 0,
+      bS1: 0,
+      bS2: 0,
+      cS1: 0,
+      cS2: 0,
+      kSegs: 1,
+      aSeg: 0,
+      bSeg: 0,
     });
     this.done();
   }
@@ -325,7 +444,8 @@ export class WasmBackend extends RefBackend {
 
   /** Zero-pads planes [P, H, W] into scratch [P, H+pt+pb, W+pl+pr]; returns its pointer. */
   private pad(src: number, planes: number, H: number, W: number, pt: number, pb: number, pl: number, pr: number, name: string): number {
-    const Hp = H + pt + pb, Wp = W + pl + pr;
+    const Hp = H + pt + pb,
+      Wp = W + pl + pr;
     const dst = this.scratch(name, planes * Hp * Wp * 4);
     const chunk = Math.max(1, Math.ceil(16384 / (Hp * Wp)));
     this.args({ P_SRC: src, P_DST: dst, P_PLANES: planes, P_CHUNK: chunk, P_H: H, P_W: W, P_HP: Hp, P_WP: Wp, P_PT: pt, P_PL: pl });
@@ -337,17 +457,64 @@ export class WasmBackend extends RefBackend {
    * Forward convolution of a (possibly padded) input as one GEMM per group:
    * y_g[Kg, N*L] = w_g[Kg, CRS] @ im2col(x_g)[CRS, N*L], the im2col done inside the B packer.
    */
-  private convForward(xPtr: number, C: number, Hp: number, Wp: number, wPtr: number, bias: number, yPtr: number,
-                      N: number, K: number, R: number, S: number, groups: number,
-                      sh: number, sw: number, dh: number, dw: number, OH: number, OW: number, relu: boolean,
-                      flipped = false, accumulate = false): void {
-    const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
+  private convForward(
+    xPtr: number,
+    C: number,
+    Hp: number,
+    Wp: number,
+    wPtr: number,
+    bias: number,
+    yPtr: number,
+    N: number,
+    K: number,
+    R: number,
+    S: number,
+    groups: number,
+    sh: number,
+    sw: number,
+    dh: number,
+    dw: number,
+    OH: number,
+    OW: number,
+    relu: boolean,
+    flipped = false,
+    accumulate = false,
+  ): void {
+    const Cg = C / groups,
+      Kg = K / groups,
+      L = OH * OW,
+      CRS = Cg * R * S;
     this.gemmJob({
-      M: Kg, N: N * L, K: CRS, A: wPtr, lda: CRS, aTrans: false, aMode: flipped ? 2 : 0, aCg: Kg, aRS: R * S,
-      B: xPtr, ldb: 0, bMode: 2,
-      C: yPtr, ldc: L, cMode: 1, accumulate, bias, biasS2: Kg, relu,
-      nb1: 1, nb2: groups, aS1: 0, aS2: Kg * CRS, bS1: 0, bS2: Cg * Hp * Wp, cS1: 0, cS2: Kg * L,
-      kSegs: 1, aSeg: 0, bSeg: 0,
+      M: Kg,
+      N: N * L,
+      K: CRS,
+      A: wPtr,
+      lda: CRS,
+      aTrans: false,
+      aMode: flipped ? 2 : 0,
+      aCg: Kg,
+      aRS: R * S,
+      B: xPtr,
+      ldb: 0,
+      bMode: 2,
+      C: yPtr,
+      ldc: L,
+      cMode: 1,
+      accumulate,
+      bias,
+      biasS2: Kg,
+      relu,
+      nb1: 1,
+      nb2: groups,
+      aS1: 0,
+      aS2: Kg * CRS,
+      bS1: 0,
+      bS2: Cg * Hp * Wp,
+      cS1: 0,
+      cS2: Kg * L,
+      kSegs: 1,
+      aSeg: 0,
+      bSeg: 0,
       conv: { L, OW, XIMG: C * Hp * Wp, CIMG: K * L, WP: Wp, HWP: Hp * Wp, SH: sh, SW: sw, DH: dh, DW: dw, R, S },
     });
   }
@@ -373,15 +540,36 @@ export class WasmBackend extends RefBackend {
   /** Least fraction of the 2x2 tiles' outputs that are real (odd sizes pad the last tile row/column). */
   winogradMinFill = 0.7;
 
-  private useWinograd(Cg: number, Kg: number, R: number, S: number, sh: number, sw: number, dh: number, dw: number,
-                      N: number, OH: number, OW: number, wgrad = false, cached = this.cacheOn): boolean {
+  private useWinograd(
+    Cg: number,
+    Kg: number,
+    R: number,
+    S: number,
+    sh: number,
+    sw: number,
+    dh: number,
+    dw: number,
+    N: number,
+    OH: number,
+    OW: number,
+    wgrad = false,
+    cached = this.cacheOn,
+  ): boolean {
     const tiles = N * Math.ceil(OH / 2) * Math.ceil(OW / 2);
-    const minTiles = wgrad ? Math.min(this.winogradMinTilesWgrad, this.winogradMinTiles) :
-      cached ? this.winogradMinTilesCached : this.winogradMinTiles;
+    const minTiles = wgrad ? Math.min(this.winogradMinTilesWgrad, this.winogradMinTiles) : cached ? this.winogradMinTilesCached : this.winogradMinTiles;
     // odd outputs waste part of the last tile row/column: 3x3 outputs fill 9 of 16 values
-    return R === 3 && S === 3 && sh === 1 && sw === 1 && dh === 1 && dw === 1 && Cg >= 8 && Kg >= 8 &&
+    return (
+      R === 3 &&
+      S === 3 &&
+      sh === 1 &&
+      sw === 1 &&
+      dh === 1 &&
+      dw === 1 &&
+      Cg >= 8 &&
+      Kg >= 8 &&
       tiles >= minTiles &&
-      (N * OH * OW) / (4 * tiles) >= this.winogradMinFill;
+      (N * OH * OW) / (4 * tiles) >= this.winogradMinFill
+    );
   }
 
   /**
@@ -389,12 +577,33 @@ export class WasmBackend extends RefBackend {
    * transform. x is unpadded [N, C, H, W]; flipped = backward data (w read as its flipped transpose).
    * wKey: keep the transformed weights under this key (weights that never change), else null.
    */
-  private winogradConv(xp: number, N: number, C: number, H: number, W: number, padH: number, padW: number,
-                       wp: number, bias: number, yp: number, K: number, groups: number, OH: number, OW: number,
-                       relu: boolean, flipped: boolean, origCg: number, wKey: Float32Array | null = null): void {
+  private winogradConv(
+    xp: number,
+    N: number,
+    C: number,
+    H: number,
+    W: number,
+    padH: number,
+    padW: number,
+    wp: number,
+    bias: number,
+    yp: number,
+    K: number,
+    groups: number,
+    OH: number,
+    OW: number,
+    relu: boolean,
+    flipped: boolean,
+    origCg: number,
+    wKey: Float32Array | null = null,
+  ): void {
     this.counters.winograd++;
-    const Cg = C / groups, Kg = K / groups;
-    const TH = Math.ceil(OH / 2), TW = Math.ceil(OW / 2), Hp = 2 * TH + 2, Wp = 2 * TW + 2;
+    const Cg = C / groups,
+      Kg = K / groups;
+    const TH = Math.ceil(OH / 2),
+      TW = Math.ceil(OW / 2),
+      Hp = 2 * TH + 2,
+      Wp = 2 * TW + 2;
     // weight transform U[16][K][Cg], or the cached one of these weights (inference)
     let U: number;
     const cached = wKey ? this.weightCache.get(wKey) : undefined;
@@ -409,19 +618,54 @@ export class WasmBackend extends RefBackend {
     const perImage = 16 * (C + K) * TH * TW * 4;
     const chunk = Math.max(1, Math.min(N, Math.floor(this.winogradBytes / perImage)));
     for (let n0 = 0; n0 < N; n0 += chunk) {
-      const nc = Math.min(chunk, N - n0), T = nc * TH * TW;
+      const nc = Math.min(chunk, N - n0),
+        T = nc * TH * TW;
       const src = this.pad(xp + n0 * C * H * W * 4, nc * C, H, W, padH, Hp - H - padH, padW, Wp - W - padW, 'xpad');
-      const V = this.scratch('winoV', 16 * C * T * 4), M = this.scratch('winoM', 16 * K * T * 4);
+      const V = this.scratch('winoV', 16 * C * T * 4),
+        M = this.scratch('winoM', 16 * K * T * 4);
       this.args({ W_X: src, W_V: V, W_PLANES: nc * C, W_C: C, W_HP: Hp, W_WP: Wp, W_TH: TH, W_TW: TW, W_T: T });
       this.run(c.K_WINO_IN, nc * C, nc * C * Hp * Wp * 8);
       this.gemmJob({
-        M: Kg, N: T, K: Cg, A: U, lda: Cg, aTrans: false, B: V, ldb: T, bMode: 0, C: M, ldc: T, cMode: 0,
-        accumulate: false, bias: 0, biasS2: 0, relu: false, nb1: 16, nb2: groups,
-        aS1: K * Cg, aS2: Kg * Cg, bS1: C * T, bS2: Cg * T, cS1: K * T, cS2: Kg * T, kSegs: 1, aSeg: 0, bSeg: 0,
+        M: Kg,
+        N: T,
+        K: Cg,
+        A: U,
+        lda: Cg,
+        aTrans: false,
+        B: V,
+        ldb: T,
+        bMode: 0,
+        C: M,
+        ldc: T,
+        cMode: 0,
+        accumulate: false,
+        bias: 0,
+        biasS2: 0,
+        relu: false,
+        nb1: 16,
+        nb2: groups,
+        aS1: K * Cg,
+        aS2: Kg * Cg,
+        bS1: C * T,
+        bS2: Cg * T,
+        cS1: K * T,
+        cS2: Kg * T,
+        kSegs: 1,
+        aSeg: 0,
+        bSeg: 0,
       });
       this.args({
-        W_X: yp + n0 * K * OH * OW * 4, W_V: M, W_PLANES: nc * K, W_C: K, W_HP: OH, W_WP: OW, W_TH: TH, W_TW: TW, W_T: T,
-        W_BIAS: bias, W_RELU: relu ? 1 : 0,
+        W_X: yp + n0 * K * OH * OW * 4,
+        W_V: M,
+        W_PLANES: nc * K,
+        W_C: K,
+        W_HP: OH,
+        W_WP: OW,
+        W_TH: TH,
+        W_TW: TW,
+        W_T: T,
+        W_BIAS: bias,
+        W_RELU: relu ? 1 : 0,
       });
       this.run(c.K_WINO_OUT, nc * K, nc * K * OH * OW * 8);
     }
@@ -431,27 +675,70 @@ export class WasmBackend extends RefBackend {
    * dW of a 3x3 stride-1 convolution by Winograd F(2x2,3x3): dU[xi] = sum over tiles of
    * (A dy A^T)[xi] (x) V[xi] as 16 x groups batched GEMMs, then dW = G^T dU G.
    */
-  private winogradWgrad(xp: number, dyp: number, dwp: number, N: number, C: number, H: number, W: number,
-                        padH: number, padW: number, K: number, groups: number, OH: number, OW: number): void {
+  private winogradWgrad(
+    xp: number,
+    dyp: number,
+    dwp: number,
+    N: number,
+    C: number,
+    H: number,
+    W: number,
+    padH: number,
+    padW: number,
+    K: number,
+    groups: number,
+    OH: number,
+    OW: number,
+  ): void {
     this.counters.winograd++;
-    const Cg = C / groups, Kg = K / groups;
-    const TH = Math.ceil(OH / 2), TW = Math.ceil(OW / 2), Hp = 2 * TH + 2, Wp = 2 * TW + 2;
+    const Cg = C / groups,
+      Kg = K / groups;
+    const TH = Math.ceil(OH / 2),
+      TW = Math.ceil(OW / 2),
+      Hp = 2 * TH + 2,
+      Wp = 2 * TW + 2;
     const U = this.scratch('winoU', 16 * K * Cg * 4);
     const perImage = 16 * (C + K) * TH * TW * 4;
     const chunk = Math.max(1, Math.min(N, Math.floor(this.winogradBytes / perImage)));
     for (let n0 = 0; n0 < N; n0 += chunk) {
-      const nc = Math.min(chunk, N - n0), T = nc * TH * TW;
+      const nc = Math.min(chunk, N - n0),
+        T = nc * TH * TW;
       const src = this.pad(xp + n0 * C * H * W * 4, nc * C, H, W, padH, Hp - H - padH, padW, Wp - W - padW, 'xpad');
-      const V = this.scratch('winoV', 16 * C * T * 4), M = this.scratch('winoM', 16 * K * T * 4);
+      const V = this.scratch('winoV', 16 * C * T * 4),
+        M = this.scratch('winoM', 16 * K * T * 4);
       this.args({ W_X: src, W_V: V, W_PLANES: nc * C, W_C: C, W_HP: Hp, W_WP: Wp, W_TH: TH, W_TW: TW, W_T: T });
       this.run(c.K_WINO_IN, nc * C, nc * C * Hp * Wp * 8);
       this.args({ W_X: dyp + n0 * K * OH * OW * 4, W_V: M, W_PLANES: nc * K, W_C: K, W_HP: OH, W_WP: OW, W_TH: TH, W_TW: TW, W_T: T });
       this.run(c.K_WINO_DY, nc * K, nc * K * OH * OW * 8);
       // dU[xi]_g (Kg x Cg) (+)= Mdy[xi]_g (Kg x T) @ V[xi]_g^T (T x Cg)
       this.gemmJob({
-        M: Kg, N: Cg, K: T, A: M, lda: T, aTrans: false, B: V, ldb: T, bMode: 1, C: U, ldc: Cg, cMode: 0,
-        accumulate: n0 > 0, bias: 0, biasS2: 0, relu: false, nb1: 16, nb2: groups,
-        aS1: K * T, aS2: Kg * T, bS1: C * T, bS2: Cg * T, cS1: K * Cg, cS2: Kg * Cg, kSegs: 1, aSeg: 0, bSeg: 0,
+        M: Kg,
+        N: Cg,
+        K: T,
+        A: M,
+        lda: T,
+        aTrans: false,
+        B: V,
+        ldb: T,
+        bMode: 1,
+        C: U,
+        ldc: Cg,
+        cMode: 0,
+        accumulate: n0 > 0,
+        bias: 0,
+        biasS2: 0,
+        relu: false,
+        nb1: 16,
+        nb2: groups,
+        aS1: K * T,
+        aS2: Kg * T,
+        bS1: C * T,
+        bS2: Cg * T,
+        cS1: K * Cg,
+        cS2: Kg * Cg,
+        kSegs: 1,
+        aSeg: 0,
+        bSeg: 0,
       });
     }
     this.args({ W_U: U, W_W: dwp, W_K: K, W_CG: Cg });
@@ -472,13 +759,24 @@ export class WasmBackend extends RefBackend {
    * epilogue (y starts as a copy of it and the GEMM accumulates); Winograd adds it after its
    * output transform. constWeights: the Winograd weight transform is kept (freed with w).
    */
-  override conv2dFused(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams,
-                       relu: boolean, residual: Float32Array | null, constWeights: boolean): void {
+  override conv2dFused(
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | null,
+    y: Float32Array,
+    p: Conv2dParams,
+    relu: boolean,
+    residual: Float32Array | null,
+    constWeights: boolean,
+  ): void {
     const { N, C, H, W, K, R, S, OH, OW, groups, padH, padW } = p;
     if (N * K * OH * OW === 0) return;
     const key = (constWeights || this.cacheOn) && this.heap.owns(w) ? w : null;
     if (this.winograd !== 'off' && this.useWinograd(C / groups, K / groups, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW, false, key !== null)) {
-      const xp = this.inp(x), wp = this.inp(w), bp = bias ? this.inp(bias) : 0, yp = this.out(y, false);
+      const xp = this.inp(x),
+        wp = this.inp(w),
+        bp = bias ? this.inp(bias) : 0,
+        yp = this.out(y, false);
       this.winogradConv(xp, N, C, H, W, padH, padW, wp, bp, yp, K, groups, OH, OW, relu && !residual, false, 0, key);
       if (residual) {
         this.elt(c.OP_ADD_INPLACE, y.length, this.inp(residual), yp);
@@ -488,20 +786,50 @@ export class WasmBackend extends RefBackend {
       return;
     }
     if (residual) y.set(residual);
-    const xp = this.inp(x), wp = this.inp(w), bp = bias ? this.inp(bias) : 0, yp = this.out(y, residual !== null);
+    const xp = this.inp(x),
+      wp = this.inp(w),
+      bp = bias ? this.inp(bias) : 0,
+      yp = this.out(y, residual !== null);
     let src = xp;
     if (padH > 0 || padW > 0) src = this.pad(xp, N * C, H, W, padH, padH, padW, padW, 'xpad');
-    this.convForward(src, C, H + 2 * padH, W + 2 * padW, wp, bp, yp, N, K, R, S, groups,
-      p.strideH, p.strideW, p.dilH, p.dilW, OH, OW, relu, false, residual !== null);
+    this.convForward(
+      src,
+      C,
+      H + 2 * padH,
+      W + 2 * padW,
+      wp,
+      bp,
+      yp,
+      N,
+      K,
+      R,
+      S,
+      groups,
+      p.strideH,
+      p.strideW,
+      p.dilH,
+      p.dilW,
+      OH,
+      OW,
+      relu,
+      false,
+      residual !== null,
+    );
     this.done();
   }
 
   override conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void {
     const { N, C, H, W, K, R, S, OH, OW, groups, strideH, strideW, padH, padW, dilH, dilW } = p;
     if (N * C * H * W === 0) return;
-    const dyp = this.inp(dy), wp = this.inp(w), dxp = this.out(dx, false);
-    const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
-    const ptH = dilH * (R - 1) - padH, ptW = dilW * (S - 1) - padW;
+    const dyp = this.inp(dy),
+      wp = this.inp(w),
+      dxp = this.out(dx, false);
+    const Cg = C / groups,
+      Kg = K / groups,
+      L = OH * OW,
+      CRS = Cg * R * S;
+    const ptH = dilH * (R - 1) - padH,
+      ptW = dilW * (S - 1) - padW;
     if (this.winograd === 'all' && ptH >= 0 && ptW >= 0 && this.useWinograd(Kg, Cg, R, S, strideH, strideW, dilH, dilW, N, H, W)) {
       // dx = conv3x3(dy, flipped w^T) with padding 2 - pad
       this.winogradConv(dyp, N, K, OH, OW, ptH, ptW, wp, 0, dxp, C, groups, H, W, false, true, Cg);
@@ -523,14 +851,52 @@ export class WasmBackend extends RefBackend {
     for (let n0 = 0; n0 < N; n0 += chunk) {
       const nc = Math.min(chunk, N - n0);
       this.gemmJob({
-        M: CRS, N: L, K: Kg, A: wp, lda: CRS, aTrans: true, B: dyp + n0 * K * L * 4, ldb: L, bMode: 0,
-        C: cols, ldc: L, cMode: 0, accumulate: false, bias: 0, biasS2: 0, relu: false,
-        nb1: nc, nb2: groups, aS1: 0, aS2: Kg * CRS, bS1: K * L, bS2: Kg * L, cS1: C * R * S * L, cS2: CRS * L,
-        kSegs: 1, aSeg: 0, bSeg: 0,
+        M: CRS,
+        N: L,
+        K: Kg,
+        A: wp,
+        lda: CRS,
+        aTrans: true,
+        B: dyp + n0 * K * L * 4,
+        ldb: L,
+        bMode: 0,
+        C: cols,
+        ldc: L,
+        cMode: 0,
+        accumulate: false,
+        bias: 0,
+        biasS2: 0,
+        relu: false,
+        nb1: nc,
+        nb2: groups,
+        aS1: 0,
+        aS2: Kg * CRS,
+        bS1: K * L,
+        bS2: Kg * L,
+        cS1: C * R * S * L,
+        cS2: CRS * L,
+        kSegs: 1,
+        aSeg: 0,
+        bSeg: 0,
       });
       this.args({
-        I_COLS: cols, I_DX: dxp + n0 * C * H * W * 4, I_PLANES: nc * C, I_C: C, I_CG: Cg, I_H: H, I_W: W, I_R: R, I_S: S,
-        I_OH: OH, I_OW: OW, I_SH: strideH, I_SW: strideW, I_PH: padH, I_PW: padW, I_DH: dilH, I_DW: dilW,
+        I_COLS: cols,
+        I_DX: dxp + n0 * C * H * W * 4,
+        I_PLANES: nc * C,
+        I_C: C,
+        I_CG: Cg,
+        I_H: H,
+        I_W: W,
+        I_R: R,
+        I_S: S,
+        I_OH: OH,
+        I_OW: OW,
+        I_SH: strideH,
+        I_SW: strideW,
+        I_PH: padH,
+        I_PW: padW,
+        I_DH: dilH,
+        I_DW: dilW,
       });
       this.run(c.K_COL2IM, nc * C, nc * perImage * 2);
     }
@@ -539,22 +905,52 @@ export class WasmBackend extends RefBackend {
 
   override conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams): void {
     const { N, C, H, W, K, R, S, OH, OW, groups, padH, padW } = p;
-    const Cg = C / groups, Kg = K / groups, L = OH * OW, CRS = Cg * R * S;
+    const Cg = C / groups,
+      Kg = K / groups,
+      L = OH * OW,
+      CRS = Cg * R * S;
     if (K * CRS === 0) return;
-    const xp = this.inp(x), dyp = this.inp(dy), dwp = this.out(dw, false);
+    const xp = this.inp(x),
+      dyp = this.inp(dy),
+      dwp = this.out(dw, false);
     if (this.winograd === 'all' && this.useWinograd(Cg, Kg, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW, true)) {
       this.winogradWgrad(xp, dyp, dwp, N, C, H, W, padH, padW, K, groups, OH, OW);
       this.done();
       return;
     }
-    const Hp = H + 2 * padH, Wp = W + 2 * padW;
+    const Hp = H + 2 * padH,
+      Wp = W + 2 * padW;
     const src = padH > 0 || padW > 0 ? this.pad(xp, N * C, H, W, padH, padH, padW, padW, 'xpad') : xp;
     // dw_g[Kg, CRS] = sum_n dy_{n,g}[Kg, L] @ im2col(x_{n,g})^T[L, CRS]; the images are K segments.
     this.gemmJob({
-      M: Kg, N: CRS, K: L, A: dyp, lda: L, aTrans: false, B: src, ldb: 0, bMode: 3,
-      C: dwp, ldc: CRS, cMode: 0, accumulate: false, bias: 0, biasS2: 0, relu: false,
-      nb1: 1, nb2: groups, aS1: 0, aS2: Kg * L, bS1: 0, bS2: Cg * Hp * Wp, cS1: 0, cS2: Kg * CRS,
-      kSegs: N, aSeg: K * L, bSeg: C * Hp * Wp, cContiguous: true,
+      M: Kg,
+      N: CRS,
+      K: L,
+      A: dyp,
+      lda: L,
+      aTrans: false,
+      B: src,
+      ldb: 0,
+      bMode: 3,
+      C: dwp,
+      ldc: CRS,
+      cMode: 0,
+      accumulate: false,
+      bias: 0,
+      biasS2: 0,
+      relu: false,
+      nb1: 1,
+      nb2: groups,
+      aS1: 0,
+      aS2: Kg * L,
+      bS1: 0,
+      bS2: Cg * Hp * Wp,
+      cS1: 0,
+      cS2: Kg * CRS,
+      kSegs: N,
+      aSeg: K * L,
+      bSeg: C * Hp * Wp,
+      cContiguous: true,
       conv: { L, OW, XIMG: C * Hp * Wp, CIMG: 0, WP: Wp, HWP: Hp * Wp, SH: p.strideH, SW: p.strideW, DH: p.dilH, DW: p.dilW, R, S },
     });
     this.done();
@@ -577,16 +973,25 @@ export class WasmBackend extends RefBackend {
   override unary(op: UnaryOp, x: Float32Array, y: Float32Array): void {
     const code = UNARY_OP[op];
     if (code === undefined || x.length === 0) return super.unary(op, x, y);
-    const xp = this.inp(x), yp = this.out(y, false);
+    const xp = this.inp(x),
+      yp = this.out(y, false);
     this.elt(code, x.length, xp, yp);
     this.done();
   }
 
-  override binary(op: BinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[],
-                  out: Float32Array, outShape: readonly number[]): void {
+  override binary(
+    op: BinaryOp,
+    a: Float32Array,
+    aShape: readonly number[],
+    b: Float32Array,
+    bShape: readonly number[],
+    out: Float32Array,
+    outShape: readonly number[],
+  ): void {
     const n = out.length;
     if (n > 0 && a.length === n && (b.length === n || b.length === 1)) {
-      const ap = this.inp(a), op_ = this.out(out, false);
+      const ap = this.inp(a),
+        op_ = this.out(out, false);
       if (b.length === n) this.elt(BINARY_OP[op], n, ap, this.inp(b), op_);
       else this.elt(BINARY_SCALAR_OP[op], n, ap, 0, op_, 0, [b[0]]);
       this.done();
@@ -597,21 +1002,25 @@ export class WasmBackend extends RefBackend {
 
   override affine(x: Float32Array, y: Float32Array, alpha: number, beta: number): void {
     if (x.length === 0) return;
-    const xp = this.inp(x), yp = this.out(y, false);
+    const xp = this.inp(x),
+      yp = this.out(y, false);
     this.elt(c.OP_AFFINE, x.length, xp, yp, 0, 0, [alpha, beta]);
     this.done();
   }
 
   override reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array): void {
     if (dy.length === 0) return;
-    const a = this.inp(dy), b = this.inp(y), o = this.out(dx, false);
+    const a = this.inp(dy),
+      b = this.inp(y),
+      o = this.out(dx, false);
     this.elt(c.OP_RELU_BWD, dy.length, a, b, o);
     this.done();
   }
 
   override addInPlace(y: Float32Array, x: Float32Array): void {
     if (y.length === 0) return;
-    const xp = this.inp(x), yp = this.out(y, true);
+    const xp = this.inp(x),
+      yp = this.out(y, true);
     this.elt(c.OP_ADD_INPLACE, y.length, xp, yp);
     this.done();
   }
@@ -619,14 +1028,17 @@ export class WasmBackend extends RefBackend {
   override sumTo(x: Float32Array, shape: readonly number[], out: Float32Array, outShape: readonly number[]): void {
     // Collapse to [A, B, Cc] -> [B] (reduce the outer and inner blocks, keep the middle one).
     let i = 0;
-    let A = 1, B = 1, Cc = 1;
+    let A = 1,
+      B = 1,
+      Cc = 1;
     const kept = (j: number) => outShape[j] === shape[j] && shape[j] !== 1;
     const unit = (j: number) => shape[j] === 1;
     for (; i < shape.length && !kept(i); i++) A *= shape[i];
     for (; i < shape.length && (kept(i) || unit(i)); i++) B *= shape[i];
     for (; i < shape.length && !kept(i); i++) Cc *= shape[i];
     if (i < shape.length || B !== out.length || x.length === 0 || out.length === 0) return super.sumTo(x, shape, out, outShape);
-    const xp = this.inp(x), op = this.out(out, false);
+    const xp = this.inp(x),
+      op = this.out(out, false);
     this.args({ R_X: xp, R_Y: op, R_A: A, R_B: B, R_CC: Cc });
     this.run(c.K_SUMMID, B, 0); // memory-bound: one thread (see elt)
     this.done();
@@ -634,65 +1046,158 @@ export class WasmBackend extends RefBackend {
 
   // ---------------------------------------------------------------- batch norm
 
-  private bn(mode: number, x: number, y: number, gamma: number, beta: number, mean: number, invStd: number, variance: number,
-             dy: number, dx: number, dgamma: number, dbeta: number, N: number, C: number, HW: number, eps: number, relu: boolean): void {
+  private bn(
+    mode: number,
+    x: number,
+    y: number,
+    gamma: number,
+    beta: number,
+    mean: number,
+    invStd: number,
+    variance: number,
+    dy: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+    relu: boolean,
+  ): void {
     this.args({
-      B_X: x, B_Y: y, B_GAMMA: gamma, B_BETA: beta, B_MEAN: mean, B_INVSTD: invStd, B_VAR: variance,
-      B_N: N, B_C: C, B_HW: HW, B_EPS: eps, B_DY: dy, B_DX: dx, B_DGAMMA: dgamma, B_DBETA: dbeta, B_MODE: mode, B_RELU: relu ? 1 : 0,
+      B_X: x,
+      B_Y: y,
+      B_GAMMA: gamma,
+      B_BETA: beta,
+      B_MEAN: mean,
+      B_INVSTD: invStd,
+      B_VAR: variance,
+      B_N: N,
+      B_C: C,
+      B_HW: HW,
+      B_EPS: eps,
+      B_DY: dy,
+      B_DX: dx,
+      B_DGAMMA: dgamma,
+      B_DBETA: dbeta,
+      B_MODE: mode,
+      B_RELU: relu ? 1 : 0,
     });
     this.run(c.K_BN, C, 3 * N * C * HW);
   }
 
-  override batchNormTrain(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
-                          saveMean: Float32Array, saveInvStd: Float32Array, batchVar: Float32Array,
-                          N: number, C: number, HW: number, eps: number): void {
+  override batchNormTrain(
+    x: Float32Array,
+    gamma: Float32Array | null,
+    beta: Float32Array | null,
+    y: Float32Array,
+    saveMean: Float32Array,
+    saveInvStd: Float32Array,
+    batchVar: Float32Array,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+  ): void {
     this.batchNormTrainEx(x, gamma, beta, y, saveMean, saveInvStd, batchVar, N, C, HW, eps, false);
   }
 
   /** batchNormTrain with an optional fused ReLU on y. */
-  batchNormTrainEx(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
-                   saveMean: Float32Array, saveInvStd: Float32Array, batchVar: Float32Array,
-                   N: number, C: number, HW: number, eps: number, relu: boolean): void {
+  batchNormTrainEx(
+    x: Float32Array,
+    gamma: Float32Array | null,
+    beta: Float32Array | null,
+    y: Float32Array,
+    saveMean: Float32Array,
+    saveInvStd: Float32Array,
+    batchVar: Float32Array,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+    relu: boolean,
+  ): void {
     if (C === 0) return;
     if (N * HW === 0) return super.batchNormTrain(x, gamma, beta, y, saveMean, saveInvStd, batchVar, N, C, HW, eps);
-    const xp = this.inp(x), g = gamma ? this.inp(gamma) : 0, b = beta ? this.inp(beta) : 0;
-    const yp = this.out(y, false), m = this.out(saveMean, false), is = this.out(saveInvStd, false), v = this.out(batchVar, false);
+    const xp = this.inp(x),
+      g = gamma ? this.inp(gamma) : 0,
+      b = beta ? this.inp(beta) : 0;
+    const yp = this.out(y, false),
+      m = this.out(saveMean, false),
+      is = this.out(saveInvStd, false),
+      v = this.out(batchVar, false);
     this.bn(0, xp, yp, g, b, m, is, v, 0, 0, 0, 0, N, C, HW, eps, relu);
     this.done();
   }
 
-  override batchNormEval(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null,
-                         mean: Float32Array, variance: Float32Array, y: Float32Array,
-                         N: number, C: number, HW: number, eps: number): void {
+  override batchNormEval(
+    x: Float32Array,
+    gamma: Float32Array | null,
+    beta: Float32Array | null,
+    mean: Float32Array,
+    variance: Float32Array,
+    y: Float32Array,
+    N: number,
+    C: number,
+    HW: number,
+    eps: number,
+  ): void {
     if (N * C * HW === 0) return;
-    const xp = this.inp(x), g = gamma ? this.inp(gamma) : 0, b = beta ? this.inp(beta) : 0;
-    const m = this.inp(mean), v = this.inp(variance), yp = this.out(y, false);
+    const xp = this.inp(x),
+      g = gamma ? this.inp(gamma) : 0,
+      b = beta ? this.inp(beta) : 0;
+    const m = this.inp(mean),
+      v = this.inp(variance),
+      yp = this.out(y, false);
     this.bn(1, xp, yp, g, b, m, 0, v, 0, 0, 0, 0, N, C, HW, eps, false);
     this.done();
   }
 
-  override batchNormTrainBackward(dy: Float32Array, x: Float32Array, gamma: Float32Array | null,
-                                  saveMean: Float32Array, saveInvStd: Float32Array,
-                                  dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null,
-                                  N: number, C: number, HW: number): void {
+  override batchNormTrainBackward(
+    dy: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array | null,
+    saveMean: Float32Array,
+    saveInvStd: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array | null,
+    dbeta: Float32Array | null,
+    N: number,
+    C: number,
+    HW: number,
+  ): void {
     if (C === 0) return;
     if (N * HW === 0) return super.batchNormTrainBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta, N, C, HW);
-    const dyp = this.inp(dy), xp = this.inp(x), g = gamma ? this.inp(gamma) : 0;
-    const m = this.inp(saveMean), is = this.inp(saveInvStd);
-    const dxp = this.out(dx, false), dg = dgamma ? this.out(dgamma, false) : 0, db = dbeta ? this.out(dbeta, false) : 0;
+    const dyp = this.inp(dy),
+      xp = this.inp(x),
+      g = gamma ? this.inp(gamma) : 0;
+    const m = this.inp(saveMean),
+      is = this.inp(saveInvStd);
+    const dxp = this.out(dx, false),
+      dg = dgamma ? this.out(dgamma, false) : 0,
+      db = dbeta ? this.out(dbeta, false) : 0;
     this.bn(2, xp, 0, g, 0, m, is, 0, dyp, dxp, dg, db, N, C, HW, 0, false);
     this.done();
   }
 
   // ---------------------------------------------------------------- pooling
 
-  private poolJob(mode: number, x: number, y: number, dx: number, planes: number, H: number, W: number, OH: number, OW: number,
-               p: Pool2dParams | null): void {
+  private poolJob(mode: number, x: number, y: number, dx: number, planes: number, H: number, W: number, OH: number, OW: number, p: Pool2dParams | null): void {
     const chunk = Math.max(1, Math.ceil(8192 / Math.max(1, H * W)));
     const a: JobArgs = { Q_X: x, Q_Y: y, Q_DX: dx, Q_PLANES: planes, Q_CHUNK: chunk, Q_MODE: mode, Q_H: H, Q_W: W, Q_OH: OH, Q_OW: OW };
     if (p) {
-      Object.assign(a, { Q_KH: p.kH, Q_KW: p.kW, Q_SH: p.sH, Q_SW: p.sW, Q_PH: p.pH, Q_PW: p.pW, Q_DH: p.dH, Q_DW: p.dW,
-                         Q_INCLPAD: p.countIncludePad ? 1 : 0 });
+      Object.assign(a, {
+        Q_KH: p.kH,
+        Q_KW: p.kW,
+        Q_SH: p.sH,
+        Q_SW: p.sW,
+        Q_PH: p.pH,
+        Q_PW: p.pW,
+        Q_DH: p.dH,
+        Q_DW: p.dW,
+        Q_INCLPAD: p.countIncludePad ? 1 : 0,
+      });
     }
     this.args(a);
     const work = planes * (H * W + OH * OW * (p ? p.kH * p.kW : 1));
@@ -701,61 +1206,94 @@ export class WasmBackend extends RefBackend {
 
   override maxPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
     if (p.N * p.C * p.OH * p.OW === 0) return;
-    const xp = this.inp(x), yp = this.out(y, false);
+    const xp = this.inp(x),
+      yp = this.out(y, false);
     this.poolJob(c.PM_MAX, xp, yp, 0, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
     this.done();
   }
 
   override maxPool2dBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, p: Pool2dParams): void {
     if (p.N * p.C * p.H * p.W === 0) return;
-    const xp = this.inp(x), dyp = this.inp(dy), dxp = this.out(dx, false);
+    const xp = this.inp(x),
+      dyp = this.inp(dy),
+      dxp = this.out(dx, false);
     this.poolJob(c.PM_MAX_BWD, xp, dyp, dxp, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
     this.done();
   }
 
   override avgPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
     if (p.N * p.C * p.OH * p.OW === 0) return;
-    const xp = this.inp(x), yp = this.out(y, false);
+    const xp = this.inp(x),
+      yp = this.out(y, false);
     this.poolJob(c.PM_AVG, xp, yp, 0, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
     this.done();
   }
 
   override avgPool2dBackward(dy: Float32Array, dx: Float32Array, p: Pool2dParams): void {
     if (p.N * p.C * p.H * p.W === 0) return;
-    const dyp = this.inp(dy), dxp = this.out(dx, false);
+    const dyp = this.inp(dy),
+      dxp = this.out(dx, false);
     this.poolJob(c.PM_AVG_BWD, 0, dyp, dxp, p.N * p.C, p.H, p.W, p.OH, p.OW, p);
     this.done();
   }
 
   override adaptiveAvgPool2d(x: Float32Array, y: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
     if (N * C * OH * OW === 0) return;
-    const xp = this.inp(x), yp = this.out(y, false);
+    const xp = this.inp(x),
+      yp = this.out(y, false);
     this.poolJob(c.PM_ADAPT, xp, yp, 0, N * C, H, W, OH, OW, null);
     this.done();
   }
 
   override adaptiveAvgPool2dBackward(dy: Float32Array, dx: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
     if (N * C * H * W === 0) return;
-    const dyp = this.inp(dy), dxp = this.out(dx, false);
+    const dyp = this.inp(dy),
+      dxp = this.out(dx, false);
     this.poolJob(c.PM_ADAPT_BWD, 0, dyp, dxp, N * C, H, W, OH, OW, null);
     this.done();
   }
 
   // ---------------------------------------------------------------- optimizers
 
-  override sgdStep(param: Float32Array, grad: Float32Array, buf: Float32Array | null, lr: number, momentum: number,
-                   dampening: number, weightDecay: number, nesterov: boolean, first: boolean): void {
+  override sgdStep(
+    param: Float32Array,
+    grad: Float32Array,
+    buf: Float32Array | null,
+    lr: number,
+    momentum: number,
+    dampening: number,
+    weightDecay: number,
+    nesterov: boolean,
+    first: boolean,
+  ): void {
     if (param.length === 0) return;
-    const p = this.out(param, true), g = this.inp(grad), b = buf ? this.out(buf, true) : 0;
+    const p = this.out(param, true),
+      g = this.inp(grad),
+      b = buf ? this.out(buf, true) : 0;
     this.elt(c.OP_SGD, param.length, p, g, b, 0, [lr, momentum, dampening, weightDecay], [nesterov ? 1 : 0, first ? 1 : 0]);
     this.done();
   }
 
-  override adamStep(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, lr: number,
-                    beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean): void {
+  override adamStep(
+    param: Float32Array,
+    grad: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+    decoupled: boolean,
+  ): void {
     if (param.length === 0) return;
-    const p = this.out(param, true), g = this.inp(grad), mp = this.out(m, true), vp = this.out(v, true);
-    const bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
+    const p = this.out(param, true),
+      g = this.inp(grad),
+      mp = this.out(m, true),
+      vp = this.out(v, true);
+    const bc1 = 1 - Math.pow(beta1, step),
+      bc2 = 1 - Math.pow(beta2, step);
     this.elt(c.OP_ADAM, param.length, p, g, mp, vp, [lr, beta1, beta2, eps, weightDecay, 1 / bc1, 1 / bc2], [decoupled ? 1 : 0]);
     this.done();
   }
@@ -827,9 +1365,11 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const heap = new WasmHeap(memory, shared, Math.max(kernels.heap_base(), 65536));
   heap.zeroFill = (off, bytes) => kernels.zero_bytes(off, bytes);
   const wf = shared && !opts.singleThread ? await defaultWorkerFactory(opts.workerUrl) : null;
-  const noThreads = opts.singleThread ? null
-    : !shared ? 'shared memory is unavailable (a page must be cross-origin isolated: serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)'
-    : 'this runtime has no Worker';
+  const noThreads = opts.singleThread
+    ? null
+    : !shared
+      ? 'shared memory is unavailable (a page must be cross-origin isolated: serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)'
+      : 'this runtime has no Worker';
   const be = new WasmBackend(heap, kernels, module, wf?.factory ?? null, wf?.source ?? '', noThreads, wf?.startTimeoutMs);
   await be.setThreads(opts.threads ?? (opts.singleThread ? 1 : await machineThreads()));
   return be;
