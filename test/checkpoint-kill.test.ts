@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { main } from '../src/cli/main.js';
+import { runCli } from './cli-run.js';
 import { EMBEDDED_SLICE_DIR } from '../src/data/fashion-mnist.js';
 import { RNG } from '../src/base/rng.js';
 import { SAVE_PHASES, loadCheckpoint, type LoadedCheckpoint } from '../src/train/checkpoint.js';
@@ -114,24 +114,7 @@ function launch(args: string[], hook: string, kill: { afterMs: number } | { line
   });
 }
 
-/** Run the CLI in this process, capturing its text (as test/cli-train.test.ts does). */
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '',
-    err = '';
-  const ow = process.stdout.write.bind(process.stdout),
-    ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
-    typeof s === 'string' ? ((out += s), true) : (ow as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
-    typeof s === 'string' ? ((err += s), true) : (ew as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stderr.write;
-  try {
-    const code = await main(['--backend', 'ref', ...args]);
-    return { code, out, err };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
+const run = runCli;
 
 /** The single "error: " line of a failed command (exit 1, no stack trace). */
 function errorLine(r: { code: number; err: string }): string {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { main } from '../src/cli/main.js';
+import { runCli } from './cli-run.js';
 import { EMBEDDED_SLICE_DIR } from '../src/data/fashion-mnist.js';
 import { readSafetensorsFile } from '../src/io/files.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
@@ -22,25 +22,7 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Run the CLI in this process, capturing stdout/stderr. */
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '',
-    err = '';
-  const ow = process.stdout.write.bind(process.stdout),
-    ew = process.stderr.write.bind(process.stderr);
-  // only the CLI's text is captured: the test runner talks to its parent through binary writes on stdout
-  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
-    typeof s === 'string' ? ((out += s), true) : (ow as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
-    typeof s === 'string' ? ((err += s), true) : (ew as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stderr.write;
-  try {
-    const code = await main(['--backend', 'ref', ...args]);
-    return { code, out, err };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
+const run = runCli;
 
 /** One line on stderr, starting with "error: ", naming `file`. */
 function assertOneLineError(r: { code: number; err: string }, file: string, re?: RegExp): void {

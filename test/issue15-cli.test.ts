@@ -13,7 +13,7 @@ import { ImageFolder } from '../src/data/image-folder.js';
 import { readNpyFile, readPthFile, readSafetensorsFile, writeNpyFile, writeSafetensorsFile } from '../src/io/files.js';
 import { createModel } from '../src/models/registry.js';
 import { stateDictToArrays } from '../src/nn/state.js';
-import { main } from '../src/cli/main.js';
+import { runCli } from './cli-run.js';
 import * as ops from '../src/tensor/ops.js';
 import { noGrad } from '../src/tensor/tensor.js';
 import { formatLoss } from '../src/train/metrics.js';
@@ -24,23 +24,7 @@ const noTorch = pythonMissing(['torch']) ?? false;
 const dir = mkdtempSync(join(tmpdir(), 'resnet-issue15-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Run the CLI in this process (ref backend), capturing its text. */
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '',
-    err = '';
-  const ow = process.stdout.write.bind(process.stdout),
-    ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
-    typeof s === 'string' ? ((out += s), true) : (ow as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
-    typeof s === 'string' ? ((err += s), true) : (ew as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stderr.write;
-  try {
-    return { code: await main(['--backend', 'ref', ...args]), out, err };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
+const run = runCli;
 
 function oneLineError(r: { code: number; err: string }, re: RegExp): void {
   assert.equal(r.code, 1, `exit code; stderr: ${r.err}`);

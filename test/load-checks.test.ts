@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { setBackend } from '../src/backend/registry.js';
 import { StateDictError } from '../src/base/errors.js';
-import { main } from '../src/cli/main.js';
+import { runCli } from './cli-run.js';
 import { EMBEDDED_SLICE_DIR } from '../src/data/fashion-mnist.js';
 import { DataLoader } from '../src/data/loader.js';
 import { writeNpyFile, writeSafetensorsFile } from '../src/io/files.js';
@@ -28,22 +28,7 @@ before(async () => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '',
-    err = '';
-  const ow = process.stdout.write.bind(process.stdout),
-    ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
-    typeof s === 'string' ? ((out += s), true) : (ow as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
-    typeof s === 'string' ? ((err += s), true) : (ew as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stderr.write;
-  try {
-    return { code: await main(['--backend', 'ref', ...args]), out, err };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
+const run = runCli;
 
 const snapshot = (m: ReturnType<typeof buildModel>) => [...m.stateDict()].map(([k, t]) => [k, t.dataSync()] as const);
 function unchanged(m: ReturnType<typeof buildModel>, before: ReturnType<typeof snapshot>): void {
