@@ -94,6 +94,20 @@ const CASES: Record<string, Case> = {
       },
     };
   },
+  'wasm-resnet50-b1-fused': async ({ m }) => {
+    await m.registry.setBackend('wasm');
+    const net = m.tensor.noGrad(() => m.models.createModel('resnet50')).eval();
+    const f = m.fused.fuseForInference(net);
+    const x = m.ops.tensor(random(3 * 224 * 224, 2), [1, 3, 224, 224]);
+    return {
+      run: () => m.tensor.scope(() => f.forward(x).shape),
+      close: () => {
+        f.dispose();
+        x.dispose();
+        net.dispose();
+      },
+    };
+  },
   'wasm-resnet18-b1-module': async ({ m }) => {
     await m.registry.setBackend('wasm');
     const net = m.tensor.noGrad(() => m.models.createModel('resnet18')).eval();
