@@ -1,14 +1,17 @@
 // Shared by the webgpu kernel tests of norm, pool and softmax: the webgpu backend (Dawn; llvmpipe
-// through OpenGL on a machine without a GPU), uploads, downloads, and the worst-element report.
+// through OpenGL on a machine without a GPU) or the reason to skip where there is none (as
+// webgpu-env.ts), uploads, downloads with a leak check, and the worst-element report.
 import assert from 'node:assert/strict';
-import '../src/backend/webgpu/node.js';
-import { webgpuBackend, type WebGpuBackend } from '../src/backend/webgpu/index.js';
+import type { WebGpuBackend } from '../src/backend/webgpu/index.js';
+import { webgpuSkipReason, webgpuForTests } from './webgpu-env.js';
 import type { GpuStorage } from '../src/backend/webgpu/runtime.js';
 import { RNG } from '../src/base/rng.js';
 
 export { assertClose } from './helpers.js';
 
-export const gpu = (): Promise<WebGpuBackend> => webgpuBackend();
+/** false, or why there is no webgpu here (pass as the test's `skip` option). */
+export const skip = await webgpuSkipReason();
+export const gpu = (): Promise<WebGpuBackend> => webgpuForTests();
 
 export function up(b: WebGpuBackend, a: ArrayLike<number>): GpuStorage {
   const s = b.alloc(a.length);
