@@ -36,8 +36,8 @@ export interface TiledKernel {
   KR: number;
   /** Grid z: independent products (images, groups). */
   batch: number;
-  /** Split-K: the reduction in this many chunks, each stored separately (store gets sp). */
-  splits?: number;
+  /** Split-K: the reduction in chunks of this length (a multiple of BK, from splitPlan), each stored separately (store gets sp). */
+  chunk?: number;
   /** Extra u32 uniforms, read in WGSL as u.<name>. */
   uniforms: [string, number][];
   /** Storage bindings in order; vec4 binds as array<vec4<f32>>. */
@@ -52,14 +52,20 @@ function tileFor(n: number): number {
   return n <= 16 ? 16 : n <= 32 ? 32 : 64;
 }
 
+/** Split-K: about `want` chunks of the reduction KR, each a multiple of BK long; every chunk non-empty. */
+export function splitPlan(KR: number, want: number): { chunk: number; splits: number } {
+  const chunk = Math.max(BK, Math.ceil(Math.ceil(KR / Math.max(1, want)) / BK) * BK);
+  return { chunk, splits: Math.max(1, Math.ceil(KR / chunk)) };
+}
+
 /** Records one tiled product. */
 export function runTiled(rt: GpuRuntime, k: TiledKernel): void {
   const { M, N, KR } = k;
   if (M === 0 || N === 0 || k.batch === 0) return;
   const BM = tileFor(M),
     BN = tileFor(N);
-  const splits = k.splits ?? 1;
-  const chunk = splits > 1 ? Math.ceil(Math.ceil(KR / splits) / BK) * BK : Math.max(KR, 1);
+  const chunk = k.chunk ?? Math.max(KR, 1);
+  const splits = Math.max(1, Math.ceil(KR / chunk));
   const tilesM = Math.ceil(M / BM);
   const tiles = tilesM * Math.ceil(N / BN);
   const gx = Math.min(tiles, rt.maxGroups);
