@@ -31,6 +31,8 @@ interface Case {
   pad?: [number, number];
   dil?: [number, number];
   groups?: number;
+  /** conv2dFused's epilogue [bias, residual, relu]; by default cycled through four variants. */
+  fused?: [boolean, boolean, boolean];
 }
 
 function params(c: Case): Conv2dParams {
@@ -56,6 +58,8 @@ const cases: Case[] = [
   { name: 'asymmetric 3×2, strides 2×3, pads 2×1, dilations 1×2', N: 2, C: 3, H: 11, W: 13, K: 4, R: 3, S: 2, s: [2, 3], pad: [2, 1], dil: [1, 2] },
   { name: '2×2 stride 3 (phases without taps)', N: 1, C: 2, H: 8, W: 7, K: 3, R: 2, S: 2, s: [3, 3], pad: [1, 0] },
   { name: '3×3 batch 3 16×16 (split-K filter gradient), 70 channels out', N: 3, C: 4, H: 16, W: 16, K: 70, R: 3, S: 3, pad: [1, 1] },
+  { name: '3×3 64 channels in at 5×5 (split-K forward)', N: 1, C: 64, H: 5, W: 5, K: 8, R: 3, S: 3, pad: [1, 1], fused: [true, true, true] },
+  { name: '1×1 600 channels in (split-K plain GEMM)', N: 1, C: 600, H: 3, W: 3, K: 8, R: 1, S: 1, fused: [true, true, true] },
 ];
 
 const TOL = 1e-5;
@@ -99,12 +103,14 @@ cases.forEach((c, idx) => {
   test(`webgpu conv2dFused ${c.name}: bias, residual, ReLU = ref (${tolName})`, async () => {
     const d = data(p, idx);
     // cycle through the epilogue variants: (bias, residual, relu)
-    const [hasBias, hasRes, relu] = [
-      [true, true, true],
-      [false, true, false],
-      [true, false, true],
-      [false, false, true],
-    ][idx % 4];
+    const [hasBias, hasRes, relu] =
+      c.fused ??
+      [
+        [true, true, true],
+        [false, true, false],
+        [true, false, true],
+        [false, false, true],
+      ][idx % 4];
     const expected = new Float32Array(yLen);
     ref.conv2dFused(d.x, d.w, hasBias ? d.bias : null, expected, p, relu, hasRes ? d.res : null, true);
     const x = upload(gpu, d.x),

@@ -27,6 +27,8 @@ const cases: [boolean, boolean, number, number, number, boolean][] = [
   [false, true, 80, 20, 64, false], // vec4 along K for both
   [true, true, 13, 29, 17, true],
   [true, true, 128, 12, 8, false],
+  [false, false, 3, 10, 600, true], // split-K (few tiles, long reduction), accumulate in the finishing pass
+  [true, true, 5, 7, 1000, false], // split-K, 3 chunks
   [false, false, 3, 5, 0, true], // K = 0 leaves C as it was
   [false, false, 3, 5, 0, false], // K = 0 zeroes C
 ];

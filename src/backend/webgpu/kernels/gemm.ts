@@ -36,7 +36,7 @@ export interface TiledKernel {
   KR: number;
   /** Grid z: independent products (images, groups). */
   batch: number;
-  /** Split-K: the reduction in chunks of this length (a multiple of BK, from splitPlan), each stored separately (store gets sp). */
+  /** Split-K: the reduction in chunks of this length (a multiple of BK, from splitPlan), each stored separately (store gets sp, 0 without). */
   chunk?: number;
   /** Extra u32 uniforms, read in WGSL as u.<name>. */
   uniforms: [string, number][];
@@ -52,10 +52,74 @@ function tileFor(n: number): number {
   return n <= 16 ? 16 : n <= 32 ? 32 : 64;
 }
 
-/** Split-K: about `want` chunks of the reduction KR, each a multiple of BK long; every chunk non-empty. */
-export function splitPlan(KR: number, want: number): { chunk: number; splits: number } {
-  const chunk = Math.max(BK, Math.ceil(Math.ceil(KR / Math.max(1, want)) / BK) * BK);
-  return { chunk, splits: Math.max(1, Math.ceil(KR / chunk)) };
+/** Enough workgroups to fill a large GPU (an H100 has 132 SMs) before splitting the reduction. */
+const TARGET_GROUPS = 512;
+/** Shortest reduction chunk worth a split (16 slices of BK). */
+const MIN_CHUNK = 256;
+/** The split-K partial sums stay under this many floats (64 MiB). */
+const MAX_PARTIAL = 16 << 20;
+
+/**
+ * Split-K for a product with few output tiles and a long reduction (a batch-1 ResNet's last
+ * stages: 512×49 outputs over 4608 terms is 8 tiles): about enough chunks of KR, each a multiple
+ * of BK and non-empty, to fill the GPU. null when one pass already does (or KR is short).
+ * `outFloats` is the size of one partial result, `batch` the grid z of the product.
+ */
+export function splitPlan(rt: GpuRuntime, M: number, N: number, KR: number, batch: number, outFloats: number): { chunk: number; splits: number } | null {
+  const tiles = Math.ceil(M / tileFor(M)) * Math.ceil(N / tileFor(N)) * batch;
+  const want = Math.min(Math.ceil(TARGET_GROUPS / tiles), Math.floor(KR / MIN_CHUNK), Math.floor(MAX_PARTIAL / outFloats), Math.floor(rt.maxGroups / batch));
+  if (want < 2) return null;
+  const chunk = Math.ceil(Math.ceil(KR / want) / BK) * BK;
+  const splits = Math.ceil(KR / chunk);
+  return splits > 1 ? { chunk, splits } : null;
+}
+
+/** What the split-K finishing pass applies to each sum (index i of an [n/(K·L), K, L] result for bias). */
+export interface SplitEpilogue {
+  bias?: GpuStorage | null;
+  K?: number;
+  L?: number;
+  residual?: GpuStorage | null;
+  relu?: boolean;
+  /** out[i] += sum instead of out[i] = sum. */
+  accumulate?: boolean;
+}
+
+/** out[i] = epilogue(Σ_sp part[sp·n + i]) for i < n: the second pass of split-K. */
+export function finishSplits(rt: GpuRuntime, part: GpuStorage, out: GpuStorage, splits: number, n: number, e: SplitEpilogue = {}): void {
+  const groups = Math.ceil(n / 256);
+  const gx = Math.min(groups, rt.maxGroups);
+  const bufs = [part, out, ...(e.bias ? [e.bias] : []), ...(e.residual ? [e.residual] : [])];
+  const binds = [...(e.bias ? ['bias'] : []), ...(e.residual ? ['res'] : [])]
+    .map((name, i) => `@group(0) @binding(${i + 3}) var<storage, read> ${name}: array<f32>;`)
+    .join('\n');
+  const epi = [
+    e.accumulate ? 's = out[i] + s;' : '',
+    e.bias ? 's += bias[(i / u.L) % u.K];' : '',
+    e.residual ? 's += res[i];' : '',
+    e.relu ? 's = max(s, 0.0);' : '',
+  ].join(' ');
+  rt.dispatch({
+    key: `splitK/sum/${e.accumulate ? '+' : ''}${e.bias ? 'b' : ''}${e.residual ? 'r' : ''}${e.relu ? 'relu' : ''}`,
+    code: () => `
+struct U { n: u32, splits: u32, gx: u32, K: u32, L: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+${binds}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let i = (wg.y * u.gx + wg.x) * 256u + li;
+  if (i >= u.n) { return; }
+  var s = 0.0;
+  for (var sp = 0u; sp < u.splits; sp++) { s += part[sp * u.n + i]; }
+  ${epi}
+  out[i] = s;
+}`,
+    uniforms: new Uniforms().u32(n, splits, gx, e.K ?? 1, e.L ?? 1),
+    buffers: bufs,
+    groups: [gx, Math.ceil(groups / gx)],
+  });
 }
 
 /** Records one tiled product. */
@@ -209,20 +273,29 @@ export function gemm(
   }
   const a = plainOperand('A', 'A', transA, M, K, '0u');
   const b = plainOperand('B', 'B', transB, K, N, '0u');
+  const split = splitPlan(rt, M, N, K, 1, M * N);
+  const part = split ? rt.alloc(split.splits * M * N) : null;
+  const acc = accumulate && !part;
   runTiled(rt, {
-    key: `gemm/${transA ? 't' : 'n'}${transB ? 't' : 'n'}${a.vec4 ? 4 : 1}${b.vec4 ? 4 : 1}${accumulate ? '+' : ''}`,
+    key: `gemm/${transA ? 't' : 'n'}${transB ? 't' : 'n'}${a.vec4 ? 4 : 1}${b.vec4 ? 4 : 1}${acc ? '+' : ''}`,
     M,
     N,
     KR: K,
     batch: 1,
+    chunk: split?.chunk,
     uniforms: [],
     buffers: [
       { name: 'A', buf: A, vec4: a.vec4 },
       { name: 'B', buf: B, vec4: b.vec4 },
-      { name: 'C', buf: C, write: true },
+      { name: 'C', buf: part ?? C, write: true },
     ],
     a,
     b,
-    store: `fn store(m: u32, n: u32, z: u32, sp: u32, v: f32) { let i = m * u.N + n; C[i] = ${accumulate ? 'C[i] + ' : ''}v; }`,
+    // with split-K, C here is the partial buffer: split sp at sp·M·N
+    store: `fn store(m: u32, n: u32, z: u32, sp: u32, v: f32) { let i = (sp * u.M + m) * u.N + n; C[i] = ${acc ? 'C[i] + ' : ''}v; }`,
   });
+  if (part && split) {
+    finishSplits(rt, part, C, split.splits, M * N, { accumulate });
+    rt.free(part); // safe at once: the queue runs the sum before any later use (runtime.ts)
+  }
 }
