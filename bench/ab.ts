@@ -127,8 +127,8 @@ const CASES: Record<string, Case> = {
     const A = be.alloc(512 * 512),
       B = be.alloc(512 * 512),
       C = be.alloc(512 * 512);
-    A.set(random(512 * 512, 3));
-    B.set(random(512 * 512, 4));
+    be.write(A, random(512 * 512, 3));
+    be.write(B, random(512 * 512, 4));
     return {
       run: () => be.gemm(false, false, 512, 512, 512, A, B, C, false),
       close: () => {
