@@ -82,6 +82,8 @@ interface GemmSpec {
   bSeg: number;
   /** C is one contiguous block of batch*M*N floats: the K segments may be split over tasks. */
   cContiguous?: boolean;
+  /** A is constant (inference weights): its packed panels are made once and kept under this key. */
+  aKey?: Float32Array | null;
   conv?: { L: number; OW: number; XIMG: number; CIMG: number; WP: number; HWP: number; SH: number; SW: number; DH: number; DW: number; R: number; S: number };
 }
 
@@ -150,10 +152,33 @@ export class WasmBackend extends RefBackend {
       this.heap.freeBytesAt(u);
       this.weightCache.delete(buf);
     }
+    if (this.packedACache.has(buf)) this.dropPackedA(buf);
     if (this.heap.free(buf)) this.live -= buf.length;
   }
 
   private weightCache = new Map<Float32Array, number>();
+  /** Constant GEMM A operands (inference weights) packed once: key -> layout tag -> pointer. */
+  private packedACache = new Map<Float32Array, Map<string, number>>();
+
+  /** The packed-A area of this key and layout; fresh: just allocated, still to be packed. */
+  private packedA(key: Float32Array, tag: string, bytes: number): { ptr: number; fresh: boolean } {
+    let m = this.packedACache.get(key);
+    if (!m) this.packedACache.set(key, (m = new Map()));
+    const ptr = m.get(tag);
+    if (ptr !== undefined) return { ptr, fresh: false };
+    const p = this.heap.allocBytes(bytes, false);
+    m.set(tag, p);
+    this.counters.packA++;
+    return { ptr: p, fresh: true };
+  }
+
+  private dropPackedA(key: Float32Array | null): void {
+    for (const [k, m] of this.packedACache) {
+      if (key !== null && k !== key) continue;
+      for (const p of m.values()) this.heap.freeBytesAt(p);
+      this.packedACache.delete(k);
+    }
+  }
   private cacheOn = false;
 
   /**
@@ -170,6 +195,7 @@ export class WasmBackend extends RefBackend {
     if (!on) {
       for (const u of this.weightCache.values()) this.heap.freeBytesAt(u);
       this.weightCache.clear();
+      this.dropPackedA(null);
     }
   }
 
@@ -311,15 +337,27 @@ export class WasmBackend extends RefBackend {
       kSplit = Math.min(s.kSegs, Math.ceil((3 * threads) / tiles()));
     }
     const tasks = () => tiles() * kSplit;
-    if (threads > 1 && kSplit === 1) {
-      while (tasks() < 4 * threads && NCT > 64) NCT = Math.max(64, Math.ceil(NCT / 32) * 16);
-      while (tasks() < 2 * threads && MCT > 32) {
-        MCT = Math.ceil(MCT / 2);
-        MCT += MCT & 1;
-      }
-    }
     const nK = Math.max(1, Math.ceil(K / KCMAX));
     const kc = Math.max(1, Math.ceil(K / nK));
+    const aPacked =
+      s.aKey && s.kSegs === 1 && kSplit === 1 ? this.packedA(s.aKey, `${M},${K},${kc},${batch},${s.aMode ?? 0}`, batch * (M + (M & 1)) * K * 4) : null;
+    if (threads > 1 && kSplit === 1) {
+      // About 8 tasks per thread: threads take tasks from a shared counter, so a thread that
+      // started late or runs on a busy core takes fewer, and the last task is a small part of
+      // the job. Smaller N tiles repack A once more each (free when A is packed once), smaller M
+      // tiles repack B (free when B is prepacked: bMode != 0, below).
+      const halveM = () => {
+        MCT = Math.ceil(MCT / 2);
+        MCT += MCT & 1;
+      };
+      // at least 4 (2) tasks per thread whatever the repacking costs, then about 8 while it is cheap
+      while (tasks() < 4 * threads && NCT > 64) NCT = Math.max(64, Math.ceil(NCT / 32) * 16);
+      while (tasks() < 2 * threads && MCT > 32) halveM();
+      const nctMin = aPacked ? 64 : 128,
+        mctMin = s.bMode !== 0 ? 32 : 64;
+      while (tasks() < 8 * threads && NCT > nctMin) NCT = Math.max(nctMin, Math.ceil(NCT / 32) * 16);
+      while (tasks() < 8 * threads && MCT > mctMin) halveM();
+    }
     const outFloats = batch * M * N;
     const part = kSplit > 1 ? this.scratch('gemmPart', (kSplit - 1) * outFloats * 4) : 0;
     // Several M tiles would each repack the same B panels; for the costly packers (gathers and
@@ -370,6 +408,7 @@ export class WasmBackend extends RefBackend {
       G_PARTS: kSplit > 1 ? outFloats : 0,
       G_NK: nK,
       G_PREPACK: prepack ? this.scratch('prepackB', prepackBytes) : 0,
+      G_APACK: aPacked ? aPacked.ptr : 0,
       G_L: v.L,
       G_OW: v.OW,
       G_XIMG: v.XIMG,
@@ -383,6 +422,7 @@ export class WasmBackend extends RefBackend {
       G_R: v.R,
       G_S: v.S,
     });
+    if (aPacked?.fresh) this.run(c.K_PACKA, batch * nK, 2 * batch * M * K);
     if (prepack) {
       this.counters.prepack++;
       this.run(c.K_PACKB, slots, 16 * slots * kc * Math.ceil(NCT / 16));
@@ -479,6 +519,7 @@ export class WasmBackend extends RefBackend {
     relu: boolean,
     flipped = false,
     accumulate = false,
+    aKey: Float32Array | null = null,
   ): void {
     const Cg = C / groups,
       Kg = K / groups,
@@ -516,6 +557,7 @@ export class WasmBackend extends RefBackend {
       aSeg: 0,
       bSeg: 0,
       conv: { L, OW, XIMG: C * Hp * Wp, CIMG: K * L, WP: Wp, HWP: Hp * Wp, SH: sh, SW: sw, DH: dh, DW: dw, R, S },
+      aKey,
     });
   }
 
@@ -528,7 +570,7 @@ export class WasmBackend extends RefBackend {
   winogradBytes = 8 << 20;
 
   /** Calls that took a given path (tests). */
-  readonly counters = { winograd: 0, prepack: 0 };
+  readonly counters = { winograd: 0, prepack: 0, packA: 0 };
   /** Largest shared prepacked-B area (bytes); larger B operands are packed per task. */
   prepackMaxBytes = 32 << 20;
   /** Fewest 2x2 output tiles (over the batch) for Winograd: below it the 16x larger transformed weights dominate. */
@@ -814,6 +856,7 @@ export class WasmBackend extends RefBackend {
       relu,
       false,
       residual !== null,
+      key,
     );
     this.done();
   }

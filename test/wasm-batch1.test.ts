@@ -1,0 +1,119 @@
+// The wasm backend's batch-1 inference paths (issue 16) against the ref backend: weights packed
+// once for constant weights, the narrow micro-kernels for the last 1-8 columns of a row (7x7 = 49
+// = 3*16 + 1 columns), the finer task split for small maps. 2 threads, awkward shapes.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { RefBackend } from '../src/backend/ref/ref.js';
+import type { Conv2dParams } from '../src/backend/backend.js';
+import { createWasmBackend, type WasmBackend } from '../src/backend/wasm/wasm.js';
+import { RNG } from '../src/base/rng.js';
+
+const ref = new RefBackend();
+let be: WasmBackend;
+const rng = new RNG(1616);
+
+before(async () => {
+  be = await createWasmBackend({ threads: 2 });
+});
+after(() => be.dispose());
+
+function rand(n: number): Float32Array {
+  const a = be.alloc(n);
+  for (let i = 0; i < n; i++) a[i] = rng.uniform(-1, 1);
+  return a;
+}
+
+/** |got - want| <= atol + rtol * |want| elementwise; reports the worst element. */
+function close(got: Float32Array, want: Float32Array, rtol: number, atol: number, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < got.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= atol + rtol * Math.abs(want[i]))) assert.fail(`${what}: element ${i} is ${got[i]}, want ${want[i]}`);
+  }
+}
+
+function conv(N: number, C: number, H: number, W: number, K: number, R: number, stride: number, pad: number, groups = 1): Conv2dParams {
+  const OH = Math.floor((H + 2 * pad - R) / stride) + 1,
+    OW = Math.floor((W + 2 * pad - R) / stride) + 1;
+  return { N, C, H, W, K, R, S: R, strideH: stride, strideW: stride, padH: pad, padW: pad, dilH: 1, dilW: 1, groups, OH, OW };
+}
+
+const fusedCases: [string, Conv2dParams][] = [
+  ['1x1 7x7 map (49 columns: a 1-column tail), K=70', conv(1, 40, 7, 7, 70, 1, 1, 0)],
+  ['3x3 s2 14x14 -> 7x7, K=33 odd', conv(1, 24, 14, 14, 33, 3, 2, 1)],
+  ['1x1 14x14 map (196 columns: a 4-column tail), batch 3', conv(3, 20, 14, 14, 18, 1, 1, 0)],
+  ['3x3 on 2x3 (6 columns), K=5', conv(1, 7, 2, 3, 5, 3, 1, 1)],
+  ['3x3 on 5x5 (25 columns: a 9-column tail), groups 2', conv(1, 12, 5, 5, 10, 3, 1, 1, 2)],
+  ['1x1 s2 odd 9x11, batch 3, K=300 (two K chunks of A)', conv(3, 300, 9, 11, 17, 1, 2, 0)],
+  ['7x7 s2 stem-like 3->9 on 17x17', conv(1, 3, 17, 17, 9, 7, 2, 3)],
+  ['1x1 on 1x1', conv(1, 5, 1, 1, 3, 1, 1, 0)],
+];
+
+for (const [name, p] of fusedCases) {
+  test(`conv2dFused with constant weights packs them once and equals ref conv+bias+residual+relu: ${name} (rtol 1e-4, atol 1e-5)`, () => {
+    const Cg = p.C / p.groups;
+    const x = rand(p.N * p.C * p.H * p.W),
+      w = rand(p.K * Cg * p.R * p.S),
+      b = rand(p.K),
+      res = rand(p.N * p.K * p.OH * p.OW);
+    const y = be.alloc(res.length),
+      want = new Float32Array(res.length);
+    const savedWino = be.winograd;
+    be.winograd = 'off';
+    try {
+      const packs = be.counters.packA;
+      for (const [relu, residual] of [
+        [true, res],
+        [false, null],
+        [true, null],
+      ] as const) {
+        be.conv2dFused(x, w, b, y, p, relu, residual, true);
+        ref.conv2dFused(x, w, b, want, p, relu, residual, true);
+        close(y, want, 1e-4, 1e-5, `relu ${relu} residual ${residual !== null}`);
+      }
+      assert.equal(be.counters.packA - packs, 1, 'the weights were packed once for the three calls');
+      const live = be.heap.liveByteCount;
+      be.free(w);
+      assert.ok(live - be.heap.liveByteCount > w.length * 4, 'the packed copy is freed with the weights');
+    } finally {
+      be.winograd = savedWino;
+    }
+    for (const a of [x, b, res, y]) be.free(a);
+  });
+}
+
+test('gemm with 1..8-column tails (narrow micro-kernels) equals ref for every N from 1 to 40 (error <= 1e-5 * sum|a||b|)', () => {
+  const M = 13,
+    K = 37;
+  for (let N = 1; N <= 40; N++) {
+    const A = rand(M * K),
+      B = rand(K * N),
+      C = be.alloc(M * N),
+      want = new Float32Array(M * N);
+    be.gemm(false, false, M, N, K, A, B, C, false);
+    ref.gemm(false, false, M, N, K, A, B, want, false);
+    for (let i = 0; i < M * N; i++) {
+      let bound = 0;
+      const r = Math.floor(i / N),
+        j = i % N;
+      for (let k = 0; k < K; k++) bound += Math.abs(A[r * K + k] * B[k * N + j]);
+      assert.ok(Math.abs(C[i] - want[i]) <= 1e-5 * bound, `N=${N} element ${i}: ${C[i]} vs ${want[i]}`);
+    }
+    for (const a of [A, B, C]) be.free(a);
+  }
+});
+
+test('a batch-1 7x7 layer (2048x512 weights) is split into at least 16 tasks on 2 threads, and equals ref (rtol 1e-4, atol 1e-4)', () => {
+  const p = conv(1, 512, 7, 7, 2048, 1, 1, 0);
+  const x = rand(512 * 49),
+    w = rand(2048 * 512),
+    b = rand(2048);
+  const y = be.alloc(2048 * 49),
+    want = new Float32Array(2048 * 49);
+  be.conv2dFused(x, w, b, y, p, true, null, true);
+  const tasks = be.lastJobTasksPerThread();
+  assert.equal(tasks.length, 2);
+  assert.ok(tasks[0] + tasks[1] >= 16, `tasks ${tasks.join(' + ')}`);
+  ref.conv2dFused(x, w, b, want, p, true, null, true);
+  close(y, want, 1e-4, 1e-4, 'y');
+  for (const a of [x, w, b, y]) be.free(a);
+});
