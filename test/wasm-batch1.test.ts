@@ -117,3 +117,53 @@ test('a batch-1 7x7 layer (2048x512 weights) is split into at least 16 tasks on 
   close(y, want, 1e-4, 1e-4, 'y');
   for (const a of [x, w, b, y]) be.free(a);
 });
+
+const groupedCases: [string, Conv2dParams][] = [
+  ['ResNeXt stage 1: 32 groups of 4, 3x3 on 10x13', conv(1, 128, 10, 13, 128, 3, 1, 1, 32)],
+  ['8 per group, 3x3 s2 on odd 11x9, batch 3', conv(3, 32, 11, 9, 32, 3, 2, 1, 4)],
+  ['Cg 3 -> Kg 12, 3x3 on 7x7 (a 7-pixel row)', conv(1, 6, 7, 7, 24, 3, 1, 1, 2)],
+  ['16 per group, 3x3 s2 on 14x14 -> 7x7', conv(1, 64, 14, 14, 64, 3, 2, 1, 4)],
+  ['1x1 groups 8 (Cg 2, Kg 4) on 5x17', conv(1, 16, 5, 17, 32, 1, 1, 0, 8)],
+  ['5x5 s2 p2 groups 2 on 1x1 (all padding)', conv(1, 4, 1, 1, 8, 5, 2, 2, 2)],
+];
+
+for (const [name, p] of groupedCases) {
+  test(`grouped conv by the direct kernel equals ref (conv2d, and conv2dFused with bias, residual, ReLU): ${name} (rtol 1e-4, atol 1e-5)`, () => {
+    const Cg = p.C / p.groups;
+    const x = rand(p.N * p.C * p.H * p.W),
+      w = rand(p.K * Cg * p.R * p.S),
+      b = rand(p.K),
+      res = rand(p.N * p.K * p.OH * p.OW);
+    const y = be.alloc(res.length),
+      want = new Float32Array(res.length);
+    const n0 = be.counters.grouped,
+      savedMax = be.groupedDirectMax;
+    be.groupedDirectMax = 32; // the kernel takes any channels per group; the default picks it for <= 8
+    be.conv2d(x, w, null, y, p);
+    ref.conv2d(x, w, null, want, p);
+    close(y, want, 1e-4, 1e-5, 'conv2d');
+    be.conv2dFused(x, w, b, y, p, true, res, true);
+    ref.conv2dFused(x, w, b, want, p, true, res, true);
+    close(y, want, 1e-4, 1e-5, 'conv2dFused');
+    be.conv2dFused(x, w, b, y, p, true, null, false);
+    ref.conv2dFused(x, w, b, want, p, true, null, false);
+    close(y, want, 1e-4, 1e-5, 'conv2dFused without residual');
+    assert.equal(be.counters.grouped - n0, 3, 'the direct grouped kernel ran');
+    be.groupedDirectMax = savedMax;
+    for (const a of [x, w, b, res, y]) be.free(a);
+  });
+}
+
+test('grouped conv with row dilation 2 equals ref (rtol 1e-4, atol 1e-5)', () => {
+  const p: Conv2dParams = { ...conv(1, 16, 9, 8, 16, 3, 1, 1, 4), dilH: 2, padH: 2, OH: 9 };
+  const x = rand(16 * 72),
+    w = rand(16 * 4 * 9);
+  const y = be.alloc(16 * 9 * 8),
+    want = new Float32Array(y.length);
+  const n0 = be.counters.grouped;
+  be.conv2d(x, w, null, y, p);
+  ref.conv2d(x, w, null, want, p);
+  assert.equal(be.counters.grouped - n0, 1);
+  close(y, want, 1e-4, 1e-5, 'y');
+  for (const a of [x, w, y]) be.free(a);
+});

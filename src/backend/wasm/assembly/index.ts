@@ -4,6 +4,7 @@
 import { D_COUNTER, D_KIND, D_NTASKS, D_STATS, di } from './desc';
 import { gemmTask, packATask, packBTask } from './gemm';
 import { col2imTask, padTask } from './conv';
+import { groupedConvTask } from './grouped';
 import { eltTask } from './eltwise';
 import { bnTask, sumMidTask } from './norm';
 import { poolTask } from './pool';
@@ -13,6 +14,7 @@ import { winoDyTask, winoInTask, winoOutTask, winoWeightTask, winoWgradTask } fr
 export * from './desc';
 export * from './gemm';
 export * from './conv';
+export * from './grouped';
 export * from './eltwise';
 export * from './norm';
 export * from './pool';
@@ -32,6 +34,7 @@ export const K_WINO_DY: i32 = 12;
 export const K_WINO_WGRAD: i32 = 13;
 export const K_PACKB: i32 = 14;
 export const K_PACKA: i32 = 15;
+export const K_GCONV: i32 = 16;
 
 export function run_job(d: usize, tid: i32): void {
   const kind = di(d, D_KIND);
@@ -56,6 +59,7 @@ export function run_job(d: usize, tid: i32): void {
       case K_WINO_WGRAD: winoWgradTask(d, t); break;
       case K_PACKB: packBTask(d, t, tid); break;
       case K_PACKA: packATask(d, t); break;
+      case K_GCONV: groupedConvTask(d, t, tid); break;
       default: unreachable();
     }
     store<i32>(stat, load<i32>(stat) + 1);
