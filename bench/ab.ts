@@ -110,8 +110,8 @@ function sgemmCase(n: number): Case {
     const A = be.alloc(n * n),
       B = be.alloc(n * n),
       C = be.alloc(n * n);
-    A.set(random(n * n, 3));
-    B.set(random(n * n, 4));
+    be.write(A, random(n * n, 3));
+    be.write(B, random(n * n, 4));
     return {
       run: () => be.gemm(false, false, n, n, n, A, B, C, false),
       close: () => {

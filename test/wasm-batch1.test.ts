@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { RefBackend } from '../src/backend/ref/ref.js';
 import type { Conv2dParams } from '../src/backend/backend.js';
 import { createWasmBackend, type WasmBackend } from '../src/backend/wasm/wasm.js';
+import type { HeapBlock } from '../src/backend/wasm/memory.js';
 import { RNG } from '../src/base/rng.js';
 
 const ref = new RefBackend();
@@ -17,10 +18,18 @@ before(async () => {
 });
 after(() => be.dispose());
 
+/** n values uniform in [-1, 1) in a plain array (what the ref oracle and the assertions read). */
 function rand(n: number): Float32Array {
-  const a = be.alloc(n);
+  const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = rng.uniform(-1, 1);
   return a;
+}
+
+/** A wasm heap block holding a's values. */
+function up(a: Float32Array): HeapBlock {
+  const b = be.alloc(a.length);
+  be.write(b, a);
+  return b;
 }
 
 /** |got - want| <= atol + rtol * |want| elementwise; reports the worst element. */
@@ -55,6 +64,7 @@ for (const [name, p] of fusedCases) {
       w = rand(p.K * Cg * p.R * p.S),
       b = rand(p.K),
       res = rand(p.N * p.K * p.OH * p.OW);
+    const [xb, wb, bb, rb] = [x, w, b, res].map(up);
     const y = be.alloc(res.length),
       want = new Float32Array(res.length);
     const savedWino = be.winograd;
@@ -62,22 +72,22 @@ for (const [name, p] of fusedCases) {
     try {
       const packs = be.counters.packA;
       for (const [relu, residual] of [
-        [true, res],
-        [false, null],
-        [true, null],
+        [true, true],
+        [false, false],
+        [true, false],
       ] as const) {
-        be.conv2dFused(x, w, b, y, p, relu, residual, true);
-        ref.conv2dFused(x, w, b, want, p, relu, residual, true);
-        close(y, want, 1e-4, 1e-5, `relu ${relu} residual ${residual !== null}`);
+        be.conv2dFused(xb, wb, bb, y, p, relu, residual ? rb : null, true);
+        ref.conv2dFused(x, w, b, want, p, relu, residual ? res : null, true);
+        close(be.readSync(y), want, 1e-4, 1e-5, `relu ${relu} residual ${residual}`);
       }
       assert.equal(be.counters.packA - packs, 1, 'the weights were packed once for the three calls');
       const live = be.heap.liveByteCount;
-      be.free(w);
+      be.free(wb);
       assert.ok(live - be.heap.liveByteCount > w.length * 4, 'the packed copy is freed with the weights');
     } finally {
       be.winograd = savedWino;
     }
-    for (const a of [x, b, res, y]) be.free(a);
+    for (const a of [xb, bb, rb, y]) be.free(a);
   });
 }
 
@@ -87,10 +97,12 @@ test('gemm with 1..8-column tails (narrow micro-kernels) equals ref for every N 
   for (let N = 1; N <= 40; N++) {
     const A = rand(M * K),
       B = rand(K * N),
-      C = be.alloc(M * N),
+      Cb = be.alloc(M * N),
       want = new Float32Array(M * N);
-    be.gemm(false, false, M, N, K, A, B, C, false);
+    const [Ab, Bb] = [A, B].map(up);
+    be.gemm(false, false, M, N, K, Ab, Bb, Cb, false);
     ref.gemm(false, false, M, N, K, A, B, want, false);
+    const C = be.readSync(Cb);
     for (let i = 0; i < M * N; i++) {
       let bound = 0;
       const r = Math.floor(i / N),
@@ -98,7 +110,7 @@ test('gemm with 1..8-column tails (narrow micro-kernels) equals ref for every N 
       for (let k = 0; k < K; k++) bound += Math.abs(A[r * K + k] * B[k * N + j]);
       assert.ok(Math.abs(C[i] - want[i]) <= 1e-5 * bound, `N=${N} element ${i}: ${C[i]} vs ${want[i]}`);
     }
-    for (const a of [A, B, C]) be.free(a);
+    for (const a of [Ab, Bb, Cb]) be.free(a);
   }
 });
 
@@ -107,15 +119,16 @@ test('a batch-1 7x7 layer (2048x512 weights) is split into at least 16 tasks on 
   const x = rand(512 * 49),
     w = rand(2048 * 512),
     b = rand(2048);
+  const [xb, wb, bb] = [x, w, b].map(up);
   const y = be.alloc(2048 * 49),
     want = new Float32Array(2048 * 49);
-  be.conv2dFused(x, w, b, y, p, true, null, true);
+  be.conv2dFused(xb, wb, bb, y, p, true, null, true);
   const tasks = be.lastJobTasksPerThread();
   assert.equal(tasks.length, 2);
   assert.ok(tasks[0] + tasks[1] >= 16, `tasks ${tasks.join(' + ')}`);
   ref.conv2dFused(x, w, b, want, p, true, null, true);
-  close(y, want, 1e-4, 1e-4, 'y');
-  for (const a of [x, w, b, y]) be.free(a);
+  close(be.readSync(y), want, 1e-4, 1e-4, 'y');
+  for (const a of [xb, wb, bb, y]) be.free(a);
 });
 
 const groupedCases: [string, Conv2dParams][] = [
@@ -134,23 +147,24 @@ for (const [name, p] of groupedCases) {
       w = rand(p.K * Cg * p.R * p.S),
       b = rand(p.K),
       res = rand(p.N * p.K * p.OH * p.OW);
+    const [xb, wb, bb, rb] = [x, w, b, res].map(up);
     const y = be.alloc(res.length),
       want = new Float32Array(res.length);
     const n0 = be.counters.grouped,
       savedMax = be.groupedDirectMax;
     be.groupedDirectMax = 32; // the kernel takes any channels per group; the default picks it for <= 8
-    be.conv2d(x, w, null, y, p);
+    be.conv2d(xb, wb, null, y, p);
     ref.conv2d(x, w, null, want, p);
-    close(y, want, 1e-4, 1e-5, 'conv2d');
-    be.conv2dFused(x, w, b, y, p, true, res, true);
+    close(be.readSync(y), want, 1e-4, 1e-5, 'conv2d');
+    be.conv2dFused(xb, wb, bb, y, p, true, rb, true);
     ref.conv2dFused(x, w, b, want, p, true, res, true);
-    close(y, want, 1e-4, 1e-5, 'conv2dFused');
-    be.conv2dFused(x, w, b, y, p, true, null, false);
+    close(be.readSync(y), want, 1e-4, 1e-5, 'conv2dFused');
+    be.conv2dFused(xb, wb, bb, y, p, true, null, false);
     ref.conv2dFused(x, w, b, want, p, true, null, false);
-    close(y, want, 1e-4, 1e-5, 'conv2dFused without residual');
+    close(be.readSync(y), want, 1e-4, 1e-5, 'conv2dFused without residual');
     assert.equal(be.counters.grouped - n0, 3, 'the direct grouped kernel ran');
     be.groupedDirectMax = savedMax;
-    for (const a of [x, w, b, res, y]) be.free(a);
+    for (const a of [xb, wb, bb, rb, y]) be.free(a);
   });
 }
 
@@ -158,12 +172,13 @@ test('grouped conv with row dilation 2 equals ref (rtol 1e-4, atol 1e-5)', () =>
   const p: Conv2dParams = { ...conv(1, 16, 9, 8, 16, 3, 1, 1, 4), dilH: 2, padH: 2, OH: 9 };
   const x = rand(16 * 72),
     w = rand(16 * 4 * 9);
+  const [xb, wb] = [x, w].map(up);
   const y = be.alloc(16 * 9 * 8),
     want = new Float32Array(y.length);
   const n0 = be.counters.grouped;
-  be.conv2d(x, w, null, y, p);
+  be.conv2d(xb, wb, null, y, p);
   ref.conv2d(x, w, null, want, p);
   assert.equal(be.counters.grouped - n0, 1);
-  close(y, want, 1e-4, 1e-5, 'y');
-  for (const a of [x, w, y]) be.free(a);
+  close(be.readSync(y), want, 1e-4, 1e-5, 'y');
+  for (const a of [xb, wb, y]) be.free(a);
 });

@@ -1,12 +1,14 @@
-// The wasm backend: RefBackend's interface with buffers in one shared WebAssembly.Memory and the
-// heavy kernels in AssemblyScript/SIMD128 (assembly/), run on a pool of threads. Any kernel not
-// overridden here is RefBackend's, running on the same Float32Array views.
-import type { BinaryOp, Conv2dParams, Pool2dParams, UnaryOp } from '../backend.js';
+// The wasm backend: RefBackend's interface with buffers in one WebAssembly.Memory (shared between
+// threads where the runtime allows) and the heavy kernels in AssemblyScript/SIMD128 (assembly/),
+// run on a pool of threads. A buffer is a HeapBlock (offset, length): kernels here pass offsets to
+// wasm; any kernel not overridden is RefBackend's, on views that view() makes when it starts
+// (an unshared memory detaches every view when it grows, so none is kept across an allocation).
+import type { BinaryOp, Conv2dParams, Pool2dParams, Storage, UnaryOp } from '../backend.js';
 import { RefBackend } from '../ref/ref.js';
 import { ARG_SLOTS, CONSTS as c, FLOAT_SLOTS } from './kernels.generated.js';
 import { compileKernels, instantiate, sharedMemorySupported, type KernelExports } from './loader.js';
 import { nodeBuiltin } from '../../base/node.js';
-import { WasmHeap } from './memory.js';
+import { HeapBlock, WasmHeap } from './memory.js';
 import { CONTROL_BYTES, ThreadPool, WORKER_START_TIMEOUT_MS, nodeWorkerSource, webWorkerSource, type WorkerFactory } from './threads.js';
 
 export interface WasmBackendOptions {
@@ -14,8 +16,8 @@ export interface WasmBackendOptions {
   threads?: number;
   /** No worker threads at all (default false: node:worker_threads in Node, Web Workers in browsers). */
   singleThread?: boolean;
-  /** Without shared memory, the fixed memory size in bytes (default 1 GiB). */
-  fixedMemoryBytes?: number;
+  /** The memory's size at start in bytes (default 16 MiB shared, 32 MiB unshared); it grows on demand up to 4 GiB. */
+  initialMemoryBytes?: number;
   /**
    * Browsers: the URL of a script whose text is webWorkerSource(), started as the worker threads
    * instead of a blob: URL (for a Content-Security-Policy whose worker-src does not allow blob:).
@@ -83,7 +85,7 @@ interface GemmSpec {
   /** C is one contiguous block of batch*M*N floats: the K segments may be split over tasks. */
   cContiguous?: boolean;
   /** A is constant (inference weights): its packed panels are made once and kept under this key. */
-  aKey?: Float32Array | null;
+  aKey?: Storage | null;
   conv?: { L: number; OW: number; XIMG: number; CIMG: number; WP: number; HWP: number; SH: number; SW: number; DH: number; DW: number; R: number; S: number };
 }
 
@@ -93,13 +95,12 @@ export class WasmBackend extends RefBackend {
   private readonly k: KernelExports;
   private readonly pool: ThreadPool;
   private readonly descPtr: number;
-  private readonly di: Int32Array;
-  private readonly df: Float32Array;
+  private desc: { i: Int32Array; f: Float32Array };
   private scratchPtr = 0;
   private scratchThreads = 0;
   private readonly scratchPerThread: number;
   private temps: number[] = [];
-  private copyBack: { ptr: number; dst: Float32Array }[] = [];
+  private copyBack: { ptr: number; dst: Storage }[] = [];
   private big = new Map<string, { ptr: number; bytes: number }>();
 
   constructor(
@@ -115,11 +116,26 @@ export class WasmBackend extends RefBackend {
     this.heap = heap;
     this.k = kernels;
     this.descPtr = heap.allocBytes(DESC_WORDS * 4, true);
-    this.di = heap.i32(this.descPtr, DESC_WORDS);
-    this.df = new Float32Array(this.di.buffer, this.descPtr, DESC_WORDS);
+    this.desc = this.descViews();
     const ctrl = heap.allocBytes(CONTROL_BYTES, true);
     this.scratchPerThread = Math.ceil(c.SCRATCH_BYTES / 64) * 64;
     this.pool = new ThreadPool(module, heap.memory, ctrl, (d, t) => kernels.run_job(d, t), factory, source, noThreadsReason, startTimeoutMs);
+  }
+
+  private descViews(): { i: Int32Array; f: Float32Array } {
+    return { i: this.heap.i32(this.descPtr, DESC_WORDS), f: this.heap.f32(this.descPtr, DESC_WORDS) };
+  }
+
+  /** The job descriptor as i32 words, viewed anew after the memory grew (an unshared memory detaches old views). */
+  private get di(): Int32Array {
+    if (this.desc.i.buffer !== this.heap.buffer) this.desc = this.descViews();
+    return this.desc.i;
+  }
+
+  /** The same words as f32. */
+  private get df(): Float32Array {
+    if (this.desc.f.buffer !== this.heap.buffer) this.desc = this.descViews();
+    return this.desc.f;
   }
 
   // ---------------------------------------------------------------- threads
@@ -141,27 +157,39 @@ export class WasmBackend extends RefBackend {
 
   // ---------------------------------------------------------------- storage
 
-  override alloc(n: number): Float32Array {
+  override alloc(n: number): HeapBlock {
     this.live += n;
     return this.heap.alloc(n);
   }
 
-  override free(buf: Float32Array): void {
+  override free(buf: Storage): void {
     const u = this.weightCache.get(buf);
     if (u !== undefined) {
       this.heap.freeBytesAt(u);
       this.weightCache.delete(buf);
     }
     if (this.packedACache.has(buf)) this.dropPackedA(buf);
-    if (this.heap.free(buf)) this.live -= buf.length;
+    if (this.ours(buf)) {
+      this.heap.free(buf);
+      this.live -= buf.length;
+    }
   }
 
-  private weightCache = new Map<Float32Array, number>();
+  /** A view of a block made now, or a foreign array itself (kernels also take plain Float32Arrays). */
+  protected override view(s: Storage): Float32Array {
+    return s instanceof HeapBlock ? s.heap.view(s) : (s as Float32Array);
+  }
+
+  private ours(s: Storage): s is HeapBlock {
+    return s instanceof HeapBlock && s.heap === this.heap;
+  }
+
+  private weightCache = new Map<Storage, number>();
   /** Constant GEMM A operands (inference weights) packed once: key -> layout tag -> pointer. */
-  private packedACache = new Map<Float32Array, Map<string, number>>();
+  private packedACache = new Map<Storage, Map<string, number>>();
 
   /** The packed-A area of this key and layout; fresh: just allocated, still to be packed. */
-  private packedA(key: Float32Array, tag: string, bytes: number): { ptr: number; fresh: boolean } {
+  private packedA(key: Storage, tag: string, bytes: number): { ptr: number; fresh: boolean } {
     let m = this.packedACache.get(key);
     if (!m) this.packedACache.set(key, (m = new Map()));
     const ptr = m.get(tag);
@@ -172,7 +200,7 @@ export class WasmBackend extends RefBackend {
     return { ptr: p, fresh: true };
   }
 
-  private dropPackedA(key: Float32Array | null): void {
+  private dropPackedA(key: Storage | null): void {
     for (const [k, m] of this.packedACache) {
       if (key !== null && k !== key) continue;
       for (const p of m.values()) this.heap.freeBytesAt(p);
@@ -201,27 +229,27 @@ export class WasmBackend extends RefBackend {
 
   // ---------------------------------------------------------------- helpers
 
-  /** Pointer to an input array; copies it into the heap if it lives elsewhere. */
-  private inp(a: Float32Array): number {
-    if (this.heap.owns(a)) return a.byteOffset;
+  /** Pointer to an input buffer; copies it into the heap if it lives elsewhere (a plain array). */
+  private inp(a: Storage): number {
+    if (this.ours(a)) return a.offset;
     const p = this.heap.allocBytes(a.length * 4, false);
-    this.heap.f32(p, a.length).set(a);
+    this.heap.f32(p, a.length).set(this.view(a)); // viewed after the allocation, which may grow the memory
     this.temps.push(p);
     return p;
   }
 
-  /** Pointer to an output array; a foreign array gets a heap copy that is copied back by done(). */
-  private out(a: Float32Array, readFirst: boolean): number {
-    if (this.heap.owns(a)) return a.byteOffset;
+  /** Pointer to an output buffer; a foreign one gets a heap copy that is copied back by done(). */
+  private out(a: Storage, readFirst: boolean): number {
+    if (this.ours(a)) return a.offset;
     const p = this.heap.allocBytes(a.length * 4, false);
-    if (readFirst) this.heap.f32(p, a.length).set(a);
+    if (readFirst) this.heap.f32(p, a.length).set(this.view(a));
     this.temps.push(p);
     this.copyBack.push({ ptr: p, dst: a });
     return p;
   }
 
   private done(): void {
-    for (const { ptr, dst } of this.copyBack) dst.set(this.heap.f32(ptr, dst.length));
+    for (const { ptr, dst } of this.copyBack) this.view(dst).set(this.heap.f32(ptr, dst.length));
     for (const p of this.temps) this.heap.freeBytesAt(p);
     this.temps = [];
     this.copyBack = [];
@@ -257,14 +285,14 @@ export class WasmBackend extends RefBackend {
       a = this.alloc(2 * kc),
       b = this.alloc(16 * kc),
       cc = this.alloc(32);
-    a.fill(0.5);
-    b.fill(0.25);
+    this.fill(a, 0.5);
+    this.fill(b, 0.25);
     let reps = 1000,
       best = 0;
     const end = performance.now() + ms;
     while (performance.now() < end) {
       const t0 = performance.now();
-      this.k.bench_kernel(a.byteOffset, b.byteOffset, kc, cc.byteOffset, reps);
+      this.k.bench_kernel(a.offset, b.offset, kc, cc.offset, reps);
       const dt = performance.now() - t0;
       if (dt > 2) best = Math.max(best, (reps * 2 * 2 * 16 * kc) / (dt * 1e6));
       else reps *= 2;
@@ -433,17 +461,7 @@ export class WasmBackend extends RefBackend {
 
   // ---------------------------------------------------------------- kernels
 
-  override gemm(
-    transA: boolean,
-    transB: boolean,
-    M: number,
-    N: number,
-    K: number,
-    A: Float32Array,
-    B: Float32Array,
-    C: Float32Array,
-    accumulate: boolean,
-  ): void {
+  override gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Storage, B: Storage, C: Storage, accumulate: boolean): void {
     if (M === 0 || N === 0) return;
     const a = this.inp(A),
       b = this.inp(B),
@@ -519,7 +537,7 @@ export class WasmBackend extends RefBackend {
     relu: boolean,
     flipped = false,
     accumulate = false,
-    aKey: Float32Array | null = null,
+    aKey: Storage | null = null,
   ): void {
     const Cg = C / groups,
       Kg = K / groups,
@@ -637,7 +655,7 @@ export class WasmBackend extends RefBackend {
     relu: boolean,
     flipped: boolean,
     origCg: number,
-    wKey: Float32Array | null = null,
+    wKey: Storage | null = null,
   ): void {
     this.counters.winograd++;
     const Cg = C / groups,
@@ -787,12 +805,12 @@ export class WasmBackend extends RefBackend {
     this.run(c.K_WINO_WGRAD, K, K * Cg * 64);
   }
 
-  override conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams): void {
+  override conv2d(x: Storage, w: Storage, bias: Storage | null, y: Storage, p: Conv2dParams): void {
     this.conv2dEx(x, w, bias, y, p, false);
   }
 
   /** conv2d with an optional fused ReLU epilogue (inference). */
-  conv2dEx(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams, relu: boolean): void {
+  conv2dEx(x: Storage, w: Storage, bias: Storage | null, y: Storage, p: Conv2dParams, relu: boolean): void {
     this.conv2dFused(x, w, bias, y, p, relu, null, false);
   }
 
@@ -802,13 +820,13 @@ export class WasmBackend extends RefBackend {
    * output transform. constWeights: the Winograd weight transform is kept (freed with w).
    */
   override conv2dFused(
-    x: Float32Array,
-    w: Float32Array,
-    bias: Float32Array | null,
-    y: Float32Array,
+    x: Storage,
+    w: Storage,
+    bias: Storage | null,
+    y: Storage,
     p: Conv2dParams,
     relu: boolean,
-    residual: Float32Array | null,
+    residual: Storage | null,
     constWeights: boolean,
   ): void {
     const { N, C, H, W, K, R, S, OH, OW, groups, padH, padW } = p;
@@ -817,7 +835,7 @@ export class WasmBackend extends RefBackend {
       this.groupedConv(x, w, bias, y, p, relu, residual);
       return;
     }
-    const key = (constWeights || this.cacheOn) && this.heap.owns(w) ? w : null;
+    const key = (constWeights || this.cacheOn) && this.ours(w) ? w : null;
     if (this.winograd !== 'off' && this.useWinograd(C / groups, K / groups, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW, false, key !== null)) {
       const xp = this.inp(x),
         wp = this.inp(w),
@@ -831,7 +849,7 @@ export class WasmBackend extends RefBackend {
       this.done();
       return;
     }
-    if (residual) y.set(residual);
+    if (residual) this.copy(residual, y);
     const xp = this.inp(x),
       wp = this.inp(w),
       bp = bias ? this.inp(bias) : 0,
@@ -884,17 +902,9 @@ export class WasmBackend extends RefBackend {
    * Grouped convolution with few channels per group (ResNeXt) by the direct kernel
    * (assembly/grouped.ts): no packing; bias, residual and ReLU in its epilogue.
    */
-  private groupedConv(
-    x: Float32Array,
-    w: Float32Array,
-    bias: Float32Array | null,
-    y: Float32Array,
-    p: Conv2dParams,
-    relu: boolean,
-    residual: Float32Array | null,
-  ): void {
+  private groupedConv(x: Storage, w: Storage, bias: Storage | null, y: Storage, p: Conv2dParams, relu: boolean, residual: Storage | null): void {
     const { N, C, H, W, K, R, S, OH, OW, groups, padH, padW } = p;
-    if (residual) y.set(residual);
+    if (residual) this.copy(residual, y);
     const xp = this.inp(x),
       wp = this.inp(w),
       bp = bias ? this.inp(bias) : 0,
@@ -935,7 +945,7 @@ export class WasmBackend extends RefBackend {
     this.done();
   }
 
-  override conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void {
+  override conv2dBackwardData(dy: Storage, w: Storage, dx: Storage, p: Conv2dParams): void {
     const { N, C, H, W, K, R, S, OH, OW, groups, strideH, strideW, padH, padW, dilH, dilW } = p;
     if (N * C * H * W === 0) return;
     const dyp = this.inp(dy),
@@ -1020,7 +1030,7 @@ export class WasmBackend extends RefBackend {
     this.done();
   }
 
-  override conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams): void {
+  override conv2dBackwardFilter(x: Storage, dy: Storage, dw: Storage, p: Conv2dParams): void {
     const { N, C, H, W, K, R, S, OH, OW, groups, padH, padW } = p;
     const Cg = C / groups,
       Kg = K / groups,
@@ -1087,7 +1097,7 @@ export class WasmBackend extends RefBackend {
     this.run(c.K_ELT, Math.ceil(n / chunk), 0);
   }
 
-  override unary(op: UnaryOp, x: Float32Array, y: Float32Array): void {
+  override unary(op: UnaryOp, x: Storage, y: Storage): void {
     const code = UNARY_OP[op];
     if (code === undefined || x.length === 0) return super.unary(op, x, y);
     const xp = this.inp(x),
@@ -1096,28 +1106,20 @@ export class WasmBackend extends RefBackend {
     this.done();
   }
 
-  override binary(
-    op: BinaryOp,
-    a: Float32Array,
-    aShape: readonly number[],
-    b: Float32Array,
-    bShape: readonly number[],
-    out: Float32Array,
-    outShape: readonly number[],
-  ): void {
+  override binary(op: BinaryOp, a: Storage, aShape: readonly number[], b: Storage, bShape: readonly number[], out: Storage, outShape: readonly number[]): void {
     const n = out.length;
     if (n > 0 && a.length === n && (b.length === n || b.length === 1)) {
       const ap = this.inp(a),
         op_ = this.out(out, false);
       if (b.length === n) this.elt(BINARY_OP[op], n, ap, this.inp(b), op_);
-      else this.elt(BINARY_SCALAR_OP[op], n, ap, 0, op_, 0, [b[0]]);
+      else this.elt(BINARY_SCALAR_OP[op], n, ap, 0, op_, 0, [this.view(b)[0]]);
       this.done();
       return;
     }
     super.binary(op, a, aShape, b, bShape, out, outShape);
   }
 
-  override affine(x: Float32Array, y: Float32Array, alpha: number, beta: number): void {
+  override affine(x: Storage, y: Storage, alpha: number, beta: number): void {
     if (x.length === 0) return;
     const xp = this.inp(x),
       yp = this.out(y, false);
@@ -1125,7 +1127,7 @@ export class WasmBackend extends RefBackend {
     this.done();
   }
 
-  override reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array): void {
+  override reluBackward(dy: Storage, y: Storage, dx: Storage): void {
     if (dy.length === 0) return;
     const a = this.inp(dy),
       b = this.inp(y),
@@ -1134,7 +1136,7 @@ export class WasmBackend extends RefBackend {
     this.done();
   }
 
-  override addInPlace(y: Float32Array, x: Float32Array): void {
+  override addInPlace(y: Storage, x: Storage): void {
     if (y.length === 0) return;
     const xp = this.inp(x),
       yp = this.out(y, true);
@@ -1142,7 +1144,7 @@ export class WasmBackend extends RefBackend {
     this.done();
   }
 
-  override sumTo(x: Float32Array, shape: readonly number[], out: Float32Array, outShape: readonly number[]): void {
+  override sumTo(x: Storage, shape: readonly number[], out: Storage, outShape: readonly number[]): void {
     // Collapse to [A, B, Cc] -> [B] (reduce the outer and inner blocks, keep the middle one).
     let i = 0;
     let A = 1,
@@ -1205,13 +1207,13 @@ export class WasmBackend extends RefBackend {
   }
 
   override batchNormTrain(
-    x: Float32Array,
-    gamma: Float32Array | null,
-    beta: Float32Array | null,
-    y: Float32Array,
-    saveMean: Float32Array,
-    saveInvStd: Float32Array,
-    batchVar: Float32Array,
+    x: Storage,
+    gamma: Storage | null,
+    beta: Storage | null,
+    y: Storage,
+    saveMean: Storage,
+    saveInvStd: Storage,
+    batchVar: Storage,
     N: number,
     C: number,
     HW: number,
@@ -1222,13 +1224,13 @@ export class WasmBackend extends RefBackend {
 
   /** batchNormTrain with an optional fused ReLU on y. */
   batchNormTrainEx(
-    x: Float32Array,
-    gamma: Float32Array | null,
-    beta: Float32Array | null,
-    y: Float32Array,
-    saveMean: Float32Array,
-    saveInvStd: Float32Array,
-    batchVar: Float32Array,
+    x: Storage,
+    gamma: Storage | null,
+    beta: Storage | null,
+    y: Storage,
+    saveMean: Storage,
+    saveInvStd: Storage,
+    batchVar: Storage,
     N: number,
     C: number,
     HW: number,
@@ -1249,12 +1251,12 @@ export class WasmBackend extends RefBackend {
   }
 
   override batchNormEval(
-    x: Float32Array,
-    gamma: Float32Array | null,
-    beta: Float32Array | null,
-    mean: Float32Array,
-    variance: Float32Array,
-    y: Float32Array,
+    x: Storage,
+    gamma: Storage | null,
+    beta: Storage | null,
+    mean: Storage,
+    variance: Storage,
+    y: Storage,
     N: number,
     C: number,
     HW: number,
@@ -1272,14 +1274,14 @@ export class WasmBackend extends RefBackend {
   }
 
   override batchNormTrainBackward(
-    dy: Float32Array,
-    x: Float32Array,
-    gamma: Float32Array | null,
-    saveMean: Float32Array,
-    saveInvStd: Float32Array,
-    dx: Float32Array,
-    dgamma: Float32Array | null,
-    dbeta: Float32Array | null,
+    dy: Storage,
+    x: Storage,
+    gamma: Storage | null,
+    saveMean: Storage,
+    saveInvStd: Storage,
+    dx: Storage,
+    dgamma: Storage | null,
+    dbeta: Storage | null,
     N: number,
     C: number,
     HW: number,
@@ -1321,7 +1323,7 @@ export class WasmBackend extends RefBackend {
     this.run(c.K_POOL, Math.ceil(planes / chunk), work);
   }
 
-  override maxPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
+  override maxPool2d(x: Storage, y: Storage, p: Pool2dParams): void {
     if (p.N * p.C * p.OH * p.OW === 0) return;
     const xp = this.inp(x),
       yp = this.out(y, false);
@@ -1329,7 +1331,7 @@ export class WasmBackend extends RefBackend {
     this.done();
   }
 
-  override maxPool2dBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, p: Pool2dParams): void {
+  override maxPool2dBackward(x: Storage, dy: Storage, dx: Storage, p: Pool2dParams): void {
     if (p.N * p.C * p.H * p.W === 0) return;
     const xp = this.inp(x),
       dyp = this.inp(dy),
@@ -1338,7 +1340,7 @@ export class WasmBackend extends RefBackend {
     this.done();
   }
 
-  override avgPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
+  override avgPool2d(x: Storage, y: Storage, p: Pool2dParams): void {
     if (p.N * p.C * p.OH * p.OW === 0) return;
     const xp = this.inp(x),
       yp = this.out(y, false);
@@ -1346,7 +1348,7 @@ export class WasmBackend extends RefBackend {
     this.done();
   }
 
-  override avgPool2dBackward(dy: Float32Array, dx: Float32Array, p: Pool2dParams): void {
+  override avgPool2dBackward(dy: Storage, dx: Storage, p: Pool2dParams): void {
     if (p.N * p.C * p.H * p.W === 0) return;
     const dyp = this.inp(dy),
       dxp = this.out(dx, false);
@@ -1354,7 +1356,7 @@ export class WasmBackend extends RefBackend {
     this.done();
   }
 
-  override adaptiveAvgPool2d(x: Float32Array, y: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
+  override adaptiveAvgPool2d(x: Storage, y: Storage, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
     if (N * C * OH * OW === 0) return;
     const xp = this.inp(x),
       yp = this.out(y, false);
@@ -1362,7 +1364,7 @@ export class WasmBackend extends RefBackend {
     this.done();
   }
 
-  override adaptiveAvgPool2dBackward(dy: Float32Array, dx: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
+  override adaptiveAvgPool2dBackward(dy: Storage, dx: Storage, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
     if (N * C * H * W === 0) return;
     const dyp = this.inp(dy),
       dxp = this.out(dx, false);
@@ -1373,9 +1375,9 @@ export class WasmBackend extends RefBackend {
   // ---------------------------------------------------------------- optimizers
 
   override sgdStep(
-    param: Float32Array,
-    grad: Float32Array,
-    buf: Float32Array | null,
+    param: Storage,
+    grad: Storage,
+    buf: Storage | null,
     lr: number,
     momentum: number,
     dampening: number,
@@ -1392,10 +1394,10 @@ export class WasmBackend extends RefBackend {
   }
 
   override adamStep(
-    param: Float32Array,
-    grad: Float32Array,
-    m: Float32Array,
-    v: Float32Array,
+    param: Storage,
+    grad: Storage,
+    m: Storage,
+    v: Storage,
     lr: number,
     beta1: number,
     beta2: number,
@@ -1462,22 +1464,9 @@ export function defaultThreadCount(): number {
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
   const shared = opts.sharedMemory !== false && sharedMemorySupported();
   const module = await compileKernels(shared);
-  let memory: WebAssembly.Memory;
-  if (shared) {
-    memory = new WebAssembly.Memory({ initial: 256, maximum: 65536, shared: true });
-  } else {
-    let bytes = opts.fixedMemoryBytes ?? 2 ** 30;
-    for (;;) {
-      try {
-        const pages = Math.ceil(bytes / 65536);
-        memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-        break;
-      } catch (e) {
-        if (bytes <= 2 ** 26) throw e;
-        bytes /= 2;
-      }
-    }
-  }
+  // Both kinds start small and grow on demand to 4 GiB (65536 pages, the kernels' declared maximum).
+  const initial = Math.max(1, Math.ceil((opts.initialMemoryBytes ?? (shared ? 16 : 32) * 2 ** 20) / 65536));
+  const memory = new WebAssembly.Memory({ initial, maximum: 65536, shared });
   const kernels = instantiate(module, memory);
   const heap = new WasmHeap(memory, shared, Math.max(kernels.heap_base(), 65536));
   heap.zeroFill = (off, bytes) => kernels.zero_bytes(off, bytes);
