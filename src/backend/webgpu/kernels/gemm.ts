@@ -3,9 +3,10 @@
 //
 // One workgroup computes a BM×BN tile of out[M, N] = A[M, KR] · B[KR, N] (BM, BN ∈ {16, 32, 64},
 // picked from M and N so that thin problems do not waste a 64-wide tile), one thread a 4×4 block
-// (BM·BN/16 threads). The reduction runs in steps of BK = 16: the workgroup stages A's BK×BM and
-// B's BK×BN slices in workgroup memory (as vec4s along M and N, 8 KiB at most), then each thread
-// does 16 rank-1 updates of its 4×4 accumulator from one vec4 of each.
+// (BM·BN/16 threads); large products (enough 128×128 tiles to fill a GPU) use 128×128 tiles of
+// 8×8 per thread, which halves the workgroup-memory reads per FMA. The reduction runs in steps of
+// BK = 16: the workgroup stages A's BK×BM and B's BK×BN slices in workgroup memory (as vec4s
+// along M and N, 16 KiB at most), then each thread does 16 rank-1 updates of its accumulator.
 //
 // A kernel is the loop above plus three WGSL functions supplied by the caller:
 //   loadA(m, t, z) -> f32   (or loadA4 -> vec4: four consecutive elements, when `vec4`)
@@ -18,6 +19,9 @@
 import { Uniforms, type GpuRuntime, type GpuStorage } from '../runtime.js';
 
 export const BK = 16;
+
+/** Tile choice; tests lower the threshold to exercise the big tiles at small sizes. */
+export const tuning = { bigTileMinGroups: 256 };
 
 export interface Operand {
   /** 'outer': consecutive m (A) or n (B) are adjacent in memory; 'red': consecutive t are. */
@@ -126,10 +130,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
 export function runTiled(rt: GpuRuntime, k: TiledKernel): void {
   const { M, N, KR } = k;
   if (M === 0 || N === 0 || k.batch === 0) return;
-  const BM = tileFor(M),
-    BN = tileFor(N);
   const chunk = k.chunk ?? Math.max(KR, 1);
   const splits = Math.max(1, Math.ceil(KR / chunk));
+  // 128×128 tiles of 8×8 per thread (twice the FMAs per workgroup-memory read) when there are
+  // enough of them to fill a GPU; else 16/32/64 tiles of 4×4
+  const big = M >= 128 && N >= 128 && Math.ceil(M / 128) * Math.ceil(N / 128) * k.batch * splits >= tuning.bigTileMinGroups;
+  const BM = big ? 128 : tileFor(M),
+    BN = big ? 128 : tileFor(N),
+    TT = big ? 8 : 4;
   const tilesM = Math.ceil(M / BM);
   const tiles = tilesM * Math.ceil(N / BN);
   const gx = Math.min(tiles, rt.maxGroups);
@@ -150,8 +158,8 @@ export function runTiled(rt: GpuRuntime, k: TiledKernel): void {
   const uniforms = new Uniforms();
   for (const [, v] of fields) uniforms.u32(v);
   rt.dispatch({
-    key: `${k.key}/${BM}x${BN}`,
-    code: () => tiledSource(k, BM, BN, fields),
+    key: `${k.key}/${BM}x${BN}/${TT}`,
+    code: () => tiledSource(k, BM, BN, TT, fields),
     uniforms,
     buffers: k.buffers.map((b) => b.buf),
     groups: [gx, gy, gz],
@@ -182,7 +190,31 @@ function stage(op: Operand, S: string, load: string, BO: string, outer0: string)
     }`;
 }
 
-function tiledSource(k: TiledKernel, BM: number, BN: number, fields: [string, number][]): string {
+// One BK step of a thread's 4×4 block: rows ty·4.., columns tx·4.., a vec4 of A and of B.
+const product4 = `let a = As[kk * (BM / 4u) + ty];
+      let b = Bs[kk * (BN / 4u) + tx];
+      acc[0] = fma(vec4(a.x), b, acc[0]);
+      acc[1] = fma(vec4(a.y), b, acc[1]);
+      acc[2] = fma(vec4(a.z), b, acc[2]);
+      acc[3] = fma(vec4(a.w), b, acc[3]);`;
+
+// The 8×8 block: rows ty·4.. and BM/2 + ty·4.., columns tx·4.. and BN/2 + tx·4.. (two vec4s
+// each, so neighbouring threads read neighbouring vec4s of workgroup memory); acc[r·2 + c].
+const product8 = (() => {
+  const lines = [
+    'let a0 = As[kk * (BM / 4u) + ty];',
+    'let a1 = As[kk * (BM / 4u) + BM / 8u + ty];',
+    'let b0 = Bs[kk * (BN / 4u) + tx];',
+    'let b1 = Bs[kk * (BN / 4u) + BN / 8u + tx];',
+  ];
+  for (let r = 0; r < 8; r++) {
+    const a = `vec4(a${r >> 2}.${'xyzw'[r & 3]})`;
+    for (let c = 0; c < 2; c++) lines.push(`acc[${r * 2 + c}] = fma(${a}, b${c}, acc[${r * 2 + c}]);`);
+  }
+  return lines.join('\n      ');
+})();
+
+function tiledSource(k: TiledKernel, BM: number, BN: number, TT: number, fields: [string, number][]): string {
   const binds = k.buffers
     .map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.vec4 ? 'vec4<f32>' : 'f32'}>;`)
     .join('\n');
@@ -193,7 +225,8 @@ ${binds}
 const BM = ${BM}u;
 const BN = ${BN}u;
 const BK = ${BK}u;
-const T = BM * BN / 16u;
+const TT = ${TT}u; // thread tile TT×TT
+const T = BM * BN / (TT * TT);
 var<workgroup> As: array<vec4<f32>, BK * BM / 4u>;
 var<workgroup> Bs: array<vec4<f32>, BK * BN / 4u>;
 ${k.a.fn}
@@ -209,29 +242,24 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let sp = wg.z % u.splits;
   let kb = sp * u.chunk;
   let ke = min(u.KR, kb + u.chunk);
-  let tx = li % (BN / 4u);
-  let ty = li / (BN / 4u);
-  var acc = array<vec4<f32>, 4>();
+  let tx = li % (BN / TT);
+  let ty = li / (BN / TT);
+  var acc = array<vec4<f32>, ${(TT * TT) / 4}>();
   for (var k0 = kb; k0 < ke; k0 += BK) {
     ${stage(k.a, 'As', k.a.vec4 ? 'loadA4' : 'loadA', 'BM', 'm0')}
     ${stage(k.b, 'Bs', k.b.vec4 ? 'loadB4' : 'loadB', 'BN', 'n0')}
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {
-      let a = As[kk * (BM / 4u) + ty];
-      let b = Bs[kk * (BN / 4u) + tx];
-      acc[0] = fma(vec4(a.x), b, acc[0]);
-      acc[1] = fma(vec4(a.y), b, acc[1]);
-      acc[2] = fma(vec4(a.z), b, acc[2]);
-      acc[3] = fma(vec4(a.w), b, acc[3]);
+      ${TT === 4 ? product4 : product8}
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + ty * 4u + i;
-    if (m >= u.M) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + tx * 4u + j;
-      if (n < u.N) { store(m, n, z, sp, acc[i][j]); }
+  for (var r = 0u; r < TT; r++) {
+    let m = m0 + (r / 4u) * (BM / 2u) + ty * 4u + r % 4u;
+    if (m >= u.M) { continue; }
+    for (var j = 0u; j < TT; j++) {
+      let n = n0 + (j / 4u) * (BN / 2u) + tx * 4u + j % 4u;
+      if (n < u.N) { store(m, n, z, sp, acc[r * (TT / 4u) + j / 4u][j % 4u]); }
     }
   }
 }`;
