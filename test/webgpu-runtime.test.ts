@@ -35,6 +35,19 @@ test('webgpu pool: a freed buffer is reused and comes back zero-filled; releaseP
   assert.deepEqual([gpu.poolStats().pooledBuffers, gpu.poolStats().pooledBytes], [0, 0]);
 });
 
+test('webgpu write: from a view of a SharedArrayBuffer (wasm memory), a subarray, a plain array at an offset (exact)', { skip }, async () => {
+  const shared = new Float32Array(new SharedArrayBuffer(64), 4, 5);
+  shared.set([1, 2, 3, 4, 5]);
+  const a = gpu.alloc(5);
+  gpu.write(a, shared);
+  assert.deepEqual(Array.from(await gpu.read(a)), [1, 2, 3, 4, 5]);
+  gpu.write(a, new Float32Array([0, 6, 7, 0]).subarray(1, 3), 1);
+  gpu.write(a, [9], 4);
+  assert.deepEqual(Array.from(await gpu.read(a)), [1, 6, 7, 4, 9]);
+  assert.throws(() => gpu.write(a, [1, 2], 4), /write of 2 floats at 4 into a buffer of 5/);
+  gpu.free(a);
+});
+
 test(
   'webgpu pool: 300 steps of alloc / broadcast / split reduction / optimizer / free hold live and pooled buffers flat (exact counts)',
   { skip },

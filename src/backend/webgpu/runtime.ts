@@ -227,7 +227,8 @@ export class GpuRuntime {
     this.check();
     if (offset < 0 || offset + values.length > dst.length) throw new RangeError(`write of ${values.length} floats at ${offset} into a buffer of ${dst.length}`);
     this.flush();
-    const f = values instanceof Float32Array ? values : Float32Array.from(values);
+    // Dawn takes no SharedArrayBuffer (wasm's memory, shared between threads): copy those
+    const f = values instanceof Float32Array && values.buffer instanceof ArrayBuffer ? values : Float32Array.from(values);
     this.device.queue.writeBuffer(dst.buffer, offset * 4, f.buffer, f.byteOffset, f.byteLength);
   }
 
