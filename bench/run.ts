@@ -100,11 +100,12 @@ interface BenchCase {
   spec: CaseSpec;
 }
 
-function inferCase(model: 'resnet18' | 'resnet50', batch: number): BenchCase {
+const TITLE = { resnet18: 'ResNet-18', resnet50: 'ResNet-50', resnext50_32x4d: 'ResNeXt-50 32x4d' } as const;
+function inferCase(model: keyof typeof TITLE, batch: number): BenchCase {
   const size = TINY ? 32 : 224;
   return {
-    id: `${model}-b${batch}`,
-    title: `${model === 'resnet18' ? 'ResNet-18' : 'ResNet-50'} inference 3x${size}x${size}, batch ${batch}`,
+    id: `${model === 'resnext50_32x4d' ? 'resnext50' : model}-b${batch}`,
+    title: `${TITLE[model]} inference 3x${size}x${size}, batch ${batch}`,
     spec: { kind: 'infer', model, batch, channels: 3, size, classes: 1000 },
   };
 }
@@ -115,6 +116,7 @@ const CASES: BenchCase[] = [
   inferCase('resnet18', TINY ? 2 : 8),
   inferCase('resnet50', 1),
   inferCase('resnet50', TINY ? 2 : 8),
+  inferCase('resnext50_32x4d', 1),
   {
     id: `d2l-train-b${TRAIN_BATCH}`,
     title: `d2l ResNet-18 training step 1x${TRAIN_SIZE}x${TRAIN_SIZE}, batch ${TRAIN_BATCH}, SGD momentum`,
@@ -379,6 +381,7 @@ function notApplicable(peer: PeerName, spec: CaseSpec): string | null {
     if (spec.kind === 'train') return 'n/a: onnxruntime has no training in JavaScript';
     if (spec.kind === 'gemm') return 'n/a: not measured (no ONNX MatMul model)';
   }
+  if (peer.startsWith('tfjs') && spec.kind === 'infer' && spec.model === 'resnext50_32x4d') return 'n/a: tf.layers has no grouped convolution';
   if (peer === 'tfjs-cpu') {
     if (spec.kind === 'infer' && spec.batch > 1) return 'skipped: tfjs-cpu runs batch 1 only (slow)';
     if (spec.kind === 'gemm') return 'skipped: tfjs-cpu is not a SGEMM peer';
@@ -654,6 +657,7 @@ function targets(results: CaseResult[]): Target[] {
   };
   ratio('resnet50-b1', 'onnxruntime-web', 0.4, 'ResNet-50 batch 1');
   ratio('resnet50-b1', 'tfjs-wasm', 0.25, 'ResNet-50 batch 1');
+  ratio('resnext50-b1', 'onnxruntime-web', 0.7, 'ResNeXt-50 32x4d batch 1 (issue 16)');
   ratio('resnet18-b1', 'pytorch', 1.0, 'ResNet-18 batch 1');
   ratio('d2l-train-b128', 'pytorch', 1.5, 'd2l training step');
   ratio('d2l-train-b128', 'tfjs-cpu', null, 'd2l training step, per image (far below)');
