@@ -61,6 +61,38 @@ fn gatherX(t: u32, p: u32, z: u32) -> f32 {
   return x[((n * u.C + z * u.Cg + c) * u.H + u32(ih)) * u.W + u32(iw)];
 }`;
 
+// Per device, the tap tables of the conv shapes seen: entry t = (c, r, s) of cols(x) holds
+// (c·H·W + r·dh·W + s·dw, r·dh, s·dw, 0), the tap's offset from its window's top-left input pixel.
+// A few KiB each, kept for the device's life (a model has a few dozen conv shapes; capped).
+const tapTables = new WeakMap<GpuRuntime, Map<string, GPUBuffer>>();
+const MAX_TABLES = 512;
+
+function tapTable(rt: GpuRuntime, p: Conv2dParams): GPUBuffer {
+  const Cg = p.C / p.groups;
+  const key = [Cg, p.R, p.S, p.H, p.W, p.dilH, p.dilW].join(',');
+  let tables = tapTables.get(rt);
+  if (!tables) tapTables.set(rt, (tables = new Map()));
+  let buf = tables.get(key);
+  if (!buf) {
+    if (tables.size >= MAX_TABLES) {
+      rt.flush(); // a destroyed buffer must not be in an unsubmitted encoder; submitted work keeps it alive
+      for (const b of tables.values()) b.destroy();
+      tables.clear();
+    }
+    const n = Cg * p.R * p.S;
+    const data = new Int32Array(Math.max(1, n) * 4);
+    for (let c = 0, t = 0; c < Cg; c++) {
+      for (let r = 0; r < p.R; r++) {
+        for (let s = 0; s < p.S; s++, t++) data.set([(c * p.H + r * p.dilH) * p.W + s * p.dilW, r * p.dilH, s * p.dilW, 0], t * 4);
+      }
+    }
+    buf = rt.device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    rt.device.queue.writeBuffer(buf, 0, data); // before any dispatch that reads it (those are submitted later)
+    tables.set(key, buf);
+  }
+  return buf;
+}
+
 /** The epilogue: v (+ bias[k]) (+ residual) (ReLU), as ref: conv, then bias, then residual, then ReLU. */
 function epilogue(bias: boolean, residual: boolean, relu: boolean): string {
   return [bias ? 'v += bias[k];' : '', residual ? 'v += res[i];' : '', relu ? 'v = max(v, 0.0);' : '', 'y[i] = v;'].join(' ');
@@ -89,7 +121,7 @@ function forward(
   // finishSplits adds them and applies the epilogue
   const split = plain ? splitPlan(rt, Kg, L, Cg, N * groups, N * K * L) : splitPlan(rt, Kg, N * L, CRS, groups, N * K * L);
   const part = split ? rt.alloc(split.splits * N * K * L) : null;
-  const buffers = [
+  const buffers: { name: string; buf: GpuStorage | GPUBuffer; write?: boolean }[] = [
     { name: 'x', buf: x },
     { name: 'w', buf: w },
     { name: 'y', buf: part ?? y, write: true },
@@ -120,12 +152,28 @@ function forward(
     });
   } else {
     const a = plainOperand('A', 'w', false, Kg, CRS, 'z * u.Kg * u.KR');
+    // per thread, its column's output pixel (where its window starts); per reduction index t, the
+    // tap's offsets from a table (taps() below) instead of two divisions per element
     const b: Operand = {
       fast: 'outer',
       vec4: false,
-      fn: `${gatherX}
-fn loadB(t: u32, p: u32, z: u32) -> f32 { if (t >= u.KR || p >= u.N) { return 0.0; } return gatherX(t, p, z); }`,
+      ctx: true,
+      fn: `
+struct Px { pix: i32, ih0: i32, iw0: i32, ok: bool }
+fn ctxB(p: u32, z: u32) -> Px {
+  let n = p / u.L; let l = p - n * u.L; let oh = l / u.OW; let ow = l - oh * u.OW;
+  let ih0 = i32(oh * u.sh) - i32(u.ph); let iw0 = i32(ow * u.sw) - i32(u.pw);
+  return Px(i32((n * u.C + z * u.Cg) * u.H * u.W) + ih0 * i32(u.W) + iw0, ih0, iw0, p < u.N);
+}
+fn loadBc(t: u32, px: Px, z: u32) -> f32 {
+  if (t >= u.KR || !px.ok) { return 0.0; }
+  let e = tab[t];
+  let ih = px.ih0 + e.y; let iw = px.iw0 + e.z;
+  if (ih < 0 || iw < 0 || ih >= i32(u.H) || iw >= i32(u.W)) { return 0.0; }
+  return x[u32(px.pix + e.x)];
+}`,
     };
+    buffers.push({ name: 'tab', buf: tapTable(rt, p) });
     runTiled(rt, {
       key: `conv/${a.vec4 ? 4 : 1}${flags}`,
       M: Kg,
@@ -134,7 +182,7 @@ fn loadB(t: u32, p: u32, z: u32) -> f32 { if (t >= u.KR || p >= u.N) { return 0.
       batch: groups,
       chunk: split?.chunk,
       uniforms,
-      buffers: buffers.map((bb) => ({ ...bb, vec4: bb.name === 'w' && a.vec4 })),
+      buffers: buffers.map((bb) => ({ ...bb, vec4: bb.name === 'w' && a.vec4, type: bb.name === 'tab' ? 'vec4<i32>' : undefined })),
       a,
       b,
       store: `fn store(m: u32, p: u32, z: u32, sp: u32, v0: f32) {
