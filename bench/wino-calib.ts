@@ -56,9 +56,12 @@ for (const [C, H] of [
 ] as const)
   shapes.push([`d2l ${C}@${H} b16`, conv(16, C, H, C)]);
 
-function rand(n: number): Float32Array {
+function rand(n: number) {
   const a = be.alloc(n);
-  for (let i = 0; i < n; i++) a[i] = Math.random() - 0.5;
+  be.write(
+    a,
+    Float32Array.from({ length: n }, () => Math.random() - 0.5),
+  );
   return a;
 }
 
