@@ -49,6 +49,7 @@ const peak1 = Math.max(...peaks);
 interface Call {
   p: Conv2dParams;
   winograd: boolean;
+  grouped: boolean;
   ms: number[];
   cpu: number[];
 }
@@ -58,13 +59,20 @@ let idx = 0,
 const orig = be.conv2dFused.bind(be);
 be.conv2dFused = (x, w, bias, y, p, relu, residual, constWeights) => {
   if (!recording) return orig(x, w, bias, y, p, relu, residual, constWeights);
-  const wino0 = be.counters.winograd;
+  const wino0 = be.counters.winograd,
+    grouped0 = (be.counters as { grouped?: number }).grouped ?? 0;
   const c0 = process.cpuUsage(),
     t0 = performance.now();
   orig(x, w, bias, y, p, relu, residual, constWeights);
   const ms = performance.now() - t0,
     c = process.cpuUsage(c0);
-  const e = (calls[idx] ??= { p: { ...p }, winograd: be.counters.winograd !== wino0, ms: [], cpu: [] });
+  const e = (calls[idx] ??= {
+    p: { ...p },
+    winograd: be.counters.winograd !== wino0,
+    grouped: ((be.counters as { grouped?: number }).grouped ?? 0) !== grouped0,
+    ms: [],
+    cpu: [],
+  });
   e.ms.push(ms);
   e.cpu.push((c.user + c.system) / 1000);
   idx++;
@@ -109,8 +117,9 @@ const rows = calls.map((e, i) => {
   return {
     layer: i,
     shape: `${p.R}x${p.S}${p.strideH > 1 ? 's' + p.strideH : ''}${p.groups > 1 ? ' g' + p.groups : ''} ${p.C}->${p.K} ${p.H}x${p.W}->${p.OH}x${p.OW}`,
-    path: e.winograd ? 'winograd' : 'gemm',
+    path: e.grouped ? 'grouped' : e.winograd ? 'winograd' : 'gemm',
     ms: +ms.toFixed(3),
+    cpu_ms: +median(e.cpu).toFixed(3),
     cpu_over_wall: +(median(e.cpu) / ms).toFixed(2),
     mflop: +(flopsOf(p) / 1e6).toFixed(1),
     gflops: +gf.toFixed(1),
@@ -144,24 +153,32 @@ const lines = [
   `forward ${summary.forward_ms_median} ms (min ${summary.forward_ms_min}, CPU/wall ${summary.forward_cpu_over_wall}), ${summary.conv_gflop} GFLOP of convs: ${summary.whole_gflops} GFLOP/s = ${summary.whole_pct_of_microkernel_x_threads}% of ${threads} x micro-kernel`,
   `instrumented forward ${summary.instrumented_forward_ms} ms: convs ${summary.conv_ms_sum} ms, other ${(summary.instrumented_forward_ms - convMs).toFixed(2)} ms`,
   '',
-  '| # | conv | path | ms | CPU/wall | MFLOP | GFLOP/s | % of threads x micro-kernel |',
-  '|---|---|---|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.layer} | ${r.shape} | ${r.path} | ${r.ms} | ${r.cpu_over_wall} | ${r.mflop} | ${r.gflops} | ${r.pct_of_microkernel_x_threads} |`),
+  '| # | conv | path | ms | CPU ms | CPU/wall | MFLOP | GFLOP/s | % of threads x micro-kernel |',
+  '|---|---|---|---|---|---|---|---|---|',
+  ...rows.map(
+    (r) =>
+      `| ${r.layer} | ${r.shape} | ${r.path} | ${r.ms} | ${r.cpu_ms} | ${r.cpu_over_wall} | ${r.mflop} | ${r.gflops} | ${r.pct_of_microkernel_x_threads} |`,
+  ),
 ];
 // The same, grouped by shape and path (time summed over the layers of that shape).
-const groups = new Map<string, { n: number; ms: number; mflop: number }>();
+const groups = new Map<string, { n: number; ms: number; cpu: number; mflop: number }>();
 for (const r of rows) {
-  const g = groups.get(`${r.shape} | ${r.path}`) ?? { n: 0, ms: 0, mflop: 0 };
+  const g = groups.get(`${r.shape} | ${r.path}`) ?? { n: 0, ms: 0, cpu: 0, mflop: 0 };
   g.n++;
   g.ms += r.ms;
+  g.cpu += r.cpu_ms;
   g.mflop += r.mflop;
   groups.set(`${r.shape} | ${r.path}`, g);
 }
-lines.push('', '| conv | path | layers | ms (sum) | % of conv time | GFLOP/s | % of threads x micro-kernel |', '|---|---|---|---|---|---|---|');
+lines.push(
+  '',
+  '| conv | path | layers | ms (sum) | CPU ms (sum) | % of conv time | GFLOP/s | % of threads x micro-kernel |',
+  '|---|---|---|---|---|---|---|---|',
+);
 for (const [k, g] of [...groups].sort((a, b) => b[1].ms - a[1].ms)) {
   const gf = g.mflop / 1e3 / (g.ms / 1e3);
   lines.push(
-    `| ${k} | ${g.n} | ${g.ms.toFixed(2)} | ${((100 * g.ms) / convMs).toFixed(1)} | ${gf.toFixed(1)} | ${((100 * gf) / (threads * peak1)).toFixed(1)} |`,
+    `| ${k} | ${g.n} | ${g.ms.toFixed(2)} | ${g.cpu.toFixed(2)} | ${((100 * g.ms) / convMs).toFixed(1)} | ${gf.toFixed(1)} | ${((100 * gf) / (threads * peak1)).toFixed(1)} |`,
   );
 }
 console.log(lines.join('\n'));

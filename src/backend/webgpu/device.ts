@@ -13,6 +13,11 @@ export function setGpuProvider(p: GpuProvider | null): void {
   provider = p;
 }
 
+/** The provider set by setGpuProvider (tests swap it and put it back). */
+export function getGpuProvider(): GpuProvider | null {
+  return provider;
+}
+
 export interface DeviceOptions {
   /** Adapter options, e.g. { featureLevel: 'compatibility' } for OpenGL-class adapters. */
   adapter?: GPURequestAdapterOptions & { featureLevel?: string };

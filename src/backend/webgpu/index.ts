@@ -4,7 +4,7 @@ import { acquireDevice, type DeviceOptions } from './device.js';
 import { WebGpuBackend } from './webgpu.js';
 
 export { WebGpuBackend } from './webgpu.js';
-export { setGpuProvider, type GpuProvider, type DeviceOptions } from './device.js';
+export { setGpuProvider, getGpuProvider, acquireDevice, type GpuProvider, type DeviceOptions } from './device.js';
 
 let creating: Promise<WebGpuBackend> | null = null;
 let options: DeviceOptions = {};
@@ -17,7 +17,11 @@ export function setWebGpuOptions(o: DeviceOptions): void {
 /** The webgpu backend, created on first use. */
 export function webgpuBackend(): Promise<WebGpuBackend> {
   creating ??= acquireDevice(options).then(
-    ({ device, description }) => new WebGpuBackend(device, description),
+    ({ device, description }) => {
+      const b = new WebGpuBackend(device, description);
+      b.onDispose = () => (creating = null); // the next call makes a new device
+      return b;
+    },
     (e) => {
       creating = null;
       throw e;

@@ -12,6 +12,10 @@
 // block is a WGSL struct of 4-byte scalars (u32, i32, f32) in the order they were written with
 // Uniforms; the runtime pads it. A buffer must not be bound twice in one dispatch when one of the
 // bindings is writable (WebGPU rejects the aliasing): in-place kernels bind it once, read_write.
+//
+// Errors: WebGPU reports them asynchronously (uncaptured errors, device loss, error scopes), so the
+// first one is kept and thrown by the next call into the runtime (check()), or by read().
+// Allocation failures are caught per new buffer with an 'out-of-memory' error scope.
 import type { Storage } from '../backend.js';
 
 /** A backend-owned handle to `length` floats in a GPUBuffer (bytes may be larger: pooled size). */
@@ -95,23 +99,30 @@ export class GpuRuntime {
   private uniformUsed = 0;
   private lost: string | null = null;
   private firstError: string | null = null;
+  private disposed = false;
+  private readonly maxBinding: number;
 
   constructor(device: GPUDevice) {
     this.device = device;
     this.maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
+    // kernels bind whole buffers, so a buffer can be no bigger than one binding
+    this.maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     this.uniformData = new Uint8Array(MAX_RECORDED * UNIFORM_SLOT);
     this.uniformBuffer = device.createBuffer({ size: this.uniformData.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    device.lost.then((info) => {
-      this.lost = `WebGPU device lost (${info.reason}): ${info.message || 'no message'}`;
+    void device.lost.then((info) => {
+      if (!this.disposed) this.lost = `WebGPU device lost (${info.reason}): ${oneLine(info.message) || 'no message'}`;
     });
-    device.addEventListener('uncapturederror', (ev) => {
-      const e = (ev as GPUUncapturedErrorEvent).error;
-      this.firstError ??= `WebGPU error: ${e.message}`;
-    });
+    device.addEventListener('uncapturederror', (ev) => this.report((ev as GPUUncapturedErrorEvent).error));
+  }
+
+  private report(e: GPUError): void {
+    const oom = typeof GPUOutOfMemoryError !== 'undefined' && e instanceof GPUOutOfMemoryError;
+    this.firstError ??= `WebGPU ${oom ? 'out of memory' : 'error'}: ${oneLine(e.message)}`;
   }
 
   /** Throws the device-lost or first uncaptured error, if any (called on every entry point). */
   check(): void {
+    if (this.disposed) throw new Error('webgpu backend: used after dispose()');
     if (this.lost) throw new Error(this.lost);
     if (this.firstError) {
       const e = this.firstError;
@@ -126,6 +137,12 @@ export class GpuRuntime {
   alloc(n: number): GpuStorage {
     this.check();
     const bytes = Math.max(16, Math.ceil((n * 4) / 16) * 16);
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`webgpu alloc: bad length ${n}`);
+    if (bytes > this.maxBinding) {
+      throw new RangeError(
+        `webgpu backend: a tensor of ${n} floats (${mib(bytes)} MiB) is over this adapter's largest buffer binding (${mib(this.maxBinding)} MiB); use a smaller batch`,
+      );
+    }
     let buffer = this.pool.get(bytes)?.pop();
     if (buffer) {
       // a recycled buffer holds old values: clear it in queue order
@@ -133,7 +150,13 @@ export class GpuRuntime {
       this.encoderNow().clearBuffer(buffer);
       this.countRecorded();
     } else {
+      // a failed allocation still returns a (invalid) buffer; the scope turns its error into a
+      // clear one, thrown by the next call (allocation is synchronous, the verdict is not)
+      this.device.pushErrorScope('out-of-memory');
       buffer = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      void this.device.popErrorScope().then((e) => {
+        if (e) this.firstError ??= `WebGPU out of memory allocating ${mib(bytes)} MiB (${mib(this.liveBytes())} MiB live): ${oneLine(e.message)}`;
+      });
     }
     this.live.set(buffer, n);
     this.liveFloats += n;
@@ -161,12 +184,51 @@ export class GpuRuntime {
     return b;
   }
 
+  /** Buffers handed out and buffers kept by the pool, with their bytes; for leak tests. */
+  poolStats(): { liveBuffers: number; liveBytes: number; pooledBuffers: number; pooledBytes: number } {
+    let pooledBuffers = 0;
+    for (const list of this.pool.values()) pooledBuffers += list.length;
+    return { liveBuffers: this.live.size, liveBytes: this.liveBytes(), pooledBuffers, pooledBytes: this.pooledBytes() };
+  }
+
+  private liveBytes(): number {
+    let b = 0;
+    for (const buf of this.live.keys()) b += buf.size;
+    return b;
+  }
+
+  /** Destroys the pool's free buffers (GPU memory back to the system); live buffers stay. */
+  releasePool(): void {
+    this.flush(); // recorded work may still use them: submitted work keeps them until done
+    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.pool.clear();
+  }
+
+  /** Frees every buffer and the device. The runtime (and every tensor on it) is unusable after. */
+  dispose(): void {
+    if (this.disposed) return;
+    try {
+      this.flush();
+    } catch {
+      // a lost device cannot submit; destroy anyway
+    }
+    this.releasePool();
+    for (const b of this.live.keys()) b.destroy();
+    this.live.clear();
+    this.liveFloats = 0;
+    this.uniformBuffer.destroy();
+    this.pipelines.clear();
+    this.disposed = true;
+    this.device.destroy();
+  }
+
   /** dst[offset..] = values (queued after everything recorded so far). */
   write(dst: GpuStorage, values: ArrayLike<number>, offset = 0): void {
     this.check();
     if (offset < 0 || offset + values.length > dst.length) throw new RangeError(`write of ${values.length} floats at ${offset} into a buffer of ${dst.length}`);
     this.flush();
-    const f = values instanceof Float32Array ? values : Float32Array.from(values);
+    // Dawn takes no SharedArrayBuffer (wasm's memory, shared between threads): copy those
+    const f = values instanceof Float32Array && values.buffer instanceof ArrayBuffer ? values : Float32Array.from(values);
     this.device.queue.writeBuffer(dst.buffer, offset * 4, f.buffer, f.byteOffset, f.byteLength);
   }
 
@@ -180,6 +242,7 @@ export class GpuRuntime {
     this.flush();
     try {
       await staging.mapAsync(GPUMapMode.READ);
+      this.check(); // an error in the work before this read makes its values meaningless
       return new Float32Array(staging.getMappedRange(0, src.length * 4).slice(0));
     } catch (e) {
       this.check();
@@ -192,9 +255,9 @@ export class GpuRuntime {
   copy(src: GpuStorage, dst: GpuStorage): void {
     this.check();
     if (src.length !== dst.length) throw new RangeError(`copy between buffers of ${src.length} and ${dst.length} floats`);
-    if (src.length === 0) return;
+    if (src.length === 0 || src.buffer === dst.buffer) return;
     this.endPass();
-    this.encoderNow().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, Math.ceil((src.length * 4) / 4) * 4);
+    this.encoderNow().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, src.length * 4);
     this.countRecorded();
   }
 
@@ -230,7 +293,7 @@ export class GpuRuntime {
 
   /** Submits everything recorded (uniforms first). */
   flush(): void {
-    if (!this.encoder) return;
+    if (!this.encoder || this.disposed) return;
     this.endPass();
     if (this.uniformUsed > 0) this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformData, 0, this.uniformUsed);
     this.device.queue.submit([this.encoder.finish()]);
@@ -274,4 +337,12 @@ export class GpuRuntime {
   private countRecorded(): void {
     if (++this.recorded >= MAX_RECORDED) this.flush();
   }
+}
+
+function mib(bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(1);
+}
+
+function oneLine(msg: string): string {
+  return msg.split('\n')[0].trim();
 }

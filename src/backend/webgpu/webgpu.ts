@@ -32,6 +32,25 @@ export class WebGpuBackend implements Backend {
   allocatedFloats(): number {
     return this.rt.allocatedFloats();
   }
+  /** Live and pooled GPU buffers (counts and bytes), for leak tests. */
+  poolStats(): ReturnType<GpuRuntime['poolStats']> {
+    return this.rt.poolStats();
+  }
+  /** Gives the pool's free buffers back to the system (live tensors stay). */
+  releasePool(): void {
+    this.rt.releasePool();
+  }
+  /** Resolves when the GPU has finished everything recorded so far. */
+  sync(): Promise<void> {
+    return this.rt.sync();
+  }
+  /** Destroys every buffer and the device; this backend and its tensors are unusable after. */
+  dispose(): void {
+    this.rt.dispose();
+    this.onDispose?.();
+  }
+  /** Set by index.ts: forget the process-wide instance once disposed. */
+  onDispose?: () => void;
   write(dst: GpuStorage, values: ArrayLike<number>, offset?: number): void {
     this.rt.write(dst, values, offset);
   }

@@ -6,9 +6,9 @@
 //   backward filter  dw_g[Kg, Cg·R·S]  = dy_g[Kg, N·OH·OW] · cols(x)_gᵀ, split-K over N·OH·OW
 // 1×1 stride-1 unpadded convs are plain batched GEMMs (grid z = image·groups + group), with vec4
 // loads when H·W and the channel counts allow.
-import { Uniforms, type GpuRuntime, type GpuStorage } from '../runtime.js';
+import type { GpuRuntime, GpuStorage } from '../runtime.js';
 import type { Conv2dParams } from '../../backend.js';
-import { plainOperand, runTiled, splitPlan, type Operand } from './gemm.js';
+import { finishSplits, plainOperand, runTiled, splitPlan, type Operand } from './gemm.js';
 
 function check(p: Conv2dParams, what: string): void {
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
@@ -84,16 +84,23 @@ function forward(
     CRS = Cg * p.R * p.S;
   if (x.length < N * C * p.H * p.W || w.length < K * CRS || y.length < N * K * L)
     throw new RangeError('webgpu conv2d: a buffer is smaller than the shape says');
+  const plain = isPlain1x1(p);
+  // split-K when the output has few tiles (batch 1, late stages): partial sums into `part`, then
+  // finishSplits adds them and applies the epilogue
+  const split = plain ? splitPlan(rt, Kg, L, Cg, N * groups, N * K * L) : splitPlan(rt, Kg, N * L, CRS, groups, N * K * L);
+  const part = split ? rt.alloc(split.splits * N * K * L) : null;
   const buffers = [
     { name: 'x', buf: x },
     { name: 'w', buf: w },
-    { name: 'y', buf: y, write: true },
-    ...(bias ? [{ name: 'bias', buf: bias }] : []),
-    ...(residual ? [{ name: 'res', buf: residual }] : []),
+    { name: 'y', buf: part ?? y, write: true },
+    ...(bias && !part ? [{ name: 'bias', buf: bias }] : []),
+    ...(residual && !part ? [{ name: 'res', buf: residual }] : []),
   ];
-  const epi = epilogue(!!bias, !!residual, relu);
-  const flags = `${bias ? 'b' : ''}${residual ? 'r' : ''}${relu ? 'relu' : ''}`;
-  if (isPlain1x1(p)) {
+  // i: the index in y of output (k, pixel); with split-K, split sp goes to part[sp·|y| + i]
+  const epi = part ? 'y[sp * u.total + i] = v;' : epilogue(!!bias, !!residual, relu);
+  const flags = part ? 'split' : `${bias ? 'b' : ''}${residual ? 'r' : ''}${relu ? 'relu' : ''}`;
+  const uniforms: [string, number][] = [...shapeUniforms(p), ['total', N * K * L]];
+  if (plain) {
     // y[n]_g[Kg, L] = w_g[Kg, Cg] · x[n]_g[Cg, L]; z = n·G + g
     const a = plainOperand('A', 'w', false, Kg, Cg, '(z % u.G) * u.Kg * u.KR');
     const b = plainOperand('B', 'x', false, Cg, L, '((z / u.G) * u.C + (z % u.G) * u.Cg) * u.N');
@@ -103,35 +110,41 @@ function forward(
       N: L,
       KR: Cg,
       batch: N * groups,
-      uniforms: shapeUniforms(p),
+      chunk: split?.chunk,
+      uniforms,
       buffers: buffers.map((bb) => ({ ...bb, vec4: (bb.name === 'x' && b.vec4) || (bb.name === 'w' && a.vec4) })),
       a,
       b,
       store: `fn store(m: u32, n: u32, z: u32, sp: u32, v0: f32) {
   let k = (z % u.G) * u.Kg + m; let i = ((z / u.G) * u.K + k) * u.N + n; var v = v0; ${epi} }`,
     });
-    return;
-  }
-  const a = plainOperand('A', 'w', false, Kg, CRS, 'z * u.Kg * u.KR');
-  const b: Operand = {
-    fast: 'outer',
-    vec4: false,
-    fn: `${gatherX}
+  } else {
+    const a = plainOperand('A', 'w', false, Kg, CRS, 'z * u.Kg * u.KR');
+    const b: Operand = {
+      fast: 'outer',
+      vec4: false,
+      fn: `${gatherX}
 fn loadB(t: u32, p: u32, z: u32) -> f32 { if (t >= u.KR || p >= u.N) { return 0.0; } return gatherX(t, p, z); }`,
-  };
-  runTiled(rt, {
-    key: `conv/${a.vec4 ? 4 : 1}${flags}`,
-    M: Kg,
-    N: N * L,
-    KR: CRS,
-    batch: groups,
-    uniforms: shapeUniforms(p),
-    buffers: buffers.map((bb) => ({ ...bb, vec4: bb.name === 'w' && a.vec4 })),
-    a,
-    b,
-    store: `fn store(m: u32, p: u32, z: u32, sp: u32, v0: f32) {
+    };
+    runTiled(rt, {
+      key: `conv/${a.vec4 ? 4 : 1}${flags}`,
+      M: Kg,
+      N: N * L,
+      KR: CRS,
+      batch: groups,
+      chunk: split?.chunk,
+      uniforms,
+      buffers: buffers.map((bb) => ({ ...bb, vec4: bb.name === 'w' && a.vec4 })),
+      a,
+      b,
+      store: `fn store(m: u32, p: u32, z: u32, sp: u32, v0: f32) {
   let n = p / u.L; let k = z * u.Kg + m; let i = (n * u.K + k) * u.L + (p - n * u.L); var v = v0; ${epi} }`,
-  });
+    });
+  }
+  if (part && split) {
+    finishSplits(rt, part, y, split.splits, N * K * L, { bias, K, L, residual, relu });
+    rt.free(part); // safe at once: the queue runs the sum before any later use (runtime.ts)
+  }
 }
 
 export function conv2d(rt: GpuRuntime, x: GpuStorage, w: GpuStorage, bias: GpuStorage | null, y: GpuStorage, p: Conv2dParams): void {
@@ -271,13 +284,6 @@ fn loadB(t: u32, q: u32, z: u32) -> f32 {
   }
 }
 
-/** Enough workgroups to fill a large GPU before splitting the reduction. */
-const TARGET_GROUPS = 512;
-/** Shortest reduction chunk worth a split (16 slices of BK). */
-const MIN_CHUNK = 256;
-/** The split-K partial sums stay under this many floats (64 MiB). */
-const MAX_PARTIAL = 16 << 20;
-
 export function conv2dBackwardFilter(rt: GpuRuntime, x: GpuStorage, dy: GpuStorage, dw: GpuStorage, p: Conv2dParams): void {
   check(p, 'conv2dBackwardFilter');
   const { N, C, H, W, K, R, S, OH, OW, groups } = p;
@@ -288,11 +294,8 @@ export function conv2dBackwardFilter(rt: GpuRuntime, x: GpuStorage, dy: GpuStora
     KR = N * L;
   if (x.length < N * C * H * W || dy.length < N * K * L || dw.length < K * CRS)
     throw new RangeError('webgpu conv2dBackwardFilter: a buffer is smaller than the shape says');
-  const tiles = Math.ceil(Kg / 64) * Math.ceil(CRS / 64) * groups;
-  let want = Math.min(Math.ceil(TARGET_GROUPS / tiles), Math.ceil(KR / MIN_CHUNK), Math.floor(MAX_PARTIAL / (K * CRS)), Math.floor(rt.maxGroups / groups));
-  want = Math.max(1, want);
-  const { chunk, splits } = splitPlan(KR, want);
-  const part = splits > 1 ? rt.alloc(splits * K * CRS) : null;
+  const split = splitPlan(rt, Kg, CRS, KR, groups, K * CRS);
+  const part = split ? rt.alloc(split.splits * K * CRS) : null;
   const a: Operand = {
     fast: 'red',
     vec4: false,
@@ -315,7 +318,7 @@ fn loadB(t: u32, crs: u32, z: u32) -> f32 { if (t >= u.KR || crs >= u.N) { retur
     N: CRS,
     KR,
     batch: groups,
-    chunk: part ? chunk : undefined,
+    chunk: split?.chunk,
     uniforms: shapeUniforms(p),
     buffers: [
       { name: 'x', buf: x },
@@ -326,33 +329,8 @@ fn loadB(t: u32, crs: u32, z: u32) -> f32 { if (t >= u.KR || crs >= u.N) { retur
     b,
     store: `fn store(m: u32, n: u32, z: u32, sp: u32, v: f32) { out[((sp * u.G + z) * u.Kg + m) * u.N + n] = v; }`,
   });
-  if (part) {
-    sumSplits(rt, part, dw, splits, K * CRS);
+  if (part && split) {
+    finishSplits(rt, part, dw, split.splits, K * CRS);
     rt.free(part); // safe at once: the queue runs the reduction before any later use (runtime.ts)
   }
-}
-
-/** dw[i] = Σ_sp part[sp·n + i]. */
-function sumSplits(rt: GpuRuntime, part: GpuStorage, dw: GpuStorage, splits: number, n: number): void {
-  const groups = Math.ceil(n / 256);
-  const gx = Math.min(groups, rt.maxGroups);
-  rt.dispatch({
-    key: 'convBF/sum',
-    code: () => `
-struct U { n: u32, splits: u32, gx: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> part: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dw: array<f32>;
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let i = (wg.y * u.gx + wg.x) * 256u + li;
-  if (i >= u.n) { return; }
-  var s = 0.0;
-  for (var sp = 0u; sp < u.splits; sp++) { s += part[sp * u.n + i]; }
-  dw[i] = s;
-}`,
-    uniforms: new Uniforms().u32(n, splits, gx),
-    buffers: [part, dw],
-    groups: [gx, Math.ceil(groups / gx)],
-  });
 }

@@ -356,8 +356,9 @@ export function sumTo(rt: GpuRuntime, x: GpuStorage, shape: readonly number[], o
     else if (outShape[d] === 1) red.push([shape[d], st[d]]);
     else throw new RangeError(`webgpu sumTo: cannot sum [${shape.join(',')}] to [${outShape.join(',')}]`);
   }
-  const M = out.length;
+  const M = keep.reduce((p, [s]) => p * s, 1);
   const R = red.reduce((p, [s]) => p * s, 1);
+  if (out.length !== M) throw new RangeError(`webgpu sumTo: output buffer of ${out.length} floats for shape [${outShape.join(',')}]`);
   if (R === 1) {
     rt.copy(x, out);
     return;

@@ -48,4 +48,4 @@ fn r${k}(v: f32, li: u32) -> f32 {
 
 export const HELPERS = `
 fn isNan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
-const LOWEST = -3.40282347e38;`;
+const LOWEST = bitcast<f32>(0xff7fffffu); // -3.4028235e38`;
