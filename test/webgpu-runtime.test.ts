@@ -33,6 +33,23 @@ test('webgpu pool: a freed buffer is reused and comes back zero-filled; releaseP
   assert.ok(gpu.poolStats().pooledBuffers >= 1);
   gpu.releasePool();
   assert.deepEqual([gpu.poolStats().pooledBuffers, gpu.poolStats().pooledBytes], [0, 0]);
+  // over the pool's limit a freed buffer is destroyed, after the work recorded with it
+  const limit = gpu.rt.poolLimitBytes;
+  try {
+    gpu.rt.poolLimitBytes = 4096;
+    const [c, d] = [gpu.alloc(1000), gpu.alloc(1000)]; // 4000 bytes each
+    gpu.fill(c, 2);
+    gpu.copy(c, d);
+    gpu.free(c); // pooled
+    gpu.free(d); // destroyed
+    assert.deepEqual([gpu.poolStats().pooledBuffers, gpu.poolStats().pooledBytes], [1, 4000]);
+    const e = gpu.alloc(1000);
+    gpu.fill(e, 3);
+    assert.equal((await gpu.read(e))[999], 3);
+    gpu.free(e);
+  } finally {
+    gpu.rt.poolLimitBytes = limit;
+  }
 });
 
 test('webgpu write: from a view of a SharedArrayBuffer (wasm memory), a subarray, a plain array at an offset (exact)', { skip }, async () => {
