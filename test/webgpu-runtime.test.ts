@@ -37,6 +37,10 @@ test('webgpu pool: a freed buffer is reused and comes back zero-filled; releaseP
   );
   gpu.free(b);
   assert.equal(gpu.poolStats().liveBuffers, before.liveBuffers);
+  const c = gpu.alloc(1001); // the same buffer again: a stale handle freed twice must not free it
+  gpu.free(a);
+  assert.equal(gpu.poolStats().liveBuffers, before.liveBuffers + 1);
+  gpu.free(c);
   assert.ok(gpu.poolStats().pooledBuffers >= 1);
   gpu.releasePool();
   assert.deepEqual([gpu.poolStats().pooledBuffers, gpu.poolStats().pooledBytes], [0, 0]);

@@ -92,7 +92,9 @@ export class GpuRuntime {
   private pooled = 0; // bytes in the pool
   /** The pool keeps at most this many bytes of free buffers; a buffer freed beyond is destroyed. */
   poolLimitBytes = 1 << 30;
-  private live = new Map<GPUBuffer, number>(); // buffer -> floats handed out
+  // handles handed out (a handle, not its GPUBuffer: a stale handle freed again must not free the
+  // buffer's next owner)
+  private live = new Set<GpuStorage>();
   private liveFloats = 0;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -162,16 +164,15 @@ export class GpuRuntime {
         if (e) this.firstError ??= `WebGPU out of memory allocating ${mib(bytes)} MiB (${mib(this.liveBytes())} MiB live): ${oneLine(e.message)}`;
       });
     }
-    this.live.set(buffer, n);
+    const s = new GpuStorage(buffer, n);
+    this.live.add(s);
     this.liveFloats += n;
-    return new GpuStorage(buffer, n);
+    return s;
   }
 
   free(s: GpuStorage): void {
-    const n = this.live.get(s.buffer);
-    if (n === undefined) return; // freed twice: ignore (tensor dispose is idempotent)
-    this.live.delete(s.buffer);
-    this.liveFloats -= n;
+    if (!this.live.delete(s)) return; // freed twice: ignore
+    this.liveFloats -= s.length;
     if (this.pooled + s.buffer.size > this.poolLimitBytes) {
       this.flush(); // recorded work may use it: submitted work keeps it alive until done
       s.buffer.destroy();
@@ -201,7 +202,7 @@ export class GpuRuntime {
 
   private liveBytes(): number {
     let b = 0;
-    for (const buf of this.live.keys()) b += buf.size;
+    for (const s of this.live) b += s.buffer.size;
     return b;
   }
 
@@ -222,7 +223,7 @@ export class GpuRuntime {
       // a lost device cannot submit; destroy anyway
     }
     this.releasePool();
-    for (const b of this.live.keys()) b.destroy();
+    for (const s of this.live) s.buffer.destroy();
     this.live.clear();
     this.liveFloats = 0;
     this.uniformBuffer.destroy();
