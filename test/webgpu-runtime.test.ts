@@ -118,7 +118,7 @@ test('webgpu: a shader error, a lost device and use after dispose() become clear
   const rt = new GpuRuntime(device);
   const y = rt.alloc(4);
   rt.dispatch({ key: 'broken', code: () => 'this is not WGSL', buffers: [y], groups: [1] });
-  await assert.rejects(rt.sync(), /^Error: WebGPU error: \S/);
+  await assert.rejects(rt.sync(), /^Error: WebGPU error: \S[^\n]*"broken"/ /* one line, naming the kernel */);
   rt.alloc(4); // the error was reported once
   device.destroy();
   await device.lost;

@@ -353,6 +353,15 @@ function mib(bytes: number): string {
   return (bytes / 2 ** 20).toFixed(1);
 }
 
+/** Dawn's multi-line message on one line: the error, then its ' - While ...' context, which names
+ * the kernel (pipelines and shader modules are labelled with their key). */
 function oneLine(msg: string): string {
-  return msg.split('\n')[0].trim();
+  const lines = msg
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const head = lines[0] ?? '';
+  const context = lines.filter((l) => l.startsWith('- While')).map((l) => l.slice(2));
+  const text = [head, ...context].join('; ');
+  return text.length > 600 ? `${text.slice(0, 600)}...` : text;
 }
