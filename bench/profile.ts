@@ -49,6 +49,8 @@ const peak1 = Math.max(...peaks);
 interface Call {
   p: Conv2dParams;
   winograd: boolean;
+  /** F(4x4,3x3) (else F(2x2) when winograd) */
+  wino4: boolean;
   grouped: boolean;
   ms: number[];
   cpu: number[];
@@ -60,6 +62,7 @@ const orig = be.conv2dFused.bind(be);
 be.conv2dFused = (x, w, bias, y, p, relu, residual, constWeights) => {
   if (!recording) return orig(x, w, bias, y, p, relu, residual, constWeights);
   const wino0 = be.counters.winograd,
+    wino40 = (be.counters as { winograd4?: number }).winograd4 ?? 0,
     grouped0 = (be.counters as { grouped?: number }).grouped ?? 0;
   const c0 = process.cpuUsage(),
     t0 = performance.now();
@@ -69,6 +72,7 @@ be.conv2dFused = (x, w, bias, y, p, relu, residual, constWeights) => {
   const e = (calls[idx] ??= {
     p: { ...p },
     winograd: be.counters.winograd !== wino0,
+    wino4: ((be.counters as { winograd4?: number }).winograd4 ?? 0) !== wino40,
     grouped: ((be.counters as { grouped?: number }).grouped ?? 0) !== grouped0,
     ms: [],
     cpu: [],
@@ -117,7 +121,7 @@ const rows = calls.map((e, i) => {
   return {
     layer: i,
     shape: `${p.R}x${p.S}${p.strideH > 1 ? 's' + p.strideH : ''}${p.groups > 1 ? ' g' + p.groups : ''} ${p.C}->${p.K} ${p.H}x${p.W}->${p.OH}x${p.OW}`,
-    path: e.grouped ? 'grouped' : e.winograd ? 'winograd' : 'gemm',
+    path: e.grouped ? 'grouped' : e.winograd ? (e.wino4 ? 'winograd F4' : 'winograd F2') : 'gemm',
     ms: +ms.toFixed(3),
     cpu_ms: +median(e.cpu).toFixed(3),
     cpu_over_wall: +(median(e.cpu) / ms).toFixed(2),
