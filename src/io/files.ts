@@ -51,8 +51,9 @@ export function parseFile<T>(path: string, parse: (bytes: Uint8Array) => T): T {
   }
 }
 
+// The bytes of a file read here belong to the call, so float32 tensors may stay views of them.
 export function readSafetensorsFile(path: string): ArrayMap {
-  return parseFile(path, readSafetensors);
+  return parseFile(path, (b) => readSafetensors(b, { copy: false }));
 }
 
 export function readSafetensorsMetadataFile(path: string): Record<string, string> {
@@ -90,7 +91,7 @@ export function writePthFile(path: string, map: ArrayMap): void {
 
 /** Read a .safetensors, .pth/.pt, .npz or .npy file, recognised by its content. */
 export function readArraysFile(path: string, pth?: PthOptions): ArrayMap {
-  return parseFile(path, (b) => readArrays(b, basename(path), pth));
+  return parseFile(path, (b) => readArrays(b, basename(path), pth, { copy: false }));
 }
 
 /** Read a folder of .npy files (an unzipped .npz): "name.npy" becomes key "name". */

@@ -16,6 +16,14 @@ import { type BlockStructure, type Unit, UnknownStructureError, foldBatchNorm, s
 
 type Step = (x: Tensor) => Tensor;
 
+/**
+ * Activations and scratch of a fused forward, in input sizes: a ResNet's stem output is 5.3
+ * inputs (64 channels at half the side), a block keeps about four such maps live, and the
+ * Winograd scratch holds 4x a map twice. Measured: ResNet-50 batch 8 at 224 took 219 MiB above
+ * its weights in its first forward, 45 input sizes, Winograd transforms included.
+ */
+const WORKING_SET_INPUTS = 64;
+
 /** The model holds a module fuseForInference does not know (a custom block); use its own forward. */
 export class FusionUnsupportedError extends ConfigError {}
 
@@ -33,9 +41,20 @@ export class FusedModel {
     readonly sourceName: string,
   ) {}
 
+  private reservedFor = 0;
+
   /** Logits (or features, for a model without a head) in eval mode; no graph is recorded. */
   forward(x: Tensor): Tensor {
     if (this.disposed) throw new ConfigError(`this fused ${this.sourceName} was disposed`);
+    if (x.size > this.reservedFor) {
+      // Before the first forward at this size, ask for the working set in one go (a hint; see
+      // Backend.reserve): what is live (weights), 16/9 of it again for the backend's weight
+      // transforms (Winograd F(2x2,3x3) keeps 16 values per 9), and activations plus scratch of
+      // WORKING_SET_INPUTS input sizes; at most 2 GiB.
+      this.reservedFor = x.size;
+      const floats = (1 + 16 / 9) * x.backend.allocatedFloats() + WORKING_SET_INPUTS * x.size;
+      x.backend.reserve?.(Math.min(2 ** 31, 4 * floats + 2 ** 24));
+    }
     return noGrad(() => this.body(x));
   }
 
@@ -56,29 +75,48 @@ export class FusedModel {
  * ResNet-18, the CIFAR ResNets) with BatchNorm folded into the convolutions and ReLU and the
  * residual add fused into them. It gives the model's eval-mode outputs (to float32 rounding).
  */
-export function fuseForInference(model: Module): FusedModel {
+export function fuseForInference(model: Module, o: FuseOptions = {}): FusedModel {
   const owned: Tensor[] = [];
-  const body = noGrad(() => fuseModule(model, owned));
+  const body = noGrad(() => fuseModule(model, owned, o.inPlace ?? false));
   return new FusedModel(body, owned, model.constructor.name);
 }
 
+export interface FuseOptions {
+  /**
+   * Fold into the model's own conv weights and free its BatchNorm tensors instead of copying:
+   * no second copy of the weights (98 MiB for ResNet-50), for one-shot inference (the CLI). The
+   * model is spent: its forward then fails on the freed BatchNorm statistics ("used after
+   * dispose()"), and disposing the fused model frees the weights it took over. Default false.
+   */
+  inPlace?: boolean;
+}
+
 /** fuseForInference, or null when the model holds a module it does not know (custom blocks). */
-export function tryFuseForInference(model: Module): FusedModel | null {
+export function tryFuseForInference(model: Module, o: FuseOptions = {}): FusedModel | null {
   try {
-    return fuseForInference(model);
+    return fuseForInference(model, o);
   } catch (e) {
     if (e instanceof FusionUnsupportedError) return null;
     throw e;
   }
 }
 
-function fold(conv: Conv2d, bn: BatchNorm2d | null, owned: Tensor[], where: string): { w: Tensor; b: Tensor | null } {
-  const keep = (data: Float32Array, shape: readonly number[]) => {
+function fold(conv: Conv2d, bn: BatchNorm2d | null, owned: Tensor[], where: string, inPlace: boolean): { w: Tensor; b: Tensor | null } {
+  const keep = (data: Float32Array, shape: readonly number[], into?: Tensor | null) => {
+    if (into) {
+      into.write(data);
+      owned.push(into);
+      return into;
+    }
     const t = Tensor.empty(shape);
     owned.push(t.keep()); // kept: made under noGrad, freed by FusedModel.dispose()
     t.write(data);
     return t;
   };
+  if (!bn && inPlace) {
+    owned.push(conv.weight, ...(conv.bias ? [conv.bias] : []));
+    return { w: conv.weight, b: conv.bias };
+  }
   // Folding runs once, on the host: read the parameters, write the folded copies.
   if (!bn) return { w: keep(conv.weight.dataSync(), conv.weight.shape), b: conv.bias ? keep(conv.bias.dataSync(), conv.bias.shape) : null };
   if (!bn.runningMean || !bn.runningVar) throw new ConfigError(`${where}: a BatchNorm without running statistics cannot be folded`);
@@ -89,11 +127,13 @@ function fold(conv: Conv2d, bn: BatchNorm2d | null, owned: Tensor[], where: stri
     var: bn.runningVar.dataSync(),
     eps: bn.eps,
   });
-  return { w: keep(f.w, conv.weight.shape), b: keep(f.b, [conv.outChannels]) };
+  const folded = { w: keep(f.w, conv.weight.shape, inPlace ? conv.weight : null), b: keep(f.b, [conv.outChannels], inPlace ? conv.bias : null) };
+  if (inPlace) for (const [, t] of [...bn.namedParameters(), ...bn.namedBuffers()]) t.dispose();
+  return folded;
 }
 
-function fusedConv(conv: Conv2d, bn: BatchNorm2d | null, relu: boolean, owned: Tensor[], where: string): FusedConv {
-  const { w, b } = fold(conv, bn, owned, where);
+function fusedConv(conv: Conv2d, bn: BatchNorm2d | null, relu: boolean, owned: Tensor[], where: string, inPlace: boolean): FusedConv {
+  const { w, b } = fold(conv, bn, owned, where, inPlace);
   const o = { stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups };
   return (x, residual = null) => ops.conv2dFused(x, w, b, o, { relu, residual, constWeights: true });
 }
@@ -124,19 +164,18 @@ function chain(steps: Step[]): Step {
   };
 }
 
-function fuseUnit(u: Unit, owned: Tensor[]): Step {
-  if (u.kind === 'conv') return fusedConv(u.conv, u.bn, u.relu !== null, owned, u.path);
+function fuseUnit(u: Unit, owned: Tensor[], inPlace: boolean): Step {
+  if (u.kind === 'conv') return fusedConv(u.conv, u.bn, u.relu !== null, owned, u.path, inPlace);
   if (u.kind === 'pool') return asEval(u.pool);
   return (x) => ops.subsamplePadChannels(x, u.stride, u.padBefore, u.padAfter);
 }
 
 /** relu(main(x) + shortcut(x)) with the add and ReLU in the last main conv's epilogue. */
-function fuseBlock(b: BlockStructure, owned: Tensor[]): Step {
-  const last = b.main[b.main.length - 1];
-  if (last?.kind !== 'conv') throw new FusionUnsupportedError(`${b.path}: a block must end its residual branch with a conv to be fused`);
-  const body = chain(b.main.slice(0, -1).map((u) => fuseUnit(u, owned)));
-  const tail = fusedConv(last.conv, last.bn, true, owned, last.path);
-  const shortcut = b.shortcut.length ? chain(b.shortcut.map((u) => fuseUnit(u, owned))) : null;
+function fuseBlock(b: BlockStructure, owned: Tensor[], inPlace: boolean): Step {
+  const last = b.main[b.main.length - 1] as Unit & { kind: 'conv' }; // checked by fuseModule
+  const body = chain(b.main.slice(0, -1).map((u) => fuseUnit(u, owned, inPlace)));
+  const tail = fusedConv(last.conv, last.bn, true, owned, last.path, inPlace);
+  const shortcut = b.shortcut.length ? chain(b.shortcut.map((u) => fuseUnit(u, owned, inPlace))) : null;
   return (x) => {
     const id = shortcut ? shortcut(x) : x;
     const y = body(x);
@@ -147,7 +186,7 @@ function fuseBlock(b: BlockStructure, owned: Tensor[]): Step {
   };
 }
 
-function fuseModule(m: Module, owned: Tensor[]): Step {
+function fuseModule(m: Module, owned: Tensor[], inPlace: boolean): Step {
   let s;
   try {
     s = structureOf(m);
@@ -156,14 +195,18 @@ function fuseModule(m: Module, owned: Tensor[]): Step {
     throw e;
   }
   if (!s) throw new FusionUnsupportedError(`cannot fuse ${m.constructor.name} (${m.constructor.name}) for inference: only the zoo's ResNets are supported`);
+  // Checked before anything is folded (in place, a failure half way would spend the model).
+  for (const b of s.stages.flat()) {
+    if (b.main[b.main.length - 1]?.kind !== 'conv') throw new FusionUnsupportedError(`${b.path}: a block must end its residual branch with a conv to be fused`);
+  }
   const inC = s.inChannels;
   const steps: Step[] = [
     (x) => {
       checkImageInput(x.shape, inC);
       return x;
     },
-    ...s.stem.map((u) => fuseUnit(u, owned)),
-    ...s.stages.flat().map((b) => fuseBlock(b, owned)),
+    ...s.stem.map((u) => fuseUnit(u, owned, inPlace)),
+    ...s.stages.flat().map((b) => fuseBlock(b, owned, inPlace)),
   ];
   if (s.head) steps.push(asEval(s.head.pool), (x) => ops.flatten(x, 1), asEval(s.head.fc));
   return chain(steps);

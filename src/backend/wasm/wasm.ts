@@ -144,6 +144,10 @@ export class WasmBackend extends RefBackend {
     return this.heap.alloc(n);
   }
 
+  reserve(bytes: number): void {
+    this.heap.reserve(bytes);
+  }
+
   override free(buf: Float32Array): void {
     const u = this.weightCache.get(buf);
     if (u !== undefined) {
