@@ -4,16 +4,24 @@
 // the wall time. Each checkout is imported from its own src/, so each has its own modules,
 // backend registry and wasm memory.
 //
-//   node --import tsx bench/ab.ts <checkout A> <checkout B> [--rounds 7] [--only case,...]
+//   node --import tsx bench/ab.ts <checkout A> <checkout B> [--rounds 7] [--only case,...] [--threads 1]
+//
+// --threads 2 measures the thread split too; CPU time then counts both threads (work, not
+// balance), so read the wall time beside it.
 //
 // Prints one line per case: A and B medians, and B/A (below 1: B is faster).
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 
-const { values: opt, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '7' }, only: { type: 'string' } } });
+const { values: opt, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { rounds: { type: 'string', default: '7' }, only: { type: 'string' }, threads: { type: 'string', default: '1' } },
+});
 if (positionals.length !== 2) throw new Error('usage: bench/ab.ts <checkout A> <checkout B> [--rounds N] [--only case,...]');
 const ROUNDS = Number(opt.rounds);
+const THREADS = Number(opt.threads);
+if (!Number.isInteger(THREADS) || THREADS < 1) throw new Error(`bench/ab.ts: --threads must be a positive integer, got ${opt.threads}`);
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- two checkouts whose APIs may differ */
 interface Tree {
@@ -32,7 +40,7 @@ async function load(dir: string): Promise<Tree> {
     imp('tensor/tensor.ts'),
     imp('optim/sgd.ts'),
   ]);
-  await wasm.setThreads(1);
+  await wasm.setThreads(THREADS);
   return { name: dir, m: { registry, wasm, models, fused, ops, tensor, sgd } };
 }
 
@@ -79,12 +87,12 @@ function trainCase(backend: string, model: string, shape: number[], classes: num
   };
 }
 
-const CASES: Record<string, Case> = {
-  'wasm-resnet18-b1-fused': async ({ m }) => {
+function fusedCase(model: string, batch: number): Case {
+  return async ({ m }) => {
     await m.registry.setBackend('wasm');
-    const net = m.tensor.noGrad(() => m.models.createModel('resnet18')).eval();
+    const net = m.tensor.noGrad(() => m.models.createModel(model)).eval();
     const f = m.fused.fuseForInference(net);
-    const x = m.ops.tensor(random(3 * 224 * 224, 2), [1, 3, 224, 224]);
+    const x = m.ops.tensor(random(batch * 3 * 224 * 224, 2), [batch, 3, 224, 224]);
     return {
       run: () => m.tensor.scope(() => f.forward(x).shape),
       close: () => {
@@ -93,7 +101,30 @@ const CASES: Record<string, Case> = {
         net.dispose();
       },
     };
-  },
+  };
+}
+
+function sgemmCase(n: number): Case {
+  return async ({ m }) => {
+    const be = await m.registry.setBackend('wasm');
+    const A = be.alloc(n * n),
+      B = be.alloc(n * n),
+      C = be.alloc(n * n);
+    be.write(A, random(n * n, 3));
+    be.write(B, random(n * n, 4));
+    return {
+      run: () => be.gemm(false, false, n, n, n, A, B, C, false),
+      close: () => {
+        for (const a of [A, B, C]) be.free(a);
+      },
+    };
+  };
+}
+
+const CASES: Record<string, Case> = {
+  'wasm-resnet18-b1-fused': fusedCase('resnet18', 1),
+  'wasm-resnet50-b1-fused': fusedCase('resnet50', 1),
+  'wasm-resnext50-b1-fused': fusedCase('resnext50_32x4d', 1),
   'wasm-resnet18-b1-module': async ({ m }) => {
     await m.registry.setBackend('wasm');
     const net = m.tensor.noGrad(() => m.models.createModel('resnet18')).eval();
@@ -108,20 +139,8 @@ const CASES: Record<string, Case> = {
   },
   'wasm-d2l-train-b16': trainCase('wasm', 'd2l_resnet18', [16, 1, 96, 96], 10),
   'wasm-cifar20-train-b32': trainCase('wasm', 'cifar_resnet20', [32, 3, 32, 32], 10),
-  'wasm-sgemm-512': async ({ m }) => {
-    const be = await m.registry.setBackend('wasm');
-    const A = be.alloc(512 * 512),
-      B = be.alloc(512 * 512),
-      C = be.alloc(512 * 512);
-    A.set(random(512 * 512, 3));
-    B.set(random(512 * 512, 4));
-    return {
-      run: () => be.gemm(false, false, 512, 512, 512, A, B, C, false),
-      close: () => {
-        for (const a of [A, B, C]) be.free(a);
-      },
-    };
-  },
+  'wasm-sgemm-512': sgemmCase(512),
+  'wasm-sgemm-1024': sgemmCase(1024),
   'ref-cifar20-train-b8': trainCase('ref', 'cifar_resnet20', [8, 3, 32, 32], 10),
 };
 
@@ -158,6 +177,7 @@ for (const name of names) {
     JSON.stringify({
       case: name,
       rounds: ROUNDS,
+      threads: THREADS,
       a_cpu_ms: +ca.toFixed(2),
       b_cpu_ms: +cb.toFixed(2),
       b_over_a_cpu: +(cb / ca).toFixed(4),

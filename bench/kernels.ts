@@ -9,6 +9,7 @@
 // panels in this run (the most the GEMM can reach on this machine and clock).
 import { createWasmBackend, type WasmBackend } from '../src/backend/wasm/wasm.js';
 import type { Conv2dParams } from '../src/backend/backend.js';
+import type { HeapBlock } from '../src/backend/wasm/memory.js';
 
 const args = process.argv.slice(2);
 function opt(name: string, dflt: string): string {
@@ -75,14 +76,16 @@ function report(kernel: string, name: string, threads: number, flops: number, ms
   console.log(JSON.stringify(r));
 }
 
-function rand(be: WasmBackend, n: number): Float32Array {
-  const a = be.alloc(n);
+function rand(be: WasmBackend, n: number): HeapBlock {
+  const a = new Float32Array(n);
   let s = 12345;
   for (let i = 0; i < n; i++) {
     s = (s * 1103515245 + 12345) >>> 0;
     a[i] = s / 2 ** 31 - 1;
   }
-  return a;
+  const b = be.alloc(n);
+  be.write(b, a);
+  return b;
 }
 
 function conv(N: number, C: number, H: number, K: number, R: number, stride: number, pad: number, groups = 1): Conv2dParams {
@@ -216,20 +219,12 @@ for (const threads of threadList) {
     eltCase('reluBackward', 12 * n, () => be.reluBackward(dy, x, y));
     eltCase('addInPlace', 12 * n, () => be.addInPlace(y, x));
     eltCase('batchNormTrain', 12 * n, () => be.batchNormTrain(x, g, b, y, m, is, v, N, C, HW, 1e-5));
-    eltCase('batchNormEval', 8 * n, () =>
-      be.batchNormEval(
-        x,
-        g,
-        b,
-        m,
-        v.map((q) => q + 1),
-        y,
-        N,
-        C,
-        HW,
-        1e-5,
-      ),
+    const v1 = be.alloc(C);
+    be.write(
+      v1,
+      be.readSync(v).map((q) => q + 1),
     );
+    eltCase('batchNormEval', 8 * n, () => be.batchNormEval(x, g, b, m, v1, y, N, C, HW, 1e-5));
     eltCase('batchNormTrainBackward', 20 * n, () => be.batchNormTrainBackward(dy, x, g, m, is, y, dg, db, N, C, HW));
     const pp = { N, C, H: 56, W: 56, kH: 3, kW: 3, sH: 2, sW: 2, pH: 1, pW: 1, dH: 1, dW: 1, OH: 28, OW: 28, countIncludePad: true };
     const py = be.alloc(N * C * 28 * 28);
@@ -242,7 +237,7 @@ for (const threads of threadList) {
     const small = be.alloc(1024),
       small2 = be.alloc(1024);
     eltCase('addInPlace 1024 floats (call overhead)', 12 * 1024, () => be.addInPlace(small, small2));
-    for (const a of [x, y, dy, g, b, m, is, v, dg, db, py, gp, buf, small, small2]) be.free(a);
+    for (const a of [x, y, dy, g, b, m, is, v, v1, dg, db, py, gp, buf, small, small2]) be.free(a);
   }
 }
 be.dispose();

@@ -199,9 +199,11 @@ async function openOurs(spec: CaseSpec): Promise<Session> {
   const info: PeerInfo = { version: readPkgVersion(), threads: getThreads(), backend: 'wasm' };
   if (spec.kind === 'gemm') {
     const n = spec.n;
-    const A = fillRandom(be.alloc(n * n), 1),
-      B = fillRandom(be.alloc(n * n), 2),
+    const A = be.alloc(n * n),
+      B = be.alloc(n * n),
       C = be.alloc(n * n);
+    be.write(A, fillRandom(new Float32Array(n * n), 1));
+    be.write(B, fillRandom(new Float32Array(n * n), 2));
     return {
       info,
       run: () => timeCall(() => be.gemm(false, false, n, n, n, A, B, C, false)),

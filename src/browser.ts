@@ -20,7 +20,7 @@ export { Module, type LayerInfo, type LoadReport } from './nn/module.js';
 export * from './nn/layers.js';
 export * as init from './nn/init.js';
 export * as functional from './nn/functional.js';
-export { stateDictToArrays } from './nn/state.js';
+export { stateDictToArrays, readStateArrays } from './nn/state.js';
 
 export * from './models/resnet.js';
 export { D2lResNet18, Residual, d2l_resnet18 } from './models/d2l.js';
@@ -35,7 +35,7 @@ export { readPth, writePth } from './io/pth.js';
 export type { NamedArray, ArrayMap, DType } from './io/types.js';
 
 export * as data from './data/browser.js';
-export { exportOnnx, type OnnxExportOptions } from './convert/onnx-export.js';
+export { exportOnnx, exportOnnxAsync, type OnnxExportOptions } from './convert/onnx-export.js';
 export { importOnnx, type OnnxImportResult } from './convert/onnx-import.js';
 export {
   PRETRAINED,
@@ -61,6 +61,6 @@ export {
 export { IMAGENET_CLASSES } from './models/imagenet-classes.js';
 
 export * as optim from './optim/index.js';
-export { fit, evaluate, trainStep, NonFiniteLossError } from './train/trainer.js';
+export { fit, evaluate, trainStep, trainStepAsync, NonFiniteLossError } from './train/trainer.js';
 export { replaceHead, freeze, parameterGroups } from './train/transfer.js';
 export { ClassificationMetrics } from './train/metrics.js';

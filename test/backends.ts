@@ -2,7 +2,12 @@
 // and per backend. A new backend registers itself and adds its name here (or a machine that has
 // it sets RESNET_TEST_BACKENDS=ref,wasm,<name>).
 import '../src/backend/wasm/index.js';
-import { listBackends } from '../src/backend/registry.js';
+import { listBackends, registerBackend } from '../src/backend/registry.js';
+import { createWasmBackend } from '../src/backend/wasm/wasm.js';
+
+// Opt-in (RESNET_TEST_BACKENDS=ref,wasm-unshared): wasm on an unshared memory from 1 MiB, as a page
+// that is not cross-origin isolated has, growing (and detaching its views) all through the suites.
+registerBackend('wasm-unshared', () => createWasmBackend({ sharedMemory: false, initialMemoryBytes: 2 ** 20 }));
 
 export const TEST_BACKENDS: readonly string[] = (process.env.RESNET_TEST_BACKENDS ?? 'ref,wasm')
   .split(',')

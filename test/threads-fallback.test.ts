@@ -50,7 +50,7 @@ for (const [what, factory] of [
 test('without shared memory (a page that is not cross-origin isolated): 1 thread, one warning naming COOP/COEP, and the backend computes', async () => {
   const warn = mock.method(console, 'warn', () => {});
   try {
-    const be = await createWasmBackend({ sharedMemory: false, threads: 4, fixedMemoryBytes: 64 * 2 ** 20 });
+    const be = await createWasmBackend({ sharedMemory: false, threads: 4 });
     assert.equal(be.threads, 1);
     await be.setThreads(2);
     assert.equal(be.threads, 1);
@@ -58,9 +58,9 @@ test('without shared memory (a page that is not cross-origin isolated): 1 thread
     assert.match(String(warn.mock.calls[0].arguments[0]), /Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp/);
     const a = be.alloc(4),
       c = be.alloc(4);
-    a.set([1, 2, 3, 4]);
+    be.write(a, [1, 2, 3, 4]);
     be.gemm(false, false, 2, 2, 2, a, a, c, false);
-    assert.deepEqual(Array.from(c), [7, 10, 15, 22]);
+    assert.deepEqual(Array.from(be.readSync(c)), [7, 10, 15, 22]);
   } finally {
     warn.mock.restore();
   }
@@ -69,7 +69,7 @@ test('without shared memory (a page that is not cross-origin isolated): 1 thread
 test('a backend that asks for 1 thread (singleThread) says nothing', async () => {
   const warn = mock.method(console, 'warn', () => {});
   try {
-    const be = await createWasmBackend({ singleThread: true, fixedMemoryBytes: 64 * 2 ** 20 });
+    const be = await createWasmBackend({ singleThread: true });
     assert.equal(be.threads, 1);
     assert.equal(warn.mock.callCount(), 0);
   } finally {

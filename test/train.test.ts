@@ -325,8 +325,8 @@ test('flip TTA: evaluate scores the mean of the logits of each image and its mir
   const ds = { length: n, get: (i: number) => ({ image: { data: x.slice(i * h * w, (i + 1) * h * w), c: 1, h, w }, label: y[i] }) };
   const loader = new DataLoader(ds, { batchSize: 4, numWorkers: 0 });
   model.eval();
-  const a = predictLogits(model, x, [n, 1, h, w]);
-  const b = predictLogits(model, hflipBatch(x, [n, 1, h, w]), [n, 1, h, w]);
+  const a = await predictLogits(model, x, [n, 1, h, w]);
+  const b = await predictLogits(model, hflipBatch(x, [n, 1, h, w]), [n, 1, h, w]);
   let loss = 0,
     correct = 0,
     plainCorrect = 0;

@@ -3,10 +3,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefBackend } from '../src/backend/ref/ref.js';
-import type { Conv2dParams, Pool2dParams } from '../src/backend/backend.js';
+import type { Conv2dParams, Pool2dParams, Storage } from '../src/backend/backend.js';
 import { createWasmBackend, type WasmBackend } from '../src/backend/wasm/wasm.js';
 import { RNG } from '../src/base/rng.js';
-import { WasmHeap } from '../src/backend/wasm/memory.js';
+import { HeapBlock, WasmHeap } from '../src/backend/wasm/memory.js';
 import { execFileSync } from 'node:child_process';
 
 const ref = new RefBackend();
@@ -18,10 +18,30 @@ before(async () => {
 });
 after(() => be.dispose());
 
-function rand(n: number, inHeap = true): Float32Array {
-  const a = inHeap ? be.alloc(n) : new Float32Array(n);
+/** n values uniform in [-1, 1) in a plain array (what the ref oracle and the assertions read). */
+function rand(n: number): Float32Array {
+  const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = rng.uniform(-1, 1);
   return a;
+}
+
+/** A block of the wasm heap holding a's values: the backend's own storage, which kernels use in place. */
+function put(a: Float32Array): HeapBlock {
+  const b = be.alloc(a.length);
+  be.write(b, a);
+  return b;
+}
+
+/** The values of a heap block (a copy). */
+function got(b: Storage): Float32Array {
+  return be.readSync(b);
+}
+
+/** A heap block of n floats, all `v`. */
+function filled(n: number, v: number): HeapBlock {
+  const b = be.alloc(n);
+  be.fill(b, v);
+  return b;
 }
 
 /** |got - want| <= atol + rtol * |want| elementwise; reports the worst element. */
@@ -66,18 +86,19 @@ test('gemm equals ref for all transposes, accumulate, awkward sizes (error <= 1e
         for (const acc of [false, true]) {
           const A = rand(M * K),
             B = rand(K * N),
-            C = rand(M * N),
-            want = Float32Array.from(C);
-          be.gemm(ta, tb, M, N, K, A, B, C, acc);
+            want = rand(M * N),
+            [Ah, Bh, Ch] = [A, B, want].map(put);
+          be.gemm(ta, tb, M, N, K, Ah, Bh, Ch, acc);
           ref.gemm(ta, tb, M, N, K, A, B, want, acc);
-          const scale = gemmScale(ta, tb, M, N, K, A, B);
+          const scale = gemmScale(ta, tb, M, N, K, A, B),
+            C = got(Ch);
           for (let i = 0; i < M * N; i++) {
             const tol = 1e-5 * (scale[i] + (acc ? Math.abs(want[i]) : 0)) + 1e-7;
             if (!(Math.abs(C[i] - want[i]) <= tol)) {
               assert.fail(`gemm ${M}x${N}x${K} tA=${ta} tB=${tb} acc=${acc}: C[${i}] = ${C[i]}, want ${want[i]}`);
             }
           }
-          for (const x of [A, B, C]) be.free(x);
+          for (const x of [Ah, Bh, Ch]) be.free(x);
         }
   }
 });
@@ -86,9 +107,8 @@ test('gemm on arrays outside wasm memory and on subarray views (error <= 1e-5 * 
   const M = 19,
     N = 23,
     K = 29;
-  const A = rand(M * K, false),
-    Bbig = rand(K * N + 8),
-    B = Bbig.subarray(8),
+  const A = rand(M * K),
+    B = rand(K * N + 8).subarray(8),
     C = new Float32Array(M * N).fill(3);
   const want = Float32Array.from(C);
   be.gemm(false, false, M, N, K, A, B, C, true);
@@ -103,11 +123,11 @@ test('gemm tiles computed by the worker thread equal ref (error <= 1e-5 * sum|a|
     K = 96;
   const A = rand(M * K),
     B = rand(K * N),
-    C = be.alloc(M * N),
+    Ch = be.alloc(M * N),
     want = new Float32Array(M * N);
   be.workersOnly = true;
   try {
-    be.gemm(false, false, M, N, K, A, B, C, false);
+    be.gemm(false, false, M, N, K, put(A), put(B), Ch, false);
   } finally {
     be.workersOnly = false;
   }
@@ -115,26 +135,26 @@ test('gemm tiles computed by the worker thread equal ref (error <= 1e-5 * sum|a|
   assert.equal(tasks.length, 2);
   assert.ok(tasks[0] === 0 && tasks[1] >= 4, `tasks per thread ${tasks}`);
   ref.gemm(false, false, M, N, K, A, B, want, false);
-  const scale = gemmScale(false, false, M, N, K, A, B);
+  const scale = gemmScale(false, false, M, N, K, A, B),
+    C = got(Ch);
   for (let i = 0; i < M * N; i++) assert.ok(Math.abs(C[i] - want[i]) <= 1e-5 * scale[i] + 1e-7, `C[${i}]`);
 });
 
-test('heap: zero-filled blocks, 64-byte aligned, reused after free, views survive growth', () => {
-  const a = be.alloc(5);
-  assert.equal(a.byteOffset % 64, 0);
-  a.fill(7);
+test('heap: zero-filled blocks, 64-byte aligned, reused after free, values survive growth', () => {
+  const a = filled(5, 7);
+  assert.equal(a.offset % 64, 0);
   const before = be.allocatedFloats();
   be.free(a);
   assert.equal(be.allocatedFloats(), before - 5);
   const b = be.alloc(5);
-  assert.equal(b.byteOffset, a.byteOffset, 'same-size block is reused');
-  assert.deepEqual(Array.from(b), [0, 0, 0, 0, 0]);
-  b[4] = 42;
+  assert.equal(b.offset, a.offset, 'same-size block is reused');
+  assert.deepEqual(Array.from(got(b)), [0, 0, 0, 0, 0]);
+  be.write(b, [42], 4);
   const len0 = be.heap.byteLength;
   const huge = be.alloc((len0 / 4) | 0); // forces the memory to grow
   assert.ok(be.heap.byteLength > len0);
-  assert.equal(b[4], 42, 'old view still reads the same memory after grow');
-  assert.equal(huge[huge.length - 1], 0);
+  assert.equal(got(b)[4], 42, 'the block reads the same values after growth');
+  assert.equal(got(huge)[huge.length - 1], 0);
   be.free(huge);
   be.free(b);
   assert.equal(be.alloc(0).length, 0);
@@ -156,11 +176,15 @@ test('heap: coalesces freed neighbours to serve a bigger block before growing', 
   assert.throws(() => h.freeBytesAt(12345), /unknown block/);
 });
 
-test('heap: without shared memory the size is fixed and exhaustion is a clear error', () => {
+test('heap: a memory that cannot grow further gives a clear error naming scope(), dispose() and cross-origin isolation', () => {
   const mem = new WebAssembly.Memory({ initial: 1, maximum: 1 });
   const h = new WasmHeap(mem, false, 0);
   h.allocBytes(60000, true);
-  assert.throws(() => h.allocBytes(10000, true), /out of memory/);
+  assert.throws(
+    () => h.allocBytes(10000, true),
+    /out of memory \(need 0\.1 MiB, have 0\.1 MiB, the runtime refused to grow the memory; 0\.1 MiB in live tensors\).*scope\(\(\) => …\).*dispose\(\).*not cross-origin isolated/,
+  );
+  assert.throws(() => h.allocBytes(2 ** 32, true), /limit 4096 MiB/);
 });
 
 function convParams(
@@ -211,12 +235,12 @@ test('strided conv backwardData in image chunks equals ref (rtol 1e-4, atol 1e-5
   const saved = be.colsBytes;
   be.colsBytes = 2 * 3 * 9 * p.OH * p.OW * 4; // two images per chunk: 3 chunks
   try {
-    be.conv2dBackwardData(dy, w, dx, p);
+    be.conv2dBackwardData(put(dy), put(w), dx, p);
   } finally {
     be.colsBytes = saved;
   }
   ref.conv2dBackwardData(dy, w, dxr, p);
-  close(dx, dxr, 1e-4, 1e-5, 'dx');
+  close(got(dx), dxr, 1e-4, 1e-5, 'dx');
 });
 
 for (const [name, p] of CONV_CASES) {
@@ -226,22 +250,23 @@ for (const [name, p] of CONV_CASES) {
       w = rand(K * (C / groups) * R * S),
       bias = rand(K),
       dy = rand(N * K * OH * OW);
+    const [xh, wh, bh, dyh] = [x, w, bias, dy].map(put);
     const y = be.alloc(N * K * OH * OW),
       yr = new Float32Array(y.length);
-    be.conv2d(x, w, bias, y, p);
+    be.conv2d(xh, wh, bh, y, p);
     ref.conv2d(x, w, bias, yr, p);
-    close(y, yr, 1e-4, 1e-5, 'y');
-    const dx = be.alloc(x.length).fill(9),
+    close(got(y), yr, 1e-4, 1e-5, 'y');
+    const dx = filled(x.length, 9),
       dxr = new Float32Array(x.length);
-    be.conv2dBackwardData(dy, w, dx, p);
+    be.conv2dBackwardData(dyh, wh, dx, p);
     ref.conv2dBackwardData(dy, w, dxr, p);
-    close(dx, dxr, 1e-4, 1e-5, 'dx');
-    const dw = be.alloc(w.length).fill(9),
+    close(got(dx), dxr, 1e-4, 1e-5, 'dx');
+    const dw = filled(w.length, 9),
       dwr = new Float32Array(w.length);
-    be.conv2dBackwardFilter(x, dy, dw, p);
+    be.conv2dBackwardFilter(xh, dyh, dw, p);
     ref.conv2dBackwardFilter(x, dy, dwr, p);
-    close(dw, dwr, 1e-4, 1e-5, 'dw');
-    for (const a of [x, w, bias, dy, y, dx, dw]) be.free(a);
+    close(got(dw), dwr, 1e-4, 1e-5, 'dw');
+    for (const a of [xh, wh, bh, dyh, y, dx, dw]) be.free(a);
   });
 }
 
@@ -255,13 +280,14 @@ test('unary relu/neg/abs/sqrt and affine equal ref exactly or within rtol 1e-6',
       x[1] = -0;
       x[2] = 0;
     }
+    const xh = put(x);
     for (const op of ['relu', 'neg', 'abs', 'sqrt', 'exp'] as const) {
       const y = be.alloc(n),
         yr = new Float32Array(n);
-      be.unary(op, x, y);
+      be.unary(op, xh, y);
       ref.unary(op, x, yr);
       assert.deepEqual(
-        Array.from(y, (v) => (Object.is(v, -0) ? '-0' : v)),
+        Array.from(got(y), (v) => (Object.is(v, -0) ? '-0' : v)),
         Array.from(yr, (v) => (Object.is(v, -0) ? '-0' : v)),
         `${op} n=${n}`,
       );
@@ -269,9 +295,9 @@ test('unary relu/neg/abs/sqrt and affine equal ref exactly or within rtol 1e-6',
     }
     const y = be.alloc(n),
       yr = new Float32Array(n);
-    be.affine(x, y, 0.3, -1.7);
+    be.affine(xh, y, 0.3, -1.7);
     ref.affine(x, yr, 0.3, -1.7);
-    close(y, yr, 1e-6, 1e-6, `affine n=${n}`);
+    close(got(y), yr, 1e-6, 1e-6, `affine n=${n}`);
   }
 });
 
@@ -285,37 +311,38 @@ test('binary ops (same shape, scalar, broadcast), reluBackward, addInPlace equal
       a[2] = 0;
       b[2] = -0;
     }
+    const ah = put(a),
+      bh = put(b);
     for (const op of ['add', 'sub', 'mul', 'div', 'max', 'min'] as const) {
       for (const scalar of [false, true]) {
         const bb = scalar ? b.subarray(0, 1) : b;
         const o = be.alloc(n),
           orf = new Float32Array(n);
-        be.binary(op, a, [n], bb, [bb.length], o, [n]);
+        be.binary(op, ah, [n], scalar ? put(bb) : bh, [bb.length], o, [n]);
         ref.binary(op, a, [n], bb, [bb.length], orf, [n]);
-        assert.deepEqual(Array.from(o, String), Array.from(orf, String), `${op} n=${n} scalar=${scalar}`);
+        assert.deepEqual(Array.from(got(o), String), Array.from(orf, String), `${op} n=${n} scalar=${scalar}`);
         be.free(o);
       }
     }
     const dx = be.alloc(n),
       dxr = new Float32Array(n);
-    be.reluBackward(a, b, dx);
+    be.reluBackward(ah, bh, dx);
     ref.reluBackward(a, b, dxr);
-    assert.deepEqual(Array.from(dx, String), Array.from(dxr, String), `reluBackward n=${n}`);
+    assert.deepEqual(Array.from(got(dx), String), Array.from(dxr, String), `reluBackward n=${n}`);
     const y = Float32Array.from(a),
-      yw = be.alloc(n);
-    yw.set(a);
-    be.addInPlace(yw, b);
+      yw = put(a);
+    be.addInPlace(yw, bh);
     ref.addInPlace(y, b);
-    assert.deepEqual(Array.from(yw, String), Array.from(y, String), `addInPlace n=${n}`);
+    assert.deepEqual(Array.from(got(yw), String), Array.from(y, String), `addInPlace n=${n}`);
   }
   // general broadcasting falls back to ref
   const a = rand(2 * 3 * 4),
     b = rand(3),
     o = be.alloc(24),
     orf = new Float32Array(24);
-  be.binary('mul', a, [2, 3, 4], b, [1, 3, 1], o, [2, 3, 4]);
+  be.binary('mul', put(a), [2, 3, 4], put(b), [1, 3, 1], o, [2, 3, 4]);
   ref.binary('mul', a, [2, 3, 4], b, [1, 3, 1], orf, [2, 3, 4]);
-  assert.deepEqual(Array.from(o), Array.from(orf));
+  assert.deepEqual(Array.from(got(o)), Array.from(orf));
 });
 
 test('sumTo equals ref for channel sums, row/column sums and general patterns (rtol 1e-5, atol 1e-5)', () => {
@@ -358,12 +385,13 @@ test('sumTo equals ref for channel sums, row/column sums and general patterns (r
     const n = shape.reduce((p, q) => p * q, 1),
       m = outShape.reduce((p, q) => p * q, 1);
     const x = rand(n),
+      xh = put(x),
       o = be.alloc(m),
       orf = new Float32Array(m);
-    be.sumTo(x, shape, o, outShape);
+    be.sumTo(xh, shape, o, outShape);
     ref.sumTo(x, shape, orf, outShape);
-    close(o, orf, 1e-5, 1e-5, `sumTo ${shape} -> ${outShape}`);
-    be.free(x);
+    close(got(o), orf, 1e-5, 1e-5, `sumTo ${shape} -> ${outShape}`);
+    be.free(xh);
     be.free(o);
   }
 });
@@ -381,6 +409,7 @@ for (const [N, C, HW] of [
       b = rand(C),
       dy = rand(N * C * HW);
     for (let i = 0; i < x.length; i++) x[i] = x[i] * 3 + 5; // offset mean: tests the variance's accuracy
+    const [xh, gh, bh, dyh] = [x, g, b, dy].map(put);
     for (const affine of [true, false]) {
       const gg = affine ? g : null,
         bb = affine ? b : null;
@@ -392,30 +421,30 @@ for (const [N, C, HW] of [
         mr = new Float32Array(C),
         isr = new Float32Array(C),
         vr = new Float32Array(C);
-      be.batchNormTrain(x, gg, bb, y, m, is, v, N, C, HW, 1e-5);
+      be.batchNormTrain(xh, affine ? gh : null, affine ? bh : null, y, m, is, v, N, C, HW, 1e-5);
       ref.batchNormTrain(x, gg, bb, yr, mr, isr, vr, N, C, HW, 1e-5);
-      close(m, mr, 1e-5, 1e-6, 'mean');
-      close(v, vr, 1e-4, 1e-6, 'var');
-      close(is, isr, 1e-4, 1e-5, 'invStd');
-      close(y, yr, 1e-4, 1e-4, 'y');
+      close(got(m), mr, 1e-5, 1e-6, 'mean');
+      close(got(v), vr, 1e-4, 1e-6, 'var');
+      close(got(is), isr, 1e-4, 1e-5, 'invStd');
+      close(got(y), yr, 1e-4, 1e-4, 'y');
       const ye = be.alloc(x.length),
         yer = new Float32Array(x.length);
-      const rv = v.map((q) => q + 0.5);
-      be.batchNormEval(x, gg, bb, m, rv, ye, N, C, HW, 1e-5);
-      ref.batchNormEval(x, gg, bb, m, rv, yer, N, C, HW, 1e-5);
-      close(ye, yer, 1e-4, 1e-5, 'eval y');
+      const rv = got(v).map((q) => q + 0.5);
+      be.batchNormEval(xh, affine ? gh : null, affine ? bh : null, m, put(rv), ye, N, C, HW, 1e-5);
+      ref.batchNormEval(x, gg, bb, got(m), rv, yer, N, C, HW, 1e-5);
+      close(got(ye), yer, 1e-4, 1e-5, 'eval y');
       const dx = be.alloc(x.length),
         dg = be.alloc(C),
         db = be.alloc(C);
       const dxr = new Float32Array(x.length),
         dgr = new Float32Array(C),
         dbr = new Float32Array(C);
-      be.batchNormTrainBackward(dy, x, gg, m, is, dx, affine ? dg : null, affine ? db : null, N, C, HW);
-      ref.batchNormTrainBackward(dy, x, gg, m, is, dxr, affine ? dgr : null, affine ? dbr : null, N, C, HW);
-      close(dx, dxr, 1e-4, 1e-4, 'dx');
+      be.batchNormTrainBackward(dyh, xh, affine ? gh : null, m, is, dx, affine ? dg : null, affine ? db : null, N, C, HW);
+      ref.batchNormTrainBackward(dy, x, gg, got(m), got(is), dxr, affine ? dgr : null, affine ? dbr : null, N, C, HW);
+      close(got(dx), dxr, 1e-4, 1e-4, 'dx');
       if (affine) {
-        close(dg, dgr, 1e-4, 1e-4, 'dgamma');
-        close(db, dbr, 1e-4, 1e-4, 'dbeta');
+        close(got(dg), dgr, 1e-4, 1e-4, 'dgamma');
+        close(got(db), dbr, 1e-4, 1e-4, 'dbeta');
       }
     }
   });
@@ -434,10 +463,10 @@ test('batchNorm with fused ReLU equals relu(batchNorm) of ref (rtol 1e-4, atol 1
     v = be.alloc(C);
   const yr = new Float32Array(x.length),
     t = new Float32Array(C);
-  be.batchNormTrainEx(x, g, b, y, m, is, v, N, C, HW, 1e-5, true);
+  be.batchNormTrainEx(put(x), put(g), put(b), y, m, is, v, N, C, HW, 1e-5, true);
   ref.batchNormTrain(x, g, b, yr, new Float32Array(C), t, new Float32Array(C), N, C, HW, 1e-5);
   ref.unary('relu', yr, yr);
-  close(y, yr, 1e-4, 1e-4, 'relu(bn(x))');
+  close(got(y), yr, 1e-4, 1e-4, 'relu(bn(x))');
 });
 
 test('fused ReLU epilogues (batch norm, Winograd and im2col conv) keep NaN like relu (rtol 1e-4, atol 1e-4, NaN where ref has NaN)', () => {
@@ -453,11 +482,11 @@ test('fused ReLU epilogues (batch norm, Winograd and im2col conv) keep NaN like 
   g[1] = NaN;
   const y = be.alloc(x.length),
     yr = new Float32Array(x.length);
-  be.batchNormTrainEx(x, g, b, y, be.alloc(C), be.alloc(C), be.alloc(C), N, C, HW, 1e-5, true);
+  be.batchNormTrainEx(put(x), put(g), put(b), y, be.alloc(C), be.alloc(C), be.alloc(C), N, C, HW, 1e-5, true);
   ref.batchNormTrain(x, g, b, yr, new Float32Array(C), new Float32Array(C), new Float32Array(C), N, C, HW, 1e-5);
   ref.unary('relu', yr, yr);
-  assert.equal(nans(y), N * HW, 'batch norm: the NaN channel stays NaN');
-  close(y, yr, 1e-4, 1e-4, 'relu(bn(x)) with a NaN channel');
+  assert.equal(nans(got(y)), N * HW, 'batch norm: the NaN channel stays NaN');
+  close(got(y), yr, 1e-4, 1e-4, 'relu(bn(x)) with a NaN channel');
 
   const p = convParams(1, 8, 9, 9, 6, 3, 3, 1, 1, 1, 1);
   const cx = rand(8 * 81),
@@ -474,9 +503,9 @@ test('fused ReLU epilogues (batch norm, Winograd and im2col conv) keep NaN like 
     for (const mode of ['all', 'off'] as const) {
       be.winograd = mode;
       const cy = be.alloc(cr.length);
-      be.conv2dEx(cx, w, bias, cy, p, true);
-      assert.equal(nans(cy), 81, `conv (${mode}): the NaN channel stays NaN`);
-      close(cy, cr, 1e-4, 1e-4, `relu(conv) fused with a NaN bias (${mode})`);
+      be.conv2dEx(put(cx), put(w), put(bias), cy, p, true);
+      assert.equal(nans(got(cy)), 81, `conv (${mode}): the NaN channel stays NaN`);
+      close(got(cy), cr, 1e-4, 1e-4, `relu(conv) fused with a NaN bias (${mode})`);
     }
   } finally {
     [be.winograd, be.winogradMinTiles, be.winogradMinFill] = saved;
@@ -515,19 +544,20 @@ test('maxPool2d keeps the ref rules for NaN, -inf and signed zeros (exact)', () 
       else if (r < 0.35) x[i] = 0;
       else if (r < 0.5) x[i] = -0;
     }
+    const xh = put(x);
     const y = be.alloc(dy.length),
       yr = new Float32Array(dy.length);
-    be.maxPool2d(x, y, p);
+    be.maxPool2d(xh, y, p);
     ref.maxPool2d(x, yr, p);
     assert.deepEqual(
-      Array.from(y, (v) => (Object.is(v, -0) ? '-0' : String(v))),
+      Array.from(got(y), (v) => (Object.is(v, -0) ? '-0' : String(v))),
       Array.from(yr, (v) => (Object.is(v, -0) ? '-0' : String(v))),
     );
     const dx = be.alloc(x.length),
       dxr = new Float32Array(x.length);
-    be.maxPool2dBackward(x, dy, dx, p);
+    be.maxPool2dBackward(xh, put(dy), dx, p);
     ref.maxPool2dBackward(x, dy, dxr, p);
-    close(dx, dxr, 1e-6, 1e-7, 'dx');
+    close(got(dx), dxr, 1e-6, 1e-7, 'dx');
   }
 });
 
@@ -536,25 +566,27 @@ for (const [name, p] of POOL_CASES) {
     const x = rand(p.N * p.C * p.H * p.W),
       dy = rand(p.N * p.C * p.OH * p.OW);
     x[3 % x.length] = x[0]; // ties: the first maximum wins
+    const xh = put(x),
+      dyh = put(dy);
     const y = be.alloc(dy.length),
       yr = new Float32Array(dy.length);
-    be.maxPool2d(x, y, p);
+    be.maxPool2d(xh, y, p);
     ref.maxPool2d(x, yr, p);
-    close(y, yr, 0, 0, 'max y');
+    close(got(y), yr, 0, 0, 'max y');
     const dx = be.alloc(x.length),
       dxr = new Float32Array(x.length);
-    be.maxPool2dBackward(x, dy, dx, p);
+    be.maxPool2dBackward(xh, dyh, dx, p);
     ref.maxPool2dBackward(x, dy, dxr, p);
-    close(dx, dxr, 1e-6, 1e-7, 'max dx');
+    close(got(dx), dxr, 1e-6, 1e-7, 'max dx');
     if (p.dH === 1) {
       for (const inc of [true, false]) {
         const q = { ...p, countIncludePad: inc };
-        be.avgPool2d(x, y, q);
+        be.avgPool2d(xh, y, q);
         ref.avgPool2d(x, yr, q);
-        close(y, yr, 1e-5, 1e-6, 'avg y');
-        be.avgPool2dBackward(dy, dx, q);
+        close(got(y), yr, 1e-5, 1e-6, 'avg y');
+        be.avgPool2dBackward(dyh, dx, q);
         ref.avgPool2dBackward(dy, dxr, q);
-        close(dx, dxr, 1e-5, 1e-6, 'avg dx');
+        close(got(dx), dxr, 1e-5, 1e-6, 'avg dx');
       }
     }
   });
@@ -572,14 +604,14 @@ test('adaptiveAvgPool2d forward and backward equal ref, global and uneven window
       dy = rand(N * C * OH * OW);
     const y = be.alloc(dy.length),
       yr = new Float32Array(dy.length);
-    be.adaptiveAvgPool2d(x, y, N, C, H, W, OH, OW);
+    be.adaptiveAvgPool2d(put(x), y, N, C, H, W, OH, OW);
     ref.adaptiveAvgPool2d(x, yr, N, C, H, W, OH, OW);
-    close(y, yr, 1e-5, 1e-6, `adaptive y ${[N, C, H, W, OH, OW]}`);
+    close(got(y), yr, 1e-5, 1e-6, `adaptive y ${[N, C, H, W, OH, OW]}`);
     const dx = be.alloc(x.length),
       dxr = new Float32Array(x.length);
-    be.adaptiveAvgPool2dBackward(dy, dx, N, C, H, W, OH, OW);
+    be.adaptiveAvgPool2dBackward(put(dy), dx, N, C, H, W, OH, OW);
     ref.adaptiveAvgPool2dBackward(dy, dxr, N, C, H, W, OH, OW);
-    close(dx, dxr, 1e-5, 1e-6, `adaptive dx ${[N, C, H, W, OH, OW]}`);
+    close(got(dx), dxr, 1e-5, 1e-6, `adaptive dx ${[N, C, H, W, OH, OW]}`);
   }
 });
 
@@ -590,34 +622,37 @@ test('sgdStep and adamStep equal ref over several steps (rtol 1e-5, atol 1e-6)',
       [0.9, 0, 5e-4, false],
       [0.9, 0.1, 1e-4, true],
     ] as const) {
-      const p = rand(n),
-        pr = Float32Array.from(p),
+      const pr = rand(n),
+        p = put(pr),
         buf = be.alloc(n),
         bufr = new Float32Array(n);
       for (let step = 0; step < 3; step++) {
-        const g = rand(n);
-        be.sgdStep(p, g, mom ? buf : null, 0.1, mom, damp, wd, nest, step === 0);
+        const g = rand(n),
+          gh = put(g);
+        be.sgdStep(p, gh, mom ? buf : null, 0.1, mom, damp, wd, nest, step === 0);
         ref.sgdStep(pr, g, mom ? bufr : null, 0.1, mom, damp, wd, nest, step === 0);
-        be.free(g);
+        be.free(gh);
       }
-      close(p, pr, 1e-5, 1e-6, `sgd n=${n} momentum=${mom} nesterov=${nest}`);
-      close(buf, bufr, 1e-5, 1e-6, 'sgd momentum buffer');
+      close(got(p), pr, 1e-5, 1e-6, `sgd n=${n} momentum=${mom} nesterov=${nest}`);
+      close(got(buf), bufr, 1e-5, 1e-6, 'sgd momentum buffer');
     }
     for (const decoupled of [false, true]) {
-      const p = rand(n),
-        pr = Float32Array.from(p),
+      const pr = rand(n),
+        p = put(pr),
         m = be.alloc(n),
         v = be.alloc(n),
         mr = new Float32Array(n),
         vr = new Float32Array(n);
       for (let step = 1; step <= 3; step++) {
-        const g = rand(n);
-        be.adamStep(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, step, decoupled);
+        const g = rand(n),
+          gh = put(g);
+        be.adamStep(p, gh, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, step, decoupled);
         ref.adamStep(pr, g, mr, vr, 1e-3, 0.9, 0.999, 1e-8, 0.01, step, decoupled);
+        be.free(gh);
       }
-      close(p, pr, 1e-5, 1e-6, `adam decoupled=${decoupled} n=${n}`);
-      close(m, mr, 1e-5, 1e-6, 'adam m');
-      close(v, vr, 1e-5, 1e-7, 'adam v');
+      close(got(p), pr, 1e-5, 1e-6, `adam decoupled=${decoupled} n=${n}`);
+      close(got(m), mr, 1e-5, 1e-6, 'adam m');
+      close(got(v), vr, 1e-5, 1e-7, 'adam v');
     }
   }
 });
@@ -644,6 +679,7 @@ for (const [name, p] of WINO_CASES) {
     ref.conv2d(x, w, bias, yr, p);
     ref.conv2dBackwardData(dy, w, dxr, p);
     ref.conv2dBackwardFilter(x, dy, dwr, p);
+    const [xh, wh, bh, dyh] = [x, w, bias, dy].map(put);
     const saved = [be.winograd, be.winogradBytes, be.winogradMinTiles, be.winogradMinFill] as const;
     be.winogradMinTiles = 1;
     be.winogradMinFill = 0;
@@ -655,19 +691,19 @@ for (const [name, p] of WINO_CASES) {
           dx = be.alloc(x.length),
           dw = be.alloc(w.length);
         const before = be.counters.winograd;
-        be.conv2d(x, w, bias, y, p);
-        be.conv2dBackwardData(dy, w, dx, p);
-        be.conv2dBackwardFilter(x, dy, dw, p);
+        be.conv2d(xh, wh, bh, y, p);
+        be.conv2dBackwardData(dyh, wh, dx, p);
+        be.conv2dBackwardFilter(xh, dyh, dw, p);
         assert.equal(be.counters.winograd - before, mode === 'all' ? 3 : 0, 'Winograd path taken');
-        close(y, yr, 1e-4, 1e-4, `y (${mode})`);
-        close(dx, dxr, 1e-4, 1e-4, `dx (${mode})`);
-        close(dw, dwr, 1e-4, 1e-4, `dw (${mode})`);
+        close(got(y), yr, 1e-4, 1e-4, `y (${mode})`);
+        close(got(dx), dxr, 1e-4, 1e-4, `dx (${mode})`);
+        close(got(dw), dwr, 1e-4, 1e-4, `dw (${mode})`);
       }
       be.winograd = 'all';
       const y = be.alloc(yr.length),
         yr2 = Float32Array.from(yr, (v) => (v > 0 ? v : 0));
-      be.conv2dEx(x, w, bias, y, p, true);
-      close(y, yr2, 1e-4, 1e-4, 'relu(conv) fused');
+      be.conv2dEx(xh, wh, bh, y, p, true);
+      close(got(y), yr2, 1e-4, 1e-4, 'relu(conv) fused');
     } finally {
       [be.winograd, be.winogradBytes, be.winogradMinTiles, be.winogradMinFill] = saved;
     }
@@ -676,14 +712,14 @@ for (const [name, p] of WINO_CASES) {
 
 test('1,000 small training-like steps do not grow wasm memory after warm-up', () => {
   const p = convParams(2, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1);
-  const w = rand(8 * 8 * 9),
-    g = rand(8),
-    b = rand(8),
+  const w = put(rand(8 * 8 * 9)),
+    g = put(rand(8)),
+    b = put(rand(8)),
     mom = be.alloc(w.length);
   let len = 0,
     live = 0;
   for (let step = 0; step < 1000; step++) {
-    const x = rand(p.N * p.C * p.H * p.W);
+    const x = put(rand(p.N * p.C * p.H * p.W));
     const y = be.alloc(p.N * p.K * p.OH * p.OW),
       z = be.alloc(y.length);
     const m = be.alloc(8),
@@ -692,7 +728,7 @@ test('1,000 small training-like steps do not grow wasm memory after warm-up', ()
     be.conv2d(x, w, null, y, p);
     be.batchNormTrain(y, g, b, z, m, is, v, p.N, p.K, p.OH * p.OW, 1e-5);
     be.unary('relu', z, z);
-    const dy = be.alloc(y.length).fill(0.01),
+    const dy = filled(y.length, 0.01),
       dx = be.alloc(x.length),
       dw = be.alloc(w.length);
     be.conv2dBackwardData(dy, w, dx, p);
@@ -731,9 +767,9 @@ test('B panels packed once and shared by the M tiles equal ref: conv K=300, gemm
     y = be.alloc(p.N * 300 * p.OH * p.OW),
     yr = new Float32Array(y.length);
   const before = be.counters.prepack;
-  be.conv2d(x, w, null, y, p);
+  be.conv2d(put(x), put(w), null, y, p);
   ref.conv2d(x, w, null, yr, p);
-  close(y, yr, 1e-4, 1e-5, 'conv y');
+  close(got(y), yr, 1e-4, 1e-5, 'conv y');
   const M = 600,
     N = 37,
     K = 300;
@@ -741,16 +777,18 @@ test('B panels packed once and shared by the M tiles equal ref: conv K=300, gemm
     B = rand(N * K),
     C = be.alloc(M * N),
     Cr = new Float32Array(M * N);
-  be.gemm(false, true, M, N, K, A, B, C, false);
+  be.gemm(false, true, M, N, K, put(A), put(B), C, false);
   ref.gemm(false, true, M, N, K, A, B, Cr, false);
-  close(C, Cr, 1e-4, 1e-5, 'gemm C');
+  close(got(C), Cr, 1e-4, 1e-5, 'gemm C');
   assert.equal(be.counters.prepack - before, 2, 'both used the prepacked path');
 });
 
 test('cacheWeights keeps Winograd weight transforms per weight buffer and frees them with it (rtol 1e-4, atol 1e-4)', () => {
   const p = convParams(1, 16, 20, 20, 16, 3, 3, 1, 1, 1, 1);
-  const x = rand(16 * 400),
-    w = rand(16 * 16 * 9),
+  const xr = rand(16 * 400),
+    wr = rand(16 * 16 * 9),
+    x = put(xr),
+    w = put(wr),
     y = be.alloc(16 * 400),
     yr = new Float32Array(y.length);
   const savedMin = be.winogradMinTiles;
@@ -768,8 +806,8 @@ test('cacheWeights keeps Winograd weight transforms per weight buffer and frees 
     assert.equal(live1 - live0, uBytes, 'one transform is cached');
     for (let i = 0; i < 3; i++) be.conv2d(x, w, null, y, p);
     assert.equal(be.heap.liveByteCount, live1, 'reused, not re-made');
-    ref.conv2d(x, w, null, yr, p);
-    close(y, yr, 1e-4, 1e-4, 'y with cached transform');
+    ref.conv2d(xr, wr, null, yr, p);
+    close(got(y), yr, 1e-4, 1e-4, 'y with cached transform');
     be.free(w);
     assert.equal(live1 - be.heap.liveByteCount, uBytes + wBytes, 'freed with its weights');
   } finally {
@@ -782,22 +820,20 @@ test('thread pool: 3,000 back-to-back parallel jobs (post, run, cancel races) gi
   // 64x64x64 GEMMs are above the parallel threshold and split into tiles for both threads;
   // small integers make every sum exact, so any lost or doubled tile shows.
   const n = 64,
-    A = be.alloc(n * n),
-    B = be.alloc(n * n),
-    C = be.alloc(n * n),
+    A = Float32Array.from({ length: n * n }, (_, i) => (i % 7) - 3),
+    B = Float32Array.from({ length: n * n }, (_, i) => (i % 5) - 2),
     want = new Float32Array(n * n);
-  for (let i = 0; i < n * n; i++) {
-    A[i] = (i % 7) - 3;
-    B[i] = (i % 5) - 2;
-  }
   ref.gemm(false, false, n, n, n, A, B, want, false);
   for (let i = 0; i < n * n; i++) want[i] *= 3000;
-  for (let r = 0; r < 3000; r++) be.gemm(false, false, n, n, n, A, B, C, r > 0);
+  const [Ah, Bh] = [A, B].map(put),
+    Ch = be.alloc(n * n);
+  for (let r = 0; r < 3000; r++) be.gemm(false, false, n, n, n, Ah, Bh, Ch, r > 0);
   assert.ok(be.lastJobTasksPerThread().length === 2, 'the jobs were parallel');
   let bad = 0;
+  const C = got(Ch);
   for (let i = 0; i < n * n; i++) if (C[i] !== want[i]) bad++;
   assert.equal(bad, 0, `${bad} elements differ`);
-  for (const a of [A, B, C]) be.free(a);
+  for (const a of [Ah, Bh, Ch]) be.free(a);
 });
 
 test('the job writer clears every argument slot first, stores f32 slots as floats and refuses a fraction in an integer slot', async () => {

@@ -3,10 +3,11 @@
 // A buffer is an opaque Storage handle owned by the backend that made it: only that backend
 // looks inside, and values cross the seam only through write(), read() and readSync(). That
 // is what lets a backend keep its memory where JavaScript cannot see it (a GPU). The ref
-// backend's storage is an ordinary Float32Array; the wasm backend's is a Float32Array view
-// into its shared WebAssembly.Memory (shared memory never detaches on grow, so views stay
-// valid). Because both are Float32Arrays, wasm overrides only the kernels it accelerates and
-// inherits the rest from RefBackend, whose kernels are the oracle for every backend.
+// backend's storage is an ordinary Float32Array; the wasm backend's is a block (offset, length)
+// of its WebAssembly.Memory, which a Float32Array view cannot stand for: an unshared memory
+// detaches every view when it grows. RefBackend's kernels reach their floats through one
+// accessor, view(), so wasm overrides only the kernels it accelerates and inherits the rest
+// from RefBackend, whose kernels are the oracle for every backend.
 //
 // Conventions: tensors are contiguous row-major; images are NCHW; conv weights are
 // [K, C/groups, R, S] (PyTorch's OIHW). Output buffers are fully overwritten unless a kernel

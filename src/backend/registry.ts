@@ -8,6 +8,7 @@ const instances = new Map<string, Backend>();
 factories.set('ref', () => new RefBackend());
 // loaded on first use: a page that never selects wasm never loads its kernels (bundlers split it off)
 factories.set('wasm', () => import('./wasm/index.js').then((m) => m.wasmBackend()));
+factories.set('webgpu', () => import('./webgpu/index.js').then((m) => m.webgpuBackend()));
 
 let current: Backend = getOrCreateSync('ref');
 

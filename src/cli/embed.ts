@@ -47,13 +47,14 @@ export async function runEmbed(paths: string[], f: EmbedFlags, print: Printer, e
     });
     const x = new Float32Array(chunk.length * c * h * w);
     imgs.forEach((im, j) => x.set(im.data as Float32Array, j * c * h * w));
-    const { data, shape } = scope(() =>
+    const t = scope(() =>
       noGrad(() => {
         const feats = (model as ResNet).forwardFeatures(tensor(x, [chunk.length, c, h, w]), { layers: [layer as 'pool'] }) as Record<string, Tensor>;
-        const t = feats[layer];
-        return { data: t.dataSync(), shape: [...t.shape] };
+        return feats[layer].keep();
       }),
     );
+    const shape = [...t.shape];
+    const data = await t.data().finally(() => t.dispose());
     rowShape = shape.slice(1);
     rows.push(data);
     if (show) {

@@ -3,7 +3,7 @@
 // (when installed) and compares with our own forward.
 import { ConfigError } from '../base/errors.js';
 import { writeBytesAtomic } from '../io/files.js';
-import { exportOnnx, MIN_OPSET } from '../convert/onnx-export.js';
+import { exportOnnxAsync, MIN_OPSET } from '../convert/onnx-export.js';
 import type { Module } from '../nn/module.js';
 import { modelInChannels } from '../models/registry.js';
 import * as ops from '../tensor/ops.js';
@@ -33,7 +33,7 @@ export async function runExport(o: ExportOptions, print: (s: string) => void): P
   const inC = modelInChannels(model);
   const chw = o.input ? parseCHW(o.input) : input;
   if (chw[0] !== inC) throw new ConfigError(`--input has ${chw[0]} channel(s), but ${name} expects ${inC}`);
-  const bytes = exportOnnx(model, {
+  const bytes = await exportOnnxAsync(model, {
     inputShape: chw,
     opset,
     dynamicBatch: !o.staticBatch,
@@ -63,10 +63,10 @@ async function verify(model: Module, bytes: Uint8Array, chw: number[]): Promise<
   const x = noGrad(() => ops.randn(shape));
   const ours = noGrad(() => model.forward(x));
   const sess = await ort.InferenceSession.create(bytes);
-  // dataSync() is a copy: onnxruntime does not accept a view of shared (wasm) memory.
-  const res = await sess.run({ [sess.inputNames[0]]: new ort.Tensor('float32', x.dataSync(), shape) });
+  // data() is a copy: onnxruntime does not accept a view of shared (wasm) memory.
+  const res = await sess.run({ [sess.inputNames[0]]: new ort.Tensor('float32', await x.data(), shape) });
   const theirs = res[sess.outputNames[0]].data as Float32Array;
-  const od = ours.dataSync();
+  const od = await ours.data();
   let maxAbs = 0,
     maxRef = 0;
   for (let i = 0; i < theirs.length; i++) {

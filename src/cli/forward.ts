@@ -37,7 +37,8 @@ export async function runForward(o: ForwardOptions, print: (s: string) => void):
   using fused = o.trainMode ? undefined : (tryFuseForInference(model, { inPlace: true }) ?? undefined);
   const t0 = performance.now();
   const logits = noGrad(() => (fused ?? model).forward(tensor(arr.data, arr.shape)));
+  const data = await logits.data(); // the time includes the read: a GPU runs the queued work until then
   const ms = performance.now() - t0;
-  writeNpyFile(o.output, { dtype: 'F32', shape: [...logits.shape], data: logits.dataSync() });
+  writeNpyFile(o.output, { dtype: 'F32', shape: [...logits.shape], data });
   print(`wrote ${o.output}: logits [${logits.shape.join(', ')}] in ${ms.toFixed(0)} ms (${o.trainMode ? 'train' : 'eval'} mode)`);
 }

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { ResnetError } from '../base/errors.js';
 import { setBackend } from '../backend/registry.js';
 import { setThreads } from '../backend/wasm/index.js';
+import '../backend/webgpu/node.js'; // --backend webgpu: WebGPU through the optional package `webgpu`
 import { listModels, MODELS } from '../models/registry.js';
 import { parsePositiveInt } from './util.js';
 import { addDemoOptions } from './demo.js';
@@ -28,7 +29,11 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError(false)
-    .option('--backend <name>', 'compute backend: wasm (SIMD128, threads) or ref (plain TypeScript, the oracle)', 'wasm')
+    .option(
+      '--backend <name>',
+      'compute backend: wasm (SIMD128, threads), webgpu (the GPU; needs the optional package `webgpu`) or ref (plain TypeScript, the oracle)',
+      'wasm',
+    )
     .option('--threads <n>', "threads for the wasm backend (default: the machine's cores)", parsePositiveInt('--threads'));
   program.hook('preAction', async (cmd) => {
     const o = cmd.optsWithGlobals() as { backend?: string; threads?: number };

@@ -10,6 +10,7 @@
 import { ConfigError, ShapeError } from '../base/errors.js';
 import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { type ModelStructure, type Unit, UnknownStructureError, structureOf } from '../models/structure.js';
 import { GraphBuilder, MAX_OPSET, MIN_OPSET, encodeOnnxModel, float, int, ints, str } from '../io/onnx-build.js';
 
@@ -31,17 +32,20 @@ export interface OnnxExportOptions {
   docString?: string;
 }
 
+/** Where initializer values come from: a synchronous read, or values read before the walk. */
+type Read = (t: Tensor) => Float32Array;
+
 const INT64_MAX = (1n << 63n) - 1n;
 const join = (prefix: string, n: string) => (prefix ? `${prefix}.${n}` : n);
 
 /** Emit the nodes of structural units applied to value `x`; returns the output value. */
-function emitUnits(g: GraphBuilder, units: Unit[], x: string, where: string): string {
+function emitUnits(g: GraphBuilder, units: Unit[], x: string, where: string, read: Read): string {
   for (const u of units) {
     if (u.kind === 'conv') {
-      x = emit(g, u.conv, u.path, x);
-      if (u.bn) x = emit(g, u.bn, u.bnPath!, x);
+      x = emit(g, u.conv, u.path, x, read);
+      if (u.bn) x = emit(g, u.bn, u.bnPath!, x, read);
       if (u.relu) x = g.node('Relu', u.relu, [x]);
-    } else if (u.kind === 'pool') x = emit(g, u.pool, u.path, x);
+    } else if (u.kind === 'pool') x = emit(g, u.pool, u.path, x, read);
     else {
       // Option A: x[:, :, ::s, ::s], then zero channels on both sides.
       if (u.stride !== 1) {
@@ -67,26 +71,26 @@ function emitUnits(g: GraphBuilder, units: Unit[], x: string, where: string): st
 }
 
 /** A structured model: stem, blocks (relu(main + shortcut)), head. */
-function emitStructure(g: GraphBuilder, s: ModelStructure, x: string): string {
-  let y = emitUnits(g, s.stem, x, 'stem');
+function emitStructure(g: GraphBuilder, s: ModelStructure, x: string, read: Read): string {
+  let y = emitUnits(g, s.stem, x, 'stem', read);
   for (const b of s.stages.flat()) {
-    const main = emitUnits(g, b.main, y, b.path);
-    const sc = emitUnits(g, b.shortcut, y, b.path);
+    const main = emitUnits(g, b.main, y, b.path, read);
+    const sc = emitUnits(g, b.shortcut, y, b.path, read);
     y = g.node('Relu', `${b.path}.relu_out`, [g.node('Add', b.path, [main, sc])]);
   }
   if (!s.head) return y;
-  y = emit(g, s.head.pool, s.head.poolPath, y);
+  y = emit(g, s.head.pool, s.head.poolPath, y, read);
   y = g.node('Flatten', 'flatten', [y], [int('axis', 1)]);
-  return emit(g, s.head.fc, s.head.fcPath, y);
+  return emit(g, s.head.fc, s.head.fcPath, y, read);
 }
 
 /** Emit the nodes of module `m` (state-dict prefix `prefix`) applied to value `x`; returns the output value. */
-function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
+function emit(g: GraphBuilder, m: Module, prefix: string, x: string, read: Read): string {
   const name = prefix || 'model';
   if (m instanceof Conv2d) {
-    const w = g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.dataSync());
+    const w = g.floatInit(join(prefix, 'weight'), m.weight.shape, read(m.weight));
     const inputs = [x, w];
-    if (m.bias) inputs.push(g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.dataSync()));
+    if (m.bias) inputs.push(g.floatInit(join(prefix, 'bias'), m.bias.shape, read(m.bias)));
     return g.node('Conv', name, inputs, [
       ints('kernel_shape', m.kernelSize),
       ints('strides', m.stride),
@@ -100,10 +104,10 @@ function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
       throw new ConfigError(`${name}: only BatchNorm2d with affine weights and running statistics can be exported`);
     }
     const inputs = [
-      g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.dataSync()),
-      g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.dataSync()),
-      g.floatInit(join(prefix, 'running_mean'), m.runningMean.shape, m.runningMean.dataSync()),
-      g.floatInit(join(prefix, 'running_var'), m.runningVar.shape, m.runningVar.dataSync()),
+      g.floatInit(join(prefix, 'weight'), m.weight.shape, read(m.weight)),
+      g.floatInit(join(prefix, 'bias'), m.bias.shape, read(m.bias)),
+      g.floatInit(join(prefix, 'running_mean'), m.runningMean.shape, read(m.runningMean)),
+      g.floatInit(join(prefix, 'running_var'), m.runningVar.shape, read(m.runningVar)),
     ];
     return g.node('BatchNormalization', name, [x, ...inputs], [float('epsilon', m.eps), float('momentum', 1 - (m.momentum ?? 0.1))]);
   }
@@ -125,15 +129,15 @@ function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
     return g.node('Flatten', name, [x], [int('axis', 1)]);
   }
   if (m instanceof Linear) {
-    const inputs = [x, g.floatInit(join(prefix, 'weight'), m.weight.shape, m.weight.dataSync())];
-    if (m.bias) inputs.push(g.floatInit(join(prefix, 'bias'), m.bias.shape, m.bias.dataSync()));
+    const inputs = [x, g.floatInit(join(prefix, 'weight'), m.weight.shape, read(m.weight))];
+    if (m.bias) inputs.push(g.floatInit(join(prefix, 'bias'), m.bias.shape, read(m.bias)));
     return g.node('Gemm', name, inputs, [float('alpha', 1), float('beta', 1), int('transB', 1)]);
   }
   if (m instanceof Dropout) return x; // eval mode: identity
   if (m instanceof Identity) return g.node('Identity', name, [x]);
   if (m instanceof Sequential) {
     let y = x;
-    for (const [n, c] of m.children()) y = emit(g, c, join(prefix, n), y);
+    for (const [n, c] of m.children()) y = emit(g, c, join(prefix, n), y, read);
     return y;
   }
   throw new ConfigError(`cannot export module ${name} of type ${m.constructor.name} to ONNX`);
@@ -142,9 +146,26 @@ function emit(g: GraphBuilder, m: Module, prefix: string, x: string): string {
 /**
  * Export `model` as an ONNX model (serialized ModelProto bytes) computing its eval-mode forward.
  * The input is named 'input' [batch, C, H, W]; the output 'logits' [batch, classes] (or
- * 'features' [batch, C, h, w] for a ResNet built with includeTop: false).
+ * 'features' [batch, C, h, w] for a ResNet built with includeTop: false). Reads the weights
+ * synchronously (ref, wasm backends); exportOnnxAsync works on every backend.
  */
 export function exportOnnx(model: Module, opts: OnnxExportOptions): Uint8Array {
+  return buildOnnx(model, opts, (t) => t.dataSync());
+}
+
+/** exportOnnx on any backend (webgpu too): the weights are read asynchronously first. */
+export async function exportOnnxAsync(model: Module, opts: OnnxExportOptions): Promise<Uint8Array> {
+  const tensors = [...model.stateDict().values()];
+  const data = await Promise.all(tensors.map((t) => t.data()));
+  const values = new Map(tensors.map((t, i) => [t, data[i]]));
+  return buildOnnx(model, opts, (t) => {
+    const v = values.get(t);
+    if (!v) throw new ConfigError(`a weight of shape [${t.shape.join(', ')}] is not in the model's state dict`);
+    return v;
+  });
+}
+
+function buildOnnx(model: Module, opts: OnnxExportOptions, read: Read): Uint8Array {
   const opset = opts.opset ?? MIN_OPSET;
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
     throw new ConfigError(`ONNX opset must be an integer from ${MIN_OPSET} to ${MAX_OPSET}, got ${opset}`);
@@ -171,7 +192,7 @@ export function exportOnnx(model: Module, opts: OnnxExportOptions): Uint8Array {
     if (e instanceof UnknownStructureError) throw new ConfigError(`cannot export ${model.constructor.name} to ONNX: ${e.message}`);
     throw e;
   }
-  const y = st ? emitStructure(g, st, inputName) : emit(g, model, '', inputName);
+  const y = st ? emitStructure(g, st, inputName, read) : emit(g, model, '', inputName, read);
   // Rename the last node's output to the graph output name.
   const last = g.nodes[g.nodes.length - 1];
   if (!last || last.output[0] !== y) throw new ConfigError('the model has no ONNX node producing its output');

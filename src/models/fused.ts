@@ -1,7 +1,7 @@
 // Inference-only copies of the zoo's models with every BatchNorm folded into the convolution
 // before it, and the ReLU and the residual add done in that convolution's epilogue (one
 // ops.conv2dFused call per conv), as onnxruntime and PyTorch's fuse_modules do (foldBatchNorm in
-// structure.ts). It reads the model's structure (structure.ts), so any block written in that
+// structure.ts, here with tensor ops on the model's backend). It reads the model's structure (structure.ts), so any block written in that
 // vocabulary fuses.
 // The copy snapshots the weights: the model itself is untouched, and a copy made before further
 // training keeps the old weights. Heads (avgpool, flatten, fc, or whatever replaced fc) run as the
@@ -12,7 +12,7 @@ import type { BatchNorm2d, Conv2d } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import * as ops from '../tensor/ops.js';
 import { Tensor, noGrad } from '../tensor/tensor.js';
-import { type BlockStructure, type Unit, UnknownStructureError, foldBatchNorm, structureOf } from './structure.js';
+import { type BlockStructure, type Unit, UnknownStructureError, structureOf } from './structure.js';
 
 type Step = (x: Tensor) => Tensor;
 
@@ -102,32 +102,34 @@ export function tryFuseForInference(model: Module, o: FuseOptions = {}): FusedMo
 }
 
 function fold(conv: Conv2d, bn: BatchNorm2d | null, owned: Tensor[], where: string, inPlace: boolean): { w: Tensor; b: Tensor | null } {
-  const keep = (data: Float32Array, shape: readonly number[], into?: Tensor | null) => {
-    if (into) {
-      into.write(data);
-      owned.push(into);
-      return into;
-    }
-    const t = Tensor.empty(shape);
+  const own = (t: Tensor) => {
     owned.push(t.keep()); // kept: made under noGrad, freed by FusedModel.dispose()
-    t.write(data);
     return t;
+  };
+  // In place, the folded values go into the conv's own tensors: no second copy of the weights.
+  const into = (t: Tensor, dst: Tensor | null) => {
+    if (!inPlace || !dst) return own(t);
+    dst.backend.copy(t.storage, dst.storage);
+    t.dispose();
+    owned.push(dst);
+    return dst;
   };
   if (!bn && inPlace) {
     owned.push(conv.weight, ...(conv.bias ? [conv.bias] : []));
     return { w: conv.weight, b: conv.bias };
   }
-  // Folding runs once, on the host: read the parameters, write the folded copies.
-  if (!bn) return { w: keep(conv.weight.dataSync(), conv.weight.shape), b: conv.bias ? keep(conv.bias.dataSync(), conv.bias.shape) : null };
+  // Folding runs on the weights' backend (foldBatchNorm's formula in float32), nothing is read back:
+  // s = gamma / sqrt(var + eps); w' = w * s[k]; b' = (b - mean) * s + beta.
+  if (!bn) return { w: own(conv.weight.detach()), b: conv.bias ? own(conv.bias.detach()) : null };
   if (!bn.runningMean || !bn.runningVar) throw new ConfigError(`${where}: a BatchNorm without running statistics cannot be folded`);
-  const f = foldBatchNorm(conv.weight.dataSync(), conv.bias?.dataSync() ?? null, {
-    gamma: bn.weight?.dataSync() ?? null,
-    beta: bn.bias?.dataSync() ?? null,
-    mean: bn.runningMean.dataSync(),
-    var: bn.runningVar.dataSync(),
-    eps: bn.eps,
-  });
-  const folded = { w: keep(f.w, conv.weight.shape, inPlace ? conv.weight : null), b: keep(f.b, [conv.outChannels], inPlace ? conv.bias : null) };
+  const K = conv.outChannels,
+    be = conv.weight.backend;
+  const inv = ops.sqrt(ops.addScalar(bn.runningVar, bn.eps));
+  const s = ops.div(bn.weight ?? Tensor.fromArray(new Float32Array(K).fill(1), [K], be), inv);
+  const w = ops.mul(conv.weight, ops.reshape(s, [K, 1, 1, 1]));
+  const shifted = ops.mul(conv.bias ? ops.sub(conv.bias, bn.runningMean) : ops.neg(bn.runningMean), s);
+  const b = bn.bias ? ops.add(shifted, bn.bias) : shifted;
+  const folded = { w: into(w, conv.weight), b: into(b, conv.bias) };
   if (inPlace) for (const [, t] of [...bn.namedParameters(), ...bn.namedBuffers()]) t.dispose();
   return folded;
 }

@@ -9,6 +9,7 @@ export interface TaggedArray {
   data: Float32Array;
 }
 
+/** The state dict as named arrays, read synchronously (ref, wasm); readStateArrays works on every backend. */
 export function stateDictToArrays(model: Module | Map<string, Tensor>): Map<string, TaggedArray> {
   const sd = model instanceof Map ? model : model.stateDict();
   const out = new Map<string, TaggedArray>();
@@ -16,6 +17,14 @@ export function stateDictToArrays(model: Module | Map<string, Tensor>): Map<stri
     out.set(k, tagArray(k, t.shape, t.dataSync()));
   }
   return out;
+}
+
+/** stateDictToArrays on any backend (webgpu too): every entry is read asynchronously, all at once. */
+export async function readStateArrays(model: Module | Map<string, Tensor>): Promise<Map<string, TaggedArray>> {
+  const sd = model instanceof Map ? model : model.stateDict();
+  const entries = [...sd];
+  const data = await Promise.all(entries.map(([, t]) => t.data()));
+  return new Map(entries.map(([k, t], i) => [k, tagArray(k, t.shape, data[i])]));
 }
 
 /** One state-dict entry as a tagged array (num_batches_tracked is an int64 counter in torchvision's files). */

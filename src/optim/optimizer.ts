@@ -128,14 +128,28 @@ export abstract class Optimizer<H extends Hyper & { lr: number }> {
     return { t, fresh };
   }
 
+  /** Hyper-parameters and state (momentum buffers...), read synchronously (ref, wasm); readStateDict() works on every backend. */
   stateDict(): OptimizerStateDict {
+    return this.collectState((t) => t.dataSync());
+  }
+
+  /** stateDict() on any backend (webgpu too): the buffers are read asynchronously. */
+  async readStateDict(): Promise<OptimizerStateDict> {
+    const read = new Map<Tensor, Promise<Float32Array>>();
+    this.collectState((t) => (read.set(t, t.data()), new Float32Array(0)));
+    const values = new Map<Tensor, Float32Array>();
+    await Promise.all([...read].map(async ([t, p]) => values.set(t, await p)));
+    return this.collectState((t) => values.get(t)!);
+  }
+
+  private collectState(read: (t: Tensor) => Float32Array): OptimizerStateDict {
     const state: OptimizerStateDict['state'] = {};
     for (const g of this.paramGroups) {
       g.params.forEach((p, i) => {
         const s = this.state.get(p);
         if (!s) return;
         const buffers: Record<string, SerializedBuffer> = {};
-        for (const [k, t] of Object.entries(s.buffers)) buffers[k] = { shape: [...t.shape], data: t.dataSync() };
+        for (const [k, t] of Object.entries(s.buffers)) buffers[k] = { shape: [...t.shape], data: read(t) };
         state[g.keys[i]] = { scalars: { ...s.scalars }, buffers };
       });
     }

@@ -43,11 +43,18 @@ export class ModelEma {
     this.updates++;
   }
 
-  /** The averaged weights as named arrays, in the model's state-dict order and shapes. */
+  /** The averaged weights as named arrays, in the model's state-dict order and shapes (a synchronous read: ref, wasm). */
   arrays(model: Module): Map<string, TaggedArray> {
     const out = new Map<string, TaggedArray>();
     for (const [k, t] of model.stateDict()) out.set(k, tagArray(k, t.shape, this.shadow.get(k)!.dataSync()));
     return out;
+  }
+
+  /** arrays() on any backend (webgpu too): the average is read asynchronously. */
+  async readArrays(model: Module): Promise<Map<string, TaggedArray>> {
+    const keys = [...model.stateDict()].map(([k, t]) => [k, t.shape] as const);
+    const data = await Promise.all(keys.map(([k]) => this.shadow.get(k)!.data()));
+    return new Map(keys.map(([k, shape], i) => [k, tagArray(k, shape, data[i])]));
   }
 
   /** Replace the average (resume): `weights` must hold every entry of the model's state dict. */

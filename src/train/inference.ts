@@ -215,7 +215,7 @@ export async function predictFiles(
       const good = ok.filter((j) => !res[j].error);
       const x = new Float32Array(good.length * c * h * w);
       good.forEach((j, n) => x.set((settled[j] as PromiseFulfilledResult<Image>).value.data as Float32Array, n * c * h * w));
-      const logits = predictLogits(fused ?? m.model, x, [good.length, c, h, w]);
+      const logits = await predictLogits(fused ?? m.model, x, [good.length, c, h, w]);
       const C = m.classes.length;
       good.forEach((j, n) => {
         const row = logits.subarray(n * C, (n + 1) * C);

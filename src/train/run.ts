@@ -13,7 +13,7 @@ import { writeBytesAtomic, writePthFile } from '../io/files.js';
 import type { ArrayMap } from '../io/types.js';
 import { checkInputSize, checkModelOptions, getModelEntry } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
-import { stateDictToArrays } from '../nn/state.js';
+import { readStateArrays } from '../nn/state.js';
 import { LRScheduler } from '../optim/schedule.js';
 import {
   checkFiniteWeights,
@@ -267,7 +267,7 @@ async function trainLocked(cfg: TrainConfig, resume: ReturnType<typeof loadCheck
   writeClassIndices(join(out, 'class_indices.json'), data.classes);
   let lastSaved: { epoch: number; step: number } | null = resume ? { epoch: resume.meta.epoch, step: resume.meta.globalStep } : null;
 
-  const onCheckpoint = (s: FitState) => {
+  const onCheckpoint = async (s: FitState) => {
     const meta = {
       ...metaBase,
       epoch: s.epoch,
@@ -283,29 +283,30 @@ async function trainLocked(cfg: TrainConfig, resume: ReturnType<typeof loadCheck
       note: s.reason === 'interrupt' ? `interrupted during epoch ${s.epoch + 1}` : undefined,
     };
     // with an EMA, the average is what was evaluated, so it is what the weights files hold
-    const weights = ema ? ema.arrays(model) : undefined;
+    // read asynchronously (every backend, webgpu too); fit waits for this callback, so nothing moves meanwhile
+    const [own, weights, optimState] = await Promise.all([readStateArrays(model), ema ? ema.readArrays(model) : undefined, optimizer.readStateDict()]);
     if (s.record && typeof s.record.val_acc === 'number' && (!best || s.record.val_acc > best.value)) {
       best = { metric: `${data.valName}_acc`, value: s.record.val_acc, epoch: s.record.epoch };
       meta.best = best;
       saveCheckpoint(paths.best, {
         model,
-        weights,
+        weights: weights ?? own,
         meta: { ...meta, loader: null, epochProgress: null, scheduler: null, rng: null, note: 'best' },
         onPhase: (ph) => o.onSavePhase?.('best', ph),
       });
-      if (cfg.saveFormat === 'pth') writePthFile(`${paths.best}.pth`, weights ?? stateDictToArrays(model));
+      if (cfg.saveFormat === 'pth') writePthFile(`${paths.best}.pth`, weights ?? own);
       say(hooks, `new best ${best.metric}=${best.value.toFixed(4)} (epoch ${best.epoch}): ${paths.best}.safetensors`);
     }
     saveCheckpoint(paths.last, {
       model,
-      weights,
-      rawWeights: ema ? stateDictToArrays(model) : undefined,
+      weights: weights ?? own,
+      rawWeights: ema ? own : undefined,
       meta,
-      optimizer: optimizer.stateDict(),
+      optimizer: optimState,
       onPhase: (ph) => o.onSavePhase?.('last', ph),
     });
     // The safetensors checkpoint stays the one to resume from; the .pth is a copy of its weights for PyTorch.
-    if (cfg.saveFormat === 'pth') writePthFile(`${paths.last}.pth`, weights ?? stateDictToArrays(model));
+    if (cfg.saveFormat === 'pth') writePthFile(`${paths.last}.pth`, weights ?? own);
     lastSaved = { epoch: s.epoch, step: s.globalStep };
     o.onSavePhase?.('metrics', 'write');
     writeBytesAtomic(paths.metrics, new TextEncoder().encode(s.history.map((r) => JSON.stringify(r)).join('\n') + (s.history.length ? '\n' : '')));

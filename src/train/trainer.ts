@@ -9,7 +9,8 @@ import { tryFuseForInference, type FusedModel } from '../models/fused.js';
 import { clipGradNorm } from '../optim/clip.js';
 import type { AnyOptimizer } from '../optim/optimizer.js';
 import type { LRScheduler } from '../optim/schedule.js';
-import { add, crossEntropy, mulScalar, tensor } from '../tensor/ops.js';
+import { getBackend } from '../backend/registry.js';
+import { add, affineScalar, crossEntropy, mulScalar, sum, tensor } from '../tensor/ops.js';
 import { noGrad, scope, type Tensor } from '../tensor/tensor.js';
 import type { ModelEma } from './ema.js';
 import { ClassificationMetrics, type ClassificationResult } from './metrics.js';
@@ -75,6 +76,11 @@ export interface FitOptions {
   epochProgress?: MetricsState | null;
   /** Stop after this many steps in total (tests: simulate a kill at an exact step). */
   maxSteps?: number;
+  /**
+   * Read the losses and logits back (for metrics, onStep and the non-finite check) every this
+   * many steps; default 1 on backends that read synchronously (ref, wasm), 16 on webgpu.
+   */
+  readEvery?: number;
 }
 
 export interface FitResult {
@@ -96,33 +102,89 @@ function currentLr(opt: AnyOptimizer): number {
   return opt.paramGroups.reduce((m, g) => Math.max(m, g.lr), 0);
 }
 
-/** One training step on a batch; returns the loss and a copy of the logits. */
-export function trainStep(
-  o: { model: Module; optimizer: AnyOptimizer; labelSmoothing?: number; clipGradNorm?: number | null },
-  batch: Pick<Batch, 'x' | 'shape' | 'y'>,
-  where = '',
-): { loss: number; logits: Float32Array } {
+/** A training step's results still on the device, kept out of every scope: the caller disposes them. */
+interface DeviceStep {
+  /** The batch's mean loss, shape [1]. */
+  loss: Tensor;
+  logits: Tensor;
+  /** The total gradient norm before clipping, [1] (null without clipping). */
+  norm: Tensor | null;
+}
+
+type StepOptions = { model: Module; optimizer: AnyOptimizer; labelSmoothing?: number; clipGradNorm?: number | null };
+
+/**
+ * Forward, backward, clip, optimizer step, with nothing read back on a backend that cannot read
+ * synchronously (webgpu): the loss, logits and gradient norm stay on the device for the caller
+ * to read when it wants them (checkStep). A backend with readSync (ref, wasm: a read is a memory
+ * copy) checks the loss before the backward and the norm before the update, so a non-finite
+ * value stops training before it reaches the weights.
+ */
+function deviceStep(o: StepOptions, batch: Pick<Batch, 'x' | 'shape' | 'y'>, where: string): DeviceStep {
   return scope(() => {
     const x = tensor(batch.x, batch.shape);
     const logits = o.model.forward(x);
     const loss = crossEntropy(logits, batch.y, o.labelSmoothing ?? 0);
-    const lv = loss.item();
-    if (!Number.isFinite(lv)) {
-      throw new NonFiniteLossError(`the loss became ${lv}${where}; training stopped (lower the learning rate or clip gradients)`);
-    }
+    const eager = logits.backend.readSync !== undefined;
+    if (eager) checkLoss(loss.item(), where);
     o.optimizer.zeroGrad();
     loss.backward();
+    let norm: Tensor | null = null;
     if (o.clipGradNorm) {
-      const norm = clipGradNorm(
+      norm = clipGradNorm(
         o.optimizer.paramGroups.flatMap((g) => g.params),
         o.clipGradNorm,
       );
-      if (!Number.isFinite(norm)) throw new NonFiniteLossError(`the gradient norm became ${norm}${where}; training stopped`);
+      if (eager) checkNorm(norm.item(), where);
     }
     noGrad(() => o.optimizer.step());
     o.optimizer.zeroGrad();
-    return { loss: lv, logits: logits.dataSync() };
+    return { loss: loss.keep(), logits: logits.keep(), norm: norm?.keep() ?? null };
   });
+}
+
+function checkLoss(lv: number, where: string): void {
+  if (!Number.isFinite(lv)) throw new NonFiniteLossError(`the loss became ${lv}${where}; training stopped (lower the learning rate or clip gradients)`);
+}
+
+function checkNorm(norm: number, where: string): void {
+  if (!Number.isFinite(norm)) throw new NonFiniteLossError(`the gradient norm became ${norm}${where}; training stopped`);
+}
+
+function disposeStep(s: DeviceStep): void {
+  s.loss.dispose();
+  s.logits.dispose();
+  s.norm?.dispose();
+}
+
+/** Read a step's values (asynchronously: works on every backend) and check them; frees the step's tensors. */
+async function readStep(s: DeviceStep, where: string): Promise<{ loss: number; logits: Float32Array }> {
+  try {
+    const [l, logits, n] = await Promise.all([s.loss.data(), s.logits.data(), s.norm?.data()]);
+    checkLoss(l[0], where);
+    if (n) checkNorm(n[0], where);
+    return { loss: l[0], logits };
+  } finally {
+    disposeStep(s);
+  }
+}
+
+/**
+ * One training step on a batch; returns the loss and a copy of the logits. Synchronous, so it
+ * needs a backend that reads synchronously (ref, wasm); trainStepAsync works on every backend.
+ */
+export function trainStep(o: StepOptions, batch: Pick<Batch, 'x' | 'shape' | 'y'>, where = ''): { loss: number; logits: Float32Array } {
+  const s = deviceStep(o, batch, where);
+  try {
+    return { loss: s.loss.item(), logits: s.logits.dataSync() };
+  } finally {
+    disposeStep(s);
+  }
+}
+
+/** trainStep on any backend (webgpu too): the values are read once the step has been queued. */
+export async function trainStepAsync(o: StepOptions, batch: Pick<Batch, 'x' | 'shape' | 'y'>, where = ''): Promise<{ loss: number; logits: Float32Array }> {
+  return readStep(deviceStep(o, batch, where), where);
 }
 
 export async function fit(o: FitOptions): Promise<FitResult> {
@@ -132,6 +194,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const steps = o.train.length;
   let resumeProgress = o.epochProgress ?? null;
   let lastEval: FitResult['lastEval'] = null;
+  const readEvery = Math.max(1, o.readEvery ?? ((o.model.parameters()[0]?.backend ?? getBackend()).readSync ? 1 : 16));
   for (let epoch = o.train.getState().epoch; epoch < o.epochs; epoch++) {
     const startStep = o.train.getState().epoch === epoch ? o.train.getState().batch : 0;
     setTrainMode(o.model, o.frozenBN);
@@ -143,47 +206,68 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     let images = 0;
     let interrupted = false;
     let lastLr = currentLr(o.optimizer);
-    for await (const batch of o.train.epochBatches(epoch, startStep)) {
-      const { loss, logits } = trainStep(o, batch, ` at epoch ${epoch + 1}, step ${batch.index + 1} (lr ${currentLr(o.optimizer).toPrecision(3)})`);
-      o.ema?.update(o.model);
-      metrics.update(logits, batch.y, loss);
-      const stepLr = currentLr(o.optimizer);
-      lastLr = stepLr;
-      o.scheduler?.step();
-      globalStep++;
-      images += batch.y.length;
-      const el = (performance.now() - t0) / 1000;
-      const done = batch.index + 1;
-      const ips = images / Math.max(el, 1e-9);
-      const r = metrics.result();
-      o.hooks?.onStep?.({
-        phase: 'train',
-        epoch: epoch + 1,
-        epochs: o.epochs,
-        step: done,
-        steps,
-        loss: r.loss,
-        acc: r.acc,
-        lr: stepLr,
-        imagesPerSec: ips,
-        etaSec: ((steps - done) * el) / Math.max(1, done - startStep),
-      });
-      // let timers and signal handlers run (Ctrl-C, progress redraws): without workers the loader
-      // resolves in microtasks only, and the loop would never yield to the event loop
-      await yieldToEventLoop();
-      if (o.signal?.aborted || (o.maxSteps !== undefined && globalStep >= o.maxSteps)) {
-        interrupted = done < steps || o.signal?.aborted === true;
-        if (interrupted && done < steps) {
-          o.hooks?.onPhaseEnd?.('train');
-          if (!allFinite(o.model)) throw new NonFiniteLossError(`the weights became non-finite during epoch ${epoch + 1}; not saved`);
-          await o.onCheckpoint?.({ reason: 'interrupt', epoch, globalStep, record: null, epochProgress: metrics.getState(), history });
-          return { history, interrupted: true, globalStep, epochsDone: epoch, lastEval };
-        }
-        break;
+    // Steps queue on the device; their losses and logits are read every `readEvery` steps (and
+    // before anything that needs them), so a GPU is never made to wait for the host each step.
+    const pending: { s: DeviceStep; y: Int32Array; done: number; lr: number; where: string }[] = [];
+    const flush = async () => {
+      const batch = pending.splice(0);
+      try {
+        const vals = await Promise.all(batch.map((p) => readStep(p.s, p.where)));
+        batch.forEach((p, i) => {
+          metrics.update(vals[i].logits, p.y, vals[i].loss);
+          const el = (performance.now() - t0) / 1000;
+          const r = metrics.result();
+          o.hooks?.onStep?.({
+            phase: 'train',
+            epoch: epoch + 1,
+            epochs: o.epochs,
+            step: p.done,
+            steps,
+            loss: r.loss,
+            acc: r.acc,
+            lr: p.lr,
+            imagesPerSec: (r.count - countAtStart) / Math.max(el, 1e-9),
+            etaSec: ((steps - p.done) * el) / Math.max(1, p.done - startStep),
+          });
+        });
+      } finally {
+        for (const p of batch) disposeStep(p.s); // after an error: the steps not read yet
       }
+    };
+    const countAtStart = metrics.count;
+    try {
+      for await (const batch of o.train.epochBatches(epoch, startStep)) {
+        const where = ` at epoch ${epoch + 1}, step ${batch.index + 1} (lr ${currentLr(o.optimizer).toPrecision(3)})`;
+        const s = deviceStep(o, batch, where);
+        pending.push({ s, y: Int32Array.from(batch.y), done: batch.index + 1, lr: currentLr(o.optimizer), where });
+        o.ema?.update(o.model);
+        lastLr = currentLr(o.optimizer);
+        o.scheduler?.step();
+        globalStep++;
+        images += batch.y.length;
+        const done = batch.index + 1;
+        if (pending.length >= readEvery || done === steps) await flush();
+        // let timers and signal handlers run (Ctrl-C, progress redraws): without workers the loader
+        // resolves in microtasks only, and the loop would never yield to the event loop
+        await yieldToEventLoop();
+        if (o.signal?.aborted || (o.maxSteps !== undefined && globalStep >= o.maxSteps)) {
+          await flush();
+          interrupted = done < steps || o.signal?.aborted === true;
+          if (interrupted && done < steps) {
+            o.hooks?.onPhaseEnd?.('train');
+            if (!(await allFinite(o.model))) throw new NonFiniteLossError(`the weights became non-finite during epoch ${epoch + 1}; not saved`);
+            await o.onCheckpoint?.({ reason: 'interrupt', epoch, globalStep, record: null, epochProgress: metrics.getState(), history });
+            return { history, interrupted: true, globalStep, epochsDone: epoch, lastEval };
+          }
+          break;
+        }
+      }
+      await flush();
+    } finally {
+      for (const p of pending.splice(0)) disposeStep(p.s);
     }
     o.hooks?.onPhaseEnd?.('train');
-    if (!allFinite(o.model)) {
+    if (!(await allFinite(o.model))) {
       throw new NonFiniteLossError(
         `the weights became non-finite during epoch ${epoch + 1} (lr ${lastLr.toPrecision(3)}); training stopped (lower the learning rate or clip gradients)`,
       );
@@ -252,17 +336,25 @@ export async function evaluate(model: Module, loader: DataLoader, o: EvaluateOpt
   try {
     let images = 0;
     for await (const batch of loader.epochBatches(0, 0)) {
-      const { loss, logits } = scope(() =>
+      // the outputs leave the scope kept, are read (asynchronously: any backend), then freed
+      const out = scope(() =>
         noGrad(() => {
           const m = fused ?? model;
-          let out = m.forward(tensor(batch.x, batch.shape));
-          if (tta) {
-            plain!.update(out.dataSync(), batch.y, 0);
-            out = mulScalar(add(out, m.forward(tensor(hflipBatch(batch.x, batch.shape), batch.shape))), 0.5);
-          }
-          return { loss: crossEntropy(out, batch.y).item(), logits: out.dataSync() };
+          let y = m.forward(tensor(batch.x, batch.shape));
+          const first = tta ? y.keep() : null;
+          if (tta) y = mulScalar(add(y, m.forward(tensor(hflipBatch(batch.x, batch.shape), batch.shape))), 0.5);
+          return { loss: crossEntropy(y, batch.y).keep(), logits: y.keep(), first };
         }),
       );
+      let loss: number, logits: Float32Array;
+      try {
+        const [l, lg, f] = await Promise.all([out.loss.data(), out.logits.data(), out.first?.data()]);
+        if (f) plain!.update(f, batch.y, 0);
+        loss = l[0];
+        logits = lg;
+      } finally {
+        for (const t of [out.loss, out.logits, out.first]) t?.dispose();
+      }
       const bad = firstNonFinite(logits);
       if (bad >= 0) {
         const C = logits.length / batch.y.length;
@@ -306,12 +398,32 @@ export function yieldToEventLoop(): Promise<void> {
 }
 
 /** Logits [N, C] for a batch of images (eval mode, no graph): a model in eval mode, or a fused copy. */
-export function predictLogits(model: Module | FusedModel, x: Float32Array, shape: [number, number, number, number]): Float32Array {
-  return scope(() => noGrad(() => (model.forward(tensor(x, shape)) as Tensor).dataSync()));
+export async function predictLogits(model: Module | FusedModel, x: Float32Array, shape: [number, number, number, number]): Promise<Float32Array> {
+  const y = scope(() => noGrad(() => (model.forward(tensor(x, shape)) as Tensor).keep()));
+  try {
+    return await y.data();
+  } finally {
+    y.dispose();
+  }
 }
 
-/** True when every parameter and buffer is finite. */
-export function allFinite(model: Module): boolean {
-  for (const t of model.stateDict().values()) for (const v of t.dataSync()) if (!Number.isFinite(v)) return false;
-  return true;
+/** True when every parameter and buffer is finite: one reduction on the device, one value read. */
+export async function allFinite(model: Module): Promise<boolean> {
+  const probe = scope(() =>
+    noGrad(() => {
+      // x*0 is 0 for finite x and NaN for NaN and ±Infinity; the sum of those is NaN once any is
+      let acc: Tensor | null = null;
+      for (const t of model.stateDict().values()) {
+        const s = sum(affineScalar(t, 0, 0));
+        acc = acc ? add(acc, s) : s;
+      }
+      return acc?.keep() ?? null;
+    }),
+  );
+  if (!probe) return true;
+  try {
+    return Number.isFinite((await probe.data())[0]);
+  } finally {
+    probe.dispose();
+  }
 }

@@ -1,18 +1,27 @@
 // The reference backend: plain TypeScript loops. Slow, obvious and the oracle every other
 // backend is tested against. Convolutions go through im2col + gemm, which is both the
 // textbook formulation and fast enough for the parity tests.
-import type { Backend, BinaryOp, Conv2dParams, Pool2dParams, UnaryOp } from '../backend.js';
+import type { Backend, BinaryOp, Conv2dParams, Pool2dParams, Storage, UnaryOp } from '../backend.js';
 
 export class RefBackend implements Backend {
   readonly name: string = 'ref';
   protected live = 0;
 
-  alloc(n: number): Float32Array {
+  /**
+   * The floats of a buffer, the one way every kernel here reaches them. Here a buffer is its
+   * Float32Array; a backend with other storage (wasm: a block of a memory that may grow and
+   * detach its views) overrides this, so a view is made when a kernel starts and never kept.
+   */
+  protected view(s: Storage): Float32Array {
+    return s as Float32Array;
+  }
+
+  alloc(n: number): Storage {
     this.live += n;
     return new Float32Array(n);
   }
 
-  free(buf: Float32Array): void {
+  free(buf: Storage): void {
     this.live -= buf.length;
   }
 
@@ -20,45 +29,28 @@ export class RefBackend implements Backend {
     return this.live;
   }
 
-  write(dst: Float32Array, values: ArrayLike<number>, offset = 0): void {
-    dst.set(values, offset);
+  write(dst: Storage, values: ArrayLike<number>, offset = 0): void {
+    this.view(dst).set(values, offset);
   }
 
-  read(src: Float32Array): Promise<Float32Array> {
-    return Promise.resolve(src.slice());
+  read(src: Storage): Promise<Float32Array> {
+    return Promise.resolve(this.view(src).slice());
   }
 
-  readSync(src: Float32Array): Float32Array {
-    return src.slice();
+  readSync(src: Storage): Float32Array {
+    return this.view(src).slice();
   }
 
-  copy(src: Float32Array, dst: Float32Array): void {
-    dst.set(src);
+  copy(src: Storage, dst: Storage): void {
+    this.view(dst).set(this.view(src));
   }
 
-  fill(dst: Float32Array, value: number): void {
-    dst.fill(value);
+  fill(dst: Storage, value: number): void {
+    this.view(dst).fill(value);
   }
 
-  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean): void {
-    if (!accumulate) C.fill(0, 0, M * N);
-    // i-k-j order keeps the innermost loop contiguous in B and C when B is not transposed.
-    const row = new Float64Array(N);
-    for (let i = 0; i < M; i++) {
-      row.fill(0);
-      for (let k = 0; k < K; k++) {
-        const a = transA ? A[k * M + i] : A[i * K + k];
-        if (a === 0) continue;
-        if (transB) {
-          for (let j = 0; j < N; j++) row[j] += a * B[j * K + k];
-        } else {
-          const bo = k * N;
-          for (let j = 0; j < N; j++) row[j] += a * B[bo + j];
-        }
-      }
-      const co = i * N;
-      for (let j = 0; j < N; j++) C[co + j] += row[j];
-    }
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Storage, B: Storage, C: Storage, accumulate: boolean): void {
+    gemmF32(transA, transB, M, N, K, this.view(A), this.view(B), this.view(C), accumulate);
   }
 
   /** cols[(c*R + r)*S + s, oh*OW + ow] for one image and one group of input channels. */
@@ -104,13 +96,13 @@ export class RefBackend implements Backend {
   }
 
   conv2dFused(
-    x: Float32Array,
-    w: Float32Array,
-    bias: Float32Array | null,
-    y: Float32Array,
+    x: Storage,
+    w: Storage,
+    bias: Storage | null,
+    y: Storage,
     p: Conv2dParams,
     relu: boolean,
-    residual: Float32Array | null,
+    residual: Storage | null,
     _constWeights: boolean,
   ): void {
     this.conv2d(x, w, bias, y, p);
@@ -118,7 +110,11 @@ export class RefBackend implements Backend {
     if (relu) this.unary('relu', y, y);
   }
 
-  conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, p: Conv2dParams): void {
+  conv2d(xH: Storage, wH: Storage, biasH: Storage | null, yH: Storage, p: Conv2dParams): void {
+    const x = this.view(xH);
+    const w = this.view(wH);
+    const bias = biasH ? this.view(biasH) : null;
+    const y = this.view(yH);
     const { N, C, H, W, K, R, S, OH, OW, groups } = p;
     const Cg = C / groups,
       Kg = K / groups,
@@ -129,7 +125,7 @@ export class RefBackend implements Backend {
       for (let g = 0; g < groups; g++) {
         this.im2col(x, (n * C + g * Cg) * H * W, cols, Cg, p);
         const out = y.subarray((n * K + g * Kg) * L, (n * K + (g + 1) * Kg) * L);
-        this.gemm(false, false, Kg, L, CRS, w.subarray(g * Kg * CRS, (g + 1) * Kg * CRS), cols, out, false);
+        gemmF32(false, false, Kg, L, CRS, w.subarray(g * Kg * CRS, (g + 1) * Kg * CRS), cols, out, false);
       }
       if (bias) {
         for (let k = 0; k < K; k++) {
@@ -141,7 +137,10 @@ export class RefBackend implements Backend {
     }
   }
 
-  conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, p: Conv2dParams): void {
+  conv2dBackwardData(dyH: Storage, wH: Storage, dxH: Storage, p: Conv2dParams): void {
+    const dy = this.view(dyH);
+    const w = this.view(wH);
+    const dx = this.view(dxH);
     const { N, C, H, W, K, R, S, OH, OW, groups } = p;
     const Cg = C / groups,
       Kg = K / groups,
@@ -153,13 +152,16 @@ export class RefBackend implements Backend {
       for (let g = 0; g < groups; g++) {
         // cols[CRS, L] = w_g^T[CRS, Kg] @ dy_g[Kg, L]
         const dyg = dy.subarray((n * K + g * Kg) * L, (n * K + (g + 1) * Kg) * L);
-        this.gemm(true, false, CRS, L, Kg, w.subarray(g * Kg * CRS, (g + 1) * Kg * CRS), dyg, cols, false);
+        gemmF32(true, false, CRS, L, Kg, w.subarray(g * Kg * CRS, (g + 1) * Kg * CRS), dyg, cols, false);
         this.col2im(cols, dx, (n * C + g * Cg) * H * W, Cg, p);
       }
     }
   }
 
-  conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, p: Conv2dParams): void {
+  conv2dBackwardFilter(xH: Storage, dyH: Storage, dwH: Storage, p: Conv2dParams): void {
+    const x = this.view(xH);
+    const dy = this.view(dyH);
+    const dw = this.view(dwH);
     const { N, C, H, W, K, R, S, OH, OW, groups } = p;
     const Cg = C / groups,
       Kg = K / groups,
@@ -172,24 +174,31 @@ export class RefBackend implements Backend {
         this.im2col(x, (n * C + g * Cg) * H * W, cols, Cg, p);
         // dw_g[Kg, CRS] += dy_g[Kg, L] @ cols^T[L, CRS]
         const dyg = dy.subarray((n * K + g * Kg) * L, (n * K + (g + 1) * Kg) * L);
-        this.gemm(false, true, Kg, CRS, L, dyg, cols, dw.subarray(g * Kg * CRS, (g + 1) * Kg * CRS), true);
+        gemmF32(false, true, Kg, CRS, L, dyg, cols, dw.subarray(g * Kg * CRS, (g + 1) * Kg * CRS), true);
       }
     }
   }
 
   batchNormTrain(
-    x: Float32Array,
-    gamma: Float32Array | null,
-    beta: Float32Array | null,
-    y: Float32Array,
-    saveMean: Float32Array,
-    saveInvStd: Float32Array,
-    batchVar: Float32Array,
+    xH: Storage,
+    gammaH: Storage | null,
+    betaH: Storage | null,
+    yH: Storage,
+    saveMeanH: Storage,
+    saveInvStdH: Storage,
+    batchVarH: Storage,
     N: number,
     C: number,
     HW: number,
     eps: number,
   ): void {
+    const x = this.view(xH);
+    const gamma = gammaH ? this.view(gammaH) : null;
+    const beta = betaH ? this.view(betaH) : null;
+    const y = this.view(yH);
+    const saveMean = this.view(saveMeanH);
+    const saveInvStd = this.view(saveInvStdH);
+    const batchVar = this.view(batchVarH);
     const M = N * HW;
     for (let c = 0; c < C; c++) {
       let s = 0;
@@ -223,17 +232,23 @@ export class RefBackend implements Backend {
   }
 
   batchNormEval(
-    x: Float32Array,
-    gamma: Float32Array | null,
-    beta: Float32Array | null,
-    mean: Float32Array,
-    variance: Float32Array,
-    y: Float32Array,
+    xH: Storage,
+    gammaH: Storage | null,
+    betaH: Storage | null,
+    meanH: Storage,
+    varianceH: Storage,
+    yH: Storage,
     N: number,
     C: number,
     HW: number,
     eps: number,
   ): void {
+    const x = this.view(xH);
+    const gamma = gammaH ? this.view(gammaH) : null;
+    const beta = betaH ? this.view(betaH) : null;
+    const mean = this.view(meanH);
+    const variance = this.view(varianceH);
+    const y = this.view(yH);
     for (let c = 0; c < C; c++) {
       const invStd = 1 / Math.sqrt(variance[c] + eps);
       const g = gamma ? gamma[c] : 1,
@@ -249,19 +264,23 @@ export class RefBackend implements Backend {
 
   /** Composed from binary and sumTo on purpose: a backend that accelerates those accelerates this. */
   batchNormEvalBackward(
-    dy: Float32Array,
-    x: Float32Array,
-    gamma: Float32Array | null,
-    mean: Float32Array,
-    variance: Float32Array,
-    dx: Float32Array | null,
-    dgamma: Float32Array | null,
+    dy: Storage,
+    x: Storage,
+    gammaH: Storage | null,
+    meanH: Storage,
+    varianceH: Storage,
+    dx: Storage | null,
+    dgamma: Storage | null,
     N: number,
     C: number,
     HW: number,
     eps: number,
   ): void {
-    // y = xhat*gamma + beta, xhat = (x - mean)*inv with per-channel constants.
+    // y = xhat*gamma + beta, xhat = (x - mean)*inv with per-channel constants. The views are
+    // used up before this.alloc, which may grow a backend's memory.
+    const gamma = gammaH ? this.view(gammaH) : null,
+      mean = this.view(meanH),
+      variance = this.view(varianceH);
     const inv = new Float32Array(C),
       negMean = new Float32Array(C),
       scale = new Float32Array(C);
@@ -283,14 +302,11 @@ export class RefBackend implements Backend {
     }
   }
 
-  batchNormUpdateStats(
-    runningMean: Float32Array,
-    runningVar: Float32Array,
-    batchMean: Float32Array,
-    batchVar: Float32Array,
-    momentum: number,
-    count: number,
-  ): void {
+  batchNormUpdateStats(runningMeanH: Storage, runningVarH: Storage, batchMeanH: Storage, batchVarH: Storage, momentum: number, count: number): void {
+    const runningMean = this.view(runningMeanH);
+    const runningVar = this.view(runningVarH);
+    const batchMean = this.view(batchMeanH);
+    const batchVar = this.view(batchVarH);
     for (let c = 0; c < runningMean.length; c++) {
       runningMean[c] = (1 - momentum) * runningMean[c] + momentum * batchMean[c];
       runningVar[c] = (1 - momentum) * runningVar[c] + momentum * batchVar[c] * (count / (count - 1));
@@ -298,18 +314,26 @@ export class RefBackend implements Backend {
   }
 
   batchNormTrainBackward(
-    dy: Float32Array,
-    x: Float32Array,
-    gamma: Float32Array | null,
-    saveMean: Float32Array,
-    saveInvStd: Float32Array,
-    dx: Float32Array,
-    dgamma: Float32Array | null,
-    dbeta: Float32Array | null,
+    dyH: Storage,
+    xH: Storage,
+    gammaH: Storage | null,
+    saveMeanH: Storage,
+    saveInvStdH: Storage,
+    dxH: Storage,
+    dgammaH: Storage | null,
+    dbetaH: Storage | null,
     N: number,
     C: number,
     HW: number,
   ): void {
+    const dy = this.view(dyH);
+    const x = this.view(xH);
+    const gamma = gammaH ? this.view(gammaH) : null;
+    const saveMean = this.view(saveMeanH);
+    const saveInvStd = this.view(saveInvStdH);
+    const dx = this.view(dxH);
+    const dgamma = dgammaH ? this.view(dgammaH) : null;
+    const dbeta = dbetaH ? this.view(dbetaH) : null;
     const M = N * HW;
     for (let c = 0; c < C; c++) {
       const mean = saveMean[c],
@@ -338,7 +362,9 @@ export class RefBackend implements Backend {
     }
   }
 
-  maxPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
+  maxPool2d(xH: Storage, yH: Storage, p: Pool2dParams): void {
+    const x = this.view(xH);
+    const y = this.view(yH);
     const { N, C, H, W, kH, kW, sH, sW, pH, pW, dH, dW, OH, OW } = p;
     for (let nc = 0; nc < N * C; nc++) {
       const xo = nc * H * W,
@@ -362,7 +388,10 @@ export class RefBackend implements Backend {
     }
   }
 
-  maxPool2dBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, p: Pool2dParams): void {
+  maxPool2dBackward(xH: Storage, dyH: Storage, dxH: Storage, p: Pool2dParams): void {
+    const x = this.view(xH);
+    const dy = this.view(dyH);
+    const dx = this.view(dxH);
     const { N, C, H, W, kH, kW, sH, sW, pH, pW, dH, dW, OH, OW } = p;
     dx.fill(0, 0, N * C * H * W);
     for (let nc = 0; nc < N * C; nc++) {
@@ -391,7 +420,9 @@ export class RefBackend implements Backend {
     }
   }
 
-  avgPool2d(x: Float32Array, y: Float32Array, p: Pool2dParams): void {
+  avgPool2d(xH: Storage, yH: Storage, p: Pool2dParams): void {
+    const x = this.view(xH);
+    const y = this.view(yH);
     const { N, C, H, W, kH, kW, sH, sW, pH, pW, OH, OW, countIncludePad } = p;
     for (let nc = 0; nc < N * C; nc++) {
       const xo = nc * H * W,
@@ -416,7 +447,9 @@ export class RefBackend implements Backend {
     }
   }
 
-  avgPool2dBackward(dy: Float32Array, dx: Float32Array, p: Pool2dParams): void {
+  avgPool2dBackward(dyH: Storage, dxH: Storage, p: Pool2dParams): void {
+    const dy = this.view(dyH);
+    const dx = this.view(dxH);
     const { N, C, H, W, kH, kW, sH, sW, pH, pW, OH, OW, countIncludePad } = p;
     dx.fill(0, 0, N * C * H * W);
     for (let nc = 0; nc < N * C; nc++) {
@@ -441,7 +474,9 @@ export class RefBackend implements Backend {
     }
   }
 
-  adaptiveAvgPool2d(x: Float32Array, y: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
+  adaptiveAvgPool2d(xH: Storage, yH: Storage, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
+    const x = this.view(xH);
+    const y = this.view(yH);
     for (let nc = 0; nc < N * C; nc++) {
       const xo = nc * H * W,
         yo = nc * OH * OW;
@@ -459,7 +494,9 @@ export class RefBackend implements Backend {
     }
   }
 
-  adaptiveAvgPool2dBackward(dy: Float32Array, dx: Float32Array, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
+  adaptiveAvgPool2dBackward(dyH: Storage, dxH: Storage, N: number, C: number, H: number, W: number, OH: number, OW: number): void {
+    const dy = this.view(dyH);
+    const dx = this.view(dxH);
     dx.fill(0, 0, N * C * H * W);
     for (let nc = 0; nc < N * C; nc++) {
       const xo = nc * H * W,
@@ -477,7 +514,9 @@ export class RefBackend implements Backend {
     }
   }
 
-  unary(op: UnaryOp, x: Float32Array, y: Float32Array): void {
+  unary(op: UnaryOp, xH: Storage, yH: Storage): void {
+    const x = this.view(xH);
+    const y = this.view(yH);
     const n = x.length;
     switch (op) {
       case 'neg':
@@ -512,15 +551,10 @@ export class RefBackend implements Backend {
     }
   }
 
-  binary(
-    op: BinaryOp,
-    a: Float32Array,
-    aShape: readonly number[],
-    b: Float32Array,
-    bShape: readonly number[],
-    out: Float32Array,
-    outShape: readonly number[],
-  ): void {
+  binary(op: BinaryOp, aH: Storage, aShape: readonly number[], bH: Storage, bShape: readonly number[], outH: Storage, outShape: readonly number[]): void {
+    const a = this.view(aH);
+    const b = this.view(bH);
+    const out = this.view(outH);
     const f = BINARY[op];
     const n = out.length;
     if (a.length === n && b.length === n) {
@@ -553,16 +587,25 @@ export class RefBackend implements Backend {
     }
   }
 
-  affine(x: Float32Array, y: Float32Array, alpha: number, beta: number): void {
+  affine(xH: Storage, yH: Storage, alpha: number, beta: number): void {
+    const x = this.view(xH);
+    const y = this.view(yH);
     for (let i = 0; i < x.length; i++) y[i] = x[i] * alpha + beta;
   }
 
-  reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array): void {
+  reluBackward(dyH: Storage, yH: Storage, dxH: Storage): void {
+    const dy = this.view(dyH);
+    const y = this.view(yH);
+    const dx = this.view(dxH);
     // PyTorch's threshold_backward: zero where y <= 0, so a NaN output passes its gradient on
     for (let i = 0; i < dy.length; i++) dx[i] = y[i] <= 0 ? 0 : dy[i];
   }
 
-  unaryBackward(op: 'abs' | 'sigmoid' | 'tanh', dy: Float32Array, x: Float32Array, y: Float32Array, dx: Float32Array): void {
+  unaryBackward(op: 'abs' | 'sigmoid' | 'tanh', dyH: Storage, xH: Storage, yH: Storage, dxH: Storage): void {
+    const dy = this.view(dyH);
+    const x = this.view(xH);
+    const y = this.view(yH);
+    const dx = this.view(dxH);
     const n = dy.length;
     switch (op) {
       case 'abs':
@@ -579,15 +622,12 @@ export class RefBackend implements Backend {
     }
   }
 
-  maxMinBackward(
-    dy: Float32Array,
-    a: Float32Array,
-    aShape: readonly number[],
-    y: Float32Array,
-    yShape: readonly number[],
-    da: Float32Array,
-    db: Float32Array,
-  ): void {
+  maxMinBackward(dyH: Storage, aH: Storage, aShape: readonly number[], yH: Storage, yShape: readonly number[], daH: Storage, dbH: Storage): void {
+    const dy = this.view(dyH);
+    const a = this.view(aH);
+    const y = this.view(yH);
+    const da = this.view(daH);
+    const db = this.view(dbH);
     const rank = yShape.length,
       as = bstrides(aShape);
     const idx = new Array<number>(rank).fill(0);
@@ -606,15 +646,21 @@ export class RefBackend implements Backend {
     }
   }
 
-  transpose2d(x: Float32Array, y: Float32Array, rows: number, cols: number): void {
+  transpose2d(xH: Storage, yH: Storage, rows: number, cols: number): void {
+    const x = this.view(xH);
+    const y = this.view(yH);
     for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) y[j * rows + i] = x[i * cols + j];
   }
 
-  addInPlace(y: Float32Array, x: Float32Array): void {
+  addInPlace(yH: Storage, xH: Storage): void {
+    const y = this.view(yH);
+    const x = this.view(xH);
     for (let i = 0; i < y.length; i++) y[i] += x[i];
   }
 
-  sumTo(x: Float32Array, shape: readonly number[], out: Float32Array, outShape: readonly number[]): void {
+  sumTo(xH: Storage, shape: readonly number[], outH: Storage, outShape: readonly number[]): void {
+    const x = this.view(xH);
+    const out = this.view(outH);
     out.fill(0, 0, out.length);
     const rank = shape.length;
     const os = bstrides(outShape);
@@ -634,7 +680,9 @@ export class RefBackend implements Backend {
     for (let i = 0; i < out.length; i++) out[i] = acc[i];
   }
 
-  softmax(x: Float32Array, y: Float32Array, rows: number, cols: number, log: boolean): void {
+  softmax(xH: Storage, yH: Storage, rows: number, cols: number, log: boolean): void {
+    const x = this.view(xH);
+    const y = this.view(yH);
     for (let r = 0; r < rows; r++) {
       const o = r * cols;
       let m = -Infinity;
@@ -650,7 +698,10 @@ export class RefBackend implements Backend {
     }
   }
 
-  softmaxBackward(dy: Float32Array, y: Float32Array, dx: Float32Array, rows: number, cols: number, log: boolean): void {
+  softmaxBackward(dyH: Storage, yH: Storage, dxH: Storage, rows: number, cols: number, log: boolean): void {
+    const dy = this.view(dyH);
+    const y = this.view(yH);
+    const dx = this.view(dxH);
     for (let r = 0; r < rows; r++) {
       const o = r * cols;
       let s = 0;
@@ -664,7 +715,9 @@ export class RefBackend implements Backend {
     }
   }
 
-  argmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void {
+  argmax(xH: Storage, outH: Storage, rows: number, cols: number): void {
+    const x = this.view(xH);
+    const out = this.view(outH);
     for (let r = 0; r < rows; r++) {
       const o = r * cols;
       let b = 0;
@@ -673,7 +726,10 @@ export class RefBackend implements Backend {
     }
   }
 
-  softmaxCrossEntropy(logits: Float32Array, targets: Int32Array, probs: Float32Array, loss: Float32Array, N: number, C: number, labelSmoothing: number): void {
+  softmaxCrossEntropy(logitsH: Storage, targets: Int32Array, probsH: Storage, lossH: Storage, N: number, C: number, labelSmoothing: number): void {
+    const logits = this.view(logitsH);
+    const probs = this.view(probsH);
+    const loss = this.view(lossH);
     let total = 0;
     for (let r = 0; r < N; r++) {
       const o = r * C;
@@ -694,15 +750,10 @@ export class RefBackend implements Backend {
     loss[0] = total / N;
   }
 
-  softmaxCrossEntropyBackward(
-    probs: Float32Array,
-    targets: Int32Array,
-    dloss: Float32Array,
-    dlogits: Float32Array,
-    N: number,
-    C: number,
-    labelSmoothing: number,
-  ): void {
+  softmaxCrossEntropyBackward(probsH: Storage, targets: Int32Array, dlossH: Storage, dlogitsH: Storage, N: number, C: number, labelSmoothing: number): void {
+    const probs = this.view(probsH);
+    const dloss = this.view(dlossH);
+    const dlogits = this.view(dlogitsH);
     const s = dloss[0] / N,
       u = labelSmoothing / C;
     for (let i = 0; i < N; i++) {
@@ -712,8 +763,8 @@ export class RefBackend implements Backend {
   }
 
   subsamplePadChannels(
-    x: Float32Array,
-    y: Float32Array,
+    xH: Storage,
+    yH: Storage,
     N: number,
     C: number,
     H: number,
@@ -723,6 +774,8 @@ export class RefBackend implements Backend {
     padAfter: number,
     backward: boolean,
   ): void {
+    const x = this.view(xH);
+    const y = this.view(yH);
     const OH = Math.ceil(H / stride),
       OW = Math.ceil(W / stride),
       OC = C + padBefore + padAfter;
@@ -738,9 +791,9 @@ export class RefBackend implements Backend {
   }
 
   sgdStep(
-    param: Float32Array,
-    grad: Float32Array,
-    buf: Float32Array | null,
+    paramH: Storage,
+    gradH: Storage,
+    bufH: Storage | null,
     lr: number,
     momentum: number,
     dampening: number,
@@ -748,6 +801,9 @@ export class RefBackend implements Backend {
     nesterov: boolean,
     first: boolean,
   ): void {
+    const param = this.view(paramH);
+    const grad = this.view(gradH);
+    const buf = bufH ? this.view(bufH) : null;
     for (let i = 0; i < param.length; i++) {
       let g = grad[i] + weightDecay * param[i];
       if (buf && momentum !== 0) {
@@ -759,16 +815,18 @@ export class RefBackend implements Backend {
     }
   }
 
-  movingAverage(avg: Float32Array, x: Float32Array, decay: number): void {
+  movingAverage(avgH: Storage, xH: Storage, decay: number): void {
+    const avg = this.view(avgH);
+    const x = this.view(xH);
     const e = 1 - decay;
     for (let i = 0; i < avg.length; i++) avg[i] = decay * avg[i] + e * x[i];
   }
 
   adamStep(
-    param: Float32Array,
-    grad: Float32Array,
-    m: Float32Array,
-    v: Float32Array,
+    paramH: Storage,
+    gradH: Storage,
+    mH: Storage,
+    vH: Storage,
     lr: number,
     beta1: number,
     beta2: number,
@@ -777,6 +835,10 @@ export class RefBackend implements Backend {
     step: number,
     decoupled: boolean,
   ): void {
+    const param = this.view(paramH);
+    const grad = this.view(gradH);
+    const m = this.view(mH);
+    const v = this.view(vH);
     const bc1 = 1 - Math.pow(beta1, step),
       bc2 = 1 - Math.pow(beta2, step);
     for (let i = 0; i < param.length; i++) {
@@ -809,4 +871,36 @@ function bstrides(shape: readonly number[]): number[] {
     s *= shape[i];
   }
   return st;
+}
+
+/** C[M,N] = op(A) @ op(B) (+ C when accumulate) on arrays: RefBackend.gemm, and the convolutions' inner step. */
+function gemmF32(
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  A: Float32Array,
+  B: Float32Array,
+  C: Float32Array,
+  accumulate: boolean,
+): void {
+  if (!accumulate) C.fill(0, 0, M * N);
+  // i-k-j order keeps the innermost loop contiguous in B and C when B is not transposed.
+  const row = new Float64Array(N);
+  for (let i = 0; i < M; i++) {
+    row.fill(0);
+    for (let k = 0; k < K; k++) {
+      const a = transA ? A[k * M + i] : A[i * K + k];
+      if (a === 0) continue;
+      if (transB) {
+        for (let j = 0; j < N; j++) row[j] += a * B[j * K + k];
+      } else {
+        const bo = k * N;
+        for (let j = 0; j < N; j++) row[j] += a * B[bo + j];
+      }
+    }
+    const co = i * N;
+    for (let j = 0; j < N; j++) C[co + j] += row[j];
+  }
 }

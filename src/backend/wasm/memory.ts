@@ -1,11 +1,12 @@
-// The wasm heap: one WebAssembly.Memory and a JS-side allocator handing out Float32Array views.
+// The wasm heap: one WebAssembly.Memory and a JS-side allocator handing out blocks.
 //
-// Shared memory never detaches old views when it grows, so a view stays valid for the life of
-// its block. Blocks are 64-byte aligned, rounded to 64 bytes, and recycled by exact size (a
-// training loop asks for the same sizes every step, so steady state is all bin hits). When the
-// bump region is exhausted the free blocks are coalesced and searched best-fit before the
-// memory grows. Without shared memory (a browser that is not cross-origin isolated) the memory is
-// reserved once at a fixed size and never grows, so views are never detached either.
+// A block is a HeapBlock handle (byte offset, length in floats), never a Float32Array: growing a
+// memory that is not shared (a browser page that is not cross-origin isolated) detaches its
+// ArrayBuffer and every view into it, so a view is made from the current buffer when a kernel
+// runs (view()) and is not kept across an allocation. Blocks are 64-byte aligned, rounded to 64
+// bytes, and recycled by exact size (a training loop asks for the same sizes every step, so
+// steady state is all bin hits). When the bump region is exhausted the free blocks are coalesced
+// and searched best-fit before the memory grows, shared or not, up to 4 GiB.
 
 const PAGE = 65536;
 const ALIGN = 64;
@@ -13,10 +14,18 @@ const MAX_PAGES = 65536; // 4 GiB
 
 export class OutOfWasmMemory extends Error {}
 
+/** A block of a WasmHeap: `length` floats from byte `offset`. The wasm backend's Storage. */
+export class HeapBlock {
+  constructor(
+    readonly heap: WasmHeap,
+    readonly offset: number,
+    readonly length: number,
+  ) {}
+}
+
 export class WasmHeap {
   readonly memory: WebAssembly.Memory;
   readonly shared: boolean;
-  private buffers = new Set<ArrayBufferLike>();
   private buf: ArrayBufferLike;
   private top: number; // bump pointer
   private highWater: number; // bytes above this were never handed out (still zero)
@@ -33,10 +42,14 @@ export class WasmHeap {
     this.memory = memory;
     this.shared = shared;
     this.buf = memory.buffer;
-    this.buffers.add(this.buf);
     this.base = roundUp(base, ALIGN);
     this.top = this.base;
     this.highWater = this.base;
+  }
+
+  /** The memory's current buffer (a new one after each growth; an unshared memory detaches the old one). */
+  get buffer(): ArrayBufferLike {
+    return this.buf;
   }
 
   /** Bytes of linear memory (grows, never shrinks). */
@@ -86,24 +99,18 @@ export class WasmHeap {
     bin.push(off);
   }
 
-  /** A zero-filled Float32Array of n floats. */
-  alloc(n: number): Float32Array {
-    if (n === 0) return new Float32Array(this.buf, this.base, 0);
-    const off = this.allocBytes(n * 4, true);
-    return new Float32Array(this.buf, off, n);
+  /** A zero-filled block of n floats. */
+  alloc(n: number): HeapBlock {
+    return new HeapBlock(this, n === 0 ? this.base : this.allocBytes(n * 4, true), n);
   }
 
-  /** Returns true when buf was a block of this heap and has been released. */
-  free(buf: Float32Array): boolean {
-    if (buf.length === 0 || !this.owns(buf)) return false;
-    if (!this.sizes.has(buf.byteOffset)) return false;
-    this.freeBytesAt(buf.byteOffset);
-    return true;
+  free(b: HeapBlock): void {
+    if (b.length > 0) this.freeBytesAt(b.offset);
   }
 
-  /** Whether a typed array lies in this heap's memory. */
-  owns(a: ArrayBufferView): boolean {
-    return this.buffers.has(a.buffer);
+  /** A view of a block in the current buffer: valid until the next allocation (which may grow and detach it). */
+  view(b: HeapBlock): Float32Array {
+    return new Float32Array(this.buf, b.offset, b.length);
   }
 
   f32(off: number, n: number): Float32Array {
@@ -177,23 +184,35 @@ export class WasmHeap {
   private grow(needBytes: number): void {
     const have = this.buf.byteLength / PAGE;
     const need = Math.ceil(needBytes / PAGE);
-    if (!this.shared || need > MAX_PAGES) {
-      const mib = (b: number) => (b / 2 ** 20).toFixed(0);
+    // Grow by at least 1/8 of the current size to amortise (an unshared memory may be copied on
+    // growth), within the 4 GiB limit; when that much is refused, try exactly what is needed.
+    const want = Math.min(MAX_PAGES, Math.max(need, Math.ceil(have * 1.125)));
+    let refused = need > MAX_PAGES;
+    if (!refused) {
+      try {
+        this.memory.grow(want - have);
+      } catch {
+        try {
+          this.memory.grow(need - have);
+        } catch {
+          refused = true;
+        }
+      }
+    }
+    if (refused) {
+      const mib = (b: number) => (b / 2 ** 20).toFixed(b < 10 * 2 ** 20 ? 1 : 0);
       throw new OutOfWasmMemory(
-        `wasm backend: out of memory (need ${mib(needBytes)} MiB, limit ${mib(this.shared ? MAX_PAGES * PAGE : this.buf.byteLength)} MiB, ` +
-          `${mib(this.liveBytes)} MiB in live tensors). Free tensors you no longer need: run each step in scope(() => …) or ` +
-          `noGrad(() => …), which free what they create except what they return, or call tensor.dispose()` +
+        `wasm backend: out of memory (need ${mib(needBytes)} MiB, have ${mib(this.buf.byteLength)} MiB, ` +
+          (need > MAX_PAGES ? `limit ${mib(MAX_PAGES * PAGE)} MiB` : 'the runtime refused to grow the memory') +
+          `; ${mib(this.liveBytes)} MiB in live tensors). Free tensors you no longer need: run each step in scope(() => …) or ` +
+          `noGrad(() => …), which free what they create except what they return, or call tensor.dispose(); or use a smaller batch.` +
           (this.shared
-            ? '.'
-            : '. This memory cannot grow: without cross-origin isolation (no SharedArrayBuffer) it is reserved once; serve the page with ' +
-              'Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp for a growing memory and threads.'),
+            ? ''
+            : ' (This memory is not shared because the page is not cross-origin isolated; serving it with Cross-Origin-Opener-Policy: ' +
+              'same-origin and Cross-Origin-Embedder-Policy: require-corp gives threads, not more memory: the limit is the same.)'),
       );
     }
-    // Grow by at least 1/8 of the current size to amortise, within the 4 GiB limit.
-    const want = Math.min(MAX_PAGES, Math.max(need, Math.ceil(have * 1.125)));
-    this.memory.grow(want - have);
     this.buf = this.memory.buffer;
-    this.buffers.add(this.buf);
   }
 }
 

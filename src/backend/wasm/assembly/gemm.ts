@@ -68,6 +68,9 @@ export const G_PART: i32 = D_ARGS + 47; // partial outputs of splits 1.. (same l
 export const G_PARTS: i32 = D_ARGS + 48; // floats between partial outputs
 export const G_PREPACK: i32 = D_ARGS + 49; // 0, or B panels packed once by packBTask (shared by the M tiles)
 export const G_NK: i32 = D_ARGS + 50; // K chunks per segment (prepacked layout)
+// 0, or A panels packed once (constant weights, kept by the JS side): batch entry b, K chunk at k0,
+// rows i0.. at floats b*Mp*K + Mp*k0 + i0*kc (Mp = M rounded up to even), as packA lays them out.
+export const G_APACK: i32 = D_ARGS + 51;
 
 // Per-thread scratch layout (bytes).
 const S_POFF: usize = 0; // i32[16]
@@ -118,6 +121,38 @@ function kernel2x16(ap: usize, bp: usize, kc: i32, c: usize, ldcB: usize, add: b
   }
   v128.store(c, c00); v128.store(c, c01, 16); v128.store(c, c02, 32); v128.store(c, c03, 48);
   v128.store(c1, c10); v128.store(c1, c11, 16); v128.store(c1, c12, 32); v128.store(c1, c13, 48);
+}
+
+/**
+ * The last panel of a row when it has at most 8 (nv = 2) or 4 (nv = 1) valid columns: the same
+ * packed panels (16 floats per k), only the first nv vectors computed; into tmp (rows 64 bytes apart).
+ * Batch-1 maps have such tails: 7x7 = 49 = 3*16 + 1 columns, 14x14 = 196 = 12*16 + 4.
+ */
+function kernel2xNarrow(ap: usize, bp: usize, kc: i32, tmp: usize, b0: f32, b1: f32, nv: i32): void {
+  let c00 = f32x4.splat(b0), c01 = c00;
+  let c10 = f32x4.splat(b1), c11 = c10;
+  if (nv == 1) {
+    for (let k = 0; k < kc; k++) {
+      const v0 = v128.load(bp);
+      c00 = f32x4.add(c00, f32x4.mul(v128.load32_splat(ap), v0));
+      c10 = f32x4.add(c10, f32x4.mul(v128.load32_splat(ap, 4), v0));
+      ap += 8;
+      bp += 64;
+    }
+  } else {
+    for (let k = 0; k < kc; k++) {
+      const v0 = v128.load(bp), v1 = v128.load(bp, 16);
+      const a0 = v128.load32_splat(ap), a1 = v128.load32_splat(ap, 4);
+      c00 = f32x4.add(c00, f32x4.mul(a0, v0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, v1));
+      c10 = f32x4.add(c10, f32x4.mul(a1, v0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, v1));
+      ap += 8;
+      bp += 64;
+    }
+  }
+  v128.store(tmp, c00); v128.store(tmp, c01, 16);
+  v128.store(tmp, c10, 64); v128.store(tmp, c11, 80);
 }
 
 /** A tile rows i0.. (mc rows valid of M), K range [k0, k0+kc) -> panels of 2 rows. */
@@ -342,7 +377,8 @@ function macro(d: usize, pa: usize, pb: usize, mc: i32, nc: i32, kc: i32, c0: us
       if (contig && rows == 2) {
         kernel2x16(ap, bp, kc, cp, ldcB, add, b0, b1, relu);
       } else {
-        kernel2x16(ap, bp, kc, tmp, 64, false, b0, b1, false);
+        if (v <= 8) kernel2xNarrow(ap, bp, kc, tmp, b0, b1, v <= 4 ? 1 : 2);
+        else kernel2x16(ap, bp, kc, tmp, 64, false, b0, b1, false);
         for (let i = 0; i < rows; i++) {
           const crow = c0 + (<usize>(p + i) * <usize>ldc << 2);
           for (let jj = 0; jj < v; jj++) {
@@ -372,9 +408,11 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
   const mi = rem / nT, ni = rem - mi * nT;
   const b1 = b / nb2, b2 = b - b1 * nb2;
   const scratch = du(d, D_SCRATCH) + <usize>tid * du(d, D_SCRATCH_STRIDE);
-  const pa = scratch + S_PACKA, tmp = scratch + S_TMP;
-  let pb = scratch + S_PACKB;
+  const tmp = scratch + S_TMP;
+  let pa = scratch + S_PACKA, pb = scratch + S_PACKB;
   const prepack = du(d, G_PREPACK);
+  const apack = du(d, G_APACK);
+  const Mp = <usize>((M + 1) & ~1);
 
   const aBase = du(d, G_A) + ((<usize>b1 * <usize>di(d, G_AS1) + <usize>b2 * <usize>di(d, G_AS2)) << 2);
   const bBase = du(d, G_B) + ((<usize>b1 * <usize>di(d, G_BS1) + <usize>b2 * <usize>di(d, G_BS2)) << 2);
@@ -404,7 +442,8 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
     const aS = aBase + <usize>seg * aSeg, bS = bBase + <usize>seg * bSeg;
     for (let k0 = 0; k0 < K; k0 += kcMax) {
       const kc = min(kcMax, K - k0);
-      if (amode == 2) packAFlip(aS, di(d, G_ACG), di(d, G_ARS), i0, mc, k0, kc, pa);
+      if (apack != 0) pa = apack + ((<usize>b * Mp * <usize>K + Mp * <usize>k0 + <usize>i0 * <usize>kc) << 2);
+      else if (amode == 2) packAFlip(aS, di(d, G_ACG), di(d, G_ARS), i0, mc, k0, kc, pa);
       else packA(aS, lda, atrans, i0, mc, k0, kc, pa);
       if (prepack != 0) pb = prepackSlot(d, prepack, b, ni, seg, k0 / kcMax);
       else if (bmode <= 1) packBPlain(bS, ldb, bmode == 1, j0, nc, k0, kc, pb);
@@ -459,6 +498,23 @@ export function packBTask(d: usize, t: i32, tid: i32): void {
   if (bmode <= 1) packBPlain(bS, di(d, G_LDB), bmode == 1, j0, nc, k0, kc, dst);
   else if (bmode == 2) packBConv(d, bS, j0, nc, k0, kc, dst, scratch + S_POFF);
   else packBConvT(d, bS, j0, nc, k0, kc, dst, scratch + S_COFF);
+}
+
+/**
+ * Packs all of A once (constant weights) into G_APACK; task t = (batch entry b, K chunk kci).
+ * Only for jobs with one K segment (conv forward).
+ */
+export function packATask(d: usize, t: i32): void {
+  const M = di(d, G_M), K = di(d, G_K), nK = di(d, G_NK), kcMax = di(d, G_KC), nb2 = di(d, G_NB2);
+  const kci = t % nK, b = t / nK;
+  const b1 = b / nb2, b2 = b - b1 * nb2;
+  const Mp = <usize>((M + 1) & ~1);
+  const k0 = kci * kcMax, kc = min(kcMax, K - k0);
+  const aS = du(d, G_A) + ((<usize>b1 * <usize>di(d, G_AS1) + <usize>b2 * <usize>di(d, G_AS2)) << 2);
+  const dst = du(d, G_APACK) + ((<usize>b * Mp * <usize>K + Mp * <usize>k0) << 2);
+  const amode = di(d, G_ATRANS);
+  if (amode == 2) packAFlip(aS, di(d, G_ACG), di(d, G_ARS), 0, M, k0, kc, dst);
+  else packA(aS, di(d, G_LDA), amode == 1, 0, M, k0, kc, dst);
 }
 
 /** Benchmark only: the micro-kernel on L1-resident panels, reps times (measures the SIMD ceiling). */

@@ -2,8 +2,9 @@
 // (the main thread and the workers) calls run_job(desc, tid) and takes task indices from the
 // descriptor's atomic counter until none are left, so faster threads take more tiles.
 import { D_COUNTER, D_KIND, D_NTASKS, D_STATS, di } from './desc';
-import { gemmTask, packBTask } from './gemm';
+import { gemmTask, packATask, packBTask } from './gemm';
 import { col2imTask, padTask } from './conv';
+import { groupedConvTask } from './grouped';
 import { eltTask } from './eltwise';
 import { bnTask, sumMidTask } from './norm';
 import { poolTask } from './pool';
@@ -13,6 +14,7 @@ import { winoDyTask, winoInTask, winoOutTask, winoWeightTask, winoWgradTask } fr
 export * from './desc';
 export * from './gemm';
 export * from './conv';
+export * from './grouped';
 export * from './eltwise';
 export * from './norm';
 export * from './pool';
@@ -31,6 +33,8 @@ export const K_WINO_OUT: i32 = 11;
 export const K_WINO_DY: i32 = 12;
 export const K_WINO_WGRAD: i32 = 13;
 export const K_PACKB: i32 = 14;
+export const K_PACKA: i32 = 15;
+export const K_GCONV: i32 = 16;
 
 export function run_job(d: usize, tid: i32): void {
   const kind = di(d, D_KIND);
@@ -54,6 +58,8 @@ export function run_job(d: usize, tid: i32): void {
       case K_WINO_DY: winoDyTask(d, t); break;
       case K_WINO_WGRAD: winoWgradTask(d, t); break;
       case K_PACKB: packBTask(d, t, tid); break;
+      case K_PACKA: packATask(d, t); break;
+      case K_GCONV: groupedConvTask(d, t, tid); break;
       default: unreachable();
     }
     store<i32>(stat, load<i32>(stat) + 1);
