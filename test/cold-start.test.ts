@@ -2,7 +2,7 @@
 // in place (no second copy of the weights), and the heap reserved before a fused model's first
 // forward so that the second forward finds every block it needs (no growth, no new pages).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -12,7 +12,6 @@ import { RNG, globalRng, manualSeed } from '../src/base/rng.js';
 import { createModel, modelInChannels } from '../src/models/registry.js';
 import { fuseForInference } from '../src/models/fused.js';
 import { readSafetensorsFile, writeSafetensorsFile } from '../src/io/files.js';
-import { readSafetensors } from '../src/io/safetensors.js';
 import { stateDictToArrays } from '../src/nn/state.js';
 import * as ops from '../src/tensor/ops.js';
 import { noGrad } from '../src/tensor/tensor.js';
@@ -98,7 +97,7 @@ test('[wasm] a fused model reserves its working set before the first forward: th
   m.dispose();
 });
 
-test('readSafetensorsFile keeps float32 tensors as views of the file bytes (no second copy), with the values of the copying reader', () => {
+test('readSafetensorsFile(path, { copy: false }) keeps float32 tensors as views of the file bytes (no second copy), with the values of the copying reader', () => {
   const dir = mkdtempSync(join(tmpdir(), 'resnet-cold-'));
   try {
     const rng = new RNG(4);
@@ -118,8 +117,8 @@ test('readSafetensorsFile keeps float32 tensors as views of the file bytes (no s
     );
     const file = join(dir, 'w.safetensors');
     writeSafetensorsFile(file, arrays);
-    const views = readSafetensorsFile(file);
-    const copies = readSafetensors(readFileSync(file));
+    const views = readSafetensorsFile(file, { copy: false });
+    const copies = readSafetensorsFile(file);
     const buffers = new Set([...views.values()].map((e) => e.data.buffer));
     assert.equal(buffers.size, 1, 'all tensors share the file buffer');
     assert.ok([...buffers][0].byteLength >= statSync(file).size);
