@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import '../src/backend/wasm/index.js';
 import { getThreads, setThreads, WasmBackend } from '../src/backend/wasm/index.js';
 import { setBackend } from '../src/backend/registry.js';
+import type { WebGpuBackend } from '../src/backend/webgpu/index.js';
 import { createModel } from '../src/models/registry.js';
 import { SGD } from '../src/optim/sgd.js';
 import * as ops from '../src/tensor/ops.js';
@@ -81,10 +82,11 @@ const CALL_LIMIT_MS = 300_000;
 /** Pause between two calls, so spinning thread pools (OpenMP, onnxruntime) settle before the next peer. */
 const GAP_MS = 100;
 
-const ALL_PEERS: PeerName[] = ['ours', 'onnxruntime-web', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'pytorch'];
-const SLOW_PEERS: PeerName[] = ['tfjs-cpu'];
+const ALL_PEERS: PeerName[] = ['ours', 'ours-webgpu', 'onnxruntime-web', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'pytorch'];
+const SLOW_PEERS: PeerName[] = ['tfjs-cpu', 'ours-webgpu'];
 const LABEL: Record<PeerName, string> = {
   ours: 'ours (wasm)',
+  'ours-webgpu': 'ours (webgpu)',
   'onnxruntime-web': 'ort-web',
   'onnxruntime-node': 'ort-node',
   'tfjs-wasm': 'tfjs-wasm',
@@ -100,11 +102,12 @@ interface BenchCase {
   spec: CaseSpec;
 }
 
-function inferCase(model: 'resnet18' | 'resnet50', batch: number): BenchCase {
+const TITLE = { resnet18: 'ResNet-18', resnet50: 'ResNet-50', resnext50_32x4d: 'ResNeXt-50 32x4d' } as const;
+function inferCase(model: keyof typeof TITLE, batch: number): BenchCase {
   const size = TINY ? 32 : 224;
   return {
-    id: `${model}-b${batch}`,
-    title: `${model === 'resnet18' ? 'ResNet-18' : 'ResNet-50'} inference 3x${size}x${size}, batch ${batch}`,
+    id: `${model === 'resnext50_32x4d' ? 'resnext50' : model}-b${batch}`,
+    title: `${TITLE[model]} inference 3x${size}x${size}, batch ${batch}`,
     spec: { kind: 'infer', model, batch, channels: 3, size, classes: 1000 },
   };
 }
@@ -115,6 +118,7 @@ const CASES: BenchCase[] = [
   inferCase('resnet18', TINY ? 2 : 8),
   inferCase('resnet50', 1),
   inferCase('resnet50', TINY ? 2 : 8),
+  inferCase('resnext50_32x4d', 1),
   {
     id: `d2l-train-b${TRAIN_BATCH}`,
     title: `d2l ResNet-18 training step 1x${TRAIN_SIZE}x${TRAIN_SIZE}, batch ${TRAIN_BATCH}, SGD momentum`,
@@ -266,6 +270,116 @@ async function openOurs(spec: CaseSpec): Promise<Session> {
   };
 }
 
+// ---------------------------------------------------------------------------- ours on webgpu
+
+/** A software adapter: its figures measure a CPU emulation of a GPU, and every row says so. */
+export const SOFTWARE_ADAPTER = /llvmpipe|swiftshader|softpipe|lavapipe|basic render/i;
+
+/**
+ * The same model and calls on the webgpu backend (Node: Dawn through the npm package `webgpu`; on
+ * a real GPU its Vulkan/Metal/D3D12 backend, else OpenGL on llvmpipe). GPU work is asynchronous:
+ * each timed call ends with the queue drained (rt.sync()) or a value read back, so it measures the
+ * work, not its recording.
+ */
+async function openOursWebgpu(spec: CaseSpec): Promise<Session> {
+  await import('../src/backend/webgpu/node.js');
+  const be = (await setBackend('webgpu')) as WebGpuBackend;
+  const software = SOFTWARE_ADAPTER.test(be.adapterDescription);
+  const info: PeerInfo = {
+    version: readPkgVersion(),
+    threads: 1,
+    backend: `webgpu: ${be.adapterDescription}${software ? ' (software adapter: not a GPU figure)' : ''}`,
+  };
+  // the backend is process-wide: every call selects it, and gives the wasm peer its own back after
+  const onGpu = async <T>(f: () => Promise<T>): Promise<T> => {
+    await setBackend('webgpu');
+    try {
+      return await f();
+    } finally {
+      if (oursBackend) await setBackend('wasm');
+    }
+  };
+  if (spec.kind === 'gemm') {
+    const n = spec.n;
+    const A = be.alloc(n * n),
+      B = be.alloc(n * n),
+      C = be.alloc(n * n);
+    be.write(A, fillRandom(new Float32Array(n * n), 1));
+    be.write(B, fillRandom(new Float32Array(n * n), 2));
+    await be.rt.sync();
+    return {
+      info,
+      run: () =>
+        timeCall(async () => {
+          be.gemm(false, false, n, n, n, A, B, C, false);
+          await be.rt.sync();
+        }),
+      close: async () => {
+        for (const a of [A, B, C]) be.free(a);
+      },
+    };
+  }
+  const made = await onGpu(async () => {
+    const model = noGrad(() => createModel(spec.model));
+    const x = ops.tensor(fillRandom(new Float32Array(spec.batch * spec.channels * spec.size * spec.size)), [spec.batch, spec.channels, spec.size, spec.size]);
+    return { model, x };
+  });
+  const { model, x } = made;
+  Object.assign(info, { batch: spec.batch, params: model.numParameters() });
+  if (spec.kind === 'infer') {
+    model.eval();
+    const fused = await onGpu(async () => fuseForInference(model));
+    info.backend += ', fused';
+    return {
+      info,
+      run: () =>
+        onGpu(() =>
+          timeCall(async () => {
+            const y = scope(() => fused.forward(x).keep());
+            await be.rt.sync();
+            if (y.shape[0] !== spec.batch || y.shape[1] !== spec.classes) throw new Error(`logits have shape [${y.shape.join(', ')}]`);
+            y.dispose();
+          }),
+        ),
+      close: async () => {
+        fused.dispose();
+        x.dispose();
+        model.dispose();
+      },
+    };
+  }
+  model.train();
+  const targets = targetsFor(spec.batch, spec.classes);
+  const sgd = new SGD(model.parameters(), { lr: spec.lr, momentum: spec.momentum });
+  info.optimizer = `src/optim SGD(lr ${spec.lr}, momentum ${spec.momentum})`;
+  return {
+    info,
+    run: () =>
+      onGpu(async () => {
+        let loss = 0;
+        const t = await timeCall(async () => {
+          const l = scope(() => {
+            sgd.zeroGrad();
+            const l = ops.crossEntropy(model.forward(x), targets);
+            l.backward();
+            noGrad(() => sgd.step());
+            return l.keep();
+          });
+          loss = (await l.data())[0]; // the step's one read-back: the loss
+          l.dispose();
+        });
+        if (!Number.isFinite(loss)) throw new Error(`training loss is ${loss}`);
+        return t;
+      }),
+    close: async () => {
+      sgd.zeroGrad();
+      sgd.dispose();
+      x.dispose();
+      model.dispose();
+    },
+  };
+}
+
 function readPkgVersion(): string {
   try {
     return JSON.parse(readFileSync(path.join(HERE, '..', 'package.json'), 'utf8')).version;
@@ -379,6 +493,7 @@ function notApplicable(peer: PeerName, spec: CaseSpec): string | null {
     if (spec.kind === 'train') return 'n/a: onnxruntime has no training in JavaScript';
     if (spec.kind === 'gemm') return 'n/a: not measured (no ONNX MatMul model)';
   }
+  if (peer.startsWith('tfjs') && spec.kind === 'infer' && spec.model === 'resnext50_32x4d') return 'n/a: tf.layers has no grouped convolution';
   if (peer === 'tfjs-cpu') {
     if (spec.kind === 'infer' && spec.batch > 1) return 'skipped: tfjs-cpu runs batch 1 only (slow)';
     if (spec.kind === 'gemm') return 'skipped: tfjs-cpu is not a SGEMM peer';
@@ -394,6 +509,10 @@ interface Policy {
 }
 
 function policyFor(peer: PeerName, spec: CaseSpec): Policy {
+  if (peer === 'ours-webgpu') {
+    // on a software adapter (llvmpipe, SwiftShader) a ResNet-50 forward takes seconds: capped like tfjs-cpu
+    return { runs: RUNS, warmup: WARMUP, capMs: CAP_MS, note: `capped at ${CAP_MS / 1000} s` };
+  }
   if (peer === 'tfjs-cpu') {
     if (spec.kind === 'train') return { runs: 1, warmup: 0, capMs: CAP_MS, note: `1 run, no warm-up, capped at ${CAP_MS / 1000} s` };
     return { runs: Math.min(RUNS, 3), warmup: 1, capMs: CAP_MS, note: `at most ${Math.min(RUNS, 3)} runs after 1 warm-up within ${CAP_MS / 1000} s` };
@@ -405,6 +524,8 @@ async function openPeer(peer: PeerName, spec: CaseSpec, expectParams: number | u
   switch (peer) {
     case 'ours':
       return openOurs(spec);
+    case 'ours-webgpu':
+      return openOursWebgpu(spec);
     case 'pytorch': {
       const t = await getTorch();
       if (!t) throw new Error(torchWhyNot ?? 'PyTorch not available');
@@ -654,6 +775,7 @@ function targets(results: CaseResult[]): Target[] {
   };
   ratio('resnet50-b1', 'onnxruntime-web', 0.4, 'ResNet-50 batch 1');
   ratio('resnet50-b1', 'tfjs-wasm', 0.25, 'ResNet-50 batch 1');
+  ratio('resnext50-b1', 'onnxruntime-web', 0.7, 'ResNeXt-50 32x4d batch 1 (issue 16)');
   ratio('resnet18-b1', 'pytorch', 1.0, 'ResNet-18 batch 1');
   ratio('d2l-train-b128', 'pytorch', 1.5, 'd2l training step');
   ratio('d2l-train-b128', 'tfjs-cpu', null, 'd2l training step, per image (far below)');

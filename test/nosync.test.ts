@@ -26,7 +26,7 @@ import { DEFAULT_CONFIG, type TrainConfig } from '../src/train/config.js';
 import { runTraining } from '../src/train/run.js';
 import { fit, NonFiniteLossError, predictLogits, trainStep, trainStepAsync } from '../src/train/trainer.js';
 import { randn, tensor } from '../src/tensor/ops.js';
-import { noGrad, type Tensor } from '../src/tensor/tensor.js';
+import { noGrad } from '../src/tensor/tensor.js';
 import type { Module } from '../src/nn/module.js';
 
 let dir: string;
@@ -99,7 +99,8 @@ test('training run on ref-nosync (clip, EMA, flip TTA, checkpoints, interrupted 
     fb = files(c.out);
   for (const part of ['w', 'o'] as const) {
     assert.deepEqual([...fb[part].keys()], [...fa[part].keys()]);
-    for (const [k, v] of fa[part]) assert.ok(bits(fb[part].get(k)!.data).equals(bits(v.data)), `${part === 'w' ? 'weights' : 'optimizer state'} differ at ${k}`);
+    for (const [k, v] of fa[part])
+      assert.ok(bits(fb[part].get(k)!.data).equals(bits(v.data)), `${part === 'w' ? 'weights' : 'optimizer state'} differ at ${k}`);
   }
 });
 
@@ -153,7 +154,11 @@ test('fit on ref-nosync stops with NonFiniteLossError naming the step when the l
 });
 
 test('trainStepAsync on ref-nosync equals trainStep on ref (loss and logits bit for bit); trainStep there says to use trainStepAsync', async () => {
-  const batch = { x: Float32Array.from({ length: 2 * 100 }, (_, i) => Math.sin(i)), shape: [2, 1, 10, 10], y: Int32Array.from([1, 3]) };
+  const batch = {
+    x: Float32Array.from({ length: 2 * 100 }, (_, i) => Math.sin(i)),
+    shape: [2, 1, 10, 10] as [number, number, number, number],
+    y: Int32Array.from([1, 3]),
+  };
   const mr = await modelOn('ref');
   const r = trainStep({ model: mr, optimizer: new SGD(mr.parameters(), { lr: 0.1 }), clipGradNorm: 0.5 }, batch);
   const mn = await modelOn('ref-nosync');
@@ -191,7 +196,11 @@ test('state dict, optimizer state and EMA (atol 1e-6) read asynchronously on ref
   const opt = new SGD(m.parameters(), { lr: 0.1, momentum: 0.9 });
   const w0 = await readStateArrays(m);
   const ema = new ModelEma(m, 0.5);
-  const batch = { x: Float32Array.from({ length: 200 }, (_, i) => Math.cos(i)), shape: [2, 1, 10, 10], y: Int32Array.from([0, 2]) };
+  const batch = {
+    x: Float32Array.from({ length: 200 }, (_, i) => Math.cos(i)),
+    shape: [2, 1, 10, 10] as [number, number, number, number],
+    y: Int32Array.from([0, 2]),
+  };
   await trainStepAsync({ model: m, optimizer: opt }, batch);
   ema.update(m);
   assert.throws(() => stateDictToArrays(m), /use await tensor\.data\(\)/);

@@ -102,14 +102,14 @@ for (const backend of TEST_BACKENDS)
         default:
           throw new Error(`unknown op ${c.op}`);
       }
-      assertClose(out.dataSync(), a.get('output')!.data, RTOL, ATOL, `${c.name} output`);
+      assertClose(await out.data(), a.get('output')!.data, RTOL, ATOL, `${c.name} output`);
       if (c.op === 'cross_entropy') out.backward();
       else out.backward(T('r', false));
-      assertClose(x.grad!.dataSync(), a.get('grad_input')!.data, RTOL, ATOL, `${c.name} grad_input`);
-      for (const [k, p] of Object.entries(params)) assertClose(p.grad!.dataSync(), a.get(`grad_${k}`)!.data, RTOL, ATOL, `${c.name} grad_${k}`);
+      assertClose(await x.grad!.data(), a.get('grad_input')!.data, RTOL, ATOL, `${c.name} grad_input`);
+      for (const [k, p] of Object.entries(params)) assertClose(await p.grad!.data(), a.get(`grad_${k}`)!.data, RTOL, ATOL, `${c.name} grad_${k}`);
       if (rm && rv) {
-        assertClose(rm.dataSync(), a.get('running_mean_after')!.data, RTOL, ATOL, `${c.name} running_mean`);
-        assertClose(rv.dataSync(), a.get('running_var_after')!.data, RTOL, ATOL, `${c.name} running_var`);
+        assertClose(await rm.data(), a.get('running_mean_after')!.data, RTOL, ATOL, `${c.name} running_mean`);
+        assertClose(await rv.data(), a.get('running_var_after')!.data, RTOL, ATOL, `${c.name} running_var`);
       }
     });
   }
@@ -124,8 +124,8 @@ for (const backend of TEST_BACKENDS) {
     const x = ops.tensor(a.get('input')!.data, a.get('input')!.shape);
     x.requiresGrad = true;
     const y = ops.relu(x);
-    assert.deepEqual(show(y.dataSync()), show(a.get('output')!.data), 'relu(x)');
+    assert.deepEqual(show(await y.data()), show(a.get('output')!.data), 'relu(x)');
     y.backward(ops.tensor(a.get('r')!.data, a.get('r')!.shape));
-    assert.deepEqual(show(x.grad!.dataSync()), show(a.get('grad_input')!.data), 'grad');
+    assert.deepEqual(show(await x.grad!.data()), show(a.get('grad_input')!.data), 'grad');
   });
 }

@@ -664,51 +664,60 @@ const WINO_CASES: [string, Conv2dParams][] = [
   ['1x1 images, pad 1', convParams(3, 8, 1, 1, 8, 3, 3, 1, 1, 1, 1)],
   ['pad 2 on 5x5', convParams(2, 8, 5, 5, 9, 3, 3, 1, 2, 1, 1)],
   ['56x56 C=K=16 (SIMD tile path)', convParams(1, 16, 56, 56, 16, 3, 3, 1, 1, 1, 1)],
+  ['batch 3, 6x7 (4 tiles of 4x4 over two tile rows), C=12, K=8', convParams(3, 12, 6, 7, 8, 3, 3, 1, 1, 1, 1)],
+  ['batch 3, 3x3 (one 4x4 tile per image), C=8, K=9', convParams(3, 8, 3, 3, 9, 3, 3, 1, 1, 1, 1)],
+  ['30x21 C=8, K=16 (4x4 tiles: full rows, a ragged row end and a partial last row)', convParams(1, 8, 30, 21, 16, 3, 3, 1, 1, 1, 1)],
 ];
 
-for (const [name, p] of WINO_CASES) {
-  test(`Winograd F(2x2,3x3) conv2d, backwardData and backwardFilter equal ref and the im2col path: ${name} (rtol 1e-4, atol 1e-4)`, () => {
-    const { N, C, H, W, K, R, S, OH, OW, groups } = p;
-    const x = rand(N * C * H * W),
-      w = rand(K * (C / groups) * R * S),
-      bias = rand(K),
-      dy = rand(N * K * OH * OW);
-    const yr = new Float32Array(N * K * OH * OW),
-      dxr = new Float32Array(x.length),
-      dwr = new Float32Array(w.length);
-    ref.conv2d(x, w, bias, yr, p);
-    ref.conv2dBackwardData(dy, w, dxr, p);
-    ref.conv2dBackwardFilter(x, dy, dwr, p);
-    const [xh, wh, bh, dyh] = [x, w, bias, dy].map(put);
-    const saved = [be.winograd, be.winogradBytes, be.winogradMinTiles, be.winogradMinFill] as const;
-    be.winogradMinTiles = 1;
-    be.winogradMinFill = 0;
-    try {
-      for (const mode of ['all', 'off'] as const) {
-        be.winograd = mode;
-        be.winogradBytes = 16 * (C + K) * Math.ceil(OH / 2) * Math.ceil(OW / 2) * 4; // one image per chunk
+for (const [name, p] of WINO_CASES)
+  for (const tile of [2, 4] as const) {
+    // F(4x4)'s transforms have entries up to 8 and 1/24: its rounding error is larger (random data here)
+    const tol = tile === 2 ? 1e-4 : 3e-4;
+    test(`Winograd F(${tile}x${tile},3x3) conv2d and backwardData (backwardFilter: F(2x2)) equal ref and the im2col path: ${name} (rtol ${tol}, atol ${tol})`, () => {
+      const { N, C, H, W, K, R, S, OH, OW, groups } = p;
+      const x = rand(N * C * H * W),
+        w = rand(K * (C / groups) * R * S),
+        bias = rand(K),
+        dy = rand(N * K * OH * OW);
+      const yr = new Float32Array(N * K * OH * OW),
+        dxr = new Float32Array(x.length),
+        dwr = new Float32Array(w.length);
+      ref.conv2d(x, w, bias, yr, p);
+      ref.conv2dBackwardData(dy, w, dxr, p);
+      ref.conv2dBackwardFilter(x, dy, dwr, p);
+      const [xh, wh, bh, dyh] = [x, w, bias, dy].map(put);
+      const saved = [be.winograd, be.winogradBytes, be.winogradMinTiles, be.winogradMinFill, be.winogradTile] as const;
+      be.winogradMinTiles = 1;
+      be.winogradMinFill = 0;
+      be.winogradTile = tile;
+      try {
+        for (const mode of ['all', 'off'] as const) {
+          be.winograd = mode;
+          be.winogradBytes = (tile + 2) ** 2 * (C + K) * Math.ceil(OH / tile) * Math.ceil(OW / tile) * 4; // one image per chunk
+          const y = be.alloc(yr.length),
+            dx = be.alloc(x.length),
+            dw = be.alloc(w.length);
+          const before = be.counters.winograd,
+            before4 = be.counters.winograd4;
+          be.conv2d(xh, wh, bh, y, p);
+          be.conv2dBackwardData(dyh, wh, dx, p);
+          be.conv2dBackwardFilter(xh, dyh, dw, p);
+          assert.equal(be.counters.winograd - before, mode === 'all' ? 3 : 0, 'Winograd path taken');
+          assert.equal(be.counters.winograd4 - before4, mode === 'all' && tile === 4 ? 2 : 0, 'F(4x4) taken by conv2d and backwardData');
+          close(got(y), yr, tol, tol, `y (${mode})`);
+          close(got(dx), dxr, tol, tol, `dx (${mode})`);
+          close(got(dw), dwr, 1e-4, 1e-4, `dw (${mode})`);
+        }
+        be.winograd = 'all';
         const y = be.alloc(yr.length),
-          dx = be.alloc(x.length),
-          dw = be.alloc(w.length);
-        const before = be.counters.winograd;
-        be.conv2d(xh, wh, bh, y, p);
-        be.conv2dBackwardData(dyh, wh, dx, p);
-        be.conv2dBackwardFilter(xh, dyh, dw, p);
-        assert.equal(be.counters.winograd - before, mode === 'all' ? 3 : 0, 'Winograd path taken');
-        close(got(y), yr, 1e-4, 1e-4, `y (${mode})`);
-        close(got(dx), dxr, 1e-4, 1e-4, `dx (${mode})`);
-        close(got(dw), dwr, 1e-4, 1e-4, `dw (${mode})`);
+          yr2 = Float32Array.from(yr, (v) => (v > 0 ? v : 0));
+        be.conv2dEx(xh, wh, bh, y, p, true);
+        close(got(y), yr2, tol, tol, 'relu(conv) fused');
+      } finally {
+        [be.winograd, be.winogradBytes, be.winogradMinTiles, be.winogradMinFill, be.winogradTile] = saved;
       }
-      be.winograd = 'all';
-      const y = be.alloc(yr.length),
-        yr2 = Float32Array.from(yr, (v) => (v > 0 ? v : 0));
-      be.conv2dEx(xh, wh, bh, y, p, true);
-      close(got(y), yr2, 1e-4, 1e-4, 'relu(conv) fused');
-    } finally {
-      [be.winograd, be.winogradBytes, be.winogradMinTiles, be.winogradMinFill] = saved;
-    }
-  });
-}
+    });
+  }
 
 test('1,000 small training-like steps do not grow wasm memory after warm-up', () => {
   const p = convParams(2, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1);
@@ -793,9 +802,10 @@ test('cacheWeights keeps Winograd weight transforms per weight buffer and frees 
     yr = new Float32Array(y.length);
   const savedMin = be.winogradMinTiles;
   be.winogradMinTiles = 1;
+  be.winogradTile = 2;
   be.conv2d(x, w, null, y, p); // scratch areas are made here, not counted below
   const live0 = be.heap.liveByteCount,
-    uBytes = 16 * 16 * 16 * 4,
+    uBytes = 16 * 272 * 4, // 16 planes of K*Cg = 256 floats, 272 apart (an odd number of 64-byte lines)
     wBytes = 16 * 16 * 9 * 4;
   be.cacheWeights = true;
   try {
@@ -813,6 +823,7 @@ test('cacheWeights keeps Winograd weight transforms per weight buffer and frees 
   } finally {
     be.cacheWeights = false;
     be.winogradMinTiles = savedMin;
+    be.winogradTile = 'auto';
   }
 });
 

@@ -14,7 +14,7 @@ export async function webgpuSkipReason(): Promise<string | false> {
       reason = false;
     } catch (e) {
       // CI has Mesa's llvmpipe, so there a missing adapter is a failure, not a skip (.ci/run sets this)
-      if (process.env.RESNET_REQUIRE_WEBGPU === '1') throw new Error(`RESNET_REQUIRE_WEBGPU=1 but ${(e as Error).message}`);
+      if (process.env.RESNET_REQUIRE_WEBGPU === '1') throw new Error(`RESNET_REQUIRE_WEBGPU=1 but ${(e as Error).message}`, { cause: e });
       reason = `no webgpu here: ${(e as Error).message}`;
     }
   }

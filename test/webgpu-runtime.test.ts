@@ -9,6 +9,13 @@ import { promisify } from 'node:util';
 import { webgpuSkipReason, webgpuForTests } from './webgpu-env.js';
 import { WebGpuBackend, acquireDevice, getGpuProvider, setGpuProvider } from '../src/backend/webgpu/index.js';
 import { GpuRuntime } from '../src/backend/webgpu/runtime.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RNG } from '../src/base/rng.js';
+import { readNpy, writeNpy } from '../src/io/npy.js';
+import { assertClose } from './helpers.js';
+import { runCli } from './cli-run.js';
 
 const skip = await webgpuSkipReason();
 let gpu: WebGpuBackend;
@@ -33,6 +40,36 @@ test('webgpu pool: a freed buffer is reused and comes back zero-filled; releaseP
   assert.ok(gpu.poolStats().pooledBuffers >= 1);
   gpu.releasePool();
   assert.deepEqual([gpu.poolStats().pooledBuffers, gpu.poolStats().pooledBytes], [0, 0]);
+  // over the pool's limit a freed buffer is destroyed, after the work recorded with it
+  const limit = gpu.rt.poolLimitBytes;
+  try {
+    gpu.rt.poolLimitBytes = 4096;
+    const [c, d] = [gpu.alloc(1000), gpu.alloc(1000)]; // 4000 bytes each
+    gpu.fill(c, 2);
+    gpu.copy(c, d);
+    gpu.free(c); // pooled
+    gpu.free(d); // destroyed
+    assert.deepEqual([gpu.poolStats().pooledBuffers, gpu.poolStats().pooledBytes], [1, 4000]);
+    const e = gpu.alloc(1000);
+    gpu.fill(e, 3);
+    assert.equal((await gpu.read(e))[999], 3);
+    gpu.free(e);
+  } finally {
+    gpu.rt.poolLimitBytes = limit;
+  }
+});
+
+test('webgpu write: from a view of a SharedArrayBuffer (wasm memory), a subarray, a plain array at an offset (exact)', { skip }, async () => {
+  const shared = new Float32Array(new SharedArrayBuffer(64), 4, 5);
+  shared.set([1, 2, 3, 4, 5]);
+  const a = gpu.alloc(5);
+  gpu.write(a, shared);
+  assert.deepEqual(Array.from(await gpu.read(a)), [1, 2, 3, 4, 5]);
+  gpu.write(a, new Float32Array([0, 6, 7, 0]).subarray(1, 3), 1);
+  gpu.write(a, [9], 4);
+  assert.deepEqual(Array.from(await gpu.read(a)), [1, 6, 7, 4, 9]);
+  assert.throws(() => gpu.write(a, [1, 2], 4), /write of 2 floats at 4 into a buffer of 5/);
+  gpu.free(a);
 });
 
 test(
@@ -128,8 +165,32 @@ test('CLI --backend webgpu without the package `webgpu` (hidden from the resolve
   assert.equal(r.stdout, '');
 });
 
-test('CLI --backend webgpu with the package: the command runs', { skip }, async () => {
-  const r = await cli(['--backend', 'webgpu', 'models'], false);
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^resnet18 /m);
+test('CLI --backend webgpu forward: cifar_resnet20 logits equal the ref backend run of the same command (rtol 1e-4, atol 1e-5)', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'resnet-webgpu-cli-'));
+  try {
+    const rng = new RNG(5);
+    const x = Float32Array.from({ length: 2 * 3 * 32 * 32 }, () => rng.uniform(-1, 1));
+    writeFileSync(join(dir, 'x.npy'), writeNpy({ dtype: 'F32', shape: [2, 3, 32, 32], data: x }));
+    const args = (backend: string, out: string) => [
+      '--backend',
+      backend,
+      'forward',
+      '--model',
+      'cifar_resnet20',
+      '--input',
+      join(dir, 'x.npy'),
+      '--output',
+      join(dir, out),
+    ];
+    const r = await cli(args('webgpu', 'gpu.npy'), false);
+    assert.equal(r.code, 0, r.stderr);
+    const refRun = await runCli(args('ref', 'ref.npy')); // in process; the later --backend wins
+    assert.equal(refRun.code, 0, refRun.err);
+    const got = readNpy(readFileSync(join(dir, 'gpu.npy'))),
+      want = readNpy(readFileSync(join(dir, 'ref.npy')));
+    assert.deepEqual(got.shape, [2, 10]);
+    assertClose(got.data, want.data, 1e-4, 1e-5, 'logits');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

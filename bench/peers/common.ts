@@ -3,10 +3,10 @@
 
 /** What one peer is asked to run: a model forward, a training step, or one SGEMM. */
 export type CaseSpec =
-  | { kind: 'infer'; model: 'resnet18' | 'resnet50' | 'd2l_resnet18'; batch: number; channels: number; size: number; classes: number }
+  | { kind: 'infer'; model: 'resnet18' | 'resnet50' | 'resnext50_32x4d' | 'd2l_resnet18'; batch: number; channels: number; size: number; classes: number }
   | {
       kind: 'train';
-      model: 'resnet18' | 'resnet50' | 'd2l_resnet18';
+      model: 'resnet18' | 'resnet50' | 'resnext50_32x4d' | 'd2l_resnet18';
       batch: number;
       channels: number;
       size: number;
@@ -16,7 +16,7 @@ export type CaseSpec =
     }
   | { kind: 'gemm'; n: number };
 
-export type PeerName = 'ours' | 'onnxruntime-web' | 'onnxruntime-node' | 'tfjs-wasm' | 'tfjs-cpu' | 'pytorch';
+export type PeerName = 'ours' | 'ours-webgpu' | 'onnxruntime-web' | 'onnxruntime-node' | 'tfjs-wasm' | 'tfjs-cpu' | 'pytorch';
 
 /** Facts a peer reports when a case is set up. */
 export interface PeerInfo {
@@ -49,6 +49,7 @@ export type HostReply = { type: 'ready'; info: PeerInfo } | { type: 'ms'; ms: nu
 export const PARAMS: Record<string, number> = {
   resnet18: 11_689_512,
   resnet50: 25_557_032,
+  resnext50_32x4d: 25_028_904,
   d2l_resnet18: 11_178_378,
 };
 

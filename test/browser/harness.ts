@@ -25,7 +25,8 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launch(): Promise<Browser> {
+/** `extraArgs`: more Chromium flags (e.g. --enable-unsafe-webgpu: WebGPU on SwiftShader here). */
+export async function launch(extraArgs: string[] = []): Promise<Browser> {
   const userDataDir = mkdtempSync(join(tmpdir(), 'resnet-ts-chromium-'));
   const ctx = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
@@ -39,6 +40,7 @@ export async function launch(): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...extraArgs,
     ],
     viewport: { width: 1100, height: 860 },
   });

@@ -43,6 +43,19 @@ const BINARY_SCALAR_OP: Record<BinaryOp, number> = {
 const UNARY_OP: Partial<Record<UnaryOp, number>> = { relu: c.OP_RELU, neg: c.OP_NEG, abs: c.OP_ABS, sqrt: c.OP_SQRT };
 
 type ArgSlot = keyof typeof ARG_SLOTS;
+/** Winograd output tile: F(2x2,3x3) or F(4x4,3x3). */
+export type WinoTile = 2 | 4;
+
+/**
+ * Floats between two transformed Winograd planes holding n floats each: n rounded up to 16 so
+ * that the stride in 64-byte lines is odd. The transforms write (read) all 16 or 36 planes at
+ * once; at a stride that is a multiple of 4 KiB they all fall in the same L1 sets (measured: the
+ * F(4x4) weight transform of 512x512 filters 8x slower).
+ */
+function planeStride(n: number): number {
+  const s = Math.ceil(n / 16) * 16;
+  return (s / 16) % 2 === 0 ? s + 16 : s;
+}
 /** A job's arguments by slot name (kernels.generated.ts); a slot not given is 0. */
 type JobArgs = { [K in ArgSlot]?: number };
 /** Argument slots the kernels read as f32 (by name: jobs of different kinds reuse the same words). */
@@ -169,7 +182,7 @@ export class WasmBackend extends RefBackend {
   override free(buf: Storage): void {
     const u = this.weightCache.get(buf);
     if (u !== undefined) {
-      this.heap.freeBytesAt(u);
+      for (const p of Object.values(u)) this.heap.freeBytesAt(p);
       this.weightCache.delete(buf);
     }
     if (this.packedACache.has(buf)) this.dropPackedA(buf);
@@ -188,7 +201,8 @@ export class WasmBackend extends RefBackend {
     return s instanceof HeapBlock && s.heap === this.heap;
   }
 
-  private weightCache = new Map<Storage, number>();
+  /** Winograd weight transforms by weight buffer, one per tile size (F(2x2): 2, F(4x4): 4). */
+  private weightCache = new Map<Storage, Partial<Record<WinoTile, number>>>();
   /** Constant GEMM A operands (inference weights) packed once: key -> layout tag -> pointer. */
   private packedACache = new Map<Storage, Map<string, number>>();
 
@@ -225,7 +239,7 @@ export class WasmBackend extends RefBackend {
   set cacheWeights(on: boolean) {
     this.cacheOn = on;
     if (!on) {
-      for (const u of this.weightCache.values()) this.heap.freeBytesAt(u);
+      for (const u of this.weightCache.values()) for (const p of Object.values(u)) this.heap.freeBytesAt(p);
       this.weightCache.clear();
       this.dropPackedA(null);
     }
@@ -592,7 +606,7 @@ export class WasmBackend extends RefBackend {
   winogradBytes = 8 << 20;
 
   /** Calls that took a given path (tests). */
-  readonly counters = { winograd: 0, prepack: 0, packA: 0, grouped: 0 };
+  readonly counters = { winograd: 0, winograd4: 0, prepack: 0, packA: 0, grouped: 0 };
   /** Largest shared prepacked-B area (bytes); larger B operands are packed per task. */
   prepackMaxBytes = 32 << 20;
   /** Fewest 2x2 output tiles (over the batch) for Winograd: below it the 16x larger transformed weights dominate. */
@@ -603,6 +617,98 @@ export class WasmBackend extends RefBackend {
   winogradMinTilesCached = 16;
   /** Least fraction of the 2x2 tiles' outputs that are real (odd sizes pad the last tile row/column). */
   winogradMinFill = 0.7;
+
+  /**
+   * Winograd tile for 3x3 stride-1 convolutions (forward and backward-data): 'auto' picks per
+   * call among the im2col GEMM, F(2x2) and F(4x4) by the cost model below; 2 or 4 forces that
+   * tile wherever the fixed thresholds (winogradMinTiles, winogradMinFill) allow Winograd.
+   */
+  winogradTile: 'auto' | WinoTile = 'auto';
+
+  /**
+   * The per-core cost model behind winogradTile 'auto' (milliseconds = sum of coefficient x
+   * count). Coefficients measured by bench/wino-calib.ts (one thread, each job kind timed on its
+   * own over ResNet-18/34/50 and d2l layer shapes, batch 1 and 8) and fitted there; see
+   * src/backend/wasm/README.md. gemm: ns per padded multiply-add (rows to 2, columns to 16);
+   * pack/im2col: ns per packed element; in/out: ns per padded input / output element of the
+   * transforms; w: ns per transformed (k, c) filter.
+   */
+  costModel = {
+    // fitted 2026-12-02 by bench/wino-calib.ts --reps 3 (load average 18 on 2 cores; CPU time)
+    gemm: 0.0424,
+    pack: 0.47,
+    im2col: 1.3,
+    in2: 2.1,
+    out2: 2.14,
+    w2: 8.3,
+    in4: 2.8,
+    out4: 2.52,
+    w4: 47.4,
+  };
+
+  /** Model cost (ns, one core) of a 3x3 stride-1 conv by im2col GEMM (tile 0), F(2x2) or F(4x4). */
+  convCost(tile: 0 | WinoTile, N: number, Cg: number, Kg: number, groups: number, OH: number, OW: number, cached: boolean): number {
+    const k = this.costModel;
+    const C = Cg * groups,
+      K = Kg * groups;
+    const gemm = (M: number, Ncols: number, Kd: number, batch: number) => {
+      const MT = Math.ceil(M / c.MCMAX),
+        NT = Math.ceil(Ncols / c.NCMAX);
+      const flops = batch * Math.ceil(M / 2) * 2 * Math.ceil(Ncols / 16) * 16 * Kd;
+      // A is packed once per N tile, B once per M tile
+      const packed = batch * (M * Kd * NT + Kd * Ncols * MT);
+      return { flops, packed };
+    };
+    if (tile === 0) {
+      const L = N * OH * OW;
+      const g = gemm(Kg, L, Cg * 9, groups);
+      // constant weights are packed once (packedA): no A packing then
+      const packA = cached ? 0 : groups * Kg * Cg * 9 * Math.ceil(L / c.NCMAX);
+      return g.flops * k.gemm + packA * k.pack + groups * Cg * 9 * L * Math.ceil(Kg / c.MCMAX) * k.im2col;
+    }
+    const X = (tile + 2) * (tile + 2);
+    const TH = Math.ceil(OH / tile),
+      TW = Math.ceil(OW / tile),
+      T = N * TH * TW;
+    const g = gemm(Kg, T, Cg, X * groups);
+    const inEl = N * C * (tile * TH + 2) * (tile * TW + 2),
+      outEl = N * K * tile * tile * TH * TW;
+    const [cin, cout, cw] = tile === 2 ? [k.in2, k.out2, k.w2] : [k.in4, k.out4, k.w4];
+    return g.flops * k.gemm + g.packed * k.pack + inEl * cin + outEl * cout + (cached ? 0 : K * Cg * cw);
+  }
+
+  /** The algorithm of a forward or backward-data convolution: 0 = im2col GEMM, else the Winograd tile. */
+  private convTile(
+    Cg: number,
+    Kg: number,
+    groups: number,
+    R: number,
+    S: number,
+    sh: number,
+    sw: number,
+    dh: number,
+    dw: number,
+    N: number,
+    OH: number,
+    OW: number,
+    cached: boolean,
+  ): 0 | WinoTile {
+    if (!(R === 3 && S === 3 && sh === 1 && sw === 1 && dh === 1 && dw === 1 && Cg >= 8 && Kg >= 8)) return 0;
+    const t = this.winogradTile;
+    if (t !== 'auto') return this.useWinograd(Cg, Kg, R, S, sh, sw, dh, dw, N, OH, OW, false, cached, t) ? t : 0;
+    let best: 0 | WinoTile = 0,
+      bestCost = this.convCost(0, N, Cg, Kg, groups, OH, OW, cached);
+    // F(4x4) only with a cached weight transform (inference: conv2dFused with constant weights,
+    // or cacheWeights on). Its rounding error per conv is ~5x F(2x2)'s (1.5e-6 vs 3e-7 relative
+    // L2 against ref, measured on the d2l fixture's convs); in the ill-conditioned train-mode
+    // gradients of the d2l and CIFAR fixtures that flips ReLU/BN decisions and breaks the parity
+    // rule (bench/wino-error.ts: relative L2 3e-3 to 1.3e-2 where the rule allows 1e-3).
+    for (const m of cached ? ([2, 4] as const) : ([2] as const)) {
+      const cost = this.convCost(m, N, Cg, Kg, groups, OH, OW, cached);
+      if (cost < bestCost) [best, bestCost] = [m, cost];
+    }
+    return best;
+  }
 
   private useWinograd(
     Cg: number,
@@ -618,9 +724,12 @@ export class WasmBackend extends RefBackend {
     OW: number,
     wgrad = false,
     cached = this.cacheOn,
+    m: WinoTile = 2,
   ): boolean {
-    const tiles = N * Math.ceil(OH / 2) * Math.ceil(OW / 2);
-    const minTiles = wgrad ? Math.min(this.winogradMinTilesWgrad, this.winogradMinTiles) : cached ? this.winogradMinTilesCached : this.winogradMinTiles;
+    const tiles = N * Math.ceil(OH / m) * Math.ceil(OW / m);
+    // the thresholds count 2x2 tiles (a 4x4 tile is 4 of them)
+    const minTiles =
+      ((wgrad ? Math.min(this.winogradMinTilesWgrad, this.winogradMinTiles) : cached ? this.winogradMinTilesCached : this.winogradMinTiles) * 4) / (m * m);
     // odd outputs waste part of the last tile row/column: 3x3 outputs fill 9 of 16 values
     return (
       R === 3 &&
@@ -632,7 +741,7 @@ export class WasmBackend extends RefBackend {
       Cg >= 8 &&
       Kg >= 8 &&
       tiles >= minTiles &&
-      (N * OH * OW) / (4 * tiles) >= this.winogradMinFill
+      (N * OH * OW) / (m * m * tiles) >= this.winogradMinFill
     );
   }
 
@@ -660,35 +769,45 @@ export class WasmBackend extends RefBackend {
     flipped: boolean,
     origCg: number,
     wKey: Storage | null = null,
+    m: WinoTile = 2,
   ): void {
     this.counters.winograd++;
+    if (m === 4) this.counters.winograd4++;
     const Cg = C / groups,
       Kg = K / groups;
-    const TH = Math.ceil(OH / 2),
-      TW = Math.ceil(OW / 2),
-      Hp = 2 * TH + 2,
-      Wp = 2 * TW + 2;
-    // weight transform U[16][K][Cg], or the cached one of these weights (inference)
+    // m x m output tiles from (m+2) x (m+2) input tiles: X = (m+2)^2 transformed planes
+    const X = (m + 2) * (m + 2);
+    const TH = Math.ceil(OH / m),
+      TW = Math.ceil(OW / m),
+      Hp = m * TH + 2,
+      Wp = m * TW + 2;
+    const [kIn, kW, kOut] = m === 4 ? [c.K_WINO4_IN, c.K_WINO4_W, c.K_WINO4_OUT] : [c.K_WINO_IN, c.K_WINO_W, c.K_WINO_OUT];
+    // weight transform U[X][K][Cg], or the cached one of these weights (inference)
     let U: number;
-    const cached = wKey ? this.weightCache.get(wKey) : undefined;
-    if (cached) {
+    const entry = wKey ? (this.weightCache.get(wKey) ?? {}) : undefined;
+    const cached = entry?.[m];
+    const us = planeStride(K * Cg);
+    if (cached !== undefined) {
       U = cached;
     } else {
-      U = wKey ? this.heap.allocBytes(16 * K * Cg * 4, false) : this.scratch('winoU', 16 * K * Cg * 4);
-      this.args({ W_W: wp, W_U: U, W_K: K, W_CG: Cg, W_FLIP: flipped ? 1 : 0, W_CO: origCg });
-      this.run(c.K_WINO_W, K, K * Cg * 64);
-      if (wKey) this.weightCache.set(wKey, U);
+      U = entry ? this.heap.allocBytes(X * us * 4, false) : this.scratch('winoU', X * us * 4);
+      this.args({ W_W: wp, W_U: U, W_US: us, W_K: K, W_CG: Cg, W_FLIP: flipped ? 1 : 0, W_CO: origCg });
+      this.run(kW, K, K * Cg * X * 4);
+      if (entry) this.weightCache.set(wKey!, { ...entry, [m]: U });
     }
-    const perImage = 16 * (C + K) * TH * TW * 4;
+    const perImage = X * (C + K) * TH * TW * 4;
     const chunk = Math.max(1, Math.min(N, Math.floor(this.winogradBytes / perImage)));
     for (let n0 = 0; n0 < N; n0 += chunk) {
       const nc = Math.min(chunk, N - n0),
         T = nc * TH * TW;
       const src = this.pad(xp + n0 * C * H * W * 4, nc * C, H, W, padH, Hp - H - padH, padW, Wp - W - padW, 'xpad');
-      const V = this.scratch('winoV', 16 * C * T * 4),
-        M = this.scratch('winoM', 16 * K * T * 4);
-      this.args({ W_X: src, W_V: V, W_PLANES: nc * C, W_C: C, W_HP: Hp, W_WP: Wp, W_TH: TH, W_TW: TW, W_T: T });
-      this.run(c.K_WINO_IN, nc * C, nc * C * Hp * Wp * 8);
+      // F(4x4)'s transforms read (never write) up to 3 lanes past a plane's last tile: 64 bytes of slack
+      const vs = planeStride(C * T),
+        ms = planeStride(K * T);
+      const V = this.scratch('winoV', X * vs * 4 + 64),
+        M = this.scratch('winoM', X * ms * 4 + 64);
+      this.args({ W_X: src, W_V: V, W_XS: vs, W_PLANES: nc * C, W_C: C, W_HP: Hp, W_WP: Wp, W_TH: TH, W_TW: TW, W_T: T });
+      this.run(kIn, nc * C, nc * C * Hp * Wp * 8);
       this.gemmJob({
         M: Kg,
         N: T,
@@ -706,13 +825,13 @@ export class WasmBackend extends RefBackend {
         bias: 0,
         biasS2: 0,
         relu: false,
-        nb1: 16,
+        nb1: X,
         nb2: groups,
-        aS1: K * Cg,
+        aS1: us,
         aS2: Kg * Cg,
-        bS1: C * T,
+        bS1: vs,
         bS2: Cg * T,
-        cS1: K * T,
+        cS1: ms,
         cS2: Kg * T,
         kSegs: 1,
         aSeg: 0,
@@ -721,6 +840,7 @@ export class WasmBackend extends RefBackend {
       this.args({
         W_X: yp + n0 * K * OH * OW * 4,
         W_V: M,
+        W_XS: ms,
         W_PLANES: nc * K,
         W_C: K,
         W_HP: OH,
@@ -731,7 +851,7 @@ export class WasmBackend extends RefBackend {
         W_BIAS: bias,
         W_RELU: relu ? 1 : 0,
       });
-      this.run(c.K_WINO_OUT, nc * K, nc * K * OH * OW * 8);
+      this.run(kOut, nc * K, nc * K * OH * OW * 8);
     }
   }
 
@@ -768,11 +888,13 @@ export class WasmBackend extends RefBackend {
       const nc = Math.min(chunk, N - n0),
         T = nc * TH * TW;
       const src = this.pad(xp + n0 * C * H * W * 4, nc * C, H, W, padH, Hp - H - padH, padW, Wp - W - padW, 'xpad');
-      const V = this.scratch('winoV', 16 * C * T * 4),
-        M = this.scratch('winoM', 16 * K * T * 4);
-      this.args({ W_X: src, W_V: V, W_PLANES: nc * C, W_C: C, W_HP: Hp, W_WP: Wp, W_TH: TH, W_TW: TW, W_T: T });
+      const vs = planeStride(C * T),
+        ms = planeStride(K * T);
+      const V = this.scratch('winoV', 16 * vs * 4),
+        M = this.scratch('winoM', 16 * ms * 4);
+      this.args({ W_X: src, W_V: V, W_XS: vs, W_PLANES: nc * C, W_C: C, W_HP: Hp, W_WP: Wp, W_TH: TH, W_TW: TW, W_T: T });
       this.run(c.K_WINO_IN, nc * C, nc * C * Hp * Wp * 8);
-      this.args({ W_X: dyp + n0 * K * OH * OW * 4, W_V: M, W_PLANES: nc * K, W_C: K, W_HP: OH, W_WP: OW, W_TH: TH, W_TW: TW, W_T: T });
+      this.args({ W_X: dyp + n0 * K * OH * OW * 4, W_V: M, W_XS: ms, W_PLANES: nc * K, W_C: K, W_HP: OH, W_WP: OW, W_TH: TH, W_TW: TW, W_T: T });
       this.run(c.K_WINO_DY, nc * K, nc * K * OH * OW * 8);
       // dU[xi]_g (Kg x Cg) (+)= Mdy[xi]_g (Kg x T) @ V[xi]_g^T (T x Cg)
       this.gemmJob({
@@ -794,9 +916,9 @@ export class WasmBackend extends RefBackend {
         relu: false,
         nb1: 16,
         nb2: groups,
-        aS1: K * T,
+        aS1: ms,
         aS2: Kg * T,
-        bS1: C * T,
+        bS1: vs,
         bS2: Cg * T,
         cS1: K * Cg,
         cS2: Kg * Cg,
@@ -840,12 +962,14 @@ export class WasmBackend extends RefBackend {
       return;
     }
     const key = (constWeights || this.cacheOn) && this.ours(w) ? w : null;
-    if (this.winograd !== 'off' && this.useWinograd(C / groups, K / groups, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW, false, key !== null)) {
+    const tile =
+      this.winograd === 'off' ? 0 : this.convTile(C / groups, K / groups, groups, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW, key !== null);
+    if (tile !== 0) {
       const xp = this.inp(x),
         wp = this.inp(w),
         bp = bias ? this.inp(bias) : 0,
         yp = this.out(y, false);
-      this.winogradConv(xp, N, C, H, W, padH, padW, wp, bp, yp, K, groups, OH, OW, relu && !residual, false, 0, key);
+      this.winogradConv(xp, N, C, H, W, padH, padW, wp, bp, yp, K, groups, OH, OW, relu && !residual, false, 0, key, tile);
       if (residual) {
         this.elt(c.OP_ADD_INPLACE, y.length, this.inp(residual), yp);
         if (relu) this.elt(c.OP_RELU, y.length, yp, yp);
@@ -961,9 +1085,10 @@ export class WasmBackend extends RefBackend {
       CRS = Cg * R * S;
     const ptH = dilH * (R - 1) - padH,
       ptW = dilW * (S - 1) - padW;
-    if (this.winograd === 'all' && ptH >= 0 && ptW >= 0 && this.useWinograd(Kg, Cg, R, S, strideH, strideW, dilH, dilW, N, H, W)) {
+    const tile = this.winograd === 'all' && ptH >= 0 && ptW >= 0 ? this.convTile(Kg, Cg, groups, R, S, strideH, strideW, dilH, dilW, N, H, W, false) : 0;
+    if (tile !== 0) {
       // dx = conv3x3(dy, flipped w^T) with padding 2 - pad
-      this.winogradConv(dyp, N, K, OH, OW, ptH, ptW, wp, 0, dxp, C, groups, H, W, false, true, Cg);
+      this.winogradConv(dyp, N, K, OH, OW, ptH, ptW, wp, 0, dxp, C, groups, H, W, false, true, Cg, null, tile);
       this.done();
       return;
     }

@@ -89,6 +89,9 @@ export class GpuRuntime {
   readonly maxGroups: number;
   private pipelines = new Map<string, GPUComputePipeline>();
   private pool = new Map<number, GPUBuffer[]>(); // byte size -> free buffers
+  private pooled = 0; // bytes in the pool
+  /** The pool keeps at most this many bytes of free buffers; a buffer freed beyond is destroyed. */
+  poolLimitBytes = 1 << 30;
   private live = new Map<GPUBuffer, number>(); // buffer -> floats handed out
   private liveFloats = 0;
   private encoder: GPUCommandEncoder | null = null;
@@ -145,6 +148,7 @@ export class GpuRuntime {
     }
     let buffer = this.pool.get(bytes)?.pop();
     if (buffer) {
+      this.pooled -= bytes;
       // a recycled buffer holds old values: clear it in queue order
       this.endPass();
       this.encoderNow().clearBuffer(buffer);
@@ -168,6 +172,12 @@ export class GpuRuntime {
     if (n === undefined) return; // freed twice: ignore (tensor dispose is idempotent)
     this.live.delete(s.buffer);
     this.liveFloats -= n;
+    if (this.pooled + s.buffer.size > this.poolLimitBytes) {
+      this.flush(); // recorded work may use it: submitted work keeps it alive until done
+      s.buffer.destroy();
+      return;
+    }
+    this.pooled += s.buffer.size;
     const list = this.pool.get(s.buffer.size);
     if (list) list.push(s.buffer);
     else this.pool.set(s.buffer.size, [s.buffer]);
@@ -179,9 +189,7 @@ export class GpuRuntime {
 
   /** Bytes held by the pool (free buffers kept for reuse); for leak tests. */
   pooledBytes(): number {
-    let b = 0;
-    for (const [size, list] of this.pool) b += size * list.length;
-    return b;
+    return this.pooled;
   }
 
   /** Buffers handed out and buffers kept by the pool, with their bytes; for leak tests. */
@@ -202,6 +210,7 @@ export class GpuRuntime {
     this.flush(); // recorded work may still use them: submitted work keeps them until done
     for (const list of this.pool.values()) for (const b of list) b.destroy();
     this.pool.clear();
+    this.pooled = 0;
   }
 
   /** Frees every buffer and the device. The runtime (and every tensor on it) is unusable after. */
@@ -227,7 +236,8 @@ export class GpuRuntime {
     this.check();
     if (offset < 0 || offset + values.length > dst.length) throw new RangeError(`write of ${values.length} floats at ${offset} into a buffer of ${dst.length}`);
     this.flush();
-    const f = values instanceof Float32Array ? values : Float32Array.from(values);
+    // Dawn takes no SharedArrayBuffer (wasm's memory, shared between threads): copy those
+    const f = values instanceof Float32Array && values.buffer instanceof ArrayBuffer ? values : Float32Array.from(values);
     this.device.queue.writeBuffer(dst.buffer, offset * 4, f.buffer, f.byteOffset, f.byteLength);
   }
 

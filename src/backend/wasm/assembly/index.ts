@@ -9,6 +9,7 @@ import { eltTask } from './eltwise';
 import { bnTask, sumMidTask } from './norm';
 import { poolTask } from './pool';
 import { winoDyTask, winoInTask, winoOutTask, winoWeightTask, winoWgradTask } from './winograd';
+import { wino4InTask, wino4OutTask, wino4WeightTask } from './winograd4';
 
 // Descriptor slot numbers are exported as globals so the JS side reads them from the module.
 export * from './desc';
@@ -35,6 +36,9 @@ export const K_WINO_WGRAD: i32 = 13;
 export const K_PACKB: i32 = 14;
 export const K_PACKA: i32 = 15;
 export const K_GCONV: i32 = 16;
+export const K_WINO4_IN: i32 = 17;
+export const K_WINO4_W: i32 = 18;
+export const K_WINO4_OUT: i32 = 19;
 
 export function run_job(d: usize, tid: i32): void {
   const kind = di(d, D_KIND);
@@ -60,6 +64,9 @@ export function run_job(d: usize, tid: i32): void {
       case K_PACKB: packBTask(d, t, tid); break;
       case K_PACKA: packATask(d, t); break;
       case K_GCONV: groupedConvTask(d, t, tid); break;
+      case K_WINO4_IN: wino4InTask(d, t); break;
+      case K_WINO4_W: wino4WeightTask(d, t); break;
+      case K_WINO4_OUT: wino4OutTask(d, t); break;
       default: unreachable();
     }
     store<i32>(stat, load<i32>(stat) + 1);

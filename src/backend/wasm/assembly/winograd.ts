@@ -25,6 +25,10 @@ export const W_K: i32 = D_ARGS + 13;
 export const W_CG: i32 = D_ARGS + 14;
 export const W_FLIP: i32 = D_ARGS + 15; // weight transform of the flipped transpose (backward data)
 export const W_CO: i32 = D_ARGS + 16; // flip: input channels per group of the original weights
+// Floats between transformed planes (xi) of V or M, and of U: a bit more than C*T, K*T, K*Cg so
+// that the 16 (36) plane streams of a transform do not all map to the same L1 sets.
+export const W_XS: i32 = D_ARGS + 17;
+export const W_US: i32 = D_ARGS + 18;
 
 /** (. B) of one row u = (x0, x1, x2, x3): (x0 - x2, x1 + x2, x2 - x1, x1 - x3), stored to 4 xi planes. */
 @inline function rowT(o: usize, s: usize, u: v128): void {
@@ -40,7 +44,7 @@ export function winoInTask(d: usize, p: i32): void {
   const C = di(d, W_C), Hp = di(d, W_HP), Wp = di(d, W_WP), TH = di(d, W_TH), TW = di(d, W_TW), T = di(d, W_T);
   const n = p / C, c = p - n * C;
   const x = du(d, W_X) + (<usize>p * <usize>(Hp * Wp) << 2);
-  const xiStride = <usize>C * <usize>T << 2;
+  const xiStride = du(d, W_XS) << 2;
   let v = du(d, W_V) + ((<usize>c * <usize>T + <usize>(n * TH * TW)) << 2);
   const rowB = <usize>Wp << 2;
   for (let th = 0; th < TH; th++) {
@@ -128,7 +132,7 @@ const HALF: f32 = 0.5;
 export function winoWeightTask(d: usize, k: i32): void {
   const K = di(d, W_K), Cg = di(d, W_CG), flip = di(d, W_FLIP) != 0, Co = di(d, W_CO);
   const w = du(d, W_W), u = du(d, W_U);
-  const xiStride = <usize>K * <usize>Cg << 2;
+  const xiStride = du(d, W_US) << 2;
   for (let c = 0; c < Cg; c++) {
     // forward: g = w[k, c]. Flipped transpose (backward data as a convolution of dy): k is an
     // input channel of the original w[Ko, Co, 3, 3] and c an output channel within its group,
@@ -177,7 +181,7 @@ export function winoOutTask(d: usize, p: i32): void {
   const K = di(d, W_C), OH = di(d, W_HP), OW = di(d, W_WP), TH = di(d, W_TH), TW = di(d, W_TW), T = di(d, W_T);
   const n = p / K, k = p - n * K;
   const y = du(d, W_X) + (<usize>p * <usize>(OH * OW) << 2);
-  const xiStride = <usize>K * <usize>T << 2;
+  const xiStride = du(d, W_XS) << 2;
   let m = du(d, W_V) + ((<usize>k * <usize>T + <usize>(n * TH * TW)) << 2);
   const biasPtr = du(d, W_BIAS);
   const b: f32 = biasPtr != 0 ? load<f32>(biasPtr + (<usize>k << 2)) : 0;
@@ -247,7 +251,7 @@ export function winoDyTask(d: usize, p: i32): void {
   const K = di(d, W_C), OH = di(d, W_HP), OW = di(d, W_WP), TH = di(d, W_TH), TW = di(d, W_TW), T = di(d, W_T);
   const n = p / K, k = p - n * K;
   const dy = du(d, W_X) + (<usize>p * <usize>(OH * OW) << 2);
-  const xiStride = <usize>K * <usize>T << 2;
+  const xiStride = du(d, W_XS) << 2;
   let m = du(d, W_V) + ((<usize>k * <usize>T + <usize>(n * TH * TW)) << 2);
   for (let th = 0; th < TH; th++) {
     const oh = 2 * th;

@@ -49,17 +49,44 @@ function shapeUniforms(p: Conv2dParams): [string, number][] {
   ];
 }
 
-// cols(x)[t = (c, r, s), p = (n, oh, ow)] of group z: the input pixel under tap (r, s) of output
-// pixel (oh, ow), 0 in the padding. As WGSL: (c·RS + r·S + s, n·L + oh·OW + ow, z) -> f32.
-const gatherX = `
-fn gatherX(t: u32, p: u32, z: u32) -> f32 {
-  let c = t / u.RS; let rs = t - c * u.RS; let r = rs / u.S; let s = rs - r * u.S;
-  let n = p / u.L; let l = p - n * u.L; let oh = l / u.OW; let ow = l - oh * u.OW;
-  let ih = i32(oh * u.sh + r * u.dh) - i32(u.ph);
-  let iw = i32(ow * u.sw + s * u.dw) - i32(u.pw);
-  if (ih < 0 || iw < 0 || ih >= i32(u.H) || iw >= i32(u.W)) { return 0.0; }
-  return x[((n * u.C + z * u.Cg + c) * u.H + u32(ih)) * u.W + u32(iw)];
-}`;
+// cols(x)[t = (c, r, s), p = (n, oh, ow)] of group z is the input pixel under tap (r, s) of output
+// pixel (oh, ow), 0 in the padding. Per device, the tap tables of the conv shapes seen: entry t holds
+// (c·H·W + r·dh·W + s·dw, r·dh, s·dw, 0), the tap's offset from its window's top-left input pixel.
+// A few KiB each, kept for the device's life (a model has a few dozen conv shapes; capped).
+const tables = new WeakMap<GpuRuntime, Map<string, GPUBuffer>>();
+const MAX_TABLES = 512;
+
+/** A small i32 table on the device, built once per key and kept (capped) for the device's life. */
+function cachedTable(rt: GpuRuntime, key: string, build: () => Int32Array<ArrayBuffer>): GPUBuffer {
+  let map = tables.get(rt);
+  if (!map) tables.set(rt, (map = new Map()));
+  let buf = map.get(key);
+  if (!buf) {
+    if (map.size >= MAX_TABLES) {
+      rt.flush(); // a destroyed buffer must not be in an unsubmitted encoder; submitted work keeps it alive
+      for (const b of map.values()) b.destroy();
+      map.clear();
+    }
+    const data = build();
+    buf = rt.device.createBuffer({ size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    rt.device.queue.writeBuffer(buf, 0, data); // before any dispatch that reads it (those are submitted later)
+    map.set(key, buf);
+  }
+  return buf;
+}
+
+function tapTable(rt: GpuRuntime, p: Conv2dParams): GPUBuffer {
+  const Cg = p.C / p.groups;
+  return cachedTable(rt, ['fwd', Cg, p.R, p.S, p.H, p.W, p.dilH, p.dilW].join(','), () => {
+    const data = new Int32Array(Cg * p.R * p.S * 4);
+    for (let c = 0, t = 0; c < Cg; c++) {
+      for (let r = 0; r < p.R; r++) {
+        for (let s = 0; s < p.S; s++, t++) data.set([(c * p.H + r * p.dilH) * p.W + s * p.dilW, r * p.dilH, s * p.dilW, 0], t * 4);
+      }
+    }
+    return data;
+  });
+}
 
 /** The epilogue: v (+ bias[k]) (+ residual) (ReLU), as ref: conv, then bias, then residual, then ReLU. */
 function epilogue(bias: boolean, residual: boolean, relu: boolean): string {
@@ -89,7 +116,7 @@ function forward(
   // finishSplits adds them and applies the epilogue
   const split = plain ? splitPlan(rt, Kg, L, Cg, N * groups, N * K * L) : splitPlan(rt, Kg, N * L, CRS, groups, N * K * L);
   const part = split ? rt.alloc(split.splits * N * K * L) : null;
-  const buffers = [
+  const buffers: { name: string; buf: GpuStorage | GPUBuffer; write?: boolean }[] = [
     { name: 'x', buf: x },
     { name: 'w', buf: w },
     { name: 'y', buf: part ?? y, write: true },
@@ -120,12 +147,28 @@ function forward(
     });
   } else {
     const a = plainOperand('A', 'w', false, Kg, CRS, 'z * u.Kg * u.KR');
+    // per thread, its column's output pixel (where its window starts); per reduction index t, the
+    // tap's offsets from a table (taps() below) instead of two divisions per element
     const b: Operand = {
       fast: 'outer',
       vec4: false,
-      fn: `${gatherX}
-fn loadB(t: u32, p: u32, z: u32) -> f32 { if (t >= u.KR || p >= u.N) { return 0.0; } return gatherX(t, p, z); }`,
+      ctx: true,
+      fn: `
+struct Px { pix: i32, ih0: i32, iw0: i32, ok: bool }
+fn ctxB(p: u32, z: u32) -> Px {
+  let n = p / u.L; let l = p - n * u.L; let oh = l / u.OW; let ow = l - oh * u.OW;
+  let ih0 = i32(oh * u.sh) - i32(u.ph); let iw0 = i32(ow * u.sw) - i32(u.pw);
+  return Px(i32((n * u.C + z * u.Cg) * u.H * u.W) + ih0 * i32(u.W) + iw0, ih0, iw0, p < u.N);
+}
+fn loadBc(t: u32, px: Px, z: u32) -> f32 {
+  if (t >= u.KR || !px.ok) { return 0.0; }
+  let e = tab[t];
+  let ih = px.ih0 + e.y; let iw = px.iw0 + e.z;
+  if (ih < 0 || iw < 0 || ih >= i32(u.H) || iw >= i32(u.W)) { return 0.0; }
+  return x[u32(px.pix + e.x)];
+}`,
     };
+    buffers.push({ name: 'tab', buf: tapTable(rt, p) });
     runTiled(rt, {
       key: `conv/${a.vec4 ? 4 : 1}${flags}`,
       M: Kg,
@@ -134,7 +177,7 @@ fn loadB(t: u32, p: u32, z: u32) -> f32 { if (t >= u.KR || p >= u.N) { return 0.
       batch: groups,
       chunk: split?.chunk,
       uniforms,
-      buffers: buffers.map((bb) => ({ ...bb, vec4: bb.name === 'w' && a.vec4 })),
+      buffers: buffers.map((bb) => ({ ...bb, vec4: bb.name === 'w' && a.vec4, type: bb.name === 'tab' ? 'vec4<i32>' : undefined })),
       a,
       b,
       store: `fn store(m: u32, p: u32, z: u32, sp: u32, v0: f32) {
@@ -166,7 +209,12 @@ export function conv2dFused(
 }
 
 /** The r in [0, R) with (phase + pad - r·dil) ≡ 0 (mod stride): an arithmetic progression. */
-function taps(phase: number, pad: number, dil: number, stride: number, R: number): { r0: number; step: number; n: number } {
+interface Taps {
+  r0: number;
+  step: number;
+  n: number;
+}
+function taps(phase: number, pad: number, dil: number, stride: number, R: number): Taps {
   const ok = (r: number): boolean => (((phase + pad - r * dil) % stride) + stride) % stride === 0;
   let r0 = 0;
   while (r0 < R && !ok(r0)) r0++;
@@ -180,15 +228,36 @@ function taps(phase: number, pad: number, dil: number, stride: number, R: number
 // gradient only from the taps r, s with (ih + ph - r·dh) divisible by sh (taps() above), so each
 // phase is a dense product over Kg·nr·ns without the zeros a strided gather would multiply. A
 // phase with no taps writes zeros (its reduction is empty).
-const phaseTaps = `
-fn tap(t: u32) -> vec3u {
-  let k = t / u.nrs; let j = t - k * u.nrs; let jr = j / u.ns;
-  return vec3u(k, u.r0 + jr * u.rst, u.s0 + (j - jr * u.ns) * u.sst);
-}
+const pixel = `
 fn pixel(q: u32) -> vec3u {
   let n = q / u.HWp; let rem = q - n * u.HWp; let i = rem / u.Wp;
-  return vec3u(n, u.pa + i * u.sh, u.pb + (rem - i * u.Wp) * u.sw);
+  return vec3u(n, i, rem - i * u.Wp); // image, row and column in the phase's grid
 }`;
+
+/**
+ * Phase (pa, pb)'s reduction index t = (k, r, s) over its taps: (k·Cg·R·S + r·S + s, the offset
+ * in w_g without c; k·OH·OW, in dy_g; and (pa + ph - r·dh)/sh, (pb + pw - s·dw)/sw, exact by the
+ * phase's choice of taps: the output row of phase-grid row i is i + that).
+ */
+function phaseTable(rt: GpuRuntime, p: Conv2dParams, pa: number, pb: number, th: Taps, tw: Taps): GPUBuffer {
+  const Cg = p.C / p.groups,
+    Kg = p.K / p.groups;
+  const key = ['bd', Cg, Kg, p.R, p.S, p.OH, p.OW, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, pa, pb].join(',');
+  return cachedTable(rt, key, () => {
+    const data = new Int32Array(Kg * th.n * tw.n * 4);
+    let t = 0;
+    for (let k = 0; k < Kg; k++) {
+      for (let i = 0; i < th.n; i++) {
+        const r = th.r0 + i * th.step;
+        for (let j = 0; j < tw.n; j++, t++) {
+          const s = tw.r0 + j * tw.step;
+          data.set([k * Cg * p.R * p.S + r * p.S + s, k * p.OH * p.OW, (pa + p.padH - r * p.dilH) / p.strideH, (pb + p.padW - s * p.dilW) / p.strideW], t * 4);
+        }
+      }
+    }
+    return data;
+  });
+}
 
 export function conv2dBackwardData(rt: GpuRuntime, dy: GpuStorage, w: GpuStorage, dx: GpuStorage, p: Conv2dParams): void {
   check(p, 'conv2dBackwardData');
@@ -223,26 +292,29 @@ export function conv2dBackwardData(rt: GpuRuntime, dy: GpuStorage, w: GpuStorage
   const a: Operand = {
     fast: 'red',
     vec4: false,
-    fn: `${phaseTaps}
+    fn: `
 fn loadA(c: u32, t: u32, z: u32) -> f32 {
   if (c >= u.M || t >= u.KR) { return 0.0; }
-  let k = tap(t);
-  return w[((z * u.Kg + k.x) * u.Cg + c) * u.RS + k.y * u.S + k.z];
+  return w[(z * u.Kg * u.Cg + c) * u.RS + u32(tab[t].x)];
 }`,
   };
+  // per thread, its column's dx pixel (image n, phase-grid row i, column j)
   const b: Operand = {
     fast: 'outer',
     vec4: false,
-    fn: `
-fn loadB(t: u32, q: u32, z: u32) -> f32 {
-  if (t >= u.KR || q >= u.N) { return 0.0; }
-  let k = tap(t); let px = pixel(q);
-  let ohs = i32(px.y + u.ph) - i32(k.y * u.dh);
-  let ows = i32(px.z + u.pw) - i32(k.z * u.dw);
-  if (ohs < 0 || ows < 0) { return 0.0; }
-  let oh = u32(ohs) / u.sh; let ow = u32(ows) / u.sw; // exact: the phase's taps
-  if (oh >= u.OH || ow >= u.OW) { return 0.0; }
-  return dy[((px.x * u.K + z * u.Kg + k.x) * u.OH + oh) * u.OW + ow];
+    ctx: true,
+    fn: `${pixel}
+struct Px { base: u32, i: i32, j: i32, ok: bool }
+fn ctxB(q: u32, z: u32) -> Px {
+  let px = pixel(q);
+  return Px((px.x * u.K + z * u.Kg) * u.OH * u.OW, i32(px.y), i32(px.z), q < u.N);
+}
+fn loadBc(t: u32, px: Px, z: u32) -> f32 {
+  if (t >= u.KR || !px.ok) { return 0.0; }
+  let e = tab[t];
+  let oh = px.i + e.z; let ow = px.j + e.w;
+  if (oh < 0 || ow < 0 || oh >= i32(u.OH) || ow >= i32(u.OW)) { return 0.0; }
+  return dy[px.base + u32(e.y + oh * i32(u.OW) + ow)];
 }`,
   };
   for (let pa = 0; pa < Math.min(p.strideH, H); pa++) {
@@ -257,28 +329,17 @@ fn loadB(t: u32, q: u32, z: u32) -> f32 {
         N: N * Hp * Wp,
         KR: Kg * th.n * tw.n,
         batch: groups,
-        uniforms: [
-          ...shapeUniforms(p),
-          ['pa', pa],
-          ['pb', pb],
-          ['Wp', Wp],
-          ['HWp', Hp * Wp],
-          ['r0', th.r0],
-          ['rst', th.step],
-          ['s0', tw.r0],
-          ['sst', tw.step],
-          ['ns', tw.n],
-          ['nrs', th.n * tw.n],
-        ],
+        uniforms: [...shapeUniforms(p), ['pa', pa], ['pb', pb], ['Wp', Wp], ['HWp', Hp * Wp]],
         buffers: [
           { name: 'dy', buf: dy },
           { name: 'w', buf: w },
           { name: 'dx', buf: dx, write: true },
+          { name: 'tab', buf: phaseTable(rt, p, pa, pb, th, tw), type: 'vec4<i32>' },
         ],
         a,
         b,
         store: `fn store(c: u32, q: u32, z: u32, sp: u32, v: f32) {
-  let px = pixel(q); dx[((px.x * u.C + z * u.Cg + c) * u.H + px.y) * u.W + px.z] = v; }`,
+  let px = pixel(q); dx[((px.x * u.C + z * u.Cg + c) * u.H + u.pa + px.y * u.sh) * u.W + u.pb + px.z * u.sw] = v; }`,
       });
     }
   }
@@ -309,8 +370,16 @@ fn loadA(k: u32, t: u32, z: u32) -> f32 {
   const b: Operand = {
     fast: 'red',
     vec4: false,
-    fn: `${gatherX}
-fn loadB(t: u32, crs: u32, z: u32) -> f32 { if (t >= u.KR || crs >= u.N) { return 0.0; } return gatherX(crs, t, z); }`,
+    // t = (n, oh, ow) is the same for all of a thread's loads in a slice; crs's tap from the table
+    fn: `
+fn loadB(t: u32, crs: u32, z: u32) -> f32 {
+  if (t >= u.KR || crs >= u.N) { return 0.0; }
+  let n = t / u.L; let l = t - n * u.L; let oh = l / u.OW; let ow = l - oh * u.OW;
+  let e = tab[crs];
+  let ih = i32(oh * u.sh) - i32(u.ph) + e.y; let iw = i32(ow * u.sw) - i32(u.pw) + e.z;
+  if (ih < 0 || iw < 0 || ih >= i32(u.H) || iw >= i32(u.W)) { return 0.0; }
+  return x[u32(i32((n * u.C + z * u.Cg) * u.H * u.W) + e.x + (ih - e.y) * i32(u.W) + (iw - e.z))];
+}`,
   };
   runTiled(rt, {
     key: `convBF${part ? '/split' : ''}`,
@@ -324,6 +393,7 @@ fn loadB(t: u32, crs: u32, z: u32) -> f32 { if (t >= u.KR || crs >= u.N) { retur
       { name: 'x', buf: x },
       { name: 'dy', buf: dy },
       { name: 'out', buf: part ?? dw, write: true },
+      { name: 'tab', buf: tapTable(rt, p), type: 'vec4<i32>' },
     ],
     a,
     b,

@@ -30,6 +30,13 @@ export interface Operand {
   vec4: boolean;
   /** WGSL source of loadA/loadA4 (or loadB/loadB4). */
   fn: string;
+  /**
+   * B only, scalar 'outer' loads: the loader takes a per-column context instead of n, made once
+   * per thread before the reduction loop (each thread stages the same column of every slice), so
+   * index math that depends only on the column (an output pixel's n, oh, ow) leaves the loop.
+   * WGSL: fn ctxB(n: u32, z: u32) -> <ctx> and fn loadBc(t: u32, c: <ctx>, z: u32) -> f32.
+   */
+  ctx?: boolean;
 }
 
 export interface TiledKernel {
@@ -44,8 +51,8 @@ export interface TiledKernel {
   chunk?: number;
   /** Extra u32 uniforms, read in WGSL as u.<name>. */
   uniforms: [string, number][];
-  /** Storage bindings in order; vec4 binds as array<vec4<f32>>. */
-  buffers: { name: string; buf: GpuStorage; write?: boolean; vec4?: boolean }[];
+  /** Storage bindings in order; vec4 binds as array<vec4<f32>>, `type` as array<type>. */
+  buffers: { name: string; buf: GpuStorage | GPUBuffer; write?: boolean; vec4?: boolean; type?: string }[];
   a: Operand;
   b: Operand;
   /** WGSL: fn store(m: u32, n: u32, z: u32, sp: u32, v: f32). */
@@ -144,6 +151,8 @@ export function runTiled(rt: GpuRuntime, k: TiledKernel): void {
   const gy = Math.ceil(tiles / gx);
   const gz = k.batch * splits;
   if (gz > rt.maxGroups) throw new RangeError(`webgpu ${k.key}: ${k.batch} batches × ${splits} splits exceed ${rt.maxGroups} workgroups`);
+  if (k.b.ctx && ((BM * BN) / (TT * TT)) % BN !== 0) throw new Error(`webgpu ${k.key}: a per-column context needs the thread count to be a multiple of BN`);
+  if (k.b.ctx && (k.b.vec4 || k.b.fast !== 'outer')) throw new Error(`webgpu ${k.key}: a per-column context is for scalar outer-fast loads`);
   const fields: [string, number][] = [
     ['M', M],
     ['N', N],
@@ -170,6 +179,13 @@ export function runTiled(rt: GpuRuntime, k: TiledKernel): void {
 function stage(op: Operand, S: string, load: string, BO: string, outer0: string): string {
   const out = `(${BO} / 4u)`;
   const call = (o: string, t: string) => (S === 'As' ? `${load}(${outer0} + ${o}, k0 + ${t}, z)` : `${load}(k0 + ${t}, ${outer0} + ${o}, z)`);
+  if (op.ctx) {
+    // o = i % BO = li % BO for every i: T is a multiple of BO (BM >= 16, or 8×8 with 128 tiles)
+    return `for (var i = li; i < BK * ${BO}; i += T) {
+      let t = i / ${BO};
+      ${S}[t * ${out} + colB / 4u][colB % 4u] = loadBc(k0 + t, ctxb, z);
+    }`;
+  }
   if (op.vec4 && op.fast === 'outer') {
     return `for (var i = li; i < BK * ${BO} / 4u; i += T) {
       let o = (i % ${out}) * 4u; let t = i / ${out};
@@ -216,7 +232,9 @@ const product8 = (() => {
 
 function tiledSource(k: TiledKernel, BM: number, BN: number, TT: number, fields: [string, number][]): string {
   const binds = k.buffers
-    .map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.vec4 ? 'vec4<f32>' : 'f32'}>;`)
+    .map(
+      (b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.type ?? (b.vec4 ? 'vec4<f32>' : 'f32')}>;`,
+    )
     .join('\n');
   return `
 struct U { ${fields.map(([n]) => `${n}: u32`).join(', ')} }
@@ -244,7 +262,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let ke = min(u.KR, kb + u.chunk);
   let tx = li % (BN / TT);
   let ty = li / (BN / TT);
-  var acc = array<vec4<f32>, ${(TT * TT) / 4}>();
+  var acc = array<vec4<f32>, ${(TT * TT) / 4}>();${
+    k.b.ctx
+      ? `
+  let colB = li % BN;
+  let ctxb = ctxB(n0 + colB, z);`
+      : ''
+  }
   for (var k0 = kb; k0 < ke; k0 += BK) {
     ${stage(k.a, 'As', k.a.vec4 ? 'loadA4' : 'loadA', 'BM', 'm0')}
     ${stage(k.b, 'Bs', k.b.vec4 ? 'loadB4' : 'loadB', 'BN', 'n0')}
