@@ -48,11 +48,12 @@ export class FusedModel {
     if (this.disposed) throw new ConfigError(`this fused ${this.sourceName} was disposed`);
     if (x.size > this.reservedFor) {
       // Before the first forward at this size, ask for the working set in one go (a hint; see
-      // Backend.reserve): what is live (weights), 16/9 of it again for the backend's weight
-      // transforms (Winograd F(2x2,3x3) keeps 16 values per 9), and activations plus scratch of
-      // WORKING_SET_INPUTS input sizes; at most 2 GiB.
+      // Backend.reserve): what is live (weights), 4x it again for the backend's weight transforms
+      // (Winograd F(4x4,3x3) keeps 36 values per 9, F(2x2) 16, pre-packed GEMM weights 1), and
+      // activations plus scratch of WORKING_SET_INPUTS input sizes; at most 2 GiB. Address space
+      // only: what is never written costs no memory.
       this.reservedFor = x.size;
-      const floats = (1 + 16 / 9) * x.backend.allocatedFloats() + WORKING_SET_INPUTS * x.size;
+      const floats = 5 * x.backend.allocatedFloats() + WORKING_SET_INPUTS * x.size;
       x.backend.reserve?.(Math.min(2 ** 31, 4 * floats + 2 ** 24));
     }
     return noGrad(() => this.body(x));
