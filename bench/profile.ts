@@ -146,11 +146,16 @@ const summary = {
   conv_gflop: +(flops / 1e9).toFixed(3),
   whole_gflops: +gfWhole.toFixed(1),
   whole_pct_of_microkernel_x_threads: +((100 * gfWhole) / (threads * peak1)).toFixed(1),
+  // per CPU second (all threads): the work's efficiency whatever the load, not the balance
+  forward_cpu_ms_median: +median(wholeCpu).toFixed(2),
+  whole_gflop_per_cpu_s: +(flops / (median(wholeCpu) * 1e6)).toFixed(1),
+  whole_pct_of_microkernel_per_cpu_s: +((100 * flops) / (median(wholeCpu) * 1e6 * peak1)).toFixed(1),
 };
 
 const lines = [
   `${opt.model} batch ${batch} ${size}x${size}, ${threads} threads, median of ${runs}; load average ${summary.loadavg.join(' ')}; micro-kernel ${summary.microkernel_1core_gflops} GFLOP/s per core`,
   `forward ${summary.forward_ms_median} ms (min ${summary.forward_ms_min}, CPU/wall ${summary.forward_cpu_over_wall}), ${summary.conv_gflop} GFLOP of convs: ${summary.whole_gflops} GFLOP/s = ${summary.whole_pct_of_microkernel_x_threads}% of ${threads} x micro-kernel`,
+  `per CPU second (all threads, load-independent work efficiency, not balance): forward ${summary.forward_cpu_ms_median} CPU ms, ${summary.whole_gflop_per_cpu_s} GFLOP/s = ${summary.whole_pct_of_microkernel_per_cpu_s}% of the micro-kernel`,
   `instrumented forward ${summary.instrumented_forward_ms} ms: convs ${summary.conv_ms_sum} ms, other ${(summary.instrumented_forward_ms - convMs).toFixed(2)} ms`,
   '',
   '| # | conv | path | ms | CPU ms | CPU/wall | MFLOP | GFLOP/s | % of threads x micro-kernel |',

@@ -43,9 +43,19 @@ const bigCases: [boolean, boolean, number, number, number, boolean][] = [
   [true, true, 140, 200, 36, true],
 ];
 
-for (const [ta, tb, M, N, K, acc, big] of [...cases.map((c) => [...c, false] as const), ...bigCases.map((c) => [...c, true] as const)]) {
+// tiles folded from grid x into y (as past 65535 workgroups), here at most 2 per row of the grid
+const foldCases: [boolean, boolean, number, number, number, boolean][] = [
+  [false, false, 70, 200, 9, false], // 2 × 4 tiles: 4 rows of 2
+  [true, false, 100, 140, 5, true], // 2 × 3 tiles: 3 rows of 2
+];
+
+for (const [ta, tb, M, N, K, acc, big, fold] of [
+  ...cases.map((c) => [...c, false, false] as const),
+  ...bigCases.map((c) => [...c, true, false] as const),
+  ...foldCases.map((c) => [...c, false, true] as const),
+]) {
   test(
-    `webgpu gemm${big ? ' 128×128 tiles' : ''} ${ta ? 'T' : 'N'}${tb ? 'T' : 'N'} M=${M} N=${N} K=${K}${acc ? ' accumulate' : ''} = ref (atol 1e-5 × max|ref|)`,
+    `webgpu gemm${big ? ' 128×128 tiles' : ''}${fold ? ' grid folded' : ''} ${ta ? 'T' : 'N'}${tb ? 'T' : 'N'} M=${M} N=${N} K=${K}${acc ? ' accumulate' : ''} = ref (atol 1e-5 × max|ref|)`,
     { skip },
     async () => {
       const rng = new RNG(M * 1000 + N * 10 + K);
@@ -55,12 +65,13 @@ for (const [ta, tb, M, N, K, acc, big] of [...cases.map((c) => [...c, false] as 
       const expected = c0.slice();
       ref.gemm(ta, tb, M, N, K, a, b, expected, acc);
       const [A, B, C] = [a, b, c0].map((v) => upload(gpu, v));
-      const saved = tuning.bigTileMinGroups;
+      const saved = { ...tuning };
       if (big) tuning.bigTileMinGroups = 1;
+      if (fold) tuning.maxGridX = 2;
       try {
         gpu.gemm(ta, tb, M, N, K, A, B, C, acc);
       } finally {
-        tuning.bigTileMinGroups = saved;
+        Object.assign(tuning, saved);
       }
       const got = await gpu.read(C);
       for (const s of [A, B, C]) gpu.free(s);

@@ -37,6 +37,10 @@ test('webgpu pool: a freed buffer is reused and comes back zero-filled; releaseP
   );
   gpu.free(b);
   assert.equal(gpu.poolStats().liveBuffers, before.liveBuffers);
+  const c = gpu.alloc(1001); // the same buffer again: a stale handle freed twice must not free it
+  gpu.free(a);
+  assert.equal(gpu.poolStats().liveBuffers, before.liveBuffers + 1);
+  gpu.free(c);
   assert.ok(gpu.poolStats().pooledBuffers >= 1);
   gpu.releasePool();
   assert.deepEqual([gpu.poolStats().pooledBuffers, gpu.poolStats().pooledBytes], [0, 0]);
@@ -114,8 +118,13 @@ test('webgpu: a shader error, a lost device and use after dispose() become clear
   const rt = new GpuRuntime(device);
   const y = rt.alloc(4);
   rt.dispatch({ key: 'broken', code: () => 'this is not WGSL', buffers: [y], groups: [1] });
-  await assert.rejects(rt.sync(), /^Error: WebGPU error: \S/);
+  await assert.rejects(rt.sync(), /^Error: WebGPU error: \S[^\n]*"broken"/ /* one line, naming the kernel */);
   rt.alloc(4); // the error was reported once
+  const aliasing = `@group(0) @binding(0) var<storage, read_write> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@compute @workgroup_size(1) fn main() { a[0] = b[0]; }`;
+  rt.dispatch({ key: 'aliasing', code: () => aliasing, buffers: [y, y], groups: [1] });
+  await assert.rejects(rt.sync(), /^Error: WebGPU error: [^\n]*\(kernels that bound one buffer twice: aliasing\)$/);
   device.destroy();
   await device.lost;
   assert.throws(() => rt.alloc(4), /^Error: WebGPU device lost \(destroyed\)/);

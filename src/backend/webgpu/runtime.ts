@@ -92,7 +92,9 @@ export class GpuRuntime {
   private pooled = 0; // bytes in the pool
   /** The pool keeps at most this many bytes of free buffers; a buffer freed beyond is destroyed. */
   poolLimitBytes = 1 << 30;
-  private live = new Map<GPUBuffer, number>(); // buffer -> floats handed out
+  // handles handed out (a handle, not its GPUBuffer: a stale handle freed again must not free the
+  // buffer's next owner)
+  private live = new Set<GpuStorage>();
   private liveFloats = 0;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -103,6 +105,7 @@ export class GpuRuntime {
   private lost: string | null = null;
   private firstError: string | null = null;
   private disposed = false;
+  private aliasedKernels = new Set<string>(); // since the last error: for its message
   private readonly maxBinding: number;
 
   constructor(device: GPUDevice) {
@@ -120,7 +123,9 @@ export class GpuRuntime {
 
   private report(e: GPUError): void {
     const oom = typeof GPUOutOfMemoryError !== 'undefined' && e instanceof GPUOutOfMemoryError;
-    this.firstError ??= `WebGPU ${oom ? 'out of memory' : 'error'}: ${oneLine(e.message)}`;
+    // a writable buffer bound twice is only found when the pass is validated, naming no kernel
+    const aliased = this.aliasedKernels.size > 0 ? ` (kernels that bound one buffer twice: ${[...this.aliasedKernels].join(', ')})` : '';
+    this.firstError ??= `WebGPU ${oom ? 'out of memory' : 'error'}: ${oneLine(e.message)}${aliased}`;
   }
 
   /** Throws the device-lost or first uncaptured error, if any (called on every entry point). */
@@ -130,6 +135,7 @@ export class GpuRuntime {
     if (this.firstError) {
       const e = this.firstError;
       this.firstError = null;
+      this.aliasedKernels.clear();
       throw new Error(e);
     }
   }
@@ -162,16 +168,15 @@ export class GpuRuntime {
         if (e) this.firstError ??= `WebGPU out of memory allocating ${mib(bytes)} MiB (${mib(this.liveBytes())} MiB live): ${oneLine(e.message)}`;
       });
     }
-    this.live.set(buffer, n);
+    const s = new GpuStorage(buffer, n);
+    this.live.add(s);
     this.liveFloats += n;
-    return new GpuStorage(buffer, n);
+    return s;
   }
 
   free(s: GpuStorage): void {
-    const n = this.live.get(s.buffer);
-    if (n === undefined) return; // freed twice: ignore (tensor dispose is idempotent)
-    this.live.delete(s.buffer);
-    this.liveFloats -= n;
+    if (!this.live.delete(s)) return; // freed twice: ignore
+    this.liveFloats -= s.length;
     if (this.pooled + s.buffer.size > this.poolLimitBytes) {
       this.flush(); // recorded work may use it: submitted work keeps it alive until done
       s.buffer.destroy();
@@ -201,7 +206,7 @@ export class GpuRuntime {
 
   private liveBytes(): number {
     let b = 0;
-    for (const buf of this.live.keys()) b += buf.size;
+    for (const s of this.live) b += s.buffer.size;
     return b;
   }
 
@@ -222,7 +227,7 @@ export class GpuRuntime {
       // a lost device cannot submit; destroy anyway
     }
     this.releasePool();
-    for (const b of this.live.keys()) b.destroy();
+    for (const s of this.live) s.buffer.destroy();
     this.live.clear();
     this.liveFloats = 0;
     this.uniformBuffer.destroy();
@@ -291,7 +296,13 @@ export class GpuRuntime {
       entries.push({ binding: binding++, resource: { buffer: this.uniformBuffer, offset: this.uniformUsed, size: bytes.byteLength } });
       this.uniformUsed += UNIFORM_SLOT;
     }
-    for (const b of d.buffers) entries.push({ binding: binding++, resource: { buffer: b instanceof GpuStorage ? b.buffer : b } });
+    const seen = new Set<GPUBuffer>();
+    for (const b of d.buffers) {
+      const buffer = b instanceof GpuStorage ? b.buffer : b;
+      if (seen.has(buffer)) this.aliasedKernels.add(d.key); // legal when every binding is read-only
+      seen.add(buffer);
+      entries.push({ binding: binding++, resource: { buffer } });
+    }
     const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const pass = this.passNow();
     pass.setPipeline(pipeline);
@@ -352,6 +363,15 @@ function mib(bytes: number): string {
   return (bytes / 2 ** 20).toFixed(1);
 }
 
+/** Dawn's multi-line message on one line: the error, then its ' - While ...' context, which names
+ * the kernel (pipelines and shader modules are labelled with their key). */
 function oneLine(msg: string): string {
-  return msg.split('\n')[0].trim();
+  const lines = msg
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const head = lines[0] ?? '';
+  const context = lines.filter((l) => l.startsWith('- While')).map((l) => l.slice(2));
+  const text = [head, ...context].join('; ');
+  return text.length > 600 ? `${text.slice(0, 600)}...` : text;
 }

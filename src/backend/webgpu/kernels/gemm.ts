@@ -20,8 +20,12 @@ import { Uniforms, type GpuRuntime, type GpuStorage } from '../runtime.js';
 
 export const BK = 16;
 
-/** Tile choice; tests lower the threshold to exercise the big tiles at small sizes. */
-export const tuning = { bigTileMinGroups: 256 };
+/**
+ * Tile choice, and the grid's x extent before tiles fold into y (the device's per-dimension limit,
+ * 65535: a batch-512 ResNet-50 has 100k 64-wide column tiles); tests lower both to exercise the
+ * big tiles and the fold at small sizes.
+ */
+export const tuning = { bigTileMinGroups: 256, maxGridX: Infinity };
 
 export interface Operand {
   /** 'outer': consecutive m (A) or n (B) are adjacent in memory; 'red': consecutive t are. */
@@ -147,9 +151,10 @@ export function runTiled(rt: GpuRuntime, k: TiledKernel): void {
     TT = big ? 8 : 4;
   const tilesM = Math.ceil(M / BM);
   const tiles = tilesM * Math.ceil(N / BN);
-  const gx = Math.min(tiles, rt.maxGroups);
+  const gx = Math.min(tiles, rt.maxGroups, tuning.maxGridX);
   const gy = Math.ceil(tiles / gx);
   const gz = k.batch * splits;
+  if (gy > rt.maxGroups) throw new RangeError(`webgpu ${k.key}: ${tiles} tiles exceed ${rt.maxGroups}² workgroups`);
   if (gz > rt.maxGroups) throw new RangeError(`webgpu ${k.key}: ${k.batch} batches × ${splits} splits exceed ${rt.maxGroups} workgroups`);
   if (k.b.ctx && ((BM * BN) / (TT * TT)) % BN !== 0) throw new Error(`webgpu ${k.key}: a per-column context needs the thread count to be a multiple of BN`);
   if (k.b.ctx && (k.b.vec4 || k.b.fast !== 'outer')) throw new Error(`webgpu ${k.key}: a per-column context is for scalar outer-fast loads`);
