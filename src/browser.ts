@@ -29,7 +29,7 @@ export { stateDictToArrays, readStateArrays } from './nn/state.js';
 export * from './models/resnet.js';
 export { D2lResNet18, Residual, d2l_resnet18 } from './models/d2l.js';
 export * from './models/cifar.js';
-export { MODELS, createModel, getModelEntry, listModels } from './models/registry.js';
+export { MODELS, createModel, getModelEntry, listModels, type CreateOptions } from './models/registry.js';
 export { FusedModel, FusionUnsupportedError, fuseForInference, tryFuseForInference } from './models/fused.js';
 
 export * as io from './io/index.js';
