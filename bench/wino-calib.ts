@@ -13,7 +13,7 @@
 // 3. Prints the coefficients (paste them into costModel), then per shape the measured time of
 //    each algorithm, the model's pick and the measured best, and the time lost to wrong picks.
 import { createWasmBackend, type WasmBackend } from '../src/backend/wasm/wasm.js';
-import type { Conv2dParams } from '../src/backend/backend.js';
+import type { Conv2dParams, Storage } from '../src/backend/backend.js';
 import { CONSTS as c } from '../src/backend/wasm/kernels.generated.js';
 
 const args = process.argv.slice(2);
@@ -56,9 +56,12 @@ for (const [C, H] of [
 ] as const)
   shapes.push([`d2l ${C}@${H} b16`, conv(16, C, H, C)]);
 
-function rand(n: number): Float32Array {
+function rand(n: number): Storage {
   const a = be.alloc(n);
-  for (let i = 0; i < n; i++) a[i] = Math.random() - 0.5;
+  be.write(
+    a,
+    Float32Array.from({ length: n }, () => Math.random() - 0.5),
+  );
   return a;
 }
 

@@ -2,9 +2,14 @@
 // with no configuration for resnet-ts: the package is built (tsc, as `npm run build` does) into a
 // temporary folder beside a one-line app, with only its runtime dependencies next to it (no
 // @types/node, no sharp). Each bundler must exit 0 with no warning; the minimal inference page must
-// be at most 44 kB of gzipped JS (the issue's goal, 40 kB, is not met now) (the wasm kernels are inlined in it as base64), and esbuild's
-// bundle must run and give the logits the library gives. The app also type-checks against the
-// published .d.ts under the browser condition, with no @types/node.
+// load at most 44 kB of gzipped JS (the issue's goal, 40 kB, is not met now; the wasm kernels are inlined in it, deflated,
+// as base64), and esbuild's one-file bundle must run and give the logits the library gives. The app
+// also type-checks against the published .d.ts under the browser condition, with no @types/node.
+//
+// What a page loads: every JS file the build emits except the webgpu backend's chunk, which the
+// registry imports only on `setBackend('webgpu')` (Vite and webpack split dynamic imports by
+// default; esbuild does with --splitting, so that build is measured; its one-file build, which
+// inlines the webgpu backend too, is run and its size printed).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -60,13 +65,40 @@ function jsFiles(dir: string): string[] {
     .map((d) => join(d.parentPath, d.name));
 }
 
-const gzipJs = (dir: string) => jsFiles(dir).reduce((s, f) => s + gzipSync(readFileSync(f), { level: 9 }).length, 0);
+const gzipSize = (f: string) => gzipSync(readFileSync(f), { level: 9 }).length;
+const gzipJs = (dir: string) => jsFiles(dir).reduce((s, f) => s + gzipSize(f), 0);
+
+/** A chunk of the webgpu backend: it asks navigator.gpu for an adapter (a name minifiers keep). */
+const isWebGpuChunk = (f: string) => readFileSync(f, 'utf8').includes('requestAdapter');
 
 /**
- * gzip -9 of every JS file the build emits (the wasm kernels are in them). The issue's goal is 40 kB:
- * met at 37.1-37.3 kB when this test was written, 39.9-40.5 kB after the opaque-storage and typed-job
- * work landed, and 42.0 (esbuild), 42.1 (Vite), 42.6 kB (webpack) once the model structure, the browser
- * weight loader and the load checks had landed (CI run at 6358a7e); this guard fails on growth beyond 44 kB.
+ * gzip -9 of each JS file the page loads (the webgpu chunk left out, after checking that it is a
+ * chunk of its own that holds no wasm kernels), and how many files that is.
+ */
+function pageJs(dir: string): { bytes: number; files: number; webgpu: number } {
+  const files = jsFiles(dir),
+    gpu = files.filter(isWebGpuChunk),
+    page = files.filter((f) => !gpu.includes(f));
+  assert.equal(gpu.length, 1, `one webgpu chunk, apart from the page's: ${files.map((f) => `${f}: ${gzipSize(f)}`)}`);
+  assert.ok(!readFileSync(gpu[0], 'utf8').includes(KERNELS_PREFIX), 'the webgpu chunk holds no wasm kernels');
+  assert.ok(
+    page.some((f) => readFileSync(f, 'utf8').includes(KERNELS_PREFIX)),
+    'the page holds the wasm kernels (inlined)',
+  );
+  return { bytes: page.reduce((s, f) => s + gzipSize(f), 0), files: page.length, webgpu: gzipSize(gpu[0]) };
+}
+
+/** The first characters of the embedded kernels' base64 (zlib header + the start of the module). */
+const KERNELS_PREFIX = readFileSync('src/backend/wasm/kernels.generated.ts', 'utf8').split('KERNELS_WASM_DEFLATE_BASE64 =')[1].split("'")[1].slice(0, 24);
+
+/**
+ * The issue's goal is at most 40 kB of gzipped JS for a minimal inference page. Met at 37.1-37.3 kB
+ * when this test was written; 42.0-42.6 kB after the model structure, the browser weight loader
+ * and the load checks landed (CI at 6358a7e); met again at 37.8-37.9 kB (esbuild --splitting, Vite,
+ * webpack) at e0532a6 once the kernels were stored deflated, once, without the layout globals; not
+ * met since the wasm module grew from 20.6 to 29.6 kB (Winograd F(4x4,3x3), the grouped-conv and
+ * narrow-tail kernels: +3 kB gzipped) and wasm.ts with it: 42.8 (esbuild --splitting), 41.5 (Vite),
+ * 42.2 kB (webpack) at 516f78a. This guard fails on growth beyond 44 kB.
  */
 const JS_GZIP_LIMIT = 44_000;
 
@@ -94,36 +126,69 @@ async function expectedLogits(): Promise<number[]> {
   return JSON.parse(r.out);
 }
 
-test("esbuild --bundle --platform=browser: exit 0, no warnings, <= 44 kB gzipped JS, and the bundle runs (logits equal the library's, atol 0)", async () => {
+test("esbuild --bundle --platform=browser: exit 0, no warnings, the one-file bundle runs (logits equal the library's, atol 0); with --splitting the page loads <= 44 kB gzipped JS", async () => {
   const r = await sh(join(BIN, 'esbuild'), ['src/index.js', '--bundle', '--platform=browser', '--format=esm', '--minify', '--outdir=out-esbuild'], APP);
   assert.equal(r.code, 0, r.out);
   assert.doesNotMatch(r.out, /warn/i, r.out);
-  const gz = gzipJs(join(APP, 'out-esbuild'));
-  console.log(`esbuild: ${gz} bytes of gzipped JS`);
-  assert.ok(gz <= JS_GZIP_LIMIT, `esbuild page is ${gz} bytes gzipped`);
   const ran = await sh(process.execPath, [join(APP, 'out-esbuild', 'index.js')], APP);
   assert.equal(ran.code, 0, ran.out);
   assert.deepEqual(JSON.parse(ran.out), await expectedLogits());
+  const split = await sh(
+    join(BIN, 'esbuild'),
+    ['src/index.js', '--bundle', '--platform=browser', '--format=esm', '--minify', '--splitting', '--outdir=out-esbuild-split'],
+    APP,
+  );
+  assert.equal(split.code, 0, split.out);
+  assert.doesNotMatch(split.out, /warn/i, split.out);
+  const page = pageJs(join(APP, 'out-esbuild-split'));
+  console.log(
+    `esbuild: one file ${gzipJs(join(APP, 'out-esbuild'))} bytes gzipped (webgpu backend included); --splitting: the page loads ${page.bytes} bytes in ${page.files} files, webgpu chunk ${page.webgpu}`,
+  );
+  assert.ok(page.bytes <= JS_GZIP_LIMIT, `esbuild --splitting page loads ${page.bytes} bytes gzipped`);
 });
 
-test('vite build: exit 0, no warnings, <= 44 kB gzipped JS, the wasm backend in its own chunk', async () => {
+test('vite build: exit 0, no warnings, the page loads <= 44 kB gzipped JS, the wasm backend in its own chunk', async () => {
   const r = await sh(join(BIN, 'vite'), ['build', '--outDir', 'out-vite'], APP);
   assert.equal(r.code, 0, r.out);
   assert.doesNotMatch(r.out, /warn|\(!\)/i, r.out);
-  const files = jsFiles(join(APP, 'out-vite'));
-  assert.ok(files.length >= 2, `one chunk for the page and one for the wasm backend: ${files}`);
-  const gz = gzipJs(join(APP, 'out-vite'));
-  console.log(`vite: ${gz} bytes of gzipped JS in ${files.length} files`);
-  assert.ok(gz <= JS_GZIP_LIMIT, `vite page is ${gz} bytes gzipped`);
+  const page = pageJs(join(APP, 'out-vite'));
+  assert.ok(page.files >= 2, `one chunk for the page and one for the wasm backend: ${jsFiles(join(APP, 'out-vite'))}`);
+  console.log(`vite: the page loads ${page.bytes} bytes of gzipped JS in ${page.files} files; webgpu chunk ${page.webgpu}`);
+  assert.ok(page.bytes <= JS_GZIP_LIMIT, `vite page loads ${page.bytes} bytes gzipped`);
 });
 
-test('webpack 5 (--mode production, no config): exit 0, no warnings, <= 44 kB gzipped JS', async () => {
+// The wasm backend's settings imported by the page: they must not pull the backend out of its lazy
+// chunk (Vite printed INEFFECTIVE_DYNAMIC_IMPORT and inlined the backend when they lived in the
+// module the registry imports dynamically).
+const APP_SETTINGS_JS = `import { setBackend, setThreads, getThreads, setWorkerUrl, tensor } from 'resnet-ts';
+setWorkerUrl('/resnet-ts-worker.js');
+setThreads(2).then(() => setBackend('wasm')).then(() => console.log(getThreads(), tensor([1, 2], [2]).dataSync()));
+`;
+
+test('vite build of a page importing setThreads, getThreads and setWorkerUrl: exit 0, no warnings, the wasm backend still in its own chunk', async () => {
+  const dir = join(tmp, 'app-settings');
+  mkdirSync(join(dir, 'src'), { recursive: true });
+  mkdirSync(join(dir, 'node_modules'), { recursive: true });
+  symlinkSync(PKG, join(dir, 'node_modules', 'resnet-ts'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app-settings', private: true, type: 'module' }));
+  writeFileSync(join(dir, 'src', 'index.js'), APP_SETTINGS_JS);
+  writeFileSync(join(dir, 'index.html'), '<!doctype html><script type="module" src="/src/index.js"></script>\n');
+  const r = await sh(join(BIN, 'vite'), ['build', '--outDir', 'out'], dir);
+  assert.equal(r.code, 0, r.out);
+  assert.doesNotMatch(r.out, /warn|\(!\)|INEFFECTIVE/i, r.out);
+  const entry = /src="\/([^"]+\.js)"/.exec(readFileSync(join(dir, 'out', 'index.html'), 'utf8'))![1];
+  const withKernels = jsFiles(join(dir, 'out')).filter((f) => readFileSync(f, 'utf8').includes(KERNELS_PREFIX));
+  assert.equal(withKernels.length, 1, `one chunk holds the kernels: ${withKernels}`);
+  assert.ok(!withKernels[0].endsWith(entry), `the kernels are in the page's entry chunk ${entry}`);
+});
+
+test('webpack 5 (--mode production, no config): exit 0, no warnings, the page loads <= 44 kB gzipped JS', async () => {
   const r = await sh(join(BIN, 'webpack'), ['--mode', 'production', '--output-path', 'out-webpack'], APP);
   assert.equal(r.code, 0, r.out);
   assert.doesNotMatch(r.out, /warn/i, r.out);
-  const gz = gzipJs(join(APP, 'out-webpack'));
-  console.log(`webpack: ${gz} bytes of gzipped JS in ${jsFiles(join(APP, 'out-webpack')).length} files`);
-  assert.ok(gz <= JS_GZIP_LIMIT, `webpack page is ${gz} bytes gzipped`);
+  const page = pageJs(join(APP, 'out-webpack'));
+  console.log(`webpack: the page loads ${page.bytes} bytes of gzipped JS in ${page.files} files; webgpu chunk ${page.webgpu}`);
+  assert.ok(page.bytes <= JS_GZIP_LIMIT, `webpack page loads ${page.bytes} bytes gzipped`);
 });
 
 test('the app type-checks against the published .d.ts under the browser condition, without @types/node', async () => {

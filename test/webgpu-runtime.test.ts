@@ -118,8 +118,13 @@ test('webgpu: a shader error, a lost device and use after dispose() become clear
   const rt = new GpuRuntime(device);
   const y = rt.alloc(4);
   rt.dispatch({ key: 'broken', code: () => 'this is not WGSL', buffers: [y], groups: [1] });
-  await assert.rejects(rt.sync(), /^Error: WebGPU error: \S/);
+  await assert.rejects(rt.sync(), /^Error: WebGPU error: \S[^\n]*"broken"/ /* one line, naming the kernel */);
   rt.alloc(4); // the error was reported once
+  const aliasing = `@group(0) @binding(0) var<storage, read_write> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@compute @workgroup_size(1) fn main() { a[0] = b[0]; }`;
+  rt.dispatch({ key: 'aliasing', code: () => aliasing, buffers: [y, y], groups: [1] });
+  await assert.rejects(rt.sync(), /^Error: WebGPU error: [^\n]*\(kernels that bound one buffer twice: aliasing\)$/);
   device.destroy();
   await device.lost;
   assert.throws(() => rt.alloc(4), /^Error: WebGPU device lost \(destroyed\)/);

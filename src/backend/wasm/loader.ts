@@ -1,20 +1,30 @@
-// Compiles the kernel module once (it is embedded as base64 by the build) and instantiates it on
-// a given shared memory. Browser-safe: no node: imports.
-import { ARG_SLOTS, CONSTS, KERNELS_WASM_BASE64, KERNELS_WASM_UNSHARED_BASE64 } from './kernels.generated.js';
+// Compiles the kernel module once (it is embedded zlib-deflated as base64 by the build) and
+// instantiates it on a given memory. Browser-safe: no node: imports. The job layout (argument
+// slots, constants) is generated from the same build beside the module (build.mjs), so no check
+// runs here.
+import { KERNELS_SHARED_FLAG_OFFSET, KERNELS_WASM_DEFLATE_BASE64 } from './kernels.generated.js';
 
 const compiled = new Map<boolean, Promise<WebAssembly.Module>>();
 
 /** The module's bytes: the shared-memory build, or the one for an unshared memory. */
-export function wasmBytes(shared: boolean): Uint8Array<ArrayBuffer> {
-  const bin = atob(shared ? KERNELS_WASM_BASE64 : KERNELS_WASM_UNSHARED_BASE64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
+export async function wasmBytes(shared: boolean): Promise<Uint8Array<ArrayBuffer>> {
+  const bin = atob(KERNELS_WASM_DEFLATE_BASE64);
+  const packed = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) packed[i] = bin.charCodeAt(i);
+  const inflated = new Blob([packed]).stream().pipeThrough(new DecompressionStream('deflate'));
+  const bytes = new Uint8Array(await new Response(inflated).arrayBuffer());
+  // The unshared build differs in one byte (build.mjs checks it): the memory import's limits flag,
+  // 3 (shared, with a maximum) -> 1 (with a maximum).
+  if (!shared) bytes[KERNELS_SHARED_FLAG_OFFSET] = 1;
+  return bytes;
 }
 
 export function compileKernels(shared: boolean): Promise<WebAssembly.Module> {
   let m = compiled.get(shared);
-  if (!m) compiled.set(shared, (m = WebAssembly.compile(wasmBytes(shared))));
+  if (!m) {
+    compiled.set(shared, (m = wasmBytes(shared).then((bytes) => WebAssembly.compile(bytes))));
+    m.catch(() => compiled.delete(shared));
+  }
   return m;
 }
 
@@ -27,32 +37,9 @@ export interface KernelExports {
   bench_kernel(ap: number, bp: number, kc: number, c: number, reps: number): void;
 }
 
-/**
- * Throws unless the module's exported globals are exactly the layout kernels.generated.ts was
- * built with (ARG_SLOTS and CONSTS): a module and a layout from different builds never run.
- */
-export function checkLayout(globals: Record<string, number>, layout: Record<string, number> = { ...ARG_SLOTS, ...CONSTS }): void {
-  const bad: string[] = [];
-  for (const [k, v] of Object.entries(layout)) if (globals[k] !== v) bad.push(`${k}: module ${globals[k] ?? 'missing'}, layout ${v}`);
-  for (const k of Object.keys(globals)) if (!(k in layout)) bad.push(`${k}: not in the layout`);
-  if (bad.length) {
-    throw new Error(
-      `wasm kernel layout mismatch (rebuild with npm run build:wasm): ${bad.slice(0, 5).join('; ')}${bad.length > 5 ? `; … ${bad.length - 5} more` : ''}`,
-    );
-  }
-}
-
-/** The module's exported i32 globals (descriptor slots, job kinds, op codes, sizes). */
-export function moduleGlobals(inst: WebAssembly.Instance): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(inst.exports)) if (v instanceof WebAssembly.Global) out[k] = v.value as number;
-  return out;
-}
-
 export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
   const inst = new WebAssembly.Instance(module, { env: { memory } });
   const ex = inst.exports as Record<string, unknown>;
-  checkLayout(moduleGlobals(inst));
   return {
     run_job: ex.run_job as (d: number, t: number) => void,
     heap_base: ex.heap_base as () => number,

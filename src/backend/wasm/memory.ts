@@ -121,6 +121,23 @@ export class WasmHeap {
     return new Int32Array(this.buf, off, n);
   }
 
+  /**
+   * Grow now to at least `bytes` bytes, as a hint from a caller that knows its working set (the
+   * fused model before its first forward): the first pass then takes every block from the bump
+   * region and the exact-size bins it leaves serve the next passes, where running out half way
+   * merges the bins and the next pass grows again (measured: ResNet-50 batch 8 grew 346 -> 438 MiB
+   * on its second forward). Growing reserves address space only: pages cost memory when first
+   * written. Nothing happens where the memory cannot grow.
+   */
+  reserve(bytes: number): void {
+    if (bytes <= this.buf.byteLength) return;
+    try {
+      this.grow(Math.min(bytes, MAX_PAGES * PAGE));
+    } catch (e) {
+      if (!(e instanceof OutOfWasmMemory || e instanceof RangeError)) throw e;
+    }
+  }
+
   /** Merge adjacent free blocks, give a trailing one back to the bump region, then best-fit. */
   private fromFreeBlocks(size: number): number {
     if (this.freeBytes === 0) return -1;
@@ -186,13 +203,10 @@ export class WasmHeap {
       const mib = (b: number) => (b / 2 ** 20).toFixed(b < 10 * 2 ** 20 ? 1 : 0);
       throw new OutOfWasmMemory(
         `wasm backend: out of memory (need ${mib(needBytes)} MiB, have ${mib(this.buf.byteLength)} MiB, ` +
-          (need > MAX_PAGES ? `limit ${mib(MAX_PAGES * PAGE)} MiB` : 'the runtime refused to grow the memory') +
-          `; ${mib(this.liveBytes)} MiB in live tensors). Free tensors you no longer need: run each step in scope(() => …) or ` +
-          `noGrad(() => …), which free what they create except what they return, or call tensor.dispose(); or use a smaller batch.` +
-          (this.shared
-            ? ''
-            : ' (This memory is not shared because the page is not cross-origin isolated; serving it with Cross-Origin-Opener-Policy: ' +
-              'same-origin and Cross-Origin-Embedder-Policy: require-corp gives threads, not more memory: the limit is the same.)'),
+          (need > MAX_PAGES ? `limit ${mib(MAX_PAGES * PAGE)} MiB` : 'the runtime refused to grow it') +
+          `; ${mib(this.liveBytes)} MiB in live tensors). Free what you no longer need: scope(() => …) and noGrad(() => …) ` +
+          `free what they create except what they return, tensor.dispose() frees one; or use a smaller batch.` +
+          (this.shared ? '' : ' (Cross-origin isolation would give threads, not more memory.)'),
       );
     }
     this.buf = this.memory.buffer;

@@ -105,6 +105,7 @@ export class GpuRuntime {
   private lost: string | null = null;
   private firstError: string | null = null;
   private disposed = false;
+  private aliasedKernels = new Set<string>(); // since the last error: for its message
   private readonly maxBinding: number;
 
   constructor(device: GPUDevice) {
@@ -122,7 +123,9 @@ export class GpuRuntime {
 
   private report(e: GPUError): void {
     const oom = typeof GPUOutOfMemoryError !== 'undefined' && e instanceof GPUOutOfMemoryError;
-    this.firstError ??= `WebGPU ${oom ? 'out of memory' : 'error'}: ${oneLine(e.message)}`;
+    // a writable buffer bound twice is only found when the pass is validated, naming no kernel
+    const aliased = this.aliasedKernels.size > 0 ? ` (kernels that bound one buffer twice: ${[...this.aliasedKernels].join(', ')})` : '';
+    this.firstError ??= `WebGPU ${oom ? 'out of memory' : 'error'}: ${oneLine(e.message)}${aliased}`;
   }
 
   /** Throws the device-lost or first uncaptured error, if any (called on every entry point). */
@@ -132,6 +135,7 @@ export class GpuRuntime {
     if (this.firstError) {
       const e = this.firstError;
       this.firstError = null;
+      this.aliasedKernels.clear();
       throw new Error(e);
     }
   }
@@ -292,7 +296,13 @@ export class GpuRuntime {
       entries.push({ binding: binding++, resource: { buffer: this.uniformBuffer, offset: this.uniformUsed, size: bytes.byteLength } });
       this.uniformUsed += UNIFORM_SLOT;
     }
-    for (const b of d.buffers) entries.push({ binding: binding++, resource: { buffer: b instanceof GpuStorage ? b.buffer : b } });
+    const seen = new Set<GPUBuffer>();
+    for (const b of d.buffers) {
+      const buffer = b instanceof GpuStorage ? b.buffer : b;
+      if (seen.has(buffer)) this.aliasedKernels.add(d.key); // legal when every binding is read-only
+      seen.add(buffer);
+      entries.push({ binding: binding++, resource: { buffer } });
+    }
     const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const pass = this.passNow();
     pass.setPipeline(pipeline);
@@ -353,6 +363,15 @@ function mib(bytes: number): string {
   return (bytes / 2 ** 20).toFixed(1);
 }
 
+/** Dawn's multi-line message on one line: the error, then its ' - While ...' context, which names
+ * the kernel (pipelines and shader modules are labelled with their key). */
 function oneLine(msg: string): string {
-  return msg.split('\n')[0].trim();
+  const lines = msg
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const head = lines[0] ?? '';
+  const context = lines.filter((l) => l.startsWith('- While')).map((l) => l.slice(2));
+  const text = [head, ...context].join('; ');
+  return text.length > 600 ? `${text.slice(0, 600)}...` : text;
 }

@@ -1,14 +1,24 @@
 // Builds the kernel module: AssemblyScript (assembly/*.ts) -> WebAssembly (SIMD128 + threads),
-// then writes kernels.generated.ts (the module as base64) so that Node, browsers and bundlers load
-// it without file-system access or asset copying, together with the job layout as typed
+// then writes kernels.generated.ts (the module zlib-deflated, as base64: 10 kB gzipped where the
+// plain base64 took 13 kB) so that Node, browsers and bundlers load it without file-system access
+// or asset copying. Only the shared-memory build is stored: the unshared one differs from it in
+// one byte, the memory import's limits flag (checked here; its offset is written beside the
+// module), which the loader flips. The exported i32 globals that spell the job layout are read
+// here and then dropped from the stored module (1.5 kB of the page's gzipped JS); the layout is
+// written beside it, from the same build, so the two cannot disagree. Together with
+// it, the job layout as typed
 // constants: the module's exported globals (descriptor slots, job kinds, op codes, sizes), and
 // for each argument slot (`NAME = D_ARGS + i` in the sources) whether the kernels read it as f32
 // (through df()) or as i32. Run: npm run build:wasm
-//   --check   rebuild in memory and fail if kernels.generated.ts differs (used by a test)
+//   --check   rebuild in memory and fail if kernels.generated.ts differs (used by a test); the
+//             module is compared inflated, as deflate's bytes may differ between zlib versions
+//   --relaxed FILE   only write the shared-memory build with relaxed SIMD (f32x4.relaxed_madd in
+//             the GEMM micro-kernel) to FILE, for bench/relaxed-simd.ts; nothing else changes
 /* global WebAssembly */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { deflateSync, inflateSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -23,11 +33,12 @@ const ASC_FLAGS = [
   '--importMemory', '--initialMemory', '1', '--maximumMemory', '65536', '--use', 'abort=',
 ];
 
-function build(shared) {
+function build(shared, relaxed = false) {
   const dir = mkdtempSync(join(tmpdir(), 'resnet-ts-asc-'));
   try {
     const wasm = join(dir, 'kernels.wasm');
-    const flags = shared ? [...ASC_FLAGS, '--sharedMemory'] : ASC_FLAGS;
+    let flags = shared ? [...ASC_FLAGS, '--sharedMemory'] : ASC_FLAGS;
+    if (relaxed) flags = flags.map((f) => (f === 'simd,threads' ? 'simd,threads,relaxed-simd' : f));
     execFileSync(process.execPath, [ascBin, join(here, 'index.ts'), ...flags, '-o', wasm], { stdio: 'inherit' });
     return readFileSync(wasm);
   } finally {
@@ -77,30 +88,113 @@ function layout(bytes) {
   ].join('\n');
 }
 
-function render(shared, unshared) {
+/**
+ * The module without its exported globals (the job layout, which layout() has read): the export
+ * section keeps only the functions. Sections are id, LEB128 size, body; an export is a name
+ * (LEB128 length + bytes), a kind (0 function, 3 global) and a LEB128 index.
+ */
+function withoutGlobalExports(bytes) {
+  let p = 8;
+  const leb = () => {
+    let v = 0,
+      shift = 0,
+      x;
+    do {
+      x = bytes[p++];
+      v += (x & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (x & 0x80);
+    return v;
+  };
+  const encode = (n) => {
+    const out = [];
+    do {
+      let x = n & 0x7f;
+      n = Math.floor(n / 128);
+      if (n) x |= 0x80;
+      out.push(x);
+    } while (n);
+    return Buffer.from(out);
+  };
+  const parts = [bytes.subarray(0, 8)];
+  while (p < bytes.length) {
+    const start = p,
+      id = bytes[p++],
+      size = leb(),
+      end = p + size;
+    if (id !== 7) {
+      parts.push(bytes.subarray(start, end));
+    } else {
+      const kept = [];
+      for (let n = leb(); n > 0; n--) {
+        const e = p,
+          len = leb();
+        p += len;
+        const kind = bytes[p++];
+        leb();
+        if (kind !== 3) kept.push(bytes.subarray(e, p));
+      }
+      const body = Buffer.concat([encode(kept.length), ...kept]);
+      parts.push(Buffer.from([7]), encode(body.length), body);
+    }
+    p = end;
+  }
+  const out = Buffer.concat(parts);
+  new WebAssembly.Module(out); // still valid
+  return out;
+}
+
+/** The byte where the unshared build differs from the shared one: the memory import's limits flag, 3 -> 1. */
+function sharedFlagOffset(shared, unshared) {
+  const diff = [];
+  for (let i = 0; i < shared.length; i++) if (shared[i] !== unshared[i]) diff.push(i);
+  if (shared.length !== unshared.length || diff.length !== 1 || shared[diff[0]] !== 3 || unshared[diff[0]] !== 1) {
+    throw new Error(`the unshared build is not the shared one with the memory's shared flag cleared (differences at ${diff.slice(0, 5)})`);
+  }
+  return diff[0];
+}
+
+const HEAD = '// GENERATED by src/backend/wasm/assembly/build.mjs from src/backend/wasm/assembly/*.ts. Do not edit.';
+
+function render(shared, unshared, deflated = deflateSync(withoutGlobalExports(shared), { level: 9 })) {
   return [
-    '// GENERATED by src/backend/wasm/assembly/build.mjs from src/backend/wasm/assembly/*.ts. Do not edit.',
-    `// WebAssembly (SIMD128 + threads), asc flags: ${ASC_FLAGS.join(' ')} [--sharedMemory]`,
-    `/** ${shared.length} bytes, imports a shared memory (threads). */`,
-    'export const KERNELS_WASM_BASE64 =',
-    literal(shared),
-    `/** ${unshared.length} bytes, imports an unshared memory (single-thread fallback). */`,
-    'export const KERNELS_WASM_UNSHARED_BASE64 =',
-    literal(unshared),
+    HEAD,
+    `// WebAssembly (SIMD128 + threads), asc flags: ${ASC_FLAGS.join(' ')} --sharedMemory`,
+    `/** ${withoutGlobalExports(shared).length} bytes (${deflated.length} deflated), imports a shared memory; the loader makes the unshared variant (one flag byte). */`,
+    'export const KERNELS_WASM_DEFLATE_BASE64 =',
+    literal(deflated),
+    '/** The byte of the memory import\'s limits flag: 3 (shared) in this build, 1 in the unshared one, which is otherwise the same. */',
+    `export const KERNELS_SHARED_FLAG_OFFSET = ${sharedFlagOffset(withoutGlobalExports(shared), withoutGlobalExports(unshared))};`,
     layout(unshared),
     '',
   ].join('\n');
 }
 
-const text = render(build(true), build(false));
+const relaxedAt = process.argv.indexOf('--relaxed');
+if (relaxedAt > 0) {
+  writeFileSync(process.argv[relaxedAt + 1], build(true, true));
+  console.log(`wrote ${process.argv[relaxedAt + 1]}`);
+  process.exit(0);
+}
+const shared = build(true),
+  unshared = build(false);
 if (process.argv.includes('--check')) {
   const old = readFileSync(outTs, 'utf8');
-  if (old !== text) {
+  // the committed module, inflated, must be this build; the rest of the file must be what it renders to
+  const b64 = [...(old.split('export const KERNELS_WASM_DEFLATE_BASE64 =')[1] ?? '').split(';')[0].matchAll(/'([^']*)'/g)].map((m) => m[1]).join('');
+  const committed = b64 ? Buffer.from(b64, 'base64') : Buffer.alloc(0);
+  let same;
+  try {
+    same = inflateSync(committed).equals(withoutGlobalExports(shared)) && old === render(shared, unshared, committed);
+  } catch {
+    same = false;
+  }
+  if (!same) {
     console.error('kernels.generated.ts is stale: run npm run build:wasm');
     process.exit(1);
   }
   console.log('kernels.generated.ts is up to date');
 } else {
-  writeFileSync(outTs, text);
+  writeFileSync(outTs, render(shared, unshared));
   console.log(`wrote ${outTs}`);
 }
