@@ -25,6 +25,11 @@ export interface WasmBackendOptions {
   workerUrl?: string | URL;
   /** false: use an unshared memory (1 thread) even where shared memory works, as on a page that is not cross-origin isolated. */
   sharedMemory?: boolean;
+  /**
+   * Benchmarks: another build of the same kernel sources (same layout; e.g. the relaxed-SIMD
+   * build of bench/relaxed-simd.ts) for the memory kind chosen, instead of the embedded one.
+   */
+  kernelModule?: WebAssembly.Module;
 }
 
 const DESC_WORDS = 256;
@@ -173,6 +178,10 @@ export class WasmBackend extends RefBackend {
   override alloc(n: number): HeapBlock {
     this.live += n;
     return this.heap.alloc(n);
+  }
+
+  reserve(bytes: number): void {
+    this.heap.reserve(bytes);
   }
 
   override free(buf: Storage): void {
@@ -630,16 +639,17 @@ export class WasmBackend extends RefBackend {
    * transforms; w: ns per transformed (k, c) filter.
    */
   costModel = {
-    // fitted 2026-12-02 by bench/wino-calib.ts --reps 3 (load average 18 on 2 cores; CPU time)
-    gemm: 0.0424,
-    pack: 0.47,
-    im2col: 1.3,
-    in2: 2.1,
-    out2: 2.14,
-    w2: 8.3,
-    in4: 2.8,
-    out4: 2.52,
-    w4: 47.4,
+    // fitted 2026-12-02 23:00 by bench/wino-calib.ts --reps 3 (load average 18 on 2 cores; CPU
+    // time): the picks were the measured best in 16/16 shapes (F(2x2) everywhere: 12.2% slower)
+    gemm: 0.0393,
+    pack: 0.194,
+    im2col: 0.61,
+    in2: 1.7,
+    out2: 1.42,
+    w2: 7.1,
+    in4: 2.18,
+    out4: 1.89,
+    w4: 38.5,
   };
 
   /** Model cost (ns, one core) of a 3x3 stride-1 conv by im2col GEMM (tile 0), F(2x2) or F(4x4). */
@@ -1588,7 +1598,7 @@ export function defaultThreadCount(): number {
 
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
   const shared = opts.sharedMemory !== false && sharedMemorySupported();
-  const module = await compileKernels(shared);
+  const module = opts.kernelModule ?? (await compileKernels(shared));
   // Both kinds start small and grow on demand to 4 GiB (65536 pages, the kernels' declared maximum).
   const initial = Math.max(1, Math.ceil((opts.initialMemoryBytes ?? (shared ? 16 : 32) * 2 ** 20) / 65536));
   const memory = new WebAssembly.Memory({ initial, maximum: 65536, shared });

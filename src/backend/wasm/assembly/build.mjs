@@ -12,6 +12,8 @@
 // (through df()) or as i32. Run: npm run build:wasm
 //   --check   rebuild in memory and fail if kernels.generated.ts differs (used by a test); the
 //             module is compared inflated, as deflate's bytes may differ between zlib versions
+//   --relaxed FILE   only write the shared-memory build with relaxed SIMD (f32x4.relaxed_madd in
+//             the GEMM micro-kernel) to FILE, for bench/relaxed-simd.ts; nothing else changes
 /* global WebAssembly */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -31,11 +33,12 @@ const ASC_FLAGS = [
   '--importMemory', '--initialMemory', '1', '--maximumMemory', '65536', '--use', 'abort=',
 ];
 
-function build(shared) {
+function build(shared, relaxed = false) {
   const dir = mkdtempSync(join(tmpdir(), 'resnet-ts-asc-'));
   try {
     const wasm = join(dir, 'kernels.wasm');
-    const flags = shared ? [...ASC_FLAGS, '--sharedMemory'] : ASC_FLAGS;
+    let flags = shared ? [...ASC_FLAGS, '--sharedMemory'] : ASC_FLAGS;
+    if (relaxed) flags = flags.map((f) => (f === 'simd,threads' ? 'simd,threads,relaxed-simd' : f));
     execFileSync(process.execPath, [ascBin, join(here, 'index.ts'), ...flags, '-o', wasm], { stdio: 'inherit' });
     return readFileSync(wasm);
   } finally {
@@ -167,6 +170,12 @@ function render(shared, unshared, deflated = deflateSync(withoutGlobalExports(sh
   ].join('\n');
 }
 
+const relaxedAt = process.argv.indexOf('--relaxed');
+if (relaxedAt > 0) {
+  writeFileSync(process.argv[relaxedAt + 1], build(true, true));
+  console.log(`wrote ${process.argv[relaxedAt + 1]}`);
+  process.exit(0);
+}
 const shared = build(true),
   unshared = build(false);
 if (process.argv.includes('--check')) {

@@ -85,6 +85,16 @@ const S_PACKB: usize = S_PACKA + <usize>(MCMAX * KCMAX * 4);
 export const SCRATCH_BYTES: i32 = <i32>S_PACKB + NCMAX * KCMAX * 4;
 
 /**
+ * c + a * b. The relaxed-SIMD build (bench/relaxed-simd.ts; asc --enable relaxed-simd) uses
+ * f32x4.relaxed_madd, a fused multiply-add where the hardware has one (or mul + add); the
+ * default build is SIMD128's mul + add, and this constant folds the other branch away.
+ */
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/**
  * C[0..2, 0..16] (+)= bias + Apanel[2 x kc] @ Bpanel[kc x 16], rows ldcB bytes apart.
  * ap: kc pairs (a0,a1); bp: kc rows of 16 floats.
  */
@@ -95,15 +105,15 @@ function kernel2x16(ap: usize, bp: usize, kc: i32, c: usize, ldcB: usize, add: b
   for (let k = 0; k < kc; k++) {
     const v0 = v128.load(bp), v1 = v128.load(bp, 16), v2 = v128.load(bp, 32), v3 = v128.load(bp, 48);
     const a0 = v128.load32_splat(ap);
-    c00 = f32x4.add(c00, f32x4.mul(a0, v0));
-    c01 = f32x4.add(c01, f32x4.mul(a0, v1));
-    c02 = f32x4.add(c02, f32x4.mul(a0, v2));
-    c03 = f32x4.add(c03, f32x4.mul(a0, v3));
+    c00 = madd(a0, v0, c00);
+    c01 = madd(a0, v1, c01);
+    c02 = madd(a0, v2, c02);
+    c03 = madd(a0, v3, c03);
     const a1 = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(a1, v0));
-    c11 = f32x4.add(c11, f32x4.mul(a1, v1));
-    c12 = f32x4.add(c12, f32x4.mul(a1, v2));
-    c13 = f32x4.add(c13, f32x4.mul(a1, v3));
+    c10 = madd(a1, v0, c10);
+    c11 = madd(a1, v1, c11);
+    c12 = madd(a1, v2, c12);
+    c13 = madd(a1, v3, c13);
     ap += 8;
     bp += 64;
   }
