@@ -82,8 +82,10 @@ const CALL_LIMIT_MS = 300_000;
 /** Pause between two calls, so spinning thread pools (OpenMP, onnxruntime) settle before the next peer. */
 const GAP_MS = 100;
 
-const ALL_PEERS: PeerName[] = ['ours', 'ours-webgpu', 'onnxruntime-web', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'pytorch'];
-const SLOW_PEERS: PeerName[] = ['tfjs-cpu', 'ours-webgpu'];
+const ALL_PEERS: PeerName[] = ['ours', 'ours-webgpu', 'onnxruntime-web', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'tfjs-webgpu', 'pytorch'];
+const SLOW_PEERS: PeerName[] = ['tfjs-cpu', 'ours-webgpu', 'tfjs-webgpu'];
+/** Peers whose ratio is taken against ours on webgpu (same adapter), not ours on wasm. */
+const GPU_PEERS: PeerName[] = ['tfjs-webgpu'];
 const LABEL: Record<PeerName, string> = {
   ours: 'ours (wasm)',
   'ours-webgpu': 'ours (webgpu)',
@@ -91,6 +93,7 @@ const LABEL: Record<PeerName, string> = {
   'onnxruntime-node': 'ort-node',
   'tfjs-wasm': 'tfjs-wasm',
   'tfjs-cpu': 'tfjs-cpu',
+  'tfjs-webgpu': 'tfjs-webgpu',
   pytorch: 'PyTorch',
 };
 
@@ -509,7 +512,7 @@ interface Policy {
 }
 
 function policyFor(peer: PeerName, spec: CaseSpec): Policy {
-  if (peer === 'ours-webgpu') {
+  if (peer === 'ours-webgpu' || peer === 'tfjs-webgpu') {
     // on a software adapter (llvmpipe, SwiftShader) a ResNet-50 forward takes seconds: capped like tfjs-cpu
     return { runs: RUNS, warmup: WARMUP, capMs: CAP_MS, note: `capped at ${CAP_MS / 1000} s` };
   }
@@ -540,6 +543,7 @@ async function openPeer(peer: PeerName, spec: CaseSpec, expectParams: number | u
       return s;
     }
     case 'tfjs-wasm':
+    case 'tfjs-webgpu':
     case 'tfjs-cpu': {
       const s = peer === 'tfjs-cpu' && spec.kind === 'train' ? { ...spec, batch: Math.min(SLOW_BATCH, spec.batch) } : spec;
       return openWorkerPeer({ peer, spec: s, threads: THREADS, expectParams }, Math.max(CAP_MS, 180_000));
@@ -644,16 +648,18 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
     }
   }
 
-  // Ratios: ours / peer, per image where the batches differ, a bound where the peer was capped.
-  const ours = res.results.ours;
-  if (ours?.ms_median !== undefined) {
-    for (const p of peers) {
+  // Ratios: ours / peer, per image where the batches differ, a bound where the peer was capped;
+  // a WebGPU peer (tfjs-webgpu) against ours on webgpu, on the same adapter.
+  for (const p of peers) {
+    const ours = GPU_PEERS.includes(p) ? res.results['ours-webgpu'] : res.results.ours;
+    if (ours?.ms_median !== undefined) {
       const r = res.results[p];
       if (p === 'ours' || !r) continue;
       if (spec.kind === 'gemm' && r.ms_median !== undefined) res.ratios[p] = +(ours.ms_median / r.ms_median).toPrecision(3);
       else if (r.ms_per_image !== undefined && ours.ms_per_image !== undefined) res.ratios[p] = +(ours.ms_per_image / r.ms_per_image).toPrecision(3);
     }
   }
+  const ours = res.results.ours;
   if (spec.kind === 'gemm' && ours?.gflops !== undefined) res.ceilings = gemmCeilings(ours.gflops, ours.info?.threads ?? THREADS);
   res.loadavg_after = loadavg();
   return res;
@@ -708,24 +714,38 @@ function cell(r: PeerResult | undefined, caseBatch: number | null, foot: string[
   return '';
 }
 
+/** The footnote number of `text`, added once. */
+function mark(foot: string[], text: string): string {
+  const i = foot.indexOf(text);
+  return `[${(i >= 0 ? i : foot.push(text) - 1) + 1}]`;
+}
+
+/** The software adapter ours-webgpu ran on in this case (its info.backend names it), or null. */
+function softwareAdapter(c: CaseResult): string | null {
+  const b = c.results['ours-webgpu']?.info?.backend;
+  const m = typeof b === 'string' ? /^webgpu: (.*) \(software adapter/.exec(b) : null;
+  return m ? m[1] : null;
+}
+
 function table(results: CaseResult[]): string {
   const others = peers.filter((p) => p !== 'ours');
-  const head = ['case', 'ours (ms)', ...others.map((p) => `${LABEL[p]} (ms)`), ...(peers.includes('ours') ? others.map((p) => `ours/${LABEL[p]}`) : [])];
+  const ratioOf = (p: PeerName) => (GPU_PEERS.includes(p) ? 'ours-webgpu' : 'ours');
+  const ratioCols = others.filter((p) => peers.includes(ratioOf(p)));
+  const head = ['case', 'ours (ms)', ...others.map((p) => `${LABEL[p]} (ms)`), ...ratioCols.map((p) => `${ratioOf(p) === 'ours' ? 'ours' : LABEL['ours-webgpu']}/${LABEL[p]}`)];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   const foot: string[] = [];
   for (const c of results) {
     const batch = c.spec.kind === 'gemm' ? null : c.spec.batch;
     const row = [c.case, cell(c.results.ours, batch, foot), ...others.map((p) => cell(c.results[p], batch, foot))];
-    if (peers.includes('ours')) {
-      row.push(
-        ...others.map((p) => {
-          const v = c.ratios[p];
-          if (v === undefined) return '';
-          const t = v >= 0.095 ? v.toFixed(2) : v.toPrecision(2);
-          return c.results[p]?.capped ? `<${t}` : t;
-        }),
-      );
-    }
+    row.push(
+      ...ratioCols.map((p) => {
+        const v = c.ratios[p];
+        if (v === undefined) return '';
+        const t = v >= 0.095 ? v.toFixed(2) : v.toPrecision(2);
+        const sw = GPU_PEERS.includes(p) ? softwareAdapter(c) : null;
+        return (c.results[p]?.capped ? `<${t}` : t) + (sw ? ` ${mark(foot, `software adapter (${sw}): a CPU emulation, not a GPU figure`)}` : '');
+      }),
+    );
     lines.push(`| ${row.join(' | ')} |`);
   }
   const gemm = results.filter((c) => c.ceilings);

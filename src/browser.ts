@@ -10,7 +10,11 @@ export { numel, convOutSize, type Shape } from './base/shape.js';
 export type { Backend, Conv2dParams, Pool2dParams } from './backend/backend.js';
 export { RefBackend } from './backend/ref/ref.js';
 export { getBackend, setBackend, listBackends, registerBackend } from './backend/registry.js';
-export { setThreads, getThreads, setWorkerUrl, webWorkerSource, WasmBackend } from './backend/wasm/index.js';
+// not from wasm/index.js, which the registry imports lazily: a static import of it would pull the
+// backend into the page's entry chunk (Vite: INEFFECTIVE_DYNAMIC_IMPORT)
+export { setThreads, getThreads, setWorkerUrl } from './backend/wasm/settings.js';
+export { webWorkerSource } from './backend/wasm/threads.js';
+export { WasmBackend } from './backend/wasm/wasm.js';
 
 export { Tensor, noGrad, scope, isGradEnabled } from './tensor/tensor.js';
 export * as ops from './tensor/ops.js';
@@ -25,7 +29,7 @@ export { stateDictToArrays, readStateArrays } from './nn/state.js';
 export * from './models/resnet.js';
 export { D2lResNet18, Residual, d2l_resnet18 } from './models/d2l.js';
 export * from './models/cifar.js';
-export { MODELS, createModel, getModelEntry, listModels } from './models/registry.js';
+export { MODELS, createModel, getModelEntry, listModels, type CreateOptions } from './models/registry.js';
 export { FusedModel, FusionUnsupportedError, fuseForInference, tryFuseForInference } from './models/fused.js';
 
 export * as io from './io/index.js';

@@ -157,6 +157,31 @@ test('vite build: exit 0, no warnings, the page loads <= 44 kB gzipped JS, the w
   assert.ok(page.bytes <= JS_GZIP_LIMIT, `vite page loads ${page.bytes} bytes gzipped`);
 });
 
+// The wasm backend's settings imported by the page: they must not pull the backend out of its lazy
+// chunk (Vite printed INEFFECTIVE_DYNAMIC_IMPORT and inlined the backend when they lived in the
+// module the registry imports dynamically).
+const APP_SETTINGS_JS = `import { setBackend, setThreads, getThreads, setWorkerUrl, tensor } from 'resnet-ts';
+setWorkerUrl('/resnet-ts-worker.js');
+setThreads(2).then(() => setBackend('wasm')).then(() => console.log(getThreads(), tensor([1, 2], [2]).dataSync()));
+`;
+
+test('vite build of a page importing setThreads, getThreads and setWorkerUrl: exit 0, no warnings, the wasm backend still in its own chunk', async () => {
+  const dir = join(tmp, 'app-settings');
+  mkdirSync(join(dir, 'src'), { recursive: true });
+  mkdirSync(join(dir, 'node_modules'), { recursive: true });
+  symlinkSync(PKG, join(dir, 'node_modules', 'resnet-ts'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app-settings', private: true, type: 'module' }));
+  writeFileSync(join(dir, 'src', 'index.js'), APP_SETTINGS_JS);
+  writeFileSync(join(dir, 'index.html'), '<!doctype html><script type="module" src="/src/index.js"></script>\n');
+  const r = await sh(join(BIN, 'vite'), ['build', '--outDir', 'out'], dir);
+  assert.equal(r.code, 0, r.out);
+  assert.doesNotMatch(r.out, /warn|\(!\)|INEFFECTIVE/i, r.out);
+  const entry = /src="\/([^"]+\.js)"/.exec(readFileSync(join(dir, 'out', 'index.html'), 'utf8'))![1];
+  const withKernels = jsFiles(join(dir, 'out')).filter((f) => readFileSync(f, 'utf8').includes(KERNELS_PREFIX));
+  assert.equal(withKernels.length, 1, `one chunk holds the kernels: ${withKernels}`);
+  assert.ok(!withKernels[0].endsWith(entry), `the kernels are in the page's entry chunk ${entry}`);
+});
+
 test('webpack 5 (--mode production, no config): exit 0, no warnings, the page loads <= 44 kB gzipped JS', async () => {
   const r = await sh(join(BIN, 'webpack'), ['--mode', 'production', '--output-path', 'out-webpack'], APP);
   assert.equal(r.code, 0, r.out);

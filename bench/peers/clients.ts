@@ -2,7 +2,7 @@
 // one long-lived Python process (torch_peer.py). Both give a Session whose run() resolves to
 // the milliseconds the peer measured around its own call, and reject with CapError when a call
 // runs past its time limit (the worker is terminated / the process killed).
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { fork, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
@@ -25,8 +25,38 @@ export class PeerError extends Error {}
 
 // ---------------------------------------------------------------------------- worker peers
 
+/** What openWorkerPeer needs of a worker thread or a child process. */
+interface PeerHost {
+  on(ev: 'message', fn: (r: HostReply) => void): void;
+  on(ev: 'error', fn: (e: Error) => void): void;
+  on(ev: 'exit', fn: (code: number | null, signal?: NodeJS.Signals | null) => void): void;
+  postMessage(m: unknown): void;
+  terminate(): Promise<unknown>;
+}
+
+/**
+ * A WebGPU peer runs in a child process, not a worker thread: Dawn (the npm package `webgpu`) in a
+ * worker thread crashes the process (SIGSEGV) when the main thread has its own Dawn instance, as
+ * ours has; and Mesa reads EGL_PLATFORM from the real environment, which a worker cannot set.
+ */
+function childHost(init: HostInit): PeerHost {
+  const child = fork(new URL('./worker.mjs', import.meta.url), [], {
+    env: { ...process.env, EGL_PLATFORM: process.env.EGL_PLATFORM ?? 'surfaceless' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'], // the host writes nothing on stdout (console.log goes to stderr there)
+  });
+  child.send({ init });
+  return {
+    on: (ev: string, fn: (...a: unknown[]) => void) => void child.on(ev, fn),
+    postMessage: (m) => child.send(m as object),
+    terminate: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  } as PeerHost;
+}
+
 export async function openWorkerPeer(init: HostInit, setupTimeoutMs = 180_000): Promise<Session> {
-  const worker = new Worker(new URL('./worker.mjs', import.meta.url), { workerData: init });
+  const worker: PeerHost =
+    init.peer === 'tfjs-webgpu' ? childHost(init) : new Worker(new URL('./worker.mjs', import.meta.url), { workerData: init });
   let waiting: { resolve: (r: HostReply) => void; reject: (e: Error) => void } | null = null;
   let dead: Error | null = null;
   worker.on('message', (r: HostReply) => {
@@ -40,8 +70,8 @@ export async function openWorkerPeer(init: HostInit, setupTimeoutMs = 180_000): 
     waiting = null;
     w?.reject(new PeerError(`worker crashed: ${e.message}`));
   });
-  worker.on('exit', (code) => {
-    dead ??= new PeerError(`worker exited (code ${code})`);
+  worker.on('exit', (code, signal?: NodeJS.Signals | null) => {
+    dead ??= new PeerError(signal ? `peer process killed by ${signal}` : `worker exited (code ${code})`);
     const w = waiting;
     waiting = null;
     w?.reject(dead);

@@ -16,7 +16,7 @@ export type CaseSpec =
     }
   | { kind: 'gemm'; n: number };
 
-export type PeerName = 'ours' | 'ours-webgpu' | 'onnxruntime-web' | 'onnxruntime-node' | 'tfjs-wasm' | 'tfjs-cpu' | 'pytorch';
+export type PeerName = 'ours' | 'ours-webgpu' | 'onnxruntime-web' | 'onnxruntime-node' | 'tfjs-wasm' | 'tfjs-cpu' | 'tfjs-webgpu' | 'pytorch';
 
 /** Facts a peer reports when a case is set up. */
 export interface PeerInfo {

@@ -8,9 +8,16 @@ import path from 'node:path';
 import { errorMessage, fillRandom, timeCall, targetsFor, type HostInit, type HostReply, type HostRequest, type PeerInfo } from './common.js';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { buildTfjsModel, trainableParams } from './tfjs_models.js';
+import { installNodeGpu } from './node-gpu.js';
 
-const init = workerData as HostInit;
-const port = parentPort!;
+// In a worker thread (CPU peers) or a child process started with fork (tfjs-webgpu: see clients.ts)
+const init: HostInit = parentPort
+  ? (workerData as HostInit)
+  : await new Promise<HostInit>((resolve) => process.once('message', (m) => resolve((m as { init: HostInit }).init)));
+const port = parentPort ?? {
+  postMessage: (r: HostReply) => process.send!(r),
+  on: (ev: 'message', fn: (m: HostRequest) => void) => void process.on(ev, (m) => fn(m as HostRequest)),
+};
 const send = (r: HostReply) => port.postMessage(r);
 
 // Libraries print hints on stdout (tfjs: "Hi there 👋 ..."); stdout belongs to the harness's JSON lines.
@@ -60,6 +67,7 @@ async function setupTfjs(): Promise<Runner> {
   const tf = await import('@tensorflow/tfjs');
   let threads = 1;
   let threadNote: string | undefined;
+  let adapter: string | undefined;
   if (init.peer === 'tfjs-wasm') {
     const w = await import('@tensorflow/tfjs-backend-wasm');
     const req = createRequire(import.meta.url);
@@ -70,20 +78,30 @@ async function setupTfjs(): Promise<Runner> {
     if (threads !== init.threads) {
       threadNote = `asked for ${init.threads} threads; tfjs-backend-wasm reports WASM_HAS_MULTITHREAD_SUPPORT=${tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')} in Node, so it runs ${threads}`;
     }
+  } else if (init.peer === 'tfjs-webgpu') {
+    adapter = await installNodeGpu();
+    await import('@tensorflow/tfjs-backend-webgpu');
+    if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs webgpu backend failed to initialise');
   } else {
     if (!(await tf.setBackend('cpu'))) throw new Error('tfjs cpu backend failed to initialise');
   }
   await tf.ready();
   const { spec } = init;
   const version = tf.version.tfjs;
+  // tfjs-webgpu reads values back asynchronously (tfjs warns against dataSync there); either way
+  // the timed call ends when the result is on the host
+  const read = async (t: tfTypes.Tensor) => {
+    if (adapter) await t.data();
+    else t.dataSync();
+  };
   if (spec.kind === 'gemm') {
     const a = tf.tensor2d(fillRandom(new Float32Array(spec.n * spec.n), 1), [spec.n, spec.n]);
     const b = tf.tensor2d(fillRandom(new Float32Array(spec.n * spec.n), 2), [spec.n, spec.n]);
     return {
-      info: { version, threads, threadNote },
-      run: () => {
+      info: { version, threads, threadNote, adapter },
+      run: async () => {
         const c = tf.matMul(a, b);
-        c.dataSync();
+        await read(c);
         c.dispose();
       },
       close: () => {
@@ -98,13 +116,13 @@ async function setupTfjs(): Promise<Runner> {
     throw new Error(`tfjs ${spec.model} has ${params} trainable parameters, ours has ${init.expectParams}`);
   }
   const x = tf.tensor4d(fillRandom(new Float32Array(spec.batch * spec.size * spec.size * spec.channels)), [spec.batch, spec.size, spec.size, spec.channels]);
-  const info: PeerInfo = { version, threads, batch: spec.batch, params, layout: 'NHWC', threadNote };
+  const info: PeerInfo = { version, threads, batch: spec.batch, params, layout: 'NHWC', threadNote, adapter };
   if (spec.kind === 'infer') {
     return {
       info,
-      run: () => {
+      run: async () => {
         const y = model.predict(x) as tfTypes.Tensor;
-        y.dataSync();
+        await read(y);
         y.dispose();
       },
       close: () => {
@@ -117,9 +135,9 @@ async function setupTfjs(): Promise<Runner> {
   const opt = tf.train.momentum(spec.lr, spec.momentum);
   return {
     info: { ...info, optimizer: `tf.train.momentum(${spec.lr}, ${spec.momentum})` },
-    run: () => {
+    run: async () => {
       const cost = opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tfTypes.Tensor) as tfTypes.Scalar, true);
-      cost!.dataSync();
+      await read(cost!);
       cost!.dispose();
     },
     close: () => {

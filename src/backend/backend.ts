@@ -68,6 +68,11 @@ export interface Backend {
   free(buf: Storage): void;
   /** Floats currently allocated (for leak tests). */
   allocatedFloats(): number;
+  /**
+   * A hint that about `bytes` bytes in all will be in use soon (live tensors included): a backend
+   * with a growing heap may grow it once now rather than step by step (wasm: memory.ts reserve).
+   */
+  reserve?(bytes: number): void;
   /** dst[offset + i] = values[i] (upload). */
   write(dst: Storage, values: ArrayLike<number>, offset?: number): void;
   /** A copy of the values (download); every backend has it. */

@@ -3,6 +3,7 @@
 // '{"includeTop":false}') as .npy.
 import { ShapeError } from '../base/errors.js';
 import { readNpyFile, writeNpyFile } from '../io/files.js';
+import { tryFuseForInference } from '../models/fused.js';
 import { modelInChannels } from '../models/registry.js';
 import { tensor } from '../tensor/ops.js';
 import { noGrad } from '../tensor/tensor.js';
@@ -30,8 +31,12 @@ export async function runForward(o: ForwardOptions, print: (s: string) => void):
   }
   if (o.trainMode) model.train();
   else model.eval();
+  // Eval mode runs the fused copy (BN folded, ReLU and add in the conv epilogue; the same logits
+  // within the parity tests' rtol 1e-4 / atol 1e-5, test/fused.test.ts), folded in place: this
+  // process needs no second copy of the weights.
+  using fused = o.trainMode ? undefined : (tryFuseForInference(model, { inPlace: true }) ?? undefined);
   const t0 = performance.now();
-  const logits = noGrad(() => model.forward(tensor(arr.data, arr.shape)));
+  const logits = noGrad(() => (fused ?? model).forward(tensor(arr.data, arr.shape)));
   const data = await logits.data(); // the time includes the read: a GPU runs the queued work until then
   const ms = performance.now() - t0;
   writeNpyFile(o.output, { dtype: 'F32', shape: [...logits.shape], data });

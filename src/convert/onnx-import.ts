@@ -657,7 +657,7 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
   if (typeof inC === 'number' && inC !== stem.w.dims[1] * stem.attrs.group) fail(`input declares ${inC} channels, the stem conv takes ${stem.w.dims[1]}`);
   const build = (options: Record<string, unknown>) => {
     try {
-      const model = noGrad(() => createModel(p.arch.model, options));
+      const model = noGrad(() => createModel(p.arch.model, options, { init: false })); // loaded in full below (strict)
       return { model, s: structureOf(model)! };
     } catch (e) {
       if (e instanceof ResnetError) fail(`recognised ${p.summary}, but the model cannot be built: ${e.message}`);

@@ -2,7 +2,7 @@
 // legacy pickle), .npz or a single .npy. Browser-safe.
 import { FormatError } from '../base/errors.js';
 import type { ArrayMap } from './types.js';
-import { readSafetensors } from './safetensors.js';
+import { type ReadOptions, readSafetensors } from './safetensors.js';
 import { readNpy, readNpz } from './npy.js';
 import { type PthOptions, readPth } from './pth.js';
 import { ZipReader } from './zip.js';
@@ -21,11 +21,14 @@ export function detectFormat(bytes: Uint8Array): ArrayFormat {
   throw new FormatError('unrecognised file format (expected .safetensors, .pth, .npz or .npy)');
 }
 
-/** Read any supported file into named arrays; a lone .npy becomes one entry named after the file. */
-export function readArrays(bytes: Uint8Array, name = 'array', pth?: PthOptions): ArrayMap {
+/**
+ * Read any supported file into named arrays; a lone .npy becomes one entry named after the file.
+ * `o.copy` false: safetensors float32 data may stay views of `bytes` (see ReadOptions).
+ */
+export function readArrays(bytes: Uint8Array, name = 'array', pth?: PthOptions, o: ReadOptions = {}): ArrayMap {
   switch (detectFormat(bytes)) {
     case 'safetensors':
-      return readSafetensors(bytes);
+      return readSafetensors(bytes, o);
     case 'pth':
       return readPth(bytes, pth);
     case 'npz':

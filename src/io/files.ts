@@ -4,7 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFile
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, FormatError } from '../base/errors.js';
 import type { ArrayMap, NamedArray } from './types.js';
-import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from './safetensors.js';
+import { type ReadOptions, readSafetensors, readSafetensorsMetadata, writeSafetensors } from './safetensors.js';
 import { readNpy, readNpz, writeNpy, writeNpz } from './npy.js';
 import { type PthOptions, readPth, writePth } from './pth.js';
 import { readArrays } from './detect.js';
@@ -51,8 +51,10 @@ export function parseFile<T>(path: string, parse: (bytes: Uint8Array) => T): T {
   }
 }
 
-export function readSafetensorsFile(path: string): ArrayMap {
-  return parseFile(path, readSafetensors);
+// The bytes of a file read here belong to the call, so float32 tensors may stay views of them.
+/** `o.copy` false: float32 data may stay views of the file's bytes (no second copy; see ReadOptions). */
+export function readSafetensorsFile(path: string, o: ReadOptions = {}): ArrayMap {
+  return parseFile(path, (b) => readSafetensors(b, o));
 }
 
 export function readSafetensorsMetadataFile(path: string): Record<string, string> {
@@ -89,8 +91,8 @@ export function writePthFile(path: string, map: ArrayMap): void {
 }
 
 /** Read a .safetensors, .pth/.pt, .npz or .npy file, recognised by its content. */
-export function readArraysFile(path: string, pth?: PthOptions): ArrayMap {
-  return parseFile(path, (b) => readArrays(b, basename(path), pth));
+export function readArraysFile(path: string, pth?: PthOptions, o: ReadOptions = {}): ArrayMap {
+  return parseFile(path, (b) => readArrays(b, basename(path), pth, o));
 }
 
 /** Read a folder of .npy files (an unzipped .npz): "name.npy" becomes key "name". */

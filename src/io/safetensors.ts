@@ -3,7 +3,7 @@
 // offsets relative to its start. Read strictly: tensors must tile the data exactly, in some order,
 // with no gap, overlap or trailing byte. Browser-safe.
 import { FormatError } from '../base/errors.js';
-import { type ArrayMap, type DType, DTYPE_SIZE, checkArray, checkedNumel, decodeLE, encodeLE, isDType, writtenDType } from './types.js';
+import { type ArrayMap, type DType, DTYPE_SIZE, LITTLE_ENDIAN_HOST, checkArray, checkedNumel, decodeLE, encodeLE, isDType, writtenDType } from './types.js';
 
 /** Largest header we accept (the reference implementation's limit). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -126,15 +126,28 @@ function oneLine(s: string): string {
 }
 
 /** Read every tensor, converted to float32 (dtype records the stored type). */
-export function readSafetensors(bytes: Uint8Array): ArrayMap {
+export function readSafetensors(bytes: Uint8Array, o: ReadOptions = {}): ArrayMap {
   const h = readSafetensorsHeader(bytes);
   const out: ArrayMap = new Map();
   for (const e of h.entries) {
     const numel = e.end - e.begin === 0 ? 0 : (e.end - e.begin) / DTYPE_SIZE[e.dtype];
-    const data = decodeLE(e.dtype, bytes.subarray(h.dataStart + e.begin, h.dataStart + e.end), numel);
+    const at = bytes.byteOffset + h.dataStart + e.begin;
+    const data =
+      o.copy === false && e.dtype === 'F32' && at % 4 === 0 && LITTLE_ENDIAN_HOST
+        ? new Float32Array(bytes.buffer, at, numel)
+        : decodeLE(e.dtype, bytes.subarray(h.dataStart + e.begin, h.dataStart + e.end), numel);
     out.set(e.name, { dtype: e.dtype, shape: e.shape, data });
   }
   return out;
+}
+
+export interface ReadOptions {
+  /**
+   * false: float32 tensors are views of `bytes` where aligned (no copy: a 100 MB file then needs
+   * 100 MB less), for callers that own the bytes and never change them (a file read for this).
+   * Default true: every tensor gets its own copy.
+   */
+  copy?: boolean;
 }
 
 /** The `__metadata__` string map ({} when absent). */

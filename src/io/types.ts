@@ -61,7 +61,7 @@ function fmtVal(v: unknown): string {
   }
 }
 
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 let halfTable: Float32Array | null = null;
 

@@ -439,7 +439,8 @@ export function modelFromPth(w: PretrainedWeights, bytes: Uint8Array, where: str
     if (e instanceof FormatError) throw new (e.constructor as new (m: string) => FormatError)(`${where}: ${e.message}`);
     throw e;
   }
-  const model = noGrad(() => createModel(w.model, { ...(w.numClasses !== 1000 ? { numClasses: w.numClasses } : {}), ...w.modelOptions }));
+  // Every parameter is loaded next (strict), so no random init.
+  const model = noGrad(() => createModel(w.model, { ...(w.numClasses !== 1000 ? { numClasses: w.numClasses } : {}), ...w.modelOptions }, { init: false }));
   try {
     model.loadStateDict(sd);
   } catch (e) {

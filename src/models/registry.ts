@@ -2,6 +2,7 @@
 // and one per family (option types, and the CIFAR depth rule). createModel, `resnet info`, the
 // trainer's model builder and ONNX import (src/convert/) all read it.
 import { ConfigError } from '../base/errors.js';
+import { withoutRandomInit } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
 import * as cifar from './cifar.js';
 import { d2l_resnet18 } from './d2l.js';
@@ -154,11 +155,20 @@ export function getModelEntry(name: string): ModelEntry {
   throw new ConfigError(`unknown model '${name}'${why} (known: ${listModels().join(', ')}, or cifar_resnet<6n+2>)`);
 }
 
+/** How createModel builds: `init: false` skips the random initialisation (see withoutRandomInit). */
+export interface CreateOptions {
+  /**
+   * Default true. false: weights stay zero (BatchNorm's scale and running variance 1) and the RNG
+   * is not advanced; for a model whose every parameter is loaded next (loadStateDict, strict).
+   */
+  init?: boolean;
+}
+
 /** Build a model by name with constructor options (camelCase, as torchvision's keyword arguments). */
-export function createModel(name: string, opts: Record<string, unknown> = {}): Module {
+export function createModel(name: string, opts: Record<string, unknown> = {}, how: CreateOptions = {}): Module {
   const e = getModelEntry(name);
   checkModelOptions(name, e.family, opts);
-  return e.build(opts);
+  return how.init === false ? withoutRandomInit(() => e.build(opts)) : e.build(opts);
 }
 
 /** ConfigError unless `opts` holds only options of the family, each of the right type. */

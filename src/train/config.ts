@@ -21,7 +21,7 @@ import {
   IMAGENET_STD,
   type Transform,
 } from '../data/transforms.js';
-import { createModel } from '../models/registry.js';
+import { createModel, type CreateOptions } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
 import { Adam, AdamW } from '../optim/adam.js';
 import type { AnyOptimizer } from '../optim/optimizer.js';
@@ -42,8 +42,8 @@ export function checkTta(v: string): 'none' | 'flip' {
 // ------------------------------------------------------------------------------------ models
 
 /** createModel: the registry also names CIFAR ResNets of any depth 6n+2 (cifar_resnet8, cifar_resnet14, ...). */
-export function buildModel(name: string, opts: Record<string, unknown>): Module {
-  return createModel(name, opts);
+export function buildModel(name: string, opts: Record<string, unknown>, how?: CreateOptions): Module {
+  return createModel(name, opts, how);
 }
 
 // ------------------------------------------------------------------------------------ data

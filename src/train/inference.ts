@@ -18,6 +18,9 @@ import { softmaxRow, topKIndices } from './metrics.js';
 import { firstNonFinite, predictLogits } from './trainer.js';
 import { tryFuseForInference } from '../models/fused.js';
 
+/** `load` below fills every parameter (strict loadStateDict), so the random init would be thrown away. */
+const NO_INIT = { init: false };
+
 export interface InferenceModel {
   model: Module;
   meta: CheckpointMeta | null;
@@ -65,7 +68,7 @@ export async function loadInferenceModel(spec: string, o: InferenceModelOptions 
   if (src.pretrained) {
     const w = src.pretrained;
     if (o.model && o.model !== w.model) throw new ConfigError(`weights ${w.id} are for ${w.model}, not ${o.model}`);
-    const model = load(buildModel(w.model, { ...(w.numClasses !== 1000 ? { numClasses: w.numClasses } : {}), ...w.modelOptions }));
+    const model = load(buildModel(w.model, { ...(w.numClasses !== 1000 ? { numClasses: w.numClasses } : {}), ...w.modelOptions }, NO_INIT));
     return {
       model,
       meta: null,
@@ -80,7 +83,7 @@ export async function loadInferenceModel(spec: string, o: InferenceModelOptions 
   if (src.meta) {
     const meta = src.meta;
     if (o.model && o.model !== meta.model.name) throw new ConfigError(`${src.file} is a ${meta.model.name} checkpoint, not ${o.model}`);
-    const model = load(buildModel(meta.model.name, meta.model.options));
+    const model = load(buildModel(meta.model.name, meta.model.options, NO_INIT));
     const evalTransform = meta.evalTransform ? await transformFromSpec(meta.evalTransform as TransformSpec) : null;
     return { model, meta, classes: meta.classes, input: meta.input, evalTransform, weightsFile: src.file, pretrained: null, source: src.describe };
   }
@@ -96,7 +99,7 @@ export async function loadInferenceModel(spec: string, o: InferenceModelOptions 
   const numClasses = head ? head[1].shape[0] : 1000;
   const opts: Record<string, unknown> = { numClasses, ...o.arch };
   if (inChannels !== 3 || /^(cifar|d2l)/.test(o.model)) opts.inChannels = inChannels;
-  const model = load(buildModel(o.model, opts));
+  const model = load(buildModel(o.model, opts, NO_INIT));
   const classes = o.classes ?? (numClasses === 1000 ? [...IMAGENET_CLASSES] : Array.from({ length: numClasses }, (_, i) => String(i)));
   if (classes.length !== numClasses) throw new ConfigError(`${classes.length} class names for a model with ${numClasses} outputs`);
   return {

@@ -100,5 +100,14 @@ async function resolve(spec: string, o: ResolveOptions): Promise<WeightsSource> 
       describe: ck.paths.weights,
     };
   }
-  return { kind: 'file', weights: readArraysFile(r.weights), file: r.weights, meta: null, pretrained: null, model: null, describe: r.weights };
+  // copy: false: these arrays are only loaded into a model, so they may stay views of the file's bytes
+  return {
+    kind: 'file',
+    weights: readArraysFile(r.weights, undefined, { copy: false }),
+    file: r.weights,
+    meta: null,
+    pretrained: null,
+    model: null,
+    describe: r.weights,
+  };
 }

@@ -30,6 +30,7 @@ import {
   trainStep,
   tryFuseForInference,
   writeSafetensors,
+  type FetchWeightsOptions,
   type FusedModel,
   type Tensor,
 } from '../../src/browser.js';
@@ -159,10 +160,9 @@ async function load(r: LoadRequest): Promise<ModelSummary> {
   if (w.kind === 'pretrained') {
     const entry = getPretrained(w.id);
     // the browser loader fetches, checks the SHA-256 prefix and keeps the file in Cache Storage
-    const res = await (loadPretrained as unknown as (id: string, o: object) => Promise<{ model: Module }>)(w.id, {
-      onProgress: (received: number, total: number | null) => emit({ type: 'progress', received, total }),
-      ...(w.baseUrl ? { baseUrl: w.baseUrl } : {}),
-    });
+    const options: FetchWeightsOptions = { onProgress: (received, total) => emit({ type: 'progress', received, total }) };
+    if (w.baseUrl) options.baseUrl = w.baseUrl;
+    const res = await loadPretrained(w.id, options);
     model = res.model;
     name = entry.model;
     classes = [...entry.categories];

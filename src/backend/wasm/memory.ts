@@ -121,6 +121,23 @@ export class WasmHeap {
     return new Int32Array(this.buf, off, n);
   }
 
+  /**
+   * Grow now to at least `bytes` bytes, as a hint from a caller that knows its working set (the
+   * fused model before its first forward): the first pass then takes every block from the bump
+   * region and the exact-size bins it leaves serve the next passes, where running out half way
+   * merges the bins and the next pass grows again (measured: ResNet-50 batch 8 grew 346 -> 438 MiB
+   * on its second forward). Growing reserves address space only: pages cost memory when first
+   * written. Nothing happens where the memory cannot grow.
+   */
+  reserve(bytes: number): void {
+    if (bytes <= this.buf.byteLength) return;
+    try {
+      this.grow(Math.min(bytes, MAX_PAGES * PAGE));
+    } catch (e) {
+      if (!(e instanceof OutOfWasmMemory || e instanceof RangeError)) throw e;
+    }
+  }
+
   /** Merge adjacent free blocks, give a trailing one back to the bump region, then best-fit. */
   private fromFreeBlocks(size: number): number {
     if (this.freeBytes === 0) return -1;

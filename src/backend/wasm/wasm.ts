@@ -180,6 +180,10 @@ export class WasmBackend extends RefBackend {
     return this.heap.alloc(n);
   }
 
+  reserve(bytes: number): void {
+    this.heap.reserve(bytes);
+  }
+
   override free(buf: Storage): void {
     const u = this.weightCache.get(buf);
     if (u !== undefined) {
