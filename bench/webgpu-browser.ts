@@ -1,9 +1,11 @@
-// resnet-ts on WebGPU beside onnxruntime-web's webgpu execution provider, in headless Chromium on
-// the same adapter (SwiftShader on a machine without a GPU; the GPU with --gpu), ResNet-18 and
-// ResNet-50 inference, interleaved round by round. Both are timed per batch including the read
-// of the logits; the ONNX file is our exporter's copy of the same random weights.
+// resnet-ts on WebGPU beside onnxruntime-web's webgpu execution provider and TensorFlow.js's
+// webgpu backend, in headless Chromium on the same adapter (SwiftShader on a machine without a
+// GPU; the GPU with --gpu): ResNet-18 and ResNet-50 inference (timed with the logits read back;
+// the ONNX file is our exporter's copy of the same random weights) and a d2l ResNet-18 training
+// step (ours and tfjs; timed with the loss read back), interleaved round by round.
 //
-//   node --import tsx bench/webgpu-browser.ts [--runs 5] [--warmup 1] [--size 224] [--batch 1] [--gpu]
+//   node --import tsx bench/webgpu-browser.ts [--runs 5] [--warmup 1] [--size 224] [--batch 1]
+//                                            [--train-size 96] [--train-batch 128] [--gpu]
 //
 // --gpu: Chromium flags for a real GPU (Vulkan) instead of its software adapter. stdout: one JSON
 // line per case, then a markdown table naming the adapter; on a software adapter it says so.
@@ -27,6 +29,8 @@ const { values: o } = parseArgs({
     warmup: { type: 'string', default: '1' },
     size: { type: 'string', default: '224' },
     batch: { type: 'string', default: '1' },
+    'train-size': { type: 'string', default: '96' },
+    'train-batch': { type: 'string', default: '128' },
     gpu: { type: 'boolean', default: false },
   },
 });
@@ -65,55 +69,70 @@ const browser = await launch(
 const { page, errors } = await browser.page();
 await page.goto(server.url);
 await page.waitForFunction(() => document.title === 'ready');
-type W = { adapter(): Promise<string>; oursMs(m: string, b: number, s: number): Promise<number>; ortMs(m: string, b: number, s: number): Promise<number> };
-const adapter = await page.evaluate(() => (window as unknown as W).adapter());
+type W = Record<string, (...a: unknown[]) => Promise<unknown>>;
+const adapter = (await page.evaluate(() => (window as unknown as W).adapter())) as string;
 const software = SOFTWARE.test(adapter);
 const median = (a: number[]) => {
   const s = [...a].sort((x, y) => x - y);
   const k = s.length >> 1;
   return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2;
 };
+type Peer = { name: string; fn: string; args: unknown[] };
+const trainSize = Number(o['train-size']),
+  trainBatch = Number(o['train-batch']);
+const cases: { id: string; title: string; peers: Peer[] }[] = [
+  ...models.map((m) => ({
+    id: `${m}-b${batch}`,
+    title: `${m}, batch ${batch}, 3x${size}x${size}`,
+    peers: [
+      { name: 'ours', fn: 'oursMs', args: [m, batch, size] },
+      { name: 'onnxruntime-web', fn: 'ortMs', args: [m, batch, size] },
+      { name: 'tfjs-webgpu', fn: 'tfjsMs', args: [m, batch, size, false] },
+    ],
+  })),
+  {
+    id: `d2l-train-b${trainBatch}`,
+    title: `d2l ResNet-18 training step, batch ${trainBatch}, 1x${trainSize}x${trainSize}`,
+    peers: [
+      { name: 'ours', fn: 'oursTrainMs', args: [trainBatch, trainSize] },
+      { name: 'tfjs-webgpu', fn: 'tfjsMs', args: ['d2l_resnet18', trainBatch, trainSize, true] },
+    ],
+  },
+];
 const rows: string[] = [];
-for (const m of models) {
-  const t: Record<'ours' | 'ort', number[]> = { ours: [], ort: [] };
+const cell = (v: number | undefined, e: string | undefined) => (v !== undefined ? v.toFixed(1) : e ? `error: ${e.slice(0, 80)}` : 'n/a');
+for (const c of cases) {
+  const t: Record<string, number[]> = {};
   const err: Record<string, string> = {};
   for (let r = 0; r < warmup + runs; r++) {
-    for (const peer of r % 2 ? (['ort', 'ours'] as const) : (['ours', 'ort'] as const)) {
-      if (err[peer]) continue;
+    // the order rotates by one each round, so drift hits everyone alike
+    for (let k = 0; k < c.peers.length; k++) {
+      const p = c.peers[(k + r) % c.peers.length];
+      if (err[p.name]) continue;
       try {
-        const ms = await page.evaluate(([p, mm, b, s]) => (window as unknown as W)[p === 'ours' ? 'oursMs' : 'ortMs'](mm as string, b as number, s as number), [
-          peer,
-          m,
-          batch,
-          size,
-        ] as const);
-        if (r >= warmup) t[peer].push(ms);
+        const ms = (await page.evaluate(([fn, args]) => (window as unknown as W)[fn as string](...(args as unknown[])), [p.fn, p.args] as const)) as number;
+        if (r >= warmup) (t[p.name] ??= []).push(ms);
       } catch (e) {
-        err[peer] = (e as Error).message.split('\n')[0].slice(0, 300);
+        err[p.name] = (e as Error).message.split('\n')[0].slice(0, 300);
       }
     }
   }
-  const ours = t.ours.length ? median(t.ours) : null,
-    ort = t.ort.length ? median(t.ort) : null;
-  const res = {
-    case: `${m}-b${batch}`,
-    size,
-    adapter,
-    software_adapter: software,
-    ours_webgpu_ms: ours === null ? null : +ours.toFixed(1),
-    ort_web_webgpu_ms: ort === null ? null : +ort.toFixed(1),
-    ratio_ours_over_ort: ours !== null && ort !== null ? +(ours / ort).toFixed(2) : null,
-    ours_runs: t.ours.map((v) => +v.toFixed(1)),
-    ort_runs: t.ort.map((v) => +v.toFixed(1)),
-    errors: err,
-  };
-  console.log(JSON.stringify(res));
+  const med: Record<string, number> = {};
+  for (const [k, v] of Object.entries(t)) med[k] = median(v);
+  const ratios: Record<string, number> = {};
+  for (const p of c.peers) if (p.name !== 'ours' && med.ours !== undefined && med[p.name] !== undefined) ratios[p.name] = +(med.ours / med[p.name]).toFixed(2);
+  console.log(
+    JSON.stringify({ case: c.id, title: c.title, adapter, software_adapter: software, median_ms: med, ratios_ours_over: ratios, runs_ms: t, errors: err }),
+  );
+  const sw = software ? ' (software adapter)' : '';
   rows.push(
-    `| ${m}, batch ${batch}, 3x${size}x${size} | ${ours?.toFixed(1) ?? err.ours} | ${ort?.toFixed(1) ?? err.ort} | ${res.ratio_ours_over_ort ?? ''}${software ? ' (software adapter)' : ''} |`,
+    `| ${c.title} | ${cell(med.ours, err.ours)} | ${c.peers.some((p) => p.name === 'onnxruntime-web') ? cell(med['onnxruntime-web'], err['onnxruntime-web']) : 'n/a (no training)'} | ${cell(med['tfjs-webgpu'], err['tfjs-webgpu'])} | ${ratios['onnxruntime-web'] !== undefined ? ratios['onnxruntime-web'] + sw : ''} | ${ratios['tfjs-webgpu'] !== undefined ? ratios['tfjs-webgpu'] + sw : ''} |`,
   );
 }
 console.log(`\nChromium WebGPU adapter: ${adapter}${software ? ' — a software adapter: these ratios measure a CPU emulation, not a GPU' : ''}\n`);
-console.log(`| case | ours (webgpu) ms | onnxruntime-web (webgpu EP) ms | ours/ort |\n|---|---|---|---|\n${rows.join('\n')}`);
+console.log(
+  `| case | ours (webgpu) ms | onnxruntime-web (webgpu EP) ms | tfjs-webgpu ms | ours/ort | ours/tfjs |\n|---|---|---|---|---|---|\n${rows.join('\n')}`,
+);
 if (errors.length) console.error(`page errors: ${errors.slice(0, 5).join('; ')}`);
 await browser.close();
 await server.close();

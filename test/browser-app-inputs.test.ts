@@ -1,11 +1,13 @@
 // The web app's other ways in, in headless Chromium: the camera (Chromium's fake device), a pasted
 // image (a paste event carrying a PNG file), a picked folder of images for training (one subfolder
 // per class), and a pretrained id fetched from a server on 127.0.0.1 whose bytes fail the SHA-256
-// check (progress shown, the error shown, nothing kept in Cache Storage). Screenshots go to
-// test/artifacts/. Not tested here: dropping a folder (Chromium gives synthetic drops no
-// FileSystemEntry, so webkitGetAsEntry() is null) and a successful pretrained load in the app (the
-// app offers torchvision's ids, whose SHA-256 only the real 45-100 MB files match; the browser
-// loader's success, progress and cache paths are tested on Node's fetch in pretrained-http.test.ts).
+// check (progress shown, the error shown, nothing kept in Cache Storage). The success path of the
+// browser loader runs in a page of its own: loadPretrained of a registered id (a .pth written here,
+// with its SHA-256 prefix) from 127.0.0.1 with progress, then again from Cache Storage with no
+// request, and the logits Node gives. Screenshots go to test/artifacts/. Not tested: dropping a
+// folder (Chromium gives synthetic drops no FileSystemEntry, so webkitGetAsEntry() is null) and a
+// successful load of the app's own pretrained ids (torchvision's, whose SHA-256 only the real
+// 45-100 MB files match).
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -13,10 +15,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { build as esbuild } from 'esbuild';
 import { getPretrained } from '../src/models/pretrained.js';
+import { writePth } from '../src/io/pth.js';
+import { stateDictToArrays } from '../src/nn/state.js';
+import { createModel } from '../src/models/registry.js';
+import { manualSeed } from '../src/base/rng.js';
+import { setBackend } from '../src/backend/registry.js';
+import { tensor } from '../src/tensor/ops.js';
+import { noGrad } from '../src/tensor/tensor.js';
 import { buildWeb } from '../web/build.mjs';
 import { startServer } from '../web/serve.mjs';
-import { artifact, browserSkipReason, launch, type Browser } from './browser/harness.js';
+import { artifact, browserSkipReason, launch, ROOT, type Browser } from './browser/harness.js';
 
 const skip = browserSkipReason();
 
@@ -127,5 +139,84 @@ describe('web app inputs in Chromium', { skip }, () => {
     assert.equal(cached, 0, 'a refused download is not cached');
     await page.screenshot({ path: artifact('classify-pretrained-refused.png'), fullPage: true });
     await page.close();
+  });
+
+  test("loadPretrained in the page: a registered id fetched from a server on 127.0.0.1 (progress to the full size, SHA-256 checked), then again from Cache Storage without a request; logits equal Node's (atol 1e-5)", async () => {
+    // a cifar_resnet20 .pth written here, registered in the page under a test id with its SHA-256 prefix
+    await setBackend('wasm');
+    manualSeed(3);
+    const model = noGrad(() => createModel('cifar_resnet20', { numClasses: 10 }).eval());
+    const pth = writePth(stateDictToArrays(model));
+    const sha = createHash('sha256').update(pth).digest('hex').slice(0, 12);
+    const x = Float32Array.from({ length: 3 * 32 * 32 }, (_, i) => Math.sin(i));
+    const want = Array.from(noGrad(() => model.forward(tensor(x, [1, 3, 32, 32]))).dataSync());
+    model.dispose();
+    let hits = 0;
+    const srv = createServer((_req, res) => {
+      hits++;
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(pth.length),
+        'access-control-allow-origin': '*',
+        connection: 'close',
+      });
+      res.end(pth);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(srv.address() as { port: number }).port}/cifar_resnet20-${sha}.pth`;
+    const dir = join(tmp, 'loader-page');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, 'page.js'),
+      `import { registerPretrained, loadPretrained, noGrad, tensor, setBackend } from ${JSON.stringify(join(ROOT, 'src/browser.ts'))};
+window.loadTwice = async (url, sha, x) => {
+  await setBackend('wasm');
+  const id = 'cifar_resnet20.BROWSER_TEST';
+  registerPretrained({ id, url, sha256Prefix: sha, numClasses: 10 });
+  const run = async () => {
+    const progress = [];
+    const { model } = await loadPretrained(id, { onProgress: (received, total) => progress.push([received, total]) });
+    const logits = Array.from(noGrad(() => model.forward(tensor(new Float32Array(x), [1, 3, 32, 32]))).dataSync());
+    model.dispose();
+    return { progress, logits };
+  };
+  const first = await run(), second = await run();
+  const cached = (await (await caches.open('resnet-ts-weights')).keys()).map((r) => r.url);
+  return { first, second, cached };
+};
+document.title = 'ready';
+`,
+    );
+    writeFileSync(
+      join(dir, 'index.html'),
+      '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="./out/page.js"></script>\n',
+    );
+    await esbuild({ entryPoints: [join(dir, 'page.js')], outdir: join(dir, 'out'), bundle: true, format: 'esm', platform: 'browser', logLevel: 'silent' });
+    const pageSrv = await startServer({ dir, isolation: false });
+    const { page, errors } = await browser.page();
+    try {
+      await page.goto(pageSrv.url);
+      await page.waitForFunction(() => document.title === 'ready', null, { timeout: 30_000 });
+      type Run = { progress: [number, number | null][]; logits: number[] };
+      const r = await page.evaluate(
+        ([u, h, xs]) =>
+          (window as unknown as { loadTwice(u: string, h: string, x: number[]): Promise<{ first: Run; second: Run; cached: string[] }> }).loadTwice(u, h, xs),
+        [url, sha, Array.from(x)] as const,
+      );
+      assert.equal(hits, 1, 'the second load came from Cache Storage');
+      assert.deepEqual(r.cached, [url]);
+      assert.ok(r.first.progress.length >= 1, 'progress was reported');
+      assert.deepEqual(r.first.progress[r.first.progress.length - 1], [pth.length, pth.length]);
+      for (const run of [r.first, r.second]) {
+        let maxDiff = 0;
+        for (let i = 0; i < want.length; i++) maxDiff = Math.max(maxDiff, Math.abs(run.logits[i] - want[i]));
+        assert.ok(maxDiff <= 1e-5, `browser vs Node logits differ by ${maxDiff}`);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+      await pageSrv.close();
+      await new Promise((res) => srv.close(res));
+    }
   });
 });
