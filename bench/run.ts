@@ -731,7 +731,12 @@ function table(results: CaseResult[]): string {
   const others = peers.filter((p) => p !== 'ours');
   const ratioOf = (p: PeerName) => (GPU_PEERS.includes(p) ? 'ours-webgpu' : 'ours');
   const ratioCols = others.filter((p) => peers.includes(ratioOf(p)));
-  const head = ['case', 'ours (ms)', ...others.map((p) => `${LABEL[p]} (ms)`), ...ratioCols.map((p) => `${ratioOf(p) === 'ours' ? 'ours' : LABEL['ours-webgpu']}/${LABEL[p]}`)];
+  const head = [
+    'case',
+    'ours (ms)',
+    ...others.map((p) => `${LABEL[p]} (ms)`),
+    ...ratioCols.map((p) => `${ratioOf(p) === 'ours' ? 'ours' : LABEL['ours-webgpu']}/${LABEL[p]}`),
+  ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   const foot: string[] = [];
   for (const c of results) {

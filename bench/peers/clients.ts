@@ -55,8 +55,7 @@ function childHost(init: HostInit): PeerHost {
 }
 
 export async function openWorkerPeer(init: HostInit, setupTimeoutMs = 180_000): Promise<Session> {
-  const worker: PeerHost =
-    init.peer === 'tfjs-webgpu' ? childHost(init) : new Worker(new URL('./worker.mjs', import.meta.url), { workerData: init });
+  const worker: PeerHost = init.peer === 'tfjs-webgpu' ? childHost(init) : new Worker(new URL('./worker.mjs', import.meta.url), { workerData: init });
   let waiting: { resolve: (r: HostReply) => void; reject: (e: Error) => void } | null = null;
   let dead: Error | null = null;
   worker.on('message', (r: HostReply) => {
