@@ -5,7 +5,7 @@
 // (an unshared memory detaches every view when it grows, so none is kept across an allocation).
 import type { BinaryOp, Conv2dParams, Pool2dParams, Storage, UnaryOp } from '../backend.js';
 import { RefBackend } from '../ref/ref.js';
-import { ARG_SLOTS, CONSTS as c, FLOAT_SLOTS } from './kernels.generated.js';
+import * as c from './kernels.generated.js';
 import { compileKernels, instantiate, sharedMemorySupported, type KernelExports } from './loader.js';
 import { nodeBuiltin } from '../../base/node.js';
 import { HeapBlock, WasmHeap } from './memory.js';
@@ -47,7 +47,6 @@ const BINARY_SCALAR_OP: Record<BinaryOp, number> = {
 };
 const UNARY_OP: Partial<Record<UnaryOp, number>> = { relu: c.OP_RELU, neg: c.OP_NEG, abs: c.OP_ABS, sqrt: c.OP_SQRT };
 
-type ArgSlot = keyof typeof ARG_SLOTS;
 /** Winograd output tile: F(2x2,3x3) or F(4x4,3x3). */
 export type WinoTile = 2 | 4;
 
@@ -61,12 +60,14 @@ function planeStride(n: number): number {
   const s = Math.ceil(n / 16) * 16;
   return (s / 16) % 2 === 0 ? s + 16 : s;
 }
-/** A job's arguments by slot name (kernels.generated.ts); a slot not given is 0. */
-type JobArgs = { [K in ArgSlot]?: number };
-/** Argument slots the kernels read as f32 (by name: jobs of different kinds reuse the same words). */
-const IS_FLOAT = new Set<string>(FLOAT_SLOTS);
-const E_FLOATS = ['E_F0', 'E_F1', 'E_F2', 'E_F3', 'E_F4', 'E_F5', 'E_F6'] as const;
-const E_INTS = ['E_I0', 'E_I1'] as const;
+/**
+ * A job's arguments by slot (the constants of kernels.generated.ts: `{ [c.G_M]: M }`); a slot not
+ * given is 0. A slot the kernels read as f32 is c.F32 + its index (jobs of different kinds reuse
+ * the same words, as f32 in one and i32 in another).
+ */
+type JobArgs = Record<number, number>;
+const E_FLOATS = [c.E_F0, c.E_F1, c.E_F2, c.E_F3, c.E_F4, c.E_F5, c.E_F6];
+const E_INTS = [c.E_I0, c.E_I1];
 
 interface GemmSpec {
   M: number;
@@ -345,11 +346,11 @@ export class WasmBackend extends RefBackend {
     const d = this.di;
     d.fill(0, c.D_ARGS, c.D_STATS);
     for (const k in a) {
-      const slot = ARG_SLOTS[k as ArgSlot],
-        v = a[k as ArgSlot]!;
-      if (IS_FLOAT.has(k)) this.df[slot] = v;
+      const slot = Number(k),
+        v = a[slot];
+      if (slot >= c.F32) this.df[slot - c.F32] = v;
       else if (Number.isInteger(v)) d[slot] = v;
-      else throw new Error(`wasm job: ${k} is an integer slot, got ${v}`);
+      else throw new Error(`wasm job: slot ${slot} is an integer slot, got ${v}`);
     }
   }
 
@@ -420,58 +421,58 @@ export class WasmBackend extends RefBackend {
     const prepack = s.bMode !== 0 && mT >= 2 && kSplit === 1 && prepackBytes <= this.prepackMaxBytes;
     const v = s.conv ?? { L: 1, OW: 1, XIMG: 0, CIMG: 0, WP: 0, HWP: 0, SH: 0, SW: 0, DH: 0, DW: 0, R: 0, S: 0 };
     this.args({
-      G_M: M,
-      G_N: N,
-      G_K: K,
-      G_A: s.A,
-      G_LDA: s.lda,
-      G_ATRANS: s.aMode ?? (s.aTrans ? 1 : 0),
-      G_ACG: s.aCg ?? 0,
-      G_ARS: s.aRS ?? 0,
-      G_B: s.B,
-      G_LDB: s.ldb,
-      G_BMODE: s.bMode,
-      G_C: s.C,
-      G_LDC: s.ldc,
-      G_CMODE: s.cMode,
-      G_ACC: s.accumulate ? 1 : 0,
-      G_BIAS: s.bias,
-      G_BIASS2: s.biasS2,
-      G_RELU: s.relu ? 1 : 0,
-      G_MCT: MCT,
-      G_NCT: NCT,
-      G_MTILES: mT,
-      G_NTILES: nT,
-      G_NB1: s.nb1,
-      G_NB2: s.nb2,
-      G_AS1: s.aS1,
-      G_AS2: s.aS2,
-      G_BS1: s.bS1,
-      G_BS2: s.bS2,
-      G_CS1: s.cS1,
-      G_CS2: s.cS2,
-      G_KSEGS: s.kSegs,
-      G_ASEG: s.aSeg,
-      G_BSEG: s.bSeg,
-      G_KC: kc,
-      G_KSPLIT: kSplit,
-      G_PART: part,
-      G_PARTS: kSplit > 1 ? outFloats : 0,
-      G_NK: nK,
-      G_PREPACK: prepack ? this.scratch('prepackB', prepackBytes) : 0,
-      G_APACK: aPacked ? aPacked.ptr : 0,
-      G_L: v.L,
-      G_OW: v.OW,
-      G_XIMG: v.XIMG,
-      G_CIMG: v.CIMG,
-      G_WP: v.WP,
-      G_HWP: v.HWP,
-      G_SH: v.SH,
-      G_SW: v.SW,
-      G_DH: v.DH,
-      G_DW: v.DW,
-      G_R: v.R,
-      G_S: v.S,
+      [c.G_M]: M,
+      [c.G_N]: N,
+      [c.G_K]: K,
+      [c.G_A]: s.A,
+      [c.G_LDA]: s.lda,
+      [c.G_ATRANS]: s.aMode ?? (s.aTrans ? 1 : 0),
+      [c.G_ACG]: s.aCg ?? 0,
+      [c.G_ARS]: s.aRS ?? 0,
+      [c.G_B]: s.B,
+      [c.G_LDB]: s.ldb,
+      [c.G_BMODE]: s.bMode,
+      [c.G_C]: s.C,
+      [c.G_LDC]: s.ldc,
+      [c.G_CMODE]: s.cMode,
+      [c.G_ACC]: s.accumulate ? 1 : 0,
+      [c.G_BIAS]: s.bias,
+      [c.G_BIASS2]: s.biasS2,
+      [c.G_RELU]: s.relu ? 1 : 0,
+      [c.G_MCT]: MCT,
+      [c.G_NCT]: NCT,
+      [c.G_MTILES]: mT,
+      [c.G_NTILES]: nT,
+      [c.G_NB1]: s.nb1,
+      [c.G_NB2]: s.nb2,
+      [c.G_AS1]: s.aS1,
+      [c.G_AS2]: s.aS2,
+      [c.G_BS1]: s.bS1,
+      [c.G_BS2]: s.bS2,
+      [c.G_CS1]: s.cS1,
+      [c.G_CS2]: s.cS2,
+      [c.G_KSEGS]: s.kSegs,
+      [c.G_ASEG]: s.aSeg,
+      [c.G_BSEG]: s.bSeg,
+      [c.G_KC]: kc,
+      [c.G_KSPLIT]: kSplit,
+      [c.G_PART]: part,
+      [c.G_PARTS]: kSplit > 1 ? outFloats : 0,
+      [c.G_NK]: nK,
+      [c.G_PREPACK]: prepack ? this.scratch('prepackB', prepackBytes) : 0,
+      [c.G_APACK]: aPacked ? aPacked.ptr : 0,
+      [c.G_L]: v.L,
+      [c.G_OW]: v.OW,
+      [c.G_XIMG]: v.XIMG,
+      [c.G_CIMG]: v.CIMG,
+      [c.G_WP]: v.WP,
+      [c.G_HWP]: v.HWP,
+      [c.G_SH]: v.SH,
+      [c.G_SW]: v.SW,
+      [c.G_DH]: v.DH,
+      [c.G_DW]: v.DW,
+      [c.G_R]: v.R,
+      [c.G_S]: v.S,
     });
     if (aPacked?.fresh) this.run(c.K_PACKA, batch * nK, 2 * batch * M * K);
     if (prepack) {
@@ -529,7 +530,18 @@ export class WasmBackend extends RefBackend {
       Wp = W + pl + pr;
     const dst = this.scratch(name, planes * Hp * Wp * 4);
     const chunk = Math.max(1, Math.ceil(16384 / (Hp * Wp)));
-    this.args({ P_SRC: src, P_DST: dst, P_PLANES: planes, P_CHUNK: chunk, P_H: H, P_W: W, P_HP: Hp, P_WP: Wp, P_PT: pt, P_PL: pl });
+    this.args({
+      [c.P_SRC]: src,
+      [c.P_DST]: dst,
+      [c.P_PLANES]: planes,
+      [c.P_CHUNK]: chunk,
+      [c.P_H]: H,
+      [c.P_W]: W,
+      [c.P_HP]: Hp,
+      [c.P_WP]: Wp,
+      [c.P_PT]: pt,
+      [c.P_PL]: pl,
+    });
     this.run(c.K_PAD, Math.ceil(planes / chunk), planes * Hp * Wp * 2);
     return dst;
   }
@@ -797,7 +809,7 @@ export class WasmBackend extends RefBackend {
       U = cached;
     } else {
       U = entry ? this.heap.allocBytes(X * us * 4, false) : this.scratch('winoU', X * us * 4);
-      this.args({ W_W: wp, W_U: U, W_US: us, W_K: K, W_CG: Cg, W_FLIP: flipped ? 1 : 0, W_CO: origCg });
+      this.args({ [c.W_W]: wp, [c.W_U]: U, [c.W_US]: us, [c.W_K]: K, [c.W_CG]: Cg, [c.W_FLIP]: flipped ? 1 : 0, [c.W_CO]: origCg });
       this.run(kW, K, K * Cg * X * 4);
       if (entry) this.weightCache.set(wKey!, { ...entry, [m]: U });
     }
@@ -812,7 +824,18 @@ export class WasmBackend extends RefBackend {
         ms = planeStride(K * T);
       const V = this.scratch('winoV', X * vs * 4 + 64),
         M = this.scratch('winoM', X * ms * 4 + 64);
-      this.args({ W_X: src, W_V: V, W_XS: vs, W_PLANES: nc * C, W_C: C, W_HP: Hp, W_WP: Wp, W_TH: TH, W_TW: TW, W_T: T });
+      this.args({
+        [c.W_X]: src,
+        [c.W_V]: V,
+        [c.W_XS]: vs,
+        [c.W_PLANES]: nc * C,
+        [c.W_C]: C,
+        [c.W_HP]: Hp,
+        [c.W_WP]: Wp,
+        [c.W_TH]: TH,
+        [c.W_TW]: TW,
+        [c.W_T]: T,
+      });
       this.run(kIn, nc * C, nc * C * Hp * Wp * 8);
       this.gemmJob({
         M: Kg,
@@ -844,18 +867,18 @@ export class WasmBackend extends RefBackend {
         bSeg: 0,
       });
       this.args({
-        W_X: yp + n0 * K * OH * OW * 4,
-        W_V: M,
-        W_XS: ms,
-        W_PLANES: nc * K,
-        W_C: K,
-        W_HP: OH,
-        W_WP: OW,
-        W_TH: TH,
-        W_TW: TW,
-        W_T: T,
-        W_BIAS: bias,
-        W_RELU: relu ? 1 : 0,
+        [c.W_X]: yp + n0 * K * OH * OW * 4,
+        [c.W_V]: M,
+        [c.W_XS]: ms,
+        [c.W_PLANES]: nc * K,
+        [c.W_C]: K,
+        [c.W_HP]: OH,
+        [c.W_WP]: OW,
+        [c.W_TH]: TH,
+        [c.W_TW]: TW,
+        [c.W_T]: T,
+        [c.W_BIAS]: bias,
+        [c.W_RELU]: relu ? 1 : 0,
       });
       this.run(kOut, nc * K, nc * K * OH * OW * 8);
     }
@@ -898,9 +921,31 @@ export class WasmBackend extends RefBackend {
         ms = planeStride(K * T);
       const V = this.scratch('winoV', 16 * vs * 4),
         M = this.scratch('winoM', 16 * ms * 4);
-      this.args({ W_X: src, W_V: V, W_XS: vs, W_PLANES: nc * C, W_C: C, W_HP: Hp, W_WP: Wp, W_TH: TH, W_TW: TW, W_T: T });
+      this.args({
+        [c.W_X]: src,
+        [c.W_V]: V,
+        [c.W_XS]: vs,
+        [c.W_PLANES]: nc * C,
+        [c.W_C]: C,
+        [c.W_HP]: Hp,
+        [c.W_WP]: Wp,
+        [c.W_TH]: TH,
+        [c.W_TW]: TW,
+        [c.W_T]: T,
+      });
       this.run(c.K_WINO_IN, nc * C, nc * C * Hp * Wp * 8);
-      this.args({ W_X: dyp + n0 * K * OH * OW * 4, W_V: M, W_XS: ms, W_PLANES: nc * K, W_C: K, W_HP: OH, W_WP: OW, W_TH: TH, W_TW: TW, W_T: T });
+      this.args({
+        [c.W_X]: dyp + n0 * K * OH * OW * 4,
+        [c.W_V]: M,
+        [c.W_XS]: ms,
+        [c.W_PLANES]: nc * K,
+        [c.W_C]: K,
+        [c.W_HP]: OH,
+        [c.W_WP]: OW,
+        [c.W_TH]: TH,
+        [c.W_TW]: TW,
+        [c.W_T]: T,
+      });
       this.run(c.K_WINO_DY, nc * K, nc * K * OH * OW * 8);
       // dU[xi]_g (Kg x Cg) (+)= Mdy[xi]_g (Kg x T) @ V[xi]_g^T (T x Cg)
       this.gemmJob({
@@ -933,7 +978,7 @@ export class WasmBackend extends RefBackend {
         bSeg: 0,
       });
     }
-    this.args({ W_U: U, W_W: dwp, W_K: K, W_CG: Cg });
+    this.args({ [c.W_U]: U, [c.W_W]: dwp, [c.W_K]: K, [c.W_CG]: Cg });
     this.run(c.K_WINO_WGRAD, K, K * Cg * 64);
   }
 
@@ -1053,26 +1098,26 @@ export class WasmBackend extends RefBackend {
     const RB = Math.max(1, Math.min(OH, Math.ceil(65536 / rowFlops)));
     const tasks = N * groups * (Kg / 4) * Math.ceil(OH / RB);
     this.args({
-      GC_X: src,
-      GC_W: wp,
-      GC_BIAS: bp,
-      GC_Y: yp,
-      GC_C: C,
-      GC_K: K,
-      GC_CG: Cg,
-      GC_KG: Kg,
-      GC_HP: Hp,
-      GC_WP: Wp,
-      GC_OH: OH,
-      GC_OW: OW,
-      GC_R: R,
-      GC_S: S,
-      GC_SH: p.strideH,
-      GC_SW: p.strideW,
-      GC_DH: p.dilH,
-      GC_ACC: residual ? 1 : 0,
-      GC_RELU: relu ? 1 : 0,
-      GC_RB: RB,
+      [c.GC_X]: src,
+      [c.GC_W]: wp,
+      [c.GC_BIAS]: bp,
+      [c.GC_Y]: yp,
+      [c.GC_C]: C,
+      [c.GC_K]: K,
+      [c.GC_CG]: Cg,
+      [c.GC_KG]: Kg,
+      [c.GC_HP]: Hp,
+      [c.GC_WP]: Wp,
+      [c.GC_OH]: OH,
+      [c.GC_OW]: OW,
+      [c.GC_R]: R,
+      [c.GC_S]: S,
+      [c.GC_SH]: p.strideH,
+      [c.GC_SW]: p.strideW,
+      [c.GC_DH]: p.dilH,
+      [c.GC_ACC]: residual ? 1 : 0,
+      [c.GC_RELU]: relu ? 1 : 0,
+      [c.GC_RB]: RB,
     });
     this.counters.grouped++;
     this.run(c.K_GCONV, tasks, 2 * N * K * Cg * R * S * OH * OW);
@@ -1142,23 +1187,23 @@ export class WasmBackend extends RefBackend {
         bSeg: 0,
       });
       this.args({
-        I_COLS: cols,
-        I_DX: dxp + n0 * C * H * W * 4,
-        I_PLANES: nc * C,
-        I_C: C,
-        I_CG: Cg,
-        I_H: H,
-        I_W: W,
-        I_R: R,
-        I_S: S,
-        I_OH: OH,
-        I_OW: OW,
-        I_SH: strideH,
-        I_SW: strideW,
-        I_PH: padH,
-        I_PW: padW,
-        I_DH: dilH,
-        I_DW: dilW,
+        [c.I_COLS]: cols,
+        [c.I_DX]: dxp + n0 * C * H * W * 4,
+        [c.I_PLANES]: nc * C,
+        [c.I_C]: C,
+        [c.I_CG]: Cg,
+        [c.I_H]: H,
+        [c.I_W]: W,
+        [c.I_R]: R,
+        [c.I_S]: S,
+        [c.I_OH]: OH,
+        [c.I_OW]: OW,
+        [c.I_SH]: strideH,
+        [c.I_SW]: strideW,
+        [c.I_PH]: padH,
+        [c.I_PW]: padW,
+        [c.I_DH]: dilH,
+        [c.I_DW]: dilW,
       });
       this.run(c.K_COL2IM, nc * C, nc * perImage * 2);
     }
@@ -1223,7 +1268,7 @@ export class WasmBackend extends RefBackend {
   /** Runs an elementwise job over n elements in chunks; pointers are byte offsets (0 = none). */
   private elt(op: number, n: number, x: number, y: number, z = 0, w = 0, f: number[] = [], ints: number[] = []): void {
     const chunk = 16384;
-    const a: JobArgs = { E_OP: op, E_N: n, E_CHUNK: chunk, E_X: x, E_Y: y, E_Z: z, E_W: w };
+    const a: JobArgs = { [c.E_OP]: op, [c.E_N]: n, [c.E_CHUNK]: chunk, [c.E_X]: x, [c.E_Y]: y, [c.E_Z]: z, [c.E_W]: w };
     f.forEach((v, i) => (a[E_FLOATS[i]] = v));
     ints.forEach((v, i) => (a[E_INTS[i]] = v));
     this.args(a);
@@ -1293,7 +1338,7 @@ export class WasmBackend extends RefBackend {
     if (i < shape.length || B !== out.length || x.length === 0 || out.length === 0) return super.sumTo(x, shape, out, outShape);
     const xp = this.inp(x),
       op = this.out(out, false);
-    this.args({ R_X: xp, R_Y: op, R_A: A, R_B: B, R_CC: Cc });
+    this.args({ [c.R_X]: xp, [c.R_Y]: op, [c.R_A]: A, [c.R_B]: B, [c.R_CC]: Cc });
     this.run(c.K_SUMMID, B, 0); // memory-bound: one thread (see elt)
     this.done();
   }
@@ -1320,23 +1365,23 @@ export class WasmBackend extends RefBackend {
     relu: boolean,
   ): void {
     this.args({
-      B_X: x,
-      B_Y: y,
-      B_GAMMA: gamma,
-      B_BETA: beta,
-      B_MEAN: mean,
-      B_INVSTD: invStd,
-      B_VAR: variance,
-      B_N: N,
-      B_C: C,
-      B_HW: HW,
-      B_EPS: eps,
-      B_DY: dy,
-      B_DX: dx,
-      B_DGAMMA: dgamma,
-      B_DBETA: dbeta,
-      B_MODE: mode,
-      B_RELU: relu ? 1 : 0,
+      [c.B_X]: x,
+      [c.B_Y]: y,
+      [c.B_GAMMA]: gamma,
+      [c.B_BETA]: beta,
+      [c.B_MEAN]: mean,
+      [c.B_INVSTD]: invStd,
+      [c.B_VAR]: variance,
+      [c.B_N]: N,
+      [c.B_C]: C,
+      [c.B_HW]: HW,
+      [c.B_EPS]: eps,
+      [c.B_DY]: dy,
+      [c.B_DX]: dx,
+      [c.B_DGAMMA]: dgamma,
+      [c.B_DBETA]: dbeta,
+      [c.B_MODE]: mode,
+      [c.B_RELU]: relu ? 1 : 0,
     });
     this.run(c.K_BN, C, 3 * N * C * HW);
   }
@@ -1439,18 +1484,29 @@ export class WasmBackend extends RefBackend {
 
   private poolJob(mode: number, x: number, y: number, dx: number, planes: number, H: number, W: number, OH: number, OW: number, p: Pool2dParams | null): void {
     const chunk = Math.max(1, Math.ceil(8192 / Math.max(1, H * W)));
-    const a: JobArgs = { Q_X: x, Q_Y: y, Q_DX: dx, Q_PLANES: planes, Q_CHUNK: chunk, Q_MODE: mode, Q_H: H, Q_W: W, Q_OH: OH, Q_OW: OW };
+    const a: JobArgs = {
+      [c.Q_X]: x,
+      [c.Q_Y]: y,
+      [c.Q_DX]: dx,
+      [c.Q_PLANES]: planes,
+      [c.Q_CHUNK]: chunk,
+      [c.Q_MODE]: mode,
+      [c.Q_H]: H,
+      [c.Q_W]: W,
+      [c.Q_OH]: OH,
+      [c.Q_OW]: OW,
+    };
     if (p) {
       Object.assign(a, {
-        Q_KH: p.kH,
-        Q_KW: p.kW,
-        Q_SH: p.sH,
-        Q_SW: p.sW,
-        Q_PH: p.pH,
-        Q_PW: p.pW,
-        Q_DH: p.dH,
-        Q_DW: p.dW,
-        Q_INCLPAD: p.countIncludePad ? 1 : 0,
+        [c.Q_KH]: p.kH,
+        [c.Q_KW]: p.kW,
+        [c.Q_SH]: p.sH,
+        [c.Q_SW]: p.sW,
+        [c.Q_PH]: p.pH,
+        [c.Q_PW]: p.pW,
+        [c.Q_DH]: p.dH,
+        [c.Q_DW]: p.dW,
+        [c.Q_INCLPAD]: p.countIncludePad ? 1 : 0,
       });
     }
     this.args(a);
