@@ -7,9 +7,9 @@ import type { BinaryOp, Conv2dParams, Pool2dParams, Storage, UnaryOp } from '../
 import { RefBackend } from '../ref/ref.js';
 import * as c from './kernels.generated.js';
 import { compileKernels, instantiate, sharedMemorySupported, type KernelExports } from './loader.js';
-import { nodeBuiltin } from '../../base/node.js';
 import { HeapBlock, WasmHeap } from './memory.js';
-import { CONTROL_BYTES, ThreadPool, WORKER_START_TIMEOUT_MS, nodeWorkerSource, webWorkerSource, type WorkerFactory } from './threads.js';
+import { CONTROL_BYTES, ThreadPool, WORKER_START_TIMEOUT_MS, webWorkerSource, type WorkerFactory } from './threads.js';
+import { nodeCores, nodeWorkers } from './host.js';
 
 export interface WasmBackendOptions {
   /** Threads, the main thread included (default: the machine's cores). */
@@ -69,6 +69,10 @@ type JobArgs = Record<number, number>;
 const E_FLOATS = [c.E_F0, c.E_F1, c.E_F2, c.E_F3, c.E_F4, c.E_F5, c.E_F6];
 const E_INTS = [c.E_I0, c.E_I1];
 
+/**
+ * One GEMM job (gemmJob): C[M,N] (+)= op(A) @ B over nb1 x nb2 batches (strides aS1/aS2, ...);
+ * fields left out take GEMM_DEFAULTS (one plain GEMM, no epilogue).
+ */
 interface GemmSpec {
   M: number;
   N: number;
@@ -76,31 +80,31 @@ interface GemmSpec {
   /** aMode 2: conv weights read flipped and transposed (aCg channels per group, aRS = R*S). */
   A: number;
   lda: number;
-  aTrans: boolean;
+  aTrans?: boolean;
   aMode?: number;
   aCg?: number;
   aRS?: number;
   B: number;
   ldb: number;
-  bMode: number;
+  bMode?: number;
   C: number;
   ldc: number;
-  cMode: number;
-  accumulate: boolean;
-  bias: number;
-  biasS2: number;
-  relu: boolean;
-  nb1: number;
-  nb2: number;
-  aS1: number;
-  aS2: number;
-  bS1: number;
-  bS2: number;
-  cS1: number;
-  cS2: number;
-  kSegs: number;
-  aSeg: number;
-  bSeg: number;
+  cMode?: number;
+  accumulate?: boolean;
+  bias?: number;
+  biasS2?: number;
+  relu?: boolean;
+  nb1?: number;
+  nb2?: number;
+  aS1?: number;
+  aS2?: number;
+  bS1?: number;
+  bS2?: number;
+  cS1?: number;
+  cS2?: number;
+  kSegs?: number;
+  aSeg?: number;
+  bSeg?: number;
   /** C is one contiguous block of batch*M*N floats: the K segments may be split over tasks. */
   cContiguous?: boolean;
   /** A is constant (inference weights): its packed panels are made once and kept under this key. */
@@ -108,10 +112,33 @@ interface GemmSpec {
   conv?: { L: number; OW: number; XIMG: number; CIMG: number; WP: number; HWP: number; SH: number; SW: number; DH: number; DW: number; R: number; S: number };
 }
 
+/** What a GemmSpec field left out stands for. */
+const GEMM_DEFAULTS = {
+  aTrans: false,
+  bMode: 0,
+  cMode: 0,
+  accumulate: false,
+  bias: 0,
+  biasS2: 0,
+  relu: false,
+  nb1: 1,
+  nb2: 1,
+  aS1: 0,
+  aS2: 0,
+  bS1: 0,
+  bS2: 0,
+  cS1: 0,
+  cS2: 0,
+  kSegs: 1,
+  aSeg: 0,
+  bSeg: 0,
+};
+
 export class WasmBackend extends RefBackend {
   override readonly name: string = 'wasm';
   readonly heap: WasmHeap;
-  private readonly k: KernelExports;
+  /** The kernel module's exports (bench/micro-kernel.ts calls bench_kernel). */
+  readonly kernels: KernelExports;
   private readonly pool: ThreadPool;
   private readonly descPtr: number;
   private desc: { i: Int32Array; f: Float32Array };
@@ -133,7 +160,7 @@ export class WasmBackend extends RefBackend {
   ) {
     super();
     this.heap = heap;
-    this.k = kernels;
+    this.kernels = kernels;
     this.descPtr = heap.allocBytes(DESC_WORDS * 4, true);
     this.desc = this.descViews();
     const ctrl = heap.allocBytes(CONTROL_BYTES, true);
@@ -300,31 +327,6 @@ export class WasmBackend extends RefBackend {
     return this.scratchPtr;
   }
 
-  /**
-   * GFLOP/s of the 2x16 micro-kernel on panels that stay in L1, on the calling thread: the
-   * practical single-core SIMD128 mul+add ceiling, for benchmark reports.
-   */
-  microKernelGflops(ms = 200): number {
-    const kc = 256,
-      a = this.alloc(2 * kc),
-      b = this.alloc(16 * kc),
-      cc = this.alloc(32);
-    this.fill(a, 0.5);
-    this.fill(b, 0.25);
-    let reps = 1000,
-      best = 0;
-    const end = performance.now() + ms;
-    while (performance.now() < end) {
-      const t0 = performance.now();
-      this.k.bench_kernel(a.offset, b.offset, kc, cc.offset, reps);
-      const dt = performance.now() - t0;
-      if (dt > 2) best = Math.max(best, (reps * 2 * 2 * 16 * kc) / (dt * 1e6));
-      else reps *= 2;
-    }
-    for (const x of [a, b, cc]) this.free(x);
-    return best;
-  }
-
   /** Tasks each thread took in the last job (index 0 = calling thread); for tests and benchmarks. */
   lastJobTasksPerThread(): number[] {
     const out: number[] = [];
@@ -365,11 +367,12 @@ export class WasmBackend extends RefBackend {
     d[c.D_SCRATCH_STRIDE] = this.scratchPerThread;
     const maxThreads = flops < PARALLEL_MIN_FLOPS ? 1 : Math.min(ntasks, this.pool.size);
     this.lastJobThreads = maxThreads;
-    if (maxThreads <= 1) this.k.run_job(this.descPtr, 0);
+    if (maxThreads <= 1) this.kernels.run_job(this.descPtr, 0);
     else this.pool.run(this.descPtr, maxThreads, this.workersOnly);
   }
 
-  private gemmJob(s: GemmSpec): void {
+  private gemmJob(spec: GemmSpec): void {
+    const s = { ...GEMM_DEFAULTS, ...spec };
     const { M, N, K } = s;
     const batch = s.nb1 * s.nb2;
     if (M <= 0 || N <= 0 || batch <= 0) return;
@@ -502,22 +505,7 @@ export class WasmBackend extends RefBackend {
       bMode: transB ? 1 : 0,
       C: cp,
       ldc: N,
-      cMode: 0,
       accumulate,
-      bias: 0,
-      biasS2: 0,
-      relu: false,
-      nb1: 1,
-      nb2: 1,
-      aS1: 0,
-      aS2: 0,
-      bS1: 0,
-      bS2: 0,
-      cS1: 0,
-      cS2: 0,
-      kSegs: 1,
-      aSeg: 0,
-      bSeg: 0,
     });
     this.done();
   }
@@ -584,7 +572,6 @@ export class WasmBackend extends RefBackend {
       K: CRS,
       A: wPtr,
       lda: CRS,
-      aTrans: false,
       aMode: flipped ? 2 : 0,
       aCg: Kg,
       aRS: R * S,
@@ -598,17 +585,10 @@ export class WasmBackend extends RefBackend {
       bias,
       biasS2: Kg,
       relu,
-      nb1: 1,
       nb2: groups,
-      aS1: 0,
       aS2: Kg * CRS,
-      bS1: 0,
       bS2: Cg * Hp * Wp,
-      cS1: 0,
       cS2: Kg * L,
-      kSegs: 1,
-      aSeg: 0,
-      bSeg: 0,
       conv: { L, OW, XIMG: C * Hp * Wp, CIMG: K * L, WP: Wp, HWP: Hp * Wp, SH: sh, SW: sw, DH: dh, DW: dw, R, S },
       aKey,
     });
@@ -843,17 +823,10 @@ export class WasmBackend extends RefBackend {
         K: Cg,
         A: U,
         lda: Cg,
-        aTrans: false,
         B: V,
         ldb: T,
-        bMode: 0,
         C: M,
         ldc: T,
-        cMode: 0,
-        accumulate: false,
-        bias: 0,
-        biasS2: 0,
-        relu: false,
         nb1: X,
         nb2: groups,
         aS1: us,
@@ -862,9 +835,6 @@ export class WasmBackend extends RefBackend {
         bS2: Cg * T,
         cS1: ms,
         cS2: Kg * T,
-        kSegs: 1,
-        aSeg: 0,
-        bSeg: 0,
       });
       this.args({
         [c.W_X]: yp + n0 * K * OH * OW * 4,
@@ -954,17 +924,12 @@ export class WasmBackend extends RefBackend {
         K: T,
         A: M,
         lda: T,
-        aTrans: false,
         B: V,
         ldb: T,
         bMode: 1,
         C: U,
         ldc: Cg,
-        cMode: 0,
         accumulate: n0 > 0,
-        bias: 0,
-        biasS2: 0,
-        relu: false,
         nb1: 16,
         nb2: groups,
         aS1: ms,
@@ -973,9 +938,6 @@ export class WasmBackend extends RefBackend {
         bS2: Cg * T,
         cS1: K * Cg,
         cS2: Kg * Cg,
-        kSegs: 1,
-        aSeg: 0,
-        bSeg: 0,
       });
     }
     this.args({ [c.W_U]: U, [c.W_W]: dwp, [c.W_K]: K, [c.W_CG]: Cg });
@@ -1166,25 +1128,15 @@ export class WasmBackend extends RefBackend {
         aTrans: true,
         B: dyp + n0 * K * L * 4,
         ldb: L,
-        bMode: 0,
         C: cols,
         ldc: L,
-        cMode: 0,
-        accumulate: false,
-        bias: 0,
-        biasS2: 0,
-        relu: false,
         nb1: nc,
         nb2: groups,
-        aS1: 0,
         aS2: Kg * CRS,
         bS1: K * L,
         bS2: Kg * L,
         cS1: C * R * S * L,
         cS2: CRS * L,
-        kSegs: 1,
-        aSeg: 0,
-        bSeg: 0,
       });
       this.args({
         [c.I_COLS]: cols,
@@ -1235,24 +1187,14 @@ export class WasmBackend extends RefBackend {
       K: L,
       A: dyp,
       lda: L,
-      aTrans: false,
       B: src,
       ldb: 0,
       bMode: 3,
       C: dwp,
       ldc: CRS,
-      cMode: 0,
-      accumulate: false,
-      bias: 0,
-      biasS2: 0,
-      relu: false,
-      nb1: 1,
       nb2: groups,
-      aS1: 0,
       aS2: Kg * L,
-      bS1: 0,
       bS2: Cg * Hp * Wp,
-      cS1: 0,
       cS2: Kg * CRS,
       kSegs: N,
       aSeg: K * L,
@@ -1612,22 +1554,8 @@ export class WasmBackend extends RefBackend {
 /** The default way to start workers in this runtime, or null where there is none. */
 export async function defaultWorkerFactory(workerUrl?: string | URL): Promise<{ factory: WorkerFactory; source: string; startTimeoutMs: number } | null> {
   const g = globalThis as { Worker?: unknown; Blob?: unknown };
-  const wt = nodeBuiltin('node:worker_threads');
-  if (wt) {
-    return {
-      source: nodeWorkerSource(),
-      // a loaded machine can take seconds to start a Node worker; nothing blocks one as a CSP does
-      startTimeoutMs: 30000,
-      factory: (src, onError) => {
-        // execArgv: [] so that the parent's flags (--input-type=module, loaders) do not change how the
-        // CommonJS worker script is read.
-        const w = new wt.Worker(src, { eval: true, execArgv: [] });
-        w.on('error', onError);
-        w.unref();
-        return { post: (m) => w.postMessage(m), terminate: () => void w.terminate() };
-      },
-    };
-  }
+  const node = nodeWorkers();
+  if (node) return node;
   if (typeof g.Worker === 'function' && (workerUrl !== undefined || typeof g.Blob !== 'undefined')) {
     return {
       source: webWorkerSource(),
@@ -1673,9 +1601,5 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
 }
 
 async function machineThreads(): Promise<number> {
-  const os = nodeBuiltin('node:os');
-  if (os) {
-    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  }
-  return defaultThreadCount();
+  return nodeCores() ?? defaultThreadCount();
 }
