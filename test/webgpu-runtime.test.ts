@@ -16,6 +16,8 @@ import { RNG } from '../src/base/rng.js';
 import { readNpy, writeNpy } from '../src/io/npy.js';
 import { assertClose } from './helpers.js';
 import { runCli } from './cli-run.js';
+import { getBackend, setBackend } from '../src/backend/registry.js';
+import * as ops from '../src/tensor/ops.js';
 
 const skip = await webgpuSkipReason();
 let gpu: WebGpuBackend;
@@ -202,4 +204,18 @@ test('CLI --backend webgpu forward: cifar_resnet20 logits equal the ref backend 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// Last in this file: it disposes the process-wide webgpu backend that the tests above share.
+test("setBackend('webgpu') after dispose() makes a new backend and device; the disposed one says what to do", { skip }, async () => {
+  const first = await setBackend('webgpu');
+  (first as WebGpuBackend).dispose();
+  assert.equal(first.disposed, true);
+  assert.throws(() => first.alloc(1), /^Error: webgpu backend: used after dispose\(\) \(await setBackend\('webgpu'\) makes a new one\)$/);
+  const second = await setBackend('webgpu');
+  assert.notEqual(second, first);
+  assert.equal(getBackend(), second);
+  const x = ops.tensor([1, -2, 3], [3]);
+  assert.deepEqual(Array.from(await ops.relu(x).data()), [1, 0, 3]);
+  await setBackend('ref');
 });
