@@ -100,6 +100,10 @@ interface GemmSpec {
   kSegs: number;
   aSeg: number;
   bSeg: number;
+  /** K of the last K segment when shorter than K (images that do not fill a segment). */
+  kLast?: number;
+  /** A mode 3: floats between images (A[i, n*L + l] = A[n*aImg + i*lda + l], L = conv.L). */
+  aImg?: number;
   /** C is one contiguous block of batch*M*N floats: the K segments may be split over tasks. */
   cContiguous?: boolean;
   /** A is constant (inference weights): its packed panels are made once and kept under this key. */
@@ -460,6 +464,8 @@ export class WasmBackend extends RefBackend {
       G_NK: nK,
       G_PREPACK: prepack ? this.scratch('prepackB', prepackBytes) : 0,
       G_APACK: aPacked ? aPacked.ptr : 0,
+      G_KLAST: s.kLast ?? 0,
+      G_AIMG: s.aImg ?? 0,
       G_L: v.L,
       G_OW: v.OW,
       G_XIMG: v.XIMG,
@@ -1188,14 +1194,25 @@ export class WasmBackend extends RefBackend {
     const Hp = H + 2 * padH,
       Wp = W + 2 * padW;
     const src = padH > 0 || padW > 0 ? this.pad(xp, N * C, H, W, padH, padH, padW, padW, 'xpad') : xp;
-    // dw_g[Kg, CRS] = sum_n dy_{n,g}[Kg, L] @ im2col(x_{n,g})^T[L, CRS]; the images are K segments.
+    // dw_g[Kg, CRS] = dy_g[Kg, N*L] @ im2col(x_g)^T[N*L, CRS]: the K index runs over the images'
+    // positions (A mode 3, B mode 3), cut into segments of ipS images only as far as threads need
+    // K splits (few output tiles). One image per K segment, as before, ran the late layers at
+    // L = 9..36 with the whole C tile loaded and stored every 9..36 multiply-adds (32 GFLOP/s).
+    const threads = this.pool.size;
+    const tilesEst = groups * Math.ceil(Kg / c.MCMAX) * Math.ceil(CRS / c.NCMAX);
+    const want = threads > 1 && tilesEst < 3 * threads ? Math.ceil((3 * threads) / tilesEst) : 1;
+    const ipS = Math.ceil(N / Math.min(N, want)),
+      kSegs = Math.ceil(N / ipS),
+      lastImages = N - (kSegs - 1) * ipS;
     this.gemmJob({
       M: Kg,
       N: CRS,
-      K: L,
+      K: ipS * L,
       A: dyp,
       lda: L,
       aTrans: false,
+      aMode: 3,
+      aImg: K * L,
       B: src,
       ldb: 0,
       bMode: 3,
@@ -1214,9 +1231,10 @@ export class WasmBackend extends RefBackend {
       bS2: Cg * Hp * Wp,
       cS1: 0,
       cS2: Kg * CRS,
-      kSegs: N,
-      aSeg: K * L,
-      bSeg: C * Hp * Wp,
+      kSegs,
+      aSeg: ipS * K * L,
+      bSeg: ipS * C * Hp * Wp,
+      kLast: lastImages < ipS ? lastImages * L : 0,
       cContiguous: true,
       conv: { L, OW, XIMG: C * Hp * Wp, CIMG: 0, WP: Wp, HWP: Hp * Wp, SH: p.strideH, SW: p.strideW, DH: p.dilH, DW: p.dilW, R, S },
     });
