@@ -132,3 +132,26 @@ test('readSafetensorsFile(path, { copy: false }) keeps float32 tensors as views 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('[wasm] loadInferenceModel reads a weights file into the heap and gives that memory back after loading: the logits of a model loaded from a copy (atol 0)', async () => {
+  const be = (await setBackend('wasm')) as WasmBackend;
+  const { loadInferenceModel } = await import('../src/train/inference.js');
+  const dir = mkdtempSync(join(tmpdir(), 'resnet-cold-'));
+  try {
+    manualSeed(5);
+    const ref = createModel('resnet18', { numClasses: 10 }).eval();
+    const file = join(dir, 'w.safetensors');
+    writeSafetensorsFile(file, stateDictToArrays(ref));
+    const live0 = be.heap.liveByteCount;
+    const { model } = await loadInferenceModel(file, { model: 'resnet18' });
+    const held = be.heap.liveByteCount - live0;
+    const params = model.numParameters() * 4;
+    assert.ok(held < params * 1.01 && held < statSync(file).size, `the heap holds the model only (${held} bytes for ${params} bytes of parameters)`);
+    const x = input([2, 3, 32, 32], 6);
+    assert.deepEqual(noGrad(() => model.forward(x)).dataSync(), noGrad(() => ref.forward(x)).dataSync());
+    model.dispose();
+    ref.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

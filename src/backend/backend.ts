@@ -73,6 +73,13 @@ export interface Backend {
    * with a growing heap may grow it once now rather than step by step (wasm: memory.ts reserve).
    */
   reserve?(bytes: number): void;
+  /**
+   * A byte area in the backend's own memory to read host data into (a weights file about to be
+   * loaded into tensors), or null. release() gives it back to the backend's allocator, which then
+   * reuses those pages for tensors (wasm: no second set of fresh pages for the weights' transforms
+   * and the first activations); views of the area are invalid after it.
+   */
+  stagingBytes?(bytes: number): { bytes: Uint8Array; release(): void } | null;
   /** dst[offset + i] = values[i] (upload). */
   write(dst: Storage, values: ArrayLike<number>, offset?: number): void;
   /** A copy of the values (download); every backend has it. */

@@ -184,6 +184,19 @@ export class WasmBackend extends RefBackend {
     this.heap.reserve(bytes);
   }
 
+  /** Backend.stagingBytes: a block of the heap, only where it is shared (an unshared one detaches its views when it grows). */
+  stagingBytes(bytes: number): { bytes: Uint8Array; release(): void } | null {
+    if (!this.heap.shared) return null;
+    let off = this.heap.allocBytes(bytes, false);
+    return {
+      bytes: new Uint8Array(this.heap.buffer, off, bytes),
+      release: () => {
+        if (off >= 0) this.heap.freeBytesAt(off);
+        off = -1;
+      },
+    };
+  }
+
   override free(buf: Storage): void {
     const u = this.weightCache.get(buf);
     if (u !== undefined) {
