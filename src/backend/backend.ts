@@ -104,9 +104,20 @@ export interface Backend {
   /**
    * Inference: y = act(conv(x, w) + bias + residual), act = ReLU when `relu`; residual (shape of y)
    * may be null. `constWeights` promises w and bias never change while allocated, so a backend may
-   * keep transformed copies of them (freed with w).
+   * keep transformed copies of them (freed with w). 'owned' promises moreover that nothing but
+   * this call ever reads w again (a fused model that took the weights over): a backend may then
+   * rewrite w in place into its own layout rather than keep a second copy.
    */
-  conv2dFused(x: Storage, w: Storage, bias: Storage | null, y: Storage, p: Conv2dParams, relu: boolean, residual: Storage | null, constWeights: boolean): void;
+  conv2dFused(
+    x: Storage,
+    w: Storage,
+    bias: Storage | null,
+    y: Storage,
+    p: Conv2dParams,
+    relu: boolean,
+    residual: Storage | null,
+    constWeights: boolean | 'owned',
+  ): void;
   /** dx[N,C,H,W] (overwritten) from dy[N,K,OH,OW] and w. */
   conv2dBackwardData(dy: Storage, w: Storage, dx: Storage, p: Conv2dParams): void;
   /** dw[K,C/g,R,S] (overwritten) from x and dy. */

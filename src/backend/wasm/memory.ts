@@ -69,10 +69,16 @@ export class WasmHeap {
     return this.liveBytes;
   }
 
-  /** A byte offset of a fresh block of at least `bytes` bytes; zero-filled when `zero`. */
-  allocBytes(bytes: number, zero: boolean): number {
+  /**
+   * A byte offset of a fresh block of at least `bytes` bytes; zero-filled when `zero`. `lasting`:
+   * a block kept for long (a cache of transformed weights) takes the lowest free block that fits,
+   * so that such blocks gather at the bottom instead of splitting the blocks that a pass's
+   * activations come back for (measured: ResNet-50 batch 8 fused, best fit for all, put 50 MB of
+   * its second pass's activations on fresh pages).
+   */
+  allocBytes(bytes: number, zero: boolean, lasting = false): number {
     const size = Math.max(ALIGN, roundUp(bytes, ALIGN));
-    let off = this.takeFree(size);
+    let off = lasting ? this.takeLowest(size) : this.takeFree(size);
     if (off < 0) {
       if (this.top + size > this.buf.byteLength) this.grow(this.top + size);
       off = this.top;
@@ -120,6 +126,18 @@ export class WasmHeap {
     bin.delete(off);
     if (bin.size === 0) this.bins.delete(size);
     return size;
+  }
+
+  /** The front of the lowest free block of at least `size` bytes, else -1. */
+  private takeLowest(size: number): number {
+    if (this.freeBytes < size) return -1;
+    let off = -1;
+    for (const [o, s] of this.freeAt) if (s >= size && (off < 0 || o < off)) off = o;
+    if (off < 0) return -1;
+    const s = this.unlinkFree(off);
+    this.freeBytes -= size;
+    if (s > size) this.linkFree(off + size, s - size);
+    return off;
   }
 
   /** A free block of exactly `size` bytes, else the front of the smallest larger one, else -1. */
