@@ -877,3 +877,31 @@ test('the job writer clears every argument slot first, stores f32 slots as float
   assert.deepEqual(leftovers, [], 'slots left over from the previous job');
   assert.throws(() => w.args({ E_I1: 1 / 0.999 }), /E_I1 is an integer slot, got 1\.001/);
 });
+
+// (At the end of the file: these draw from the shared rng, and the earlier tests' data stay as they were.)
+// The filter gradient's K index runs over images; with few output tiles it is cut into segments
+// of several images for the two threads (7 images: segments of 2, the last of 1).
+for (const [name, p] of [
+  ['3x3 s1 p1, 7 images', convParams(7, 5, 9, 9, 6, 3, 3, 1, 1, 1, 1)],
+  ['3x3 s2 p1, 7 images, 11x13', convParams(7, 8, 11, 13, 8, 3, 3, 2, 1, 1, 1)],
+] as const) {
+  test(`conv2d backwardFilter over K segments of several images equals ref: ${name} (rtol 1e-4, atol 1e-5)`, () => {
+    const { N, C, H, W, K, R, S, OH, OW } = p;
+    assert.ok(2 * K * C * R * S * N * OH * OW >= 1 << 18, 'above the parallel threshold');
+    const x = rand(N * C * H * W),
+      dy = rand(N * K * OH * OW);
+    const dw = filled(K * C * R * S, 9),
+      dwr = new Float32Array(dw.length);
+    const [xh, dyh] = [x, dy].map(put);
+    const saved = be.winograd;
+    be.winograd = 'off';
+    try {
+      be.conv2dBackwardFilter(xh, dyh, dw, p);
+    } finally {
+      be.winograd = saved;
+    }
+    ref.conv2dBackwardFilter(x, dy, dwr, p);
+    close(got(dw), dwr, 1e-4, 1e-5, 'dw');
+    for (const a of [xh, dyh, dw]) be.free(a);
+  });
+}

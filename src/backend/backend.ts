@@ -60,6 +60,8 @@ export interface Storage {
 
 export interface Backend {
   readonly name: string;
+  /** True once dispose() made the backend unusable (webgpu); setBackend then makes a new one. */
+  readonly disposed?: boolean;
 
   // ---- storage ----
   /** A zero-filled buffer of n floats. */

@@ -36,7 +36,8 @@ export async function setBackend(name: string): Promise<Backend> {
   const f = factories.get(name);
   if (!f) throw new ConfigError(`unknown backend '${name}' (known: ${listBackends().join(', ')})`);
   let b = instances.get(name);
-  if (!b) {
+  // a disposed backend (webgpu: device destroyed) is forgotten: selecting it again makes a new one
+  if (!b || b.disposed) {
     b = await f();
     instances.set(name, b);
   }

@@ -100,6 +100,10 @@ interface GemmSpec {
   kSegs: number;
   aSeg: number;
   bSeg: number;
+  /** K of the last K segment when shorter than K (images that do not fill a segment). */
+  kLast?: number;
+  /** A mode 3: floats between images (A[i, n*L + l] = A[n*aImg + i*lda + l], L = conv.L). */
+  aImg?: number;
   /** C is one contiguous block of batch*M*N floats: the K segments may be split over tasks. */
   cContiguous?: boolean;
   /** A is constant (inference weights): its packed panels are made once and kept under this key. */
@@ -489,6 +493,8 @@ export class WasmBackend extends RefBackend {
       G_NK: nK,
       G_PREPACK: prepack ? this.scratch('prepackB', prepackBytes) : 0,
       G_APACK: aPacked ? aPacked.ptr : 0,
+      G_KLAST: s.kLast ?? 0,
+      G_AIMG: s.aImg ?? 0,
       G_L: v.L,
       G_OW: v.OW,
       G_XIMG: v.XIMG,
@@ -1151,7 +1157,10 @@ export class WasmBackend extends RefBackend {
       this.done();
       return;
     }
-    // General: cols[(n, g), CRS, L] = w_g^T @ dy_{n,g}, then col2im, a chunk of images at a time.
+    // General: cols_g[CRS, nc*L] = w_g^T @ dy_g[Kg, nc*L] for a chunk of nc images (one GEMM per
+    // group, dy read by the im2col packer as a 1x1 "convolution" input with K channels), then
+    // col2im. One GEMM over the chunk rather than one per image: at the late layers' L = 9..144
+    // a per-image GEMM had 9..144 columns and ran at 15-33 GFLOP/s.
     const perImage = C * R * S * L;
     const chunk = Math.max(1, Math.min(N, Math.floor(this.colsBytes / 4 / perImage)));
     const cols = this.scratch('cols', chunk * perImage * 4);
@@ -1159,32 +1168,33 @@ export class WasmBackend extends RefBackend {
       const nc = Math.min(chunk, N - n0);
       this.gemmJob({
         M: CRS,
-        N: L,
+        N: nc * L,
         K: Kg,
         A: wp,
         lda: CRS,
         aTrans: true,
         B: dyp + n0 * K * L * 4,
-        ldb: L,
-        bMode: 0,
+        ldb: 0,
+        bMode: 2,
         C: cols,
-        ldc: L,
+        ldc: nc * L,
         cMode: 0,
         accumulate: false,
         bias: 0,
         biasS2: 0,
         relu: false,
-        nb1: nc,
+        nb1: 1,
         nb2: groups,
         aS1: 0,
         aS2: Kg * CRS,
-        bS1: K * L,
+        bS1: 0,
         bS2: Kg * L,
-        cS1: C * R * S * L,
-        cS2: CRS * L,
+        cS1: 0,
+        cS2: CRS * nc * L,
         kSegs: 1,
         aSeg: 0,
         bSeg: 0,
+        conv: { L, OW, XIMG: K * L, CIMG: 0, WP: OW, HWP: L, SH: 1, SW: 1, DH: 1, DW: 1, R: 1, S: 1 },
       });
       this.args({
         I_COLS: cols,
@@ -1204,6 +1214,7 @@ export class WasmBackend extends RefBackend {
         I_PW: padW,
         I_DH: dilH,
         I_DW: dilW,
+        I_NL: nc * L,
       });
       this.run(c.K_COL2IM, nc * C, nc * perImage * 2);
     }
@@ -1228,14 +1239,25 @@ export class WasmBackend extends RefBackend {
     const Hp = H + 2 * padH,
       Wp = W + 2 * padW;
     const src = padH > 0 || padW > 0 ? this.pad(xp, N * C, H, W, padH, padH, padW, padW, 'xpad') : xp;
-    // dw_g[Kg, CRS] = sum_n dy_{n,g}[Kg, L] @ im2col(x_{n,g})^T[L, CRS]; the images are K segments.
+    // dw_g[Kg, CRS] = dy_g[Kg, N*L] @ im2col(x_g)^T[N*L, CRS]: the K index runs over the images'
+    // positions (A mode 3, B mode 3), cut into segments of ipS images only as far as threads need
+    // K splits (few output tiles). One image per K segment, as before, ran the late layers at
+    // L = 9..36 with the whole C tile loaded and stored every 9..36 multiply-adds (32 GFLOP/s).
+    const threads = this.pool.size;
+    const tilesEst = groups * Math.ceil(Kg / c.MCMAX) * Math.ceil(CRS / c.NCMAX);
+    const want = threads > 1 && tilesEst < 3 * threads ? Math.ceil((3 * threads) / tilesEst) : 1;
+    const ipS = Math.ceil(N / Math.min(N, want)),
+      kSegs = Math.ceil(N / ipS),
+      lastImages = N - (kSegs - 1) * ipS;
     this.gemmJob({
       M: Kg,
       N: CRS,
-      K: L,
+      K: ipS * L,
       A: dyp,
       lda: L,
       aTrans: false,
+      aMode: 3,
+      aImg: K * L,
       B: src,
       ldb: 0,
       bMode: 3,
@@ -1254,9 +1276,10 @@ export class WasmBackend extends RefBackend {
       bS2: Cg * Hp * Wp,
       cS1: 0,
       cS2: Kg * CRS,
-      kSegs: N,
-      aSeg: K * L,
-      bSeg: C * Hp * Wp,
+      kSegs,
+      aSeg: ipS * K * L,
+      bSeg: ipS * C * Hp * Wp,
+      kLast: lastImages < ipS ? lastImages * L : 0,
       cContiguous: true,
       conv: { L, OW, XIMG: C * Hp * Wp, CIMG: 0, WP: Wp, HWP: Hp * Wp, SH: p.strideH, SW: p.strideW, DH: p.dilH, DW: p.dilW, R, S },
     });

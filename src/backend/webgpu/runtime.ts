@@ -130,7 +130,7 @@ export class GpuRuntime {
 
   /** Throws the device-lost or first uncaptured error, if any (called on every entry point). */
   check(): void {
-    if (this.disposed) throw new Error('webgpu backend: used after dispose()');
+    if (this.disposed) throw new Error("webgpu backend: used after dispose() (await setBackend('webgpu') makes a new one)");
     if (this.lost) throw new Error(this.lost);
     if (this.firstError) {
       const e = this.firstError;

@@ -47,8 +47,11 @@ export class WebGpuBackend implements Backend {
   /** Destroys every buffer and the device; this backend and its tensors are unusable after. */
   dispose(): void {
     this.rt.dispose();
+    this.disposed = true;
     this.onDispose?.();
   }
+  /** Set by dispose(): the registry's setBackend('webgpu') then makes a new backend and device. */
+  disposed = false;
   /** Set by index.ts: forget the process-wide instance once disposed. */
   onDispose?: () => void;
   write(dst: GpuStorage, values: ArrayLike<number>, offset?: number): void {
