@@ -138,6 +138,7 @@ const CASES: Record<string, Case> = {
     };
   },
   'wasm-d2l-train-b16': trainCase('wasm', 'd2l_resnet18', [16, 1, 96, 96], 10),
+  'wasm-d2l-train-b128': trainCase('wasm', 'd2l_resnet18', [128, 1, 96, 96], 10),
   'wasm-cifar20-train-b32': trainCase('wasm', 'cifar_resnet20', [32, 3, 32, 32], 10),
   'wasm-sgemm-512': sgemmCase(512),
   'wasm-sgemm-1024': sgemmCase(1024),

@@ -17,6 +17,7 @@ import '../src/backend/wasm/index.js';
 import { getThreads, setThreads, WasmBackend } from '../src/backend/wasm/index.js';
 import { setBackend } from '../src/backend/registry.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/index.js';
+import { SOFTWARE_ADAPTER } from '../src/backend/webgpu/device.js';
 import { createModel } from '../src/models/registry.js';
 import { SGD } from '../src/optim/sgd.js';
 import * as ops from '../src/tensor/ops.js';
@@ -277,7 +278,7 @@ async function openOurs(spec: CaseSpec): Promise<Session> {
 // ---------------------------------------------------------------------------- ours on webgpu
 
 /** A software adapter: its figures measure a CPU emulation of a GPU, and every row says so. */
-export const SOFTWARE_ADAPTER = /llvmpipe|swiftshader|softpipe|lavapipe|basic render/i;
+export { SOFTWARE_ADAPTER };
 
 /**
  * The same model and calls on the webgpu backend (Node: Dawn through the npm package `webgpu`; on

@@ -33,7 +33,7 @@ function ensure(py, out, what, args = [], check = () => {}, { root = out, deps =
   writeFileSync(stamp, hash + '\n');
 }
 
-ensure('scripts/make_fixtures.py', 'test/fixtures', 'PyTorch fixtures');
+ensure('scripts/make_fixtures.py', 'test/fixtures', 'PyTorch fixtures', [], undefined, { deps: ['scripts/fixture_margin.py'] });
 // Issue 15, item 8: train-mode logits of every torchvision builder (its own stamp).
 ensure('scripts/make_train_error_fixtures.py', 'test/fixtures/train_error', 'train-mode error fixtures');
 // Issue 17: a random-weight torchvision resnet18 .pth and torchvision's preprocessing of two real
@@ -47,5 +47,5 @@ ensure('scripts/make_pretrained_fixtures.py', 'test/fixtures/pretrained', 'pretr
 // Issue 13: ResNet-D's average-pool shortcut, timm's definition written out in plain torch.
 ensure('scripts/make_resnet_d_fixtures.py', 'test/fixtures/resnet50_avgdown', 'ResNet-D fixtures', [], undefined, {
   root: 'test/fixtures',
-  deps: ['scripts/make_fixtures.py'],
+  deps: ['scripts/make_fixtures.py', 'scripts/fixture_margin.py'],
 });

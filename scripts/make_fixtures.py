@@ -25,6 +25,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
+import fixture_margin  # noqa: E402 (scripts/ is on sys.path when a script here runs)
+
 # ----------------------------------------------------------------------------
 # file writers
 # ----------------------------------------------------------------------------
@@ -237,8 +239,11 @@ MODEL_CASES = {
         input=[2, 3, 64, 64], seed=180, randomize_bn=False, params=11181642),
     "d2l_resnet18": dict(
         model="d2l_resnet18", arch={},
-        build=lambda: d2l_resnet18(), input=[2, 1, 96, 96], seed=86,
-        params=11178378),
+        # seed 132, not 86: the first seed >= 86 whose ReLU / max-pool decisions all keep a margin
+        # from float32 rounding, so that train-mode gradients are well conditioned (the rule and
+        # the measurements behind it: scripts/fixture_margin.py; checked before writing)
+        build=lambda: d2l_resnet18(), input=[2, 1, 96, 96], seed=132,
+        params=11178378, margin_check=fixture_margin.check_d2l_seed),
     "cifar_resnet20": dict(
         model="cifar_resnet20", arch={"numClasses": 10},
         build=lambda: CifarResNet(20, 10), input=[2, 3, 32, 32], seed=20,
@@ -278,6 +283,8 @@ def make_model_case(name, spec, out_dir):
     if bn_randomized:
         randomize_bn(model)
     x = torch.randn(spec["input"])
+    if "margin_check" in spec:
+        spec["margin_check"](name, seed, model, x)
     num_classes = model.state_dict()[list(model.state_dict())[-1]].shape[0]
     targets = torch.randint(0, num_classes, (spec["input"][0],), dtype=torch.int64)
 

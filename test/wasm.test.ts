@@ -176,6 +176,24 @@ test('heap: coalesces freed neighbours to serve a bigger block before growing', 
   assert.throws(() => h.freeBytesAt(12345), /unknown block/);
 });
 
+test('heap: a request takes the front of the smallest larger free block before fresh memory; a freed block merges with free neighbours on both sides', () => {
+  const mem = new WebAssembly.Memory({ initial: 2, maximum: 64, shared: true });
+  const h = new WasmHeap(mem, true, 0);
+  const [a, b, c, d, e] = [32768, 8192, 16384, 8192, 64].map((n) => h.allocBytes(n, true));
+  h.freeBytesAt(a);
+  h.freeBytesAt(c);
+  const top = e + 64; // the bump pointer
+  assert.equal(h.allocBytes(4096, true), c, 'the smallest larger free block (16 KiB, not 32 KiB)');
+  assert.equal(h.allocBytes(12288, true), c + 4096, 'its rest');
+  assert.equal(h.allocBytes(40960, false), top, 'nothing free fits: the bump region');
+  h.freeBytesAt(b);
+  h.freeBytesAt(c);
+  h.freeBytesAt(c + 4096); // merges with c, then b (left), then a (left): one block from 0
+  assert.equal(h.allocBytes(32768 + 8192 + 16384, true), a, 'one merged block');
+  assert.equal(h.byteLength, 131072, 'no growth');
+  void d;
+});
+
 test('heap: a memory that cannot grow further gives a clear error naming scope(), dispose() and cross-origin isolation', () => {
   const mem = new WebAssembly.Memory({ initial: 1, maximum: 1 });
   const h = new WasmHeap(mem, false, 0);
@@ -860,3 +878,31 @@ test('the job writer clears every argument slot first, stores f32 slots (F32 + i
   assert.deepEqual(leftovers, [], 'slots left over from the previous job');
   assert.throws(() => w.args({ [c.E_I1]: 1 / 0.999 }), new RegExp(`slot ${c.E_I1} is an integer slot, got 1\\.001`));
 });
+
+// (At the end of the file: these draw from the shared rng, and the earlier tests' data stay as they were.)
+// The filter gradient's K index runs over images; with few output tiles it is cut into segments
+// of several images for the two threads (7 images: segments of 2, the last of 1).
+for (const [name, p] of [
+  ['3x3 s1 p1, 7 images', convParams(7, 5, 9, 9, 6, 3, 3, 1, 1, 1, 1)],
+  ['3x3 s2 p1, 7 images, 11x13', convParams(7, 8, 11, 13, 8, 3, 3, 2, 1, 1, 1)],
+] as const) {
+  test(`conv2d backwardFilter over K segments of several images equals ref: ${name} (rtol 1e-4, atol 1e-5)`, () => {
+    const { N, C, H, W, K, R, S, OH, OW } = p;
+    assert.ok(2 * K * C * R * S * N * OH * OW >= 1 << 18, 'above the parallel threshold');
+    const x = rand(N * C * H * W),
+      dy = rand(N * K * OH * OW);
+    const dw = filled(K * C * R * S, 9),
+      dwr = new Float32Array(dw.length);
+    const [xh, dyh] = [x, dy].map(put);
+    const saved = be.winograd;
+    be.winograd = 'off';
+    try {
+      be.conv2dBackwardFilter(xh, dyh, dw, p);
+    } finally {
+      be.winograd = saved;
+    }
+    ref.conv2dBackwardFilter(x, dy, dwr, p);
+    close(got(dw), dwr, 1e-4, 1e-5, 'dw');
+    for (const a of [xh, dyh, dw]) be.free(a);
+  });
+}

@@ -176,35 +176,41 @@ test('CLI --backend webgpu without the package `webgpu` (hidden from the resolve
   assert.equal(r.stdout, '');
 });
 
-test('CLI --backend webgpu forward: cifar_resnet20 logits equal the ref backend run of the same command (rtol 1e-4, atol 1e-5)', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'resnet-webgpu-cli-'));
-  try {
-    const rng = new RNG(5);
-    const x = Float32Array.from({ length: 2 * 3 * 32 * 32 }, () => rng.uniform(-1, 1));
-    writeFileSync(join(dir, 'x.npy'), writeNpy({ dtype: 'F32', shape: [2, 3, 32, 32], data: x }));
-    const args = (backend: string, out: string) => [
-      '--backend',
-      backend,
-      'forward',
-      '--model',
-      'cifar_resnet20',
-      '--input',
-      join(dir, 'x.npy'),
-      '--output',
-      join(dir, out),
-    ];
-    const r = await cli(args('webgpu', 'gpu.npy'), false);
-    assert.equal(r.code, 0, r.stderr);
-    const refRun = await runCli(args('ref', 'ref.npy')); // in process; the later --backend wins
-    assert.equal(refRun.code, 0, refRun.err);
-    const got = readNpy(readFileSync(join(dir, 'gpu.npy'))),
-      want = readNpy(readFileSync(join(dir, 'ref.npy')));
-    assert.deepEqual(got.shape, [2, 10]);
-    assertClose(got.data, want.data, 1e-4, 1e-5, 'logits');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'CLI --backend webgpu forward: prints the adapter once; cifar_resnet20 logits equal the ref backend run of the same command (rtol 1e-4, atol 1e-5)',
+  { skip },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'resnet-webgpu-cli-'));
+    try {
+      const rng = new RNG(5);
+      const x = Float32Array.from({ length: 2 * 3 * 32 * 32 }, () => rng.uniform(-1, 1));
+      writeFileSync(join(dir, 'x.npy'), writeNpy({ dtype: 'F32', shape: [2, 3, 32, 32], data: x }));
+      const args = (backend: string, out: string) => [
+        '--backend',
+        backend,
+        'forward',
+        '--model',
+        'cifar_resnet20',
+        '--input',
+        join(dir, 'x.npy'),
+        '--output',
+        join(dir, out),
+      ];
+      const r = await cli(args('webgpu', 'gpu.npy'), false);
+      assert.equal(r.code, 0, r.stderr);
+      // the adapter, once, on stderr (vendor/architecture/device/description of GPUAdapterInfo)
+      assert.equal(r.stderr.match(/^webgpu adapter: \S.*$/gm)?.length, 1, r.stderr);
+      const refRun = await runCli(args('ref', 'ref.npy')); // in process; the later --backend wins
+      assert.equal(refRun.code, 0, refRun.err);
+      const got = readNpy(readFileSync(join(dir, 'gpu.npy'))),
+        want = readNpy(readFileSync(join(dir, 'ref.npy')));
+      assert.deepEqual(got.shape, [2, 10]);
+      assertClose(got.data, want.data, 1e-4, 1e-5, 'logits');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 // Last in this file: it disposes the process-wide webgpu backend that the tests above share.
 test("setBackend('webgpu') after dispose() makes a new backend and device; the disposed one says what to do", { skip }, async () => {

@@ -6,6 +6,8 @@ import { ResnetError } from '../base/errors.js';
 import { setBackend } from '../backend/registry.js';
 import { setThreads } from '../backend/wasm/index.js';
 import '../backend/webgpu/node.js'; // --backend webgpu: WebGPU through the optional package `webgpu`
+import { SOFTWARE_ADAPTER } from '../backend/webgpu/device.js';
+import type { WebGpuBackend } from '../backend/webgpu/webgpu.js';
 import { listModels, MODELS } from '../models/registry.js';
 import { parsePositiveInt } from './util.js';
 import { addDemoOptions } from './demo.js';
@@ -43,7 +45,12 @@ export function buildProgram(): Command {
       if (o.threads > cores) printErr(`warning: --threads ${o.threads} is more than the machine's ${cores} cores; using ${cores}`);
       await setThreads(Math.min(o.threads, cores));
     }
-    await setBackend(o.backend ?? 'wasm');
+    const backend = await setBackend(o.backend ?? 'wasm');
+    // which adapter WebGPU gave, once, on stderr (stdout may be a machine-read result)
+    if (backend.name === 'webgpu') {
+      const d = (backend as WebGpuBackend).adapterDescription;
+      printErr(`webgpu adapter: ${d}${SOFTWARE_ADAPTER.test(d) ? ' (a software renderer on the CPU: correct but slow, not a GPU)' : ''}`);
+    }
   });
 
   program

@@ -69,10 +69,6 @@ type JobArgs = Record<number, number>;
 const E_FLOATS = [c.E_F0, c.E_F1, c.E_F2, c.E_F3, c.E_F4, c.E_F5, c.E_F6];
 const E_INTS = [c.E_I0, c.E_I1];
 
-/**
- * One GEMM job (gemmJob): C[M,N] (+)= op(A) @ B over nb1 x nb2 batches (strides aS1/aS2, ...);
- * fields left out take GEMM_DEFAULTS (one plain GEMM, no epilogue).
- */
 interface GemmSpec {
   M: number;
   N: number;
@@ -80,59 +76,43 @@ interface GemmSpec {
   /** aMode 2: conv weights read flipped and transposed (aCg channels per group, aRS = R*S). */
   A: number;
   lda: number;
-  aTrans?: boolean;
+  aTrans: boolean;
   aMode?: number;
   aCg?: number;
   aRS?: number;
   B: number;
   ldb: number;
-  bMode?: number;
+  bMode: number;
   C: number;
   ldc: number;
-  cMode?: number;
-  accumulate?: boolean;
-  bias?: number;
-  biasS2?: number;
-  relu?: boolean;
-  nb1?: number;
-  nb2?: number;
-  aS1?: number;
-  aS2?: number;
-  bS1?: number;
-  bS2?: number;
-  cS1?: number;
-  cS2?: number;
-  kSegs?: number;
-  aSeg?: number;
-  bSeg?: number;
+  cMode: number;
+  accumulate: boolean;
+  bias: number;
+  biasS2: number;
+  relu: boolean;
+  nb1: number;
+  nb2: number;
+  aS1: number;
+  aS2: number;
+  bS1: number;
+  bS2: number;
+  cS1: number;
+  cS2: number;
+  kSegs: number;
+  aSeg: number;
+  bSeg: number;
+  /** K of the last K segment when shorter than K (images that do not fill a segment). */
+  kLast?: number;
+  /** A mode 3: floats between images (A[i, n*L + l] = A[n*aImg + i*lda + l], L = conv.L). */
+  aImg?: number;
   /** C is one contiguous block of batch*M*N floats: the K segments may be split over tasks. */
   cContiguous?: boolean;
   /** A is constant (inference weights): its packed panels are made once and kept under this key. */
   aKey?: Storage | null;
+  /** ... and packed into A's own block (the key's), which nothing else reads: no second copy. */
+  aInPlace?: boolean;
   conv?: { L: number; OW: number; XIMG: number; CIMG: number; WP: number; HWP: number; SH: number; SW: number; DH: number; DW: number; R: number; S: number };
 }
-
-/** What a GemmSpec field left out stands for. */
-const GEMM_DEFAULTS = {
-  aTrans: false,
-  bMode: 0,
-  cMode: 0,
-  accumulate: false,
-  bias: 0,
-  biasS2: 0,
-  relu: false,
-  nb1: 1,
-  nb2: 1,
-  aS1: 0,
-  aS2: 0,
-  bS1: 0,
-  bS2: 0,
-  cS1: 0,
-  cS2: 0,
-  kSegs: 1,
-  aSeg: 0,
-  bSeg: 0,
-};
 
 export class WasmBackend extends RefBackend {
   override readonly name: string = 'wasm';
@@ -212,6 +192,19 @@ export class WasmBackend extends RefBackend {
     this.heap.reserve(bytes);
   }
 
+  /** Backend.stagingBytes: a block of the heap, only where it is shared (an unshared one detaches its views when it grows). */
+  stagingBytes(bytes: number): { bytes: Uint8Array; release(): void } | null {
+    if (!this.heap.shared) return null;
+    let off = this.heap.allocBytes(bytes, false);
+    return {
+      bytes: new Uint8Array(this.heap.buffer, off, bytes),
+      release: () => {
+        if (off >= 0) this.heap.freeBytesAt(off);
+        off = -1;
+      },
+    };
+  }
+
   override free(buf: Storage): void {
     const u = this.weightCache.get(buf);
     if (u !== undefined) {
@@ -239,22 +232,34 @@ export class WasmBackend extends RefBackend {
   /** Constant GEMM A operands (inference weights) packed once: key -> layout tag -> pointer. */
   private packedACache = new Map<Storage, Map<string, number>>();
 
-  /** The packed-A area of this key and layout; fresh: just allocated, still to be packed. */
-  private packedA(key: Storage, tag: string, bytes: number): { ptr: number; fresh: boolean } {
+  /**
+   * The packed-A area of this key and layout; fresh: just allocated, still to be packed. inPlace:
+   * the key's own block, where nothing else reads it and the layout is the only one it ever needs.
+   */
+  private packedA(key: Storage, tag: string, bytes: number, inPlace: boolean): { ptr: number; fresh: boolean } {
     let m = this.packedACache.get(key);
     if (!m) this.packedACache.set(key, (m = new Map()));
     const ptr = m.get(tag);
     if (ptr !== undefined) return { ptr, fresh: false };
-    const p = this.heap.allocBytes(bytes, false);
+    if (this.packedInPlace.has(key)) throw new Error(`wasm backend: weights packed in place for ${[...m.keys()][0]} asked for as ${tag}`);
+    const own = inPlace && m.size === 0 && this.ours(key) && key.length * 4 === bytes;
+    const p = own ? (key as HeapBlock).offset : this.heap.allocBytes(bytes, false, true);
+    if (own) this.packedInPlace.add(key);
     m.set(tag, p);
     this.counters.packA++;
     return { ptr: p, fresh: true };
   }
 
+  /** Keys whose own block holds their packed panels: their entry lives as long as they do. */
+  private packedInPlace = new Set<Storage>();
+
   private dropPackedA(key: Storage | null): void {
     for (const [k, m] of this.packedACache) {
       if (key !== null && k !== key) continue;
-      for (const p of m.values()) this.heap.freeBytesAt(p);
+      if (this.packedInPlace.has(k)) {
+        if (key === null) continue;
+        this.packedInPlace.delete(k);
+      } else for (const p of m.values()) this.heap.freeBytesAt(p);
       this.packedACache.delete(k);
     }
   }
@@ -371,8 +376,7 @@ export class WasmBackend extends RefBackend {
     else this.pool.run(this.descPtr, maxThreads, this.workersOnly);
   }
 
-  private gemmJob(spec: GemmSpec): void {
-    const s = { ...GEMM_DEFAULTS, ...spec };
+  private gemmJob(s: GemmSpec): void {
     const { M, N, K } = s;
     const batch = s.nb1 * s.nb2;
     if (M <= 0 || N <= 0 || batch <= 0) return;
@@ -395,7 +399,9 @@ export class WasmBackend extends RefBackend {
     const nK = Math.max(1, Math.ceil(K / KCMAX));
     const kc = Math.max(1, Math.ceil(K / nK));
     const aPacked =
-      s.aKey && s.kSegs === 1 && kSplit === 1 ? this.packedA(s.aKey, `${M},${K},${kc},${batch},${s.aMode ?? 0}`, batch * (M + (M & 1)) * K * 4) : null;
+      s.aKey && s.kSegs === 1 && kSplit === 1
+        ? this.packedA(s.aKey, `${M},${K},${kc},${batch},${s.aMode ?? 0}`, batch * (M + (M & 1)) * K * 4, s.aInPlace === true && (M & 1) === 0)
+        : null;
     if (threads > 1 && kSplit === 1) {
       // About 8 tasks per thread: threads take tasks from a shared counter, so a thread that
       // started late or runs on a busy core takes fewer, and the last task is a small part of
@@ -464,6 +470,8 @@ export class WasmBackend extends RefBackend {
       [c.G_NK]: nK,
       [c.G_PREPACK]: prepack ? this.scratch('prepackB', prepackBytes) : 0,
       [c.G_APACK]: aPacked ? aPacked.ptr : 0,
+      [c.G_KLAST]: s.kLast ?? 0,
+      [c.G_AIMG]: s.aImg ?? 0,
       [c.G_L]: v.L,
       [c.G_OW]: v.OW,
       [c.G_XIMG]: v.XIMG,
@@ -477,7 +485,18 @@ export class WasmBackend extends RefBackend {
       [c.G_R]: v.R,
       [c.G_S]: v.S,
     });
-    if (aPacked?.fresh) this.run(c.K_PACKA, batch * nK, 2 * batch * M * K);
+    if (aPacked?.fresh) {
+      if (aPacked.ptr === s.A) {
+        // in place: pack into a scratch area, copy the panels over A (same size: M is even), and
+        // point the GEMM at them
+        const bytes = batch * M * K * 4;
+        const tmp = this.scratch('packA', bytes);
+        this.di[c.G_APACK] = tmp;
+        this.run(c.K_PACKA, batch * nK, 2 * batch * M * K);
+        this.kernels.copy_bytes(s.A, tmp, bytes);
+        this.di[c.G_APACK] = s.A;
+      } else this.run(c.K_PACKA, batch * nK, 2 * batch * M * K);
+    }
     if (prepack) {
       this.counters.prepack++;
       this.run(c.K_PACKB, slots, 16 * slots * kc * Math.ceil(NCT / 16));
@@ -505,7 +524,22 @@ export class WasmBackend extends RefBackend {
       bMode: transB ? 1 : 0,
       C: cp,
       ldc: N,
+      cMode: 0,
       accumulate,
+      bias: 0,
+      biasS2: 0,
+      relu: false,
+      nb1: 1,
+      nb2: 1,
+      aS1: 0,
+      aS2: 0,
+      bS1: 0,
+      bS2: 0,
+      cS1: 0,
+      cS2: 0,
+      kSegs: 1,
+      aSeg: 0,
+      bSeg: 0,
     });
     this.done();
   }
@@ -561,6 +595,7 @@ export class WasmBackend extends RefBackend {
     flipped = false,
     accumulate = false,
     aKey: Storage | null = null,
+    aInPlace = false,
   ): void {
     const Cg = C / groups,
       Kg = K / groups,
@@ -572,6 +607,7 @@ export class WasmBackend extends RefBackend {
       K: CRS,
       A: wPtr,
       lda: CRS,
+      aTrans: false,
       aMode: flipped ? 2 : 0,
       aCg: Kg,
       aRS: R * S,
@@ -585,12 +621,20 @@ export class WasmBackend extends RefBackend {
       bias,
       biasS2: Kg,
       relu,
+      nb1: 1,
       nb2: groups,
+      aS1: 0,
       aS2: Kg * CRS,
+      bS1: 0,
       bS2: Cg * Hp * Wp,
+      cS1: 0,
       cS2: Kg * L,
+      kSegs: 1,
+      aSeg: 0,
+      bSeg: 0,
       conv: { L, OW, XIMG: C * Hp * Wp, CIMG: K * L, WP: Wp, HWP: Hp * Wp, SH: sh, SW: sw, DH: dh, DW: dw, R, S },
       aKey,
+      aInPlace,
     });
   }
 
@@ -691,7 +735,7 @@ export class WasmBackend extends RefBackend {
     OW: number,
     cached: boolean,
   ): 0 | WinoTile {
-    if (!(R === 3 && S === 3 && sh === 1 && sw === 1 && dh === 1 && dw === 1 && Cg >= 8 && Kg >= 8)) return 0;
+    if (!winogradShaped(Cg, Kg, R, S, sh, sw, dh, dw)) return 0;
     const t = this.winogradTile;
     if (t !== 'auto') return this.useWinograd(Cg, Kg, R, S, sh, sw, dh, dw, N, OH, OW, false, cached, t) ? t : 0;
     let best: 0 | WinoTile = 0,
@@ -788,7 +832,7 @@ export class WasmBackend extends RefBackend {
     if (cached !== undefined) {
       U = cached;
     } else {
-      U = entry ? this.heap.allocBytes(X * us * 4, false) : this.scratch('winoU', X * us * 4);
+      U = entry ? this.heap.allocBytes(X * us * 4, false, true) : this.scratch('winoU', X * us * 4);
       this.args({ [c.W_W]: wp, [c.W_U]: U, [c.W_US]: us, [c.W_K]: K, [c.W_CG]: Cg, [c.W_FLIP]: flipped ? 1 : 0, [c.W_CO]: origCg });
       this.run(kW, K, K * Cg * X * 4);
       if (entry) this.weightCache.set(wKey!, { ...entry, [m]: U });
@@ -823,10 +867,17 @@ export class WasmBackend extends RefBackend {
         K: Cg,
         A: U,
         lda: Cg,
+        aTrans: false,
         B: V,
         ldb: T,
+        bMode: 0,
         C: M,
         ldc: T,
+        cMode: 0,
+        accumulate: false,
+        bias: 0,
+        biasS2: 0,
+        relu: false,
         nb1: X,
         nb2: groups,
         aS1: us,
@@ -835,6 +886,9 @@ export class WasmBackend extends RefBackend {
         bS2: Cg * T,
         cS1: ms,
         cS2: Kg * T,
+        kSegs: 1,
+        aSeg: 0,
+        bSeg: 0,
       });
       this.args({
         [c.W_X]: yp + n0 * K * OH * OW * 4,
@@ -924,12 +978,17 @@ export class WasmBackend extends RefBackend {
         K: T,
         A: M,
         lda: T,
+        aTrans: false,
         B: V,
         ldb: T,
         bMode: 1,
         C: U,
         ldc: Cg,
+        cMode: 0,
         accumulate: n0 > 0,
+        bias: 0,
+        biasS2: 0,
+        relu: false,
         nb1: 16,
         nb2: groups,
         aS1: ms,
@@ -938,6 +997,9 @@ export class WasmBackend extends RefBackend {
         bS2: Cg * T,
         cS1: K * Cg,
         cS2: Kg * Cg,
+        kSegs: 1,
+        aSeg: 0,
+        bSeg: 0,
       });
     }
     this.args({ [c.W_U]: U, [c.W_W]: dwp, [c.W_K]: K, [c.W_CG]: Cg });
@@ -966,7 +1028,7 @@ export class WasmBackend extends RefBackend {
     p: Conv2dParams,
     relu: boolean,
     residual: Storage | null,
-    constWeights: boolean,
+    constWeights: boolean | 'owned',
   ): void {
     const { N, C, H, W, K, R, S, OH, OW, groups, padH, padW } = p;
     if (N * K * OH * OW === 0) return;
@@ -1020,6 +1082,9 @@ export class WasmBackend extends RefBackend {
       false,
       residual !== null,
       key,
+      // owned weights of a conv that always takes this path (never Winograd, never the grouped
+      // kernel, whatever the input): packed once into their own block, no second copy
+      constWeights === 'owned' && groups === 1 && !winogradShaped(C, K, R, S, p.strideH, p.strideW, p.dilH, p.dilW),
     );
     this.done();
   }
@@ -1113,7 +1178,10 @@ export class WasmBackend extends RefBackend {
       this.done();
       return;
     }
-    // General: cols[(n, g), CRS, L] = w_g^T @ dy_{n,g}, then col2im, a chunk of images at a time.
+    // General: cols_g[CRS, nc*L] = w_g^T @ dy_g[Kg, nc*L] for a chunk of nc images (one GEMM per
+    // group, dy read by the im2col packer as a 1x1 "convolution" input with K channels), then
+    // col2im. One GEMM over the chunk rather than one per image: at the late layers' L = 9..144
+    // a per-image GEMM had 9..144 columns and ran at 15-33 GFLOP/s.
     const perImage = C * R * S * L;
     const chunk = Math.max(1, Math.min(N, Math.floor(this.colsBytes / 4 / perImage)));
     const cols = this.scratch('cols', chunk * perImage * 4);
@@ -1121,22 +1189,33 @@ export class WasmBackend extends RefBackend {
       const nc = Math.min(chunk, N - n0);
       this.gemmJob({
         M: CRS,
-        N: L,
+        N: nc * L,
         K: Kg,
         A: wp,
         lda: CRS,
         aTrans: true,
         B: dyp + n0 * K * L * 4,
-        ldb: L,
+        ldb: 0,
+        bMode: 2,
         C: cols,
-        ldc: L,
-        nb1: nc,
+        ldc: nc * L,
+        cMode: 0,
+        accumulate: false,
+        bias: 0,
+        biasS2: 0,
+        relu: false,
+        nb1: 1,
         nb2: groups,
+        aS1: 0,
         aS2: Kg * CRS,
-        bS1: K * L,
+        bS1: 0,
         bS2: Kg * L,
-        cS1: C * R * S * L,
-        cS2: CRS * L,
+        cS1: 0,
+        cS2: CRS * nc * L,
+        kSegs: 1,
+        aSeg: 0,
+        bSeg: 0,
+        conv: { L, OW, XIMG: K * L, CIMG: 0, WP: OW, HWP: L, SH: 1, SW: 1, DH: 1, DW: 1, R: 1, S: 1 },
       });
       this.args({
         [c.I_COLS]: cols,
@@ -1156,6 +1235,7 @@ export class WasmBackend extends RefBackend {
         [c.I_PW]: padW,
         [c.I_DH]: dilH,
         [c.I_DW]: dilW,
+        [c.I_NL]: nc * L,
       });
       this.run(c.K_COL2IM, nc * C, nc * perImage * 2);
     }
@@ -1180,25 +1260,47 @@ export class WasmBackend extends RefBackend {
     const Hp = H + 2 * padH,
       Wp = W + 2 * padW;
     const src = padH > 0 || padW > 0 ? this.pad(xp, N * C, H, W, padH, padH, padW, padW, 'xpad') : xp;
-    // dw_g[Kg, CRS] = sum_n dy_{n,g}[Kg, L] @ im2col(x_{n,g})^T[L, CRS]; the images are K segments.
+    // dw_g[Kg, CRS] = dy_g[Kg, N*L] @ im2col(x_g)^T[N*L, CRS]: the K index runs over the images'
+    // positions (A mode 3, B mode 3), cut into segments of ipS images only as far as threads need
+    // K splits (few output tiles). One image per K segment, as before, ran the late layers at
+    // L = 9..36 with the whole C tile loaded and stored every 9..36 multiply-adds (32 GFLOP/s).
+    const threads = this.pool.size;
+    const tilesEst = groups * Math.ceil(Kg / c.MCMAX) * Math.ceil(CRS / c.NCMAX);
+    const want = threads > 1 && tilesEst < 3 * threads ? Math.ceil((3 * threads) / tilesEst) : 1;
+    const ipS = Math.ceil(N / Math.min(N, want)),
+      kSegs = Math.ceil(N / ipS),
+      lastImages = N - (kSegs - 1) * ipS;
     this.gemmJob({
       M: Kg,
       N: CRS,
-      K: L,
+      K: ipS * L,
       A: dyp,
       lda: L,
+      aTrans: false,
+      aMode: 3,
+      aImg: K * L,
       B: src,
       ldb: 0,
       bMode: 3,
       C: dwp,
       ldc: CRS,
+      cMode: 0,
+      accumulate: false,
+      bias: 0,
+      biasS2: 0,
+      relu: false,
+      nb1: 1,
       nb2: groups,
+      aS1: 0,
       aS2: Kg * L,
+      bS1: 0,
       bS2: Cg * Hp * Wp,
+      cS1: 0,
       cS2: Kg * CRS,
-      kSegs: N,
-      aSeg: K * L,
-      bSeg: C * Hp * Wp,
+      kSegs,
+      aSeg: ipS * K * L,
+      bSeg: ipS * C * Hp * Wp,
+      kLast: lastImages < ipS ? lastImages * L : 0,
       cContiguous: true,
       conv: { L, OW, XIMG: C * Hp * Wp, CIMG: 0, WP: Wp, HWP: Hp * Wp, SH: p.strideH, SW: p.strideW, DH: p.dilH, DW: p.dilW, R, S },
     });
@@ -1572,6 +1674,11 @@ export async function defaultWorkerFactory(workerUrl?: string | URL): Promise<{ 
     };
   }
   return null;
+}
+
+/** A conv that Winograd may take (which one does depends on the input size and the settings). */
+function winogradShaped(Cg: number, Kg: number, R: number, S: number, sh: number, sw: number, dh: number, dw: number): boolean {
+  return R === 3 && S === 3 && sh === 1 && sw === 1 && dh === 1 && dw === 1 && Cg >= 8 && Kg >= 8;
 }
 
 export function defaultThreadCount(): number {

@@ -18,6 +18,9 @@ export function getGpuProvider(): GpuProvider | null {
   return provider;
 }
 
+/** Adapter descriptions of software renderers (a CPU emulating a GPU: correct, slow). */
+export const SOFTWARE_ADAPTER = /llvmpipe|swiftshader|softpipe|lavapipe|basic render/i;
+
 export interface DeviceOptions {
   /** Adapter options, e.g. { featureLevel: 'compatibility' } for OpenGL-class adapters. */
   adapter?: GPURequestAdapterOptions & { featureLevel?: string };

@@ -57,18 +57,22 @@ export const I_PH: i32 = D_ARGS + 13;
 export const I_PW: i32 = D_ARGS + 14;
 export const I_DH: i32 = D_ARGS + 15;
 export const I_DW: i32 = D_ARGS + 16;
+export const I_NL: i32 = D_ARGS + 17; // columns of cols: images in the chunk * OH*OW
 
-/** cols layout: [(n, g)][Cg*R*S][OH*OW], i.e. the plane of channel c of image n starts at (n*C + c)*R*S*L. */
+/**
+ * cols layout: [g][Cg*R*S][n*L + l] (NL = images * L columns), i.e. row (c*R*S + rs) holds
+ * channel c's (r, s) tap for every image: image n's part starts at (c*R*S + rs)*NL + n*L.
+ */
 export function col2imTask(d: usize, t: i32): void {
   const H = di(d, I_H), W = di(d, I_W), R = di(d, I_R), S = di(d, I_S);
   const OH = di(d, I_OH), OW = di(d, I_OW), SH = di(d, I_SH), SW = di(d, I_SW);
   const PH = di(d, I_PH), PW = di(d, I_PW), DH = di(d, I_DH), DW = di(d, I_DW);
-  const L = OH * OW;
-  // (n*C + c) plane index t; channel c of image n lives at cols row block (n*C + c)*R*S because
-  // groups are laid out consecutively: (n*G + g)*Cg*RS + cl*RS = (n*C + g*Cg + cl)*RS.
+  const L = OH * OW, NL = di(d, I_NL), C = di(d, I_C);
+  // plane index t = n*C + c; groups lie consecutively, so row g*Cg*RS + cl*RS = c*RS
+  const n = t / C, c = t - n * C;
   const dx = du(d, I_DX) + (<usize>t * <usize>(H * W) << 2);
   zero(dx, H * W);
-  let cols = du(d, I_COLS) + (<usize>t * <usize>(R * S) * <usize>L << 2);
+  let cols = du(d, I_COLS) + ((<usize>c * <usize>(R * S) * <usize>NL + <usize>n * <usize>L) << 2);
   for (let r = 0; r < R; r++) {
     for (let s = 0; s < S; s++) {
       // valid ow range: 0 <= ow*SW - PW + s*DW < W
@@ -99,7 +103,7 @@ export function col2imTask(d: usize, t: i32): void {
           }
         }
       }
-      cols += <usize>L << 2;
+      cols += <usize>NL << 2;
     }
   }
 }

@@ -11,9 +11,11 @@
 //   A: 0 = row-major [M,K] (lda), 1 = transposed, stored [K,M] (lda),
 //      2 = conv weights w[Kg, Cg, R, S] read as the flipped transpose A[c, k*RS + rs] =
 //          w[k, c, RS-1-rs] (backward-data as a forward convolution, without a flip pass)
+//      3 = rows of several images: A[i, n*L + l] = a[n*AIMG + i*lda + l] (dy [N, K, L] of a
+//          filter gradient, with the K index running over the images of a K segment)
 //   B: 0 = row-major [K,N] (ldb), 1 = transposed, stored [N,K] (ldb),
 //      2 = implicit im2col of a (padded) NCHW input: B[crs, j], j = n*L + oh*OW + ow
-//      3 = implicit transposed im2col of one image: B[l, crs]
+//      3 = implicit transposed im2col of several images: B[n*L + l, crs] (image n at n*XIMG)
 //   C: 0 = row-major [M,N] (ldc), 1 = conv scatter: column j -> (j / L) * CIMG + j % L
 import { D_ARGS, D_COUNTER, D_NTASKS, D_SCRATCH, D_SCRATCH_STRIDE, di, du } from './desc';
 
@@ -71,6 +73,10 @@ export const G_NK: i32 = D_ARGS + 50; // K chunks per segment (prepacked layout)
 // 0, or A panels packed once (constant weights, kept by the JS side): batch entry b, K chunk at k0,
 // rows i0.. at floats b*Mp*K + Mp*k0 + i0*kc (Mp = M rounded up to even), as packA lays them out.
 export const G_APACK: i32 = D_ARGS + 51;
+// K of the last K segment when it is shorter than G_K (0: all segments have G_K)
+export const G_KLAST: i32 = D_ARGS + 52;
+// A mode 3: floats between consecutive images of A (rows of L floats: the K index kk = n*L + l)
+export const G_AIMG: i32 = D_ARGS + 53;
 
 // Per-thread scratch layout (bytes).
 const S_POFF: usize = 0; // i32[16]
@@ -210,6 +216,43 @@ function packA(a: usize, lda: i32, trans: bool, i0: i32, mc: i32, k0: i32, kc: i
   }
 }
 
+/** A mode 3: rows i0.. of A[i, n*L + l] = a[n*aimg + i*lda + l], K range [k0, k0+kc) -> panels of 2 rows. */
+function packASeg(a: usize, lda: i32, L: i32, aimg: i32, i0: i32, mc: i32, k0: i32, kc: i32, dst: usize): void {
+  const mcp = (mc + 1) & ~1;
+  for (let p = 0; p < mcp; p += 2) {
+    const i = i0 + p;
+    const two = p + 1 < mc;
+    let n = k0 / L, l = k0 - n * L;
+    let left = kc;
+    while (left > 0) {
+      const run = min(L - l, left);
+      let r0 = a + ((<usize>n * <usize>aimg + <usize>i * <usize>lda + <usize>l) << 2);
+      if (two) {
+        let r1 = r0 + (<usize>lda << 2);
+        let k = 0;
+        for (; k + 4 <= run; k += 4) {
+          const x = v128.load(r0), y = v128.load(r1);
+          v128.store(dst, v128.shuffle<f32>(x, y, 0, 4, 1, 5));
+          v128.store(dst, v128.shuffle<f32>(x, y, 2, 6, 3, 7), 16);
+          r0 += 16; r1 += 16; dst += 32;
+        }
+        for (; k < run; k++) {
+          store<f32>(dst, load<f32>(r0)); store<f32>(dst, load<f32>(r1), 4);
+          r0 += 4; r1 += 4; dst += 8;
+        }
+      } else {
+        for (let k = 0; k < run; k++) {
+          store<f32>(dst, load<f32>(r0)); store<f32>(dst, 0, 4);
+          r0 += 4; dst += 8;
+        }
+      }
+      left -= run;
+      l = 0;
+      n++;
+    }
+  }
+}
+
 /** A mode 2: rows c.. of the flipped-transposed weights, K index kk = k*RS + rs. */
 function packAFlip(a: usize, Cg: i32, RS: i32, i0: i32, mc: i32, k0: i32, kc: i32, dst: usize): void {
   const mcp = (mc + 1) & ~1;
@@ -324,11 +367,11 @@ function packBConv(d: usize, b: usize, j0: i32, nc: i32, k0: i32, kc: i32, dst: 
 }
 
 /**
- * Implicit transposed im2col of one image: B[l, crs] with l = oh*OW + ow the K index and
- * crs the column (N) index.
+ * Implicit transposed im2col of the images of a K segment: B[n*L + l, crs] with l = oh*OW + ow
+ * (the K index runs over the images, image n at n*XIMG) and crs the column (N) index.
  */
 function packBConvT(d: usize, b: usize, j0: i32, nc: i32, k0: i32, kc: i32, dst: usize, coffs: usize): void {
-  const OW = di(d, G_OW), WP = di(d, G_WP), HWP = di(d, G_HWP);
+  const OW = di(d, G_OW), WP = di(d, G_WP), HWP = di(d, G_HWP), L = di(d, G_L), XIMG = di(d, G_XIMG);
   const SH = di(d, G_SH), SW = di(d, G_SW), DH = di(d, G_DH), DW = di(d, G_DW), R = di(d, G_R), S = di(d, G_S);
   const RS = R * S;
   for (let q = 0; q < nc; q += 16) {
@@ -341,8 +384,10 @@ function packBConvT(d: usize, b: usize, j0: i32, nc: i32, k0: i32, kc: i32, dst:
       s++;
       if (s == S) { s = 0; r++; if (r == R) { r = 0; c++; } }
     }
-    let oh = k0 / OW, ow = k0 - oh * OW;
-    let pos = oh * SH * WP + ow * SW;
+    let n = k0 / L, l = k0 - n * L;
+    let oh = l / OW, ow = l - oh * OW;
+    let img = n * XIMG;
+    let pos = img + oh * SH * WP + ow * SW;
     for (let k = 0; k < kc; k++) {
       const base = b + (<usize>pos << 2);
       let jj = 0;
@@ -353,7 +398,11 @@ function packBConvT(d: usize, b: usize, j0: i32, nc: i32, k0: i32, kc: i32, dst:
       dst += 64;
       ow++;
       pos += SW;
-      if (ow == OW) { ow = 0; oh++; pos = oh * SH * WP; }
+      if (ow == OW) {
+        ow = 0; oh++; l += OW;
+        if (l >= L) { l = 0; oh = 0; img += XIMG; }
+        pos = img + oh * SH * WP;
+      }
     }
   }
 }
@@ -447,24 +496,27 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
   // C rows of this tile
   const c0 = cBase + (<usize>i0 * <usize>ldc << 2);
 
+  const kLast = di(d, G_KLAST);
   let first = true;
   for (let seg = seg0; seg < seg1; seg++) {
     const aS = aBase + <usize>seg * aSeg, bS = bBase + <usize>seg * bSeg;
-    for (let k0 = 0; k0 < K; k0 += kcMax) {
-      const kc = min(kcMax, K - k0);
+    const Ks = kLast != 0 && seg == kSegsAll - 1 ? kLast : K;
+    for (let k0 = 0; k0 < Ks; k0 += kcMax) {
+      const kc = min(kcMax, Ks - k0);
       if (apack != 0) pa = apack + ((<usize>b * Mp * <usize>K + Mp * <usize>k0 + <usize>i0 * <usize>kc) << 2);
       else if (amode == 2) packAFlip(aS, di(d, G_ACG), di(d, G_ARS), i0, mc, k0, kc, pa);
+      else if (amode == 3) packASeg(aS, lda, di(d, G_L), di(d, G_AIMG), i0, mc, k0, kc, pa);
       else packA(aS, lda, atrans, i0, mc, k0, kc, pa);
       if (prepack != 0) pb = prepackSlot(d, prepack, b, ni, seg, k0 / kcMax);
       else if (bmode <= 1) packBPlain(bS, ldb, bmode == 1, j0, nc, k0, kc, pb);
       else if (bmode == 2) packBConv(d, bS, j0, nc, k0, kc, pb, scratch + S_POFF);
       else packBConvT(d, bS, j0, nc, k0, kc, pb, scratch + S_COFF);
-      const last = seg == seg1 - 1 && k0 + kc >= K;
+      const last = seg == seg1 - 1 && k0 + kc >= Ks;
       macro(d, pa, pb, mc, nc, kc, c0, ldc, j0, !first || accumulate, first ? bias : 0, relu && last, tmp);
       first = false;
     }
   }
-  if (K == 0 || seg1 == seg0) {
+  if (first) {
     // C = bias (or unchanged when accumulating)
     for (let i = 0; i < mc; i++) {
       const bv: f32 = bias != 0 ? load<f32>(bias + (<usize>i << 2)) : 0;
@@ -502,7 +554,10 @@ export function packBTask(d: usize, t: i32, tid: i32): void {
   const bS = du(d, G_B) + ((<usize>b1 * <usize>di(d, G_BS1) + <usize>b2 * <usize>di(d, G_BS2)) << 2) +
     <usize>seg * (<usize>di(d, G_BSEG) << 2);
   const j0 = ni * NCT, nc = min(NCT, N - j0);
-  const k0 = kci * kcMax, kc = min(kcMax, K - k0);
+  const kLast = di(d, G_KLAST);
+  const Ks = kLast != 0 && seg == kSegs - 1 ? kLast : K;
+  const k0 = kci * kcMax, kc = min(kcMax, Ks - k0);
+  if (kc <= 0) return; // the shorter last segment has fewer K chunks
   const dst = prepackSlot(d, du(d, G_PREPACK), b, ni, seg, kci);
   const bmode = di(d, G_BMODE);
   if (bmode <= 1) packBPlain(bS, di(d, G_LDB), bmode == 1, j0, nc, k0, kc, dst);
