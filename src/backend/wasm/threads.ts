@@ -104,13 +104,6 @@ export class ThreadPool {
     return this.threads;
   }
 
-  /** Workers that have started and can take work now. */
-  get readyWorkers(): number {
-    let n = 0;
-    for (let w = 1; w < this.workers.length; w++) if (Atomics.load(this.ctrl, C_SLOTS + SLOT_WORDS * w + S_READY) === 1) n++;
-    return n;
-  }
-
   /**
    * Use n threads (main included). Starts workers as needed; they join jobs as soon as they are
    * ready. The promise resolves when all n are ready (or at once with no worker factory). It never
