@@ -10,6 +10,10 @@
 // loadStateDict, fusing, the first forward and the warm ones.
 //
 //   npm run bench:cold -- [--rounds 3] [--only resnet50-b8,resnet18-b1] [--threads 2] [--ort-threads 1,2] [--out FILE | --no-write]
+//                         [--base DIR] [--modes module,fused] [--inproc-runs 2] [--skip-inproc]
+//
+// --base DIR adds another checkout (built, with this file copied into its bench/) as a peer: its
+// CLI in the same rounds, its in-process runs interleaved with ours (before/after a change).
 //
 // Needs a build (`npm run build`: the CLI runs from dist/) and /usr/bin/time. The random weights,
 // their ONNX export (src/convert/onnx-export.ts, as bench/run.ts) and the inputs are written once
@@ -52,15 +56,21 @@ async function inproc(model: string, batch: number, mode: 'module' | 'fused', th
   const m = lib.createModel(model, {}, { init });
   m.eval();
   const tCreate = performance.now();
-  const { readSafetensorsFile, readNpyFile } = await import('../src/io/files.js');
-  const sd = readSafetensorsFile(files.weights);
+  const { readArraysFile, readNpyFile } = await import('../src/io/files.js');
+  // as the CLI reads bare weights (src/train/weights-source.ts): views of the file's bytes, read
+  // into the backend's memory where it offers some and given back once loaded
+  const be = (await import('../src/backend/registry.js')).getBackend() as import('../src/backend/backend.js').Backend;
+  let staged: { bytes: Uint8Array; release(): void } | null = null;
+  const into = be.stagingBytes ? (n: number) => (staged = be.stagingBytes!(n))?.bytes ?? new Uint8Array(n) : undefined;
+  const sd = readArraysFile(files.weights, undefined, { copy: false, into });
   const x = readNpyFile(files.input);
   const tRead = performance.now();
   m.loadStateDict(sd);
+  (staged as { release(): void } | null)?.release();
   const tLoad = performance.now();
   let fwd: (t: import('../src/tensor/tensor.js').Tensor) => import('../src/tensor/tensor.js').Tensor = (t) => m.forward(t);
   if (mode === 'fused') {
-    const f = lib.fuseForInference(m);
+    const f = lib.fuseForInference(m, { inPlace: true }); // as `resnet forward`
     fwd = (t) => f.forward(t);
   }
   const tFuse = performance.now();
@@ -68,6 +78,7 @@ async function inproc(model: string, batch: number, mode: 'module' | 'fused', th
   // CPU time of all threads (user, system) and minor page faults per forward: on a loaded machine
   // wall time says little, these say what the first call does more than the next ones.
   const cpu: string[] = [];
+  const cpuMs: number[] = [];
   const faults: number[] = [];
   for (let i = 0; i < 4; i++) {
     const a = performance.now();
@@ -81,6 +92,7 @@ async function inproc(model: string, batch: number, mode: 'module' | 'fused', th
     runs.push(performance.now() - a);
     const c = process.cpuUsage(c0);
     cpu.push(`${(c.user / 1000).toFixed(0)}+${(c.system / 1000).toFixed(0)}`);
+    cpuMs.push((c.user + c.system) / 1000);
     faults.push(process.resourceUsage().minorPageFault - f0);
   }
   const r = (a: number, b: number) => +(b - a).toFixed(1);
@@ -99,11 +111,13 @@ async function inproc(model: string, batch: number, mode: 'module' | 'fused', th
     firstForwardMs: +runs[0].toFixed(1),
     warmForwardMs: +warm.toFixed(1),
     firstOverWarm: +(runs[0] / warm).toFixed(2),
+    firstOverWarmCpu: +(cpuMs[0] / median(cpuMs.slice(1))).toFixed(2),
     forwardsMs: runs.map((v) => +v.toFixed(1)),
     forwardsCpuUserSysMs: cpu,
     forwardsMinorFaults: faults,
     maxRssMB: +(process.resourceUsage().maxRSS / 1024).toFixed(0),
-    weightsMB: +(statSync(files.weights).size / 1e6).toFixed(1),
+    wholeCpuMs: +((process.cpuUsage().user + process.cpuUsage().system) / 1000).toFixed(0),
+    weightsMB: +(statSync(files.weights).size / 2 ** 20).toFixed(1),
     load: load(),
   };
   process.stdout.write(JSON.stringify(out) + '\n');
@@ -167,6 +181,8 @@ async function main(): Promise<void> {
       'ort-threads': { type: 'string', default: '1,2' },
       'inproc-runs': { type: 'string', default: '2' },
       'skip-inproc': { type: 'boolean', default: false },
+      base: { type: 'string' },
+      modes: { type: 'string', default: 'module,fused' },
       init: { type: 'boolean', default: false },
       out: { type: 'string' },
       'no-write': { type: 'boolean', default: false },
@@ -201,6 +217,9 @@ async function main(): Promise<void> {
       ],
       ...ortThreads.map((t): [string, string[]] => [`ort-web-${t}t`, ['node', 'bench/cold-start-ort.mjs', f.onnx, f.input, String(t)]]),
     ];
+    // --base DIR: another checkout's CLI (built) as a peer in the same rounds: before/after a change
+    const base = opt.base ? path.resolve(opt.base) : null;
+    if (base) peers.push(['base', ['node', path.join(base, 'bin', 'resnet.js'), ...peers[0][1].slice(2)]]);
     const runs = new Map<string, Run[]>(peers.map(([n]) => [n, []]));
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < peers.length; k++) {
@@ -222,20 +241,27 @@ async function main(): Promise<void> {
       if (n === 'ours') continue;
       ratios[n] = { wall: +(ours.wallS.median / s.wallS.median).toFixed(2), rss: +(ours.maxRssMB.median / s.maxRssMB.median).toFixed(2) };
     }
-    const weightsMB = +(statSync(f.weights).size / 1e6).toFixed(1);
+    // MB here is MiB (2^20 bytes) throughout, as maxRssMB (GNU time %M KiB / 1024); before 2026-12-03
+    // weightsMB was in 10^6 bytes, which made RSS over weights read 4.5% low
+    const weightsMB = +(statSync(f.weights).size / 2 ** 20).toFixed(1);
     const inprocRuns: Record<string, unknown>[] = [];
     if (!opt['skip-inproc']) {
+      // the base checkout runs this file's --inproc from its own tree (copy this file there first
+      // when its own predates the staged read and the in-place fusion that the CLI does)
+      const trees: [string, string][] = [['ours', ROOT], ...(base ? [['base', base] as [string, string]] : [])];
       for (let i = 0; i < Number(opt['inproc-runs']); i++) {
-        for (const mode of ['module', 'fused']) {
-          const r = spawnSync(
-            'node',
-            ['--import', 'tsx', 'bench/cold-start.ts', '--inproc', [c.model, c.batch, mode, threads, opt.init ? 'init' : 'noinit'].join(',')],
-            { cwd: ROOT, encoding: 'utf8' },
-          );
-          if (r.status !== 0) throw new Error(`in-process run failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-          const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
-          inprocRuns.push(j);
-          log(`${c.id} in-process ${mode}: ${JSON.stringify(j)}`);
+        for (const mode of opt.modes.split(',')) {
+          for (const [tree, dir] of i % 2 ? [...trees].reverse() : trees) {
+            const r = spawnSync(
+              'node',
+              ['--import', 'tsx', path.join(dir, 'bench', 'cold-start.ts'), '--inproc', [c.model, c.batch, mode, threads, opt.init ? 'init' : 'noinit'].join(',')],
+              { cwd: dir, encoding: 'utf8' },
+            );
+            if (r.status !== 0) throw new Error(`in-process run failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+            const j = { tree, ...JSON.parse(r.stdout.trim().split('\n').pop()!) };
+            inprocRuns.push(j);
+            log(`${c.id} in-process ${tree} ${mode}: ${JSON.stringify(j)}`);
+          }
         }
       }
     }
@@ -254,8 +280,8 @@ async function main(): Promise<void> {
   }
   // table
   const lines = [
-    `| case | ours (s, MB) | ${ortThreads.map((t) => `ort-web ${t}t (s, MB)`).join(' | ')} | ${ortThreads.map((t) => `ours/ort-web ${t}t wall, RSS`).join(' | ')} |`,
-    `|---|---|${ortThreads.map(() => '---|').join('')}${ortThreads.map(() => '---|').join('')}`,
+    `| case | ours (s, MB) | ${ortThreads.map((t) => `ort-web ${t}t (s, MB)`).join(' | ')} | ${ortThreads.map((t) => `ours/ort-web ${t}t wall, RSS`).join(' | ')} |${opt.base ? ' base (s, MB) | ours/base wall, RSS |' : ''}`,
+    `|---|---|${ortThreads.map(() => '---|').join('')}${ortThreads.map(() => '---|').join('')}${opt.base ? '---|---|' : ''}`,
   ];
   for (const r of results as {
     case: string;
@@ -264,7 +290,8 @@ async function main(): Promise<void> {
   }[]) {
     const cell = (n: string) => `${r.peers[n].wallS.median.toFixed(2)}, ${r.peers[n].maxRssMB.median}`;
     lines.push(
-      `| ${r.case} | ${cell('ours')} | ${ortThreads.map((t) => cell(`ort-web-${t}t`)).join(' | ')} | ${ortThreads.map((t) => `${r.ratios[`ort-web-${t}t`].wall}, ${r.ratios[`ort-web-${t}t`].rss}`).join(' | ')} |`,
+      `| ${r.case} | ${cell('ours')} | ${ortThreads.map((t) => cell(`ort-web-${t}t`)).join(' | ')} | ${ortThreads.map((t) => `${r.ratios[`ort-web-${t}t`].wall}, ${r.ratios[`ort-web-${t}t`].rss}`).join(' | ')} |` +
+        (opt.base ? ` ${cell('base')} | ${r.ratios.base.wall}, ${r.ratios.base.rss} |` : ''),
     );
   }
   process.stdout.write(lines.join('\n') + '\n');

@@ -132,3 +132,58 @@ test('readSafetensorsFile(path, { copy: false }) keeps float32 tensors as views 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('[wasm] loadInferenceModel reads a weights file into the heap and gives that memory back after loading: the logits of a model loaded from a copy (atol 0)', async () => {
+  const be = (await setBackend('wasm')) as WasmBackend;
+  const { loadInferenceModel } = await import('../src/train/inference.js');
+  const dir = mkdtempSync(join(tmpdir(), 'resnet-cold-'));
+  try {
+    manualSeed(5);
+    const ref = createModel('resnet18', { numClasses: 10 }).eval();
+    const file = join(dir, 'w.safetensors');
+    writeSafetensorsFile(file, stateDictToArrays(ref));
+    const live0 = be.heap.liveByteCount;
+    const { model } = await loadInferenceModel(file, { model: 'resnet18' });
+    const held = be.heap.liveByteCount - live0;
+    const params = model.numParameters() * 4;
+    assert.ok(held < params * 1.01 && held < statSync(file).size, `the heap holds the model only (${held} bytes for ${params} bytes of parameters)`);
+    const x = input([2, 3, 32, 32], 6);
+    assert.deepEqual(noGrad(() => model.forward(x)).dataSync(), noGrad(() => ref.forward(x)).dataSync());
+    model.dispose();
+    ref.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('[wasm] a fused model packs its GEMM-only convs (1x1, strided) into their own weight blocks: no packed copy, and at other input sizes, after cacheWeights off and on, the unfused logits (rtol 1e-4, atol 1e-5)', async () => {
+  const be = (await setBackend('wasm')) as WasmBackend;
+  manualSeed(7);
+  const m = createModel('resnet50', { numClasses: 10, widthPerGroup: 16 }).eval();
+  const f = fuseForInference(m);
+  // bytes of the convs that never take Winograd: 1x1 and strided (packed in place), vs the others
+  let gemmOnly = 0;
+  for (const [, mod] of m.namedModules()) {
+    const c = mod as unknown as { kernelSize?: number[]; stride?: number[]; weight?: { size: number } };
+    if (c.kernelSize && c.weight && (c.kernelSize[0] !== 3 || c.stride![0] !== 1)) gemmOnly += c.weight.size * 4;
+  }
+  const close = (got: Float32Array, want: Float32Array) => got.every((v, i) => Math.abs(v - want[i]) <= 1e-5 + 1e-4 * Math.abs(want[i]));
+  const live0 = be.heap.liveByteCount;
+  for (const [i, shape] of [[1, 3, 64, 64], [2, 3, 48, 40], [1, 3, 64, 64]].entries()) {
+    if (i === 2) {
+      be.cacheWeights = true;
+      be.cacheWeights = false; // drops the caches it can rebuild, keeps the weights packed in place
+    }
+    const x = input(shape, 8 + i);
+    const got = f.forward(x).dataSync();
+    assert.ok(close(got, noGrad(() => m.forward(x)).dataSync()), `input ${shape.join('x')}: fused logits differ from the unfused ones`);
+    if (i === 0) {
+      const added = be.heap.liveByteCount - live0;
+      // the Winograd transforms and scratch it keeps come to about half of those weights here; a
+      // packed copy of them would add all of them again
+      assert.ok(added < gemmOnly, `the first forward kept ${added} bytes: a packed copy of the ${gemmOnly} bytes of 1x1/strided weights?`);
+    }
+  }
+  f.dispose();
+  m.dispose();
+});

@@ -176,6 +176,24 @@ test('heap: coalesces freed neighbours to serve a bigger block before growing', 
   assert.throws(() => h.freeBytesAt(12345), /unknown block/);
 });
 
+test('heap: a request takes the front of the smallest larger free block before fresh memory; a freed block merges with free neighbours on both sides', () => {
+  const mem = new WebAssembly.Memory({ initial: 2, maximum: 64, shared: true });
+  const h = new WasmHeap(mem, true, 0);
+  const [a, b, c, d, e] = [32768, 8192, 16384, 8192, 64].map((n) => h.allocBytes(n, true));
+  h.freeBytesAt(a);
+  h.freeBytesAt(c);
+  const top = e + 64; // the bump pointer
+  assert.equal(h.allocBytes(4096, true), c, 'the smallest larger free block (16 KiB, not 32 KiB)');
+  assert.equal(h.allocBytes(12288, true), c + 4096, 'its rest');
+  assert.equal(h.allocBytes(40960, false), top, 'nothing free fits: the bump region');
+  h.freeBytesAt(b);
+  h.freeBytesAt(c);
+  h.freeBytesAt(c + 4096); // merges with c, then b (left), then a (left): one block from 0
+  assert.equal(h.allocBytes(32768 + 8192 + 16384, true), a, 'one merged block');
+  assert.equal(h.byteLength, 131072, 'no growth');
+  void d;
+});
+
 test('heap: a memory that cannot grow further gives a clear error naming scope(), dispose() and cross-origin isolation', () => {
   const mem = new WebAssembly.Memory({ initial: 1, maximum: 1 });
   const h = new WasmHeap(mem, false, 0);

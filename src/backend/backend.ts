@@ -75,6 +75,13 @@ export interface Backend {
    * with a growing heap may grow it once now rather than step by step (wasm: memory.ts reserve).
    */
   reserve?(bytes: number): void;
+  /**
+   * A byte area in the backend's own memory to read host data into (a weights file about to be
+   * loaded into tensors), or null. release() gives it back to the backend's allocator, which then
+   * reuses those pages for tensors (wasm: no second set of fresh pages for the weights' transforms
+   * and the first activations); views of the area are invalid after it.
+   */
+  stagingBytes?(bytes: number): { bytes: Uint8Array; release(): void } | null;
   /** dst[offset + i] = values[i] (upload). */
   write(dst: Storage, values: ArrayLike<number>, offset?: number): void;
   /** A copy of the values (download); every backend has it. */
@@ -99,9 +106,20 @@ export interface Backend {
   /**
    * Inference: y = act(conv(x, w) + bias + residual), act = ReLU when `relu`; residual (shape of y)
    * may be null. `constWeights` promises w and bias never change while allocated, so a backend may
-   * keep transformed copies of them (freed with w).
+   * keep transformed copies of them (freed with w). 'owned' promises moreover that nothing but
+   * this call ever reads w again (a fused model that took the weights over): a backend may then
+   * rewrite w in place into its own layout rather than keep a second copy.
    */
-  conv2dFused(x: Storage, w: Storage, bias: Storage | null, y: Storage, p: Conv2dParams, relu: boolean, residual: Storage | null, constWeights: boolean): void;
+  conv2dFused(
+    x: Storage,
+    w: Storage,
+    bias: Storage | null,
+    y: Storage,
+    p: Conv2dParams,
+    relu: boolean,
+    residual: Storage | null,
+    constWeights: boolean | 'owned',
+  ): void;
   /** dx[N,C,H,W] (overwritten) from dy[N,K,OH,OW] and w. */
   conv2dBackwardData(dy: Storage, w: Storage, dx: Storage, p: Conv2dParams): void;
   /** dw[K,C/g,R,S] (overwritten) from x and dy. */

@@ -1,6 +1,6 @@
 // Node file helpers around the browser-safe parsers: read a file into bytes, parse, and name the
 // file in any FormatError; write atomically (temp file in the same folder, then rename).
-import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, FormatError } from '../base/errors.js';
 import type { ArrayMap, NamedArray } from './types.js';
@@ -10,10 +10,24 @@ import { type PthOptions, readPth, writePth } from './pth.js';
 import { readArrays } from './detect.js';
 
 /** Read a whole file, turning fs errors into a one-line ConfigError that names the path. */
-export function readBytes(path: string): Uint8Array {
+export function readBytes(path: string, into?: (bytes: number) => Uint8Array): Uint8Array {
   try {
-    return readFileSync(path);
+    if (!into) return readFileSync(path);
+    const fd = openSync(path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const buf = into(size);
+      for (let at = 0; at < size; ) {
+        const n = readSync(fd, buf, at, size - at, at);
+        if (n === 0) throw new ConfigError(`cannot read ${path}: it shrank while being read`);
+        at += n;
+      }
+      return buf;
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : (err.code ?? err.message);
     throw new ConfigError(`cannot read ${path}: ${why}`);
@@ -38,8 +52,8 @@ export function writeBytesAtomic(path: string, bytes: Uint8Array): void {
 }
 
 /** Run a parser on a file's bytes; a FormatError (or subclass) gets the path prefixed. */
-export function parseFile<T>(path: string, parse: (bytes: Uint8Array) => T): T {
-  const bytes = readBytes(path);
+export function parseFile<T>(path: string, parse: (bytes: Uint8Array) => T, into?: (bytes: number) => Uint8Array): T {
+  const bytes = readBytes(path, into);
   try {
     return parse(bytes);
   } catch (e) {
@@ -90,9 +104,17 @@ export function writePthFile(path: string, map: ArrayMap): void {
   writeBytesAtomic(path, writePth(map));
 }
 
+export interface FileReadOptions extends ReadOptions {
+  /**
+   * Where to read the file: an area of `bytes` bytes that the caller owns (the wasm backend's heap,
+   * given back once the arrays are loaded: backend.stagingBytes); default a new Buffer.
+   */
+  into?: (bytes: number) => Uint8Array;
+}
+
 /** Read a .safetensors, .pth/.pt, .npz or .npy file, recognised by its content. */
-export function readArraysFile(path: string, pth?: PthOptions, o: ReadOptions = {}): ArrayMap {
-  return parseFile(path, (b) => readArrays(b, basename(path), pth, o));
+export function readArraysFile(path: string, pth?: PthOptions, o: FileReadOptions = {}): ArrayMap {
+  return parseFile(path, (b) => readArrays(b, basename(path), pth, o), o.into);
 }
 
 /** Read a folder of .npy files (an unzipped .npz): "name.npy" becomes key "name". */

@@ -87,7 +87,9 @@ export interface FuseOptions {
    * Fold into the model's own conv weights and free its BatchNorm tensors instead of copying:
    * no second copy of the weights (98 MiB for ResNet-50), for one-shot inference (the CLI). The
    * model is spent: its forward then fails on the freed BatchNorm statistics ("used after
-   * dispose()"), and disposing the fused model frees the weights it took over. Default false.
+   * dispose()"), its conv weights hold the folded values (on wasm, some of them in the backend's
+   * packed layout once the fused model ran), and disposing the fused model frees the weights it
+   * took over. Default false.
    */
   inPlace?: boolean;
 }
@@ -138,7 +140,11 @@ function fold(conv: Conv2d, bn: BatchNorm2d | null, owned: Tensor[], where: stri
 function fusedConv(conv: Conv2d, bn: BatchNorm2d | null, relu: boolean, owned: Tensor[], where: string, inPlace: boolean): FusedConv {
   const { w, b } = fold(conv, bn, owned, where, inPlace);
   const o = { stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups };
-  return (x, residual = null) => ops.conv2dFused(x, w, b, o, { relu, residual, constWeights: true });
+  // With a BatchNorm folded in, w is this fused model's own (a new tensor, or the spent model's
+  // conv weight, folded in place) and only this conv reads it: the backend may keep it in its own
+  // layout (wasm: packed GEMM panels) instead of a second copy. Without one, w may be the model's.
+  const constWeights = bn ? 'owned' : true;
+  return (x, residual = null) => ops.conv2dFused(x, w, b, o, { relu, residual, constWeights });
 }
 
 /** A module's own forward in eval mode (heads, pools): modes are put back after. */

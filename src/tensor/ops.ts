@@ -335,7 +335,7 @@ export function conv2dFused(
   w: Tensor,
   b: Tensor | null,
   o: Conv2dOptions,
-  act: { relu?: boolean; residual?: Tensor | null; constWeights?: boolean } = {},
+  act: { relu?: boolean; residual?: Tensor | null; constWeights?: boolean | 'owned' } = {},
 ): Tensor {
   if (isGradEnabled() && [x, w, b, act.residual].some((t) => t?.requiresGrad)) {
     throw new ResnetError('conv2dFused is inference-only: call it under noGrad() with tensors that do not require grad');

@@ -12,7 +12,7 @@ import type { Module } from '../nn/module.js';
 import { IMAGENET_CLASSES, IMAGENET_WNIDS } from '../models/imagenet-classes.js';
 import { type PretrainedWeights, getPretrained, isPretrainedId } from '../models/pretrained.js';
 import type { CheckpointInput, CheckpointMeta } from './checkpoint.js';
-import { loadWeightsRegistryFromEnv, resolveWeights, type ResolveOptions } from './weights-source.js';
+import { loadWeightsRegistryFromEnv, resolveWeights, type ResolveOptions, type WeightsSource } from './weights-source.js';
 import { buildModel } from './config.js';
 import { softmaxRow, topKIndices } from './metrics.js';
 import { firstNonFinite, predictLogits } from './trainer.js';
@@ -54,7 +54,15 @@ export async function loadInferenceModel(spec: string, o: InferenceModelOptions 
     const w = getPretrained(spec); // before any download
     if (w.model !== o.model) throw new ConfigError(`weights ${w.id} are for ${w.model}, not ${o.model}`);
   }
-  const src = await resolveWeights(spec, o);
+  const src = await resolveWeights(spec, { ...o, stage: true });
+  try {
+    return await loadFrom(src, o);
+  } finally {
+    src.release?.(); // the file's bytes: their memory is the backend's again (weights-source.ts)
+  }
+}
+
+async function loadFrom(src: WeightsSource, o: InferenceModelOptions): Promise<InferenceModel> {
   const load = (model: Module) => {
     try {
       model.loadStateDict(src.weights);

@@ -7,6 +7,7 @@
 //      .npz, .npy folder) is bare torchvision-named weights and needs a model name;
 //   3. anything else: an error naming both readings (no such file, and the ids that exist).
 import { existsSync, readFileSync } from 'node:fs';
+import { getBackend } from '../backend/registry.js';
 import { ConfigError } from '../base/errors.js';
 import { readArraysFile } from '../io/files.js';
 import { readPth } from '../io/pth.js';
@@ -29,11 +30,21 @@ export interface WeightsSource {
   model: string | null;
   /** For messages: 'resnet18.IMAGENET1K_V1 (/path/resnet18-f37072fd.pth)', or the path. */
   describe: string;
+  /**
+   * Kind 'file': gives back the backend memory the file was read into (Backend.stagingBytes), once
+   * the weights are loaded into a model; `weights` must not be read after it.
+   */
+  release?(): void;
 }
 
 export interface ResolveOptions extends FiniteOptions {
   cacheDir?: string;
   onProgress?: (received: number, total: number | null) => void;
+  /**
+   * Read a bare weights file into the current backend's memory where it offers some
+   * (Backend.stagingBytes); the caller then calls the source's release() once it has loaded them.
+   */
+  stage?: boolean;
 }
 
 let registryLoaded: string | undefined;
@@ -64,7 +75,12 @@ const WEIGHT_FILE = /\.(safetensors|pth|pt|bin|npz|npy|json|onnx)$/i;
 /** Resolve `spec` by the rule above; NaN/Inf in the weights warn (or fail with strictFinite). */
 export async function resolveWeights(spec: string, o: ResolveOptions = {}): Promise<WeightsSource> {
   const src = await resolve(spec, o);
-  checkFiniteWeights(src.weights, src.file, o);
+  try {
+    checkFiniteWeights(src.weights, src.file, o);
+  } catch (e) {
+    src.release?.();
+    throw e;
+  }
   return src;
 }
 
@@ -100,10 +116,23 @@ async function resolve(spec: string, o: ResolveOptions): Promise<WeightsSource> 
       describe: ck.paths.weights,
     };
   }
-  // copy: false: these arrays are only loaded into a model, so they may stay views of the file's bytes
+  // copy: false: these arrays are only loaded into a model, so they may stay views of the file's
+  // bytes, which are read into the current backend's memory where it offers some (wasm): given
+  // back after loading, those pages then hold the model's first activations and weight transforms.
+  const be = getBackend();
+  let staged: { bytes: Uint8Array; release(): void } | null = null;
+  const into = o.stage && be.stagingBytes ? (n: number) => (staged = be.stagingBytes!(n))?.bytes ?? new Uint8Array(n) : undefined;
+  let weights: ArrayMap;
+  try {
+    weights = readArraysFile(r.weights, undefined, { copy: false, into });
+  } catch (e) {
+    (staged as { release(): void } | null)?.release();
+    throw e;
+  }
   return {
     kind: 'file',
-    weights: readArraysFile(r.weights, undefined, { copy: false }),
+    weights,
+    release: () => (staged as { release(): void } | null)?.release(),
     file: r.weights,
     meta: null,
     pretrained: null,

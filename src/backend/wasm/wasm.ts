@@ -108,6 +108,8 @@ interface GemmSpec {
   cContiguous?: boolean;
   /** A is constant (inference weights): its packed panels are made once and kept under this key. */
   aKey?: Storage | null;
+  /** ... and packed into A's own block (the key's), which nothing else reads: no second copy. */
+  aInPlace?: boolean;
   conv?: {
     L: number;
     OW: number;
@@ -204,6 +206,19 @@ export class WasmBackend extends RefBackend {
     this.heap.reserve(bytes);
   }
 
+  /** Backend.stagingBytes: a block of the heap, only where it is shared (an unshared one detaches its views when it grows). */
+  stagingBytes(bytes: number): { bytes: Uint8Array; release(): void } | null {
+    if (!this.heap.shared) return null;
+    let off = this.heap.allocBytes(bytes, false);
+    return {
+      bytes: new Uint8Array(this.heap.buffer, off, bytes),
+      release: () => {
+        if (off >= 0) this.heap.freeBytesAt(off);
+        off = -1;
+      },
+    };
+  }
+
   override free(buf: Storage): void {
     const u = this.weightCache.get(buf);
     if (u !== undefined) {
@@ -231,22 +246,34 @@ export class WasmBackend extends RefBackend {
   /** Constant GEMM A operands (inference weights) packed once: key -> layout tag -> pointer. */
   private packedACache = new Map<Storage, Map<string, number>>();
 
-  /** The packed-A area of this key and layout; fresh: just allocated, still to be packed. */
-  private packedA(key: Storage, tag: string, bytes: number): { ptr: number; fresh: boolean } {
+  /**
+   * The packed-A area of this key and layout; fresh: just allocated, still to be packed. inPlace:
+   * the key's own block, where nothing else reads it and the layout is the only one it ever needs.
+   */
+  private packedA(key: Storage, tag: string, bytes: number, inPlace: boolean): { ptr: number; fresh: boolean } {
     let m = this.packedACache.get(key);
     if (!m) this.packedACache.set(key, (m = new Map()));
     const ptr = m.get(tag);
     if (ptr !== undefined) return { ptr, fresh: false };
-    const p = this.heap.allocBytes(bytes, false);
+    if (this.packedInPlace.has(key)) throw new Error(`wasm backend: weights packed in place for ${[...m.keys()][0]} asked for as ${tag}`);
+    const own = inPlace && m.size === 0 && this.ours(key) && key.length * 4 === bytes;
+    const p = own ? (key as HeapBlock).offset : this.heap.allocBytes(bytes, false, true);
+    if (own) this.packedInPlace.add(key);
     m.set(tag, p);
     this.counters.packA++;
     return { ptr: p, fresh: true };
   }
 
+  /** Keys whose own block holds their packed panels: their entry lives as long as they do. */
+  private packedInPlace = new Set<Storage>();
+
   private dropPackedA(key: Storage | null): void {
     for (const [k, m] of this.packedACache) {
       if (key !== null && k !== key) continue;
-      for (const p of m.values()) this.heap.freeBytesAt(p);
+      if (this.packedInPlace.has(k)) {
+        if (key === null) continue;
+        this.packedInPlace.delete(k);
+      } else for (const p of m.values()) this.heap.freeBytesAt(p);
       this.packedACache.delete(k);
     }
   }
@@ -411,7 +438,9 @@ export class WasmBackend extends RefBackend {
     const nK = Math.max(1, Math.ceil(K / KCMAX));
     const kc = Math.max(1, Math.ceil(K / nK));
     const aPacked =
-      s.aKey && s.kSegs === 1 && kSplit === 1 ? this.packedA(s.aKey, `${M},${K},${kc},${batch},${s.aMode ?? 0}`, batch * (M + (M & 1)) * K * 4) : null;
+      s.aKey && s.kSegs === 1 && kSplit === 1
+        ? this.packedA(s.aKey, `${M},${K},${kc},${batch},${s.aMode ?? 0}`, batch * (M + (M & 1)) * K * 4, s.aInPlace === true && (M & 1) === 0)
+        : null;
     if (threads > 1 && kSplit === 1) {
       // About 8 tasks per thread: threads take tasks from a shared counter, so a thread that
       // started late or runs on a busy core takes fewer, and the last task is a small part of
@@ -497,7 +526,18 @@ export class WasmBackend extends RefBackend {
       G_R: v.R,
       G_S: v.S,
     });
-    if (aPacked?.fresh) this.run(c.K_PACKA, batch * nK, 2 * batch * M * K);
+    if (aPacked?.fresh) {
+      if (aPacked.ptr === s.A) {
+        // in place: pack into a scratch area, copy the panels over A (same size: M is even), and
+        // point the GEMM at them
+        const bytes = batch * M * K * 4;
+        const tmp = this.scratch('packA', bytes);
+        this.di[ARG_SLOTS.G_APACK] = tmp;
+        this.run(c.K_PACKA, batch * nK, 2 * batch * M * K);
+        this.k.copy_bytes(s.A, tmp, bytes);
+        this.di[ARG_SLOTS.G_APACK] = s.A;
+      } else this.run(c.K_PACKA, batch * nK, 2 * batch * M * K);
+    }
     if (prepack) {
       this.counters.prepack++;
       this.run(c.K_PACKB, slots, 16 * slots * kc * Math.ceil(NCT / 16));
@@ -585,6 +625,7 @@ export class WasmBackend extends RefBackend {
     flipped = false,
     accumulate = false,
     aKey: Storage | null = null,
+    aInPlace = false,
   ): void {
     const Cg = C / groups,
       Kg = K / groups,
@@ -623,6 +664,7 @@ export class WasmBackend extends RefBackend {
       bSeg: 0,
       conv: { L, OW, XIMG: C * Hp * Wp, CIMG: K * L, WP: Wp, HWP: Hp * Wp, SH: sh, SW: sw, DH: dh, DW: dw, R, S },
       aKey,
+      aInPlace,
     });
   }
 
@@ -723,7 +765,7 @@ export class WasmBackend extends RefBackend {
     OW: number,
     cached: boolean,
   ): 0 | WinoTile {
-    if (!(R === 3 && S === 3 && sh === 1 && sw === 1 && dh === 1 && dw === 1 && Cg >= 8 && Kg >= 8)) return 0;
+    if (!winogradShaped(Cg, Kg, R, S, sh, sw, dh, dw)) return 0;
     const t = this.winogradTile;
     if (t !== 'auto') return this.useWinograd(Cg, Kg, R, S, sh, sw, dh, dw, N, OH, OW, false, cached, t) ? t : 0;
     let best: 0 | WinoTile = 0,
@@ -820,7 +862,7 @@ export class WasmBackend extends RefBackend {
     if (cached !== undefined) {
       U = cached;
     } else {
-      U = entry ? this.heap.allocBytes(X * us * 4, false) : this.scratch('winoU', X * us * 4);
+      U = entry ? this.heap.allocBytes(X * us * 4, false, true) : this.scratch('winoU', X * us * 4);
       this.args({ W_W: wp, W_U: U, W_US: us, W_K: K, W_CG: Cg, W_FLIP: flipped ? 1 : 0, W_CO: origCg });
       this.run(kW, K, K * Cg * X * 4);
       if (entry) this.weightCache.set(wKey!, { ...entry, [m]: U });
@@ -1059,7 +1101,7 @@ export class WasmBackend extends RefBackend {
     p: Conv2dParams,
     relu: boolean,
     residual: Storage | null,
-    constWeights: boolean,
+    constWeights: boolean | 'owned',
   ): void {
     const { N, C, H, W, K, R, S, OH, OW, groups, padH, padW } = p;
     if (N * K * OH * OW === 0) return;
@@ -1125,6 +1167,9 @@ export class WasmBackend extends RefBackend {
       false,
       residual !== null,
       key,
+      // owned weights of a conv that always takes this path (never Winograd, never the grouped
+      // kernel, whatever the input): packed once into their own block, no second copy
+      constWeights === 'owned' && groups === 1 && !winogradShaped(C, K, R, S, p.strideH, p.strideW, p.dilH, p.dilW),
     );
     this.done();
   }
@@ -1723,6 +1768,11 @@ export async function defaultWorkerFactory(workerUrl?: string | URL): Promise<{ 
     };
   }
   return null;
+}
+
+/** A conv that Winograd may take (which one does depends on the input size and the settings). */
+function winogradShaped(Cg: number, Kg: number, R: number, S: number, sh: number, sw: number, dh: number, dw: number): boolean {
+  return R === 3 && S === 3 && sh === 1 && sw === 1 && dh === 1 && dw === 1 && Cg >= 8 && Kg >= 8;
 }
 
 export function defaultThreadCount(): number {
