@@ -1079,6 +1079,74 @@ export class WasmBackend extends RefBackend {
     }
   }
 
+  /**
+   * The filter gradient of a smallMapConv-shaped convolution, per tap: dW_t[K, C] = sum over the
+   * images and the output positions where tap t lies inside the input of dy[:, n, o] x[:, n, o +
+   * (r-1, s-1)] (A mode 4: dy over the tap's sub-rectangle, B mode 3: x shifted), into tap-major
+   * scratch, then back to dw[K, C, 3, 3].
+   */
+  private smallMapWgrad(xp: number, dyp: number, dwp: number, N: number, C: number, H: number, W: number, K: number): void {
+    this.counters.smallMap++;
+    const wt = this.scratch('tapW', 9 * K * C * 4);
+    const threads = this.pool.size;
+    const tilesEst = Math.ceil(K / c.MCMAX) * Math.ceil(C / c.NCMAX);
+    const want = threads > 1 && tilesEst < 3 * threads ? Math.ceil((3 * threads) / tilesEst) : 1;
+    const ipS = Math.ceil(N / Math.min(N, want)),
+      kSegs = Math.ceil(N / ipS),
+      lastImages = N - (kSegs - 1) * ipS;
+    for (let t = 0; t < 9; t++) {
+      const r = Math.floor(t / 3),
+        s = t % 3;
+      const oh0 = Math.max(0, 1 - r),
+        oh1 = Math.min(H, H + 1 - r),
+        ow0 = Math.max(0, 1 - s),
+        ow1 = Math.min(W, W + 1 - s);
+      const OHt = oh1 - oh0,
+        OWt = ow1 - ow0,
+        Lt = OHt * OWt;
+      if (OHt <= 0 || OWt <= 0) {
+        this.k.zero_bytes(wt + t * K * C * 4, K * C * 4);
+        continue;
+      }
+      this.gemmJob({
+        M: K,
+        N: C,
+        K: ipS * Lt,
+        A: dyp,
+        lda: H * W,
+        aTrans: false,
+        aMode: 4,
+        aImg: K * H * W,
+        B: xp + ((oh0 + r - 1) * W + (ow0 + s - 1)) * 4,
+        ldb: 0,
+        bMode: 3,
+        C: wt + t * K * C * 4,
+        ldc: C,
+        cMode: 0,
+        accumulate: false,
+        bias: 0,
+        biasS2: 0,
+        relu: false,
+        nb1: 1,
+        nb2: 1,
+        aS1: 0,
+        aS2: 0,
+        bS1: 0,
+        bS2: 0,
+        cS1: 0,
+        cS2: 0,
+        kSegs,
+        aSeg: ipS * K * H * W,
+        bSeg: ipS * C * H * W,
+        kLast: lastImages < ipS ? lastImages * Lt : 0,
+        cContiguous: true,
+        conv: { L: Lt, OW: OWt, XIMG: C * H * W, CIMG: 0, WP: W, HWP: H * W, SH: 1, SW: 1, DH: 1, DW: 1, R: 1, S: 1, COFF: oh0 * W + ow0, COW: W },
+      });
+    }
+    this.args({ T_W: dwp, T_DST: wt, T_K: K, T_C: C, T_RS: 9, T_INV: 1 });
+    this.run(c.K_TAPW, K, 0);
+  }
+
   override conv2d(x: Storage, w: Storage, bias: Storage | null, y: Storage, p: Conv2dParams): void {
     this.conv2dEx(x, w, bias, y, p, false);
   }
@@ -1343,6 +1411,11 @@ export class WasmBackend extends RefBackend {
     const xp = this.inp(x),
       dyp = this.inp(dy),
       dwp = this.out(dw, false);
+    if (this.useSmallMap(p)) {
+      this.smallMapWgrad(xp, dyp, dwp, N, C, H, W, K);
+      this.done();
+      return;
+    }
     if (this.winograd === 'all' && this.useWinograd(Cg, Kg, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW, true)) {
       this.winogradWgrad(xp, dyp, dwp, N, C, H, W, padH, padW, K, groups, OH, OW);
       this.done();

@@ -13,6 +13,8 @@
 //          w[k, c, RS-1-rs] (backward-data as a forward convolution, without a flip pass)
 //      3 = rows of several images: A[i, n*L + l] = a[n*AIMG + i*lda + l] (dy [N, K, L] of a
 //          filter gradient, with the K index running over the images of a K segment)
+//      4 = as 3 over a sub-rectangle of each plane: l = oh*OW + ow (L, OW: the sub-rectangle's)
+//          at a[n*AIMG + i*lda + COFF + oh*COW + ow] (the per-tap filter gradient on small maps)
 //   B: 0 = row-major [K,N] (ldb), 1 = transposed, stored [N,K] (ldb),
 //      2 = implicit im2col of a (padded) NCHW input: B[crs, j], j = n*L + oh*OW + ow
 //      3 = implicit transposed im2col of several images: B[n*L + l, crs] (image n at n*XIMG)
@@ -254,6 +256,31 @@ function packASeg(a: usize, lda: i32, L: i32, aimg: i32, i0: i32, mc: i32, k0: i
       left -= run;
       l = 0;
       n++;
+    }
+  }
+}
+
+/** A mode 4: rows i0.. of A[i, n*L + oh*OW + ow] = a[n*aimg + i*lda + coff + oh*cow + ow]. */
+function packASub(d: usize, a: usize, lda: i32, i0: i32, mc: i32, k0: i32, kc: i32, dst: usize): void {
+  const L = di(d, G_L), OW = di(d, G_OW), aimg = di(d, G_AIMG), coff = di(d, G_COFF), cow = di(d, G_COW);
+  const mcp = (mc + 1) & ~1;
+  const rowB = <usize>lda << 2;
+  for (let p = 0; p < mcp; p += 2) {
+    const two = p + 1 < mc;
+    const rowp = a + (<usize>(i0 + p) * <usize>lda << 2);
+    let n = k0 / L, l = k0 - n * L;
+    let oh = l / OW, ow = l - oh * OW;
+    let img = n * aimg;
+    for (let k = 0; k < kc; k++) {
+      const src = rowp + (<usize>(img + coff + oh * cow + ow) << 2);
+      store<f32>(dst, load<f32>(src));
+      store<f32>(dst, two ? load<f32>(src + rowB) : 0, 4);
+      dst += 8;
+      ow++;
+      if (ow == OW) {
+        ow = 0; oh++; l += OW;
+        if (l >= L) { l = 0; oh = 0; img += aimg; }
+      }
     }
   }
 }
@@ -528,6 +555,7 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
       if (apack != 0) pa = apack + ((<usize>b * Mp * <usize>K + Mp * <usize>k0 + <usize>i0 * <usize>kc) << 2);
       else if (amode == 2) packAFlip(aS, di(d, G_ACG), di(d, G_ARS), i0, mc, k0, kc, pa);
       else if (amode == 3) packASeg(aS, lda, di(d, G_L), di(d, G_AIMG), i0, mc, k0, kc, pa);
+      else if (amode == 4) packASub(d, aS, lda, i0, mc, k0, kc, pa);
       else packA(aS, lda, atrans, i0, mc, k0, kc, pa);
       if (prepack != 0) pb = prepackSlot(d, prepack, b, ni, seg, k0 / kcMax);
       else if (bmode <= 1) packBPlain(bS, ldb, bmode == 1, j0, nc, k0, kc, pb);
