@@ -5,7 +5,7 @@
 // load at most 44 kB of gzipped JS (the issue's goal, 40 kB, is not met now; the wasm kernels are inlined in it, deflated,
 // as base64), and esbuild's one-file bundle must run and give the logits the library gives. The app
 // also type-checks against the published .d.ts under the browser condition, with no @types/node,
-// and a Node app that selects webgpu does under the Node condition, with no @webgpu/types.
+// and a Node app that selects webgpu does under the Node condition, with neither @types/node nor @webgpu/types.
 //
 // What a page loads: every JS file the build emits except the webgpu backend's chunk, which the
 // registry imports only on `setBackend('webgpu')` (Vite and webpack split dynamic imports by
@@ -216,11 +216,10 @@ test('the app type-checks against the published .d.ts under the browser conditio
 });
 
 // The webgpu backend is typed with @webgpu/types (a devDependency): no public .d.ts may need it.
-test('a Node app that selects webgpu type-checks against the published .d.ts (Node condition, @types/node), without @webgpu/types', async () => {
+test('a Node app that selects webgpu type-checks against the published .d.ts (Node condition), without @webgpu/types or @types/node', async () => {
   const app = join(tmp, 'app-node');
-  mkdirSync(join(app, 'node_modules', '@types'), { recursive: true });
+  mkdirSync(join(app, 'node_modules'), { recursive: true });
   symlinkSync(PKG, join(app, 'node_modules', 'resnet-ts'));
-  symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(app, 'node_modules', '@types', 'node'));
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app-node', private: true, type: 'module' }));
   writeFileSync(
     join(app, 'check.ts'),
@@ -237,8 +236,8 @@ console.log(b.name, getBackend().disposed, listBackends(), await y.data());
         target: 'ES2022',
         module: 'NodeNext',
         moduleResolution: 'NodeNext',
-        lib: ['ES2022', 'DOM'], // DOM has no WebGPU types (GPUDevice, GPUBuffer, ...)
-        types: ['node'],
+        lib: ['ES2022', 'DOM', 'ESNext.Disposable'], // DOM has no WebGPU types (GPUDevice, GPUBuffer, ...)
+        types: [],
         strict: true,
         noEmit: true,
         skipLibCheck: false,
@@ -246,7 +245,6 @@ console.log(b.name, getBackend().disposed, listBackends(), await y.data());
       files: ['check.ts'],
     }),
   );
-  assert.ok(!readdirSync(join(app, 'node_modules', '@types')).includes('webgpu'));
   const r = await sh(join(BIN, 'tsc'), ['-p', 'tsconfig.json'], app);
   assert.equal(r.code, 0, r.out);
 });
