@@ -906,3 +906,44 @@ for (const [name, p] of [
     for (const a of [xh, dyh, dw]) be.free(a);
   });
 }
+
+// 3x3 stride-1 pad-1 convolutions on maps where most im2col taps read padding take one GEMM per
+// tap (smallMapConv); forward (with bias, fused residual and ReLU), backward-data and
+// backward-filter (K segments of several images for the two threads), against ref.
+for (const [name, p] of [
+  ['3x3 maps, 20 -> 24 channels, 7 images', convParams(7, 20, 3, 3, 24, 3, 3, 1, 1, 1, 1)],
+  ['2x3 maps', convParams(3, 9, 2, 3, 7, 3, 3, 1, 1, 1, 1)],
+  ['1x1 maps', convParams(4, 6, 1, 1, 5, 3, 3, 1, 1, 1, 1)],
+  ['4x4 maps', convParams(2, 8, 4, 4, 6, 3, 3, 1, 1, 1, 1)],
+] as const) {
+  test(`conv2d per-tap path on small maps equals ref: ${name} (rtol 1e-4, atol 1e-5)`, () => {
+    const { N, C, H, W, K, OH, OW } = p;
+    const x = rand(N * C * H * W),
+      w = rand(K * C * 9),
+      bias = rand(K),
+      res = rand(N * K * OH * OW),
+      dy = rand(N * K * OH * OW);
+    const [xh, wh, bh, rh, dyh] = [x, w, bias, res, dy].map(put);
+    const yr = new Float32Array(N * K * OH * OW),
+      dxr = new Float32Array(x.length),
+      dwr = new Float32Array(w.length);
+    ref.conv2d(x, w, bias, yr, p);
+    ref.conv2dBackwardData(dy, w, dxr, p);
+    ref.conv2dBackwardFilter(x, dy, dwr, p);
+    const before = be.counters.smallMap;
+    const y = filled(yr.length, 9),
+      dx = filled(x.length, 9),
+      dw = filled(w.length, 9),
+      yf = filled(yr.length, 9);
+    be.conv2d(xh, wh, bh, y, p);
+    be.conv2dBackwardData(dyh, wh, dx, p);
+    be.conv2dBackwardFilter(xh, dyh, dw, p);
+    be.conv2dFused(xh, wh, bh, yf, p, true, rh, false);
+    assert.equal(be.counters.smallMap - before, 4, 'per-tap path taken');
+    close(got(y), yr, 1e-4, 1e-5, 'y');
+    close(got(dx), dxr, 1e-4, 1e-5, 'dx');
+    close(got(dw), dwr, 1e-4, 1e-5, 'dw');
+    close(got(yf), Float32Array.from(yr, (v, i) => Math.max(0, v + res[i])), 1e-4, 1e-5, 'relu(conv + bias + residual)');
+    for (const a of [xh, wh, bh, rh, dyh, y, dx, dw, yf]) be.free(a);
+  });
+}

@@ -111,7 +111,23 @@ interface GemmSpec {
   aKey?: Storage | null;
   /** ... and packed into A's own block (the key's), which nothing else reads: no second copy. */
   aInPlace?: boolean;
-  conv?: { L: number; OW: number; XIMG: number; CIMG: number; WP: number; HWP: number; SH: number; SW: number; DH: number; DW: number; R: number; S: number };
+  conv?: {
+    L: number;
+    OW: number;
+    XIMG: number;
+    CIMG: number;
+    WP: number;
+    HWP: number;
+    SH: number;
+    SW: number;
+    DH: number;
+    DW: number;
+    R: number;
+    S: number;
+    /** C mode 2: the output sub-rectangle's offset in its plane, and the plane's width */
+    COFF?: number;
+    COW?: number;
+  };
 }
 
 export class WasmBackend extends RefBackend {
@@ -471,6 +487,8 @@ export class WasmBackend extends RefBackend {
       [c.G_PREPACK]: prepack ? this.scratch('prepackB', prepackBytes) : 0,
       [c.G_APACK]: aPacked ? aPacked.ptr : 0,
       [c.G_KLAST]: s.kLast ?? 0,
+      [c.G_COFF]: v.COFF ?? 0,
+      [c.G_COW]: v.COW ?? 0,
       [c.G_AIMG]: s.aImg ?? 0,
       [c.G_L]: v.L,
       [c.G_OW]: v.OW,
@@ -647,7 +665,7 @@ export class WasmBackend extends RefBackend {
   winogradBytes = 8 << 20;
 
   /** Calls that took a given path (tests). */
-  readonly counters = { winograd: 0, winograd4: 0, prepack: 0, packA: 0, grouped: 0 };
+  readonly counters = { winograd: 0, winograd4: 0, prepack: 0, packA: 0, grouped: 0, smallMap: 0 };
   /** Largest shared prepacked-B area (bytes); larger B operands are packed per task. */
   prepackMaxBytes = 32 << 20;
   /** Fewest 2x2 output tiles (over the batch) for Winograd: below it the 16x larger transformed weights dominate. */
@@ -1006,6 +1024,178 @@ export class WasmBackend extends RefBackend {
     this.run(c.K_WINO_WGRAD, K, K * Cg * 64);
   }
 
+  /**
+   * Largest fraction of real (tap, output) pairs for the per-tap path of 3x3 stride-1 pad-1
+   * convolutions (smallMapConv): 3x3 maps have 49 of 81 (0.60), 6x6 maps 0.79.
+   */
+  smallMapMaxFill = 0.7;
+
+  /** Whether a convolution (forward, or backward-data: the same shape) takes smallMapConv. */
+  private useSmallMap(p: Conv2dParams): boolean {
+    const { R, S, H, W, OH, OW } = p;
+    // a forced Winograd tile (tests, experiments) keeps the maps on Winograd
+    if (this.winogradTile !== 'auto' && this.winograd !== 'off') return false;
+    if (!(R === 3 && S === 3 && p.strideH === 1 && p.strideW === 1 && p.dilH === 1 && p.dilW === 1 && p.padH === 1 && p.padW === 1 && p.groups === 1))
+      return false;
+    // rows (columns) where tap r reads inside the input: 3*H - 2 of 3*H for H >= 2
+    const real = (n: number) => [0, 1, 2].reduce((a, r) => a + Math.max(0, Math.min(n, n + 1 - r) - Math.max(0, 1 - r)), 0);
+    return (real(H) * real(W)) / (9 * OH * OW) < this.smallMapMaxFill;
+  }
+
+  /**
+   * A 3x3 stride-1 pad-1 convolution on maps so small that most im2col taps read padding: one
+   * GEMM per tap over the output positions where the tap lies inside the input,
+   * y[:, n, rect_t] (+)= W_t @ x[:, n, rect_t + (r-1, s-1)], W_t the tap-major weights; 0.60x the
+   * multiply-adds of im2col on 3x3 maps (Winograd F(2x2) pads 3x3 to 4x4: 0.79x). flip:
+   * backward-data (dy in, dx out; W_t = w[:, :, 8-t]^T). The centre tap covers every output and
+   * goes first (bias; overwrites y unless accumulate); the others accumulate.
+   */
+  private smallMapConv(
+    xp: number,
+    Cin: number,
+    H: number,
+    W: number,
+    wp: number,
+    flip: boolean,
+    bias: number,
+    yp: number,
+    N: number,
+    Cout: number,
+    accumulate: boolean,
+  ): void {
+    // w is [Cout, Cin, 3, 3] forward, [Cin, Cout, 3, 3] (the forward conv's [K, C]) when flipped
+    const [wK, wC] = flip ? [Cin, Cout] : [Cout, Cin];
+    this.counters.smallMap++;
+    const wt = this.scratch('tapW', 9 * wK * wC * 4);
+    this.args({ [c.T_W]: wp, [c.T_DST]: wt, [c.T_K]: wK, [c.T_C]: wC, [c.T_RS]: 9 });
+    this.run(c.K_TAPW, wK, 0);
+    for (const t of [4, 0, 1, 2, 3, 5, 6, 7, 8]) {
+      const r = Math.floor(t / 3),
+        s = t % 3;
+      const oh0 = Math.max(0, 1 - r),
+        oh1 = Math.min(H, H + 1 - r),
+        ow0 = Math.max(0, 1 - s),
+        ow1 = Math.min(W, W + 1 - s);
+      const OHt = oh1 - oh0,
+        OWt = ow1 - ow0;
+      if (OHt <= 0 || OWt <= 0) continue;
+      const tw = wt + (flip ? 8 - t : t) * wK * wC * 4;
+      this.gemmJob({
+        M: Cout,
+        N: N * OHt * OWt,
+        K: Cin,
+        A: tw,
+        lda: wC,
+        aTrans: flip,
+        B: xp + ((oh0 + r - 1) * W + (ow0 + s - 1)) * 4,
+        ldb: 0,
+        bMode: 2,
+        C: yp,
+        ldc: H * W,
+        cMode: 2,
+        accumulate: t !== 4 || accumulate,
+        bias: t === 4 ? bias : 0,
+        biasS2: 0,
+        relu: false,
+        nb1: 1,
+        nb2: 1,
+        aS1: 0,
+        aS2: 0,
+        bS1: 0,
+        bS2: 0,
+        cS1: 0,
+        cS2: 0,
+        kSegs: 1,
+        aSeg: 0,
+        bSeg: 0,
+        conv: {
+          L: OHt * OWt,
+          OW: OWt,
+          XIMG: Cin * H * W,
+          CIMG: Cout * H * W,
+          WP: W,
+          HWP: H * W,
+          SH: 1,
+          SW: 1,
+          DH: 1,
+          DW: 1,
+          R: 1,
+          S: 1,
+          COFF: oh0 * W + ow0,
+          COW: W,
+        },
+      });
+    }
+  }
+
+  /**
+   * The filter gradient of a smallMapConv-shaped convolution, per tap: dW_t[K, C] = sum over the
+   * images and the output positions where tap t lies inside the input of dy[:, n, o] x[:, n, o +
+   * (r-1, s-1)] (A mode 4: dy over the tap's sub-rectangle, B mode 3: x shifted), into tap-major
+   * scratch, then back to dw[K, C, 3, 3].
+   */
+  private smallMapWgrad(xp: number, dyp: number, dwp: number, N: number, C: number, H: number, W: number, K: number): void {
+    this.counters.smallMap++;
+    const wt = this.scratch('tapW', 9 * K * C * 4);
+    const threads = this.pool.size;
+    const tilesEst = Math.ceil(K / c.MCMAX) * Math.ceil(C / c.NCMAX);
+    const want = threads > 1 && tilesEst < 3 * threads ? Math.ceil((3 * threads) / tilesEst) : 1;
+    const ipS = Math.ceil(N / Math.min(N, want)),
+      kSegs = Math.ceil(N / ipS),
+      lastImages = N - (kSegs - 1) * ipS;
+    for (let t = 0; t < 9; t++) {
+      const r = Math.floor(t / 3),
+        s = t % 3;
+      const oh0 = Math.max(0, 1 - r),
+        oh1 = Math.min(H, H + 1 - r),
+        ow0 = Math.max(0, 1 - s),
+        ow1 = Math.min(W, W + 1 - s);
+      const OHt = oh1 - oh0,
+        OWt = ow1 - ow0,
+        Lt = OHt * OWt;
+      if (OHt <= 0 || OWt <= 0) {
+        this.kernels.zero_bytes(wt + t * K * C * 4, K * C * 4);
+        continue;
+      }
+      this.gemmJob({
+        M: K,
+        N: C,
+        K: ipS * Lt,
+        A: dyp,
+        lda: H * W,
+        aTrans: false,
+        aMode: 4,
+        aImg: K * H * W,
+        B: xp + ((oh0 + r - 1) * W + (ow0 + s - 1)) * 4,
+        ldb: 0,
+        bMode: 3,
+        C: wt + t * K * C * 4,
+        ldc: C,
+        cMode: 0,
+        accumulate: false,
+        bias: 0,
+        biasS2: 0,
+        relu: false,
+        nb1: 1,
+        nb2: 1,
+        aS1: 0,
+        aS2: 0,
+        bS1: 0,
+        bS2: 0,
+        cS1: 0,
+        cS2: 0,
+        kSegs,
+        aSeg: ipS * K * H * W,
+        bSeg: ipS * C * H * W,
+        kLast: lastImages < ipS ? lastImages * Lt : 0,
+        cContiguous: true,
+        conv: { L: Lt, OW: OWt, XIMG: C * H * W, CIMG: 0, WP: W, HWP: H * W, SH: 1, SW: 1, DH: 1, DW: 1, R: 1, S: 1, COFF: oh0 * W + ow0, COW: W },
+      });
+    }
+    this.args({ [c.T_W]: dwp, [c.T_DST]: wt, [c.T_K]: K, [c.T_C]: C, [c.T_RS]: 9, [c.T_INV]: 1 });
+    this.run(c.K_TAPW, K, 0);
+  }
+
   override conv2d(x: Storage, w: Storage, bias: Storage | null, y: Storage, p: Conv2dParams): void {
     this.conv2dEx(x, w, bias, y, p, false);
   }
@@ -1034,6 +1224,18 @@ export class WasmBackend extends RefBackend {
     if (N * K * OH * OW === 0) return;
     if (this.useGroupedDirect(p)) {
       this.groupedConv(x, w, bias, y, p, relu, residual);
+      return;
+    }
+    // constant weights (inference) keep the im2col/Winograd paths, whose weights are packed or transformed once
+    if (!(constWeights || this.cacheOn) && this.useSmallMap(p)) {
+      if (residual) this.copy(residual, y);
+      const xp = this.inp(x),
+        wp = this.inp(w),
+        bp = bias ? this.inp(bias) : 0,
+        yp = this.out(y, residual !== null);
+      this.smallMapConv(xp, C, H, W, wp, false, bp, yp, N, K, residual !== null);
+      if (relu) this.elt(c.OP_RELU, y.length, yp, yp);
+      this.done();
       return;
     }
     const key = (constWeights || this.cacheOn) && this.ours(w) ? w : null;
@@ -1161,6 +1363,12 @@ export class WasmBackend extends RefBackend {
       Kg = K / groups,
       L = OH * OW,
       CRS = Cg * R * S;
+    if (this.useSmallMap(p)) {
+      // dx = conv(dy, flipped w^T) with padding 2 - 1 = 1: the same shape
+      this.smallMapConv(dyp, K, OH, OW, wp, true, 0, dxp, N, C, false);
+      this.done();
+      return;
+    }
     const ptH = dilH * (R - 1) - padH,
       ptW = dilW * (S - 1) - padW;
     const tile = this.winograd === 'all' && ptH >= 0 && ptW >= 0 ? this.convTile(Kg, Cg, groups, R, S, strideH, strideW, dilH, dilW, N, H, W, false) : 0;
@@ -1252,6 +1460,11 @@ export class WasmBackend extends RefBackend {
     const xp = this.inp(x),
       dyp = this.inp(dy),
       dwp = this.out(dw, false);
+    if (this.useSmallMap(p)) {
+      this.smallMapWgrad(xp, dyp, dwp, N, C, H, W, K);
+      this.done();
+      return;
+    }
     if (this.winograd === 'all' && this.useWinograd(Cg, Kg, R, S, p.strideH, p.strideW, p.dilH, p.dilW, N, OH, OW, true)) {
       this.winogradWgrad(xp, dyp, dwp, N, C, H, W, padH, padW, K, groups, OH, OW);
       this.done();

@@ -107,3 +107,29 @@ export function col2imTask(d: usize, t: i32): void {
     }
   }
 }
+
+// ---- tap-major weights: dst[rs][k][c] = w[k][c][rs] (one GEMM operand per kernel tap), or back
+// (T_INV: w[k][c][rs] = dst[rs][k][c], the per-tap filter gradients into dw)
+export const T_W: i32 = D_ARGS + 0;
+export const T_DST: i32 = D_ARGS + 1;
+export const T_K: i32 = D_ARGS + 2;
+export const T_C: i32 = D_ARGS + 3;
+export const T_RS: i32 = D_ARGS + 4;
+export const T_INV: i32 = D_ARGS + 5;
+
+/** Task k: filter row k of every tap. */
+export function tapWeightsTask(d: usize, k: i32): void {
+  const K = di(d, T_K), C = di(d, T_C), RS = di(d, T_RS), inv = di(d, T_INV) != 0;
+  let w = du(d, T_W) + (<usize>k * <usize>C * <usize>RS << 2);
+  const dst = du(d, T_DST) + (<usize>k * <usize>C << 2);
+  const tapB = <usize>K * <usize>C << 2;
+  for (let c = 0; c < C; c++) {
+    let o = dst + (<usize>c << 2);
+    for (let t = 0; t < RS; t++) {
+      if (inv) store<f32>(w, load<f32>(o));
+      else store<f32>(o, load<f32>(w));
+      w += 4;
+      o += tapB;
+    }
+  }
+}

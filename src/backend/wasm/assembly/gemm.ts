@@ -13,10 +13,13 @@
 //          w[k, c, RS-1-rs] (backward-data as a forward convolution, without a flip pass)
 //      3 = rows of several images: A[i, n*L + l] = a[n*AIMG + i*lda + l] (dy [N, K, L] of a
 //          filter gradient, with the K index running over the images of a K segment)
+//      4 = as 3 over a sub-rectangle of each plane: l = oh*OW + ow (L, OW: the sub-rectangle's)
+//          at a[n*AIMG + i*lda + COFF + oh*COW + ow] (the per-tap filter gradient on small maps)
 //   B: 0 = row-major [K,N] (ldb), 1 = transposed, stored [N,K] (ldb),
 //      2 = implicit im2col of a (padded) NCHW input: B[crs, j], j = n*L + oh*OW + ow
 //      3 = implicit transposed im2col of several images: B[n*L + l, crs] (image n at n*XIMG)
-//   C: 0 = row-major [M,N] (ldc), 1 = conv scatter: column j -> (j / L) * CIMG + j % L
+//   C: 0 = row-major [M,N] (ldc), 1 = conv scatter: column j -> (j / L) * CIMG + j % L,
+//      2 = conv scatter into a sub-rectangle of the planes (G_COFF, G_COW)
 import { D_ARGS, D_COUNTER, D_NTASKS, D_SCRATCH, D_SCRATCH_STRIDE, di, du } from './desc';
 
 export const G_M: i32 = D_ARGS + 0;
@@ -77,10 +80,14 @@ export const G_APACK: i32 = D_ARGS + 51;
 export const G_KLAST: i32 = D_ARGS + 52;
 // A mode 3: floats between consecutive images of A (rows of L floats: the K index kk = n*L + l)
 export const G_AIMG: i32 = D_ARGS + 53;
+// C mode 2: output sub-rectangle (L = OHt*OW columns per image, OW = its width) at plane offset
+// G_COFF of planes G_COW wide: column j = n*L + oh*OW + ow -> n*CIMG + COFF + oh*COW + ow
+export const G_COFF: i32 = D_ARGS + 54;
+export const G_COW: i32 = D_ARGS + 55;
 
 // Per-thread scratch layout (bytes).
 const S_POFF: usize = 0; // i32[16]
-const S_COFF: usize = 64; // i32[16]
+const S_COFF: usize = 64; // i32[16]: packBConvT's column offsets, then macro's C column offsets
 const S_TMP: usize = 128; // f32[2*16]
 const S_PACKA: usize = 256;
 export const MCMAX: i32 = 256;
@@ -253,6 +260,31 @@ function packASeg(a: usize, lda: i32, L: i32, aimg: i32, i0: i32, mc: i32, k0: i
   }
 }
 
+/** A mode 4: rows i0.. of A[i, n*L + oh*OW + ow] = a[n*aimg + i*lda + coff + oh*cow + ow]. */
+function packASub(d: usize, a: usize, lda: i32, i0: i32, mc: i32, k0: i32, kc: i32, dst: usize): void {
+  const L = di(d, G_L), OW = di(d, G_OW), aimg = di(d, G_AIMG), coff = di(d, G_COFF), cow = di(d, G_COW);
+  const mcp = (mc + 1) & ~1;
+  const rowB = <usize>lda << 2;
+  for (let p = 0; p < mcp; p += 2) {
+    const two = p + 1 < mc;
+    const rowp = a + (<usize>(i0 + p) * <usize>lda << 2);
+    let n = k0 / L, l = k0 - n * L;
+    let oh = l / OW, ow = l - oh * OW;
+    let img = n * aimg;
+    for (let k = 0; k < kc; k++) {
+      const src = rowp + (<usize>(img + coff + oh * cow + ow) << 2);
+      store<f32>(dst, load<f32>(src));
+      store<f32>(dst, two ? load<f32>(src + rowB) : 0, 4);
+      dst += 8;
+      ow++;
+      if (ow == OW) {
+        ow = 0; oh++; l += OW;
+        if (l >= L) { l = 0; oh = 0; img += aimg; }
+      }
+    }
+  }
+}
+
 /** A mode 2: rows c.. of the flipped-transposed weights, K index kk = k*RS + rs. */
 function packAFlip(a: usize, Cg: i32, RS: i32, i0: i32, mc: i32, k0: i32, kc: i32, dst: usize): void {
   const mcp = (mc + 1) & ~1;
@@ -407,9 +439,16 @@ function packBConvT(d: usize, b: usize, j0: i32, nc: i32, k0: i32, kc: i32, dst:
   }
 }
 
+/** C mode 2: offset of column (image n, position l of the sub-rectangle) in a row of C. */
+@inline function cOff2(d: usize, n: i32, l: i32, CIMG: i32): i32 {
+  const OW = di(d, G_OW);
+  const oh = l / OW;
+  return n * CIMG + di(d, G_COFF) + oh * di(d, G_COW) + l - oh * OW;
+}
+
 /** One output block: mc x nc at (i0, j0) of the current batch entry, over one K chunk. */
 function macro(d: usize, pa: usize, pb: usize, mc: i32, nc: i32, kc: i32, c0: usize, ldc: i32, j0: i32,
-               add: bool, bias: usize, relu: bool, tmp: usize): void {
+               add: bool, bias: usize, relu: bool, tmp: usize, offs: usize): void {
   const cmode = di(d, G_CMODE);
   const L = di(d, G_L), CIMG = di(d, G_CIMG);
   const ldcB = <usize>ldc << 2;
@@ -422,10 +461,22 @@ function macro(d: usize, pa: usize, pb: usize, mc: i32, nc: i32, kc: i32, c0: us
     if (cmode == 0) {
       cb = j;
       contig = v == 16;
+    } else if (cmode == 2) {
+      cb = 0;
+      contig = false;
     } else {
       const n = j / L, l = j - n * L;
       cb = n * CIMG + l;
       contig = v == 16 && l + 16 <= L;
+    }
+    if (!contig || (mc & 1) != 0) {
+      // the panel's column offsets in a row of C, once for all its rows (an odd last row goes through tmp too)
+      for (let jj = 0; jj < v; jj++) {
+        const jg = j + jj;
+        let off: i32 = jg;
+        if (cmode != 0) { const n = jg / L; off = cmode == 2 ? cOff2(d, n, jg - n * L, CIMG) : n * CIMG + jg - n * L; }
+        store<i32>(offs + (<usize>jj << 2), off);
+      }
     }
     for (let p = 0; p < mc; p += 2) {
       const ap = pa + (<usize>p * <usize>kc << 2);
@@ -440,12 +491,10 @@ function macro(d: usize, pa: usize, pb: usize, mc: i32, nc: i32, kc: i32, c0: us
         else kernel2x16(ap, bp, kc, tmp, 64, false, b0, b1, false);
         for (let i = 0; i < rows; i++) {
           const crow = c0 + (<usize>(p + i) * <usize>ldc << 2);
+          const trow = tmp + (<usize>(i * 16) << 2);
           for (let jj = 0; jj < v; jj++) {
-            let off: i32;
-            if (cmode == 0) off = j + jj;
-            else { const jg = j + jj; const n = jg / L; off = n * CIMG + jg - n * L; }
-            const ptr = crow + (<usize>off << 2);
-            let x = load<f32>(tmp + (<usize>(i * 16 + jj) << 2));
+            const ptr = crow + (<usize>load<i32>(offs + (<usize>jj << 2)) << 2);
+            let x = load<f32>(trow + (<usize>jj << 2));
             if (add) x += load<f32>(ptr);
             if (relu && x < 0) x = 0;
             store<f32>(ptr, x);
@@ -506,13 +555,14 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
       if (apack != 0) pa = apack + ((<usize>b * Mp * <usize>K + Mp * <usize>k0 + <usize>i0 * <usize>kc) << 2);
       else if (amode == 2) packAFlip(aS, di(d, G_ACG), di(d, G_ARS), i0, mc, k0, kc, pa);
       else if (amode == 3) packASeg(aS, lda, di(d, G_L), di(d, G_AIMG), i0, mc, k0, kc, pa);
+      else if (amode == 4) packASub(d, aS, lda, i0, mc, k0, kc, pa);
       else packA(aS, lda, atrans, i0, mc, k0, kc, pa);
       if (prepack != 0) pb = prepackSlot(d, prepack, b, ni, seg, k0 / kcMax);
       else if (bmode <= 1) packBPlain(bS, ldb, bmode == 1, j0, nc, k0, kc, pb);
       else if (bmode == 2) packBConv(d, bS, j0, nc, k0, kc, pb, scratch + S_POFF);
       else packBConvT(d, bS, j0, nc, k0, kc, pb, scratch + S_COFF);
       const last = seg == seg1 - 1 && k0 + kc >= Ks;
-      macro(d, pa, pb, mc, nc, kc, c0, ldc, j0, !first || accumulate, first ? bias : 0, relu && last, tmp);
+      macro(d, pa, pb, mc, nc, kc, c0, ldc, j0, !first || accumulate, first ? bias : 0, relu && last, tmp, scratch + S_COFF);
       first = false;
     }
   }
@@ -523,7 +573,7 @@ export function gemmTask(d: usize, t: i32, tid: i32): void {
       for (let jj = 0; jj < nc; jj++) {
         const jg = j0 + jj;
         let off: i32 = jg;
-        if (di(d, G_CMODE) != 0) { const L = di(d, G_L); const n = jg / L; off = n * di(d, G_CIMG) + jg - n * L; }
+        if (di(d, G_CMODE) != 0) { const L = di(d, G_L); const n = jg / L; off = n * di(d, G_CIMG) + jg - n * L; if (di(d, G_CMODE) == 2) off = cOff2(d, n, jg - n * L, di(d, G_CIMG)); }
         const ptr = c0 + ((<usize>i * <usize>ldc + <usize>off) << 2);
         let x = bv;
         if (accumulate) x += load<f32>(ptr);

@@ -3,7 +3,7 @@
 // descriptor's atomic counter until none are left, so faster threads take more tiles.
 import { D_COUNTER, D_KIND, D_NTASKS, D_STATS, di } from './desc';
 import { gemmTask, packATask, packBTask } from './gemm';
-import { col2imTask, padTask } from './conv';
+import { col2imTask, padTask, tapWeightsTask } from './conv';
 import { groupedConvTask } from './grouped';
 import { eltTask } from './eltwise';
 import { bnTask, sumMidTask } from './norm';
@@ -39,6 +39,7 @@ export const K_GCONV: i32 = 16;
 export const K_WINO4_IN: i32 = 17;
 export const K_WINO4_W: i32 = 18;
 export const K_WINO4_OUT: i32 = 19;
+export const K_TAPW: i32 = 20;
 
 export function run_job(d: usize, tid: i32): void {
   const kind = di(d, D_KIND);
@@ -67,6 +68,7 @@ export function run_job(d: usize, tid: i32): void {
       case K_WINO4_IN: wino4InTask(d, t); break;
       case K_WINO4_W: wino4WeightTask(d, t); break;
       case K_WINO4_OUT: wino4OutTask(d, t); break;
+      case K_TAPW: tapWeightsTask(d, t); break;
       default: unreachable();
     }
     store<i32>(stat, load<i32>(stat) + 1);
