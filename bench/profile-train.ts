@@ -112,8 +112,8 @@ let jobMs = new Map<string, number>();
 }
 
 // Wrap every method of the backend: time top-level calls only.
-let calls: Call[] = [],
-  idx = 0,
+const calls: Call[] = [];
+let idx = 0,
   depth = 0,
   recording = false;
 const SKIP = new Set(['constructor', 'alloc', 'free', 'reserve', 'view', 'read', 'write', 'setThreads', 'dispose', 'lastJobTasksPerThread']);
