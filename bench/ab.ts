@@ -33,7 +33,7 @@ async function load(dir: string): Promise<Tree> {
   const imp = (p: string) => import(pathToFileURL(path.resolve(dir, 'src', p)).href);
   const [registry, wasm, models, fused, ops, tensor, sgd] = await Promise.all([
     imp('backend/registry.ts'),
-    imp('backend/wasm/index.ts'),
+    imp('backend/wasm/settings.ts'),
     imp('models/registry.ts'),
     imp('models/fused.ts'),
     imp('tensor/ops.ts'),

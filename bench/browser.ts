@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
 import '../src/backend/wasm/index.js';
-import { getThreads, setThreads } from '../src/backend/wasm/index.js';
+import { getThreads, setThreads } from '../src/backend/wasm/settings.js';
 import { setBackend } from '../src/backend/registry.js';
 import { fuseForInference } from '../src/models/fused.js';
 import { createModel } from '../src/models/registry.js';

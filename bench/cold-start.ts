@@ -48,7 +48,7 @@ const log = (s: string) => process.stderr.write(s + '\n');
 async function inproc(model: string, batch: number, mode: 'module' | 'fused', threads: number, init: boolean): Promise<void> {
   const t0 = performance.now();
   const lib = await import('../src/index.js');
-  const { setThreads } = await import('../src/backend/wasm/index.js');
+  const { setThreads } = await import('../src/backend/wasm/settings.js');
   await setThreads(threads);
   await lib.setBackend('wasm');
   const tBackend = performance.now();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { ConfigError, ShapeError, UnsafePickleError } from '../src/base/errors.js';
-import { setThreads } from '../src/backend/wasm/index.js';
+import { setThreads } from '../src/backend/wasm/settings.js';
 import { ImageFolder } from '../src/data/image-folder.js';
 import { readNpyFile, readPthFile, readSafetensorsFile, writeNpyFile, writeSafetensorsFile } from '../src/io/files.js';
 import { createModel } from '../src/models/registry.js';

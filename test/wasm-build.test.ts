@@ -1,9 +1,9 @@
-// The committed kernel module (kernels.generated.ts) must be what the AssemblyScript sources build to.
+// The committed kernel module (kernels-wasm.generated.ts) and its layout (kernels.generated.ts) must be what the AssemblyScript sources build to.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 
-test('kernels.generated.ts matches a fresh build of src/backend/wasm/assembly', () => {
+test('kernels.generated.ts and kernels-wasm.generated.ts match a fresh build of src/backend/wasm/assembly', () => {
   let out = '';
   try {
     out = execFileSync(process.execPath, ['src/backend/wasm/assembly/build.mjs', '--check'], { encoding: 'utf8', stdio: 'pipe' });

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { Command, CommanderError } from 'commander';
 import { ResnetError } from '../base/errors.js';
 import { setBackend } from '../backend/registry.js';
-import { setThreads } from '../backend/wasm/index.js';
+import { setThreads } from '../backend/wasm/settings.js';
 import '../backend/webgpu/node.js'; // --backend webgpu: WebGPU through the optional package `webgpu`
 import { SOFTWARE_ADAPTER } from '../backend/webgpu/device.js';
 import type { WebGpuBackend } from '../backend/webgpu/webgpu.js';

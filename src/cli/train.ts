@@ -150,7 +150,7 @@ export async function runTrainCommand(f: TrainFlags, print: Printer, err: Printe
       if (s.phase === 'train') err(`train-step ${s.epoch}:${s.step}`);
     };
   }
-  if (f.progress !== false) err(`backend: ${backend}${backend === 'wasm' ? ` (${(await import('../backend/wasm/index.js')).getThreads()} threads)` : ''}`);
+  if (f.progress !== false) err(`backend: ${backend}${backend === 'wasm' ? ` (${(await import('../backend/wasm/settings.js')).getThreads()} threads)` : ''}`);
 
   const ac = new AbortController();
   let sigints = 0;

@@ -2,12 +2,13 @@
 // instantiates it on a given memory. Browser-safe: no node: imports. The job layout (argument
 // slots, constants) is generated from the same build beside the module (build.mjs), so no check
 // runs here.
-import { KERNELS_SHARED_FLAG_OFFSET, KERNELS_WASM_DEFLATE_BASE64 } from './kernels.generated.js';
 
 const compiled = new Map<boolean, Promise<WebAssembly.Module>>();
 
 /** The module's bytes: the shared-memory build, or the one for an unshared memory. */
 export async function wasmBytes(shared: boolean): Promise<Uint8Array<ArrayBuffer>> {
+  // import(): bundlers put the 14 kB of base64 in a chunk of its own, gzipped apart from the code
+  const { KERNELS_SHARED_FLAG_OFFSET, KERNELS_WASM_DEFLATE_BASE64 } = await import('./kernels-wasm.generated.js');
   const bin = atob(KERNELS_WASM_DEFLATE_BASE64);
   const packed = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) packed[i] = bin.charCodeAt(i);
