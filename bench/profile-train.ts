@@ -2,7 +2,7 @@
 // in d2l-train-b128): every top-level backend call of forward, cross-entropy, backward and the
 // SGD update, timed (wall and CPU, all threads), with GFLOP/s for the convolutions' forward,
 // backward-data and backward-filter and their efficiency against threads x the micro-kernel's
-// L1-resident rate measured in the same process (WasmBackend.microKernelGflops).
+// L1-resident rate measured in the same process (bench/micro-kernel.ts).
 //
 //   node --import tsx bench/profile-train.ts [--model d2l_resnet18] [--batch 128] [--size 96]
 //        [--channels 1] [--threads 2] [--runs 3] [--json out.json]
@@ -17,11 +17,12 @@ import { parseArgs } from 'node:util';
 import type { Conv2dParams, Pool2dParams } from '../src/backend/backend.js';
 import { setBackend } from '../src/backend/registry.js';
 import { setThreads, type WasmBackend } from '../src/backend/wasm/index.js';
-import { CONSTS } from '../src/backend/wasm/kernels.generated.js';
+import * as layout from '../src/backend/wasm/kernels.generated.js';
 import { createModel } from '../src/models/registry.js';
 import { SGD } from '../src/optim/sgd.js';
 import * as ops from '../src/tensor/ops.js';
 import { noGrad, scope } from '../src/tensor/tensor.js';
+import { microKernelGflops } from './micro-kernel.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -49,7 +50,7 @@ const batch = num('batch'),
 
 await setThreads(threads);
 const be = (await setBackend('wasm')) as WasmBackend;
-const peak1 = Math.max(be.microKernelGflops(300), be.microKernelGflops(300));
+const peak1 = Math.max(microKernelGflops(be, 300), microKernelGflops(be, 300));
 
 interface Call {
   op: string;
@@ -81,7 +82,11 @@ function describe(name: string, a: unknown[]): { shape: string; mflop: number } 
     const p = a[a.length - 1] as Pool2dParams;
     return { shape: `${p.kH}x${p.kW}s${p.sH} C${p.C} ${p.H}x${p.W}->${p.OH}x${p.OW}`, mflop: 0 };
   }
-  if (name === 'gemm') return { shape: `${a[2]}x${a[3]}x${a[4]}${a[0] ? ' tA' : ''}${a[1] ? ' tB' : ''}`, mflop: (2 * (a[2] as number) * (a[3] as number) * (a[4] as number)) / 1e6 };
+  if (name === 'gemm')
+    return {
+      shape: `${a[2]}x${a[3]}x${a[4]}${a[0] ? ' tA' : ''}${a[1] ? ' tB' : ''}`,
+      mflop: (2 * (a[2] as number) * (a[3] as number) * (a[4] as number)) / 1e6,
+    };
   if (name === 'unary' || name === 'binary') return { shape: `${String(a[0])} n${(a[1] as { length: number }).length}`, mflop: 0 };
   const first = a.find((v) => v && typeof v === 'object' && 'length' in (v as object)) as { length: number } | undefined;
   return { shape: first ? `n${first.length}` : '', mflop: 0 };
@@ -89,7 +94,7 @@ function describe(name: string, a: unknown[]): { shape: string; mflop: number } 
 
 // Wasm jobs inside a call, by kind (K_GEMM, K_WINO_IN, ...): wall ms summed per call.
 const KIND = new Map<number, string>(
-  Object.entries(CONSTS)
+  Object.entries(layout)
     .filter(([k]) => k.startsWith('K_'))
     .map(([k, v]) => [v as number, k.slice(2).toLowerCase()]),
 );
@@ -111,7 +116,7 @@ let calls: Call[] = [],
   idx = 0,
   depth = 0,
   recording = false;
-const SKIP = new Set(['constructor', 'alloc', 'free', 'reserve', 'view', 'read', 'write', 'setThreads', 'dispose', 'microKernelGflops', 'lastJobTasksPerThread']);
+const SKIP = new Set(['constructor', 'alloc', 'free', 'reserve', 'view', 'read', 'write', 'setThreads', 'dispose', 'lastJobTasksPerThread']);
 const methods = new Set<string>();
 for (let o = Object.getPrototypeOf(be); o && o !== Object.prototype; o = Object.getPrototypeOf(o))
   for (const k of Object.getOwnPropertyNames(o)) {
@@ -263,7 +268,13 @@ fwd.forEach((r, n) => {
   lines.push(`| ${n} | ${r.shape} | ${f(r.mflop, 0)} | ${cell(r)} | ${cell(bd)} | ${cell(bf)} | ${f(ms)} | ${f(cpu / ms, 2)} |`);
 });
 // Where a conv call's time goes: wasm job kinds, summed over the layers of an op and path.
-lines.push('', '### Conv calls by wasm job kind (ms, summed over layers)', '', '| op | ' + [...KIND.values()].join(' | ') + ' |', '|---|' + [...KIND.values()].map(() => '---|').join(''));
+lines.push(
+  '',
+  '### Conv calls by wasm job kind (ms, summed over layers)',
+  '',
+  '| op | ' + [...KIND.values()].join(' | ') + ' |',
+  '|---|' + [...KIND.values()].map(() => '---|').join(''),
+);
 for (const k of byOp.keys()) {
   if (!k.startsWith('conv2d')) continue;
   const tot = new Map<string, number>();
@@ -282,7 +293,8 @@ for (const r of rows) {
   g.cpu += r.cpu;
   other.set(k, g);
 }
-for (const [k, g] of [...other].sort((a, b) => b[1].ms - a[1].ms)) if (g.ms >= 0.05 * (callMs / 100)) lines.push(`| ${k} | ${g.n} | ${f(g.ms, 2)} | ${f(g.cpu, 2)} | ${f((100 * g.ms) / callMs)} |`);
+for (const [k, g] of [...other].sort((a, b) => b[1].ms - a[1].ms))
+  if (g.ms >= 0.05 * (callMs / 100)) lines.push(`| ${k} | ${g.n} | ${f(g.ms, 2)} | ${f(g.cpu, 2)} | ${f((100 * g.ms) / callMs)} |`);
 console.log(lines.join('\n'));
 if (opt.json)
   writeFileSync(

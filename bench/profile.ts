@@ -1,7 +1,7 @@
 // Per-layer profile of a fused inference forward on the wasm backend (what `npm run bench` times
 // for `ours`): every conv2dFused call's shape, path (direct GEMM or Winograd), median wall time,
 // CPU time / wall time (how many threads were busy), GFLOP/s, and efficiency against threads x
-// the micro-kernel's own L1-resident rate measured in the same process (WasmBackend.microKernelGflops).
+// the micro-kernel's own L1-resident rate measured in the same process (bench/micro-kernel.ts).
 //
 //   node --import tsx bench/profile.ts [--model resnet50] [--batch 1] [--threads 2] [--runs 7] [--json out.json]
 //
@@ -18,6 +18,7 @@ import { fuseForInference } from '../src/models/fused.js';
 import { createModel } from '../src/models/registry.js';
 import * as ops from '../src/tensor/ops.js';
 import { noGrad, scope } from '../src/tensor/tensor.js';
+import { microKernelGflops } from './micro-kernel.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -43,7 +44,7 @@ for (const [k, v] of [
 
 await setThreads(threads);
 const be = (await setBackend('wasm')) as WasmBackend;
-const peaks = [be.microKernelGflops(300), be.microKernelGflops(300)];
+const peaks = [microKernelGflops(be, 300), microKernelGflops(be, 300)];
 const peak1 = Math.max(...peaks);
 
 interface Call {

@@ -21,6 +21,7 @@ import { fuseForInference } from '../src/models/fused.js';
 import * as ops from '../src/tensor/ops.js';
 import { noGrad, scope } from '../src/tensor/tensor.js';
 import { manualSeed } from '../src/base/rng.js';
+import { microKernelGflops } from './micro-kernel.js';
 
 const { values: opt } = parseArgs({ options: { rounds: { type: 'string', default: '7' } } });
 const ROUNDS = Number(opt.rounds);
@@ -120,7 +121,7 @@ console.log(
 // the micro-kernel on L1-resident panels (the backend's own measurement, GFLOP/s)
 {
   const g: number[][] = [[], []];
-  for (let r = 0; r < ROUNDS; r++) for (const i of r % 2 ? [1, 0] : [0, 1]) g[i].push(builds[i][1].microKernelGflops(200));
+  for (let r = 0; r < ROUNDS; r++) for (const i of r % 2 ? [1, 0] : [0, 1]) g[i].push(microKernelGflops(builds[i][1], 200));
   console.log(
     JSON.stringify({
       case: 'micro-kernel 2x16 (GFLOP/s, higher is better)',

@@ -24,6 +24,7 @@ import * as ops from '../src/tensor/ops.js';
 import { noGrad, scope } from '../src/tensor/tensor.js';
 import { fuseForInference } from '../src/models/fused.js';
 import { CapError, openWorkerPeer, TorchPeer, type Session } from './peers/clients.js';
+import { microKernelGflops } from './micro-kernel.js';
 import { errorMessage, fillRandom, PARAMS, targetsFor, timeCall, type CaseSpec, type PeerInfo, type PeerName } from './peers/common.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -679,7 +680,7 @@ function gemmCeilings(gflops: number, threads: number): Record<string, number> {
   out.ceiling_nominal_3_5ghz_gflops = threads * 16 * 3.5;
   out.pct_of_ceiling_nominal = r2((100 * gflops) / out.ceiling_nominal_3_5ghz_gflops);
   if (oursBackend) {
-    microKernel ??= Math.max(oursBackend.microKernelGflops(300), oursBackend.microKernelGflops(300));
+    microKernel ??= Math.max(microKernelGflops(oursBackend, 300), microKernelGflops(oursBackend, 300));
     out.microkernel_1core_gflops = r2(microKernel);
     out.pct_of_microkernel_x_threads = r2((100 * gflops) / (threads * microKernel));
   }

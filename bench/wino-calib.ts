@@ -14,7 +14,7 @@
 //    each algorithm, the model's pick and the measured best, and the time lost to wrong picks.
 import { createWasmBackend, type WasmBackend } from '../src/backend/wasm/wasm.js';
 import type { Conv2dParams, Storage } from '../src/backend/backend.js';
-import { CONSTS as c } from '../src/backend/wasm/kernels.generated.js';
+import * as c from '../src/backend/wasm/kernels.generated.js';
 
 const args = process.argv.slice(2);
 const opt = (n: string, d: string) => (args.includes(`--${n}`) ? args[args.indexOf(`--${n}`) + 1] : d);

@@ -865,17 +865,18 @@ test('thread pool: 3,000 back-to-back parallel jobs (post, run, cancel races) gi
   for (const a of [Ah, Bh, Ch]) be.free(a);
 });
 
-test('the job writer clears every argument slot first, stores f32 slots as floats and refuses a fraction in an integer slot', async () => {
-  const { ARG_SLOTS, CONSTS } = await import('../src/backend/wasm/kernels.generated.js');
-  const w = be as unknown as { args(a: Record<string, number>): void; di: Int32Array; df: Float32Array };
-  w.args({ G_M: 7, G_PART: 123456, E_F0: 0.25 });
-  assert.equal(w.di[ARG_SLOTS.G_M], 7);
-  assert.equal(w.df[ARG_SLOTS.E_F0], 0.25);
-  w.args({ E_OP: CONSTS.OP_RELU });
+test('the job writer clears every argument slot first, stores f32 slots (F32 + index) as floats and refuses a fraction in an integer slot', async () => {
+  const c = await import('../src/backend/wasm/kernels.generated.js');
+  const w = be as unknown as { args(a: Record<number, number>): void; di: Int32Array; df: Float32Array };
+  assert.ok(c.E_F0 >= c.F32 && c.G_M < c.F32, 'E_F0 is an f32 slot, G_M an i32 one');
+  w.args({ [c.G_M]: 7, [c.G_PART]: 123456, [c.E_F0]: 0.25 });
+  assert.equal(w.di[c.G_M], 7);
+  assert.equal(w.df[c.E_F0 - c.F32], 0.25);
+  w.args({ [c.E_OP]: c.OP_RELU });
   const leftovers: number[] = [];
-  for (let i = CONSTS.D_ARGS; i < CONSTS.D_STATS; i++) if (i !== ARG_SLOTS.E_OP && w.di[i] !== 0) leftovers.push(i);
+  for (let i = c.D_ARGS; i < c.D_STATS; i++) if (i !== c.E_OP && w.di[i] !== 0) leftovers.push(i);
   assert.deepEqual(leftovers, [], 'slots left over from the previous job');
-  assert.throws(() => w.args({ E_I1: 1 / 0.999 }), /E_I1 is an integer slot, got 1\.001/);
+  assert.throws(() => w.args({ [c.E_I1]: 1 / 0.999 }), new RegExp(`slot ${c.E_I1} is an integer slot, got 1\\.001`));
 });
 
 // (At the end of the file: these draw from the shared rng, and the earlier tests' data stay as they were.)

@@ -38,15 +38,8 @@ export interface KernelExports {
 }
 
 export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
-  const inst = new WebAssembly.Instance(module, { env: { memory } });
-  const ex = inst.exports as Record<string, unknown>;
-  return {
-    run_job: ex.run_job as (d: number, t: number) => void,
-    heap_base: ex.heap_base as () => number,
-    zero_bytes: ex.zero_bytes as KernelExports['zero_bytes'],
-    copy_bytes: ex.copy_bytes as KernelExports['copy_bytes'],
-    bench_kernel: ex.bench_kernel as KernelExports['bench_kernel'],
-  };
+  // the stored module exports exactly these functions (build.mjs KERNEL_API; test/wasm-build.test.ts)
+  return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
 }
 
 /** Whether this runtime can share a WebAssembly.Memory between threads. */

@@ -29,8 +29,8 @@ export const CONTROL_BYTES = (C_SLOTS + SLOT_WORDS * MAX_THREADS) * 4;
 const WORKER_SPIN = 10000; // ~50-100 us: stays awake between the kernels of a forward pass
 const MAIN_SPIN = 20000;
 
-/** The worker's whole program, as a function of its init message and nothing else. */
-function workerMain(init: { module: WebAssembly.Module; memory: WebAssembly.Memory; ctrl: number; tid: number; spin: number }): void {
+/** The worker's whole program, as a function of its init message and nothing else (its text is the worker script's core). */
+export function workerMain(init: { module: WebAssembly.Module; memory: WebAssembly.Memory; ctrl: number; tid: number; spin: number }): void {
   const inst = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
   const run = inst.exports.run_job as (d: number, t: number) => void;
   const ctrl = new Int32Array(init.memory.buffer, init.ctrl, 16 + 16 * 64);
@@ -71,13 +71,6 @@ export type WorkerFactory = (source: string, onError: (e: unknown) => void) => W
 /** How long workers may take to start before the pool gives up on them and runs on 1 thread. */
 export const WORKER_START_TIMEOUT_MS = 2000;
 
-/** Worker script for node:worker_threads (eval mode, CommonJS). */
-export function nodeWorkerSource(): string {
-  return `const { parentPort } = require('node:worker_threads');
-const start = ${workerMain.toString()};
-parentPort.once('message', (m) => { parentPort.unref(); start(m); });`;
-}
-
 /** Worker script for Web Workers. */
 export function webWorkerSource(): string {
   return `const start = ${workerMain.toString()};
@@ -109,13 +102,6 @@ export class ThreadPool {
   /** Threads used by a job, the main thread included. */
   get size(): number {
     return this.threads;
-  }
-
-  /** Workers that have started and can take work now. */
-  get readyWorkers(): number {
-    let n = 0;
-    for (let w = 1; w < this.workers.length; w++) if (Atomics.load(this.ctrl, C_SLOTS + SLOT_WORDS * w + S_READY) === 1) n++;
-    return n;
   }
 
   /**

@@ -5,11 +5,11 @@
 // (an unshared memory detaches every view when it grows, so none is kept across an allocation).
 import type { BinaryOp, Conv2dParams, Pool2dParams, Storage, UnaryOp } from '../backend.js';
 import { RefBackend } from '../ref/ref.js';
-import { ARG_SLOTS, CONSTS as c, FLOAT_SLOTS } from './kernels.generated.js';
+import * as c from './kernels.generated.js';
 import { compileKernels, instantiate, sharedMemorySupported, type KernelExports } from './loader.js';
-import { nodeBuiltin } from '../../base/node.js';
 import { HeapBlock, WasmHeap } from './memory.js';
-import { CONTROL_BYTES, ThreadPool, WORKER_START_TIMEOUT_MS, nodeWorkerSource, webWorkerSource, type WorkerFactory } from './threads.js';
+import { CONTROL_BYTES, ThreadPool, WORKER_START_TIMEOUT_MS, webWorkerSource, type WorkerFactory } from './threads.js';
+import { nodeCores, nodeWorkers } from './host.js';
 
 export interface WasmBackendOptions {
   /** Threads, the main thread included (default: the machine's cores). */
@@ -47,7 +47,6 @@ const BINARY_SCALAR_OP: Record<BinaryOp, number> = {
 };
 const UNARY_OP: Partial<Record<UnaryOp, number>> = { relu: c.OP_RELU, neg: c.OP_NEG, abs: c.OP_ABS, sqrt: c.OP_SQRT };
 
-type ArgSlot = keyof typeof ARG_SLOTS;
 /** Winograd output tile: F(2x2,3x3) or F(4x4,3x3). */
 export type WinoTile = 2 | 4;
 
@@ -61,12 +60,14 @@ function planeStride(n: number): number {
   const s = Math.ceil(n / 16) * 16;
   return (s / 16) % 2 === 0 ? s + 16 : s;
 }
-/** A job's arguments by slot name (kernels.generated.ts); a slot not given is 0. */
-type JobArgs = { [K in ArgSlot]?: number };
-/** Argument slots the kernels read as f32 (by name: jobs of different kinds reuse the same words). */
-const IS_FLOAT = new Set<string>(FLOAT_SLOTS);
-const E_FLOATS = ['E_F0', 'E_F1', 'E_F2', 'E_F3', 'E_F4', 'E_F5', 'E_F6'] as const;
-const E_INTS = ['E_I0', 'E_I1'] as const;
+/**
+ * A job's arguments by slot (the constants of kernels.generated.ts: `{ [c.G_M]: M }`); a slot not
+ * given is 0. A slot the kernels read as f32 is c.F32 + its index (jobs of different kinds reuse
+ * the same words, as f32 in one and i32 in another).
+ */
+type JobArgs = Record<number, number>;
+const E_FLOATS = [c.E_F0, c.E_F1, c.E_F2, c.E_F3, c.E_F4, c.E_F5, c.E_F6];
+const E_INTS = [c.E_I0, c.E_I1];
 
 interface GemmSpec {
   M: number;
@@ -132,7 +133,8 @@ interface GemmSpec {
 export class WasmBackend extends RefBackend {
   override readonly name: string = 'wasm';
   readonly heap: WasmHeap;
-  private readonly k: KernelExports;
+  /** The kernel module's exports (bench/micro-kernel.ts calls bench_kernel). */
+  readonly kernels: KernelExports;
   private readonly pool: ThreadPool;
   private readonly descPtr: number;
   private desc: { i: Int32Array; f: Float32Array };
@@ -154,7 +156,7 @@ export class WasmBackend extends RefBackend {
   ) {
     super();
     this.heap = heap;
-    this.k = kernels;
+    this.kernels = kernels;
     this.descPtr = heap.allocBytes(DESC_WORDS * 4, true);
     this.desc = this.descViews();
     const ctrl = heap.allocBytes(CONTROL_BYTES, true);
@@ -346,31 +348,6 @@ export class WasmBackend extends RefBackend {
     return this.scratchPtr;
   }
 
-  /**
-   * GFLOP/s of the 2x16 micro-kernel on panels that stay in L1, on the calling thread: the
-   * practical single-core SIMD128 mul+add ceiling, for benchmark reports.
-   */
-  microKernelGflops(ms = 200): number {
-    const kc = 256,
-      a = this.alloc(2 * kc),
-      b = this.alloc(16 * kc),
-      cc = this.alloc(32);
-    this.fill(a, 0.5);
-    this.fill(b, 0.25);
-    let reps = 1000,
-      best = 0;
-    const end = performance.now() + ms;
-    while (performance.now() < end) {
-      const t0 = performance.now();
-      this.k.bench_kernel(a.offset, b.offset, kc, cc.offset, reps);
-      const dt = performance.now() - t0;
-      if (dt > 2) best = Math.max(best, (reps * 2 * 2 * 16 * kc) / (dt * 1e6));
-      else reps *= 2;
-    }
-    for (const x of [a, b, cc]) this.free(x);
-    return best;
-  }
-
   /** Tasks each thread took in the last job (index 0 = calling thread); for tests and benchmarks. */
   lastJobTasksPerThread(): number[] {
     const out: number[] = [];
@@ -392,11 +369,11 @@ export class WasmBackend extends RefBackend {
     const d = this.di;
     d.fill(0, c.D_ARGS, c.D_STATS);
     for (const k in a) {
-      const slot = ARG_SLOTS[k as ArgSlot],
-        v = a[k as ArgSlot]!;
-      if (IS_FLOAT.has(k)) this.df[slot] = v;
+      const slot = Number(k),
+        v = a[slot];
+      if (slot >= c.F32) this.df[slot - c.F32] = v;
       else if (Number.isInteger(v)) d[slot] = v;
-      else throw new Error(`wasm job: ${k} is an integer slot, got ${v}`);
+      else throw new Error(`wasm job: slot ${slot} is an integer slot, got ${v}`);
     }
   }
 
@@ -411,7 +388,7 @@ export class WasmBackend extends RefBackend {
     d[c.D_SCRATCH_STRIDE] = this.scratchPerThread;
     const maxThreads = flops < PARALLEL_MIN_FLOPS ? 1 : Math.min(ntasks, this.pool.size);
     this.lastJobThreads = maxThreads;
-    if (maxThreads <= 1) this.k.run_job(this.descPtr, 0);
+    if (maxThreads <= 1) this.kernels.run_job(this.descPtr, 0);
     else this.pool.run(this.descPtr, maxThreads, this.workersOnly);
   }
 
@@ -469,62 +446,62 @@ export class WasmBackend extends RefBackend {
     const prepack = s.bMode !== 0 && mT >= 2 && kSplit === 1 && prepackBytes <= this.prepackMaxBytes;
     const v = s.conv ?? { L: 1, OW: 1, XIMG: 0, CIMG: 0, WP: 0, HWP: 0, SH: 0, SW: 0, DH: 0, DW: 0, R: 0, S: 0 };
     this.args({
-      G_M: M,
-      G_N: N,
-      G_K: K,
-      G_A: s.A,
-      G_LDA: s.lda,
-      G_ATRANS: s.aMode ?? (s.aTrans ? 1 : 0),
-      G_ACG: s.aCg ?? 0,
-      G_ARS: s.aRS ?? 0,
-      G_B: s.B,
-      G_LDB: s.ldb,
-      G_BMODE: s.bMode,
-      G_C: s.C,
-      G_LDC: s.ldc,
-      G_CMODE: s.cMode,
-      G_ACC: s.accumulate ? 1 : 0,
-      G_BIAS: s.bias,
-      G_BIASS2: s.biasS2,
-      G_RELU: s.relu ? 1 : 0,
-      G_MCT: MCT,
-      G_NCT: NCT,
-      G_MTILES: mT,
-      G_NTILES: nT,
-      G_NB1: s.nb1,
-      G_NB2: s.nb2,
-      G_AS1: s.aS1,
-      G_AS2: s.aS2,
-      G_BS1: s.bS1,
-      G_BS2: s.bS2,
-      G_CS1: s.cS1,
-      G_CS2: s.cS2,
-      G_KSEGS: s.kSegs,
-      G_ASEG: s.aSeg,
-      G_BSEG: s.bSeg,
-      G_KC: kc,
-      G_KSPLIT: kSplit,
-      G_PART: part,
-      G_PARTS: kSplit > 1 ? outFloats : 0,
-      G_NK: nK,
-      G_PREPACK: prepack ? this.scratch('prepackB', prepackBytes) : 0,
-      G_APACK: aPacked ? aPacked.ptr : 0,
-      G_KLAST: s.kLast ?? 0,
-      G_COFF: v.COFF ?? 0,
-      G_COW: v.COW ?? 0,
-      G_AIMG: s.aImg ?? 0,
-      G_L: v.L,
-      G_OW: v.OW,
-      G_XIMG: v.XIMG,
-      G_CIMG: v.CIMG,
-      G_WP: v.WP,
-      G_HWP: v.HWP,
-      G_SH: v.SH,
-      G_SW: v.SW,
-      G_DH: v.DH,
-      G_DW: v.DW,
-      G_R: v.R,
-      G_S: v.S,
+      [c.G_M]: M,
+      [c.G_N]: N,
+      [c.G_K]: K,
+      [c.G_A]: s.A,
+      [c.G_LDA]: s.lda,
+      [c.G_ATRANS]: s.aMode ?? (s.aTrans ? 1 : 0),
+      [c.G_ACG]: s.aCg ?? 0,
+      [c.G_ARS]: s.aRS ?? 0,
+      [c.G_B]: s.B,
+      [c.G_LDB]: s.ldb,
+      [c.G_BMODE]: s.bMode,
+      [c.G_C]: s.C,
+      [c.G_LDC]: s.ldc,
+      [c.G_CMODE]: s.cMode,
+      [c.G_ACC]: s.accumulate ? 1 : 0,
+      [c.G_BIAS]: s.bias,
+      [c.G_BIASS2]: s.biasS2,
+      [c.G_RELU]: s.relu ? 1 : 0,
+      [c.G_MCT]: MCT,
+      [c.G_NCT]: NCT,
+      [c.G_MTILES]: mT,
+      [c.G_NTILES]: nT,
+      [c.G_NB1]: s.nb1,
+      [c.G_NB2]: s.nb2,
+      [c.G_AS1]: s.aS1,
+      [c.G_AS2]: s.aS2,
+      [c.G_BS1]: s.bS1,
+      [c.G_BS2]: s.bS2,
+      [c.G_CS1]: s.cS1,
+      [c.G_CS2]: s.cS2,
+      [c.G_KSEGS]: s.kSegs,
+      [c.G_ASEG]: s.aSeg,
+      [c.G_BSEG]: s.bSeg,
+      [c.G_KC]: kc,
+      [c.G_KSPLIT]: kSplit,
+      [c.G_PART]: part,
+      [c.G_PARTS]: kSplit > 1 ? outFloats : 0,
+      [c.G_NK]: nK,
+      [c.G_PREPACK]: prepack ? this.scratch('prepackB', prepackBytes) : 0,
+      [c.G_APACK]: aPacked ? aPacked.ptr : 0,
+      [c.G_KLAST]: s.kLast ?? 0,
+      [c.G_COFF]: v.COFF ?? 0,
+      [c.G_COW]: v.COW ?? 0,
+      [c.G_AIMG]: s.aImg ?? 0,
+      [c.G_L]: v.L,
+      [c.G_OW]: v.OW,
+      [c.G_XIMG]: v.XIMG,
+      [c.G_CIMG]: v.CIMG,
+      [c.G_WP]: v.WP,
+      [c.G_HWP]: v.HWP,
+      [c.G_SH]: v.SH,
+      [c.G_SW]: v.SW,
+      [c.G_DH]: v.DH,
+      [c.G_DW]: v.DW,
+      [c.G_R]: v.R,
+      [c.G_S]: v.S,
     });
     if (aPacked?.fresh) {
       if (aPacked.ptr === s.A) {
@@ -532,10 +509,10 @@ export class WasmBackend extends RefBackend {
         // point the GEMM at them
         const bytes = batch * M * K * 4;
         const tmp = this.scratch('packA', bytes);
-        this.di[ARG_SLOTS.G_APACK] = tmp;
+        this.di[c.G_APACK] = tmp;
         this.run(c.K_PACKA, batch * nK, 2 * batch * M * K);
-        this.k.copy_bytes(s.A, tmp, bytes);
-        this.di[ARG_SLOTS.G_APACK] = s.A;
+        this.kernels.copy_bytes(s.A, tmp, bytes);
+        this.di[c.G_APACK] = s.A;
       } else this.run(c.K_PACKA, batch * nK, 2 * batch * M * K);
     }
     if (prepack) {
@@ -593,7 +570,18 @@ export class WasmBackend extends RefBackend {
       Wp = W + pl + pr;
     const dst = this.scratch(name, planes * Hp * Wp * 4);
     const chunk = Math.max(1, Math.ceil(16384 / (Hp * Wp)));
-    this.args({ P_SRC: src, P_DST: dst, P_PLANES: planes, P_CHUNK: chunk, P_H: H, P_W: W, P_HP: Hp, P_WP: Wp, P_PT: pt, P_PL: pl });
+    this.args({
+      [c.P_SRC]: src,
+      [c.P_DST]: dst,
+      [c.P_PLANES]: planes,
+      [c.P_CHUNK]: chunk,
+      [c.P_H]: H,
+      [c.P_W]: W,
+      [c.P_HP]: Hp,
+      [c.P_WP]: Wp,
+      [c.P_PT]: pt,
+      [c.P_PL]: pl,
+    });
     this.run(c.K_PAD, Math.ceil(planes / chunk), planes * Hp * Wp * 2);
     return dst;
   }
@@ -863,7 +851,7 @@ export class WasmBackend extends RefBackend {
       U = cached;
     } else {
       U = entry ? this.heap.allocBytes(X * us * 4, false, true) : this.scratch('winoU', X * us * 4);
-      this.args({ W_W: wp, W_U: U, W_US: us, W_K: K, W_CG: Cg, W_FLIP: flipped ? 1 : 0, W_CO: origCg });
+      this.args({ [c.W_W]: wp, [c.W_U]: U, [c.W_US]: us, [c.W_K]: K, [c.W_CG]: Cg, [c.W_FLIP]: flipped ? 1 : 0, [c.W_CO]: origCg });
       this.run(kW, K, K * Cg * X * 4);
       if (entry) this.weightCache.set(wKey!, { ...entry, [m]: U });
     }
@@ -878,7 +866,18 @@ export class WasmBackend extends RefBackend {
         ms = planeStride(K * T);
       const V = this.scratch('winoV', X * vs * 4 + 64),
         M = this.scratch('winoM', X * ms * 4 + 64);
-      this.args({ W_X: src, W_V: V, W_XS: vs, W_PLANES: nc * C, W_C: C, W_HP: Hp, W_WP: Wp, W_TH: TH, W_TW: TW, W_T: T });
+      this.args({
+        [c.W_X]: src,
+        [c.W_V]: V,
+        [c.W_XS]: vs,
+        [c.W_PLANES]: nc * C,
+        [c.W_C]: C,
+        [c.W_HP]: Hp,
+        [c.W_WP]: Wp,
+        [c.W_TH]: TH,
+        [c.W_TW]: TW,
+        [c.W_T]: T,
+      });
       this.run(kIn, nc * C, nc * C * Hp * Wp * 8);
       this.gemmJob({
         M: Kg,
@@ -910,18 +909,18 @@ export class WasmBackend extends RefBackend {
         bSeg: 0,
       });
       this.args({
-        W_X: yp + n0 * K * OH * OW * 4,
-        W_V: M,
-        W_XS: ms,
-        W_PLANES: nc * K,
-        W_C: K,
-        W_HP: OH,
-        W_WP: OW,
-        W_TH: TH,
-        W_TW: TW,
-        W_T: T,
-        W_BIAS: bias,
-        W_RELU: relu ? 1 : 0,
+        [c.W_X]: yp + n0 * K * OH * OW * 4,
+        [c.W_V]: M,
+        [c.W_XS]: ms,
+        [c.W_PLANES]: nc * K,
+        [c.W_C]: K,
+        [c.W_HP]: OH,
+        [c.W_WP]: OW,
+        [c.W_TH]: TH,
+        [c.W_TW]: TW,
+        [c.W_T]: T,
+        [c.W_BIAS]: bias,
+        [c.W_RELU]: relu ? 1 : 0,
       });
       this.run(kOut, nc * K, nc * K * OH * OW * 8);
     }
@@ -964,9 +963,31 @@ export class WasmBackend extends RefBackend {
         ms = planeStride(K * T);
       const V = this.scratch('winoV', 16 * vs * 4),
         M = this.scratch('winoM', 16 * ms * 4);
-      this.args({ W_X: src, W_V: V, W_XS: vs, W_PLANES: nc * C, W_C: C, W_HP: Hp, W_WP: Wp, W_TH: TH, W_TW: TW, W_T: T });
+      this.args({
+        [c.W_X]: src,
+        [c.W_V]: V,
+        [c.W_XS]: vs,
+        [c.W_PLANES]: nc * C,
+        [c.W_C]: C,
+        [c.W_HP]: Hp,
+        [c.W_WP]: Wp,
+        [c.W_TH]: TH,
+        [c.W_TW]: TW,
+        [c.W_T]: T,
+      });
       this.run(c.K_WINO_IN, nc * C, nc * C * Hp * Wp * 8);
-      this.args({ W_X: dyp + n0 * K * OH * OW * 4, W_V: M, W_XS: ms, W_PLANES: nc * K, W_C: K, W_HP: OH, W_WP: OW, W_TH: TH, W_TW: TW, W_T: T });
+      this.args({
+        [c.W_X]: dyp + n0 * K * OH * OW * 4,
+        [c.W_V]: M,
+        [c.W_XS]: ms,
+        [c.W_PLANES]: nc * K,
+        [c.W_C]: K,
+        [c.W_HP]: OH,
+        [c.W_WP]: OW,
+        [c.W_TH]: TH,
+        [c.W_TW]: TW,
+        [c.W_T]: T,
+      });
       this.run(c.K_WINO_DY, nc * K, nc * K * OH * OW * 8);
       // dU[xi]_g (Kg x Cg) (+)= Mdy[xi]_g (Kg x T) @ V[xi]_g^T (T x Cg)
       this.gemmJob({
@@ -999,7 +1020,7 @@ export class WasmBackend extends RefBackend {
         bSeg: 0,
       });
     }
-    this.args({ W_U: U, W_W: dwp, W_K: K, W_CG: Cg });
+    this.args({ [c.W_U]: U, [c.W_W]: dwp, [c.W_K]: K, [c.W_CG]: Cg });
     this.run(c.K_WINO_WGRAD, K, K * Cg * 64);
   }
 
@@ -1014,7 +1035,8 @@ export class WasmBackend extends RefBackend {
     const { R, S, H, W, OH, OW } = p;
     // a forced Winograd tile (tests, experiments) keeps the maps on Winograd
     if (this.winogradTile !== 'auto' && this.winograd !== 'off') return false;
-    if (!(R === 3 && S === 3 && p.strideH === 1 && p.strideW === 1 && p.dilH === 1 && p.dilW === 1 && p.padH === 1 && p.padW === 1 && p.groups === 1)) return false;
+    if (!(R === 3 && S === 3 && p.strideH === 1 && p.strideW === 1 && p.dilH === 1 && p.dilW === 1 && p.padH === 1 && p.padW === 1 && p.groups === 1))
+      return false;
     // rows (columns) where tap r reads inside the input: 3*H - 2 of 3*H for H >= 2
     const real = (n: number) => [0, 1, 2].reduce((a, r) => a + Math.max(0, Math.min(n, n + 1 - r) - Math.max(0, 1 - r)), 0);
     return (real(H) * real(W)) / (9 * OH * OW) < this.smallMapMaxFill;
@@ -1028,12 +1050,24 @@ export class WasmBackend extends RefBackend {
    * backward-data (dy in, dx out; W_t = w[:, :, 8-t]^T). The centre tap covers every output and
    * goes first (bias; overwrites y unless accumulate); the others accumulate.
    */
-  private smallMapConv(xp: number, Cin: number, H: number, W: number, wp: number, flip: boolean, bias: number, yp: number, N: number, Cout: number, accumulate: boolean): void {
+  private smallMapConv(
+    xp: number,
+    Cin: number,
+    H: number,
+    W: number,
+    wp: number,
+    flip: boolean,
+    bias: number,
+    yp: number,
+    N: number,
+    Cout: number,
+    accumulate: boolean,
+  ): void {
     // w is [Cout, Cin, 3, 3] forward, [Cin, Cout, 3, 3] (the forward conv's [K, C]) when flipped
     const [wK, wC] = flip ? [Cin, Cout] : [Cout, Cin];
     this.counters.smallMap++;
     const wt = this.scratch('tapW', 9 * wK * wC * 4);
-    this.args({ T_W: wp, T_DST: wt, T_K: wK, T_C: wC, T_RS: 9 });
+    this.args({ [c.T_W]: wp, [c.T_DST]: wt, [c.T_K]: wK, [c.T_C]: wC, [c.T_RS]: 9 });
     this.run(c.K_TAPW, wK, 0);
     for (const t of [4, 0, 1, 2, 3, 5, 6, 7, 8]) {
       const r = Math.floor(t / 3),
@@ -1074,7 +1108,22 @@ export class WasmBackend extends RefBackend {
         kSegs: 1,
         aSeg: 0,
         bSeg: 0,
-        conv: { L: OHt * OWt, OW: OWt, XIMG: Cin * H * W, CIMG: Cout * H * W, WP: W, HWP: H * W, SH: 1, SW: 1, DH: 1, DW: 1, R: 1, S: 1, COFF: oh0 * W + ow0, COW: W },
+        conv: {
+          L: OHt * OWt,
+          OW: OWt,
+          XIMG: Cin * H * W,
+          CIMG: Cout * H * W,
+          WP: W,
+          HWP: H * W,
+          SH: 1,
+          SW: 1,
+          DH: 1,
+          DW: 1,
+          R: 1,
+          S: 1,
+          COFF: oh0 * W + ow0,
+          COW: W,
+        },
       });
     }
   }
@@ -1105,7 +1154,7 @@ export class WasmBackend extends RefBackend {
         OWt = ow1 - ow0,
         Lt = OHt * OWt;
       if (OHt <= 0 || OWt <= 0) {
-        this.k.zero_bytes(wt + t * K * C * 4, K * C * 4);
+        this.kernels.zero_bytes(wt + t * K * C * 4, K * C * 4);
         continue;
       }
       this.gemmJob({
@@ -1143,7 +1192,7 @@ export class WasmBackend extends RefBackend {
         conv: { L: Lt, OW: OWt, XIMG: C * H * W, CIMG: 0, WP: W, HWP: H * W, SH: 1, SW: 1, DH: 1, DW: 1, R: 1, S: 1, COFF: oh0 * W + ow0, COW: W },
       });
     }
-    this.args({ T_W: dwp, T_DST: wt, T_K: K, T_C: C, T_RS: 9, T_INV: 1 });
+    this.args({ [c.T_W]: dwp, [c.T_DST]: wt, [c.T_K]: K, [c.T_C]: C, [c.T_RS]: 9, [c.T_INV]: 1 });
     this.run(c.K_TAPW, K, 0);
   }
 
@@ -1278,26 +1327,26 @@ export class WasmBackend extends RefBackend {
     const RB = Math.max(1, Math.min(OH, Math.ceil(65536 / rowFlops)));
     const tasks = N * groups * (Kg / 4) * Math.ceil(OH / RB);
     this.args({
-      GC_X: src,
-      GC_W: wp,
-      GC_BIAS: bp,
-      GC_Y: yp,
-      GC_C: C,
-      GC_K: K,
-      GC_CG: Cg,
-      GC_KG: Kg,
-      GC_HP: Hp,
-      GC_WP: Wp,
-      GC_OH: OH,
-      GC_OW: OW,
-      GC_R: R,
-      GC_S: S,
-      GC_SH: p.strideH,
-      GC_SW: p.strideW,
-      GC_DH: p.dilH,
-      GC_ACC: residual ? 1 : 0,
-      GC_RELU: relu ? 1 : 0,
-      GC_RB: RB,
+      [c.GC_X]: src,
+      [c.GC_W]: wp,
+      [c.GC_BIAS]: bp,
+      [c.GC_Y]: yp,
+      [c.GC_C]: C,
+      [c.GC_K]: K,
+      [c.GC_CG]: Cg,
+      [c.GC_KG]: Kg,
+      [c.GC_HP]: Hp,
+      [c.GC_WP]: Wp,
+      [c.GC_OH]: OH,
+      [c.GC_OW]: OW,
+      [c.GC_R]: R,
+      [c.GC_S]: S,
+      [c.GC_SH]: p.strideH,
+      [c.GC_SW]: p.strideW,
+      [c.GC_DH]: p.dilH,
+      [c.GC_ACC]: residual ? 1 : 0,
+      [c.GC_RELU]: relu ? 1 : 0,
+      [c.GC_RB]: RB,
     });
     this.counters.grouped++;
     this.run(c.K_GCONV, tasks, 2 * N * K * Cg * R * S * OH * OW);
@@ -1377,24 +1426,24 @@ export class WasmBackend extends RefBackend {
         conv: { L, OW, XIMG: K * L, CIMG: 0, WP: OW, HWP: L, SH: 1, SW: 1, DH: 1, DW: 1, R: 1, S: 1 },
       });
       this.args({
-        I_COLS: cols,
-        I_DX: dxp + n0 * C * H * W * 4,
-        I_PLANES: nc * C,
-        I_C: C,
-        I_CG: Cg,
-        I_H: H,
-        I_W: W,
-        I_R: R,
-        I_S: S,
-        I_OH: OH,
-        I_OW: OW,
-        I_SH: strideH,
-        I_SW: strideW,
-        I_PH: padH,
-        I_PW: padW,
-        I_DH: dilH,
-        I_DW: dilW,
-        I_NL: nc * L,
+        [c.I_COLS]: cols,
+        [c.I_DX]: dxp + n0 * C * H * W * 4,
+        [c.I_PLANES]: nc * C,
+        [c.I_C]: C,
+        [c.I_CG]: Cg,
+        [c.I_H]: H,
+        [c.I_W]: W,
+        [c.I_R]: R,
+        [c.I_S]: S,
+        [c.I_OH]: OH,
+        [c.I_OW]: OW,
+        [c.I_SH]: strideH,
+        [c.I_SW]: strideW,
+        [c.I_PH]: padH,
+        [c.I_PW]: padW,
+        [c.I_DH]: dilH,
+        [c.I_DW]: dilW,
+        [c.I_NL]: nc * L,
       });
       this.run(c.K_COL2IM, nc * C, nc * perImage * 2);
     }
@@ -1476,7 +1525,7 @@ export class WasmBackend extends RefBackend {
   /** Runs an elementwise job over n elements in chunks; pointers are byte offsets (0 = none). */
   private elt(op: number, n: number, x: number, y: number, z = 0, w = 0, f: number[] = [], ints: number[] = []): void {
     const chunk = 16384;
-    const a: JobArgs = { E_OP: op, E_N: n, E_CHUNK: chunk, E_X: x, E_Y: y, E_Z: z, E_W: w };
+    const a: JobArgs = { [c.E_OP]: op, [c.E_N]: n, [c.E_CHUNK]: chunk, [c.E_X]: x, [c.E_Y]: y, [c.E_Z]: z, [c.E_W]: w };
     f.forEach((v, i) => (a[E_FLOATS[i]] = v));
     ints.forEach((v, i) => (a[E_INTS[i]] = v));
     this.args(a);
@@ -1546,7 +1595,7 @@ export class WasmBackend extends RefBackend {
     if (i < shape.length || B !== out.length || x.length === 0 || out.length === 0) return super.sumTo(x, shape, out, outShape);
     const xp = this.inp(x),
       op = this.out(out, false);
-    this.args({ R_X: xp, R_Y: op, R_A: A, R_B: B, R_CC: Cc });
+    this.args({ [c.R_X]: xp, [c.R_Y]: op, [c.R_A]: A, [c.R_B]: B, [c.R_CC]: Cc });
     this.run(c.K_SUMMID, B, 0); // memory-bound: one thread (see elt)
     this.done();
   }
@@ -1573,23 +1622,23 @@ export class WasmBackend extends RefBackend {
     relu: boolean,
   ): void {
     this.args({
-      B_X: x,
-      B_Y: y,
-      B_GAMMA: gamma,
-      B_BETA: beta,
-      B_MEAN: mean,
-      B_INVSTD: invStd,
-      B_VAR: variance,
-      B_N: N,
-      B_C: C,
-      B_HW: HW,
-      B_EPS: eps,
-      B_DY: dy,
-      B_DX: dx,
-      B_DGAMMA: dgamma,
-      B_DBETA: dbeta,
-      B_MODE: mode,
-      B_RELU: relu ? 1 : 0,
+      [c.B_X]: x,
+      [c.B_Y]: y,
+      [c.B_GAMMA]: gamma,
+      [c.B_BETA]: beta,
+      [c.B_MEAN]: mean,
+      [c.B_INVSTD]: invStd,
+      [c.B_VAR]: variance,
+      [c.B_N]: N,
+      [c.B_C]: C,
+      [c.B_HW]: HW,
+      [c.B_EPS]: eps,
+      [c.B_DY]: dy,
+      [c.B_DX]: dx,
+      [c.B_DGAMMA]: dgamma,
+      [c.B_DBETA]: dbeta,
+      [c.B_MODE]: mode,
+      [c.B_RELU]: relu ? 1 : 0,
     });
     this.run(c.K_BN, C, 3 * N * C * HW);
   }
@@ -1692,18 +1741,29 @@ export class WasmBackend extends RefBackend {
 
   private poolJob(mode: number, x: number, y: number, dx: number, planes: number, H: number, W: number, OH: number, OW: number, p: Pool2dParams | null): void {
     const chunk = Math.max(1, Math.ceil(8192 / Math.max(1, H * W)));
-    const a: JobArgs = { Q_X: x, Q_Y: y, Q_DX: dx, Q_PLANES: planes, Q_CHUNK: chunk, Q_MODE: mode, Q_H: H, Q_W: W, Q_OH: OH, Q_OW: OW };
+    const a: JobArgs = {
+      [c.Q_X]: x,
+      [c.Q_Y]: y,
+      [c.Q_DX]: dx,
+      [c.Q_PLANES]: planes,
+      [c.Q_CHUNK]: chunk,
+      [c.Q_MODE]: mode,
+      [c.Q_H]: H,
+      [c.Q_W]: W,
+      [c.Q_OH]: OH,
+      [c.Q_OW]: OW,
+    };
     if (p) {
       Object.assign(a, {
-        Q_KH: p.kH,
-        Q_KW: p.kW,
-        Q_SH: p.sH,
-        Q_SW: p.sW,
-        Q_PH: p.pH,
-        Q_PW: p.pW,
-        Q_DH: p.dH,
-        Q_DW: p.dW,
-        Q_INCLPAD: p.countIncludePad ? 1 : 0,
+        [c.Q_KH]: p.kH,
+        [c.Q_KW]: p.kW,
+        [c.Q_SH]: p.sH,
+        [c.Q_SW]: p.sW,
+        [c.Q_PH]: p.pH,
+        [c.Q_PW]: p.pW,
+        [c.Q_DH]: p.dH,
+        [c.Q_DW]: p.dW,
+        [c.Q_INCLPAD]: p.countIncludePad ? 1 : 0,
       });
     }
     this.args(a);
@@ -1809,22 +1869,8 @@ export class WasmBackend extends RefBackend {
 /** The default way to start workers in this runtime, or null where there is none. */
 export async function defaultWorkerFactory(workerUrl?: string | URL): Promise<{ factory: WorkerFactory; source: string; startTimeoutMs: number } | null> {
   const g = globalThis as { Worker?: unknown; Blob?: unknown };
-  const wt = nodeBuiltin('node:worker_threads');
-  if (wt) {
-    return {
-      source: nodeWorkerSource(),
-      // a loaded machine can take seconds to start a Node worker; nothing blocks one as a CSP does
-      startTimeoutMs: 30000,
-      factory: (src, onError) => {
-        // execArgv: [] so that the parent's flags (--input-type=module, loaders) do not change how the
-        // CommonJS worker script is read.
-        const w = new wt.Worker(src, { eval: true, execArgv: [] });
-        w.on('error', onError);
-        w.unref();
-        return { post: (m) => w.postMessage(m), terminate: () => void w.terminate() };
-      },
-    };
-  }
+  const node = nodeWorkers();
+  if (node) return node;
   if (typeof g.Worker === 'function' && (workerUrl !== undefined || typeof g.Blob !== 'undefined')) {
     return {
       source: webWorkerSource(),
@@ -1875,9 +1921,5 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
 }
 
 async function machineThreads(): Promise<number> {
-  const os = nodeBuiltin('node:os');
-  if (os) {
-    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  }
-  return defaultThreadCount();
+  return nodeCores() ?? defaultThreadCount();
 }
