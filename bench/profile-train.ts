@@ -112,8 +112,8 @@ let jobMs = new Map<string, number>();
 }
 
 // Wrap every method of the backend: time top-level calls only.
-let calls: Call[] = [],
-  idx = 0,
+const calls: Call[] = [];
+let idx = 0,
   depth = 0,
   recording = false;
 const SKIP = new Set(['constructor', 'alloc', 'free', 'reserve', 'view', 'read', 'write', 'setThreads', 'dispose', 'lastJobTasksPerThread']);
@@ -152,7 +152,15 @@ for (const name of methods) {
       c = process.cpuUsage(c0);
     const d = describe(name, a);
     const sm = ((be.counters as { smallMap?: number }).smallMap ?? 0) !== sm0;
-    const path = name.startsWith('conv2d') ? (be.counters.winograd4 !== w40 ? 'wino F4' : be.counters.winograd !== w0 ? 'wino F2' : sm ? 'per-tap' : 'gemm') : '';
+    const path = name.startsWith('conv2d')
+      ? be.counters.winograd4 !== w40
+        ? 'wino F4'
+        : be.counters.winograd !== w0
+          ? 'wino F2'
+          : sm
+            ? 'per-tap'
+            : 'gemm'
+      : '';
     const e = (calls[idx] ??= { op: name, shape: d.shape, mflop: d.mflop, path, ms: [], cpu: [], jobs: new Map() });
     if (e.op !== name) throw new Error(`bench/profile-train: call ${idx} was ${e.op}, now ${name}: steps differ`);
     for (const [k, v] of jobMs) e.jobs.set(k, [...(e.jobs.get(k) ?? []), v]);

@@ -943,7 +943,13 @@ for (const [name, p] of [
     close(got(y), yr, 1e-4, 1e-5, 'y');
     close(got(dx), dxr, 1e-4, 1e-5, 'dx');
     close(got(dw), dwr, 1e-4, 1e-5, 'dw');
-    close(got(yf), Float32Array.from(yr, (v, i) => Math.max(0, v + res[i])), 1e-4, 1e-5, 'relu(conv + bias + residual)');
+    close(
+      got(yf),
+      Float32Array.from(yr, (v, i) => Math.max(0, v + res[i])),
+      1e-4,
+      1e-5,
+      'relu(conv + bias + residual)',
+    );
     for (const a of [xh, wh, bh, rh, dyh, y, dx, dw, yf]) be.free(a);
   });
 }
