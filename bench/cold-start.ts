@@ -255,7 +255,13 @@ async function main(): Promise<void> {
           for (const [tree, dir] of i % 2 ? [...trees].reverse() : trees) {
             const r = spawnSync(
               'node',
-              ['--import', 'tsx', path.join(dir, 'bench', 'cold-start.ts'), '--inproc', [c.model, c.batch, mode, threads, opt.init ? 'init' : 'noinit'].join(',')],
+              [
+                '--import',
+                'tsx',
+                path.join(dir, 'bench', 'cold-start.ts'),
+                '--inproc',
+                [c.model, c.batch, mode, threads, opt.init ? 'init' : 'noinit'].join(','),
+              ],
               { cwd: dir, encoding: 'utf8' },
             );
             if (r.status !== 0) throw new Error(`in-process run failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);

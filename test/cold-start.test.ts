@@ -169,7 +169,11 @@ test('[wasm] a fused model packs its GEMM-only convs (1x1, strided) into their o
   }
   const close = (got: Float32Array, want: Float32Array) => got.every((v, i) => Math.abs(v - want[i]) <= 1e-5 + 1e-4 * Math.abs(want[i]));
   const live0 = be.heap.liveByteCount;
-  for (const [i, shape] of [[1, 3, 64, 64], [2, 3, 48, 40], [1, 3, 64, 64]].entries()) {
+  for (const [i, shape] of [
+    [1, 3, 64, 64],
+    [2, 3, 48, 40],
+    [1, 3, 64, 64],
+  ].entries()) {
     if (i === 2) {
       be.cacheWeights = true;
       be.cacheWeights = false; // drops the caches it can rebuild, keeps the weights packed in place

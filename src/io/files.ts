@@ -17,7 +17,7 @@ export function readBytes(path: string, into?: (bytes: number) => Uint8Array): U
     try {
       const size = fstatSync(fd).size;
       const buf = into(size);
-      for (let at = 0; at < size; ) {
+      for (let at = 0; at < size;) {
         const n = readSync(fd, buf, at, size - at, at);
         if (n === 0) throw new ConfigError(`cannot read ${path}: it shrank while being read`);
         at += n;
