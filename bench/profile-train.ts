@@ -137,7 +137,8 @@ for (const name of methods) {
       }
     }
     const w0 = be.counters.winograd,
-      w40 = be.counters.winograd4;
+      w40 = be.counters.winograd4,
+      sm0 = (be.counters as { smallMap?: number }).smallMap ?? 0;
     depth++;
     jobMs = new Map();
     const c0 = process.cpuUsage(),
@@ -151,7 +152,16 @@ for (const name of methods) {
     const ms = performance.now() - t0,
       c = process.cpuUsage(c0);
     const d = describe(name, a);
-    const path = name.startsWith('conv2d') ? (be.counters.winograd4 !== w40 ? 'wino F4' : be.counters.winograd !== w0 ? 'wino F2' : 'gemm') : '';
+    const sm = ((be.counters as { smallMap?: number }).smallMap ?? 0) !== sm0;
+    const path = name.startsWith('conv2d')
+      ? be.counters.winograd4 !== w40
+        ? 'wino F4'
+        : be.counters.winograd !== w0
+          ? 'wino F2'
+          : sm
+            ? 'per-tap'
+            : 'gemm'
+      : '';
     const e = (calls[idx] ??= { op: name, shape: d.shape, mflop: d.mflop, path, ms: [], cpu: [], jobs: new Map() });
     if (e.op !== name) throw new Error(`bench/profile-train: call ${idx} was ${e.op}, now ${name}: steps differ`);
     for (const [k, v] of jobMs) e.jobs.set(k, [...(e.jobs.get(k) ?? []), v]);
