@@ -2,8 +2,7 @@
 // with no configuration for resnet-ts: the package is built (tsc, as `npm run build` does) into a
 // temporary folder beside a one-line app, with only its runtime dependencies next to it (no
 // @types/node, no sharp). Each bundler must exit 0 with no warning; the minimal inference page must
-// load at most 41 kB of gzipped JS (the issue's goal, 40 kB, is met by esbuild and Vite, not yet by
-// webpack; the wasm kernels are inlined in it, deflated, as base64, in a chunk of their own), and
+// load at most 40 kB of gzipped JS (the issue's goal; the wasm kernels are inlined in it, deflated, as base64, in a chunk of their own), and
 // esbuild's one-file bundle must run and give the logits the library gives. The app
 // also type-checks against the published .d.ts under the browser condition, with no @types/node,
 // and a Node app that selects webgpu does under the Node condition, with neither @types/node nor @webgpu/types.
@@ -110,9 +109,12 @@ const KERNELS_PREFIX = readFileSync('src/backend/wasm/kernels-wasm.generated.ts'
  * Then the module's base64 moved to a module of its own that the loader imports with import(), so
  * every bundler gzips it apart from the code (-1.3 kB esbuild, -0.4 kB Vite, -0.9 kB webpack), and
  * the backend's lazy entry stopped re-exporting (esbuild: -0.2 kB): 39.9 (esbuild --splitting,
- * 5 files), 39.9 (Vite, 3), 40.1 kB (webpack, 3). This guard fails on growth beyond 41 kB.
+ * 5 files), 39.9 (Vite, 3), 40.1 kB (webpack, 3). Then the optimizer updates' host loops left the
+ * RefBackend class for backend/ref/optim.ts, which only optimizers and EMA import (a bundler cannot
+ * drop a class's unused methods): 39,665 (esbuild --splitting), 39,707 (Vite), 39,925 bytes (webpack).
+ * The goal is met; this guard fails above it.
  */
-const JS_GZIP_LIMIT = 41_000;
+const JS_GZIP_LIMIT = 40_000;
 
 before(async () => {
   const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
@@ -138,7 +140,7 @@ async function expectedLogits(): Promise<number[]> {
   return JSON.parse(r.out);
 }
 
-test("esbuild --bundle --platform=browser: exit 0, no warnings, the one-file bundle runs (logits equal the library's, atol 0); with --splitting the page loads <= 41 kB gzipped JS", async () => {
+test("esbuild --bundle --platform=browser: exit 0, no warnings, the one-file bundle runs (logits equal the library's, atol 0); with --splitting the page loads <= 40 kB gzipped JS", async () => {
   const r = await sh(join(BIN, 'esbuild'), ['src/index.js', '--bundle', '--platform=browser', '--format=esm', '--minify', '--outdir=out-esbuild'], APP);
   assert.equal(r.code, 0, r.out);
   assert.doesNotMatch(r.out, /warn/i, r.out);
@@ -159,7 +161,7 @@ test("esbuild --bundle --platform=browser: exit 0, no warnings, the one-file bun
   assert.ok(page.bytes <= JS_GZIP_LIMIT, `esbuild --splitting page loads ${page.bytes} bytes gzipped`);
 });
 
-test('vite build: exit 0, no warnings, the page loads <= 41 kB gzipped JS, the wasm backend in its own chunk', async () => {
+test('vite build: exit 0, no warnings, the page loads <= 40 kB gzipped JS, the wasm backend in its own chunk', async () => {
   const r = await sh(join(BIN, 'vite'), ['build', '--outDir', 'out-vite'], APP);
   assert.equal(r.code, 0, r.out);
   assert.doesNotMatch(r.out, /warn|\(!\)/i, r.out);
@@ -194,7 +196,7 @@ test('vite build of a page importing setThreads, getThreads and setWorkerUrl: ex
   assert.ok(!withKernels[0].endsWith(entry), `the kernels are in the page's entry chunk ${entry}`);
 });
 
-test('webpack 5 (--mode production, no config): exit 0, no warnings, the page loads <= 41 kB gzipped JS', async () => {
+test('webpack 5 (--mode production, no config): exit 0, no warnings, the page loads <= 40 kB gzipped JS', async () => {
   const r = await sh(join(BIN, 'webpack'), ['--mode', 'production', '--output-path', 'out-webpack'], APP);
   assert.equal(r.code, 0, r.out);
   assert.doesNotMatch(r.out, /warn/i, r.out);

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import '../src/backend/wasm/index.js';
 import { getBackend, setBackend } from '../src/backend/registry.js';
 import type { Storage } from '../src/backend/backend.js';
+import { sgdStep } from '../src/backend/ref/optim.js';
 import { RNG } from '../src/base/rng.js';
 import { BatchNorm2d, Conv2d, Linear, ReLU, AdaptiveAvgPool2d, Flatten, Sequential, MaxPool2d } from '../src/nn/layers.js';
 import * as ops from '../src/tensor/ops.js';
@@ -60,7 +61,7 @@ test('1,000 training steps on the wasm backend do not grow memory after warm-up'
         for (const p of net.parameters()) {
           let b = bufs.get(p);
           if (!b) bufs.set(p, (b = be.alloc(p.size)));
-          be.sgdStep(p.storage, p.grad!.storage, b, 0.01, 0.9, 0, 1e-4, false, false);
+          sgdStep(be, p.storage, p.grad!.storage, b, 0.01, 0.9, 0, 1e-4, false, false);
         }
         net.zeroGrad();
         return loss.item();

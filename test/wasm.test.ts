@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefBackend } from '../src/backend/ref/ref.js';
+import { adamStep, sgdStep } from '../src/backend/ref/optim.js';
 import type { Conv2dParams, Pool2dParams, Storage } from '../src/backend/backend.js';
 import { createWasmBackend, type WasmBackend } from '../src/backend/wasm/wasm.js';
 import { RNG } from '../src/base/rng.js';
@@ -648,7 +649,7 @@ test('sgdStep and adamStep equal ref over several steps (rtol 1e-5, atol 1e-6)',
         const g = rand(n),
           gh = put(g);
         be.sgdStep(p, gh, mom ? buf : null, 0.1, mom, damp, wd, nest, step === 0);
-        ref.sgdStep(pr, g, mom ? bufr : null, 0.1, mom, damp, wd, nest, step === 0);
+        sgdStep(ref, pr, g, mom ? bufr : null, 0.1, mom, damp, wd, nest, step === 0);
         be.free(gh);
       }
       close(got(p), pr, 1e-5, 1e-6, `sgd n=${n} momentum=${mom} nesterov=${nest}`);
@@ -665,7 +666,7 @@ test('sgdStep and adamStep equal ref over several steps (rtol 1e-5, atol 1e-6)',
         const g = rand(n),
           gh = put(g);
         be.adamStep(p, gh, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, step, decoupled);
-        ref.adamStep(pr, g, mr, vr, 1e-3, 0.9, 0.999, 1e-8, 0.01, step, decoupled);
+        adamStep(ref, pr, g, mr, vr, 1e-3, 0.9, 0.999, 1e-8, 0.01, step, decoupled);
         be.free(gh);
       }
       close(got(p), pr, 1e-5, 1e-6, `adam decoupled=${decoupled} n=${n}`);

@@ -4,6 +4,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefBackend } from '../src/backend/ref/ref.js';
+import { adamStep, movingAverage, sgdStep } from '../src/backend/ref/optim.js';
 import type { BinaryOp, UnaryOp } from '../src/backend/backend.js';
 import { RNG } from '../src/base/rng.js';
 import { webgpuSkipReason, webgpuForTests } from './webgpu-env.js';
@@ -343,7 +344,7 @@ test(
       const gp = up(p0),
         gbuf = gpu.alloc(n);
       grads.forEach((g, k) => {
-        ref.sgdStep(p, g, mom ? buf : null, 0.1, mom, damp, wd, nest, k === 0);
+        sgdStep(ref, p, g, mom ? buf : null, 0.1, mom, damp, wd, nest, k === 0);
         gpu.sgdStep(gp, up(g), mom ? gbuf : null, 0.1, mom, damp, wd, nest, k === 0);
       });
       close(await gpu.read(gp), p, 1e-5, 1e-7, `sgd momentum ${mom} dampening ${damp} wd ${wd} nesterov ${nest}: param`);
@@ -353,7 +354,7 @@ test(
     const avg = Float32Array.from(p0);
     const gavg = up(p0);
     for (const g of grads) {
-      ref.movingAverage(avg, g, 0.999);
+      movingAverage(ref, avg, g, 0.999);
       gpu.movingAverage(gavg, up(g), 0.999);
     }
     close(await gpu.read(gavg), avg, 1e-5, 1e-7, 'movingAverage');
@@ -367,7 +368,7 @@ test(
           gm = gpu.alloc(n),
           gv = gpu.alloc(n);
         grads.forEach((g, k) => {
-          ref.adamStep(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, wd, k + 1, decoupled);
+          adamStep(ref, p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, wd, k + 1, decoupled);
           gpu.adamStep(gp, up(g), gm, gv, 1e-3, 0.9, 0.999, 1e-8, wd, k + 1, decoupled);
         });
         const what = `${decoupled ? 'AdamW' : 'Adam'} wd ${wd}`;

@@ -255,8 +255,11 @@ export interface Backend {
   ): void;
 
   // ---- optimizer updates (in place) ----
+  // Optional: a backend without them (ref, and backends built on it) gets the host loops of
+  // backend/ref/optim.ts, which only the optimizers and EMA import, so an inference bundle leaves them
+  // out. Callers go through that module's sgdStep/movingAverage/adamStep, never these methods.
   /** PyTorch SGD: g = grad + wd*p; buf = momentum*buf + (1-dampening)*g (buf = g when first); g = nesterov ? g + momentum*buf : buf; p -= lr*g. */
-  sgdStep(
+  sgdStep?(
     param: Storage,
     grad: Storage,
     buf: Storage | null,
@@ -268,9 +271,9 @@ export interface Backend {
     first: boolean,
   ): void;
   /** avg = decay*avg + (1-decay)*x (a model's weight average, train/ema.ts). */
-  movingAverage(avg: Storage, x: Storage, decay: number): void;
+  movingAverage?(avg: Storage, x: Storage, decay: number): void;
   /** PyTorch Adam/AdamW step (step counts from 1). decoupled=true is AdamW. */
-  adamStep(
+  adamStep?(
     param: Storage,
     grad: Storage,
     m: Storage,

@@ -1,7 +1,8 @@
 // Adam (Kingma & Ba 2015, L2 weight decay added to the gradient) and AdamW (Loshchilov & Hutter
 // 2019, decoupled weight decay p *= 1 - lr*wd), with PyTorch's bias correction and eps placement:
 //   m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g²;  p -= lr/(1-b1^t) * m / (sqrt(v/(1-b2^t)) + eps)
-// The arithmetic runs in the parameter's backend (Backend.adamStep).
+// The arithmetic runs in the parameter's backend (its adamStep kernel, else ref's host loop).
+import { adamStep } from '../backend/ref/optim.js';
 import { ConfigError } from '../base/errors.js';
 import { checkNonNegative, Optimizer, type ParamGroup, type ParamGroupSpec, type ParamInput } from './optimizer.js';
 
@@ -49,7 +50,7 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
         const v = this.buffer(s, 'exp_avg_sq', p).t;
         const t = (s.scalars.step ?? 0) + 1;
         s.scalars.step = t;
-        p.backend.adamStep(p.storage, p.grad.storage, m.storage, v.storage, g.lr, g.beta1, g.beta2, g.eps, g.weightDecay, t, this.decoupled);
+        adamStep(p.backend, p.storage, p.grad.storage, m.storage, v.storage, g.lr, g.beta1, g.beta2, g.eps, g.weightDecay, t, this.decoupled);
       }
     }
   }

@@ -4,8 +4,9 @@
 //   buf = momentum * buf + (1 - dampening) * g (later steps)
 //   g = nesterov ? g + momentum * buf : buf   (when momentum != 0)
 //   p -= lr * g
-// The arithmetic runs in the parameter's backend (Backend.sgdStep).
+// The arithmetic runs in the parameter's backend (its sgdStep kernel, else ref's host loop).
 import type { Storage } from '../backend/backend.js';
+import { sgdStep } from '../backend/ref/optim.js';
 import { ConfigError } from '../base/errors.js';
 import { checkNonNegative, Optimizer, type ParamGroup, type ParamGroupSpec, type ParamInput } from './optimizer.js';
 
@@ -51,7 +52,7 @@ export class SGD extends Optimizer<SGDOptions> {
           buf = b.t.storage;
           first = b.fresh;
         }
-        p.backend.sgdStep(p.storage, p.grad.storage, buf, g.lr, g.momentum, g.dampening, g.weightDecay, g.nesterov, first);
+        sgdStep(p.backend, p.storage, p.grad.storage, buf, g.lr, g.momentum, g.dampening, g.weightDecay, g.nesterov, first);
       }
     }
   }

@@ -7,6 +7,7 @@
 // the fashion-mnist-28 recipe, PyTorch's test accuracy is 0.847 with the weights, 0.875 with
 // their average (scripts/torch_fashion_recipe.py). Browser-safe: no files. The average lives on
 // the model's backend and is updated by a backend kernel (movingAverage).
+import { movingAverage } from '../backend/ref/optim.js';
 import { ConfigError, StateDictError } from '../base/errors.js';
 import type { Module } from '../nn/module.js';
 import { tagArray, type TaggedArray } from '../nn/state.js';
@@ -38,7 +39,7 @@ export class ModelEma {
       const s = this.shadow.get(k);
       if (!s || s.size !== t.size) throw new StateDictError(`EMA has no entry '${k}' of ${t.size} values (the model changed after the EMA was made)`);
       if (k.endsWith('num_batches_tracked')) assign(s, t);
-      else t.backend.movingAverage(s.storage, t.storage, d);
+      else movingAverage(t.backend, s.storage, t.storage, d);
     }
     this.updates++;
   }

@@ -11,8 +11,9 @@ export class RefBackend implements Backend {
    * The floats of a buffer, the one way every kernel here reaches them. Here a buffer is its
    * Float32Array; a backend with other storage (wasm: a block of a memory that may grow and
    * detach its views) overrides this, so a view is made when a kernel starts and never kept.
+   * Public for the host optimizer loops in ./optim.ts.
    */
-  protected view(s: Storage): Float32Array {
+  view(s: Storage): Float32Array {
     return s as Float32Array;
   }
 
@@ -788,68 +789,6 @@ export class RefBackend implements Backend {
             if (backward) x[xi] = y[yi];
             else y[yi] = x[xi];
           }
-  }
-
-  sgdStep(
-    paramH: Storage,
-    gradH: Storage,
-    bufH: Storage | null,
-    lr: number,
-    momentum: number,
-    dampening: number,
-    weightDecay: number,
-    nesterov: boolean,
-    first: boolean,
-  ): void {
-    const param = this.view(paramH);
-    const grad = this.view(gradH);
-    const buf = bufH ? this.view(bufH) : null;
-    for (let i = 0; i < param.length; i++) {
-      let g = grad[i] + weightDecay * param[i];
-      if (buf && momentum !== 0) {
-        const b = first ? g : momentum * buf[i] + (1 - dampening) * g;
-        buf[i] = b;
-        g = nesterov ? g + momentum * b : b;
-      }
-      param[i] -= lr * g;
-    }
-  }
-
-  movingAverage(avgH: Storage, xH: Storage, decay: number): void {
-    const avg = this.view(avgH);
-    const x = this.view(xH);
-    const e = 1 - decay;
-    for (let i = 0; i < avg.length; i++) avg[i] = decay * avg[i] + e * x[i];
-  }
-
-  adamStep(
-    paramH: Storage,
-    gradH: Storage,
-    mH: Storage,
-    vH: Storage,
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    weightDecay: number,
-    step: number,
-    decoupled: boolean,
-  ): void {
-    const param = this.view(paramH);
-    const grad = this.view(gradH);
-    const m = this.view(mH);
-    const v = this.view(vH);
-    const bc1 = 1 - Math.pow(beta1, step),
-      bc2 = 1 - Math.pow(beta2, step);
-    for (let i = 0; i < param.length; i++) {
-      let g = grad[i];
-      if (decoupled) param[i] *= 1 - lr * weightDecay;
-      else g += weightDecay * param[i];
-      m[i] = beta1 * m[i] + (1 - beta1) * g;
-      v[i] = beta2 * v[i] + (1 - beta2) * g * g;
-      const denom = Math.sqrt(v[i] / bc2) + eps;
-      param[i] -= (lr / bc1) * (m[i] / denom);
-    }
   }
 }
 

@@ -235,7 +235,7 @@ export class WasmBackend extends RefBackend {
   }
 
   /** A view of a block made now, or a foreign array itself (kernels also take plain Float32Arrays). */
-  protected override view(s: Storage): Float32Array {
+  override view(s: Storage): Float32Array {
     return s instanceof HeapBlock ? s.heap.view(s) : (s as Float32Array);
   }
 
@@ -1822,7 +1822,7 @@ export class WasmBackend extends RefBackend {
 
   // ---------------------------------------------------------------- optimizers
 
-  override sgdStep(
+  sgdStep(
     param: Storage,
     grad: Storage,
     buf: Storage | null,
@@ -1841,7 +1841,7 @@ export class WasmBackend extends RefBackend {
     this.done();
   }
 
-  override adamStep(
+  adamStep(
     param: Storage,
     grad: Storage,
     m: Storage,
