@@ -87,20 +87,22 @@ interface GemmSpec {
   ldc: number;
   cMode: number;
   accumulate: boolean;
-  bias: number;
-  biasS2: number;
-  relu: boolean;
-  nb1: number;
-  nb2: number;
-  aS1: number;
-  aS2: number;
-  bS1: number;
-  bS2: number;
-  cS1: number;
-  cS2: number;
-  kSegs: number;
-  aSeg: number;
-  bSeg: number;
+  // The fields from bias to bSeg are optional: a job that leaves one out gets no bias and no
+  // ReLU, one batch (nb1 = nb2 = 1), zero batch strides and one K segment (kSegs = 1).
+  bias?: number;
+  biasS2?: number;
+  relu?: boolean;
+  nb1?: number;
+  nb2?: number;
+  aS1?: number;
+  aS2?: number;
+  bS1?: number;
+  bS2?: number;
+  cS1?: number;
+  cS2?: number;
+  kSegs?: number;
+  aSeg?: number;
+  bSeg?: number;
   /** K of the last K segment when shorter than K (images that do not fill a segment). */
   kLast?: number;
   /** A mode 3: floats between images (A[i, n*L + l] = A[n*aImg + i*lda + l], L = conv.L). */
@@ -394,7 +396,10 @@ export class WasmBackend extends RefBackend {
 
   private gemmJob(s: GemmSpec): void {
     const { M, N, K } = s;
-    const batch = s.nb1 * s.nb2;
+    const nb1 = s.nb1 ?? 1,
+      nb2 = s.nb2 ?? 1,
+      kSegs = s.kSegs ?? 1;
+    const batch = nb1 * nb2;
     if (M <= 0 || N <= 0 || batch <= 0) return;
     const threads = this.pool.size;
     const MCMAX = c.MCMAX,
@@ -408,14 +413,14 @@ export class WasmBackend extends RefBackend {
     // segments over tasks with private partial outputs rather than shrink the tiles, which would
     // repack the long A panels once per tile.
     let kSplit = 1;
-    if (threads > 1 && s.cContiguous && s.kSegs >= 2 && tiles() < 3 * threads && !s.relu && 2 * M * N * K * batch * s.kSegs >= PARALLEL_MIN_FLOPS) {
-      kSplit = Math.min(s.kSegs, Math.ceil((3 * threads) / tiles()));
+    if (threads > 1 && s.cContiguous && kSegs >= 2 && tiles() < 3 * threads && !s.relu && 2 * M * N * K * batch * kSegs >= PARALLEL_MIN_FLOPS) {
+      kSplit = Math.min(kSegs, Math.ceil((3 * threads) / tiles()));
     }
     const tasks = () => tiles() * kSplit;
     const nK = Math.max(1, Math.ceil(K / KCMAX));
     const kc = Math.max(1, Math.ceil(K / nK));
     const aPacked =
-      s.aKey && s.kSegs === 1 && kSplit === 1
+      s.aKey && kSegs === 1 && kSplit === 1
         ? this.packedA(s.aKey, `${M},${K},${kc},${batch},${s.aMode ?? 0}`, batch * (M + (M & 1)) * K * 4, s.aInPlace === true && (M & 1) === 0)
         : null;
     if (threads > 1 && kSplit === 1) {
@@ -441,7 +446,7 @@ export class WasmBackend extends RefBackend {
     // transposes) pack them once, in parallel, into a shared area.
     const mT = Math.ceil(M / MCT),
       nT = Math.ceil(N / NCT);
-    const slots = batch * nT * s.kSegs * nK;
+    const slots = batch * nT * kSegs * nK;
     const prepackBytes = slots * (Math.ceil(NCT / 16) * 16) * kc * 4;
     const prepack = s.bMode !== 0 && mT >= 2 && kSplit === 1 && prepackBytes <= this.prepackMaxBytes;
     const v = s.conv ?? { L: 1, OW: 1, XIMG: 0, CIMG: 0, WP: 0, HWP: 0, SH: 0, SW: 0, DH: 0, DW: 0, R: 0, S: 0 };
@@ -461,24 +466,24 @@ export class WasmBackend extends RefBackend {
       [c.G_LDC]: s.ldc,
       [c.G_CMODE]: s.cMode,
       [c.G_ACC]: s.accumulate ? 1 : 0,
-      [c.G_BIAS]: s.bias,
-      [c.G_BIASS2]: s.biasS2,
+      [c.G_BIAS]: s.bias ?? 0,
+      [c.G_BIASS2]: s.biasS2 ?? 0,
       [c.G_RELU]: s.relu ? 1 : 0,
       [c.G_MCT]: MCT,
       [c.G_NCT]: NCT,
       [c.G_MTILES]: mT,
       [c.G_NTILES]: nT,
-      [c.G_NB1]: s.nb1,
-      [c.G_NB2]: s.nb2,
-      [c.G_AS1]: s.aS1,
-      [c.G_AS2]: s.aS2,
-      [c.G_BS1]: s.bS1,
-      [c.G_BS2]: s.bS2,
-      [c.G_CS1]: s.cS1,
-      [c.G_CS2]: s.cS2,
-      [c.G_KSEGS]: s.kSegs,
-      [c.G_ASEG]: s.aSeg,
-      [c.G_BSEG]: s.bSeg,
+      [c.G_NB1]: nb1,
+      [c.G_NB2]: nb2,
+      [c.G_AS1]: s.aS1 ?? 0,
+      [c.G_AS2]: s.aS2 ?? 0,
+      [c.G_BS1]: s.bS1 ?? 0,
+      [c.G_BS2]: s.bS2 ?? 0,
+      [c.G_CS1]: s.cS1 ?? 0,
+      [c.G_CS2]: s.cS2 ?? 0,
+      [c.G_KSEGS]: kSegs,
+      [c.G_ASEG]: s.aSeg ?? 0,
+      [c.G_BSEG]: s.bSeg ?? 0,
       [c.G_KC]: kc,
       [c.G_KSPLIT]: kSplit,
       [c.G_PART]: part,
@@ -519,7 +524,7 @@ export class WasmBackend extends RefBackend {
       this.counters.prepack++;
       this.run(c.K_PACKB, slots, 16 * slots * kc * Math.ceil(NCT / 16));
     }
-    this.run(c.K_GEMM, tasks(), 2 * M * N * K * batch * s.kSegs);
+    this.run(c.K_GEMM, tasks(), 2 * M * N * K * batch * kSegs);
     for (let k = 1; k < kSplit; k++) this.elt(c.OP_ADD_INPLACE, outFloats, part + (k - 1) * outFloats * 4, s.C);
   }
 
@@ -544,20 +549,6 @@ export class WasmBackend extends RefBackend {
       ldc: N,
       cMode: 0,
       accumulate,
-      bias: 0,
-      biasS2: 0,
-      relu: false,
-      nb1: 1,
-      nb2: 1,
-      aS1: 0,
-      aS2: 0,
-      bS1: 0,
-      bS2: 0,
-      cS1: 0,
-      cS2: 0,
-      kSegs: 1,
-      aSeg: 0,
-      bSeg: 0,
     });
     this.done();
   }
@@ -639,17 +630,10 @@ export class WasmBackend extends RefBackend {
       bias,
       biasS2: Kg,
       relu,
-      nb1: 1,
       nb2: groups,
-      aS1: 0,
       aS2: Kg * CRS,
-      bS1: 0,
       bS2: Cg * Hp * Wp,
-      cS1: 0,
       cS2: Kg * L,
-      kSegs: 1,
-      aSeg: 0,
-      bSeg: 0,
       conv: { L, OW, XIMG: C * Hp * Wp, CIMG: K * L, WP: Wp, HWP: Hp * Wp, SH: sh, SW: sw, DH: dh, DW: dw, R, S },
       aKey,
       aInPlace,
@@ -893,9 +877,6 @@ export class WasmBackend extends RefBackend {
         ldc: T,
         cMode: 0,
         accumulate: false,
-        bias: 0,
-        biasS2: 0,
-        relu: false,
         nb1: X,
         nb2: groups,
         aS1: us,
@@ -904,9 +885,6 @@ export class WasmBackend extends RefBackend {
         bS2: Cg * T,
         cS1: ms,
         cS2: Kg * T,
-        kSegs: 1,
-        aSeg: 0,
-        bSeg: 0,
       });
       this.args({
         [c.W_X]: yp + n0 * K * OH * OW * 4,
@@ -1004,9 +982,6 @@ export class WasmBackend extends RefBackend {
         ldc: Cg,
         cMode: 0,
         accumulate: n0 > 0,
-        bias: 0,
-        biasS2: 0,
-        relu: false,
         nb1: 16,
         nb2: groups,
         aS1: ms,
@@ -1015,9 +990,6 @@ export class WasmBackend extends RefBackend {
         bS2: Cg * T,
         cS1: K * Cg,
         cS2: Kg * Cg,
-        kSegs: 1,
-        aSeg: 0,
-        bSeg: 0,
       });
     }
     this.args({ [c.W_U]: U, [c.W_W]: dwp, [c.W_K]: K, [c.W_CG]: Cg });
@@ -1095,19 +1067,6 @@ export class WasmBackend extends RefBackend {
         cMode: 2,
         accumulate: t !== 4 || accumulate,
         bias: t === 4 ? bias : 0,
-        biasS2: 0,
-        relu: false,
-        nb1: 1,
-        nb2: 1,
-        aS1: 0,
-        aS2: 0,
-        bS1: 0,
-        bS2: 0,
-        cS1: 0,
-        cS2: 0,
-        kSegs: 1,
-        aSeg: 0,
-        bSeg: 0,
         conv: {
           L: OHt * OWt,
           OW: OWt,
@@ -1173,17 +1132,6 @@ export class WasmBackend extends RefBackend {
         ldc: C,
         cMode: 0,
         accumulate: false,
-        bias: 0,
-        biasS2: 0,
-        relu: false,
-        nb1: 1,
-        nb2: 1,
-        aS1: 0,
-        aS2: 0,
-        bS1: 0,
-        bS2: 0,
-        cS1: 0,
-        cS2: 0,
         kSegs,
         aSeg: ipS * K * H * W,
         bSeg: ipS * C * H * W,
@@ -1409,20 +1357,10 @@ export class WasmBackend extends RefBackend {
         ldc: nc * L,
         cMode: 0,
         accumulate: false,
-        bias: 0,
-        biasS2: 0,
-        relu: false,
-        nb1: 1,
         nb2: groups,
-        aS1: 0,
         aS2: Kg * CRS,
-        bS1: 0,
         bS2: Kg * L,
-        cS1: 0,
         cS2: CRS * nc * L,
-        kSegs: 1,
-        aSeg: 0,
-        bSeg: 0,
         conv: { L, OW, XIMG: K * L, CIMG: 0, WP: OW, HWP: L, SH: 1, SW: 1, DH: 1, DW: 1, R: 1, S: 1 },
       });
       this.args({
@@ -1499,16 +1437,9 @@ export class WasmBackend extends RefBackend {
       ldc: CRS,
       cMode: 0,
       accumulate: false,
-      bias: 0,
-      biasS2: 0,
-      relu: false,
-      nb1: 1,
       nb2: groups,
-      aS1: 0,
       aS2: Kg * L,
-      bS1: 0,
       bS2: Cg * Hp * Wp,
-      cS1: 0,
       cS2: Kg * CRS,
       kSegs,
       aSeg: ipS * K * L,
