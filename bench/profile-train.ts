@@ -24,6 +24,7 @@ import { SGD } from '../src/optim/sgd.js';
 import * as ops from '../src/tensor/ops.js';
 import { noGrad, scope } from '../src/tensor/tensor.js';
 import { microKernelGflops } from './micro-kernel.js';
+import { timeCall } from './peers/common.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -193,12 +194,9 @@ step(); // warm-up
 const whole: number[] = [],
   wholeCpu: number[] = [];
 for (let i = 0; i < runs; i++) {
-  const c0 = process.cpuUsage(),
-    t0 = performance.now();
-  step();
-  whole.push(performance.now() - t0);
-  const c = process.cpuUsage(c0);
-  wholeCpu.push((c.user + c.system) / 1000);
+  const t = await timeCall(step);
+  whole.push(t.ms);
+  wholeCpu.push(t.cpuMs!); // timeCall always measures CPU time
 }
 recording = true;
 const instr: number[] = [];

@@ -20,6 +20,7 @@ import { createModel } from '../src/models/registry.js';
 import * as ops from '../src/tensor/ops.js';
 import { noGrad, scope } from '../src/tensor/tensor.js';
 import { microKernelGflops } from './micro-kernel.js';
+import { timeCall } from './peers/common.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -98,12 +99,9 @@ for (let i = 0; i < 2; i++) forward();
 const whole: number[] = [],
   wholeCpu: number[] = [];
 for (let i = 0; i < runs; i++) {
-  const c0 = process.cpuUsage(),
-    t0 = performance.now();
-  forward();
-  whole.push(performance.now() - t0);
-  const c = process.cpuUsage(c0);
-  wholeCpu.push((c.user + c.system) / 1000);
+  const t = await timeCall(forward);
+  whole.push(t.ms);
+  wholeCpu.push(t.cpuMs!); // timeCall always measures CPU time
 }
 recording = true;
 const instr: number[] = [];
