@@ -5,7 +5,8 @@
 // load at most 40 kB of gzipped JS (the issue's goal; the wasm kernels are inlined in it, deflated, as base64, in a chunk of their own), and
 // esbuild's one-file bundle must run and give the logits the library gives. The app
 // also type-checks against the published .d.ts under the browser condition, with no @types/node,
-// and a Node app that selects webgpu does under the Node condition, with neither @types/node nor @webgpu/types.
+// and a Node app that selects webgpu does under the Node condition, with neither @types/node nor @webgpu/types;
+// a Node app typed with @types/node and no DOM lib (TypeScript's lib has WebAssembly only in DOM) does too.
 //
 // What a page loads: every JS file the build emits except the webgpu backend's chunk, which the
 // registry imports only on `setBackend('webgpu')` (Vite and webpack split dynamic imports by
@@ -251,6 +252,47 @@ console.log(b.name, getBackend().disposed, listBackends(), await y.data());
         moduleResolution: 'NodeNext',
         lib: ['ES2022', 'DOM', 'ESNext.Disposable'], // DOM has no WebGPU types (GPUDevice, GPUBuffer, ...)
         types: [],
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+      },
+      files: ['check.ts'],
+    }),
+  );
+  const r = await sh(join(BIN, 'tsc'), ['-p', 'tsconfig.json'], app);
+  assert.equal(r.code, 0, r.out);
+});
+
+// A Node-only TypeScript project: lib without DOM, @types/node, skipLibCheck false (tsc's default). TypeScript
+// declares the WebAssembly namespace only in lib.dom / lib.webworker, and @types/node does not declare it, so
+// no public .d.ts may name WebAssembly.Module / WebAssembly.Memory (or other DOM-only types).
+test('a Node app with @types/node and no DOM lib type-checks against the published .d.ts', async () => {
+  const app = join(tmp, 'app-node-nodom');
+  mkdirSync(join(app, 'node_modules', '@types'), { recursive: true });
+  symlinkSync(PKG, join(app, 'node_modules', 'resnet-ts'));
+  symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(app, 'node_modules', '@types', 'node'));
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app-node-nodom', private: true, type: 'module' }));
+  writeFileSync(
+    join(app, 'check.ts'),
+    `import { setBackend, getBackend, setThreads, createModel, randn, noGrad, trainStep, optim, data, WasmBackend } from 'resnet-ts';
+await setThreads(1);
+const b = await setBackend('wasm');
+const model = createModel('cifar_resnet20', { numClasses: 10 });
+const x = randn([2, 3, 32, 32]);
+const r: { loss: number } = trainStep({ model, optimizer: new optim.SGD(model.parameters(), { lr: 0.1 }) }, { x: x.dataSync(), shape: [2, 3, 32, 32], y: new Int32Array([1, 2]) });
+const y = noGrad(() => model.eval().forward(randn([1, 3, 32, 32])));
+console.log(b.name, getBackend() instanceof WasmBackend, r.loss, await y.data(), data.loadFashionMNIST.name);
+`,
+  );
+  writeFileSync(
+    join(app, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        lib: ['ES2022', 'ESNext.Disposable'],
+        types: ['node'],
         strict: true,
         noEmit: true,
         skipLibCheck: false,

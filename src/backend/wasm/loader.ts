@@ -3,7 +3,9 @@
 // slots, constants) is generated from the same build beside the module (build.mjs), so no check
 // runs here.
 
-const compiled = new Map<boolean, Promise<WebAssembly.Module>>();
+import type { WasmMemory, WasmModule } from './wasm-types.js';
+
+const compiled = new Map<boolean, Promise<WasmModule>>();
 
 /** The module's bytes: the shared-memory build, or the one for an unshared memory. */
 export async function wasmBytes(shared: boolean): Promise<Uint8Array<ArrayBuffer>> {
@@ -20,7 +22,7 @@ export async function wasmBytes(shared: boolean): Promise<Uint8Array<ArrayBuffer
   return bytes;
 }
 
-export function compileKernels(shared: boolean): Promise<WebAssembly.Module> {
+export function compileKernels(shared: boolean): Promise<WasmModule> {
   let m = compiled.get(shared);
   if (!m) {
     compiled.set(shared, (m = wasmBytes(shared).then((bytes) => WebAssembly.compile(bytes))));
@@ -38,7 +40,7 @@ export interface KernelExports {
   bench_kernel(ap: number, bp: number, kc: number, c: number, reps: number): void;
 }
 
-export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
+export function instantiate(module: WasmModule, memory: WasmMemory): KernelExports {
   // the stored module exports exactly these functions (build.mjs KERNEL_API; test/wasm-build.test.ts)
   return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
 }

@@ -13,6 +13,8 @@
 // freed costs less. A loop that asks for the same sizes every step reaches a steady state (test:
 // test/memory.test.ts).
 
+import type { WasmMemory } from './wasm-types.js';
+
 const PAGE = 65536;
 const ALIGN = 64;
 const MAX_PAGES = 65536; // 4 GiB
@@ -29,7 +31,7 @@ export class HeapBlock {
 }
 
 export class WasmHeap {
-  readonly memory: WebAssembly.Memory;
+  readonly memory: WasmMemory;
   readonly shared: boolean;
   private buf: ArrayBufferLike;
   private top: number; // bump pointer
@@ -45,7 +47,7 @@ export class WasmHeap {
   /** memset(0) on the heap; replaced by the wasm module's bulk-memory fill when it is loaded. */
   zeroFill: (off: number, bytes: number) => void = (off, bytes) => new Uint8Array(this.buf, off, bytes).fill(0);
 
-  constructor(memory: WebAssembly.Memory, shared: boolean, base: number) {
+  constructor(memory: WasmMemory, shared: boolean, base: number) {
     this.memory = memory;
     this.shared = shared;
     this.buf = memory.buffer;

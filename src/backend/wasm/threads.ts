@@ -8,6 +8,8 @@
 // Workers are made by a WorkerFactory: node:worker_threads in Node, Web Workers in browsers.
 // Workers never keep a Node process alive (unref) and are terminated by terminate().
 
+import type { WasmMemory, WasmModule } from './wasm-types.js';
+
 /** Control block layout (i32 words). Each worker slot is 16 words (64 bytes) apart. */
 const C_ERROR = 0;
 const C_SLOTS = 16;
@@ -30,7 +32,7 @@ const WORKER_SPIN = 10000; // ~50-100 us: stays awake between the kernels of a f
 const MAIN_SPIN = 20000;
 
 /** The worker's whole program, as a function of its init message and nothing else (its text is the worker script's core). */
-export function workerMain(init: { module: WebAssembly.Module; memory: WebAssembly.Memory; ctrl: number; tid: number; spin: number }): void {
+export function workerMain(init: { module: WasmModule; memory: WasmMemory; ctrl: number; tid: number; spin: number }): void {
   const inst = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
   const run = inst.exports.run_job as (d: number, t: number) => void;
   const ctrl = new Int32Array(init.memory.buffer, init.ctrl, 16 + 16 * 64);
@@ -84,8 +86,8 @@ export class ThreadPool {
   private readonly canWaitOnMain: boolean;
 
   constructor(
-    private readonly module: WebAssembly.Module,
-    private readonly memory: WebAssembly.Memory,
+    private readonly module: WasmModule,
+    private readonly memory: WasmMemory,
     private readonly ctrlPtr: number,
     private readonly runMain: (desc: number, tid: number) => void,
     private readonly factory: WorkerFactory | null,

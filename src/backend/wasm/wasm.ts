@@ -10,6 +10,7 @@ import { compileKernels, instantiate, sharedMemorySupported, type KernelExports 
 import { HeapBlock, WasmHeap } from './memory.js';
 import { CONTROL_BYTES, ThreadPool, WORKER_START_TIMEOUT_MS, webWorkerSource, type WorkerFactory } from './threads.js';
 import { nodeCores, nodeWorkers } from './host.js';
+import type { WasmModule } from './wasm-types.js';
 
 export interface WasmBackendOptions {
   /** Threads, the main thread included (default: the machine's cores). */
@@ -29,7 +30,7 @@ export interface WasmBackendOptions {
    * Benchmarks: another build of the same kernel sources (same layout; e.g. the relaxed-SIMD
    * build of bench/relaxed-simd.ts) for the memory kind chosen, instead of the embedded one.
    */
-  kernelModule?: WebAssembly.Module;
+  kernelModule?: WasmModule;
 }
 
 const DESC_WORDS = 256;
@@ -150,7 +151,7 @@ export class WasmBackend extends RefBackend {
   constructor(
     heap: WasmHeap,
     kernels: KernelExports,
-    module: WebAssembly.Module,
+    module: WasmModule,
     factory: WorkerFactory | null,
     source: string,
     noThreadsReason: string | null = null,
