@@ -4,7 +4,7 @@
 // backward-data and backward-filter and their efficiency against threads x the micro-kernel's
 // L1-resident rate measured in the same process (bench/micro-kernel.ts).
 //
-//   node --import tsx bench/profile-train.ts [--model d2l_resnet18] [--batch 128] [--size 96]
+//   node --import tsx bench/profile-train.ts [--model d2l_resnet18] [--arch '{"width":40}'] [--batch 128] [--size 96]
 //        [--channels 1] [--threads 2] [--runs 3] [--json out.json]
 //
 // Calls a backend method makes to another public method (conv2d -> conv2dFused) count once, under
@@ -29,6 +29,7 @@ import { timeCall } from './peers/common.js';
 const { values: opt } = parseArgs({
   options: {
     model: { type: 'string', default: 'd2l_resnet18' },
+    arch: { type: 'string', default: '{}' },
     batch: { type: 'string', default: '128' },
     size: { type: 'string', default: '96' },
     channels: { type: 'string', default: '1' },
@@ -173,7 +174,7 @@ for (const name of methods) {
   };
 }
 
-const net = noGrad(() => createModel(opt.model!, { numClasses: classes, inChannels: channels })).train();
+const net = noGrad(() => createModel(opt.model!, { ...(JSON.parse(opt.arch!) as object), numClasses: classes, inChannels: channels })).train();
 const x = ops.tensor(
   Float32Array.from({ length: batch * channels * size * size }, (_, i) => Math.sin(i * 0.37)),
   [batch, channels, size, size],
