@@ -364,7 +364,10 @@ test('binary ops (same shape, scalar, broadcast), reluBackward, addInPlace equal
   assert.deepEqual(Array.from(got(o)), Array.from(orf));
 });
 
-test('sumTo equals ref for channel sums, row/column sums and general patterns (rtol 1e-5, atol 1e-5)', () => {
+// A float32 sum's rounding error scales with the sum of the magnitudes it adds, not with the result (a
+// channel of 73,728 values in [-1, 1) can sum to near 0), so the tolerance is relative to sum |x| per
+// output: a fixed rtol/atol passed or failed depending on where the test sat in the RNG's sequence.
+test('sumTo equals ref for channel sums, row/column sums and general patterns (|error| <= 1e-6 x sum|x| + 1e-6 per output)', () => {
   const cases: [number[], number[]][] = [
     [
       [3, 5, 17],
@@ -409,7 +412,13 @@ test('sumTo equals ref for channel sums, row/column sums and general patterns (r
       orf = new Float32Array(m);
     be.sumTo(xh, shape, o, outShape);
     ref.sumTo(x, shape, orf, outShape);
-    close(got(o), orf, 1e-5, 1e-5, `sumTo ${shape} -> ${outShape}`);
+    const mag = new Float32Array(m);
+    ref.sumTo(x.map(Math.abs), shape, mag, outShape);
+    const g = got(o);
+    for (let i = 0; i < m; i++) {
+      const err = Math.abs(g[i] - orf[i]);
+      assert.ok(err <= 1e-6 * mag[i] + 1e-6, `sumTo ${shape} -> ${outShape} [${i}]: ${g[i]} vs ref ${orf[i]} (sum |x| ${mag[i]})`);
+    }
     be.free(xh);
     be.free(o);
   }
