@@ -281,7 +281,10 @@ const model = createModel('cifar_resnet20', { numClasses: 10 });
 const x = randn([2, 3, 32, 32]);
 const r: { loss: number } = trainStep({ model, optimizer: new optim.SGD(model.parameters(), { lr: 0.1 }) }, { x: x.dataSync(), shape: [2, 3, 32, 32], y: new Int32Array([1, 2]) });
 const y = noGrad(() => model.eval().forward(randn([1, 3, 32, 32])));
-console.log(b.name, getBackend() instanceof WasmBackend, r.loss, await y.data(), data.loadFashionMNIST.name);
+const wasm = getBackend();
+// the heap's memory is typed without the DOM lib (not 'unknown'): its buffer's size is a number
+const bytes: number = wasm instanceof WasmBackend ? wasm.heap.memory.buffer.byteLength : 0;
+console.log(b.name, bytes, r.loss, await y.data(), data.loadFashionMNIST.name);
 `,
   );
   writeFileSync(

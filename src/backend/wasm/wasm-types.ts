@@ -3,7 +3,8 @@
 // .d.ts that says `WebAssembly.Memory` fails to compile in a Node project whose lib has no DOM
 // (with skipLibCheck false, tsc's default). These aliases resolve to the real types wherever the
 // namespace exists (our build, browser projects) and to a structural stand-in where it does not.
-type WasmNamespace = typeof globalThis extends { WebAssembly: infer W } ? W : never;
+// (not `never` where it is missing: `never extends X` holds, which would make both aliases `unknown`)
+type WasmNamespace = typeof globalThis extends { WebAssembly: infer W } ? W : Record<never, never>;
 
 /** WebAssembly.Module where the lib declares it, else an opaque object. */
 export type WasmModule = WasmNamespace extends { Module: abstract new (...args: never[]) => infer M } ? M : object;
