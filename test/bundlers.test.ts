@@ -206,74 +206,64 @@ test('webpack 5 (--mode production, no config): exit 0, no warnings, the page lo
   assert.ok(page.bytes <= JS_GZIP_LIMIT, `webpack page loads ${page.bytes} bytes gzipped`);
 });
 
-test('the app type-checks against the published .d.ts under the browser condition, without @types/node', async () => {
-  writeFileSync(join(APP, 'check.ts'), APP_TS);
+/**
+ * Writes `source` as check.ts in `dir` and type-checks it with tsc against the published .d.ts: strict,
+ * no emit, skipLibCheck false (tsc's default, so every reachable .d.ts is checked), plus `options`.
+ */
+async function typeCheck(dir: string, source: string, options: Record<string, unknown>): Promise<void> {
+  writeFileSync(join(dir, 'check.ts'), source);
   writeFileSync(
-    join(APP, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        target: 'ES2022',
-        module: 'ESNext',
-        moduleResolution: 'bundler',
-        customConditions: ['browser'],
-        lib: ['ES2022', 'DOM', 'ESNext.Disposable'], // Tensor has [Symbol.dispose] (`using`)
-        types: [],
-        strict: true,
-        noEmit: true,
-        skipLibCheck: false,
-      },
-      files: ['check.ts'],
-    }),
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, ...options }, files: ['check.ts'] }),
   );
-  const r = await sh(join(BIN, 'tsc'), ['-p', 'tsconfig.json'], APP);
+  const r = await sh(join(BIN, 'tsc'), ['-p', 'tsconfig.json'], dir);
   assert.equal(r.code, 0, r.out);
+}
+
+/** A Node app folder under tmp that depends on the built package (and on @types/node when asked). */
+function nodeApp(name: string, withNodeTypes: boolean): string {
+  const app = join(tmp, name);
+  mkdirSync(join(app, 'node_modules', '@types'), { recursive: true });
+  symlinkSync(PKG, join(app, 'node_modules', 'resnet-ts'));
+  if (withNodeTypes) symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(app, 'node_modules', '@types', 'node'));
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }));
+  return app;
+}
+
+test('the app type-checks against the published .d.ts under the browser condition, without @types/node', async () => {
+  await typeCheck(APP, APP_TS, {
+    module: 'ESNext',
+    moduleResolution: 'bundler',
+    customConditions: ['browser'],
+    lib: ['ES2022', 'DOM', 'ESNext.Disposable'], // Tensor has [Symbol.dispose] (`using`)
+    types: [],
+  });
 });
 
 // The webgpu backend is typed with @webgpu/types (a devDependency): no public .d.ts may need it.
 test('a Node app that selects webgpu type-checks against the published .d.ts (Node condition), without @webgpu/types or @types/node', async () => {
-  const app = join(tmp, 'app-node');
-  mkdirSync(join(app, 'node_modules'), { recursive: true });
-  symlinkSync(PKG, join(app, 'node_modules', 'resnet-ts'));
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app-node', private: true, type: 'module' }));
-  writeFileSync(
-    join(app, 'check.ts'),
+  await typeCheck(
+    nodeApp('app-node', false),
     `import { setBackend, getBackend, listBackends, createModel, randn } from 'resnet-ts';
 const b = await setBackend('webgpu');
 const y = createModel('cifar_resnet20').forward(randn([1, 3, 32, 32]));
 console.log(b.name, getBackend().disposed, listBackends(), await y.data());
 `,
+    {
+      module: 'NodeNext',
+      moduleResolution: 'NodeNext',
+      lib: ['ES2022', 'DOM', 'ESNext.Disposable'], // DOM has no WebGPU types (GPUDevice, GPUBuffer, ...)
+      types: [],
+    },
   );
-  writeFileSync(
-    join(app, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        target: 'ES2022',
-        module: 'NodeNext',
-        moduleResolution: 'NodeNext',
-        lib: ['ES2022', 'DOM', 'ESNext.Disposable'], // DOM has no WebGPU types (GPUDevice, GPUBuffer, ...)
-        types: [],
-        strict: true,
-        noEmit: true,
-        skipLibCheck: false,
-      },
-      files: ['check.ts'],
-    }),
-  );
-  const r = await sh(join(BIN, 'tsc'), ['-p', 'tsconfig.json'], app);
-  assert.equal(r.code, 0, r.out);
 });
 
 // A Node-only TypeScript project: lib without DOM, @types/node, skipLibCheck false (tsc's default). TypeScript
 // declares the WebAssembly namespace only in lib.dom / lib.webworker, and @types/node does not declare it, so
 // no public .d.ts may name WebAssembly.Module / WebAssembly.Memory (or other DOM-only types).
 test('a Node app with @types/node and no DOM lib type-checks against the published .d.ts', async () => {
-  const app = join(tmp, 'app-node-nodom');
-  mkdirSync(join(app, 'node_modules', '@types'), { recursive: true });
-  symlinkSync(PKG, join(app, 'node_modules', 'resnet-ts'));
-  symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(app, 'node_modules', '@types', 'node'));
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app-node-nodom', private: true, type: 'module' }));
-  writeFileSync(
-    join(app, 'check.ts'),
+  await typeCheck(
+    nodeApp('app-node-nodom', true),
     `import { setBackend, getBackend, setThreads, createModel, randn, noGrad, trainStep, optim, data, WasmBackend } from 'resnet-ts';
 await setThreads(1);
 const b = await setBackend('wasm');
@@ -286,23 +276,6 @@ const wasm = getBackend();
 const bytes: number = wasm instanceof WasmBackend ? wasm.heap.memory.buffer.byteLength : 0;
 console.log(b.name, bytes, r.loss, await y.data(), data.loadFashionMNIST.name);
 `,
+    { module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022', 'ESNext.Disposable'], types: ['node'] },
   );
-  writeFileSync(
-    join(app, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        target: 'ES2022',
-        module: 'NodeNext',
-        moduleResolution: 'NodeNext',
-        lib: ['ES2022', 'ESNext.Disposable'],
-        types: ['node'],
-        strict: true,
-        noEmit: true,
-        skipLibCheck: false,
-      },
-      files: ['check.ts'],
-    }),
-  );
-  const r = await sh(join(BIN, 'tsc'), ['-p', 'tsconfig.json'], app);
-  assert.equal(r.code, 0, r.out);
 });
